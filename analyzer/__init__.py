@@ -1,0 +1,1 @@
+"""dicomtap's application layer: capture sources, model, store, findings, reports, CLI."""

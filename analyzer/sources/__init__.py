@@ -1,0 +1,1 @@
+"""The I/O edges: capture files, live capture, the proxy."""

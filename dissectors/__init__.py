@@ -1,0 +1,59 @@
+"""dicomtap's event engine: pure, deterministic, sans-IO.
+
+Bytes or TCP segments in, typed events out (:mod:`dissectors.events`). Nothing here opens a
+file or a socket, starts a thread or logs: the analyzer owns all I/O.
+
+* :class:`FlowTable` takes TCP segments from a capture and reassembles each connection;
+* :class:`AssociationObserver` takes the ordered bytes of one connection (from the flow
+  table or the proxy) and reports the association, its PDUs, DIMSE messages, exchanges and
+  violations;
+* :mod:`dissectors.pdu` decodes and encodes PDUs; :mod:`dissectors.dimse` command and data
+  sets; :mod:`dissectors.ul_fsm` holds the PS3.8 state machine.
+"""
+
+from .events import (
+    AssociationEnded,
+    AssociationStarted,
+    CloseKind,
+    ConnectionClosed,
+    ConnectionWithoutDicom,
+    Detection,
+    DimseMessageObserved,
+    DissectorEvent,
+    Endpoint,
+    ExchangeObserved,
+    Outcome,
+    PduObserved,
+    StreamGap,
+    StreamResynced,
+    TcpAnomaly,
+    Violation,
+    ViolationKind,
+)
+from .observer import AssociationObserver
+from .tcp import FlowTable, Segment
+from .ul_fsm import State
+
+__all__ = [
+    "AssociationEnded",
+    "AssociationObserver",
+    "AssociationStarted",
+    "CloseKind",
+    "ConnectionClosed",
+    "ConnectionWithoutDicom",
+    "Detection",
+    "DimseMessageObserved",
+    "DissectorEvent",
+    "Endpoint",
+    "ExchangeObserved",
+    "FlowTable",
+    "Outcome",
+    "PduObserved",
+    "Segment",
+    "State",
+    "StreamGap",
+    "StreamResynced",
+    "TcpAnomaly",
+    "Violation",
+    "ViolationKind",
+]

@@ -1,0 +1,683 @@
+"""The association observer: bytes of one TCP connection in, typed events out.
+
+One :class:`AssociationObserver` per connection. Whoever owns the bytes (the flow table for
+a capture, the proxy for a relayed connection) calls :meth:`~AssociationObserver.data`,
+:meth:`~AssociationObserver.gap`, :meth:`~AssociationObserver.closed` and finally
+:meth:`~AssociationObserver.finish`; events go to the ``emit`` callable given at
+construction, in the order they happened. The observer never raises for what it is fed:
+anything malformed becomes a :class:`~dissectors.events.Violation`.
+
+Detection: with the TCP handshake seen, the client's first bytes must be an
+A-ASSOCIATE-RQ; without it, an A-ASSOCIATE-RQ at the start of either direction settles
+the roles, and otherwise both directions are scanned for a P-DATA-TF carrying a command set
+(the association is then *partial*).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+from .dimse.assembly import AssembledMessage, MessageAssembler
+from .dimse.exchanges import ExchangeTracker
+from .events import (
+    AssociationEnded,
+    AssociationStarted,
+    CloseKind,
+    ConnectionClosed,
+    ConnectionWithoutDicom,
+    Detection,
+    DimseMessageObserved,
+    DissectorEvent,
+    Endpoint,
+    ExchangeObserved,
+    Outcome,
+    PduObserved,
+    StreamGap,
+    StreamResynced,
+    TcpAnomaly,
+    Violation,
+    ViolationKind,
+)
+from .framing import CONTROL_PDU_LIMIT, PduFramer
+from .pdu.constants import PduType
+from .pdu.items import Defect
+from .pdu.pdus import (
+    Abort,
+    AssociateAc,
+    AssociateRj,
+    AssociateRq,
+    ControlPdu,
+    ReleaseRp,
+    ReleaseRq,
+    decode_control_pdu,
+)
+from .ul_fsm import AssociationFsm, FsmViolation, State
+
+_PDU_HEADER = struct.Struct(">BBI")
+
+#: Bytes of each data set kept for display (the rest is counted).
+DEFAULT_KEEP = 64 * 1024
+#: Bytes held per side while deciding whether a connection carries DICOM.
+DETECTION_HOLD = 64 * 1024
+HEAD_BYTES = 16
+
+Emit = Callable[[DissectorEvent], None]
+
+
+def looks_like_associate_rq(head: bytes | bytearray, pdu_type: int = 1) -> bool | None:
+    """Whether a stream starts with an A-ASSOCIATE-RQ (or ``pdu_type``: 2 for an AC);
+    None if fewer than 10 bytes are there to tell."""
+    if len(head) < 10:
+        return None
+    found_type, reserved, length = _PDU_HEADER.unpack_from(head, 0)
+    return (
+        found_type == pdu_type
+        and reserved == 0
+        and 68 <= length <= CONTROL_PDU_LIMIT
+        and head[6] == 0
+        and head[7] == 1
+    )
+
+
+class _Side:
+    """One direction: its framer, its DIMSE assembler and the PDU being read."""
+
+    def __init__(self, obs: AssociationObserver, from_client: bool) -> None:
+        self.obs = obs
+        self.from_client = from_client
+        self.bytes = 0
+        self.head = bytearray()
+        self.held: list[tuple[bytes, int, int | None]] = []
+        self.held_size = 0
+        self.framer: PduFramer | None = None
+        self.assembler = MessageAssembler(obs._transfer_syntax_of, obs._keep)
+        self.pdu_type = 0
+        self.pdu_length = 0
+        self.pdu_offset = 0
+        self.pdu_ts = 0
+        self.pdu_frame: int | None = None
+        self.pdvs: list[tuple[int, int, int]] = []
+        self.in_pdu = False
+        self.max_pdu_seen = 0
+
+    @property
+    def from_requestor(self) -> bool:
+        return self.from_client != self.obs._swapped
+
+    # --- FramerHandler ---------------------------------------------------------------
+
+    def pdu_header(self, pdu_type: int, length: int, offset: int, ts: int, frame: int | None) -> None:
+        self.pdu_type = pdu_type
+        self.pdu_length = length
+        self.pdu_offset = offset
+        self.pdu_ts = ts
+        self.pdu_frame = frame
+        self.pdvs = []
+        self.in_pdu = True
+        if length > self.max_pdu_seen and pdu_type == PduType.P_DATA_TF:
+            self.max_pdu_seen = length
+        known = pdu_type if 1 <= pdu_type <= 7 else None
+        self.obs._fsm_pdu(known, self.from_requestor, ts, frame, offset)
+
+    def control_pdu(self, pdu_type: int, body: bytes, ts: int, frame: int | None) -> None:
+        self.in_pdu = False
+        self.obs._control_pdu(self, pdu_type, body, ts, frame)
+
+    def pdv_start(self, context_id: int, control: int, length: int, ts: int, frame: int | None) -> None:
+        self.pdvs.append((context_id, control, length))
+        self.assembler.pdv_start(context_id, control, ts, frame)
+
+    def pdv_data(self, data: memoryview) -> None:
+        self.assembler.pdv_data(data)
+
+    def pdv_lost(self, size: int) -> None:
+        self.assembler.pdv_lost(size)
+
+    def pdv_end(self, ts: int, frame: int | None) -> None:
+        self.assembler.pdv_end(ts, frame)
+        if self.assembler.messages or self.assembler.problems:
+            self.obs._drain_assembler(self)
+
+    def pdu_end(self, ts: int, frame: int | None) -> None:
+        self.in_pdu = False
+        self.obs._emit(
+            PduObserved(
+                connection=self.obs.connection,
+                from_requestor=self.from_requestor,
+                pdu_type=self.pdu_type,
+                length=self.pdu_length,
+                offset=self.pdu_offset,
+                ts=self.pdu_ts,
+                frame=self.pdu_frame,
+                end_ts=ts,
+                end_frame=frame,
+                pdvs=tuple(self.pdvs),
+            )
+        )
+
+    def framing_problem(self, code: str, text: str, offset: int, ts: int, frame: int | None) -> None:
+        self.obs._violation(self.from_requestor, ViolationKind.FRAMING, code, text, ts, frame, offset)
+
+    def lost_sync(self, offset: int, ts: int, frame: int | None) -> None:
+        self.flush_pdu(ts, frame)
+        self.assembler.abandon_all(ts, frame)
+        self.obs._drain_assembler(self)
+
+    def resynced(self, offset: int, skipped: int, ts: int, frame: int | None) -> None:
+        self.obs._resynced(self, offset, skipped, ts, frame)
+
+    # ---------------------------------------------------------------------------------
+
+    def flush_pdu(self, ts: int, frame: int | None) -> None:
+        """Report a PDU that will never complete (lost sync, end of capture)."""
+        if not self.in_pdu:
+            return
+        self.in_pdu = False
+        self.obs._emit(
+            PduObserved(
+                connection=self.obs.connection,
+                from_requestor=self.from_requestor,
+                pdu_type=self.pdu_type,
+                length=self.pdu_length,
+                offset=self.pdu_offset,
+                ts=self.pdu_ts,
+                frame=self.pdu_frame,
+                end_ts=ts,
+                end_frame=frame,
+                pdvs=tuple(self.pdvs),
+                complete=False,
+            )
+        )
+
+
+class AssociationObserver:
+    """Observes one TCP connection and reports the DICOM association on it.
+
+    ``client``/``server`` are the TCP roles as far as the caller knows them; ``handshake``
+    says whether the connection was seen from its SYN (so the streams start at offset 0).
+    Without a handshake the roles may be swapped once an A-ASSOCIATE-RQ shows who the
+    requestor is. ``keep`` is the number of bytes kept from the start of each data set.
+    """
+
+    def __init__(
+        self,
+        connection: int,
+        client: Endpoint,
+        server: Endpoint,
+        emit: Emit,
+        *,
+        ts: int,
+        frame: int | None,
+        handshake: bool,
+        keep: int = DEFAULT_KEEP,
+    ) -> None:
+        self.connection = connection
+        self.client = client
+        self.server = server
+        self._emit = emit
+        self._ts = ts
+        self._frame = frame
+        self._handshake = handshake
+        self._keep = keep
+        self._swapped = False
+        self._dicom: bool | None = None  # None: still deciding
+        self._scanning = False
+        self._partial = False
+        self._fsm: AssociationFsm | None = None
+        self._contexts: dict[int, str] = {}
+        self._exchanges = ExchangeTracker()
+        self._sides = (_Side(self, True), _Side(self, False))
+        self._rq: AssociateRq | None = None
+        self._ac: AssociateAc | None = None
+        self._rj: AssociateRj | None = None
+        self._abort_by_requestor: bool | None = None
+        self._release_rq_by: set[bool] = set()
+        self._release_rp = False
+        self._first_close: tuple[bool, CloseKind, State | None] | None = None
+        self._closed: set[bool] = set()
+        self._finished = False
+        self._last_ts = ts
+        self._last_frame = frame
+
+    # --- public API ------------------------------------------------------------------
+
+    @property
+    def is_dicom(self) -> bool | None:
+        """True once DICOM was found, False when ruled out, None while undecided."""
+        return self._dicom
+
+    def data(self, from_client: bool, data: bytes | memoryview, ts: int, frame: int | None) -> None:
+        """Bytes a side sent, in stream order."""
+        if self._finished:
+            raise RuntimeError("data() after finish()")
+        side = self._sides[0 if from_client else 1]
+        side.bytes += len(data)
+        self._last_ts = ts
+        self._last_frame = frame
+        if len(side.head) < HEAD_BYTES:
+            side.head += bytes(data[: HEAD_BYTES - len(side.head)])
+        if self._dicom:
+            assert side.framer is not None
+            side.framer.feed(data if isinstance(data, memoryview) else memoryview(data), ts, frame)
+            return
+        if self._dicom is False:
+            return
+        if self._scanning:
+            assert side.framer is not None
+            side.framer.feed(memoryview(bytes(data)), ts, frame)
+            return
+        side.held.append((bytes(data), ts, frame))
+        side.held_size += len(data)
+        self._decide()
+
+    def gap(self, from_client: bool, size: int, ts: int, frame: int | None) -> None:
+        """``size`` bytes that a side sent are missing from the capture."""
+        side = self._sides[0 if from_client else 1]
+        side.bytes += size
+        if self._dicom:
+            self._emit(
+                StreamGap(
+                    connection=self.connection,
+                    from_requestor=side.from_requestor,
+                    offset=side.framer.offset if side.framer else 0,
+                    size=size,
+                    ts=ts,
+                    frame=frame,
+                )
+            )
+        if self._dicom is None and not self._scanning:
+            # The start of the stream is gone: look for DICOM further on.
+            self._start_scanning()
+        if side.framer is not None and self._dicom is not False:
+            side.framer.gap(size, ts, frame)
+
+    def anomaly(self, from_client: bool, code: str, text: str, ts: int, frame: int | None, offset: int | None) -> None:
+        """A TCP-level observation (e.g. retransmitted bytes that differ)."""
+        if self._dicom:
+            self._emit(
+                TcpAnomaly(
+                    connection=self.connection,
+                    from_requestor=from_client != self._swapped,
+                    code=code,
+                    text=text,
+                    ts=ts,
+                    frame=frame,
+                    offset=offset,
+                )
+            )
+
+    def closed(self, from_client: bool, kind: CloseKind, ts: int, frame: int | None) -> None:
+        """A side sent FIN or RST (after all its data was delivered)."""
+        if from_client in self._closed:
+            return
+        self._closed.add(from_client)
+        self._last_ts = ts
+        self._last_frame = frame
+        if self._dicom is None and not self._scanning:
+            self._decide(final=True)
+        by_requestor = from_client != self._swapped
+        peer_state: State | None = None
+        if self._dicom and self._fsm is not None:
+            state = self._fsm.state_before_close(of_requestor=by_requestor)
+            peer_state = self._fsm.state_before_close(of_requestor=not by_requestor)
+            for v in self._fsm.closed(by_requestor=by_requestor, ts=ts, frame=frame):
+                self._fsm_violation(v)
+            self._emit(
+                ConnectionClosed(
+                    connection=self.connection,
+                    by_requestor=by_requestor,
+                    kind=kind,
+                    ts=ts,
+                    frame=frame,
+                    state=state,
+                    peer_state=peer_state,
+                )
+            )
+        if self._first_close is None:
+            # The state reported for a transport drop is the one of the side left behind.
+            self._first_close = (from_client, kind, peer_state)
+
+    def finish(self, ts: int | None = None, frame: int | None = None) -> None:
+        """No more bytes will come (connection closed, or end of capture)."""
+        if self._finished:
+            return
+        end_ts = ts if ts is not None else self._last_ts
+        end_frame = frame if frame is not None else self._last_frame
+        if self._dicom is None and not self._scanning:
+            self._decide(final=True)
+        self._finished = True
+        if not self._dicom:
+            self._report_non_dicom(end_ts, end_frame)
+            return
+        for side in self._sides:
+            side.flush_pdu(end_ts, end_frame)
+            side.assembler.abandon_all(end_ts, end_frame)
+            self._drain_assembler(side)
+        for exchange in self._exchanges.finish():
+            self._emit(ExchangeObserved(connection=self.connection, exchange=exchange))
+        state: State | None = None
+        if self._fsm is not None:
+            for v in self._fsm.finish():
+                self._fsm_violation(v)
+        outcome, state, by_requestor = self._outcome()
+        self._emit(
+            AssociationEnded(
+                connection=self.connection,
+                outcome=outcome,
+                ts=end_ts,
+                frame=end_frame,
+                state=state,
+                closed_by_requestor=by_requestor,
+                bytes_from_requestor=self._requestor_side.bytes,
+                bytes_from_acceptor=self._acceptor_side.bytes,
+            )
+        )
+
+    # --- detection -------------------------------------------------------------------
+
+    @property
+    def _requestor_side(self) -> _Side:
+        return self._sides[1 if self._swapped else 0]
+
+    @property
+    def _acceptor_side(self) -> _Side:
+        return self._sides[0 if self._swapped else 1]
+
+    def _decide(self, final: bool = False) -> None:
+        client, server = self._sides
+        if self._handshake:
+            verdict = looks_like_associate_rq(b"".join(d for d, _, _ in client.held)[:10])
+            if verdict is None and not final and client.held_size < DETECTION_HOLD:
+                return
+            if verdict:
+                self._detected(Detection.ASSOCIATE_RQ, partial=False)
+            else:
+                self._dicom = False
+                client.held.clear()
+                server.held.clear()
+            return
+        for side in (client, server):
+            head = b"".join(d for d, _, _ in side.held)[:10]
+            verdict = looks_like_associate_rq(head)
+            if verdict:
+                self._swapped = not side.from_client
+                self._detected(Detection.ASSOCIATE_RQ, partial=False)
+                return
+            if looks_like_associate_rq(head, 2):
+                # The capture began between the A-ASSOCIATE-RQ and its answer.
+                self._swapped = side.from_client
+                self._detected(Detection.ASSOCIATE_AC, partial=True)
+                return
+            if verdict is False:
+                if final:
+                    break
+                self._start_scanning()
+                return
+        if final:
+            self._start_scanning()
+
+    def _detected(self, how: Detection, *, partial: bool) -> None:
+        self._dicom = True
+        self._partial = partial
+        if how == Detection.ASSOCIATE_AC:
+            self._fsm = AssociationFsm(start=(State.STA5, State.STA3))
+        else:
+            self._fsm = AssociationFsm(mid_stream=partial)
+        client, server = (self.server, self.client) if self._swapped else (self.client, self.server)
+        self._emit(
+            AssociationStarted(
+                connection=self.connection,
+                client=client,
+                server=server,
+                ts=self._ts,
+                frame=self._frame,
+                handshake=self._handshake,
+                partial=partial,
+                detection=how,
+            )
+        )
+        if self._swapped:
+            self.client, self.server = self.server, self.client
+        if how in (Detection.ASSOCIATE_RQ, Detection.ASSOCIATE_AC):
+            for side in self._sides:
+                side.framer = PduFramer(side, synced=True)
+            self._replay_held()
+
+    def _replay_held(self) -> None:
+        # The requestor's bytes first: a conforming acceptor sends nothing before the RQ.
+        order = [self._requestor_side, self._acceptor_side]
+        for side in order:
+            held, side.held = side.held, []
+            side.held_size = 0
+            assert side.framer is not None
+            for chunk, ts, frame in held:
+                side.framer.feed(memoryview(chunk), ts, frame)
+
+    def _start_scanning(self) -> None:
+        self._scanning = True
+        for side in self._sides:
+            side.framer = PduFramer(side, synced=False)
+        for side in self._sides:
+            held, side.held = side.held, []
+            side.held_size = 0
+            assert side.framer is not None
+            for chunk, ts, frame in held:
+                side.framer.feed(memoryview(chunk), ts, frame)
+
+    def _resynced(self, side: _Side, offset: int, skipped: int, ts: int, frame: int | None) -> None:
+        if not self._dicom:
+            self._scanning = False
+            self._detected(Detection.RESYNC, partial=True)
+        self._emit(
+            StreamResynced(
+                connection=self.connection,
+                from_requestor=side.from_requestor,
+                offset=offset,
+                skipped=skipped,
+                ts=ts,
+                frame=frame,
+            )
+        )
+
+    # --- PDUs ------------------------------------------------------------------------
+
+    def _transfer_syntax_of(self, context_id: int) -> str | None:
+        return self._contexts.get(context_id)
+
+    def _fsm_pdu(self, pdu_type: int | None, from_requestor: bool, ts: int, frame: int | None, offset: int) -> None:
+        if self._fsm is None:
+            return
+        for v in self._fsm.pdu(pdu_type, from_requestor=from_requestor, ts=ts, frame=frame):
+            self._fsm_violation(v)
+
+    def _fsm_violation(self, v: FsmViolation) -> None:
+        sender_is_requestor = v.requestor if v.by_sender else not v.requestor
+        machine = "requestor" if v.requestor else "acceptor"
+        what = _pdu_name(v.pdu_type)
+        if v.by_sender:
+            text = (
+                f"the {machine} sent {what} in {v.state.label} ({v.state.description}); "
+                f"PS3.8 Table 9-10 has no transition for {v.cell}"
+            )
+        elif v.event.value == 17:
+            text = f"the connection closed while the {machine} was in {v.state.label}"
+        else:
+            text = (
+                f"the {machine} received {what} in {v.state.label} ({v.state.description}); "
+                f"PS3.8 Table 9-10 prescribes {v.action or 'nothing'} for {v.cell}"
+            )
+        self._emit(
+            Violation(
+                connection=self.connection,
+                from_requestor=sender_is_requestor,
+                kind=ViolationKind.STATE_MACHINE,
+                code="unexpected-pdu" if v.pdu_type is not None else "invalid-pdu",
+                text=text,
+                ts=v.ts,
+                frame=v.frame,
+                cell=v.cell,
+                action=v.action,
+            )
+        )
+
+    def _control_pdu(self, side: _Side, pdu_type: int, body: bytes, ts: int, frame: int | None) -> None:
+        from_requestor = side.from_requestor
+        pdu: ControlPdu | None
+        defects: list[Defect]
+        if 1 <= pdu_type <= 7 and pdu_type != 4:
+            pdu, defects = decode_control_pdu(pdu_type, body)
+        else:
+            pdu, defects = None, []
+        match pdu:
+            case AssociateRq():
+                if self._rq is None:
+                    self._rq = pdu
+            case AssociateAc():
+                if self._ac is None:
+                    self._ac = pdu
+                    self._accept_contexts(pdu)
+            case AssociateRj():
+                if self._rj is None:
+                    self._rj = pdu
+            case ReleaseRq():
+                self._release_rq_by.add(from_requestor)
+            case ReleaseRp():
+                self._release_rp = True
+            case Abort():
+                if self._abort_by_requestor is None:
+                    self._abort_by_requestor = from_requestor
+            case None:
+                pass
+        self._emit(
+            PduObserved(
+                connection=self.connection,
+                from_requestor=from_requestor,
+                pdu_type=pdu_type,
+                length=len(body),
+                offset=side.pdu_offset,
+                ts=side.pdu_ts,
+                frame=side.pdu_frame,
+                end_ts=ts,
+                end_frame=frame,
+                pdu=pdu,
+                defects=tuple(defects),
+            )
+        )
+        for d in defects:
+            unknown = "kept as raw bytes" in d.text
+            self._violation(
+                from_requestor,
+                ViolationKind.UNKNOWN_ITEM if unknown else ViolationKind.MALFORMED_PDU,
+                "unknown-item" if unknown else "malformed-pdu",
+                f"{_pdu_name(pdu_type)}: {d.text}",
+                side.pdu_ts,
+                side.pdu_frame,
+                side.pdu_offset + d.offset,
+            )
+
+    def _accept_contexts(self, ac: AssociateAc) -> None:
+        for ctx in ac.presentation_contexts:
+            if ctx.result == 0 and ctx.transfer_syntax:
+                self._contexts[ctx.context_id] = ctx.transfer_syntax
+
+    # --- DIMSE -----------------------------------------------------------------------
+
+    def _drain_assembler(self, side: _Side) -> None:
+        asm = side.assembler
+        from_requestor = side.from_requestor
+        messages, asm.messages = asm.messages, []
+        problems, asm.problems = asm.problems, []
+        for p in problems:
+            self._violation(from_requestor, ViolationKind.DIMSE, p.code, p.text, p.ts, p.frame, None)
+        for msg in messages:
+            self._message(msg, from_requestor)
+
+    def _message(self, msg: AssembledMessage, from_requestor: bool) -> None:
+        self._emit(
+            DimseMessageObserved(connection=self.connection, from_requestor=from_requestor, message=msg)
+        )
+        exchange = self._exchanges.message(msg, from_requestor)
+        for code, text, m in self._exchanges.problems:
+            self._violation(from_requestor, ViolationKind.DIMSE, code, text, m.ts, m.frame, None)
+        self._exchanges.problems.clear()
+        if exchange is not None:
+            self._emit(ExchangeObserved(connection=self.connection, exchange=exchange))
+
+    # --- ending ----------------------------------------------------------------------
+
+    def _outcome(self) -> tuple[Outcome, State | None, bool | None]:
+        closed_by: bool | None = None
+        drop_state: State | None = None
+        if self._first_close is not None:
+            from_client, _kind, drop_state = self._first_close
+            closed_by = from_client != self._swapped
+        if self._rj is not None:
+            return Outcome.REJECTED, None, closed_by
+        if self._abort_by_requestor is not None:
+            return Outcome.ABORTED, None, closed_by
+        if len(self._release_rq_by) == 2:
+            return Outcome.RELEASE_COLLISION, None, closed_by
+        if self._release_rq_by and self._release_rp:
+            return Outcome.RELEASED, None, closed_by
+        if self._first_close is not None:
+            return Outcome.TRANSPORT_DROPPED, drop_state, closed_by
+        state = self._fsm.requestor.state if self._fsm is not None else None
+        return Outcome.OPEN_AT_END, state, None
+
+    def _report_non_dicom(self, ts: int, frame: int | None) -> None:
+        client, server = self._sides
+        closed_by: bool | None = None
+        kind: CloseKind | None = None
+        if self._first_close is not None:
+            closed_by, kind, _ = self._first_close
+        self._emit(
+            ConnectionWithoutDicom(
+                connection=self.connection,
+                client=self.client,
+                server=self.server,
+                ts=self._ts,
+                frame=self._frame,
+                end_ts=ts,
+                end_frame=frame,
+                handshake=self._handshake,
+                client_head=bytes(client.head),
+                server_head=bytes(server.head),
+                bytes_from_client=client.bytes,
+                bytes_from_server=server.bytes,
+                closed_by_client=closed_by,
+                close_kind=kind,
+            )
+        )
+
+    def _violation(
+        self,
+        from_requestor: bool,
+        kind: ViolationKind,
+        code: str,
+        text: str,
+        ts: int,
+        frame: int | None,
+        offset: int | None,
+    ) -> None:
+        self._emit(
+            Violation(
+                connection=self.connection,
+                from_requestor=from_requestor,
+                kind=kind,
+                code=code,
+                text=text,
+                ts=ts,
+                frame=frame,
+                offset=offset,
+            )
+        )
+
+
+def _pdu_name(pdu_type: int | None) -> str:
+    if pdu_type is None:
+        return "an unrecognised PDU"
+    try:
+        return f"an {PduType(pdu_type).label}" if pdu_type in (1, 2, 3, 7) else f"a {PduType(pdu_type).label}"
+    except ValueError:
+        return f"a PDU of unknown type 0x{pdu_type:02X}"

@@ -1,0 +1,294 @@
+"""The seven PDUs of PS3.8 §9.3: dataclasses, decoding of whole bodies, encoding.
+
+The streaming side (a P-DATA-TF that may be gigabytes long, or split over many TCP
+segments) is :mod:`dissectors.framing`; this module works on complete bodies, which is
+what association, release and abort PDUs are, and what tests and the proxy's opt-in
+rewrites build.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from .constants import PduType
+from .items import (
+    ApplicationContextItem,
+    Defect,
+    PresentationContextAc,
+    PresentationContextRq,
+    UnknownItem,
+    UserInformation,
+    decode_context_ac,
+    decode_context_rq,
+    decode_user_information,
+    iter_items,
+    uid_text,
+)
+
+PDU_HEADER = struct.Struct(">BBI")
+"""Type, reserved byte, length: the 6 bytes every PDU starts with."""
+
+PDV_HEADER = struct.Struct(">IBB")
+"""PDV item length, presentation context ID, message control header."""
+
+_ASSOC_FIXED = struct.Struct(">HH16s16s32s")
+ASSOCIATE_FIXED_LENGTH = _ASSOC_FIXED.size  # 68
+
+
+def ae_title_text(raw: bytes) -> str:
+    """An AE title for display: leading and trailing spaces are not significant (PS3.5)."""
+    return raw.decode("ascii", "replace").strip(" \x00")
+
+
+def ae_title_field(title: str) -> bytes:
+    """Pad an AE title to the 16-byte field of the association PDUs."""
+    return title.encode("ascii")[:16].ljust(16, b" ")
+
+
+@dataclass(frozen=True, slots=True)
+class AssociateRq:
+    """A-ASSOCIATE-RQ PDU (type 0x01). AE titles are the raw 16-byte fields."""
+
+    called_ae: bytes
+    calling_ae: bytes
+    application_context: str | None
+    presentation_contexts: tuple[PresentationContextRq, ...]
+    user_information: UserInformation | None
+    protocol_version: int = 1
+    unknown_items: tuple[UnknownItem, ...] = ()
+
+    pdu_type = PduType.A_ASSOCIATE_RQ
+
+    def encode(self) -> bytes:
+        return _encode_associate(self, self.presentation_contexts)
+
+
+@dataclass(frozen=True, slots=True)
+class AssociateAc:
+    """A-ASSOCIATE-AC PDU (type 0x02). The AE fields are echoed from the RQ (not tested)."""
+
+    called_ae: bytes
+    calling_ae: bytes
+    application_context: str | None
+    presentation_contexts: tuple[PresentationContextAc, ...]
+    user_information: UserInformation | None
+    protocol_version: int = 1
+    unknown_items: tuple[UnknownItem, ...] = ()
+
+    pdu_type = PduType.A_ASSOCIATE_AC
+
+    def encode(self) -> bytes:
+        return _encode_associate(self, self.presentation_contexts)
+
+
+@dataclass(frozen=True, slots=True)
+class AssociateRj:
+    """A-ASSOCIATE-RJ PDU (type 0x03)."""
+
+    result: int
+    source: int
+    reason: int
+
+    pdu_type = PduType.A_ASSOCIATE_RJ
+
+    def encode(self) -> bytes:
+        return PDU_HEADER.pack(3, 0, 4) + bytes((0, self.result, self.source, self.reason))
+
+
+@dataclass(frozen=True, slots=True)
+class Pdv:
+    """One Presentation Data Value item of a P-DATA-TF."""
+
+    context_id: int
+    control: int
+    data: bytes
+
+    @property
+    def is_command(self) -> bool:
+        return bool(self.control & 0x01)
+
+    @property
+    def is_last(self) -> bool:
+        return bool(self.control & 0x02)
+
+    def encode(self) -> bytes:
+        return PDV_HEADER.pack(len(self.data) + 2, self.context_id, self.control) + self.data
+
+
+@dataclass(frozen=True, slots=True)
+class PDataTf:
+    """P-DATA-TF PDU (type 0x04), fully materialised (tests, encoding)."""
+
+    pdvs: tuple[Pdv, ...]
+
+    pdu_type = PduType.P_DATA_TF
+
+    def encode(self) -> bytes:
+        body = b"".join(p.encode() for p in self.pdvs)
+        return PDU_HEADER.pack(4, 0, len(body)) + body
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseRq:
+    """A-RELEASE-RQ PDU (type 0x05)."""
+
+    pdu_type = PduType.A_RELEASE_RQ
+
+    def encode(self) -> bytes:
+        return PDU_HEADER.pack(5, 0, 4) + bytes(4)
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseRp:
+    """A-RELEASE-RP PDU (type 0x06)."""
+
+    pdu_type = PduType.A_RELEASE_RP
+
+    def encode(self) -> bytes:
+        return PDU_HEADER.pack(6, 0, 4) + bytes(4)
+
+
+@dataclass(frozen=True, slots=True)
+class Abort:
+    """A-ABORT PDU (type 0x07)."""
+
+    source: int
+    reason: int
+
+    pdu_type = PduType.A_ABORT
+
+    def encode(self) -> bytes:
+        return PDU_HEADER.pack(7, 0, 4) + bytes((0, 0, self.source, self.reason))
+
+
+ControlPdu = AssociateRq | AssociateAc | AssociateRj | ReleaseRq | ReleaseRp | Abort
+"""Every PDU but P-DATA-TF: short, decoded whole."""
+
+Pdu = ControlPdu | PDataTf
+
+
+def _encode_associate(
+    pdu: AssociateRq | AssociateAc,
+    contexts: tuple[PresentationContextRq, ...] | tuple[PresentationContextAc, ...],
+) -> bytes:
+    body = bytearray(
+        _ASSOC_FIXED.pack(pdu.protocol_version, 0, pdu.called_ae, pdu.calling_ae, bytes(32))
+    )
+    if pdu.application_context is not None:
+        body += ApplicationContextItem(pdu.application_context).encode()
+    for ctx in contexts:
+        body += ctx.encode()
+    if pdu.user_information is not None:
+        body += pdu.user_information.encode()
+    for unknown in pdu.unknown_items:
+        body += unknown.encode()
+    return PDU_HEADER.pack(int(pdu.pdu_type), 0, len(body)) + bytes(body)
+
+
+def _decode_associate(pdu_type: int, body: bytes, defects: list[Defect]) -> AssociateRq | AssociateAc:
+    is_rq = pdu_type == PduType.A_ASSOCIATE_RQ
+    if len(body) < ASSOCIATE_FIXED_LENGTH:
+        defects.append(Defect(6, f"association PDU body is {len(body)} bytes, shorter than 68"))
+        body = bytes(body).ljust(ASSOCIATE_FIXED_LENGTH, b"\x00")
+    version, _, called, calling, _ = _ASSOC_FIXED.unpack_from(body, 0)
+    if version != 1:
+        defects.append(Defect(6, f"protocol version is 0x{version:04X}; PS3.8 defines only 0x0001"))
+    app_context: str | None = None
+    rq_contexts: list[PresentationContextRq] = []
+    ac_contexts: list[PresentationContextAc] = []
+    user_info: UserInformation | None = None
+    unknown: list[UnknownItem] = []
+    base = 6 + ASSOCIATE_FIXED_LENGTH
+    for item_type, second, item, offset in iter_items(body[ASSOCIATE_FIXED_LENGTH:], base, defects):
+        if item_type == 0x10:
+            if app_context is not None:
+                defects.append(Defect(offset, "more than one application context item"))
+            app_context = uid_text(item)
+        elif item_type == 0x20 and is_rq:
+            rq_contexts.append(decode_context_rq(item, offset, defects))
+        elif item_type == 0x21 and not is_rq:
+            ac_contexts.append(decode_context_ac(item, offset, defects))
+        elif item_type == 0x50:
+            if user_info is not None:
+                defects.append(Defect(offset, "more than one user information item"))
+            user_info = decode_user_information(item, offset, defects)
+        else:
+            defects.append(Defect(offset, f"unexpected item type 0x{item_type:02X} kept as raw bytes"))
+            unknown.append(UnknownItem(item_type, bytes(item), second))
+    if app_context is None:
+        defects.append(Defect(6, "no application context item"))
+    if user_info is None:
+        defects.append(Defect(6, "no user information item (PS3.7 requires Maximum Length)"))
+    if is_rq:
+        if not rq_contexts:
+            defects.append(Defect(6, "no presentation context proposed"))
+        seen: set[int] = set()
+        for ctx in rq_contexts:
+            if ctx.context_id in seen:
+                defects.append(Defect(6, f"presentation context ID {ctx.context_id} proposed twice"))
+            seen.add(ctx.context_id)
+        return AssociateRq(
+            called, calling, app_context, tuple(rq_contexts), user_info, version, tuple(unknown)
+        )
+    return AssociateAc(
+        called, calling, app_context, tuple(ac_contexts), user_info, version, tuple(unknown)
+    )
+
+
+def decode_control_pdu(pdu_type: int, body: bytes) -> tuple[ControlPdu, list[Defect]]:
+    """Decode the body of any PDU except P-DATA-TF.
+
+    Never raises for bad content: defects come back as a list. Raises ``ValueError`` only
+    for ``pdu_type`` 4 or an undefined type, which is a caller error.
+    """
+    defects: list[Defect] = []
+    pdu: ControlPdu
+    if pdu_type in (PduType.A_ASSOCIATE_RQ, PduType.A_ASSOCIATE_AC):
+        pdu = _decode_associate(pdu_type, body, defects)
+    elif pdu_type in (PduType.A_ASSOCIATE_RJ, PduType.A_ABORT):
+        if len(body) != 4:
+            defects.append(Defect(2, f"PDU length is {len(body)}, PS3.8 fixes it at 4"))
+        fixed = bytes(body[:4]).ljust(4, b"\x00")
+        if pdu_type == PduType.A_ASSOCIATE_RJ:
+            pdu = AssociateRj(fixed[1], fixed[2], fixed[3])
+        else:
+            pdu = Abort(fixed[2], fixed[3])
+    elif pdu_type in (PduType.A_RELEASE_RQ, PduType.A_RELEASE_RP):
+        if len(body) != 4:
+            defects.append(Defect(2, f"PDU length is {len(body)}, PS3.8 fixes it at 4"))
+        pdu = ReleaseRq() if pdu_type == PduType.A_RELEASE_RQ else ReleaseRp()
+    else:
+        raise ValueError(f"decode_control_pdu does not handle PDU type 0x{pdu_type:02X}")
+    return pdu, defects
+
+
+def decode_p_data(body: bytes) -> tuple[PDataTf, list[Defect]]:
+    """Decode a whole P-DATA-TF body into its PDVs (tests and small PDUs only)."""
+    defects: list[Defect] = []
+    pdvs: list[Pdv] = []
+    pos = 0
+    while pos < len(body):
+        if len(body) - pos < 6:
+            defects.append(Defect(6 + pos, "truncated PDV header"))
+            break
+        length, ctx, control = PDV_HEADER.unpack_from(body, pos)
+        if length < 2 or pos + 4 + length > len(body):
+            defects.append(Defect(6 + pos, f"PDV length {length} does not fit the PDU"))
+            break
+        pdvs.append(Pdv(ctx, control, bytes(body[pos + 6 : pos + 4 + length])))
+        pos += 4 + length
+    return PDataTf(tuple(pdvs)), defects
+
+
+def decode_pdu(data: bytes) -> tuple[Pdu, list[Defect]]:
+    """Decode one complete PDU, header included (tests and tools)."""
+    if len(data) < 6:
+        raise ValueError("a PDU is at least 6 bytes")
+    pdu_type, _, length = PDU_HEADER.unpack_from(data, 0)
+    body = data[6 : 6 + length]
+    if len(body) != length:
+        raise ValueError(f"PDU declares {length} bytes of body, {len(body)} given")
+    if pdu_type == PduType.P_DATA_TF:
+        return decode_p_data(body)
+    return decode_control_pdu(pdu_type, body)

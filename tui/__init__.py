@@ -1,0 +1,1 @@
+"""dicomtap's terminal UI (Textual). Reads the analyzer's model and store only."""
