@@ -28,6 +28,8 @@ _U32 = struct.Struct(">I")
 CONTROL_PDU_LIMIT = 1 << 20
 #: Largest P-DATA-TF length a scan accepts as plausible when resynchronising.
 SCAN_PDU_LIMIT = 1 << 26
+#: An unknown PDU type with a declared length up to this is stepped over, not rescanned.
+UNKNOWN_PDU_LIMIT = 1 << 16
 _SCAN_KEEP = 24  # bytes carried between chunks while scanning (a candidate needs 20)
 
 _COMMAND_START = b"\x00\x00\x00\x00\x04\x00\x00\x00"  # (0000,0000) UL, length 4
@@ -44,13 +46,17 @@ HEADER, CONTROL, PDV_HEADER, PDV_BODY, SKIP, SCAN = range(6)
 class FramerHandler(Protocol):
     """What the framer reports; implemented by the association observer."""
 
-    def pdu_header(self, pdu_type: int, length: int, offset: int, ts: int, frame: int | None) -> None:
+    def pdu_header(
+        self, pdu_type: int, length: int, offset: int, ts: int, frame: int | None
+    ) -> None:
         """A PDU header was read (any type, including undefined ones)."""
 
     def control_pdu(self, pdu_type: int, body: bytes, ts: int, frame: int | None) -> None:
         """The whole body of a non-P-DATA PDU arrived."""
 
-    def pdv_start(self, context_id: int, control: int, length: int, ts: int, frame: int | None) -> None:
+    def pdv_start(
+        self, context_id: int, control: int, length: int, ts: int, frame: int | None
+    ) -> None:
         """A PDV header was read; ``length`` is the PDV item length (data + 2)."""
 
     def pdv_data(self, data: memoryview) -> None:
@@ -65,7 +71,9 @@ class FramerHandler(Protocol):
     def pdu_end(self, ts: int, frame: int | None) -> None:
         """The current P-DATA-TF (or skipped PDU) is complete."""
 
-    def framing_problem(self, code: str, text: str, offset: int, ts: int, frame: int | None) -> None:
+    def framing_problem(
+        self, code: str, text: str, offset: int, ts: int, frame: int | None
+    ) -> None:
         """The stream broke PS3.8 framing at ``offset``."""
 
     def lost_sync(self, offset: int, ts: int, frame: int | None) -> None:
@@ -231,7 +239,9 @@ class PduFramer:
                         "pdv-length-invalid",
                         f"PDV length {pdv_len} does not fit the {self._pdu_remaining + 4} "
                         "byte(s) left in its P-DATA-TF",
-                        self.offset - 6, ts, frame,
+                        self.offset - 6,
+                        ts,
+                        frame,
                     )
                     h.lost_sync(self.offset - 6, ts, frame)
                     self._enter_scan(self.offset - 6, strict=False)
@@ -241,7 +251,9 @@ class PduFramer:
                     h.framing_problem(
                         "pdv-length-odd",
                         f"PDV length {pdv_len} is odd (PS3.8 Annex E: fragments have even length)",
-                        self.offset - 6, ts, frame,
+                        self.offset - 6,
+                        ts,
+                        frame,
                     )
                 self._pdv_remaining = pdv_len - 2
                 h.pdv_start(ctx, control, pdv_len, ts, frame)
@@ -293,7 +305,9 @@ class PduFramer:
         self._h.framing_problem(
             "pdu-trailing-bytes",
             f"{self._pdu_remaining} byte(s) at the end of a P-DATA-TF do not form a PDV",
-            self.offset, ts, frame,
+            self.offset,
+            ts,
+            frame,
         )
         self._hdr.clear()
         if self._pdu_remaining:
@@ -313,7 +327,10 @@ class PduFramer:
             if length < 6:
                 h.framing_problem(
                     "pdu-length-invalid",
-                    f"P-DATA-TF of length {length} cannot hold a PDV", start, ts, frame,
+                    f"P-DATA-TF of length {length} cannot hold a PDV",
+                    start,
+                    ts,
+                    frame,
                 )
                 self._state = SKIP if length else HEADER
                 if not length:
@@ -325,14 +342,22 @@ class PduFramer:
             h.framing_problem(
                 "unknown-pdu-type", f"unknown PDU type 0x{pdu_type:02X}", start, ts, frame
             )
-            h.lost_sync(start, ts, frame)
-            return False
+            if length > UNKNOWN_PDU_LIMIT:
+                h.lost_sync(start, ts, frame)
+                return False
+            # A short PDU of an unknown type: step over it by its length and stay in sync.
+            self._state = SKIP if length else HEADER
+            if not length:
+                h.pdu_end(ts, frame)
+            return True
         limit = CONTROL_PDU_LIMIT if pdu_type in (1, 2) else 1024
         if length > limit:
             h.framing_problem(
                 "pdu-length-invalid",
                 f"{_name(pdu_type)} declares {length} bytes; no such PDU is that long",
-                start, ts, frame,
+                start,
+                ts,
+                frame,
             )
             h.lost_sync(start, ts, frame)
             return False

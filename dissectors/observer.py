@@ -107,7 +107,9 @@ class _Side:
 
     # --- FramerHandler ---------------------------------------------------------------
 
-    def pdu_header(self, pdu_type: int, length: int, offset: int, ts: int, frame: int | None) -> None:
+    def pdu_header(
+        self, pdu_type: int, length: int, offset: int, ts: int, frame: int | None
+    ) -> None:
         self.pdu_type = pdu_type
         self.pdu_length = length
         self.pdu_offset = offset
@@ -124,7 +126,9 @@ class _Side:
         self.in_pdu = False
         self.obs._control_pdu(self, pdu_type, body, ts, frame)
 
-    def pdv_start(self, context_id: int, control: int, length: int, ts: int, frame: int | None) -> None:
+    def pdv_start(
+        self, context_id: int, control: int, length: int, ts: int, frame: int | None
+    ) -> None:
         self.pdvs.append((context_id, control, length))
         self.assembler.pdv_start(context_id, control, ts, frame)
 
@@ -156,8 +160,12 @@ class _Side:
             )
         )
 
-    def framing_problem(self, code: str, text: str, offset: int, ts: int, frame: int | None) -> None:
-        self.obs._violation(self.from_requestor, ViolationKind.FRAMING, code, text, ts, frame, offset)
+    def framing_problem(
+        self, code: str, text: str, offset: int, ts: int, frame: int | None
+    ) -> None:
+        self.obs._violation(
+            self.from_requestor, ViolationKind.FRAMING, code, text, ts, frame, offset
+        )
 
     def lost_sync(self, offset: int, ts: int, frame: int | None) -> None:
         self.flush_pdu(ts, frame)
@@ -292,7 +300,15 @@ class AssociationObserver:
         if side.framer is not None and self._dicom is not False:
             side.framer.gap(size, ts, frame)
 
-    def anomaly(self, from_client: bool, code: str, text: str, ts: int, frame: int | None, offset: int | None) -> None:
+    def anomaly(
+        self,
+        from_client: bool,
+        code: str,
+        text: str,
+        ts: int,
+        frame: int | None,
+        offset: int | None,
+    ) -> None:
         """A TCP-level observation (e.g. retransmitted bytes that differ)."""
         if self._dicom:
             self._emit(
@@ -485,7 +501,9 @@ class AssociationObserver:
     def _transfer_syntax_of(self, context_id: int) -> str | None:
         return self._contexts.get(context_id)
 
-    def _fsm_pdu(self, pdu_type: int | None, from_requestor: bool, ts: int, frame: int | None, offset: int) -> None:
+    def _fsm_pdu(
+        self, pdu_type: int | None, from_requestor: bool, ts: int, frame: int | None, offset: int
+    ) -> None:
         if self._fsm is None:
             return
         for v in self._fsm.pdu(pdu_type, from_requestor=from_requestor, ts=ts, frame=frame):
@@ -521,7 +539,9 @@ class AssociationObserver:
             )
         )
 
-    def _control_pdu(self, side: _Side, pdu_type: int, body: bytes, ts: int, frame: int | None) -> None:
+    def _control_pdu(
+        self, side: _Side, pdu_type: int, body: bytes, ts: int, frame: int | None
+    ) -> None:
         from_requestor = side.from_requestor
         pdu: ControlPdu | None
         defects: list[Defect]
@@ -589,13 +609,17 @@ class AssociationObserver:
         messages, asm.messages = asm.messages, []
         problems, asm.problems = asm.problems, []
         for p in problems:
-            self._violation(from_requestor, ViolationKind.DIMSE, p.code, p.text, p.ts, p.frame, None)
+            self._violation(
+                from_requestor, ViolationKind.DIMSE, p.code, p.text, p.ts, p.frame, None
+            )
         for msg in messages:
             self._message(msg, from_requestor)
 
     def _message(self, msg: AssembledMessage, from_requestor: bool) -> None:
         self._emit(
-            DimseMessageObserved(connection=self.connection, from_requestor=from_requestor, message=msg)
+            DimseMessageObserved(
+                connection=self.connection, from_requestor=from_requestor, message=msg
+            )
         )
         exchange = self._exchanges.message(msg, from_requestor)
         for code, text, m in self._exchanges.problems:
@@ -678,6 +702,10 @@ def _pdu_name(pdu_type: int | None) -> str:
     if pdu_type is None:
         return "an unrecognised PDU"
     try:
-        return f"an {PduType(pdu_type).label}" if pdu_type in (1, 2, 3, 7) else f"a {PduType(pdu_type).label}"
+        return (
+            f"an {PduType(pdu_type).label}"
+            if pdu_type in (1, 2, 3, 7)
+            else f"a {PduType(pdu_type).label}"
+        )
     except ValueError:
         return f"a PDU of unknown type 0x{pdu_type:02X}"

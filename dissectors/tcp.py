@@ -117,9 +117,11 @@ _Key = tuple[bytes, int, bytes, int]
 
 
 class _Connection:
-    __slots__ = ("closed", "client", "halves", "keys", "observer", "rst")
+    __slots__ = ("client", "closed", "halves", "keys", "observer", "rst")
 
-    def __init__(self, observer: AssociationObserver, client: tuple[bytes, int], keys: tuple[_Key, _Key]) -> None:
+    def __init__(
+        self, observer: AssociationObserver, client: tuple[bytes, int], keys: tuple[_Key, _Key]
+    ) -> None:
         self.observer = observer
         self.client = client
         self.keys = keys
@@ -229,11 +231,8 @@ class FlowTable:
         if flags & RST and not seg.payload:
             return None  # a reset for a connection we never saw: nothing to report
         handshake = bool(flags & SYN)
-        if flags & SYN:
-            # SYN: the sender is the client; SYN+ACK: the receiver is.
-            client_is_src = not flags & ACK
-        else:
-            client_is_src = self._guess_client_is_src(seg)
+        # SYN: the sender is the client; SYN+ACK: the receiver is.
+        client_is_src = not flags & ACK if flags & SYN else self._guess_client_is_src(seg)
         if client_is_src:
             client, server = (seg.src, seg.sport), (seg.dst, seg.dport)
         else:
@@ -280,7 +279,9 @@ class FlowTable:
 
     # --- reassembly ------------------------------------------------------------------
 
-    def _data(self, conn: _Connection, from_client: bool, half: _Half, off: int, seg: Segment) -> None:
+    def _data(
+        self, conn: _Connection, from_client: bool, half: _Half, off: int, seg: Segment
+    ) -> None:
         payload = seg.payload
         end = off + len(payload)
         obs = conn.observer
@@ -325,7 +326,9 @@ class FlowTable:
             half.nxt = first
             self._drain(conn, from_client, half, seg.ts, seg.frame)
 
-    def _drain(self, conn: _Connection, from_client: bool, half: _Half, ts: int, frame: int | None) -> None:
+    def _drain(
+        self, conn: _Connection, from_client: bool, half: _Half, ts: int, frame: int | None
+    ) -> None:
         obs = conn.observer
         pending = half.pending
         while pending:
@@ -349,7 +352,9 @@ class FlowTable:
                 half.nxt = end
         self._maybe_fin(conn, from_client, half)
 
-    def _acked(self, conn: _Connection, from_client: bool, half: _Half, acked: int, seg: Segment) -> None:
+    def _acked(
+        self, conn: _Connection, from_client: bool, half: _Half, acked: int, seg: Segment
+    ) -> None:
         """The peer acknowledged up to ``acked``: anything below it the capture lacks is lost."""
         if half.fin_at is not None and acked > half.fin_at:
             acked = half.fin_at
@@ -371,7 +376,9 @@ class FlowTable:
                 self._drain(conn, from_client, half, seg.ts, seg.frame)
         self._maybe_fin(conn, from_client, half)
 
-    def _flush(self, conn: _Connection, from_client: bool, half: _Half, ts: int, frame: int | None) -> None:
+    def _flush(
+        self, conn: _Connection, from_client: bool, half: _Half, ts: int, frame: int | None
+    ) -> None:
         """Deliver everything buffered, declaring the holes between."""
         obs = conn.observer
         while half.pending:
@@ -400,14 +407,22 @@ class FlowTable:
             half.recent_bytes -= len(old)
 
     def _compare(
-        self, conn: _Connection, from_client: bool, half: _Half, off: int, data: memoryview | bytes, seg: Segment
+        self,
+        conn: _Connection,
+        from_client: bool,
+        half: _Half,
+        off: int,
+        data: memoryview | bytes,
+        seg: Segment,
     ) -> None:
         """Retransmitted bytes: check them against what was delivered, where remembered."""
         end = off + len(data)
         for r_off, r_data in half.recent:
             r_end = r_off + len(r_data)
             lo, hi = max(off, r_off), min(end, r_end)
-            if lo < hi and bytes(data[lo - off : hi - off]) != bytes(r_data[lo - r_off : hi - r_off]):
+            if lo < hi and bytes(data[lo - off : hi - off]) != bytes(
+                r_data[lo - r_off : hi - r_off]
+            ):
                 self._differs(conn, from_client, lo, seg)
                 return
 

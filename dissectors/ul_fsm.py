@@ -348,7 +348,9 @@ class AssociationFsm:
     end. Each call returns the violations it found.
     """
 
-    def __init__(self, *, mid_stream: bool = False, start: tuple[State, State] | None = None) -> None:
+    def __init__(
+        self, *, mid_stream: bool = False, start: tuple[State, State] | None = None
+    ) -> None:
         if start is None:
             # Mid-stream: assume the association is established; otherwise the transport is
             # up and the A-ASSOCIATE-RQ comes next.
@@ -391,8 +393,14 @@ class AssociationFsm:
                 if not entry.flagged:
                     found.append(
                         FsmViolation(
-                            machine.requestor, False, entry.event, st, action, entry.pdu_type,
-                            entry.ts, entry.frame,
+                            machine.requestor,
+                            False,
+                            entry.event,
+                            st,
+                            action,
+                            entry.pdu_type,
+                            entry.ts,
+                            entry.frame,
                         )
                     )
         del pending[:chosen]
@@ -413,7 +421,9 @@ class AssociationFsm:
             machine.state = next_state(action, requestor=machine.requestor)
         return own, found
 
-    def pdu(self, pdu_type: int | None, *, from_requestor: bool, ts: int, frame: int | None) -> list[FsmViolation]:
+    def pdu(
+        self, pdu_type: int | None, *, from_requestor: bool, ts: int, frame: int | None
+    ) -> list[FsmViolation]:
         """A PDU was captured; ``pdu_type`` None means undecodable (Evt19 on the receiver)."""
         sender, receiver = self._machines(from_requestor)
         violations: list[FsmViolation] = []
@@ -456,8 +466,14 @@ class AssociationFsm:
                 machine.owes_abort = True
                 found.append(
                     FsmViolation(
-                        machine.requestor, False, entry.event, st, action, entry.pdu_type,
-                        entry.ts, entry.frame,
+                        machine.requestor,
+                        False,
+                        entry.event,
+                        st,
+                        action,
+                        entry.pdu_type,
+                        entry.ts,
+                        entry.frame,
                     )
                 )
         return found

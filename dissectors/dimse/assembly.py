@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..pdu.items import Defect
+from dissectors.pdu.items import Defect
+
 from .commands import CommandSet, decode_command_set
 from .dataset import DataSetCollector, DataSetInfo
 
@@ -87,7 +88,9 @@ class MessageAssembler:
                         "interleaved-messages",
                         f"a message on context {context_id} starts while the message on "
                         f"context {other} is not finished (PS3.8 Annex E forbids interleaving)",
-                        context_id, ts, frame,
+                        context_id,
+                        ts,
+                        frame,
                     )
                 )
             partial = _Partial(context_id, ts, frame)
@@ -98,7 +101,9 @@ class MessageAssembler:
                         "dataset-before-command",
                         f"a data set fragment on context {context_id} arrives with no command set "
                         "before it",
-                        context_id, ts, frame,
+                        context_id,
+                        ts,
+                        frame,
                     )
                 )
         elif is_command and partial.command is not None:
@@ -107,7 +112,9 @@ class MessageAssembler:
                     "command-after-command",
                     f"a new command set on context {context_id} starts before the data set of "
                     f"the previous {partial.command.label} arrived",
-                    context_id, ts, frame,
+                    context_id,
+                    ts,
+                    frame,
                 )
             )
             self._emit(partial, ts, frame, complete=False)
@@ -119,7 +126,9 @@ class MessageAssembler:
                     "dataset-before-command-end",
                     f"a data set fragment on context {context_id} arrives before the last "
                     "command fragment",
-                    context_id, ts, frame,
+                    context_id,
+                    ts,
+                    frame,
                 )
             )
         if not is_command and partial.dataset is None:
@@ -173,7 +182,9 @@ class MessageAssembler:
                     AssemblyProblem(
                         "unexpected-dataset",
                         f"{command.label} says no data set follows, but one was sent",
-                        partial.context_id, ts, frame,
+                        partial.context_id,
+                        ts,
+                        frame,
                     )
                 )
         elif partial.command is None:
@@ -185,7 +196,9 @@ class MessageAssembler:
     def _report_defects(self, defects: list[Defect], ctx: int, ts: int, frame: int | None) -> None:
         for d in defects:
             self.problems.append(
-                AssemblyProblem("malformed-command-set", f"{d.text} (offset {d.offset})", ctx, ts, frame)
+                AssemblyProblem(
+                    "malformed-command-set", f"{d.text} (offset {d.offset})", ctx, ts, frame
+                )
             )
 
     def _emit(self, partial: _Partial, ts: int, frame: int | None, *, complete: bool) -> None:
@@ -195,7 +208,13 @@ class MessageAssembler:
         dataset = partial.dataset.finish(complete) if partial.dataset is not None else None
         self.messages.append(
             AssembledMessage(
-                partial.context_id, partial.command, dataset, partial.ts, partial.frame, ts, frame,
+                partial.context_id,
+                partial.command,
+                dataset,
+                partial.ts,
+                partial.frame,
+                ts,
+                frame,
                 complete and (dataset is None or dataset.complete),
             )
         )

@@ -11,9 +11,9 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
-from pydicom.datadict import DicomDictionary
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 
-from ..pdu.items import Defect
+from dissectors.pdu.items import Defect
 
 _ELEMENT = struct.Struct("<HHI")
 _U16 = struct.Struct("<H")
@@ -172,10 +172,15 @@ _FIELDS: dict[str, str] = {
     "ActionTypeID": "action_type_id",
 }
 
+
+def _tag(keyword: str) -> int:
+    tag = tag_for_keyword(keyword)
+    assert tag is not None, keyword
+    return int(tag)
+
+
 _BY_TAG: dict[int, tuple[str, str]] = {
-    tag: (entry[0], _FIELDS[entry[4]])
-    for tag, entry in DicomDictionary.items()
-    if tag >> 16 == 0 and entry[4] in _FIELDS
+    _tag(keyword): (dictionary_VR(_tag(keyword)), name) for keyword, name in _FIELDS.items()
 }
 _TAG_OF_FIELD: dict[str, tuple[int, str]] = {f: (t, vr) for t, (vr, f) in _BY_TAG.items()}
 
@@ -206,7 +211,9 @@ def decode_command_set(raw: bytes) -> tuple[CommandSet | None, list[Defect]]:
         group, element, length = _ELEMENT.unpack_from(raw, pos)
         if pos + 8 + length > end:
             defects.append(
-                Defect(pos, f"element ({group:04X},{element:04X}) length {length} runs past the end")
+                Defect(
+                    pos, f"element ({group:04X},{element:04X}) length {length} runs past the end"
+                )
             )
             break
         if group != 0:

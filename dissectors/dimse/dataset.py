@@ -49,7 +49,10 @@ class DataSetInfo:
     @property
     def truncated(self) -> bool:
         """True when ``kept`` is only the start of the encoding."""
-        return len(self.kept) < self.length or self.transfer_syntax == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
+        return (
+            len(self.kept) < self.length
+            or self.transfer_syntax == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
+        )
 
     def decode(self) -> Dataset:
         """Decode the kept part with pydicom, stopping before Pixel Data."""
@@ -72,7 +75,7 @@ def sniff_transfer_syntax(data: bytes) -> str | None:
         if group_le <= 0x00FF or group_le <= group_be:
             return EXPLICIT_VR_LITTLE_ENDIAN
         return EXPLICIT_VR_BIG_ENDIAN
-    if group_le % 2 == 0 and 0x0002 <= group_le <= 0x7FE0 or group_le in (0xFFFE,):
+    if (group_le % 2 == 0 and 0x0002 <= group_le <= 0x7FE0) or group_le in (0xFFFE,):
         return IMPLICIT_VR_LITTLE_ENDIAN
     try:
         zlib.decompressobj(-zlib.MAX_WBITS).decompress(bytes(data), 16)
@@ -95,14 +98,12 @@ def decode_dataset(kept: bytes, transfer_syntax: str | None) -> Dataset:
         # A prefix usually ends inside an element; pydicom warns and returns what it read.
         warnings.simplefilter("ignore")
         try:
-            ds = read_dataset(
-                BytesIO(kept), implicit, little, stop_when=_stop_at_pixel_data
-            )
+            ds = read_dataset(BytesIO(kept), implicit, little, stop_when=_stop_at_pixel_data)
             # Materialise the elements now, while warnings are silenced: a cut value is
             # dropped rather than failing later.
             for elem in list(ds):
                 _ = elem.value
-        except Exception:  # noqa: BLE001 - a broken prefix must not break a report
+        except Exception:
             return Dataset()
     return ds
 

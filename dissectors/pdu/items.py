@@ -330,7 +330,9 @@ def iter_items(
         pos += 4 + length
 
 
-def _uid_field(body: bytes, pos: int, base: int, what: str, defects: list[Defect]) -> tuple[str, int]:
+def _uid_field(
+    body: bytes, pos: int, base: int, what: str, defects: list[Defect]
+) -> tuple[str, int]:
     """Read a 2-byte-length-prefixed UID at ``pos``; return it and the new position."""
     if pos + 2 > len(body):
         defects.append(Defect(base + pos, f"{what}: length field missing"))
@@ -342,7 +344,9 @@ def _uid_field(body: bytes, pos: int, base: int, what: str, defects: list[Defect
     return uid_text(body[pos + 2 : pos + 2 + n]), pos + 2 + n
 
 
-def _bytes_field(body: bytes, pos: int, base: int, what: str, defects: list[Defect]) -> tuple[bytes, int]:
+def _bytes_field(
+    body: bytes, pos: int, base: int, what: str, defects: list[Defect]
+) -> tuple[bytes, int]:
     if pos + 2 > len(body):
         defects.append(Defect(base + pos, f"{what}: length field missing"))
         return b"", len(body)
@@ -368,7 +372,9 @@ def decode_sub_item(
         return ImplementationClassUid(uid_text(body))
     if item_type == ItemType.ASYNCHRONOUS_OPERATIONS_WINDOW:
         if len(body) != 4:
-            defects.append(Defect(offset, f"Asynchronous Operations Window has length {len(body)}, not 4"))
+            defects.append(
+                Defect(offset, f"Asynchronous Operations Window has length {len(body)}, not 4")
+            )
             if len(body) < 4:
                 return UnknownItem(item_type, bytes(body), second)
         invoked, performed = _ASYNC.unpack_from(body, 0)
@@ -383,19 +389,25 @@ def decode_sub_item(
         return RoleSelection(uid, body[pos], body[pos + 1])
     if item_type == ItemType.IMPLEMENTATION_VERSION_NAME:
         if not 1 <= len(body) <= 16:
-            defects.append(Defect(offset, f"Implementation Version Name is {len(body)} bytes (1-16 allowed)"))
+            defects.append(
+                Defect(offset, f"Implementation Version Name is {len(body)} bytes (1-16 allowed)")
+            )
         return ImplementationVersionName(bytes(body).rstrip(b"\x00 ").decode("ascii", "replace"))
     if item_type == ItemType.SOP_CLASS_EXTENDED_NEGOTIATION:
         uid, pos = _uid_field(body, 0, base, "Extended Negotiation SOP class UID", defects)
         return SopClassExtendedNegotiation(uid, bytes(body[pos:]))
     if item_type == ItemType.SOP_CLASS_COMMON_EXTENDED_NEGOTIATION:
         sop, pos = _uid_field(body, 0, base, "Common Extended Negotiation SOP class UID", defects)
-        service, pos = _uid_field(body, pos, base, "Common Extended Negotiation service class UID", defects)
+        service, pos = _uid_field(
+            body, pos, base, "Common Extended Negotiation service class UID", defects
+        )
         related_raw, pos = _bytes_field(body, pos, base, "Related General SOP Class list", defects)
         related: list[str] = []
         rpos = 0
         while rpos < len(related_raw):
-            uid, rpos = _uid_field(related_raw, rpos, base, "Related General SOP Class UID", defects)
+            uid, rpos = _uid_field(
+                related_raw, rpos, base, "Related General SOP Class UID", defects
+            )
             related.append(uid)
         return SopClassCommonExtendedNegotiation(sop, service, tuple(related), second)
     if item_type == ItemType.USER_IDENTITY_RQ:
@@ -408,7 +420,11 @@ def decode_sub_item(
     if item_type == ItemType.USER_IDENTITY_AC:
         response, _ = _bytes_field(body, 0, base, "User Identity server response", defects)
         return UserIdentityAc(response)
-    defects.append(Defect(offset, f"unknown user information sub-item type 0x{item_type:02X} kept as raw bytes"))
+    defects.append(
+        Defect(
+            offset, f"unknown user information sub-item type 0x{item_type:02X} kept as raw bytes"
+        )
+    )
     return UnknownItem(item_type, bytes(body), second)
 
 
@@ -436,13 +452,17 @@ def decode_context_rq(body: bytes, offset: int, defects: list[Defect]) -> Presen
         elif t == ItemType.TRANSFER_SYNTAX:
             transfers.append(uid_text(sub))
         else:
-            defects.append(Defect(o, f"unexpected sub-item 0x{t:02X} in presentation context {context_id}"))
+            defects.append(
+                Defect(o, f"unexpected sub-item 0x{t:02X} in presentation context {context_id}")
+            )
     if abstract is None:
         defects.append(Defect(offset, f"context {context_id} has no abstract syntax"))
     if not transfers:
         defects.append(Defect(offset, f"context {context_id} proposes no transfer syntax"))
     if context_id % 2 == 0:
-        defects.append(Defect(offset, f"context ID {context_id} is even (PS3.8 requires odd 1-255)"))
+        defects.append(
+            Defect(offset, f"context ID {context_id} is even (PS3.8 requires odd 1-255)")
+        )
     return PresentationContextRq(context_id, abstract, tuple(transfers))
 
 
@@ -456,9 +476,13 @@ def decode_context_ac(body: bytes, offset: int, defects: list[Defect]) -> Presen
     for t, _s, sub, o in iter_items(body[4:], offset + 8, defects):
         if t == ItemType.TRANSFER_SYNTAX:
             if transfer is not None:
-                defects.append(Defect(o, f"context {context_id} accepts more than one transfer syntax"))
+                defects.append(
+                    Defect(o, f"context {context_id} accepts more than one transfer syntax")
+                )
             else:
                 transfer = uid_text(sub)
         else:
-            defects.append(Defect(o, f"unexpected sub-item 0x{t:02X} in presentation context {context_id}"))
+            defects.append(
+                Defect(o, f"unexpected sub-item 0x{t:02X} in presentation context {context_id}")
+            )
     return PresentationContextAc(context_id, result, transfer)

@@ -186,7 +186,9 @@ def _encode_associate(
     return PDU_HEADER.pack(int(pdu.pdu_type), 0, len(body)) + bytes(body)
 
 
-def _decode_associate(pdu_type: int, body: bytes, defects: list[Defect]) -> AssociateRq | AssociateAc:
+def _decode_associate(
+    pdu_type: int, body: bytes, defects: list[Defect]
+) -> AssociateRq | AssociateAc:
     is_rq = pdu_type == PduType.A_ASSOCIATE_RQ
     if len(body) < ASSOCIATE_FIXED_LENGTH:
         defects.append(Defect(6, f"association PDU body is {len(body)} bytes, shorter than 68"))
@@ -214,7 +216,9 @@ def _decode_associate(pdu_type: int, body: bytes, defects: list[Defect]) -> Asso
                 defects.append(Defect(offset, "more than one user information item"))
             user_info = decode_user_information(item, offset, defects)
         else:
-            defects.append(Defect(offset, f"unexpected item type 0x{item_type:02X} kept as raw bytes"))
+            defects.append(
+                Defect(offset, f"unexpected item type 0x{item_type:02X} kept as raw bytes")
+            )
             unknown.append(UnknownItem(item_type, bytes(item), second))
     if app_context is None:
         defects.append(Defect(6, "no application context item"))
@@ -226,7 +230,9 @@ def _decode_associate(pdu_type: int, body: bytes, defects: list[Defect]) -> Asso
         seen: set[int] = set()
         for ctx in rq_contexts:
             if ctx.context_id in seen:
-                defects.append(Defect(6, f"presentation context ID {ctx.context_id} proposed twice"))
+                defects.append(
+                    Defect(6, f"presentation context ID {ctx.context_id} proposed twice")
+                )
             seen.add(ctx.context_id)
         return AssociateRq(
             called, calling, app_context, tuple(rq_contexts), user_info, version, tuple(unknown)

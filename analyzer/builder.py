@@ -1,0 +1,536 @@
+"""The model builder: dissector events in, model records into the store.
+
+It keeps one mutable working record per open association and publishes a frozen
+:class:`~analyzer.model.Association` whenever something a reader cares about changed. When
+an association ends, the findings rules (if any were given) run over it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from typing import assert_never
+
+from dissectors import (
+    AssociationEnded,
+    AssociationStarted,
+    ConnectionClosed,
+    ConnectionWithoutDicom,
+    DimseMessageObserved,
+    DissectorEvent,
+    ExchangeObserved,
+    Outcome,
+    PduObserved,
+    StreamGap,
+    StreamResynced,
+    TcpAnomaly,
+    Violation,
+)
+from dissectors.dimse import AssembledMessage
+from dissectors.dimse import Exchange as WireExchange
+from dissectors.pdu import (
+    Abort,
+    AssociateAc,
+    AssociateRj,
+    AssociateRq,
+    UserIdentityRq,
+    UserInformation,
+)
+from dissectors.tcp import WELL_KNOWN_DICOM_PORTS
+
+from .model import (
+    AbortInfo,
+    Association,
+    DimseMessage,
+    Exchange,
+    Finding,
+    Gap,
+    Note,
+    PduRecord,
+    PduStats,
+    PresentationContext,
+    RejectInfo,
+    UserInfo,
+    ViolationRecord,
+)
+from .names import status_meaning
+from .store import Store
+
+#: Rules run when an association ends: they read the store and return findings.
+Rules = Callable[[Store, Association], Iterable[Finding]]
+
+_PUBLISH_EVERY_NS = 500_000_000  # republish a busy association at most twice a second
+
+
+def user_info(ui: UserInformation | None) -> UserInfo | None:
+    """The model's view of a User Information item (the passcode is dropped here)."""
+    if ui is None:
+        return None
+    identity: UserIdentityRq | None = ui.user_identity
+    window = ui.async_window
+    username = None
+    if identity is not None and identity.identity_type in (1, 2):
+        username = identity.primary_field.decode("utf-8", "replace")
+    return UserInfo(
+        max_pdu_length=ui.maximum_length,
+        implementation_class_uid=ui.implementation_class_uid,
+        implementation_version_name=ui.implementation_version_name,
+        async_window=(
+            (window.max_operations_invoked, window.max_operations_performed) if window else None
+        ),
+        role_selections=ui.role_selections,
+        extended_negotiation=ui.extended_negotiations,
+        common_extended_negotiation=ui.common_extended_negotiations,
+        user_identity_type=identity.identity_type if identity else None,
+        user_identity_username=username,
+        user_identity_has_passcode=bool(identity and identity.secondary_field),
+        user_identity_response_requested=bool(identity and identity.positive_response_requested),
+        user_identity_response=ui.user_identity_response is not None,
+        unknown_items=ui.unknown,
+    )
+
+
+def join_contexts(
+    rq: AssociateRq | None, ac: AssociateAc | None
+) -> tuple[PresentationContext, ...]:
+    """Join the RQ's proposals with the AC's answers by context ID (PS3.8 §9.3.3.2)."""
+    answers = {c.context_id: c for c in ac.presentation_contexts} if ac else {}
+    rq_roles = (
+        {r.sop_class_uid: r for r in rq.user_information.role_selections}
+        if rq and rq.user_information
+        else {}
+    )
+    ac_roles = (
+        {r.sop_class_uid: r for r in ac.user_information.role_selections}
+        if ac and ac.user_information
+        else {}
+    )
+    contexts: list[PresentationContext] = []
+    proposed_ids: set[int] = set()
+    for ctx in rq.presentation_contexts if rq else ():
+        proposed_ids.add(ctx.context_id)
+        answer = answers.get(ctx.context_id)
+        role = rq_roles.get(ctx.abstract_syntax or "")
+        accepted_role = ac_roles.get(ctx.abstract_syntax or "")
+        contexts.append(
+            PresentationContext(
+                id=ctx.context_id,
+                abstract_syntax=ctx.abstract_syntax,
+                proposed_transfer_syntaxes=ctx.transfer_syntaxes,
+                result=answer.result if answer else None,
+                accepted_transfer_syntax=answer.transfer_syntax
+                if answer and answer.result == 0
+                else None,
+                scu_role=role.scu_role if role else None,
+                scp_role=role.scp_role if role else None,
+                accepted_scu_role=accepted_role.scu_role if accepted_role else None,
+                accepted_scp_role=accepted_role.scp_role if accepted_role else None,
+            )
+        )
+    for ctx_id, answer in answers.items():
+        if ctx_id not in proposed_ids:
+            contexts.append(
+                PresentationContext(
+                    id=ctx_id,
+                    abstract_syntax=None,
+                    proposed_transfer_syntaxes=(),
+                    result=answer.result,
+                    accepted_transfer_syntax=answer.transfer_syntax if answer.result == 0 else None,
+                    proposed=False,
+                )
+            )
+    return tuple(contexts)
+
+
+class _Working:
+    """The mutable record of an open association."""
+
+    def __init__(self, record: Association) -> None:
+        self.record = record
+        self.rq: AssociateRq | None = None
+        self.ac: AssociateAc | None = None
+        self.counts = [[0] * 8, [0] * 8]  # [requestor, acceptor] by PDU type
+        self.bytes = [0, 0]
+        self.largest = [0, 0]
+        self.exchanges = 0
+        self.violations = 0
+        self.gaps = 0
+        self.gap_bytes = 0
+        self.last_published = record.start_ts
+        self.dirty = False
+
+    def update(self, **changes: object) -> None:
+        self.record = dataclasses.replace(self.record, **changes)  # type: ignore[arg-type]
+
+    def snapshot(self) -> Association:
+        return dataclasses.replace(
+            self.record,
+            requestor_pdus=PduStats(tuple(self.counts[0]), self.bytes[0], self.largest[0]),
+            acceptor_pdus=PduStats(tuple(self.counts[1]), self.bytes[1], self.largest[1]),
+            exchanges=self.exchanges,
+            violations=self.violations,
+            gaps=self.gaps,
+            gap_bytes=self.gap_bytes,
+        )
+
+
+class ModelBuilder:
+    """Turns dissector events into model records in ``store``.
+
+    ``dicom_ports`` are ports on which a connection without DICOM is still reported (as
+    ``never-associated``); any server endpoint that carried DICOM in the same source
+    counts too. ``rules`` run on each association when it ends.
+    """
+
+    def __init__(
+        self, store: Store, *, dicom_ports: Iterable[int] = (), rules: Rules | None = None
+    ) -> None:
+        self.store = store
+        self._dicom_ports = frozenset(dicom_ports) | WELL_KNOWN_DICOM_PORTS
+        self._rules = rules
+        self._open: dict[int, _Working] = {}
+        self._next_id = 1
+        self._dicom_servers: set[tuple[str, int]] = set()
+        self._silent: list[ConnectionWithoutDicom] = []
+
+    def handle(self, event: DissectorEvent) -> None:
+        """Apply one event."""
+        match event:
+            case AssociationStarted():
+                self._started(event)
+            case PduObserved():
+                self._pdu(event)
+            case DimseMessageObserved():
+                pass  # messages reach the model through their exchange
+            case ExchangeObserved():
+                self._exchange(event.connection, event.exchange)
+            case Violation():
+                self._violation(event)
+            case StreamGap():
+                self._gap(event)
+            case StreamResynced():
+                self._note(
+                    event.connection,
+                    event.from_requestor,
+                    "resynced",
+                    f"PDU boundaries found again at stream offset {event.offset} after skipping "
+                    f"{event.skipped} byte(s)",
+                    event.ts,
+                    event.frame,
+                )
+            case TcpAnomaly():
+                self._note(
+                    event.connection,
+                    event.from_requestor,
+                    event.code,
+                    event.text,
+                    event.ts,
+                    event.frame,
+                )
+            case ConnectionClosed():
+                pass  # the outcome comes with AssociationEnded
+            case AssociationEnded():
+                self._ended(event)
+            case ConnectionWithoutDicom():
+                if event.handshake:
+                    self._silent.append(event)
+            case _:
+                assert_never(event)
+
+    def finish(self) -> None:
+        """The source ended: report connections to DICOM ports that never associated."""
+        for event in self._silent:
+            server = event.server
+            if (
+                server.port not in self._dicom_ports
+                and (server.ip, server.port) not in self._dicom_servers
+            ):
+                continue
+            record = Association(
+                id=self._take_id(),
+                connection=event.connection,
+                client=event.client,
+                server=event.server,
+                start_ts=event.ts,
+                start_frame=event.frame,
+                end_ts=event.end_ts,
+                end_frame=event.end_frame,
+                outcome=Outcome.NEVER_ASSOCIATED,
+                closed_by_requestor=event.closed_by_client,
+                handshake=True,
+                requestor_pdus=PduStats(bytes=event.bytes_from_client),
+                acceptor_pdus=PduStats(bytes=event.bytes_from_server),
+                client_head=event.client_head,
+            )
+            self.store.put_association(record)
+            self._run_rules(record)
+        self._silent.clear()
+
+    # --- events ----------------------------------------------------------------------
+
+    def _take_id(self) -> int:
+        assoc_id = self._next_id
+        self._next_id += 1
+        return assoc_id
+
+    def _started(self, event: AssociationStarted) -> None:
+        record = Association(
+            id=self._take_id(),
+            connection=event.connection,
+            client=event.client,
+            server=event.server,
+            start_ts=event.ts,
+            start_frame=event.frame,
+            handshake=event.handshake,
+            partial=event.partial,
+            detection=event.detection,
+        )
+        self._dicom_servers.add((event.server.ip, event.server.port))
+        self._open[event.connection] = _Working(record)
+        self.store.put_association(record)
+
+    def _pdu(self, event: PduObserved) -> None:
+        work = self._open.get(event.connection)
+        if work is None:
+            return
+        side = 0 if event.from_requestor else 1
+        if 0 < event.pdu_type < 8:
+            work.counts[side][event.pdu_type] += 1
+        work.bytes[side] += event.length + 6
+        if event.pdu_type == 4 and event.length > work.largest[side]:
+            work.largest[side] = event.length
+        if self.store.keep_pdus:
+            self.store.add_pdu(
+                PduRecord(
+                    association=work.record.id,
+                    from_requestor=event.from_requestor,
+                    pdu_type=event.pdu_type,
+                    length=event.length,
+                    ts=event.ts,
+                    frame=event.frame,
+                    end_ts=event.end_ts,
+                    end_frame=event.end_frame,
+                    pdvs=event.pdvs,
+                    complete=event.complete,
+                )
+            )
+        pdu = event.pdu
+        match pdu:
+            case AssociateRq() if work.rq is None:
+                work.rq = pdu
+                work.update(
+                    calling_ae=pdu.calling_ae,
+                    called_ae=pdu.called_ae,
+                    rq_ts=event.ts,
+                    rq_frame=event.frame,
+                    application_context=pdu.application_context,
+                    protocol_version=pdu.protocol_version,
+                    requestor_info=user_info(pdu.user_information),
+                    contexts=join_contexts(pdu, work.ac),
+                )
+            case AssociateAc() if work.ac is None:
+                work.ac = pdu
+                changes: dict[str, object] = {
+                    "ac_ts": event.ts,
+                    "ac_frame": event.frame,
+                    "acceptor_info": user_info(pdu.user_information),
+                    "contexts": join_contexts(work.rq, pdu),
+                }
+                if work.rq is None:
+                    changes.update(calling_ae=pdu.calling_ae, called_ae=pdu.called_ae)
+                work.update(**changes)
+            case AssociateRj() if work.record.reject is None:
+                work.update(
+                    reject=RejectInfo(
+                        result=pdu.result,
+                        source=pdu.source,
+                        reason=pdu.reason,
+                        ts=event.ts,
+                        frame=event.frame,
+                    )
+                )
+            case Abort() if work.record.abort is None:
+                work.update(
+                    abort=AbortInfo(
+                        source=pdu.source,
+                        reason=pdu.reason,
+                        by_requestor=event.from_requestor,
+                        ts=event.ts,
+                        frame=event.frame,
+                    )
+                )
+            case _:
+                if event.pdu_type == 5:
+                    work.update(
+                        release_requested_by=(
+                            *work.record.release_requested_by,
+                            event.from_requestor,
+                        )
+                    )
+                elif event.pdu_type == 4 and event.ts - work.last_published < _PUBLISH_EVERY_NS:
+                    return
+        self._publish(work, event.end_ts)
+
+    def _publish(self, work: _Working, ts: int) -> None:
+        work.last_published = ts
+        self.store.put_association(work.snapshot())
+
+    def _exchange(self, connection: int, wire: WireExchange) -> None:
+        work = self._open.get(connection)
+        if work is None:
+            return
+        work.exchanges += 1
+        assoc_id = work.record.id
+        request = _message(assoc_id, wire.request, wire.from_requestor)
+        final = _message(assoc_id, wire.final, not wire.from_requestor)
+        head = wire.request or wire.final or wire.last_pending
+        assert head is not None
+        command = head.command
+        service = command.service
+        sop_class = None
+        for m in (wire.request, wire.final, wire.last_pending):
+            if m is not None and m.command.sop_class_uid:
+                sop_class = m.command.sop_class_uid
+                break
+        status = wire.final.command.status if wire.final else None
+        if wire.final is None:
+            category, meaning = ("Pending", "no final response seen")
+        else:
+            category, meaning = status_meaning(status, service, sop_class)
+        counters = None
+        for m in (wire.final, wire.last_pending):
+            if m is not None:
+                c = m.command
+                if any(v is not None for v in (c.remaining, c.completed, c.failed, c.warning)):
+                    counters = (c.remaining, c.completed, c.failed, c.warning)
+                    break
+        start = wire.request.ts if wire.request else (wire.first_response_ts or head.ts)
+        latency = duration = None
+        if wire.request is not None and wire.final is not None:
+            latency = wire.final.ts - wire.request.end_ts
+            duration = wire.final.ts - wire.request.ts
+        exchange = Exchange(
+            association=assoc_id,
+            index=work.exchanges,
+            service=service,
+            from_requestor=wire.from_requestor,
+            message_id=wire.message_id,
+            sop_class=sop_class,
+            sop_instance=(wire.request or head).command.sop_instance_uid,
+            request=request,
+            final=final,
+            pending=wire.pending,
+            status=status,
+            status_category=category,
+            status_meaning=meaning,
+            error_comment=wire.final.command.error_comment if wire.final else None,
+            latency_ns=latency,
+            duration_ns=duration,
+            cancelled=wire.cancel is not None,
+            suboperations=counters,
+            outstanding_before=wire.outstanding_before,
+            start_ts=start,
+            end_ts=wire.final.end_ts if wire.final else None,
+        )
+        self.store.add_exchange(exchange)
+        self._publish(work, exchange.end_ts or exchange.start_ts)
+
+    def _violation(self, event: Violation) -> None:
+        work = self._open.get(event.connection)
+        if work is None:
+            return
+        work.violations += 1
+        self.store.add_violation(
+            ViolationRecord(
+                association=work.record.id,
+                from_requestor=event.from_requestor,
+                kind=event.kind,
+                code=event.code,
+                text=event.text,
+                ts=event.ts,
+                frame=event.frame,
+                offset=event.offset,
+                cell=event.cell,
+                action=event.action,
+            )
+        )
+
+    def _gap(self, event: StreamGap) -> None:
+        work = self._open.get(event.connection)
+        if work is None:
+            return
+        work.gaps += 1
+        work.gap_bytes += event.size
+        self.store.add_gap(
+            Gap(
+                association=work.record.id,
+                from_requestor=event.from_requestor,
+                offset=event.offset,
+                size=event.size,
+                ts=event.ts,
+                frame=event.frame,
+            )
+        )
+
+    def _note(
+        self,
+        connection: int,
+        from_requestor: bool,
+        code: str,
+        text: str,
+        ts: int,
+        frame: int | None,
+    ) -> None:
+        work = self._open.get(connection)
+        if work is None:
+            return
+        self.store.add_note(
+            Note(
+                association=work.record.id,
+                from_requestor=from_requestor,
+                code=code,
+                text=text,
+                ts=ts,
+                frame=frame,
+            )
+        )
+
+    def _ended(self, event: AssociationEnded) -> None:
+        work = self._open.pop(event.connection, None)
+        if work is None:
+            return
+        work.update(
+            end_ts=event.ts,
+            end_frame=event.frame,
+            outcome=event.outcome,
+            outcome_state=event.state,
+            closed_by_requestor=event.closed_by_requestor,
+        )
+        record = work.snapshot()
+        self.store.put_association(record)
+        self._run_rules(record)
+
+    def _run_rules(self, record: Association) -> None:
+        if self._rules is None:
+            return
+        for finding in self._rules(self.store, record):
+            self.store.add_finding(finding)
+
+
+def _message(
+    assoc_id: int, msg: AssembledMessage | None, from_requestor: bool
+) -> DimseMessage | None:
+    if msg is None:
+        return None
+    return DimseMessage(
+        association=assoc_id,
+        from_requestor=from_requestor,
+        context_id=msg.context_id,
+        command=msg.command,
+        dataset=msg.dataset,
+        ts=msg.ts,
+        frame=msg.frame,
+        end_ts=msg.end_ts,
+        end_frame=msg.end_frame,
+        complete=msg.complete,
+    )

@@ -1,0 +1,1 @@
+"""Reports over the store: human text, JSON Lines, CSV."""

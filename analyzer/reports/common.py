@@ -1,0 +1,103 @@
+"""Formatting shared by the reports."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from analyzer.model import Association
+from dissectors import Outcome
+from dissectors.pdu import (
+    abort_reason_text,
+    abort_source_text,
+    reject_reason_text,
+    reject_result_text,
+    reject_source_text,
+)
+
+
+def iso_time(ts: int | None) -> str | None:
+    """UTC ISO 8601 with microseconds, e.g. ``2026-11-24T19:13:52.123456Z``."""
+    if ts is None:
+        return None
+    seconds, ns = divmod(ts, 1_000_000_000)
+    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{ns // 1000:06d}Z"
+
+
+def ms(ns: int | None) -> float | None:
+    """Nanoseconds as milliseconds with microsecond resolution."""
+    return None if ns is None else round(ns / 1e6, 3)
+
+
+def duration_text(ns: int | None) -> str:
+    if ns is None:
+        return "-"
+    if ns < 1_000_000:
+        return f"{ns / 1000:.0f} µs"
+    if ns < 10_000_000_000:
+        return f"{ns / 1e6:.1f} ms"
+    return f"{ns / 1e9:.1f} s"
+
+
+def size_text(n: int) -> str:
+    if n < 10_000:
+        return f"{n} B"
+    if n < 10_000_000:
+        return f"{n / 1024:.1f} KiB"
+    if n < 10_000_000_000:
+        return f"{n / 1048576:.1f} MiB"
+    return f"{n / 1073741824:.2f} GiB"
+
+
+def side(from_requestor: bool | None) -> str | None:
+    if from_requestor is None:
+        return None
+    return "requestor" if from_requestor else "acceptor"
+
+
+def outcome_text(a: Association) -> str:
+    """The outcome in words, with the codes and their PS3.8 meanings."""
+    match a.outcome:
+        case Outcome.RELEASED:
+            return "released normally"
+        case Outcome.RELEASE_COLLISION:
+            return "released (both sides asked to release at once: release collision)"
+        case Outcome.REJECTED:
+            r = a.reject
+            if r is None:
+                return "rejected"
+            return (
+                f"rejected: {reject_reason_text(r.source, r.reason)} "
+                f"({reject_result_text(r.result)}, by the {reject_source_text(r.source)}; "
+                f"result {r.result}, source {r.source}, reason {r.reason})"
+            )
+        case Outcome.ABORTED:
+            ab = a.abort
+            if ab is None:
+                return "aborted"
+            who = side(ab.by_requestor)
+            return (
+                f"aborted by the {who} ({abort_source_text(ab.source)}; "
+                f"reason: {abort_reason_text(ab.source, ab.reason)}; "
+                f"source {ab.source}, reason {ab.reason})"
+            )
+        case Outcome.TRANSPORT_DROPPED:
+            who = side(a.closed_by_requestor) or "one side"
+            state = (
+                f" in {a.outcome_state.label} ({a.outcome_state.description})"
+                if a.outcome_state
+                else ""
+            )
+            return f"TCP connection closed by the {who} without release or abort{state}"
+        case Outcome.NEVER_ASSOCIATED:
+            if a.tls_client_hello:
+                return (
+                    "TCP connection opened but no association: the client started a TLS handshake"
+                )
+            return "TCP connection opened but no A-ASSOCIATE-RQ was sent"
+        case Outcome.OPEN_AT_END:
+            state = f" ({a.outcome_state.description})" if a.outcome_state else ""
+            return f"still open when the capture ended{state}"
+        case None:
+            return "in progress"
+    return str(a.outcome)

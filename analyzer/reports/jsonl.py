@@ -1,0 +1,331 @@
+"""JSON Lines output: one object per line, each with a ``type``.
+
+The schema is versioned (:data:`SCHEMA_VERSION`) and documented in ``SCHEMA.md`` next to
+this module. Fields are only ever added within a version.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import IO, Any
+
+from analyzer.model import (
+    Association,
+    Exchange,
+    Finding,
+    Gap,
+    PresentationContext,
+    UserInfo,
+    ViolationRecord,
+)
+from analyzer.names import uid_name
+from analyzer.store import Store
+from dissectors.pdu import (
+    abort_reason_text,
+    abort_source_text,
+    context_result_text,
+    reject_reason_text,
+    reject_result_text,
+    reject_source_text,
+    user_identity_type_text,
+)
+
+from .common import iso_time, ms, side
+
+SCHEMA_VERSION = 1
+
+
+def _context(c: PresentationContext) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "abstract_syntax": c.abstract_syntax,
+        "abstract_syntax_name": uid_name(c.abstract_syntax) if c.abstract_syntax else None,
+        "transfer_syntaxes": list(c.proposed_transfer_syntaxes),
+        "result": c.result,
+        "result_meaning": context_result_text(c.result) if c.result is not None else None,
+        "accepted_transfer_syntax": c.accepted_transfer_syntax,
+        "roles": {
+            "proposed": _roles(c.scu_role, c.scp_role),
+            "accepted": _roles(c.accepted_scu_role, c.accepted_scp_role),
+        },
+    }
+
+
+def _roles(scu: int | None, scp: int | None) -> dict[str, bool] | None:
+    if scu is None and scp is None:
+        return None
+    return {"scu": bool(scu), "scp": bool(scp)}
+
+
+def _user_info(u: UserInfo | None) -> dict[str, Any] | None:
+    if u is None:
+        return None
+    return {
+        "max_pdu": u.max_pdu_length,
+        "implementation_class_uid": u.implementation_class_uid,
+        "implementation_version_name": u.implementation_version_name,
+        "async_window": (
+            {"invoked": u.async_window[0], "performed": u.async_window[1]}
+            if u.async_window
+            else None
+        ),
+        "role_selection": [
+            {"sop_class": r.sop_class_uid, "scu": bool(r.scu_role), "scp": bool(r.scp_role)}
+            for r in u.role_selections
+        ],
+        "extended_negotiation": [
+            {"sop_class": e.sop_class_uid, "info": e.application_information.hex()}
+            for e in u.extended_negotiation
+        ],
+        "common_extended_negotiation": [
+            {
+                "sop_class": e.sop_class_uid,
+                "service_class": e.service_class_uid,
+                "related_general_sop_classes": list(e.related_general_sop_classes),
+            }
+            for e in u.common_extended_negotiation
+        ],
+        "user_identity": (
+            {
+                "type": u.user_identity_type,
+                "type_meaning": user_identity_type_text(u.user_identity_type),
+                "username": u.user_identity_username,
+                "passcode_sent": u.user_identity_has_passcode,
+                "response_requested": u.user_identity_response_requested,
+            }
+            if u.user_identity_type is not None
+            else None
+        ),
+        "user_identity_response": u.user_identity_response,
+        "unknown_items": [{"type": i.item_type, "data": i.data.hex()} for i in u.unknown_items],
+    }
+
+
+def association_record(a: Association) -> dict[str, Any]:
+    """The ``association`` record of the schema."""
+    req, acc = a.requestor_info, a.acceptor_info
+    return {
+        "type": "association",
+        "id": a.id,
+        "client": {"ip": a.client.ip, "port": a.client.port},
+        "server": {"ip": a.server.ip, "port": a.server.port},
+        "calling_ae": a.calling_ae_title,
+        "called_ae": a.called_ae_title,
+        "calling_ae_raw": a.calling_ae.decode("latin-1") if a.calling_ae is not None else None,
+        "called_ae_raw": a.called_ae.decode("latin-1") if a.called_ae is not None else None,
+        "start": iso_time(a.start_ts),
+        "end": iso_time(a.end_ts),
+        "duration_ms": ms(a.duration_ns),
+        "frames": {"first": a.start_frame, "last": a.end_frame},
+        "outcome": str(a.outcome) if a.outcome else None,
+        "outcome_state": a.outcome_state.label if a.outcome_state else None,
+        "closed_by": side(a.closed_by_requestor),
+        "reject": (
+            {
+                "result": a.reject.result,
+                "source": a.reject.source,
+                "reason": a.reject.reason,
+                "result_meaning": reject_result_text(a.reject.result),
+                "source_meaning": reject_source_text(a.reject.source),
+                "reason_meaning": reject_reason_text(a.reject.source, a.reject.reason),
+                "frame": a.reject.frame,
+            }
+            if a.reject
+            else None
+        ),
+        "abort": (
+            {
+                "source": a.abort.source,
+                "reason": a.abort.reason,
+                "by": side(a.abort.by_requestor),
+                "source_meaning": abort_source_text(a.abort.source),
+                "reason_meaning": abort_reason_text(a.abort.source, a.abort.reason),
+                "frame": a.abort.frame,
+            }
+            if a.abort
+            else None
+        ),
+        "application_context": a.application_context,
+        "contexts": [_context(c) for c in a.contexts],
+        "max_pdu": {
+            "requestor": req.max_pdu_length if req else None,
+            "acceptor": acc.max_pdu_length if acc else None,
+        },
+        "implementation": {
+            "requestor": (
+                {
+                    "class_uid": req.implementation_class_uid,
+                    "version_name": req.implementation_version_name,
+                }
+                if req
+                else None
+            ),
+            "acceptor": (
+                {
+                    "class_uid": acc.implementation_class_uid,
+                    "version_name": acc.implementation_version_name,
+                }
+                if acc
+                else None
+            ),
+        },
+        "user_information": {"requestor": _user_info(req), "acceptor": _user_info(acc)},
+        "pdus": {
+            "requestor": {
+                "count": a.requestor_pdus.total,
+                "bytes": a.requestor_pdus.bytes,
+                "largest_p_data": a.requestor_pdus.largest_p_data,
+            },
+            "acceptor": {
+                "count": a.acceptor_pdus.total,
+                "bytes": a.acceptor_pdus.bytes,
+                "largest_p_data": a.acceptor_pdus.largest_p_data,
+            },
+        },
+        "exchanges": a.exchanges,
+        "violations": a.violations,
+        "gaps": {"count": a.gaps, "bytes": a.gap_bytes},
+        "partial": a.partial,
+        "handshake_seen": a.handshake,
+        "tls_client_hello": a.tls_client_hello,
+    }
+
+
+def exchange_record(e: Exchange) -> dict[str, Any]:
+    """The ``exchange`` record of the schema."""
+    sub = e.suboperations
+    req = e.request
+    move_destination = req.command.move_destination if req else None
+    return {
+        "type": "exchange",
+        "association": e.association,
+        "index": e.index,
+        "command": e.service,
+        "from": side(e.from_requestor),
+        "message_id": e.message_id,
+        "sop_class": e.sop_class,
+        "sop_class_name": uid_name(e.sop_class) if e.sop_class else None,
+        "sop_instance": e.sop_instance,
+        "status": e.status,
+        "status_hex": f"0x{e.status:04X}" if e.status is not None else None,
+        "status_category": e.status_category,
+        "status_meaning": e.status_meaning,
+        "error_comment": e.error_comment,
+        "latency_ms": ms(e.latency_ns),
+        "duration_ms": ms(e.duration_ns),
+        "responses": e.pending + (1 if e.final else 0),
+        "pending": e.pending,
+        "cancelled": e.cancelled,
+        "suboperations": (
+            {"remaining": sub[0], "completed": sub[1], "failed": sub[2], "warning": sub[3]}
+            if sub
+            else None
+        ),
+        "move_destination": move_destination,
+        "request_dataset_bytes": e.request_dataset_bytes,
+        "response_dataset_bytes": e.response_dataset_bytes,
+        "outstanding_before": e.outstanding_before,
+        "start": iso_time(e.start_ts),
+        "end": iso_time(e.end_ts),
+        "frames": {
+            "request": req.frame if req else None,
+            "response": e.final.frame if e.final else None,
+        },
+    }
+
+
+def violation_record(v: ViolationRecord) -> dict[str, Any]:
+    return {
+        "type": "violation",
+        "association": v.association,
+        "kind": str(v.kind),
+        "code": v.code,
+        "by": side(v.from_requestor),
+        "text": v.text,
+        "cell": v.cell,
+        "action": v.action,
+        "frame": v.frame,
+        "time": iso_time(v.ts),
+        "offset": v.offset,
+    }
+
+
+def gap_record(g: Gap) -> dict[str, Any]:
+    return {
+        "type": "gap",
+        "association": g.association,
+        "direction": side(g.from_requestor),
+        "offset": g.offset,
+        "size": g.size,
+        "frame": g.frame,
+        "time": iso_time(g.ts),
+    }
+
+
+def finding_record(f: Finding) -> dict[str, Any]:
+    ev = f.evidence
+    return {
+        "type": "finding",
+        "association": ev.association,
+        "code": f.code,
+        "severity": f.severity.label,
+        "title": f.title,
+        "explanation": f.explanation,
+        "hint": f.hint,
+        "evidence": {
+            "frames": list(ev.frames),
+            "time": iso_time(ev.ts),
+            "direction": str(ev.direction) if ev.direction else None,
+            "detail": ev.detail,
+        },
+    }
+
+
+def header_record(store: Store, generator: str) -> dict[str, Any]:
+    return {
+        "type": "header",
+        "schema_version": SCHEMA_VERSION,
+        "generator": generator,
+        "sources": store.source.files,
+    }
+
+
+def summary_record(store: Store) -> dict[str, Any]:
+    src = store.source
+    associations = store.associations()
+    return {
+        "type": "summary",
+        "associations": len(associations),
+        "exchanges": sum(a.exchanges for a in associations),
+        "packets": src.packets,
+        "tcp_segments": src.tcp_segments,
+        "first_packet": iso_time(src.first_ts),
+        "last_packet": iso_time(src.last_ts),
+        "truncated": list(src.truncated),
+        "warnings": list(src.warnings),
+    }
+
+
+def records(store: Store, generator: str, *, findings: bool = True) -> Iterable[dict[str, Any]]:
+    """Every record, associations in start order each followed by its own records."""
+    yield header_record(store, generator)
+    for a in sorted(store.associations(), key=lambda a: (a.start_ts, a.id)):
+        yield association_record(a)
+        for e in store.exchanges(a.id):
+            yield exchange_record(e)
+        for v in store.violations(a.id):
+            yield violation_record(v)
+        for g in store.gaps(a.id):
+            yield gap_record(g)
+        if findings:
+            for f in store.findings(a.id):
+                yield finding_record(f)
+    yield summary_record(store)
+
+
+def write(store: Store, out: IO[str], generator: str) -> None:
+    """Write the store as JSON Lines."""
+    for record in records(store, generator):
+        out.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False))
+        out.write("\n")

@@ -1,0 +1,234 @@
+"""Human-readable text: one block per association.
+
+The negotiation part reads like the association dumps of DCMTK and pynetdicom, so it can
+be set side by side with vendor logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import IO
+
+from analyzer.model import Association, Exchange, UserInfo
+from analyzer.names import uid_name
+from analyzer.store import Store
+from dissectors.pdu import context_result_text, user_identity_type_text
+
+from .common import duration_text, iso_time, outcome_text, side, size_text
+
+
+def table(rows: Sequence[Sequence[str]], indent: str = "    ") -> list[str]:
+    """Left-aligned columns, two spaces apart; the last column is not padded."""
+    if not rows:
+        return []
+    widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(max(len(r) for r in rows))]
+    lines = []
+    for r in rows:
+        cells = [c.ljust(widths[i]) if i < len(r) - 1 else c for i, c in enumerate(r)]
+        lines.append((indent + "  ".join(cells)).rstrip())
+    return lines
+
+
+def _ae_text(raw: bytes | None) -> str:
+    if raw is None:
+        return "?"
+    text = raw.decode("ascii", "replace")
+    stripped = text.strip(" \x00")
+    return stripped if stripped else repr(text)
+
+
+def _contexts(a: Association) -> list[str]:
+    if not a.contexts:
+        return []
+    rows = [
+        [
+            "ID",
+            "Abstract syntax",
+            "Proposed transfer syntaxes",
+            "Result",
+            "Accepted transfer syntax",
+        ]
+    ]
+    for c in a.contexts:
+        proposed = [uid_name(ts) for ts in c.proposed_transfer_syntaxes] or ["(not captured)"]
+        result = context_result_text(c.result) if c.result is not None else "(no answer)"
+        roles = ""
+        if c.scu_role is not None or c.scp_role is not None:
+            roles = f" [roles proposed SCU={c.scu_role} SCP={c.scp_role}"
+            if c.accepted_scu_role is not None or c.accepted_scp_role is not None:
+                roles += f", accepted SCU={c.accepted_scu_role} SCP={c.accepted_scp_role}"
+            roles += "]"
+        rows.append(
+            [
+                str(c.id),
+                uid_name(c.abstract_syntax) if c.abstract_syntax else "(not captured)",
+                proposed[0],
+                result + roles,
+                uid_name(c.accepted_transfer_syntax) if c.accepted_transfer_syntax else "-",
+            ]
+        )
+        for ts in proposed[1:]:
+            rows.append(["", "", ts, "", ""])
+    return ["  Presentation contexts:", *table(rows)]
+
+
+def _user_info_rows(req: UserInfo | None, acc: UserInfo | None) -> list[str]:
+    if req is None and acc is None:
+        return []
+
+    def val(u: UserInfo | None, what: str) -> str:
+        if u is None:
+            return "-"
+        match what:
+            case "max":
+                if u.max_pdu_length is None:
+                    return "(not sent)"
+                return "unlimited (0)" if u.max_pdu_length == 0 else str(u.max_pdu_length)
+            case "uid":
+                return u.implementation_class_uid or "-"
+            case "version":
+                return u.implementation_version_name or "-"
+            case "async":
+                if u.async_window is None:
+                    return "-"
+                return f"invoked {u.async_window[0]}, performed {u.async_window[1]}"
+            case "identity":
+                if u.user_identity_type is None:
+                    return "yes (0x59 response)" if u.user_identity_response else "-"
+                text = user_identity_type_text(u.user_identity_type)
+                if u.user_identity_username:
+                    text += f" '{u.user_identity_username}'"
+                if u.user_identity_has_passcode:
+                    text += " + passcode"
+                return text
+            case "extneg":
+                n = len(u.extended_negotiation) + len(u.common_extended_negotiation)
+                return f"{n} item(s)" if n else "-"
+            case "roles":
+                return str(len(u.role_selections)) if u.role_selections else "-"
+        return "-"
+
+    rows = [
+        ["User information", "Requestor", "Acceptor"],
+        ["Max PDU length", val(req, "max"), val(acc, "max")],
+        ["Implementation class UID", val(req, "uid"), val(acc, "uid")],
+        ["Implementation version", val(req, "version"), val(acc, "version")],
+    ]
+    for label, key in (
+        ("Async operations window", "async"),
+        ("Role selections", "roles"),
+        ("Extended negotiation", "extneg"),
+        ("User identity", "identity"),
+    ):
+        r, c = val(req, key), val(acc, key)
+        if r != "-" or c != "-":
+            rows.append([label, r, c])
+    return table(rows, "  ")
+
+
+def _exchanges(exchanges: Sequence[Exchange]) -> list[str]:
+    if not exchanges:
+        return []
+    rows = [["#", "Command", "By", "Msg ID", "SOP class", "Status", "Latency", "Data"]]
+    for e in exchanges:
+        status = "no response" if e.final is None else f"0x{e.status or 0:04X} {e.status_meaning}"
+        if e.pending:
+            status += f" (+{e.pending} pending)"
+        if e.cancelled:
+            status += " (cancelled)"
+        if e.suboperations and e.suboperations[1] is not None:
+            _, completed, failed, warning = e.suboperations
+            status += (
+                f" [sub-ops: {completed} completed, {failed or 0} failed, {warning or 0} warning]"
+            )
+        if e.error_comment:
+            status += f' "{e.error_comment}"'
+        data = []
+        if e.request_dataset_bytes:
+            data.append(f"rq {size_text(e.request_dataset_bytes)}")
+        if e.response_dataset_bytes:
+            data.append(f"rsp {size_text(e.response_dataset_bytes)}")
+        rows.append(
+            [
+                str(e.index),
+                e.service,
+                "SCU" if e.from_requestor else "SCP",
+                "-" if e.message_id is None else str(e.message_id),
+                uid_name(e.sop_class) if e.sop_class else "-",
+                status,
+                duration_text(e.latency_ns),
+                ", ".join(data),
+            ]
+        )
+    return [f"  DIMSE exchanges ({len(exchanges)}):", *table(rows)]
+
+
+def association_block(store: Store, a: Association) -> list[str]:
+    """The lines describing one association."""
+    title = f"Association {a.id}: {a.client} → {a.server}"
+    if a.calling_ae is not None or a.called_ae is not None:
+        title += f"  {_ae_text(a.calling_ae)} → {_ae_text(a.called_ae)}"
+    lines = [title, f"  Outcome: {outcome_text(a)}"]
+    frames = ""
+    if a.start_frame is not None:
+        frames = f" (frames {a.start_frame}-{a.end_frame if a.end_frame is not None else '…'})"
+    lines.append(
+        f"  Started: {iso_time(a.start_ts)}, lasted {duration_text(a.duration_ns)}{frames}"
+    )
+    if a.partial:
+        lines.append(
+            "  Partial: the capture began after the association started; contexts are unknown "
+            "and data set encodings were guessed"
+        )
+    lines += _contexts(a)
+    lines += _user_info_rows(a.requestor_info, a.acceptor_info)
+    if a.requestor_pdus.total or a.acceptor_pdus.total:
+        lines.append(
+            f"  PDUs: requestor sent {a.requestor_pdus.total} "
+            f"({size_text(a.requestor_pdus.bytes)}), acceptor sent {a.acceptor_pdus.total} "
+            f"({size_text(a.acceptor_pdus.bytes)})"
+        )
+    lines += _exchanges(store.exchanges(a.id))
+    gaps = store.gaps(a.id)
+    if gaps:
+        lost = sum(g.size for g in gaps)
+        lines.append(f"  Capture gaps: {len(gaps)} ({size_text(lost)} missing from the capture)")
+    violations = store.violations(a.id)
+    if violations:
+        lines.append(f"  Protocol violations ({len(violations)}):")
+        for v in violations[:20]:
+            where = f"frame {v.frame}" if v.frame is not None else "?"
+            cell = f" [{v.cell}]" if v.cell else ""
+            lines.append(f"    {where}: by the {side(v.from_requestor)}: {v.text}{cell}")
+        if len(violations) > 20:
+            lines.append(f"    … and {len(violations) - 20} more")
+    return lines
+
+
+def write(store: Store, out: IO[str]) -> None:
+    """Write every association, in start order, then a one-line summary."""
+    associations = sorted(store.associations(), key=lambda a: (a.start_ts, a.id))
+    for a in associations:
+        out.write("\n".join(association_block(store, a)))
+        out.write("\n\n")
+    out.write(summary_line(store) + "\n")
+
+
+def summary_line(store: Store) -> str:
+    associations = store.associations()
+    src = store.source
+    if not associations:
+        text = f"No DICOM found in {src.packets} packet(s)"
+        if src.tcp_segments == 0:
+            text += " (no TCP traffic at all)"
+        return text + "."
+    exchanges = sum(a.exchanges for a in associations)
+    counts: dict[str, int] = {}
+    for a in associations:
+        key = str(a.outcome) if a.outcome else "in progress"
+        counts[key] = counts.get(key, 0) + 1
+    outcomes = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    return (
+        f"{len(associations)} association(s) ({outcomes}), {exchanges} DIMSE exchange(s), "
+        f"{src.packets} packet(s) read."
+    )

@@ -1,0 +1,194 @@
+"""The store: an append-only record of what was observed, with change notifications.
+
+Reports, the terminal UI and live feeds all read the same store, whether its source has
+finished (a capture file) or is still running (live capture, proxy). Records are frozen; an
+association is published again whenever it changes, under the same id. Listeners are called
+synchronously in the writer's thread, after the record is stored.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from .model import Association, Exchange, Finding, Gap, Note, PduRecord, ViolationRecord
+
+
+class ChangeKind(StrEnum):
+    """What a :class:`Change` carries."""
+
+    ASSOCIATION = "association"
+    EXCHANGE = "exchange"
+    FINDING = "finding"
+    VIOLATION = "violation"
+    GAP = "gap"
+    NOTE = "note"
+    PDU = "pdu"
+    SOURCE = "source"
+    DONE = "done"
+
+
+Record = Association | Exchange | Finding | ViolationRecord | Gap | Note | PduRecord | None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One thing added to the store (``record`` is None for SOURCE and DONE)."""
+
+    kind: ChangeKind
+    record: Record
+
+
+@dataclass(slots=True)
+class SourceInfo:
+    """What the store was filled from, and how reading went."""
+
+    name: str = ""
+    files: list[str] = field(default_factory=list)
+    packets: int = 0
+    tcp_segments: int = 0
+    bytes_read: int = 0
+    total_bytes: int | None = None
+    truncated: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    first_ts: int | None = None
+    last_ts: int | None = None
+    finished: bool = False
+
+
+Listener = Callable[[Change], None]
+
+
+class Store:
+    """Append-only store of model records, readable while it is being filled."""
+
+    def __init__(self, *, keep_pdus: bool = False) -> None:
+        self.keep_pdus = keep_pdus
+        self.source = SourceInfo()
+        self._lock = threading.RLock()
+        self._associations: dict[int, Association] = {}
+        self._exchanges: list[Exchange] = []
+        self._exchanges_of: dict[int, list[Exchange]] = {}
+        self._findings: list[Finding] = []
+        self._findings_of: dict[int, list[Finding]] = {}
+        self._violations_of: dict[int, list[ViolationRecord]] = {}
+        self._gaps_of: dict[int, list[Gap]] = {}
+        self._notes_of: dict[int, list[Note]] = {}
+        self._pdus_of: dict[int, list[PduRecord]] = {}
+        self._listeners: list[Listener] = []
+        self.version = 0
+
+    # --- listening -------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` for every change from now on; returns an unsubscribe function."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _notify(self, change: Change) -> None:
+        self.version += 1
+        for listener in list(self._listeners):
+            listener(change)
+
+    # --- writing ---------------------------------------------------------------------
+
+    def put_association(self, association: Association) -> None:
+        with self._lock:
+            self._associations[association.id] = association
+        self._notify(Change(ChangeKind.ASSOCIATION, association))
+
+    def add_exchange(self, exchange: Exchange) -> None:
+        with self._lock:
+            self._exchanges.append(exchange)
+            self._exchanges_of.setdefault(exchange.association, []).append(exchange)
+        self._notify(Change(ChangeKind.EXCHANGE, exchange))
+
+    def add_finding(self, finding: Finding) -> None:
+        with self._lock:
+            self._findings.append(finding)
+            self._findings_of.setdefault(finding.evidence.association, []).append(finding)
+        self._notify(Change(ChangeKind.FINDING, finding))
+
+    def add_violation(self, violation: ViolationRecord) -> None:
+        with self._lock:
+            self._violations_of.setdefault(violation.association, []).append(violation)
+        self._notify(Change(ChangeKind.VIOLATION, violation))
+
+    def add_gap(self, gap: Gap) -> None:
+        with self._lock:
+            self._gaps_of.setdefault(gap.association, []).append(gap)
+        self._notify(Change(ChangeKind.GAP, gap))
+
+    def add_note(self, note: Note) -> None:
+        with self._lock:
+            self._notes_of.setdefault(note.association, []).append(note)
+        self._notify(Change(ChangeKind.NOTE, note))
+
+    def add_pdu(self, pdu: PduRecord) -> None:
+        if not self.keep_pdus:
+            return
+        with self._lock:
+            self._pdus_of.setdefault(pdu.association, []).append(pdu)
+        self._notify(Change(ChangeKind.PDU, pdu))
+
+    def source_changed(self) -> None:
+        """The source info (progress, warnings) changed."""
+        self._notify(Change(ChangeKind.SOURCE, None))
+
+    def finish(self) -> None:
+        """The source has ended; nothing more will be added."""
+        self.source.finished = True
+        self._notify(Change(ChangeKind.DONE, None))
+
+    # --- reading ---------------------------------------------------------------------
+
+    def associations(self) -> list[Association]:
+        """Latest version of every association, by id."""
+        with self._lock:
+            return list(self._associations.values())
+
+    def association(self, association_id: int) -> Association | None:
+        return self._associations.get(association_id)
+
+    def exchanges(self, association_id: int | None = None) -> list[Exchange]:
+        with self._lock:
+            if association_id is None:
+                return list(self._exchanges)
+            return list(self._exchanges_of.get(association_id, ()))
+
+    def findings(self, association_id: int | None = None) -> list[Finding]:
+        with self._lock:
+            if association_id is None:
+                return list(self._findings)
+            return list(self._findings_of.get(association_id, ()))
+
+    def violations(self, association_id: int) -> list[ViolationRecord]:
+        with self._lock:
+            return list(self._violations_of.get(association_id, ()))
+
+    def gaps(self, association_id: int) -> list[Gap]:
+        with self._lock:
+            return list(self._gaps_of.get(association_id, ()))
+
+    def notes(self, association_id: int) -> list[Note]:
+        with self._lock:
+            return list(self._notes_of.get(association_id, ()))
+
+    def pdus(self, association_id: int) -> list[PduRecord]:
+        with self._lock:
+            return list(self._pdus_of.get(association_id, ()))
+
+    def __iter__(self) -> Iterator[Association]:
+        return iter(self.associations())
+
+    def __len__(self) -> int:
+        return len(self._associations)

@@ -1,0 +1,277 @@
+"""TCP reassembly: order, retransmission, overlap, loss, handshake, wrap-around."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dissectors import (
+    AssociationEnded,
+    AssociationStarted,
+    DissectorEvent,
+    Endpoint,
+    FlowTable,
+    Segment,
+    StreamGap,
+    TcpAnomaly,
+)
+from dissectors.tcp import ACK, FIN, RST, SYN
+from tests.factories import echo_association
+
+A = bytes([10, 0, 0, 1])
+B = bytes([10, 0, 0, 2])
+
+
+class Capture:
+    """Builds segments for one connection A:40000 -> B:104."""
+
+    def __init__(self, isn_a: int = 1000, isn_b: int = 5000) -> None:
+        self.seq = {True: isn_a, False: isn_b}
+        self.frame = 0
+        self.ts = 0
+
+    def seg(
+        self,
+        from_a: bool,
+        flags: int,
+        payload: bytes = b"",
+        seq: int | None = None,
+        ack: int | None = None,
+    ) -> Segment:
+        self.frame += 1
+        self.ts += 1000
+        s = self.seq[from_a] if seq is None else seq
+        if ack is None:
+            ack = self.seq[not from_a] if flags & ACK else 0
+        src, dst = (A, B) if from_a else (B, A)
+        sport, dport = (40000, 104) if from_a else (104, 40000)
+        return Segment(
+            self.ts,
+            self.frame,
+            src,
+            sport,
+            dst,
+            dport,
+            s & 0xFFFFFFFF,
+            ack & 0xFFFFFFFF,
+            flags,
+            payload,
+        )
+
+    def handshake(self) -> list[Segment]:
+        out = [self.seg(True, SYN, ack=0), self.seg(False, SYN | ACK, ack=self.seq[True] + 1)]
+        self.seq[True] += 1
+        self.seq[False] += 1
+        out.append(self.seg(True, ACK, ack=self.seq[False]))
+        return out
+
+    def data(self, from_a: bool, payload: bytes, mss: int = 100) -> list[Segment]:
+        out = []
+        for i in range(0, len(payload), mss):
+            chunk = payload[i : i + mss]
+            out.append(self.seg(from_a, ACK, chunk))
+            self.seq[from_a] += len(chunk)
+        return out
+
+    def fin(self, from_a: bool) -> Segment:
+        s = self.seg(from_a, FIN | ACK)
+        self.seq[from_a] += 1
+        return s
+
+
+def _echo_segments(
+    isn_a: int = 1000, isn_b: int = 5000, mss: int = 100
+) -> tuple[list[Segment], list[Segment]]:
+    """(all segments of a C-ECHO association, the data segments alone)."""
+    cap = Capture(isn_a, isn_b)
+    segs = cap.handshake()
+    data: list[Segment] = []
+    for from_client, payload in echo_association():
+        chunk = cap.data(from_client, payload, mss)
+        data += chunk
+        segs += chunk
+    segs += [cap.fin(True), cap.fin(False)]
+    return segs, data
+
+
+def _run(segments: list[Segment]) -> list[DissectorEvent]:
+    events: list[DissectorEvent] = []
+    table = FlowTable(events.append)
+    for s in segments:
+        table.feed(s)
+    table.finish()
+    return events
+
+
+def _streams(events: list[DissectorEvent]) -> list[object]:
+    """What the observer made of the streams, independent of capture timing."""
+    from .test_observer import _strip
+
+    return [_strip(e) for e in events if not isinstance(e, (AssociationStarted,))]
+
+
+def test_in_order_echo() -> None:
+    segs, _ = _echo_segments()
+    events = _run(segs)
+    (ended,) = [e for e in events if isinstance(e, AssociationEnded)]
+    assert ended.outcome == "released"
+    (started,) = [e for e in events if isinstance(e, AssociationStarted)]
+    assert started.client == Endpoint("10.0.0.1", 40000)
+    assert started.handshake
+
+
+def test_sequence_wrap_around() -> None:
+    segs, _ = _echo_segments(isn_a=0xFFFFFF00, isn_b=0xFFFFFFF0)
+    reference, _ = _echo_segments()
+    assert _streams(_run(segs)) == _streams(_run(reference))
+
+
+def _flights(segments: list[Segment]) -> list[list[Segment]]:
+    """Runs of consecutive segments from the same side (nothing in a run acknowledges another)."""
+    runs: list[list[Segment]] = []
+    for s in segments:
+        if runs and runs[-1][0].src == s.src:
+            runs[-1].append(s)
+        else:
+            runs.append([s])
+    return runs
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.randoms(use_true_random=False), st.integers(0, 6))
+def test_reordering_and_duplication_do_not_change_the_streams(
+    rnd: random.Random, dups: int
+) -> None:
+    segs, _ = _echo_segments(mss=37)
+    reference = _streams(_run(segs))
+    head, body, tail = segs[:3], segs[3:-2], segs[-2:]
+    # A capture can reorder segments of one flight (nothing acknowledges them yet) and show
+    # retransmitted copies any time after the original.
+    shuffled: list[Segment] = []
+    for run in _flights(body):
+        run = list(run)
+        rnd.shuffle(run)
+        shuffled += run
+    for _ in range(dups):
+        i = rnd.randrange(len(shuffled))
+        shuffled.insert(rnd.randrange(i, len(shuffled)) + 1, shuffled[i])
+    assert _streams(_run(head + shuffled + tail)) == reference
+
+
+def test_dropped_segment_yields_a_gap_of_its_size() -> None:
+    cap = Capture()
+    segs = cap.handshake()
+    for from_client, payload in echo_association()[:2]:
+        segs += cap.data(from_client, payload)
+    store = cap.data(True, bytes(range(256)) * 4)
+    dropped = store[3]
+    segs += [s for s in store if s is not dropped]
+    segs.append(cap.seg(False, ACK, ack=cap.seq[True]))  # the receiver acknowledges it all
+    events = _run(segs)
+    gaps = [e for e in events if isinstance(e, StreamGap)]
+    assert len(gaps) == 1
+    assert gaps[0].size == len(dropped.payload)
+    assert gaps[0].from_requestor
+
+
+def test_loss_at_the_end_is_declared_at_finish() -> None:
+    cap = Capture()
+    segs = cap.handshake()
+    for from_client, payload in echo_association()[:2]:
+        segs += cap.data(from_client, payload)
+    more = cap.data(True, b"x" * 300)
+    segs += [more[0], more[2]]
+    events = _run(segs)
+    gaps = [e for e in events if isinstance(e, StreamGap)]
+    assert [g.size for g in gaps] == [100]
+
+
+def test_retransmission_with_different_bytes_is_reported() -> None:
+    cap = Capture()
+    segs = cap.handshake()
+    for from_client, payload in echo_association()[:2]:
+        segs += cap.data(from_client, payload)
+    first = segs[3]
+    forged = Segment(
+        first.ts + 5,
+        99,
+        first.src,
+        first.sport,
+        first.dst,
+        first.dport,
+        first.seq,
+        first.ack,
+        first.flags,
+        b"\xff" * len(first.payload),
+    )
+    events = _run([*segs, forged])
+    anomalies = [e for e in events if isinstance(e, TcpAnomaly)]
+    assert [a.code for a in anomalies] == ["retransmission-differs"]
+
+
+def test_capture_starting_mid_connection() -> None:
+    segs, _ = _echo_segments()
+    # Drop the handshake: the first captured segment is the A-ASSOCIATE-RQ.
+    events = _run(segs[3:])
+    (started,) = [e for e in events if isinstance(e, AssociationStarted)]
+    assert not started.handshake and not started.partial
+    assert started.client == Endpoint("10.0.0.1", 40000)
+
+
+def test_roles_corrected_by_the_associate_rq() -> None:
+    # Client on a "server-looking" port, server on a high port: the RQ settles it.
+    cap = Capture()
+    events: list[DissectorEvent] = []
+    table = FlowTable(events.append)
+    for from_client, payload in echo_association():
+        for s in cap.data(from_client, payload):
+            src, dst = (A, B) if from_client else (B, A)
+            sport, dport = (104, 40000) if from_client else (40000, 104)
+            table.feed(s._replace(src=src, dst=dst, sport=sport, dport=dport))
+    table.finish()
+    (started,) = [e for e in events if isinstance(e, AssociationStarted)]
+    assert started.client == Endpoint("10.0.0.1", 104)
+    assert started.server == Endpoint("10.0.0.2", 40000)
+
+
+def test_reset_ends_the_connection() -> None:
+    cap = Capture()
+    segs = cap.handshake()
+    for from_client, payload in echo_association()[:3]:
+        segs += cap.data(from_client, payload)
+    segs.append(cap.seg(False, RST | ACK))
+    events = _run(segs)
+    (ended,) = [e for e in events if isinstance(e, AssociationEnded)]
+    assert ended.outcome == "transport-dropped"
+    assert ended.closed_by_requestor is False
+
+
+def test_port_reuse_starts_a_new_connection() -> None:
+    first, _ = _echo_segments(isn_a=1000)
+    second, _ = _echo_segments(isn_a=900000)
+    events = _run(first + second)
+    assert len([e for e in events if isinstance(e, AssociationEnded)]) == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.booleans(),
+            st.integers(0, 2**32 - 1),
+            st.integers(0, 2**32 - 1),
+            st.integers(0, 255),
+            st.binary(max_size=64),
+        ),
+        max_size=40,
+    )
+)
+def test_arbitrary_segments_never_raise(raw: list[tuple[bool, int, int, int, bytes]]) -> None:
+    segs = []
+    for i, (from_a, seq, ack, flags, payload) in enumerate(raw):
+        src, dst = (A, B) if from_a else (B, A)
+        sport, dport = (40000, 104) if from_a else (104, 40000)
+        segs.append(Segment(i, i + 1, src, sport, dst, dport, seq, ack, flags, payload))
+    _run(segs)
