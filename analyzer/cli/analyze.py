@@ -1,71 +1,21 @@
-"""The ``dicomtap`` command line."""
+"""``dicomtap analyze``: reconstruct the DICOM associations in packet captures."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from importlib.metadata import PackageNotFoundError, version
 from typing import IO
 
 import click
 
-from .errors import DicomtapError
-from .pipeline import Progress, analyze_files
-from .reports import csvout, jsonl, text
-from .store import Store
+from analyzer.errors import DicomtapError
+from analyzer.pipeline import analyze_files
+from analyzer.reports import csvout, jsonl, text
+from analyzer.store import Store
 
-try:
-    VERSION = version("dicomtap")
-except PackageNotFoundError:  # running from a source tree
-    VERSION = "0.0.0"
-
-GENERATOR = f"dicomtap {VERSION}"
+from .common import GENERATOR, fail, progress_bar
 
 
-def _fail(message: str, code: int = 2) -> None:
-    click.echo(f"dicomtap: error: {message}", err=True)
-    sys.exit(code)
-
-
-@contextmanager
-def _progress(enabled: bool) -> Iterator[Progress | None]:
-    """A progress bar on stderr, only for a terminal and only when it is worth it."""
-    if not enabled or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.progress import BarColumn, DownloadColumn, TimeRemainingColumn
-    from rich.progress import Progress as Bar
-
-    with Bar(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        DownloadColumn(),
-        TimeRemainingColumn(),
-        transient=True,
-        console=None,
-        redirect_stdout=False,
-    ) as bar:
-        task = bar.add_task("reading", total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total or None)
-
-        yield update
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(VERSION, prog_name="dicomtap")
-def main() -> None:
-    """dicomtap: DICOM network traffic analyzer and association debugger.
-
-    Reads packet captures (pcap, pcapng) and reconstructs DICOM associations: who talked
-    to whom, what was proposed and accepted, which DIMSE operations ran, how long each
-    took, and how each association ended.
-    """
-
-
-@main.command()
+@click.command()
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @click.option(
     "--format",
@@ -126,10 +76,10 @@ def analyze(
     """
     store = Store()
     try:
-        with _progress(progress) as bar:
+        with progress_bar(progress) as bar:
             analyze_files(files, store, ports=ports, keep=keep, progress=bar)
     except DicomtapError as exc:
-        _fail(str(exc), exc.exit_code)
+        fail(str(exc), exc.exit_code)
     for note in store.source.truncated:
         click.echo(f"dicomtap: warning: {note}; analysed up to the cut", err=True)
     for note in store.source.warnings:
@@ -143,8 +93,7 @@ def analyze(
             else sys.stdout
         )
     except OSError as exc:
-        _fail(f"cannot write {output}: {exc.strerror}")
-        return
+        fail(f"cannot write {output}: {exc.strerror}")
     try:
         if fmt == "json":
             jsonl.write(store, out, GENERATOR)

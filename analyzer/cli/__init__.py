@@ -1,0 +1,22 @@
+"""The ``dicomtap`` command line: one module per command."""
+
+from __future__ import annotations
+
+import click
+
+from .analyze import analyze
+from .common import VERSION
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(VERSION, prog_name="dicomtap")
+def main() -> None:
+    """dicomtap: DICOM network traffic analyzer and association debugger.
+
+    Reads packet captures (pcap, pcapng) and reconstructs DICOM associations: who talked
+    to whom, what was proposed and accepted, which DIMSE operations ran, how long each
+    took, and how each association ended.
+    """
+
+
+main.add_command(analyze)

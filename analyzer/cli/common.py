@@ -1,0 +1,52 @@
+"""What the commands share: version, error exit, progress bar."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, version
+from typing import NoReturn
+
+import click
+
+from analyzer.pipeline import Progress
+
+try:
+    VERSION = version("dicomtap")
+except PackageNotFoundError:  # running from a source tree
+    VERSION = "0.0.0"
+
+GENERATOR = f"dicomtap {VERSION}"
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """One clear line on stderr, then exit (2: usage or input error)."""
+    click.echo(f"dicomtap: error: {message}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[Progress | None]:
+    """A progress bar on stderr, only for a terminal and only when it is worth it."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, DownloadColumn, TimeRemainingColumn
+    from rich.progress import Progress as Bar
+
+    with Bar(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+        console=None,
+        redirect_stdout=False,
+    ) as bar:
+        task = bar.add_task("reading", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total or None)
+
+        yield update
