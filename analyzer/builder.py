@@ -152,6 +152,7 @@ class _Working:
         self.counts = [[0] * 8, [0] * 8]  # [requestor, acceptor] by PDU type
         self.bytes = [0, 0]
         self.largest = [0, 0]
+        self.largest_frame: list[int | None] = [None, None]
         self.exchanges = 0
         self.violations = 0
         self.gaps = 0
@@ -165,8 +166,12 @@ class _Working:
     def snapshot(self) -> Association:
         return dataclasses.replace(
             self.record,
-            requestor_pdus=PduStats(tuple(self.counts[0]), self.bytes[0], self.largest[0]),
-            acceptor_pdus=PduStats(tuple(self.counts[1]), self.bytes[1], self.largest[1]),
+            requestor_pdus=PduStats(
+                tuple(self.counts[0]), self.bytes[0], self.largest[0], self.largest_frame[0]
+            ),
+            acceptor_pdus=PduStats(
+                tuple(self.counts[1]), self.bytes[1], self.largest[1], self.largest_frame[1]
+            ),
             exchanges=self.exchanges,
             violations=self.violations,
             gaps=self.gaps,
@@ -257,10 +262,13 @@ class ModelBuilder:
                 end_frame=event.end_frame,
                 outcome=Outcome.NEVER_ASSOCIATED,
                 closed_by_requestor=event.closed_by_client,
+                close_kind=event.close_kind,
                 handshake=True,
                 requestor_pdus=PduStats(bytes=event.bytes_from_client),
                 acceptor_pdus=PduStats(bytes=event.bytes_from_server),
                 client_head=event.client_head,
+                server_head=event.server_head,
+                syn_answered=event.accepted,
             )
             self.store.put_association(record)
             self._run_rules(record)
@@ -299,6 +307,7 @@ class ModelBuilder:
         work.bytes[side] += event.length + 6
         if event.pdu_type == 4 and event.length > work.largest[side]:
             work.largest[side] = event.length
+            work.largest_frame[side] = event.end_frame
         if self.store.keep_pdus:
             self.store.add_pdu(
                 PduRecord(
@@ -505,6 +514,10 @@ class ModelBuilder:
             outcome=event.outcome,
             outcome_state=event.state,
             closed_by_requestor=event.closed_by_requestor,
+            close_kind=event.close_kind,
+            idle_before_end_ns=event.idle_before_end_ns,
+            client_head=event.requestor_head,
+            server_head=event.acceptor_head,
         )
         record = work.snapshot()
         self.store.put_association(record)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
-from dissectors import Detection, Endpoint, Outcome, State, ViolationKind
+from dissectors import CloseKind, Detection, Endpoint, Outcome, State, ViolationKind
 from dissectors.dimse import CommandSet, DataSetInfo
 from dissectors.pdu import (
     RoleSelection,
@@ -22,6 +22,7 @@ from dissectors.pdu import (
 __all__ = [
     "AbortInfo",
     "Association",
+    "CloseKind",
     "Detection",
     "DimseMessage",
     "Endpoint",
@@ -119,6 +120,7 @@ class PduStats:
     counts: tuple[int, ...] = (0,) * 8
     bytes: int = 0
     largest_p_data: int = 0
+    largest_p_data_frame: int | None = None
 
     @property
     def total(self) -> int:
@@ -165,8 +167,16 @@ class Association:
     violations: int = 0
     gaps: int = 0
     gap_bytes: int = 0
+    close_kind: CloseKind | None = None
+    """How the side that closed first did it (FIN or RST)."""
+    idle_before_end_ns: int | None = None
+    """Silence before the A-ABORT or the close that ended the association."""
     client_head: bytes = b""
-    """First bytes the client sent, kept only when no DICOM was found (TLS, HTTP ...)."""
+    """First bytes the client sent (a TLS record there means it spoke TLS)."""
+    server_head: bytes = b""
+    """First bytes the server sent."""
+    syn_answered: bool = True
+    """For a connection without DICOM: whether the server answered the SYN."""
 
     @property
     def calling_ae_title(self) -> str | None:
@@ -194,6 +204,11 @@ class Association:
             if ctx.id == context_id:
                 return ctx
         return None
+
+
+def is_tls_record(head: bytes) -> bool:
+    """A TLS record header: content type 20-23 (handshake 22, alert 21), version 3.x."""
+    return len(head) >= 3 and 20 <= head[0] <= 23 and head[1] == 0x03 and head[2] <= 0x04
 
 
 def _ae(raw: bytes | None) -> str | None:

@@ -216,7 +216,11 @@ class AssociationEnded:
 
     ``state`` is the PS3.8 state in which the transport dropped (``transport-dropped``), or
     the state when the capture ended (``open-at-end``); ``closed_by_requestor`` says who
-    closed first, when anyone did.
+    closed first, when anyone did, and ``close_kind`` how. ``requestor_head`` and
+    ``acceptor_head`` are the first bytes each side sent (a TLS record there means one side
+    spoke TLS). ``last_pdu_ts`` is when the last PDU before the end began, and
+    ``idle_before_end_ns`` how long nothing was sent before the A-ABORT or the close that
+    ended the association (None when it ended otherwise).
     """
 
     connection: int
@@ -227,6 +231,10 @@ class AssociationEnded:
     closed_by_requestor: bool | None
     bytes_from_requestor: int
     bytes_from_acceptor: int
+    close_kind: CloseKind | None = None
+    requestor_head: bytes = b""
+    acceptor_head: bytes = b""
+    idle_before_end_ns: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -245,6 +253,8 @@ class ConnectionWithoutDicom:
     end_ts: int
     end_frame: int | None
     handshake: bool
+    accepted: bool
+    """The server answered the SYN with SYN+ACK (False: refused or unanswered)."""
     client_head: bytes
     server_head: bytes
     bytes_from_client: int

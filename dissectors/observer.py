@@ -125,6 +125,7 @@ class _Side:
     def control_pdu(self, pdu_type: int, body: bytes, ts: int, frame: int | None) -> None:
         self.in_pdu = False
         self.obs._control_pdu(self, pdu_type, body, ts, frame)
+        self.obs._last_pdu_end = ts
 
     def pdv_start(
         self, context_id: int, control: int, length: int, ts: int, frame: int | None
@@ -145,6 +146,7 @@ class _Side:
 
     def pdu_end(self, ts: int, frame: int | None) -> None:
         self.in_pdu = False
+        self.obs._last_pdu_end = ts
         self.obs._emit(
             PduObserved(
                 connection=self.obs.connection,
@@ -247,6 +249,9 @@ class AssociationObserver:
         self._finished = False
         self._last_ts = ts
         self._last_frame = frame
+        self._accepted = False
+        self._last_pdu_end = 0  # when the latest PDU finished, either direction
+        self._idle_before_end: int | None = None
 
     # --- public API ------------------------------------------------------------------
 
@@ -254,6 +259,10 @@ class AssociationObserver:
     def is_dicom(self) -> bool | None:
         """True once DICOM was found, False when ruled out, None while undecided."""
         return self._dicom
+
+    def accepted(self) -> None:
+        """The server answered the client's SYN (SYN+ACK seen)."""
+        self._accepted = True
 
     def data(self, from_client: bool, data: bytes | memoryview, ts: int, frame: int | None) -> None:
         """Bytes a side sent, in stream order."""
@@ -353,6 +362,14 @@ class AssociationObserver:
         if self._first_close is None:
             # The state reported for a transport drop is the one of the side left behind.
             self._first_close = (from_client, kind, peer_state)
+            if (
+                self._idle_before_end is None
+                and self._last_pdu_end
+                and self._abort_by_requestor is None
+            ):
+                released = bool(self._release_rq_by) and self._release_rp
+                if self._dicom and self._rj is None and not released:
+                    self._idle_before_end = max(0, ts - self._last_pdu_end)
 
     def finish(self, ts: int | None = None, frame: int | None = None) -> None:
         """No more bytes will come (connection closed, or end of capture)."""
@@ -387,6 +404,10 @@ class AssociationObserver:
                 closed_by_requestor=by_requestor,
                 bytes_from_requestor=self._requestor_side.bytes,
                 bytes_from_acceptor=self._acceptor_side.bytes,
+                close_kind=self._first_close[1] if self._first_close else None,
+                requestor_head=bytes(self._requestor_side.head),
+                acceptor_head=bytes(self._acceptor_side.head),
+                idle_before_end_ns=self._idle_before_end,
             )
         )
 
@@ -567,6 +588,8 @@ class AssociationObserver:
             case Abort():
                 if self._abort_by_requestor is None:
                     self._abort_by_requestor = from_requestor
+                    if self._last_pdu_end:
+                        self._idle_before_end = max(0, side.pdu_ts - self._last_pdu_end)
             case None:
                 pass
         self._emit(
@@ -665,6 +688,7 @@ class AssociationObserver:
                 end_ts=ts,
                 end_frame=frame,
                 handshake=self._handshake,
+                accepted=self._accepted,
                 client_head=bytes(client.head),
                 server_head=bytes(server.head),
                 bytes_from_client=client.bytes,

@@ -181,6 +181,8 @@ class FlowTable:
         if flags & SYN:
             if not half.started or not half.nxt:
                 half.start((seg.seq + 1) & 0xFFFFFFFF)
+            if flags & ACK and not from_client:
+                conn.observer.accepted()
             return
         obs = conn.observer
         if flags & ACK:
