@@ -8,8 +8,8 @@ an association ends, the findings rules (if any were given) run over it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
-from typing import assert_never
+from collections.abc import Iterable
+from typing import Protocol, assert_never
 
 from dissectors import (
     AssociationEnded,
@@ -56,8 +56,16 @@ from .model import (
 from .names import status_meaning
 from .store import Store
 
-#: Rules run when an association ends: they read the store and return findings.
-Rules = Callable[[Store, Association], Iterable[Finding]]
+
+class Rules(Protocol):
+    """The findings rules, as the builder calls them (see :class:`analyzer.findings.Diagnosis`)."""
+
+    def association_ended(self, store: Store, association: Association) -> Iterable[Finding]:
+        """Findings about one association, when it has ended."""
+
+    def source_ended(self, store: Store) -> Iterable[Finding]:
+        """Findings across associations, when the source has ended."""
+
 
 _PUBLISH_EVERY_NS = 500_000_000  # republish a busy association at most twice a second
 
@@ -273,6 +281,9 @@ class ModelBuilder:
             self.store.put_association(record)
             self._run_rules(record)
         self._silent.clear()
+        if self._rules is not None:
+            for finding in self._rules.source_ended(self.store):
+                self.store.add_finding(finding)
 
     # --- events ----------------------------------------------------------------------
 
@@ -526,7 +537,7 @@ class ModelBuilder:
     def _run_rules(self, record: Association) -> None:
         if self._rules is None:
             return
-        for finding in self._rules(self.store, record):
+        for finding in self._rules.association_ended(self.store, record):
             self.store.add_finding(finding)
 
 

@@ -192,12 +192,13 @@ class Association:
 
     @property
     def tls_client_hello(self) -> bool:
-        """The client opened with a TLS handshake record instead of DICOM."""
-        return (
-            len(self.client_head) >= 3
-            and self.client_head[0] == 0x16
-            and self.client_head[1] == 0x03
-        )
+        """The client opened with a TLS record instead of DICOM."""
+        return is_tls_record(self.client_head)
+
+    @property
+    def tls_server_answer(self) -> bool:
+        """The server answered with a TLS record (an alert to a plain A-ASSOCIATE-RQ)."""
+        return is_tls_record(self.server_head)
 
     def context(self, context_id: int) -> PresentationContext | None:
         for ctx in self.contexts:

@@ -39,6 +39,18 @@ def uid_name(uid: str | None) -> str:
     return name or uid
 
 
+@lru_cache(maxsize=1024)
+def uid_short(uid: str | None) -> str:
+    """A name short enough for a table column: the dictionary name, or its keyword when the
+    name is long (``JPEGLosslessSV1`` for Process 14 SV1)."""
+    name = uid_name(uid)
+    if len(name) > 36 and uid:
+        keyword = str(UID(uid).keyword)
+        if keyword:
+            return keyword
+    return name
+
+
 def uid_label(uid: str | None) -> str:
     """``Name (uid)`` for a known UID, the bare UID otherwise."""
     if not uid:

@@ -6,6 +6,7 @@ import click
 
 from .analyze import analyze
 from .common import VERSION
+from .diagnose import diagnose
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,3 +21,4 @@ def main() -> None:
 
 
 main.add_command(analyze)
+main.add_command(diagnose)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import IO
 
 from analyzer.model import Association, Exchange, UserInfo
-from analyzer.names import uid_name
+from analyzer.names import uid_name, uid_short
 from analyzer.store import Store
 from dissectors.pdu import context_result_text, user_identity_type_text
 
@@ -50,8 +50,10 @@ def _contexts(a: Association) -> list[str]:
         ]
     ]
     for c in a.contexts:
-        proposed = [uid_name(ts) for ts in c.proposed_transfer_syntaxes] or ["(not captured)"]
-        result = context_result_text(c.result) if c.result is not None else "(no answer)"
+        proposed = [uid_short(ts) for ts in c.proposed_transfer_syntaxes] or ["(not captured)"]
+        result = (
+            context_result_text(c.result).split(" (")[0] if c.result is not None else "(no answer)"
+        )
         roles = ""
         if c.scu_role is not None or c.scp_role is not None:
             roles = f" [roles proposed SCU={c.scu_role} SCP={c.scp_role}"
@@ -64,7 +66,7 @@ def _contexts(a: Association) -> list[str]:
                 uid_name(c.abstract_syntax) if c.abstract_syntax else "(not captured)",
                 proposed[0],
                 result + roles,
-                uid_name(c.accepted_transfer_syntax) if c.accepted_transfer_syntax else "-",
+                uid_short(c.accepted_transfer_syntax) if c.accepted_transfer_syntax else "-",
             ]
         )
         for ts in proposed[1:]:
@@ -123,7 +125,7 @@ def _user_info_rows(req: UserInfo | None, acc: UserInfo | None) -> list[str]:
         r, c = val(req, key), val(acc, key)
         if r != "-" or c != "-":
             rows.append([label, r, c])
-    return table(rows, "  ")
+    return [f"  {rows[0][0]}", *table([["", *rows[0][1:]], *rows[1:]])]
 
 
 def _exchanges(exchanges: Sequence[Exchange]) -> list[str]:

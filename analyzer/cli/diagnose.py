@@ -1,0 +1,125 @@
+"""``dicomtap diagnose``: why associations failed, in plain words, with the evidence."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import IO
+
+import click
+
+from analyzer.errors import DicomtapError
+from analyzer.findings import Diagnosis
+from analyzer.model import Severity
+from analyzer.pipeline import analyze_files
+from analyzer.reports import diagnosis, jsonl
+from analyzer.store import Store
+
+from .common import GENERATOR, fail, progress_bar
+
+_SEVERITIES = {"info": Severity.INFO, "warning": Severity.WARNING, "error": Severity.ERROR}
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: verdict and findings, worst first; json: JSON Lines (association and finding records).",
+)
+@click.option(
+    "--min-severity",
+    type=click.Choice(list(_SEVERITIES)),
+    default="info",
+    show_default=True,
+    help="Leave out findings below this severity.",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Write here instead of stdout."
+)
+@click.option(
+    "--port",
+    "ports",
+    type=click.IntRange(1, 65535),
+    multiple=True,
+    help="Treat this TCP port as a DICOM port (repeatable): connections to it that never "
+    "associate are diagnosed too.",
+)
+@click.option(
+    "--progress/--no-progress", default=True, help="Progress bar on stderr (terminals only)."
+)
+def diagnose(
+    files: tuple[str, ...],
+    fmt: str,
+    min_severity: str,
+    output: str | None,
+    ports: tuple[int, ...],
+    progress: bool,
+) -> None:
+    """Say why DICOM associations in packet captures failed.
+
+    Prints a one-line verdict, then each association that has findings, worst first: what
+    went wrong in plain words, the likely cause, what to check and on which side, and the
+    evidence (frame numbers, times, direction).
+
+    \b
+    Examples:
+      dicomtap diagnose modality-to-pacs.pcapng
+      dicomtap diagnose --min-severity warning night.pcap
+      dicomtap diagnose --format json capture.pcap | jq 'select(.type=="finding")'
+
+    \b
+    Exit status (for cron jobs and health checks):
+      0  no error-severity finding
+      1  at least one error-severity finding
+      2  usage error, or an input that cannot be read as a capture
+    """
+    store = Store()
+    try:
+        with progress_bar(progress) as bar:
+            analyze_files(files, store, ports=ports, rules=Diagnosis(), progress=bar)
+    except DicomtapError as exc:
+        fail(str(exc), exc.exit_code)
+    for note in store.source.warnings:
+        click.echo(f"dicomtap: note: {note}", err=True)
+    threshold = _SEVERITIES[min_severity]
+    try:
+        out: IO[str] = (
+            open(output, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+            if output
+            else sys.stdout
+        )
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror}")
+    try:
+        if fmt == "json":
+            _json(store, out, threshold)
+        else:
+            diagnosis.write(store, out, threshold)
+    except BrokenPipeError:
+        sys.stderr.close()
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    sys.exit(diagnosis.exit_status(store))
+
+
+def _json(store: Store, out: IO[str], threshold: Severity) -> None:
+    def emit(record: dict[str, object]) -> None:
+        out.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n")
+
+    emit(jsonl.header_record(store, GENERATOR))
+    for a in sorted(store.associations(), key=lambda a: (a.start_ts, a.id)):
+        findings = [f for f in store.findings(a.id) if f.severity >= threshold]
+        if not findings:
+            continue
+        emit(jsonl.association_record(a))
+        for f in findings:
+            emit(jsonl.finding_record(f))
+    summary = jsonl.summary_record(store)
+    summary["verdict"] = diagnosis.verdict(store)
+    summary["exit_status"] = diagnosis.exit_status(store)
+    emit(summary)

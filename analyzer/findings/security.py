@@ -1,0 +1,33 @@
+"""``cleartext-credentials``: a password where anyone on the path can read it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from analyzer.model import Finding, Severity
+from dissectors.pdu import user_identity_type_text
+
+from .facts import Facts, cap
+
+
+def cleartext_credentials(f: Facts) -> Iterator[Finding]:
+    info = f.a.requestor_info
+    if info is None or info.user_identity_type is None:
+        return
+    if not info.user_identity_has_passcode and info.user_identity_type not in (3, 4, 5):
+        return
+    kind = user_identity_type_text(info.user_identity_type)
+    user = f" for user '{info.user_identity_username}'" if info.user_identity_username else ""
+    yield f.finding(
+        "cleartext-credentials",
+        Severity.WARNING,
+        "Credentials sent in clear text",
+        f"{cap(f.party(True))} sent a user identity ({kind}){user} in the "
+        "A-ASSOCIATE-RQ over plain TCP: anyone who can capture this traffic can read it (this "
+        "capture could). The secret itself is not shown here.",
+        "Use DICOM over TLS for associations that carry user identities, and change the exposed "
+        "password or token.",
+        frames=(f.a.rq_frame,),
+        ts=f.a.rq_ts,
+        requestor_sent=True,
+    )

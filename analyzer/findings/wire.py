@@ -1,0 +1,178 @@
+"""What the wire itself shows: oversized PDUs, protocol violations, malformed PDUs, capture
+gaps, mid-association captures, odd AE titles."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+
+from analyzer.model import Finding, Outcome, Severity, ViolationKind, ViolationRecord
+
+from .facts import Facts, cap, plural, seconds
+
+
+def pdu_exceeds_max_length(f: Facts) -> Iterator[Finding]:
+    a = f.a
+    for from_requestor, stats, receiver in (
+        (True, a.requestor_pdus, a.acceptor_info),
+        (False, a.acceptor_pdus, a.requestor_info),
+    ):
+        limit = receiver.max_pdu_length if receiver else None
+        if not limit or stats.largest_p_data <= limit:
+            continue
+        sender, other = f.party(from_requestor), f.party(not from_requestor)
+        ended_badly = a.outcome in (Outcome.ABORTED, Outcome.TRANSPORT_DROPPED)
+        yield f.finding(
+            "pdu-exceeds-max-length",
+            Severity.ERROR if ended_badly else Severity.WARNING,
+            "PDU larger than the receiver accepts",
+            f"{cap(sender)} sent a P-DATA-TF of {stats.largest_p_data} bytes, but "
+            f"{other} announced a maximum of {limit} bytes (Maximum Length, item 0x51)."
+            + (
+                " The association then ended abnormally; the receiver probably refused the PDU."
+                if ended_badly
+                else " The receiver tolerated it this time."
+            ),
+            f"Make {sender} respect the peer's Maximum Length (or set its own maximum PDU size at "
+            f"or below {limit}); a proxy between them may also clamp it.",
+            frames=(stats.largest_p_data_frame,),
+            requestor_sent=from_requestor,
+            detail=f"largest={stats.largest_p_data} max={limit}",
+        )
+
+
+def protocol_violations(f: Facts) -> Iterator[Finding]:
+    groups: dict[tuple[str, str, bool], list[ViolationRecord]] = defaultdict(list)
+    for v in f.violations:
+        if v.kind == ViolationKind.UNKNOWN_ITEM:
+            continue
+        key = v.cell or v.code
+        groups[(str(v.kind), key, v.from_requestor)].append(v)
+    aborted_by = f.a.abort.by_requestor if f.a.abort else None
+    for (kind, key, from_requestor), items in groups.items():
+        first = items[0]
+        sender = f.party(from_requestor)
+        # Did the receiver react by aborting after the first occurrence?
+        reacted = (
+            aborted_by is not None
+            and aborted_by != from_requestor
+            and f.a.abort is not None
+            and f.a.abort.ts >= first.ts
+        )
+        count = "" if len(items) == 1 else f" ({len(items)} times)"
+        if kind == ViolationKind.STATE_MACHINE:
+            code = "protocol-violation"
+            title = f"Protocol violation ({key})"
+            text = (
+                f"{first.text}{count}. This is PS3.8 state machine cell {key}"
+                + (f"; the standard prescribes {first.action} there" if first.action else "")
+                + "."
+            )
+            hint = (
+                f"The software of {sender} breaks the association protocol: report it to its "
+                "vendor with this capture."
+            )
+        else:
+            code = "malformed-pdu"
+            title = "Malformed PDU" if kind != ViolationKind.DIMSE else "Malformed DIMSE message"
+            text = f"{cap(sender)}: {first.text}{count}."
+            hint = (
+                f"The software of {sender} sends data that breaks PS3.8/PS3.7: report it to its "
+                "vendor."
+            )
+        text += (
+            " The peer then aborted the association."
+            if reacted
+            else " The peer tolerated it."
+            if f.a.outcome in (Outcome.RELEASED, Outcome.RELEASE_COLLISION)
+            else ""
+        )
+        yield f.finding(
+            code,
+            Severity.ERROR if reacted or kind == ViolationKind.STATE_MACHINE else Severity.WARNING,
+            title,
+            text,
+            hint,
+            frames=[v.frame for v in items[:10]],
+            ts=first.ts,
+            requestor_sent=from_requestor,
+            detail=key,
+        )
+
+
+def capture_gap(f: Facts) -> Iterator[Finding]:
+    if not f.gaps:
+        return
+    lost = sum(g.size for g in f.gaps)
+    first = f.gaps[0]
+    yield f.finding(
+        "capture-gap",
+        Severity.WARNING,
+        "Bytes missing from the capture",
+        f"{plural(len(f.gaps), 'gap')} in this association's traffic: {lost} byte(s) that were "
+        "sent are not in the capture (the receiver acknowledged them, or the capture cut them). "
+        "Conclusions about those stretches are uncertain: a data set may be incomplete, and a "
+        "PDU boundary may have been guessed.",
+        "Capture again without loss: a bigger capture buffer (tcpdump -B, dumpcap -B), no "
+        "snap length limit (-s 0), and a capture point that sees both directions.",
+        frames=[g.frame for g in f.gaps[:10]],
+        ts=first.ts,
+        requestor_sent=first.from_requestor,
+        detail=f"{lost} bytes",
+    )
+
+
+def partial_association(f: Facts) -> Iterator[Finding]:
+    a = f.a
+    if not a.partial:
+        return
+    yield f.finding(
+        "partial-association",
+        Severity.INFO,
+        "Capture began mid-association",
+        "The capture does not hold the start of this association"
+        + (" (no A-ASSOCIATE-RQ)" if a.rq_frame is None else "")
+        + ": AE titles and negotiated contexts may be unknown, and data set encodings were "
+        "guessed from their bytes. DIMSE commands are still decoded (they always use Implicit VR "
+        "Little Endian).",
+        "Start the capture before the devices connect to see the negotiation.",
+        frames=(a.start_frame,),
+        ts=a.start_ts,
+    )
+
+
+def ae_title_invalid(f: Facts) -> Iterator[Finding]:
+    a = f.a
+    for raw, label, requestor in ((a.calling_ae, "calling", True), (a.called_ae, "called", False)):
+        if raw is None:
+            continue
+        text = raw.decode("ascii", "replace")
+        problems = []
+        if not text.strip(" \x00"):
+            problems.append("it is empty (all spaces)")
+        if any(not 0x20 <= b < 0x7F for b in raw.rstrip(b"\x00")) or b"\\" in raw:
+            problems.append("it contains control characters, a backslash or non-ASCII bytes")
+        if not problems:
+            continue
+        yield f.finding(
+            "ae-title-invalid",
+            Severity.WARNING,
+            f"Invalid {label} AE title",
+            f"The {label} AE title sent by {f.party(True)} is {raw!r}: "
+            + " and ".join(problems)
+            + " (PS3.5: up to 16 characters, no control characters or backslash, not all spaces).",
+            f"Set a proper {label} AE title on the requesting device.",
+            frames=(a.rq_frame,),
+            ts=a.rq_ts,
+            requestor_sent=requestor,
+        )
+
+
+__all__ = [
+    "ae_title_invalid",
+    "capture_gap",
+    "partial_association",
+    "pdu_exceeds_max_length",
+    "protocol_violations",
+    "seconds",
+]

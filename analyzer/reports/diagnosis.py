@@ -1,0 +1,124 @@
+"""The diagnosis report: a verdict, then associations worst first with their findings."""
+
+from __future__ import annotations
+
+import textwrap
+from collections import Counter
+from collections.abc import Iterable
+from typing import IO
+
+from analyzer.model import Association, Finding, Outcome, Severity
+from analyzer.store import Store
+
+from .common import iso_time, outcome_text, side
+
+_WIDTH = 100
+
+
+def _lower_first(title: str) -> str:
+    """``Called AE title ...`` → ``called AE title ...``; leaves ``CT Image ...`` alone."""
+    if len(title) > 1 and title[0].isupper() and title[1].islower():
+        return title[0].lower() + title[1:]
+    return title
+
+
+def primary_cause(findings: Iterable[Finding]) -> Finding | None:
+    """The first error finding, in rule order: what made the association fail."""
+    for f in findings:
+        if f.severity == Severity.ERROR:
+            return f
+    return None
+
+
+def verdict(store: Store) -> str:
+    """One line: how many associations failed and why."""
+    associations = store.associations()
+    if not associations:
+        return "No DICOM association found."
+    causes: Counter[str] = Counter()
+    failed = 0
+    warnings = 0
+    for a in associations:
+        findings = store.findings(a.id)
+        cause = primary_cause(findings)
+        if cause is not None:
+            failed += 1
+            causes[_lower_first(cause.title)] += 1
+        elif any(f.severity == Severity.WARNING for f in findings):
+            warnings += 1
+    total = len(associations)
+    noun = "association" if total == 1 else "associations"
+    if not failed:
+        text = f"No failure in {total} {noun}"
+        if warnings:
+            text += f" ({warnings} with warnings)"
+        return text + "."
+    reasons = ", ".join(f"{cause} ({n})" for cause, n in causes.most_common())
+    return f"{failed} of {total} {noun} failed: {reasons}."
+
+
+def _rank(store: Store, a: Association) -> tuple[int, int, int, int]:
+    findings = store.findings(a.id)
+    worst = max((f.severity for f in findings), default=0)
+    errors = sum(1 for f in findings if f.severity == Severity.ERROR)
+    return (-int(worst), -errors, a.start_ts, a.id)
+
+
+def _wrap(text: str, indent: str) -> list[str]:
+    return textwrap.wrap(text, _WIDTH, initial_indent=indent, subsequent_indent=indent) or [indent]
+
+
+def finding_lines(f: Finding) -> list[str]:
+    """A finding as an indented block."""
+    label = f.severity.label.upper()
+    lines = [f"  {label:<7} {f.title}  [{f.code}]"]
+    pad = " " * 10
+    lines += _wrap(f.explanation, pad)
+    lines += _wrap(f"Hint: {f.hint}", pad)
+    ev = f.evidence
+    where = []
+    if ev.frames:
+        frames = ", ".join(str(n) for n in ev.frames[:8])
+        where.append(f"frame{'s' if len(ev.frames) > 1 else ''} {frames}")
+    if ev.ts is not None:
+        where.append(f"at {iso_time(ev.ts)}")
+    if ev.direction is not None:
+        where.append(f"({ev.direction})")
+    if where:
+        lines.append(f"{pad}Evidence: {' '.join(where)}")
+    return lines
+
+
+def write(store: Store, out: IO[str], min_severity: Severity = Severity.INFO) -> None:
+    """The verdict line, capture notes, then associations worst first."""
+    out.write(f"Verdict: {verdict(store)}\n")
+    for note in store.source.truncated:
+        out.write(f"Note: {note}; analysed up to the cut.\n")
+    out.write("\n")
+    quiet: Counter[str] = Counter()
+    for a in sorted(store.associations(), key=lambda a: _rank(store, a)):
+        findings = [f for f in store.findings(a.id) if f.severity >= min_severity]
+        if not findings:
+            quiet[str(a.outcome or "in progress")] += 1
+            continue
+        title = f"Association {a.id}: {a.client} → {a.server}"
+        if a.calling_ae_title or a.called_ae_title:
+            title += f"  {a.calling_ae_title or '?'} → {a.called_ae_title or '?'}"
+        out.write(f"{title}\n")
+        out.write(f"  {outcome_text(a)}; started {iso_time(a.start_ts)}\n")
+        for f in findings:
+            out.write("\n".join(finding_lines(f)) + "\n")
+        out.write("\n")
+    if quiet:
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(quiet.items()))
+        out.write(
+            f"Without findings at this level: {sum(quiet.values())} association(s) ({kinds}).\n"
+        )
+
+
+def exit_status(store: Store) -> int:
+    """0: no error finding; 1: at least one."""
+    return 1 if any(f.severity == Severity.ERROR for f in store.findings()) else 0
+
+
+__all__ = ["Outcome", "exit_status", "finding_lines", "primary_cause", "side", "verdict", "write"]
