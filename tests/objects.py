@@ -6,11 +6,11 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
+    PYDICOM_IMPLEMENTATION_UID,
     CTImageStorage,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
     MRImageStorage,
-    PYDICOM_IMPLEMENTATION_UID,
     generate_uid,
 )
 
@@ -30,9 +30,13 @@ def write_image(
     sop_class = CTImageStorage if modality == "CT" else MRImageStorage
     ds = Dataset()
     ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = generate_uid(entropy_srcs=["dicomtap-tests", patient_id, str(study), str(index)])
+    ds.SOPInstanceUID = generate_uid(
+        entropy_srcs=["dicomtap-tests", patient_id, str(study), str(index)]
+    )
     ds.StudyInstanceUID = generate_uid(entropy_srcs=["dicomtap-tests", patient_id, str(study)])
-    ds.SeriesInstanceUID = generate_uid(entropy_srcs=["dicomtap-tests", patient_id, str(study), "s"])
+    ds.SeriesInstanceUID = generate_uid(
+        entropy_srcs=["dicomtap-tests", patient_id, str(study), "s"]
+    )
     ds.PatientName = patient
     ds.PatientID = patient_id
     ds.PatientBirthDate = "19700101"
@@ -63,9 +67,17 @@ def write_image(
     return path
 
 
-def write_study(directory: Path, count: int, *, patient_id: str = "ID0001", study: int = 1, size: int = 64) -> list[Path]:
+def write_study(
+    directory: Path, count: int, *, patient_id: str = "ID0001", study: int = 1, size: int = 64
+) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     return [
-        write_image(directory / f"{patient_id}_{study}_{i}.dcm", index=i, patient_id=patient_id, study=study, size=size)
+        write_image(
+            directory / f"{patient_id}_{study}_{i}.dcm",
+            index=i,
+            patient_id=patient_id,
+            study=study,
+            size=size,
+        )
         for i in range(1, count + 1)
     ]

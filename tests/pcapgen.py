@@ -43,7 +43,7 @@ def write_pcap(path: Path, frames: Iterable[tuple[float, bytes]]) -> Path:
         f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
         for ts, data in frames:
             sec = int(ts)
-            usec = int(round((ts - sec) * 1e6))
+            usec = round((ts - sec) * 1e6)
             f.write(struct.pack("<IIII", sec, usec, len(data), len(data)) + data)
     return path
 

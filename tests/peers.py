@@ -42,7 +42,9 @@ def dcmtk(name: str) -> str:
     tool must say it is DCMTK."""
     for candidate in (f"/usr/bin/{name}", shutil.which(name)):
         if candidate and os.access(candidate, os.X_OK):
-            out = subprocess.run([candidate, "--version"], capture_output=True, text=True, timeout=10)
+            out = subprocess.run(
+                [candidate, "--version"], capture_output=True, text=True, timeout=10
+            )
             if "dcmtk" in (out.stdout + out.stderr).lower():
                 return candidate
     missing(f"DCMTK's {name}")
@@ -79,7 +81,9 @@ class Net:
         if can_use_netns():
             self.name = f"dt{os.getpid()}x{next(_counter)}"
             subprocess.run(["ip", "netns", "add", self.name], check=True)
-            subprocess.run(["ip", "netns", "exec", self.name, "ip", "link", "set", "lo", "up"], check=True)
+            subprocess.run(
+                ["ip", "netns", "exec", self.name, "ip", "link", "set", "lo", "up"], check=True
+            )
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -100,12 +104,21 @@ class Net:
             s.bind(("127.0.0.1", 0))
             return int(s.getsockname()[1])
 
-    def run(self, cmd: Sequence[str], timeout: float = 60, check: bool = False) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, cmd: Sequence[str], timeout: float = 60, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
         """Run a client to completion (bounded)."""
-        return subprocess.run(self.wrap(cmd), capture_output=True, text=True, timeout=timeout, check=check)
+        return subprocess.run(
+            self.wrap(cmd), capture_output=True, text=True, timeout=timeout, check=check
+        )
 
     def listening(self, port: int) -> bool:
-        out = subprocess.run(self.wrap(["ss", "-ltnH", f"sport = :{port}"]), capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            self.wrap(["ss", "-ltnH", f"sport = :{port}"]),
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         return bool(out.stdout.strip())
 
     def wait_listening(self, port: int, proc: Process, timeout: float = 20) -> None:
@@ -129,7 +142,11 @@ class Process:
         self.log = log
         self._log = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.popen = subprocess.Popen(
-            net.wrap(argv), stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True
+            net.wrap(argv),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            start_new_session=True,
         )
 
     def output(self) -> str:
@@ -150,7 +167,9 @@ class Process:
 
 
 @contextlib.contextmanager
-def running(net: Net, argv: Sequence[str], log: Path, port: int | None = None, cwd: Path | None = None) -> Iterator[Process]:
+def running(
+    net: Net, argv: Sequence[str], log: Path, port: int | None = None, cwd: Path | None = None
+) -> Iterator[Process]:
     """A server for the duration of a ``with`` block."""
     proc = Process(net, argv, log, cwd)
     try:
@@ -162,7 +181,9 @@ def running(net: Net, argv: Sequence[str], log: Path, port: int | None = None, c
 
 
 @contextlib.contextmanager
-def capture(net: Net, path: Path, bpf: str = "tcp", iface: str = "lo", snaplen: int = 0) -> Iterator[Path]:
+def capture(
+    net: Net, path: Path, bpf: str = "tcp", iface: str = "lo", snaplen: int = 0
+) -> Iterator[Path]:
     """tcpdump on ``iface`` while the block runs; the file is complete when the block ends."""
     tcpdump = tool("tcpdump")
     argv = [tcpdump, "-U", "-n", "-i", iface, "-w", str(path)]
@@ -184,7 +205,9 @@ def capture(net: Net, path: Path, bpf: str = "tcp", iface: str = "lo", snaplen: 
         proc.stop(signal.SIGINT)
 
 
-def orthanc_config(directory: Path, dicom_port: int, http_port: int, *, aet: str = "ORTHANC", **extra: object) -> Path:
+def orthanc_config(
+    directory: Path, dicom_port: int, http_port: int, *, aet: str = "ORTHANC", **extra: object
+) -> Path:
     """A minimal Orthanc configuration of its own (storage in ``directory``)."""
     config = {
         "Name": "dicomtap-test",

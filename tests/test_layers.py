@@ -32,7 +32,9 @@ def _loaded_after_import(module: str, preload: str = "") -> set[str]:
 def test_dissectors_load_no_io_ui_or_capture_library(module: str) -> None:
     # pydicom (allowed for command and data sets) brings its own imports along.
     loaded = _loaded_after_import(module, preload="pydicom")
-    assert not loaded & (IO_MODULES | UI_MODULES | CAPTURE_MODULES), sorted(loaded & (IO_MODULES | UI_MODULES | CAPTURE_MODULES))
+    assert not loaded & (IO_MODULES | UI_MODULES | CAPTURE_MODULES), sorted(
+        loaded & (IO_MODULES | UI_MODULES | CAPTURE_MODULES)
+    )
     assert "analyzer" not in loaded and "tui" not in loaded
 
 

@@ -10,8 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from analyzer.cli import main
-
-from ..pcapgen import Conversation, write_pcap
+from tests.pcapgen import Conversation, write_pcap
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 

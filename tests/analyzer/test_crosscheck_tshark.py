@@ -19,9 +19,8 @@ import pytest
 from analyzer.sources.pcap import CaptureFile
 from dissectors import DissectorEvent, FlowTable, PduObserved
 from dissectors.pdu import Abort, AssociateAc, AssociateRj, AssociateRq
-
-from ..peers import missing
-from ..pcapgen import write_pcap
+from tests.pcapgen import write_pcap
+from tests.peers import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 CAPTURES = sorted(
