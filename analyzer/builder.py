@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Protocol, assert_never
 
 from dissectors import (
+    AnalysisError,
     AssociationEnded,
     AssociationStarted,
     ConnectionClosed,
@@ -42,6 +43,7 @@ from .model import (
     AbortInfo,
     Association,
     DimseMessage,
+    Evidence,
     Exchange,
     Finding,
     Gap,
@@ -50,6 +52,7 @@ from .model import (
     PduStats,
     PresentationContext,
     RejectInfo,
+    Severity,
     UserInfo,
     ViolationRecord,
 )
@@ -247,6 +250,8 @@ class ModelBuilder:
             case ConnectionWithoutDicom():
                 if event.handshake:
                     self._silent.append(event)
+            case AnalysisError():
+                self._analysis_error(event)
             case _:
                 assert_never(event)
 
@@ -533,6 +538,28 @@ class ModelBuilder:
         record = work.snapshot()
         self.store.put_association(record)
         self._run_rules(record)
+
+    def _analysis_error(self, event: AnalysisError) -> None:
+        work = self._open.pop(event.connection, None)
+        if work is None:
+            return
+        record = work.snapshot()
+        self.store.put_association(record)
+        self.store.add_finding(
+            Finding(
+                code="analysis-error",
+                severity=Severity.WARNING,
+                title="Analysis stopped on this association",
+                explanation=(
+                    f"dicomtap could not analyse this association further: {event.text}. What "
+                    "is shown up to that point stands; other associations are not affected."
+                ),
+                hint="This is a defect of dicomtap: please report it with the capture.",
+                evidence=Evidence(
+                    association=record.id, frames=(event.frame,) if event.frame else (), ts=event.ts
+                ),
+            )
+        )
 
     def _run_rules(self, record: Association) -> None:
         if self._rules is None:

@@ -12,6 +12,7 @@ file or a socket, starts a thread or logs: the analyzer owns all I/O.
 """
 
 from .events import (
+    AnalysisError,
     AssociationEnded,
     AssociationStarted,
     CloseKind,
@@ -35,6 +36,7 @@ from .tcp import FlowTable, Segment
 from .ul_fsm import State
 
 __all__ = [
+    "AnalysisError",
     "AssociationEnded",
     "AssociationObserver",
     "AssociationStarted",

@@ -263,6 +263,19 @@ class ConnectionWithoutDicom:
     close_kind: CloseKind | None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnalysisError:
+    """The analysis of one connection failed (a defect of dicomtap, not of the traffic).
+
+    The connection is not analysed further; every other connection is unaffected.
+    """
+
+    connection: int
+    text: str
+    ts: int
+    frame: int | None
+
+
 DissectorEvent = (
     AssociationStarted
     | PduObserved
@@ -275,4 +288,5 @@ DissectorEvent = (
     | ConnectionClosed
     | AssociationEnded
     | ConnectionWithoutDicom
+    | AnalysisError
 )

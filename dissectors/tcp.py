@@ -24,7 +24,7 @@ import ipaddress
 from collections import OrderedDict, deque
 from typing import NamedTuple
 
-from .events import CloseKind, Endpoint
+from .events import AnalysisError, CloseKind, Endpoint
 from .observer import DEFAULT_KEEP, AssociationObserver, Emit
 
 FIN = 0x01
@@ -162,6 +162,31 @@ class FlowTable:
 
     def feed(self, seg: Segment) -> None:
         """Process one segment (in capture order)."""
+        try:
+            self._feed(seg)
+        except Exception as exc:
+            conn = self._flows.get((seg.src, seg.sport, seg.dst, seg.dport))
+            if conn is None:
+                raise
+            self._failed(conn, exc, seg.ts, seg.frame)
+
+    def _failed(self, conn: _Connection, exc: Exception, ts: int, frame: int | None) -> None:
+        """A bug in the analysis of one connection: report it, forget the connection."""
+        where = f"frame {frame}" if frame is not None else "this point"
+        self._emit(
+            AnalysisError(
+                connection=conn.observer.connection,
+                text=f"analysis of this connection stopped at {where}: {type(exc).__name__}: {exc}",
+                ts=ts,
+                frame=frame,
+            )
+        )
+        for key in conn.keys:
+            if self._flows.get(key) is conn:
+                del self._flows[key]
+            self._closed[key] = conn.observer.connection
+
+    def _feed(self, seg: Segment) -> None:
         self.segments += 1
         self.last_ts = seg.ts
         self.last_frame = seg.frame
@@ -194,7 +219,7 @@ class FlowTable:
             if not half.started:
                 half.start(seg.seq)
             if obs.is_dicom is False:
-                obs.data(from_client, b"", seg.ts, seg.frame)  # only counts
+                obs.data(from_client, payload, seg.ts, seg.frame)  # only counted
             else:
                 self._data(conn, from_client, half, half.offset(seg.seq), seg)
         if flags & FIN and half.fin_at is None:
@@ -217,9 +242,12 @@ class FlowTable:
     def finish(self) -> None:
         """The capture ended: declare what is still missing and end every connection."""
         for conn in list({id(c): c for c in self._flows.values()}.values()):
-            for i, h in enumerate(conn.halves):
-                self._flush(conn, i == 0, h, self.last_ts, self.last_frame)
-            conn.observer.finish(self.last_ts, self.last_frame)
+            try:
+                for i, h in enumerate(conn.halves):
+                    self._flush(conn, i == 0, h, self.last_ts, self.last_frame)
+                conn.observer.finish(self.last_ts, self.last_frame)
+            except Exception as exc:
+                self._failed(conn, exc, self.last_ts, self.last_frame)
         self._flows.clear()
 
     # --- connections -----------------------------------------------------------------

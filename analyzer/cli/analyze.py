@@ -8,6 +8,7 @@ from typing import IO
 import click
 
 from analyzer.errors import DicomtapError
+from analyzer.findings import Diagnosis
 from analyzer.pipeline import analyze_files
 from analyzer.reports import csvout, jsonl, text
 from analyzer.store import Store
@@ -77,7 +78,7 @@ def analyze(
     store = Store()
     try:
         with progress_bar(progress) as bar:
-            analyze_files(files, store, ports=ports, keep=keep, progress=bar)
+            analyze_files(files, store, ports=ports, keep=keep, rules=Diagnosis(), progress=bar)
     except DicomtapError as exc:
         fail(str(exc), exc.exit_code)
     for note in store.source.truncated:
@@ -88,7 +89,7 @@ def analyze(
         click.echo(f"dicomtap: {text.summary_line(store)}", err=True)
     try:
         out: IO[str] = (
-            open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
+            open(output, "w", encoding="utf-8", newline="")
             if output
             else sys.stdout
         )

@@ -88,7 +88,7 @@ def diagnose(
     threshold = _SEVERITIES[min_severity]
     try:
         out: IO[str] = (
-            open(output, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+            open(output, "w", encoding="utf-8")
             if output
             else sys.stdout
         )

@@ -90,6 +90,8 @@ def outcome_text(a: Association) -> str:
             )
             return f"TCP connection closed by the {who} without release or abort{state}"
         case Outcome.NEVER_ASSOCIATED:
+            if not a.syn_answered:
+                return "connection attempt refused or unanswered"
             if a.tls_client_hello:
                 return (
                     "TCP connection opened but no association: the client started a TLS handshake"

@@ -195,6 +195,11 @@ def association_block(store: Store, a: Association) -> list[str]:
     if gaps:
         lost = sum(g.size for g in gaps)
         lines.append(f"  Capture gaps: {len(gaps)} ({size_text(lost)} missing from the capture)")
+    findings = store.findings(a.id)
+    if findings:
+        lines.append(f"  Findings ({len(findings)}), see 'dicomtap diagnose' for the details:")
+        for f in findings:
+            lines.append(f"    {f.severity.label.upper():<7} {f.title}  [{f.code}]")
     violations = store.violations(a.id)
     if violations:
         lines.append(f"  Protocol violations ({len(violations)}):")

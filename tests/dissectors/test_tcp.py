@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -275,3 +277,35 @@ def test_arbitrary_segments_never_raise(raw: list[tuple[bool, int, int, int, byt
         sport, dport = (40000, 104) if from_a else (104, 40000)
         segs.append(Segment(i, i + 1, src, sport, dst, dport, seq, ack, flags, payload))
     _run(segs)
+
+
+def test_a_defect_on_one_connection_does_not_hide_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dissectors import AnalysisError
+    from dissectors.observer import AssociationObserver
+
+    first, _ = _echo_segments(isn_a=1000)
+    second = [
+        s._replace(sport=40001) if s.sport == 40000 else s._replace(dport=40001)
+        for s in _echo_segments(isn_a=7000)[0]
+    ]
+    original = AssociationObserver.data
+
+    def broken(
+        self: AssociationObserver,
+        from_client: bool,
+        data: bytes | memoryview,
+        ts: int,
+        frame: int | None,
+    ) -> None:
+        if self.client.port == 40000 and frame is not None and frame > 5:
+            raise ZeroDivisionError("simulated defect")
+        original(self, from_client, data, ts, frame)
+
+    monkeypatch.setattr(AssociationObserver, "data", broken)
+    events = _run(first + second)
+    errors = [e for e in events if isinstance(e, AnalysisError)]
+    assert len(errors) == 1 and "simulated defect" in errors[0].text
+    ended = [e for e in events if isinstance(e, AssociationEnded)]
+    assert [e.outcome for e in ended] == ["released"]
