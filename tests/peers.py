@@ -186,7 +186,9 @@ def capture(
 ) -> Iterator[Path]:
     """tcpdump on ``iface`` while the block runs; the file is complete when the block ends."""
     tcpdump = tool("tcpdump")
-    argv = [tcpdump, "-U", "-n", "-i", iface, "-w", str(path)]
+    # --immediate-mode: without it this kernel hands packets to tcpdump only when its buffer
+    # fills, so the last packets are lost at SIGINT; -B: room for bursts at loopback speed.
+    argv = [tcpdump, "-U", "--immediate-mode", "-B", "32768", "-n", "-i", iface, "-w", str(path)]
     if snaplen:
         argv += ["-s", str(snaplen)]
     argv.append(bpf)
