@@ -89,21 +89,24 @@ def cap(text: str) -> str:
 
 
 def ae_exact(raw: bytes | None) -> str:
-    """An AE title as sent, with its padding made visible: ``'PACS' (+12 spaces)``."""
+    """An AE title as sent, quoted, with what makes it differ from what it looks like.
+
+    Trailing spaces are the field's normal padding and are not mentioned; leading spaces,
+    NUL bytes and lower case are, because the receiving side compares titles byte for byte.
+    """
     if raw is None:
         return "(none)"
     text = raw.decode("ascii", "replace")
-    core = text.strip(" ")
+    core = text.strip(" \x00")
     lead = len(text) - len(text.lstrip(" "))
-    trail = len(text) - len(text.rstrip(" "))
-    out = f"'{core}'"
     notes = []
     if lead:
-        notes.append(f"{lead} leading space(s)")
-    if trail:
-        notes.append(f"+{trail} trailing space(s)")
+        notes.append(f"{lead} leading space{'s' if lead > 1 else ''}")
     if "\x00" in text:
-        notes.append("contains NUL bytes")
+        notes.append("padded with NUL bytes instead of spaces")
+    if core != core.upper():
+        notes.append("lower-case letters")
+    out = f"'{core}'"
     if notes:
         out += f" ({', '.join(notes)})"
     return out
