@@ -89,7 +89,7 @@ def analyze(
         click.echo(f"dicomtap: {text.summary_line(store)}", err=True)
     try:
         out: IO[str] = (
-            open(output, "w", encoding="utf-8", newline="")
+            open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
             if output
             else sys.stdout
         )

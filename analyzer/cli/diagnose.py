@@ -28,7 +28,8 @@ _SEVERITIES = {"info": Severity.INFO, "warning": Severity.WARNING, "error": Seve
     type=click.Choice(["text", "json"]),
     default="text",
     show_default=True,
-    help="text: verdict and findings, worst first; json: JSON Lines (association and finding records).",
+    help="text: verdict and findings, worst first; "
+    "json: JSON Lines (association and finding records).",
 )
 @click.option(
     "--min-severity",
@@ -88,7 +89,7 @@ def diagnose(
     threshold = _SEVERITIES[min_severity]
     try:
         out: IO[str] = (
-            open(output, "w", encoding="utf-8")
+            open(output, "w", encoding="utf-8")  # noqa: SIM115 - closed below
             if output
             else sys.stdout
         )
