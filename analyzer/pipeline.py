@@ -1,11 +1,15 @@
-"""Glue: a capture source → the flow table → the model builder → the store."""
+"""Glue: a source of TCP segments → the flow table → the model builder → the store.
+
+:class:`Pipeline` is the one path every capture source takes (a file, several files, a live
+capture); :func:`analyze_files` drives it from capture files.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
 
-from dissectors import DissectorEvent, FlowTable
+from dissectors import DissectorEvent, FlowTable, Segment
 from dissectors.observer import DEFAULT_KEEP
 
 from .builder import ModelBuilder, Rules
@@ -16,6 +20,64 @@ Progress = Callable[[int, int], None]
 """Called with (bytes read so far, total bytes) while reading."""
 
 _PROGRESS_EVERY = 1 << 14  # segments between progress callbacks
+
+
+class Pipeline:
+    """Reassembles, dissects and models the segments it is fed, into ``store``.
+
+    ``ports`` are ports to treat as DICOM (see ``dicomtap analyze --port``); ``rules`` the
+    findings rules (e.g. :class:`analyzer.findings.Diagnosis`); ``keep`` the bytes kept from
+    the start of each data set. Feed segments in capture order, then call :meth:`finish`.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        ports: Iterable[int] = (),
+        rules: Rules | None = None,
+        keep: int = DEFAULT_KEEP,
+    ) -> None:
+        ports = frozenset(ports)
+        self.store = store
+        self._events: list[DissectorEvent] = []
+        self._builder = ModelBuilder(store, dicom_ports=ports, rules=rules)
+        self._table = FlowTable(self._events.append, server_ports=ports, keep=keep)
+        self.segments = 0
+
+    def feed(self, seg: Segment) -> None:
+        """One TCP segment, in capture order."""
+        self._table.feed(seg)
+        self.segments += 1
+        events = self._events
+        if events:
+            handle = self._builder.handle
+            for event in events:
+                handle(event)
+            events.clear()
+
+    def feed_all(self, segments: Iterable[Segment], frame_base: int = 0) -> None:
+        """Every segment of an iterable; ``frame_base`` is added to their frame numbers."""
+        feed = self.feed
+        if frame_base:
+            for seg in segments:
+                feed(seg._replace(frame=(seg.frame or 0) + frame_base))
+        else:
+            for seg in segments:
+                feed(seg)
+
+    @property
+    def open_connections(self) -> int:
+        return self._table.open_connections
+
+    def finish(self) -> None:
+        """The source ended: close what is open, run the capture-wide rules, mark the store done."""
+        self._table.finish()
+        for event in self._events:
+            self._builder.handle(event)
+        self._events.clear()
+        self._builder.finish()
+        self.store.finish()
 
 
 def analyze_files(
@@ -35,30 +97,25 @@ def analyze_files(
     ``store.source.truncated``. Raises :class:`~analyzer.errors.InputError` for a file
     that cannot be read as a capture (nothing is analysed then).
     """
-    ports = frozenset(ports)
     captures = [CaptureFile(p) for p in paths]  # open all first: fail before any output
-    builder = ModelBuilder(store, dicom_ports=ports, rules=rules)
-    events: list[DissectorEvent] = []
-    table = FlowTable(events.append, server_ports=ports, keep=keep)
+    pipeline = Pipeline(store, ports=ports, rules=rules, keep=keep)
     source = store.source
     source.files = [str(p) for p in paths]
     total = sum(c.stats.file_size or 0 for c in captures)
     source.total_bytes = total or None
     done_bytes = 0
     frame_base = 0
-    handle = builder.handle
     try:
         for capture in captures:
-            for count, seg in enumerate(capture.segments(), 1):
-                if frame_base:
-                    seg = seg._replace(frame=(seg.frame or 0) + frame_base)
-                table.feed(seg)
-                if events:
-                    for event in events:
-                        handle(event)
-                    events.clear()
-                if progress is not None and count % _PROGRESS_EVERY == 0:
-                    progress(done_bytes + capture.stats.bytes_read, total)
+            if progress is None:
+                pipeline.feed_all(capture.segments(), frame_base)
+            else:
+                for count, seg in enumerate(capture.segments(), 1):
+                    if frame_base:
+                        seg = seg._replace(frame=(seg.frame or 0) + frame_base)
+                    pipeline.feed(seg)
+                    if count % _PROGRESS_EVERY == 0:
+                        progress(done_bytes + capture.stats.bytes_read, total)
             stats = capture.stats
             frame_base += stats.packets
             done_bytes += stats.bytes_read
@@ -75,12 +132,7 @@ def analyze_files(
             capture.close()
             if progress is not None:
                 progress(done_bytes, total)
-        table.finish()
-        for event in events:
-            handle(event)
-        events.clear()
-        builder.finish()
+        pipeline.finish()
     finally:
         for capture in captures:
             capture.close()
-    store.finish()
