@@ -171,7 +171,7 @@ def capture(
         )
         seconds = time.monotonic() - start
     finally:
-        time.sleep(0.5)
+        time.sleep(2.0)  # the last packets on their way to the file
         os.kill(dump.pid, signal.SIGINT)
         _, err = dump.communicate(timeout=60)
         os.kill(scp.pid, signal.SIGTERM)

@@ -1,0 +1,233 @@
+"""Benchmark of ``dicomtap proxy`` against a direct connection, in the same run.
+
+Not a test: it prints figures. Everything runs on the loopback of a private network
+namespace (root) or of the host, with real peers:
+
+* throughput: DCMTK storescu sending a few large generated files (>= 1 GB in all) to
+  ``storescp --ignore`` (received, not written: the disk is not the bottleneck), direct and
+  through the proxy, alternating, ``--repeat`` times; medians and the ratio;
+* latency: a raw-socket client doing ``--echoes`` C-ECHOs on one association (one PDU out,
+  one in, TCP_NODELAY), direct and proxied; p50/p99 of each and of the difference;
+* memory: the proxy's RSS idle and with ``--concurrent`` associations open at once.
+
+Usage (from the repository root, as root for the namespace)::
+
+    python bench/proxy_bench.py [--size-mb 1024] [--files 4] [--repeat 3] [--echoes 1000]
+                                [--concurrent 50] [--pcap]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.factories import associate_rq, echo_rq, release_rq  # noqa: E402
+from tests.peers import Net, Process, dcmtk  # noqa: E402
+from tests.proxy.harness import big_image, proxy_argv  # noqa: E402
+
+UPSTREAM = 11113
+PROXY = 11112
+
+_HOLDER = """
+import socket, struct, sys, time
+sys.path.insert(0, {root!r})
+from tests.factories import associate_rq, release_rq
+socks = []
+for i in range({count}):
+    s = socket.create_connection(("127.0.0.1", {port}))
+    s.sendall(associate_rq(calling=f"HOLD{{i:03d}}", called="ANY-SCP"))
+    socks.append(s)
+for s in socks:
+    head = s.recv(6)
+    s.recv(struct.unpack(">BBI", head)[2], socket.MSG_WAITALL)
+print("held", flush=True)
+sys.stdin.readline()
+for s in socks:
+    s.sendall(release_rq())
+    s.recv(10)
+    s.close()
+"""
+
+
+def _read_pdu(sock: socket.socket) -> bytes:
+    head = sock.recv(6, socket.MSG_WAITALL)
+    length = struct.unpack(">BBI", head)[2]
+    return head + sock.recv(length, socket.MSG_WAITALL)
+
+
+def echo_latencies(port: int, count: int) -> list[float]:
+    """Round-trip times (µs) of ``count`` C-ECHOs on one association."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(associate_rq(calling="BENCH", called="ANY-SCP"))
+        assert _read_pdu(sock)[0] == 2
+        out = []
+        for n in range(1, count + 1):
+            rq = echo_rq(message_id=n & 0xFFFF)
+            start = time.perf_counter_ns()
+            sock.sendall(rq)
+            _read_pdu(sock)
+            out.append((time.perf_counter_ns() - start) / 1000)
+        sock.sendall(release_rq())
+        _read_pdu(sock)
+    return out
+
+
+def _in_namespace(net: Net, fn: str, *args: str) -> str:
+    """Run a function of this module inside the namespace (clients must live there)."""
+    code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); import bench.proxy_bench as b; print(b.{fn}({', '.join(args)}))"
+    out = net.run([sys.executable, "-c", code], timeout=600, check=True)
+    return out.stdout.strip()
+
+
+def store_seconds(net: Net, port: int, files: list[Path]) -> float:
+    start = time.perf_counter()
+    result = net.run(
+        [dcmtk("storescu"), "-aet", "BENCH", "127.0.0.1", str(port), *map(str, files)], timeout=600
+    )
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"storescu failed: {result.stderr}")
+    return elapsed
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+@contextmanager
+def running_proxy(net: Net, tmp: Path, pcap: bool) -> Iterator[Process]:
+    args = ["--listen", f"127.0.0.1:{PROXY}", "--upstream", f"127.0.0.1:{UPSTREAM}", "-q"]
+    if pcap:
+        args += [
+            "--pcap",
+            str(tmp / "bench.pcapng"),
+            "--pcap-max-size",
+            "256MiB",
+            "--keep-files",
+            "2",
+        ]
+    proc = Process(net, proxy_argv(*args), tmp / "proxy.log", cwd=ROOT)
+    try:
+        net.wait_listening(PROXY, proc)
+        yield proc
+    finally:
+        proc.stop(signal.SIGTERM, timeout=60)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size-mb", type=int, default=1024, help="total C-STORE size (MB)")
+    parser.add_argument("--files", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--echoes", type=int, default=1000)
+    parser.add_argument("--concurrent", type=int, default=50)
+    parser.add_argument("--pcap", action="store_true", help="the proxy also writes a pcapng")
+    opts = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="proxy-bench-") as tmpdir, Net() as net:
+        tmp = Path(tmpdir)
+        per_file = opts.size_mb * 1_000_000 // opts.files
+        files = [big_image(tmp / f"big{i}.dcm", per_file, index=i) for i in range(opts.files)]
+        total = sum(f.stat().st_size for f in files)
+        print(
+            f"namespace: {net.name or 'host loopback'}; {opts.files} files, {total / 1e6:.0f} MB in all"
+        )
+        scp = Process(
+            net, [dcmtk("storescp"), "--fork", "--ignore", str(UPSTREAM)], tmp / "scp.log"
+        )
+        try:
+            net.wait_listening(UPSTREAM, scp)
+            with running_proxy(net, tmp, opts.pcap) as px:
+                direct: list[float] = []
+                proxied: list[float] = []
+                for _ in range(opts.repeat):
+                    direct.append(total / store_seconds(net, UPSTREAM, files) / 1e6)
+                    proxied.append(total / store_seconds(net, PROXY, files) / 1e6)
+                d, p = statistics.median(direct), statistics.median(proxied)
+                print(
+                    "\nC-STORE throughput (MB/s), runs:",
+                    " ".join(f"{x:.0f}" for x in direct),
+                    "| proxied:",
+                    " ".join(f"{x:.0f}" for x in proxied),
+                )
+                print(
+                    f"  direct median {d:.0f} MB/s, proxied median {p:.0f} MB/s, ratio {p / d:.1%}"
+                )
+
+                lat_d: list[float] = []
+                lat_p: list[float] = []
+                for _ in range(opts.repeat):
+                    lat_d += eval(
+                        _in_namespace(net, "echo_latencies", str(UPSTREAM), str(opts.echoes))
+                    )
+                    lat_p += eval(
+                        _in_namespace(net, "echo_latencies", str(PROXY), str(opts.echoes))
+                    )
+                print(f"\nC-ECHO round trip over {opts.repeat} x {opts.echoes} echoes (µs):")
+                for name, values in (("direct", lat_d), ("proxied", lat_p)):
+                    print(
+                        f"  {name:8s} p50 {percentile(values, 0.5):7.0f}  p99 {percentile(values, 0.99):7.0f}"
+                    )
+                print(
+                    f"  added by the proxy: p50 {percentile(lat_p, 0.5) - percentile(lat_d, 0.5):.0f} µs, "
+                    f"p99 {percentile(lat_p, 0.99) - percentile(lat_d, 0.99):.0f} µs"
+                )
+
+                idle = rss_kib(px.popen.pid)
+                holder = subprocess.Popen(
+                    net.wrap(
+                        [
+                            sys.executable,
+                            "-c",
+                            _HOLDER.format(root=str(ROOT), count=opts.concurrent, port=PROXY),
+                        ]
+                    ),
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                assert holder.stdout is not None and holder.stdin is not None
+                if holder.stdout.readline().strip() != "held":
+                    raise RuntimeError("the holder could not open its associations")
+                time.sleep(0.5)
+                busy = rss_kib(px.popen.pid)
+                holder.stdin.write("\n")
+                holder.stdin.flush()
+                holder.wait(60)
+                print(
+                    f"\nproxy RSS: {idle / 1024:.1f} MiB idle (after the runs above), "
+                    f"{busy / 1024:.1f} MiB with {opts.concurrent} associations open"
+                )
+        finally:
+            scp.stop()
+        if os.environ.get("PROXY_BENCH_KEEP"):
+            print(f"(files in {tmp})")
+
+
+if __name__ == "__main__":
+    main()
