@@ -608,7 +608,7 @@ class AssociationObserver:
             )
         )
         for d in defects:
-            unknown = "kept as raw bytes" in d.text
+            unknown = d.code == "unknown-item"
             self._violation(
                 from_requestor,
                 ViolationKind.UNKNOWN_ITEM if unknown else ViolationKind.MALFORMED_PDU,

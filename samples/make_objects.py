@@ -165,19 +165,40 @@ def main(argv: list[str]) -> int:
     objects: dict[str, Dataset] = {}
     for i in (1, 2, 3):
         objects[f"ct{i}.dcm"] = make_image(
-            sop_class=CTImageStorage, modality="CT", patient=PATIENTS[1],
-            study=1, series=1, instance=i, rows=64, cols=64,
-            transfer_syntax=ExplicitVRLittleEndian, description="CT HEAD",
+            sop_class=CTImageStorage,
+            modality="CT",
+            patient=PATIENTS[1],
+            study=1,
+            series=1,
+            instance=i,
+            rows=64,
+            cols=64,
+            transfer_syntax=ExplicitVRLittleEndian,
+            description="CT HEAD",
         )
     objects["mr1.dcm"] = make_image(
-        sop_class=MRImageStorage, modality="MR", patient=PATIENTS[2],
-        study=2, series=1, instance=1, rows=64, cols=64,
-        transfer_syntax=ImplicitVRLittleEndian, description="MR KNEE",
+        sop_class=MRImageStorage,
+        modality="MR",
+        patient=PATIENTS[2],
+        study=2,
+        series=1,
+        instance=1,
+        rows=64,
+        cols=64,
+        transfer_syntax=ImplicitVRLittleEndian,
+        description="MR KNEE",
     )
     objects["big1.dcm"] = make_image(
-        sop_class=CTImageStorage, modality="CT", patient=PATIENTS[3],
-        study=3, series=1, instance=1, rows=384, cols=384,
-        transfer_syntax=ExplicitVRLittleEndian, description="CT CHEST",
+        sop_class=CTImageStorage,
+        modality="CT",
+        patient=PATIENTS[3],
+        study=3,
+        series=1,
+        instance=1,
+        rows=384,
+        cols=384,
+        transfer_syntax=ExplicitVRLittleEndian,
+        description="CT CHEST",
     )
 
     for name, ds in objects.items():

@@ -3,8 +3,21 @@
 #
 # Usage: samples/make_samples.sh [SCENARIO...]
 #   SCENARIO is one or more of: echo store store_mtu1500 find move get
-#   reject_called_ae reject_context abort pynetdicom pcapng
-#   (default: all of them, in that order).
+#   reject_called_ae reject_context abort pynetdicom pcapng, and the failure
+#   samples (fail_*.pcap, for the diagnosis rules): fail_reject_calling_ae
+#   fail_reject_busy fail_no_context fail_abort_provider
+#   fail_transport_dropped fail_never_associated fail_tls_client_to_plain
+#   fail_plain_client_to_tls fail_pdu_too_long fail_unaccepted_context
+#   fail_dimse_status fail_unanswered fail_idle_timeout
+#   fail_release_collision fail_move_unknown_dest_dcmqrscp
+#   fail_move_unknown_dest_orthanc fail_move_dest_down_dcmqrscp
+#   fail_move_dest_down_orthanc fail_cleartext_credentials fail_async_window
+#   fail_get_no_role_orthanc fail_get_no_role_dcmqrscp fail_capture_gap
+#   fail_snaplen fail_partial_association
+#   (default: all of them, in that order; "fail" stands for all the fail_*
+#   ones).  fail_capture_gap, fail_snaplen and
+#   fail_partial_association are cut out of store_mtu1500.pcap / store.pcap
+#   (from $OUT, else from this directory) with tshark and editcap.
 #
 # Environment:
 #   OUT=DIR       where the captures go (default: the directory of this script)
@@ -18,7 +31,9 @@
 # port-specific capture filter and skips the MTU 1500 veth scenario.
 #
 # Peers: DCMTK 3.6.7 (absolute /usr/bin paths: the bare names on PATH may be
-# pynetdicom's Python apps of the same name), Orthanc 1.10.x, pynetdicom 3.0.
+# pynetdicom's Python apps of the same name), Orthanc 1.10.x, pynetdicom 3.0;
+# for a few failure samples, hand-written peers (peer_raw.py) facing a real
+# one.  openssl makes a throwaway key/certificate for the TLS samples.
 # Capture: tcpdump (dumpcap for the .pcapng).  Check: tshark's DICOM dissector.
 #
 # The captures are not byte-identical from run to run (timestamps, ephemeral
@@ -42,19 +57,40 @@ P_MOVE_DEST=11113
 P_PYNET=11114
 P_ORTHANC=4242
 
+# Failure samples: a second Orthanc that rejects unknown calling AE titles,
+# DCMTK dcmqrscp (C-MOVE/C-GET SCP), the hand-written release-collision SCP,
+# a port where nothing ever listens (connection refused; also the address of
+# the C-MOVE destination DOWNDEST, which is "down"), and DICOM TLS (2762).
+P_ORTHANC_STRICT=4243
+P_DCMQRSCP=11117
+P_RAW=11116
+P_CLOSED=11119
+P_TLS=2762
+
 # The veth pair of the MTU 1500 scenario: client side A, server side B.
 VETH_A_IP=10.77.0.1
 VETH_B_IP=10.77.0.2
 VETH_MTU=1500
 
 ALL_SCENARIOS=(echo store store_mtu1500 find move get reject_called_ae
-               reject_context abort pynetdicom pcapng)
+               reject_context abort pynetdicom pcapng
+               fail_reject_calling_ae fail_reject_busy fail_no_context
+               fail_abort_provider fail_transport_dropped fail_never_associated
+               fail_tls_client_to_plain fail_plain_client_to_tls
+               fail_pdu_too_long fail_unaccepted_context fail_dimse_status
+               fail_unanswered fail_idle_timeout fail_release_collision
+               fail_move_unknown_dest_dcmqrscp fail_move_unknown_dest_orthanc
+               fail_move_dest_down_dcmqrscp fail_move_dest_down_orthanc
+               fail_cleartext_credentials fail_async_window
+               fail_get_no_role_orthanc fail_get_no_role_dcmqrscp
+               fail_capture_gap fail_snaplen fail_partial_association)
 
 NS=""                      # main namespace ("" = host, fallback mode)
 NS_A="" NS_B=""            # the two ends of the veth pair
 WORK=""                    # temporary work directory
 PIDS=()                    # background processes still to stop
 ORTHANC_PID=""
+DCMQRSCP_PID=""
 HOST=127.0.0.1
 
 log()  { printf '==> %s\n' "$*" >&2; }
@@ -199,6 +235,7 @@ capture_start_dumpcap() {
 }
 
 declare -A CAP_PORTS=()    # capture written by this run -> its DICOM ports
+declare -A CAP_FILTER=()   # capture -> display filter of its summary (default: dicom)
 CAP_ORDER=()               # the captures written by this run, in order
 
 # capture_stop NAME "PORT...": stop the running capture with SIGINT and copy
@@ -239,14 +276,15 @@ decode_args() {
     for p in "$@"; do printf -- '-d\ntcp.port==%s,dicom\n' "$p"; done
 }
 
-# summary FILE PORT...: frame number and Info column of every DICOM frame.
+# summary FILE PORT...: frame number and Info column of every DICOM frame
+# (of every frame matching $SUMMARY_FILTER if set).
 summary() {
     local file=$1; shift
     [[ $HAVE_TSHARK -eq 1 ]] || return 0
     local -a d
     mapfile -t d < <(decode_args "$@")
-    tshark -r "$file" "${d[@]}" -Y dicom -T fields -e frame.number -e _ws.col.Info \
-        2>/dev/null
+    tshark -r "$file" "${d[@]}" -Y "${SUMMARY_FILTER:-dicom}" -T fields -e frame.number \
+        -e _ws.col.Info 2>/dev/null
 }
 
 # expect FILE "PORT..." MIN REGEX: at least MIN lines of tshark's verbose
@@ -431,7 +469,9 @@ start_orthanc() {
     "STORESCP" : [ "STORESCP", "$HOST", $P_MOVE_DEST ],
     "FINDSCU"  : [ "FINDSCU",  "$HOST", 11190 ],  // SCUs: ports never used
     "MOVESCU"  : [ "MOVESCU",  "$HOST", 11191 ],
-    "GETSCU"   : [ "GETSCU",   "$HOST", 11192 ]
+    "GETSCU"   : [ "GETSCU",   "$HOST", 11192 ],
+    "PYSCU"    : [ "PYSCU",    "$HOST", 11193 ],  // fail_get_no_role_orthanc
+    "DOWNDEST" : [ "DOWNDEST", "$HOST", $P_CLOSED ]  // down: fail_move_dest_down_*
   },
   "SynchronousCMove" : true,
   "DicomAssociationCloseDelay" : 0,
@@ -639,17 +679,703 @@ scenario_pcapng() {
 }
 
 # ---------------------------------------------------------------------------
+# failure samples (fail_*.pcap): one symptom each, for the diagnosis rules
+# ---------------------------------------------------------------------------
+
+# The summary of a failure sample lists every frame but the pure ACKs: TCP
+# SYN/FIN/RST, TLS records and undecodable bytes are often the symptom.
+FAIL_FILTER='dicom or tls or tcp.len > 0 or tcp.flags.syn == 1 or tcp.flags.fin == 1 or tcp.flags.reset == 1'
+
+# fail_capture_stop NAME "PORT...": capture_stop, with the failure summary.
+fail_capture_stop() {
+    capture_stop "$@"
+    CAP_FILTER[$1]=$FAIL_FILTER
+}
+
+# peer_rc CMD...: run a peer that is expected to fail (or may fail), log its
+# exit status, never fail the script; a peer killed by `timeout` (124) does.
+peer_rc() {
+    local rc=0
+    peer "$@" || rc=$?
+    ((rc != 124)) || die "$(basename "$1") timed out after $PEER_TIMEOUT s"
+    log "    $(basename "$1") exited with status $rc"
+}
+
+# start_peer_bg LOG CMD...: a peer in the background (in the namespace,
+# bounded by PEER_TIMEOUT); sets BG_PID.
+start_peer_bg() {
+    local logfile=$1; shift
+    ns_prefix "$NS"
+    start_bg "$logfile" "${RUN[@]}" timeout "$PEER_TIMEOUT" "$@"
+}
+
+# wait_exit PID SECS: wait (at most SECS s) for PID to end by itself, then
+# stop it (stop_pid) if it has not.
+wait_exit() {
+    local pid=$1 secs=$2 i
+    for ((i = 0; i < secs * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && warn "PID $pid still running after $secs s: stopping it"
+    stop_pid "$pid"
+}
+
+# start_py_scp DIR PORT MODE [ARG]: peer_scp.py (pynetdicom, AE PYSCP) in
+# mode MODE; sets PYSCP_PID.
+start_py_scp() {
+    local dir=$1 port=$2; shift 2
+    ns_prefix "$NS"
+    start_bg "$dir/peer_scp-$port.log" "${RUN[@]}" "$PY" "$HERE/peer_scp.py" \
+        "$HOST" "$port" PYSCP "$@"
+    PYSCP_PID=$BG_PID
+    wait_listen "$NS" "$port"
+}
+
+# expect_filter FILE "PORT..." MIN FILTER: at least MIN frames match the
+# display FILTER (the DICOM ports decoded as DICOM).
+expect_filter() {
+    local file=$1 ports=$2 min=$3 filter=$4 n
+    [[ $HAVE_TSHARK -eq 1 ]] || return 0
+    local -a d
+    # shellcheck disable=SC2086  # ports is a list
+    mapfile -t d < <(decode_args $ports)
+    n=$(tshark -r "$file" "${d[@]}" -Y "$filter" 2>/dev/null | wc -l)
+    if ((n < min)); then
+        die "$(basename "$file"): expected >= $min frames matching '$filter', got $n"
+    fi
+    printf '    ok: %3d frames: %s\n' "$n" "$filter" >&2
+}
+
+# expect_none FILE "PORT..." REGEX: no line of the verbose DICOM decode
+# matches REGEX.
+expect_none() {
+    local file=$1 ports=$2 re=$3 n
+    [[ $HAVE_TSHARK -eq 1 ]] || return 0
+    local -a d
+    # shellcheck disable=SC2086  # ports is a list
+    mapfile -t d < <(decode_args $ports)
+    n=$(tshark -r "$file" "${d[@]}" -Y dicom -V 2>/dev/null | grep -Eic -- "$re" || true)
+    ((n == 0)) || die "$(basename "$file"): expected no line matching /$re/, got $n"
+    printf '    ok:   0 x /%s/\n' "$re" >&2
+}
+
+# --- association rejected ------------------------------------------------
+
+# A second Orthanc (own config, storage and port) that knows only the
+# calling AE title KNOWNSCU and allows nothing to unknown callers, so that it
+# rejects the others' associations: A-ASSOCIATE-RJ 1/1/3.
+start_orthanc_strict() {
+    local d=$WORK/orthanc_strict; mkdir -p "$d/db"
+    cat >"$d/orthanc.json" <<JSON
+{
+  "Name" : "dicomtap-samples-strict",
+  "StorageDirectory" : "$d/db",
+  "IndexDirectory" : "$d/db",
+  "Plugins" : [ ],
+  "HttpServerEnabled" : false,
+  "DicomServerEnabled" : true,
+  "DicomAet" : "ORTHANC",
+  "DicomPort" : $P_ORTHANC_STRICT,
+  "DicomCheckCalledAet" : true,
+  "DicomAlwaysAllowEcho" : false,
+  "DicomAlwaysAllowStore" : false,
+  "DicomAlwaysAllowFind" : false,
+  "DicomAlwaysAllowFindWorklist" : false,
+  "DicomAlwaysAllowGet" : false,
+  "DicomAlwaysAllowMove" : false,
+  "DicomCheckModalityHost" : false,
+  "DicomModalities" : {
+    "KNOWNSCU" : [ "KNOWNSCU", "$HOST", 11194 ]
+  },
+  "SaveJobs" : false
+}
+JSON
+    ns_prefix "$NS"
+    start_bg "$d/orthanc.log" "${RUN[@]}" "$ORTHANC_BIN" --verbose "$d/orthanc.json"
+    STRICT_PID=$BG_PID
+    wait_listen "$NS" "$P_ORTHANC_STRICT"
+}
+
+# Calling AE title not recognised: echoscu as UNKNOWNSCU -> A-ASSOCIATE-RJ
+# 1/1/3; then echoscu as KNOWNSCU (declared in DicomModalities) -> accepted,
+# C-ECHO Success, release.
+scenario_fail_reject_calling_ae() {
+    local d=$WORK/fail_reject_calling_ae; mkdir -p "$d"
+    start_orthanc_strict
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_ORTHANC_STRICT"
+    peer_rc "$DCMTK/echoscu" -v -aet UNKNOWNSCU -aec ORTHANC "$HOST" "$P_ORTHANC_STRICT"
+    peer "$DCMTK/echoscu" -v -aet KNOWNSCU -aec ORTHANC "$HOST" "$P_ORTHANC_STRICT"
+    fail_capture_stop fail_reject_calling_ae.pcap "$P_ORTHANC_STRICT"
+    stop_pid "$STRICT_PID"
+    local f=$OUT/fail_reject_calling_ae.pcap p=$P_ORTHANC_STRICT
+    expect "$f" "$p" 1 'Reason: Calling AE title not recognized'
+    expect_filter "$f" "$p" 1 'dicom.assoc.reject.result == 1 && dicom.assoc.reject.source == 1 && dicom.assoc.reject.reason == 3'
+    expect "$f" "$p" 1 'C-ECHO-RSP'
+}
+
+# Transient rejection, local limit exceeded: a pynetdicom SCP with
+# maximum_associations = 1 holds an association with a pynetdicom SCU (silent
+# for 2 s) when echoscu calls: A-ASSOCIATE-RJ 2/3/2.
+scenario_fail_reject_busy() {
+    local d=$WORK/fail_reject_busy; mkdir -p "$d"
+    start_py_scp "$d" "$P_PYNET" one-assoc
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_PYNET"
+    start_peer_bg "$d/hold.log" "$PY" "$HERE/peer_scu.py" "$HOST" "$P_PYNET" PYSCP hold 2
+    local hold=$BG_PID
+    wait_for_line "$d/hold.log" "now silent"
+    peer_rc "$DCMTK/echoscu" -v -aet ECHOSCU -aec PYSCP "$HOST" "$P_PYNET"
+    wait_exit "$hold" 15
+    fail_capture_stop fail_reject_busy.pcap "$P_PYNET"
+    stop_pid "$PYSCP_PID"
+    local f=$OUT/fail_reject_busy.pcap p=$P_PYNET
+    expect "$f" "$p" 1 'Reason: Local limit exceeded'
+    expect_filter "$f" "$p" 1 'dicom.assoc.reject.result == 2 && dicom.assoc.reject.source == 3 && dicom.assoc.reject.reason == 2'
+    expect "$f" "$p" 1 'A-RELEASE response'
+}
+
+# --- no presentation context accepted ----------------------------------------
+
+# A pynetdicom SCP that supports CT Image Storage only.  storescu offers the
+# MR (one context), echoscu offers Verification: both A-ASSOCIATE-AC have
+# every context rejected (result 3); DCMTK then closes the TCP connection
+# without A-RELEASE or A-ABORT ("No Acceptable Presentation Contexts").
+scenario_fail_no_context() {
+    local d=$WORK/fail_no_context; mkdir -p "$d"
+    start_py_scp "$d" "$P_PYNET" ct-only
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_PYNET"
+    peer_rc "$DCMTK/storescu" -v -R -aet STORESCU -aec PYSCP "$HOST" "$P_PYNET" "$MR"
+    peer_rc "$DCMTK/echoscu" -v -aet ECHOSCU -aec PYSCP "$HOST" "$P_PYNET"
+    fail_capture_stop fail_no_context.pcap "$P_PYNET"
+    stop_pid "$PYSCP_PID"
+    local f=$OUT/fail_no_context.pcap p=$P_PYNET
+    expect "$f" "$p" 2 'A-ASSOCIATE accept'
+    expect "$f" "$p" 2 'Result: Abstract Syntax Unsupported \(0x3\)'
+    expect_none "$f" "$p" 'Result: Accept'
+    expect_none "$f" "$p" 'P-DATA|A-RELEASE|PDU Type: ABORT'
+}
+
+# --- aborts ------------------------------------------------------------------
+
+# Provider abort: a hand-written requestor (peer_raw.py garbage) associates
+# with a pynetdicom SCP, then sends a PDU of unknown type 0x09; pynetdicom
+# answers A-ABORT source 2 (service provider), reason 0 (not specified).
+scenario_fail_abort_provider() {
+    local d=$WORK/fail_abort_provider; mkdir -p "$d"
+    start_py_scp "$d" "$P_PYNET" verification
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_PYNET"
+    peer "$PY" "$HERE/peer_raw.py" garbage "$HOST" "$P_PYNET" PYSCP
+    fail_capture_stop fail_abort_provider.pcap "$P_PYNET"
+    stop_pid "$PYSCP_PID"
+    local f=$OUT/fail_abort_provider.pcap p=$P_PYNET
+    expect "$f" "$p" 1 'A-ASSOCIATE accept'
+    expect_filter "$f" "$p" 1 'dicom.assoc.abort.source == 2'
+    expect_filter "$f" "$p" 1 'tcp.srcport != '"$p"' && tcp.len == 6'
+}
+
+# Transport dropped: storescp (--sleep-during 1: it reads slowly) is killed
+# with SIGKILL while storescu sends big1.dcm (296 KB); the kernel resets the
+# connection (RST: storescp had unread data).  The socket receive buffers of
+# the namespace are made small (tcp_rmem 32 KB) for this one scenario so that
+# only ~30 KB of the data set is on the wire when storescp is killed, 0.5 s
+# after storescu starts sending (a run may also hold a TCP retransmission).
+scenario_fail_transport_dropped() {
+    local d=$WORK/fail_transport_dropped; mkdir -p "$d"
+    local rmem=""
+    if [[ -n $NS ]]; then
+        rmem=$(in_ns sysctl -n net.ipv4.tcp_rmem)
+        in_ns sysctl -q -w net.ipv4.tcp_rmem="4096 32768 32768"
+    else
+        warn "no namespace: leaving tcp_rmem alone, the capture will be bigger"
+    fi
+    start_storescp "$d" "$P_SCP" --sleep-during 1
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_SCP"
+    start_peer_bg "$d/storescu.log" "$DCMTK/storescu" -v -R -aet STORESCU -aec STORESCP \
+        "$HOST" "$P_SCP" "$BIG"
+    local scu=$BG_PID
+    wait_for_line "$d/storescu.log" "Sending Store Request"
+    sleep 0.5
+    log "    killing storescp (PID $SCP_PID) with SIGKILL"
+    stop_pid "$SCP_PID" KILL
+    wait_exit "$scu" 15
+    fail_capture_stop fail_transport_dropped.pcap "$P_SCP"
+    [[ -z $rmem ]] || in_ns sysctl -q -w net.ipv4.tcp_rmem="$rmem"
+    local f=$OUT/fail_transport_dropped.pcap p=$P_SCP
+    expect "$f" "$p" 1 'C-STORE-RQ'
+    expect_none "$f" "$p" 'C-STORE-RSP|A-RELEASE|PDU Type: ABORT'
+    expect_filter "$f" "$p" 1 "tcp.flags.reset == 1 && tcp.srcport == $p"
+}
+
+# --- no association at all ---------------------------------------------------
+
+# Three TCP connections without any A-ASSOCIATE-RQ: one to storescp that
+# stays silent for 1 s and closes (peer_raw.py connect-idle), one that closes
+# at once (connect-close, a health check), and echoscu to a port where
+# nothing listens (SYN answered by RST: connection refused).
+scenario_fail_never_associated() {
+    local d=$WORK/fail_never_associated; mkdir -p "$d"
+    start_storescp "$d" "$P_SCP"
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_SCP or tcp port $P_CLOSED"
+    peer "$PY" "$HERE/peer_raw.py" connect-idle "$HOST" "$P_SCP" 1
+    peer "$PY" "$HERE/peer_raw.py" connect-close "$HOST" "$P_SCP"
+    peer_rc "$DCMTK/echoscu" -v -aet ECHOSCU -aec STORESCP "$HOST" "$P_CLOSED"
+    fail_capture_stop fail_never_associated.pcap "$P_SCP $P_CLOSED"
+    stop_pid "$SCP_PID"
+    local f=$OUT/fail_never_associated.pcap p="$P_SCP $P_CLOSED"
+    expect_filter "$f" "$p" 3 'tcp.flags.syn == 1 && tcp.flags.ack == 0'
+    expect_filter "$f" "$p" 1 "tcp.flags.reset == 1 && tcp.srcport == $P_CLOSED"
+    expect_filter "$f" "$p" 4 'tcp.flags.fin == 1'
+    expect_none "$f" "$p" 'PDU Type'
+}
+
+# --- TLS on one side only ----------------------------------------------------
+
+# A throwaway self-signed key and certificate (EC P-256, 1 day) for storescp
+# +tls; never stored in the repository.  Sets TLS_KEY/TLS_CERT.
+make_tls_key() {
+    TLS_KEY=$WORK/tls/key.pem TLS_CERT=$WORK/tls/cert.pem
+    [[ -s $TLS_CERT ]] && return 0
+    command -v openssl >/dev/null || die "openssl is needed for the TLS samples"
+    mkdir -p "$WORK/tls"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$TLS_KEY" -out "$TLS_CERT" -days 1 -subj "/CN=dicomtap-samples" \
+        >"$WORK/tls/openssl.log" 2>&1 || { cat "$WORK/tls/openssl.log" >&2; die "openssl failed"; }
+}
+
+# echoscu +tla (anonymous TLS) against a plain storescp on 11112: the
+# ClientHello reaches the DICOM port; storescp reads it as a PDU of type 0x16
+# ("Unrecognized PDU type: 22") and resets the connection.
+scenario_fail_tls_client_to_plain() {
+    local d=$WORK/fail_tls_client_to_plain; mkdir -p "$d"
+    start_storescp "$d" "$P_SCP"
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_SCP"
+    peer_rc "$DCMTK/echoscu" -v +tla -ic -aet ECHOSCU -aec STORESCP "$HOST" "$P_SCP"
+    fail_capture_stop fail_tls_client_to_plain.pcap "$P_SCP"
+    stop_pid "$SCP_PID"
+    local f=$OUT/fail_tls_client_to_plain.pcap p=$P_SCP
+    expect_filter "$f" "$p" 1 'tls.handshake.type == 1'
+    expect_filter "$f" "$p" 1 "tcp.flags.reset == 1 && tcp.srcport == $p"
+    expect_none "$f" "$p" 'PDU Type'
+}
+
+# A plain echoscu against storescp +tls on the DICOM TLS port 2762: the
+# A-ASSOCIATE-RQ reaches a TLS server ("TLS error: wrong version number"),
+# which resets the connection; nothing TLS on the wire.
+scenario_fail_plain_client_to_tls() {
+    local d=$WORK/fail_plain_client_to_tls; mkdir -p "$d"
+    make_tls_key
+    start_storescp "$d" "$P_TLS" +tls "$TLS_KEY" "$TLS_CERT" -ic
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_TLS"
+    peer_rc "$DCMTK/echoscu" -v -aet ECHOSCU -aec STORESCP "$HOST" "$P_TLS"
+    fail_capture_stop fail_plain_client_to_tls.pcap "$P_TLS"
+    stop_pid "$SCP_PID"
+    local f=$OUT/fail_plain_client_to_tls.pcap p=$P_TLS
+    expect "$f" "$p" 1 'A-ASSOCIATE request'
+    expect_none "$f" "$p" 'A-ASSOCIATE (accept|reject)'
+    expect_filter "$f" "$p" 1 "tcp.flags.reset == 1 && tcp.srcport == $p"
+}
+
+# --- protocol violations by a hand-written requestor -------------------------
+
+# A P-DATA-TF longer than the acceptor's maximum PDU length (4096): the
+# C-STORE-RQ command and ct1's data set in one PDU of 9350 bytes.  DCMTK
+# storescp -pdu 4096 aborts ("Illegal PDU Length 9350. Max expected 4096",
+# A-ABORT source 0, then RST); pynetdicom (maximum_pdu_size 4096) accepts it
+# and answers Success.
+scenario_fail_pdu_too_long() {
+    local d=$WORK/fail_pdu_too_long; mkdir -p "$d"
+    start_storescp "$d" "$P_SCP" -pdu 4096
+    start_py_scp "$d" "$P_PYNET" pdu4096
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_SCP or tcp port $P_PYNET"
+    peer "$PY" "$HERE/peer_raw.py" oversize "$HOST" "$P_SCP" STORESCP "${CT[0]}"
+    peer "$PY" "$HERE/peer_raw.py" oversize "$HOST" "$P_PYNET" PYSCP "${CT[0]}"
+    fail_capture_stop fail_pdu_too_long.pcap "$P_SCP $P_PYNET"
+    stop_pid "$SCP_PID"
+    stop_pid "$PYSCP_PID"
+    local f=$OUT/fail_pdu_too_long.pcap p="$P_SCP $P_PYNET"
+    expect "$f" "$p" 2 'Max PDU Length: 4096'
+    expect_filter "$f" "$p" 2 'dicom.pdu.type == 4 && dicom.pdu.len > 4096'
+    expect_filter "$f" "$p" 1 "dicom.assoc.abort && tcp.srcport == $P_SCP"
+    expect "$f" "$p" 1 'C-STORE-RSP'
+}
+
+# A request on a presentation context that was never proposed: context 1
+# (Verification) negotiated, C-ECHO-RQ sent on context 3.  Both DCMTK
+# storescp ("ASC Bad presentation context ID") and pynetdicom abort
+# (A-ABORT source 0).
+scenario_fail_unaccepted_context() {
+    local d=$WORK/fail_unaccepted_context; mkdir -p "$d"
+    start_storescp "$d" "$P_SCP"
+    start_py_scp "$d" "$P_PYNET" verification
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_SCP or tcp port $P_PYNET"
+    peer "$PY" "$HERE/peer_raw.py" wrong-context "$HOST" "$P_SCP" STORESCP
+    peer "$PY" "$HERE/peer_raw.py" wrong-context "$HOST" "$P_PYNET" PYSCP
+    fail_capture_stop fail_unaccepted_context.pcap "$P_SCP $P_PYNET"
+    stop_pid "$SCP_PID"
+    stop_pid "$PYSCP_PID"
+    local f=$OUT/fail_unaccepted_context.pcap p="$P_SCP $P_PYNET"
+    expect_filter "$f" "$p" 2 'dicom.pdv.ctx == 3'
+    expect_filter "$f" "$p" 2 'dicom.assoc.abort'
+    expect_none "$f" "$p" 'C-ECHO-RSP'
+}
+
+# --- DIMSE statuses ----------------------------------------------------------
+
+# storescu -nh (go on after a failure) sends ct1, ct2, ct3 to a pynetdicom SCP
+# that answers 0xA700 (Refused: out of resources) with an Error Comment,
+# 0xB000 (Warning: coercion of data elements), then 0x0000.
+scenario_fail_dimse_status() {
+    local d=$WORK/fail_dimse_status; mkdir -p "$d"
+    start_py_scp "$d" "$P_PYNET" statuses
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_PYNET"
+    peer_rc "$DCMTK/storescu" -v -R -nh -aet STORESCU -aec PYSCP "$HOST" "$P_PYNET" "${CT[@]}"
+    fail_capture_stop fail_dimse_status.pcap "$P_PYNET"
+    stop_pid "$PYSCP_PID"
+    local f=$OUT/fail_dimse_status.pcap p=$P_PYNET
+    expect "$f" "$p" 1 '\(0000,0900\).*\(0xa700\)'
+    expect "$f" "$p" 1 '\(0000,0902\).*Error Comment.*out of resources'
+    expect "$f" "$p" 1 '\(0000,0900\).*\(0xb000\)'
+    expect "$f" "$p" 1 'C-STORE-RSP ID=3 \(Success\)'
+    expect "$f" "$p" 1 'A-RELEASE response'
+}
+
+# A request never answered: echoscu -td 2 (DIMSE timeout 2 s) against a
+# pynetdicom SCP whose C-ECHO handler sleeps 4 s; echoscu aborts (A-ABORT
+# source 0) after 2 s, the late response never reaches the wire.
+scenario_fail_unanswered() {
+    local d=$WORK/fail_unanswered; mkdir -p "$d"
+    start_py_scp "$d" "$P_PYNET" slow-echo 4
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_PYNET"
+    peer_rc "$DCMTK/echoscu" -v -td 2 -aet ECHOSCU -aec PYSCP "$HOST" "$P_PYNET"
+    wait_for_line "$d/peer_scp-$P_PYNET.log" "answering C-ECHO Success (late)"
+    fail_capture_stop fail_unanswered.pcap "$P_PYNET"
+    stop_pid "$PYSCP_PID"
+    local f=$OUT/fail_unanswered.pcap p=$P_PYNET
+    expect "$f" "$p" 1 'C-ECHO-RQ'
+    expect_none "$f" "$p" 'C-ECHO-RSP|A-RELEASE'
+    expect_filter "$f" "$p" 1 "dicom.assoc.abort.source == 0 && tcp.dstport == $p"
+}
+
+# Idle until the acceptor's timeout: a pynetdicom SCU associates and stays
+# silent (up to 5 s).  1: pynetdicom SCP, network_timeout 3 -> A-ABORT after
+# 3 s.  2: storescp -ts 3 (socket timeout) -> closes the connection (FIN)
+# after 3 s without any A-ABORT.
+scenario_fail_idle_timeout() {
+    local d=$WORK/fail_idle_timeout; mkdir -p "$d"
+    start_py_scp "$d" "$P_PYNET" idle-timeout 3
+    start_storescp "$d" "$P_SCP" -ts 3
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_PYNET or tcp port $P_SCP"
+    peer "$PY" "$HERE/peer_scu.py" "$HOST" "$P_PYNET" PYSCP hold 5
+    peer "$PY" "$HERE/peer_scu.py" "$HOST" "$P_SCP" STORESCP hold 5
+    fail_capture_stop fail_idle_timeout.pcap "$P_PYNET $P_SCP"
+    stop_pid "$PYSCP_PID"
+    stop_pid "$SCP_PID"
+    local f=$OUT/fail_idle_timeout.pcap p="$P_PYNET $P_SCP"
+    expect "$f" "$p" 2 'A-ASSOCIATE accept'
+    expect_filter "$f" "$p" 1 "dicom.assoc.abort && tcp.srcport == $P_PYNET"
+    expect_filter "$f" "$p" 1 "tcp.flags.fin == 1 && tcp.srcport == $P_SCP"
+    expect_none "$f" "$p" 'P-DATA|A-RELEASE'
+}
+
+# --- release collision -------------------------------------------------------
+
+# A release collision (both A-RELEASE-RQ before any A-RELEASE-RP).  No real
+# acceptor does this on purpose, so the acceptor is hand-written (peer_raw.py
+# collision-scp, AE RAWSCP): it answers C-ECHO, and on the requestor's
+# A-RELEASE-RQ sends its own A-RELEASE-RQ.  The requestors are real:
+# 1: pynetdicom_scu.py (C-ECHO, release) handles the collision (PS3.8 Sta9:
+#    A-RELEASE-RP, then waits for the acceptor's A-RELEASE-RP, closes);
+# 2: DCMTK echoscu does not ("DUL Peer Requested Release") and closes the
+#    connection without an A-RELEASE-RP.
+scenario_fail_release_collision() {
+    local d=$WORK/fail_release_collision; mkdir -p "$d"
+    ns_prefix "$NS"
+    start_bg "$d/raw_scp.log" "${RUN[@]}" timeout "$PEER_TIMEOUT" "$PY" "$HERE/peer_raw.py" \
+        collision-scp "$HOST" "$P_RAW" RAWSCP 2
+    local raw=$BG_PID
+    wait_listen "$NS" "$P_RAW"
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_RAW"
+    peer "$PY" "$HERE/pynetdicom_scu.py" "$HOST" "$P_RAW" RAWSCP
+    peer_rc "$DCMTK/echoscu" -v -aet ECHOSCU -aec RAWSCP "$HOST" "$P_RAW"
+    wait_exit "$raw" 15
+    fail_capture_stop fail_release_collision.pcap "$P_RAW"
+    local f=$OUT/fail_release_collision.pcap p=$P_RAW
+    expect "$f" "$p" 2 'C-ECHO-RSP'
+    expect_filter "$f" "$p" 2 "dicom.pdu.type == 5 && tcp.srcport == $p"
+    expect_filter "$f" "$p" 2 "dicom.pdu.type == 5 && tcp.dstport == $p"
+    expect_filter "$f" "$p" 2 'dicom.pdu.type == 6'
+}
+
+# --- C-MOVE / C-GET failures -------------------------------------------------
+
+# DCMTK dcmqrscp (AE DCMQRSCP, fork mode, own config and database in $WORK)
+# holding study 1 (3 CT, loaded before any capture).  Its HostTable knows the
+# move destinations STORESCP (11113) and DOWNDEST (11119, nothing listens).
+start_dcmqrscp() {
+    [[ -n $DCMQRSCP_PID ]] && return 0
+    local d=$WORK/dcmqrscp; mkdir -p "$d/db"
+    cat >"$d/dcmqrscp.cfg" <<CFG
+# dcmqrscp configuration for dicomtap's failure samples
+NetworkTCPPort  = $P_DCMQRSCP
+MaxPDUSize      = 16384
+MaxAssociations = 4
+
+HostTable BEGIN
+storescp = (STORESCP, $HOST, $P_MOVE_DEST)
+downdest = (DOWNDEST, $HOST, $P_CLOSED)
+HostTable END
+
+VendorTable BEGIN
+VendorTable END
+
+AETable BEGIN
+DCMQRSCP $d/db RW (10, 64mb) ANY
+AETable END
+CFG
+    ns_prefix "$NS"
+    start_bg "$d/dcmqrscp.log" "${RUN[@]}" "$DCMTK/dcmqrscp" -v -c "$d/dcmqrscp.cfg"
+    DCMQRSCP_PID=$BG_PID
+    wait_listen "$NS" "$P_DCMQRSCP"
+    peer "$DCMTK/storescu" -R -aet LOADER -aec DCMQRSCP "$HOST" "$P_DCMQRSCP" \
+        "${CT[@]}" >"$d/load.log" 2>&1 ||
+        { cat "$d/load.log" >&2; die "could not load the objects into dcmqrscp"; }
+    log "dcmqrscp up (PID $DCMQRSCP_PID), study 1 (3 CT) loaded"
+}
+
+stop_dcmqrscp() {
+    [[ -n $DCMQRSCP_PID ]] || return 0
+    stop_pid "$DCMQRSCP_PID"
+    DCMQRSCP_PID=""
+}
+
+# move_study1 PORT CALLED DEST: movescu (MOVESCU) C-MOVE of study 1 to DEST.
+move_study1() {
+    peer_rc "$DCMTK/movescu" -v -S -aet MOVESCU -aec "$2" -aem "$3" \
+        -k QueryRetrieveLevel=STUDY -k "StudyInstanceUID=$STUDY1_UID" "$HOST" "$1"
+}
+
+# C-MOVE to a destination AE title the SCP does not know: dcmqrscp answers
+# 0xA801 (Refused: Move Destination unknown), no sub-association.
+scenario_fail_move_unknown_dest_dcmqrscp() {
+    start_dcmqrscp
+    local d=$WORK/fail_move_unknown_dest_dcmqrscp; mkdir -p "$d"
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_DCMQRSCP or tcp port $P_CLOSED"
+    move_study1 "$P_DCMQRSCP" DCMQRSCP UNKNOWNDEST
+    fail_capture_stop fail_move_unknown_dest_dcmqrscp.pcap "$P_DCMQRSCP"
+    local f=$OUT/fail_move_unknown_dest_dcmqrscp.pcap p=$P_DCMQRSCP
+    expect "$f" "$p" 1 'C-MOVE-RQ'
+    expect "$f" "$p" 1 '\(0000,0900\).*\(0xa801\)'
+    expect_filter "$f" "$p" 1 'tcp.flags.syn == 1 && tcp.flags.ack == 0'
+}
+
+# The same against Orthanc: it answers 0xC000 (Failed: unable to process),
+# no Error Comment ("Unknown modality for AET: UNKNOWNDEST" only in its log).
+scenario_fail_move_unknown_dest_orthanc() {
+    start_orthanc
+    local d=$WORK/fail_move_unknown_dest_orthanc; mkdir -p "$d"
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_ORTHANC or tcp port $P_CLOSED"
+    move_study1 "$P_ORTHANC" ORTHANC UNKNOWNDEST
+    fail_capture_stop fail_move_unknown_dest_orthanc.pcap "$P_ORTHANC"
+    local f=$OUT/fail_move_unknown_dest_orthanc.pcap p=$P_ORTHANC
+    expect "$f" "$p" 1 'C-MOVE-RQ'
+    expect "$f" "$p" 1 '\(0000,0900\).*\(0xc000\)'
+    expect_filter "$f" "$p" 1 'tcp.flags.syn == 1 && tcp.flags.ack == 0'
+}
+
+# C-MOVE to a known destination that is down (DOWNDEST, 127.0.0.1:11119,
+# nothing listens): the SCP's sub-association attempt is a SYN answered by
+# RST.  dcmqrscp answers 0xA702 (Refused: out of resources, unable to perform
+# sub-operations) with 3 failed sub-operations and the Failed SOP Instance UID
+# List in a data set.
+scenario_fail_move_dest_down_dcmqrscp() {
+    start_dcmqrscp
+    local d=$WORK/fail_move_dest_down_dcmqrscp; mkdir -p "$d"
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_DCMQRSCP or tcp port $P_CLOSED"
+    move_study1 "$P_DCMQRSCP" DCMQRSCP DOWNDEST
+    fail_capture_stop fail_move_dest_down_dcmqrscp.pcap "$P_DCMQRSCP $P_CLOSED"
+    local f=$OUT/fail_move_dest_down_dcmqrscp.pcap p="$P_DCMQRSCP $P_CLOSED"
+    expect "$f" "$p" 1 '\(0000,0900\).*\(0xa702\)'
+    expect "$f" "$p" 1 'Number of Failed Sub-operations +3'
+    expect_filter "$f" "$p" 1 "tcp.flags.syn == 1 && tcp.dstport == $P_CLOSED"
+    expect_filter "$f" "$p" 1 "tcp.flags.reset == 1 && tcp.srcport == $P_CLOSED"
+}
+
+# The same against Orthanc (DOWNDEST declared in its DicomModalities):
+# SYN/RST to 11119, then 0xC000 without counters.
+scenario_fail_move_dest_down_orthanc() {
+    start_orthanc
+    local d=$WORK/fail_move_dest_down_orthanc; mkdir -p "$d"
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_ORTHANC or tcp port $P_CLOSED"
+    move_study1 "$P_ORTHANC" ORTHANC DOWNDEST
+    fail_capture_stop fail_move_dest_down_orthanc.pcap "$P_ORTHANC $P_CLOSED"
+    local f=$OUT/fail_move_dest_down_orthanc.pcap p="$P_ORTHANC $P_CLOSED"
+    expect "$f" "$p" 1 '\(0000,0900\).*\(0xc000\)'
+    expect_filter "$f" "$p" 1 "tcp.flags.syn == 1 && tcp.dstport == $P_CLOSED"
+    expect_filter "$f" "$p" 1 "tcp.flags.reset == 1 && tcp.srcport == $P_CLOSED"
+}
+
+# C-GET without SCP/SCU Role Selection: a pynetdicom SCU (peer_scu.py
+# get-norole, AE PYSCU) proposes Study Root GET and CT Image Storage with
+# the default roles.  Orthanc sends the 3 C-STORE-RQ anyway; pynetdicom
+# refuses each (0x0122, SOP class not supported: it has no SCP role);
+# pending C-GET-RSP with failed counters, final 0xA702 (3 failed).
+scenario_fail_get_no_role_orthanc() {
+    start_orthanc
+    local d=$WORK/fail_get_no_role_orthanc; mkdir -p "$d"
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_ORTHANC"
+    peer "$PY" "$HERE/peer_scu.py" "$HOST" "$P_ORTHANC" ORTHANC get-norole "$STUDY1_UID"
+    fail_capture_stop fail_get_no_role_orthanc.pcap "$P_ORTHANC"
+    local f=$OUT/fail_get_no_role_orthanc.pcap p=$P_ORTHANC
+    expect_none "$f" "$p" 'Role Selection'
+    expect "$f" "$p" 3 'C-STORE-RQ'
+    expect "$f" "$p" 3 '\(0000,0900\).*\(0x122\)'
+    expect "$f" "$p" 1 '\(0000,0900\).*\(0xa702\)'
+}
+
+# The same against dcmqrscp: it sends no C-STORE-RQ at all ("No presentation
+# context with requestor SCP role"): 3 pending C-GET-RSP counting failures,
+# final 0xA702 with the Failed SOP Instance UID List.
+scenario_fail_get_no_role_dcmqrscp() {
+    start_dcmqrscp
+    local d=$WORK/fail_get_no_role_dcmqrscp; mkdir -p "$d"
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_DCMQRSCP"
+    peer "$PY" "$HERE/peer_scu.py" "$HOST" "$P_DCMQRSCP" DCMQRSCP get-norole "$STUDY1_UID"
+    fail_capture_stop fail_get_no_role_dcmqrscp.pcap "$P_DCMQRSCP"
+    local f=$OUT/fail_get_no_role_dcmqrscp.pcap p=$P_DCMQRSCP
+    expect_none "$f" "$p" 'Role Selection|C-STORE'
+    expect "$f" "$p" 1 'C-GET-RQ'
+    expect "$f" "$p" 1 '\(0000,0900\).*\(0xa702\)'
+}
+
+# --- user identity, asynchronous operations ---------------------------------
+
+# User Identity type 2 (username "alice" + passcode "s3cret") in clear text:
+# pynetdicom SCU (peer_scu.py identity) -> pynetdicom SCP (identity); C-ECHO.
+scenario_fail_cleartext_credentials() {
+    local d=$WORK/fail_cleartext_credentials; mkdir -p "$d"
+    start_py_scp "$d" "$P_PYNET" identity
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_PYNET"
+    peer "$PY" "$HERE/peer_scu.py" "$HOST" "$P_PYNET" PYSCP identity
+    fail_capture_stop fail_cleartext_credentials.pcap "$P_PYNET"
+    stop_pid "$PYSCP_PID"
+    local f=$OUT/fail_cleartext_credentials.pcap p=$P_PYNET
+    expect "$f" "$p" 1 'Type: Username as a string in UTF-8 and passcode \(2\)'
+    expect "$f" "$p" 1 'Primary Field: alice'
+    expect "$f" "$p" 1 'Secondary Field: s3cret'
+    expect "$f" "$p" 1 'C-ECHO-RSP'
+}
+
+# Two outstanding requests with an asynchronous operations window of 1: a
+# hand-written requestor (peer_raw.py two-echoes) proposes a window of 2/2,
+# pynetdicom (peer_scp.py async1) grants 1/1 in its A-ASSOCIATE-AC, and the
+# requestor sends C-ECHO-RQ IDs 1 and 2 in one TCP segment anyway; pynetdicom
+# answers both, one after the other.
+scenario_fail_async_window() {
+    local d=$WORK/fail_async_window; mkdir -p "$d"
+    start_py_scp "$d" "$P_PYNET" async1
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_PYNET"
+    peer "$PY" "$HERE/peer_raw.py" two-echoes "$HOST" "$P_PYNET" PYSCP
+    fail_capture_stop fail_async_window.pcap "$P_PYNET"
+    stop_pid "$PYSCP_PID"
+    local f=$OUT/fail_async_window.pcap p=$P_PYNET
+    expect "$f" "$p" 1 'Maximum-number-operations-invoked: 2'
+    expect "$f" "$p" 1 'Maximum-number-operations-invoked: 1'
+    expect_filter "$f" "$p" 1 'dicom.pdu.type == 2 && dicom.assoc.item.type == 0x53'
+    expect "$f" "$p" 2 '^DICOM, C-ECHO-RQ ID=[12]$'
+    expect_filter "$f" "$p" 1 "count(dicom.pdu.type) == 2 && tcp.dstport == $p"
+    expect "$f" "$p" 2 '^DICOM, C-ECHO-RSP ID=[12] \(Success\)$'
+}
+
+# --- cut out of existing captures --------------------------------------------
+
+# source_capture NAME: path of an existing capture (this run's $OUT, else the
+# committed one next to this script).
+source_capture() {
+    local f
+    for f in "$OUT/$1" "$HERE/$1"; do
+        [[ -s $f ]] && { printf '%s\n' "$f"; return 0; }
+    done
+    die "$1 not found in $OUT or $HERE: run its scenario first"
+}
+
+# derived_done NAME "PORT...": register a capture made from another one.
+derived_done() {
+    CAP_PORTS[$1]=$2
+    CAP_ORDER+=("$1")
+    CAP_FILTER[$1]=$FAIL_FILTER
+    log "wrote $OUT/$1 ($(stat -c %s "$OUT/$1") bytes)"
+}
+
+# A missing segment: the MR association (the second TCP connection) of
+# store_mtu1500.pcap without its third full-size (1448-byte) segment from
+# storescu, in the middle of the MR data set.
+scenario_fail_capture_gap() {
+    [[ $HAVE_TSHARK -eq 1 ]] || { warn "fail_capture_gap needs tshark: skipped"; return 0; }
+    local d=$WORK/fail_capture_gap src n; mkdir -p "$d"
+    src=$(source_capture store_mtu1500.pcap)
+    tshark -r "$src" -Y 'tcp.stream == 1' -F pcap -w "$d/mr.pcap" 2>/dev/null
+    n=$(tshark -r "$d/mr.pcap" -Y "tcp.dstport == $P_SCP && tcp.len == 1448" \
+        -T fields -e frame.number 2>/dev/null | sed -n 3p)
+    [[ -n $n ]] || die "fail_capture_gap: no third 1448-byte segment in $src"
+    editcap "$d/mr.pcap" "$OUT/fail_capture_gap.pcap" "$n"
+    log "    dropped frame $n of the MR association of $(basename "$src")"
+    derived_done fail_capture_gap.pcap "$P_SCP"
+    local f=$OUT/fail_capture_gap.pcap p=$P_SCP
+    expect_filter "$f" "$p" 1 'tcp.analysis.lost_segment'
+    expect "$f" "$p" 1 'A-RELEASE response'
+}
+
+# Snap length 200: store.pcap with every frame cut to 200 bytes (134 bytes of
+# TCP payload), as `tcpdump -s 200` would have written it.
+scenario_fail_snaplen() {
+    local src; src=$(source_capture store.pcap)
+    editcap -s 200 "$src" "$OUT/fail_snaplen.pcap"
+    derived_done fail_snaplen.pcap "$P_SCP"
+    expect_filter "$OUT/fail_snaplen.pcap" "$P_SCP" 10 'frame.cap_len < frame.len'
+}
+
+# A capture that starts in the middle of an association: the MR association
+# of store.pcap from the frame after the A-ASSOCIATE-AC (no SYN, no
+# A-ASSOCIATE-RQ/AC): C-STORE-RQ + data set, C-STORE-RSP, release.
+scenario_fail_partial_association() {
+    [[ $HAVE_TSHARK -eq 1 ]] || { warn "fail_partial_association needs tshark: skipped"; return 0; }
+    local d=$WORK/fail_partial_association src ac; mkdir -p "$d"
+    src=$(source_capture store.pcap)
+    tshark -r "$src" -Y 'tcp.stream == 1' -F pcap -w "$d/mr.pcap" 2>/dev/null
+    ac=$(tshark -r "$d/mr.pcap" -d "tcp.port==$P_SCP,dicom" -Y 'dicom.pdu.type == 2' \
+         -T fields -e frame.number 2>/dev/null | head -1)
+    [[ -n $ac ]] || die "fail_partial_association: no A-ASSOCIATE-AC in $src"
+    editcap "$d/mr.pcap" "$OUT/fail_partial_association.pcap" "1-$ac"
+    log "    dropped frames 1-$ac of the MR association of $(basename "$src")"
+    derived_done fail_partial_association.pcap "$P_SCP"
+    local f=$OUT/fail_partial_association.pcap p=$P_SCP
+    expect_none "$f" "$p" 'PDU Type: ASSOC'
+    expect "$f" "$p" 1 'A-ASSOCIATE request not found in capture'
+    expect "$f" "$p" 1 'C-STORE-RQ'
+    expect "$f" "$p" 1 'A-RELEASE response'
+}
+
+# ---------------------------------------------------------------------------
 
 main() {
-    local scenarios=("$@") s
-    ((${#scenarios[@]})) || scenarios=("${ALL_SCENARIOS[@]}")
+    local scenarios=() s t
+    (($#)) || set -- "${ALL_SCENARIOS[@]}"
+    for s in "$@"; do
+        if [[ $s != fail ]]; then
+            scenarios+=("$s")
+            continue
+        fi
+        for t in "${ALL_SCENARIOS[@]}"; do   # "fail": every failure sample
+            if [[ $t == fail_* ]]; then scenarios+=("$t"); fi
+        done
+    done
     for s in "${scenarios[@]}"; do
         declare -F "scenario_$s" >/dev/null || die "unknown scenario '$s'"
     done
     local tool
     for tool in "$DCMTK/storescu" "$DCMTK/storescp" "$DCMTK/echoscu" \
                 "$DCMTK/findscu" "$DCMTK/movescu" "$DCMTK/getscu" "$DCMTK/dcmdump" \
-                "$ORTHANC_BIN" tcpdump dumpcap timeout ss; do
+                "$DCMTK/dcmqrscp" "$ORTHANC_BIN" tcpdump dumpcap editcap timeout ss; do
         command -v "$tool" >/dev/null || die "missing $tool"
     done
     [[ $HAVE_TSHARK -eq 1 ]] || warn "tshark not found: captures are not checked"
@@ -666,6 +1392,7 @@ main() {
         "scenario_$s"
     done
     stop_orthanc
+    stop_dcmqrscp
 
     # What tshark's DICOM dissector sees in each capture written by this run.
     local name ports
@@ -675,7 +1402,7 @@ main() {
             printf '\n%s: %s frames, DICOM on tcp port %s\n' "$name" \
                 "$(capinfos -c -M "$OUT/$name" | sed -n 's/.*packets: *//p')" "$ports"
             # shellcheck disable=SC2086  # ports is a list
-            summary "$OUT/$name" $ports | sed 's/^/    /'
+            SUMMARY_FILTER=${CAP_FILTER[$name]:-} summary "$OUT/$name" $ports | sed 's/^/    /'
         done
     fi
     log "done: ${#CAP_ORDER[@]} captures in $OUT"

@@ -75,6 +75,9 @@ class MessageAssembler:
         self._is_last = False
         self.messages: list[AssembledMessage] = []
         self.problems: list[AssemblyProblem] = []
+        # Bytes were lost since the last command set that decoded whole: what looks odd
+        # until the next one is most likely the loss, not the sender.
+        self._damaged = False
 
     def pdv_start(self, context_id: int, control: int, ts: int, frame: int | None) -> None:
         """A PDV begins; its data follows through :meth:`pdv_data`."""
@@ -95,7 +98,7 @@ class MessageAssembler:
                 )
             partial = _Partial(context_id, ts, frame)
             self._partials[context_id] = partial
-            if not is_command:
+            if not is_command and not self._damaged:
                 self.problems.append(
                     AssemblyProblem(
                         "dataset-before-command",
@@ -156,6 +159,7 @@ class MessageAssembler:
         if partial is None:
             return
         partial.lost = True
+        self._damaged = True
         if not self._is_command and partial.dataset is not None:
             partial.dataset.lost(size)
 
@@ -168,6 +172,10 @@ class MessageAssembler:
         if self._is_command:
             command, defects = decode_command_set(bytes(partial.command_bytes))
             partial.command_bytes = bytearray()
+            if partial.lost:
+                defects = []  # bytes of it are missing from the capture: not the sender's fault
+            else:
+                self._damaged = False
             if command is None:
                 self._report_defects(defects, partial.context_id, ts, frame)
                 del self._partials[partial.context_id]
@@ -195,10 +203,13 @@ class MessageAssembler:
 
     def _report_defects(self, defects: list[Defect], ctx: int, ts: int, frame: int | None) -> None:
         for d in defects:
+            code = (
+                "command-set-foreign-element"
+                if d.code == "foreign-element"
+                else "malformed-command-set"
+            )
             self.problems.append(
-                AssemblyProblem(
-                    "malformed-command-set", f"{d.text} (offset {d.offset})", ctx, ts, frame
-                )
+                AssemblyProblem(code, f"{d.text} (offset {d.offset})", ctx, ts, frame)
             )
 
     def _emit(self, partial: _Partial, ts: int, frame: int | None, *, complete: bool) -> None:
@@ -221,6 +232,7 @@ class MessageAssembler:
 
     def abandon_all(self, ts: int, frame: int | None) -> None:
         """The stream broke (gap beyond a PDU, desync, end): flush what is in flight."""
+        self._damaged = True
         for partial in list(self._partials.values()):
             partial.lost = True
             if partial.command is None and partial.command_bytes and partial.command_bytes:

@@ -217,7 +217,13 @@ def decode_command_set(raw: bytes) -> tuple[CommandSet | None, list[Defect]]:
             )
             break
         if group != 0:
-            defects.append(Defect(pos, f"element ({group:04X},{element:04X}) is not in group 0000"))
+            defects.append(
+                Defect(
+                    pos,
+                    f"element ({group:04X},{element:04X}) is not in group 0000",
+                    "foreign-element",
+                )
+            )
         known = _BY_TAG.get((group << 16) | element)
         if known is not None:
             vr, name = known

@@ -22,10 +22,16 @@ _ASYNC = struct.Struct(">HH")
 
 @dataclass(frozen=True, slots=True)
 class Defect:
-    """Something in a PDU that does not conform to PS3.8; ``offset`` is from the PDU start."""
+    """Something in a PDU that does not conform to PS3.8; ``offset`` is from the PDU start.
+
+    ``code`` sorts defects: ``malformed`` (the standard is broken), ``unknown-item`` (an item
+    PS3.8/PS3.7 does not define, kept as raw bytes), ``foreign-element`` (a command set
+    element outside group 0000).
+    """
 
     offset: int
     text: str
+    code: str = "malformed"
 
 
 def uid_text(raw: bytes) -> str:
