@@ -256,12 +256,19 @@ class ModelBuilder:
                 assert_never(event)
 
     def finish(self) -> None:
-        """The source ended: report connections to DICOM ports that never associated."""
+        """The source ended: report the connections without DICOM that matter.
+
+        Those to a DICOM port (named, well known, or seen carrying DICOM in this source), and
+        those a DICOM acceptor opened itself: a C-MOVE SCP or a storage commitment SCP
+        trying to reach its destination, wherever that is.
+        """
+        dicom_hosts = {ip for ip, _ in self._dicom_servers}
         for event in self._silent:
             server = event.server
             if (
                 server.port not in self._dicom_ports
                 and (server.ip, server.port) not in self._dicom_servers
+                and event.client.ip not in dicom_hosts
             ):
                 continue
             record = Association(

@@ -82,17 +82,36 @@ def never_associated(f: Facts) -> Iterator[Finding]:
     )
 
 
+#: The port IANA registered for DICOM over TLS (PS3.15 B.1).
+DICOM_TLS_PORT = 2762
+
+
 def _tls_answer(f: Facts) -> Iterator[Finding]:
-    """A plain A-ASSOCIATE-RQ answered with a TLS alert: the server expects TLS."""
+    """A plain A-ASSOCIATE-RQ that a TLS server could not read: it answers with a TLS alert,
+    or (on the DICOM TLS port) closes without a word."""
     a = f.a
-    if a.outcome == Outcome.NEVER_ASSOCIATED or not a.tls_server_answer:
+    if a.outcome == Outcome.NEVER_ASSOCIATED:
         return
+    silent_close = (
+        a.server.port == DICOM_TLS_PORT
+        and a.outcome == Outcome.TRANSPORT_DROPPED
+        and a.closed_by_requestor is False
+        and a.acceptor_pdus.total == 0
+        and not a.server_head
+    )
+    if not a.tls_server_answer and not silent_close:
+        return
+    answer = (
+        "answered with a TLS record"
+        if a.tls_server_answer
+        else f"closed the connection without answering, on port {DICOM_TLS_PORT} (DICOM over TLS)"
+    )
     yield f.finding(
         "tls-on-dicom-port",
         Severity.ERROR,
         "TLS on one side only",
-        f"The client {a.client} sent a plain A-ASSOCIATE-RQ, but the server {a.server} answered "
-        "with a TLS record: it expects DICOM over TLS on this port.",
+        f"The client {a.client} sent a plain A-ASSOCIATE-RQ, but the server {a.server} {answer}: "
+        "it expects DICOM over TLS on this port.",
         "Enable TLS on the client for this server (with the certificates the server trusts), or "
         "point the client to the server's plain DICOM port.",
         frames=(a.rq_frame, a.end_frame),

@@ -10,8 +10,9 @@ from dissectors.pdu import abort_reason_text, abort_source_text
 
 from .facts import Facts, cap, exchange_label, plural, seconds
 
-#: A silence at least this long before an abort or a drop is worth a finding.
-IDLE_THRESHOLD_NS = 5_000_000_000
+#: A silence at least this long before an abort or a drop is worth a finding (DICOM peers
+#: answer in milliseconds; timeouts are configured in seconds).
+IDLE_THRESHOLD_NS = 2_000_000_000
 _COMMON_TIMEOUTS_S = (10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1800, 3600)
 
 
@@ -171,7 +172,8 @@ def idle_before_end(f: Facts) -> Iterator[Finding]:
         ts, frame = a.abort.ts, a.abort.frame
         by: bool | None = a.abort.by_requestor
         hint = (
-            f"A timeout on {who}'s side ended the association (a DIMSE, ACSE or network timeout). "
+            f"A timeout on the side of {who} ended the association (a DIMSE, ACSE or network "
+            "timeout). "
             "If the peer needed that long (a large C-FIND or C-MOVE, a slow archive), raise that "
             "timeout; otherwise find out why the peer stalled."
         )

@@ -88,9 +88,11 @@ def move_without_sub_association(store: Store) -> Iterator[Finding]:
                 f"{exchange_label(e)} ended with {e.status_meaning}{counters}, and the capture "
                 f"holds no association from the C-MOVE SCP ({scp_ip}) to an AE called '{dest}'."
                 f"{tried}",
-                f"The C-MOVE SCP could not reach '{dest}'. On the SCP, check the IP address and "
-                f"port configured for '{dest}'; check that the destination listens there (not only "
-                "on 127.0.0.1), and that firewalls let the SCP connect to it. If this capture was "
+                f"The C-MOVE SCP could not reach '{dest}'. On the SCP, check that '{dest}' is "
+                "configured at all (some SCPs, Orthanc among them, answer a failure such as "
+                "0xC000 rather than 0xA801 for an unknown destination), the IP address and port "
+                f"configured for it; check that the destination listens there (not only on "
+                "127.0.0.1), and that firewalls let the SCP connect to it. If this capture was "
                 "filtered by port, the sub-association may simply be outside it.",
                 frames=(req.frame, e.final.frame if e.final else None),
                 ts=e.start_ts,
@@ -104,8 +106,10 @@ def _attempts(attempts: list[Association]) -> str:
         return ""
     described = []
     for o in attempts[:3]:
-        if not o.syn_answered:
-            described.append(f"to {o.server} (refused or unanswered)")
-        else:
+        if o.syn_answered:
             described.append(f"to {o.server} (connected, but no association)")
+        elif o.close_kind is not None and o.closed_by_requestor is False:
+            described.append(f"to {o.server} and was refused: nothing listens there")
+        else:
+            described.append(f"to {o.server} and got no answer")
     return " The SCP did try to connect " + "; ".join(described) + "."

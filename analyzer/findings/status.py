@@ -48,6 +48,13 @@ def status_hint(service: str, status: int) -> str:
             "The data set does not match the SOP class (missing or wrong attributes): validate "
             "the object (e.g. dciodvfy) on the sending side."
         )
+    if 0xC000 <= status <= 0xCFFF and service in ("C-MOVE", "C-GET"):
+        return (
+            "The SCP could not carry out the retrieval: its log says why. Common causes: an "
+            "unknown or unreachable destination (for C-MOVE), or an identifier it cannot match."
+        )
+    if 0xC000 <= status <= 0xCFFF and service == "C-FIND":
+        return "The SCP could not process the query: check the query keys and the SCP's log."
     if 0xC000 <= status <= 0xCFFF:
         return (
             "The acceptor could not understand the data set (parsing or a missing required "

@@ -60,6 +60,22 @@ def protocol_violations(f: Facts) -> Iterator[Finding]:
             and f.a.abort.ts >= first.ts
         )
         count = "" if len(items) == 1 else f" ({len(items)} times)"
+        if key == "command-set-foreign-element":
+            yield f.finding(
+                "malformed-pdu",
+                Severity.INFO,
+                "Command set carries non-command elements",
+                f"{cap(sender)} put data elements outside group 0000 into DIMSE command sets"
+                f"{count}: {first.text}. PS3.7 §6.3.1 allows only command elements there; most "
+                "receivers ignore the extra ones.",
+                f"Cosmetic unless a receiver rejects such messages; report it to the vendor of "
+                f"{sender}'s software.",
+                frames=[v.frame for v in items[:10]],
+                ts=first.ts,
+                requestor_sent=from_requestor,
+                detail=key,
+            )
+            continue
         if kind == ViolationKind.STATE_MACHINE:
             code = "protocol-violation"
             title = f"Protocol violation ({key})"

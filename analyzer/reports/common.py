@@ -34,9 +34,11 @@ def duration_text(ns: int | None) -> str:
         return "-"
     if ns < 1_000_000:
         return f"{ns / 1000:.0f} µs"
-    if ns < 10_000_000_000:
+    if ns < 1_000_000_000:
         return f"{ns / 1e6:.1f} ms"
-    return f"{ns / 1e9:.1f} s"
+    if ns < 100_000_000_000:
+        return f"{ns / 1e9:.1f} s"
+    return f"{ns / 1e9:.0f} s"
 
 
 def size_text(n: int) -> str:

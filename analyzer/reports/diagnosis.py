@@ -22,12 +22,43 @@ def _lower_first(title: str) -> str:
     return title
 
 
+#: Error codes from the most to the least specific cause: when an association has several
+#: errors, the first of these is the one the verdict names (an abort is often the
+#: consequence of a protocol violation, a dropped connection of a TLS mismatch).
+CAUSE_ORDER = (
+    "association-rejected",
+    "tls-on-dicom-port",
+    "connection-refused",
+    "connection-unanswered",
+    "no-context-accepted",
+    "move-destination-unknown",
+    "move-without-sub-association",
+    "role-not-negotiated",
+    "unaccepted-context-used",
+    "pdu-exceeds-max-length",
+    "protocol-violation",
+    "malformed-pdu",
+    "context-rejected",
+    "dimse-failure-status",
+    "association-aborted",
+    "transport-dropped",
+    "unanswered-request",
+)
+
+
 def primary_cause(findings: Iterable[Finding]) -> Finding | None:
-    """The first error finding, in rule order: what made the association fail."""
-    for f in findings:
-        if f.severity == Severity.ERROR:
-            return f
-    return None
+    """The error finding that best says why the association failed."""
+    errors = [f for f in findings if f.severity == Severity.ERROR]
+    if not errors:
+        return None
+    rank = {code: i for i, code in enumerate(CAUSE_ORDER)}
+    best = min(errors, key=lambda f: rank.get(f.code, len(rank)))
+    if best.code == "association-aborted":
+        # The side that aborted was waiting for an answer that never came: that is the cause.
+        for f in errors:
+            if f.code == "unanswered-request" and f.evidence.direction == best.evidence.direction:
+                return f
+    return best
 
 
 def verdict(store: Store) -> str:
