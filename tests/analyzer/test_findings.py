@@ -96,9 +96,12 @@ def test_rule_stays_silent_on_a_near_miss(code: str) -> None:
 
 def test_every_code_is_tested_somewhere() -> None:
     tested_elsewhere = {
-        "connection-unanswered",  # test_connection_unanswered (no real peer leaves a SYN unanswered on loopback)
-        "ae-title-invalid",  # test_invalid_ae_title (real peers refuse to send one)
-        "analysis-error",  # tests/dissectors/test_tcp.py::test_a_defect_on_one_connection_does_not_hide_the_others
+        # test_connection_unanswered: no peer on loopback leaves a SYN unanswered
+        "connection-unanswered",
+        # test_invalid_ae_title: real peers refuse to send such a title
+        "ae-title-invalid",
+        # tests/dissectors/test_tcp.py::test_a_defect_on_one_connection_does_not_hide_the_others
+        "analysis-error",
     }
     assert set(CODES) == set(RULES) | tested_elsewhere
 
