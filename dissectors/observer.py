@@ -536,15 +536,16 @@ class AssociationObserver:
         what = _pdu_name(v.pdu_type)
         if v.by_sender:
             text = (
-                f"the {machine} sent {what} in {v.state.label} ({v.state.description}); "
-                f"PS3.8 Table 9-10 has no transition for {v.cell}"
+                f"the {machine} sent {what} while {v.state.description} ({v.state.label}), "
+                f"which PS3.8 Table 9-10 does not allow (no transition for {v.cell})"
             )
         elif v.event.value == 17:
-            text = f"the connection closed while the {machine} was in {v.state.label}"
+            text = f"the connection closed while the {machine} was {v.state.description}"
         else:
+            prescribed = f", where PS3.8 Table 9-10 prescribes {v.action}" if v.action else ""
             text = (
-                f"the {machine} received {what} in {v.state.label} ({v.state.description}); "
-                f"PS3.8 Table 9-10 prescribes {v.action or 'nothing'} for {v.cell}"
+                f"the {machine} received {what} while {v.state.description} ({v.state.label}); "
+                f"it cannot accept it there ({v.cell}{prescribed})"
             )
         self._emit(
             Violation(

@@ -79,18 +79,19 @@ class State(IntEnum):
 
 
 STATE_DESCRIPTIONS: dict[State, str] = {
-    State.STA1: "idle",
-    State.STA2: "connected, waiting for the A-ASSOCIATE-RQ",
-    State.STA3: "A-ASSOCIATE-RQ received, deciding whether to accept",
+    # Worded to read after "while" and in parentheses alike.
+    State.STA1: "idle (the association is over)",
+    State.STA2: "connected and waiting for the A-ASSOCIATE-RQ",
+    State.STA3: "deciding whether to accept the A-ASSOCIATE-RQ",
     State.STA4: "waiting for the TCP connection to open",
-    State.STA5: "A-ASSOCIATE-RQ sent, waiting for the answer",
-    State.STA6: "association established",
-    State.STA7: "A-RELEASE-RQ sent, waiting for the A-RELEASE-RP",
-    State.STA8: "A-RELEASE-RQ received, about to answer it",
-    State.STA9: "release collision (requestor), about to answer",
-    State.STA10: "release collision (acceptor), waiting for the A-RELEASE-RP",
-    State.STA11: "release collision (requestor), waiting for the A-RELEASE-RP",
-    State.STA12: "release collision (acceptor), about to answer",
+    State.STA5: "waiting for the answer to its A-ASSOCIATE-RQ",
+    State.STA6: "the association is established",
+    State.STA7: "waiting for the A-RELEASE-RP to its A-RELEASE-RQ",
+    State.STA8: "about to answer an A-RELEASE-RQ",
+    State.STA9: "in a release collision (requestor), about to answer",
+    State.STA10: "in a release collision (acceptor), waiting for the A-RELEASE-RP",
+    State.STA11: "in a release collision (requestor), waiting for the A-RELEASE-RP",
+    State.STA12: "in a release collision (acceptor), about to answer",
     State.STA13: "waiting for the TCP connection to close",
 }
 

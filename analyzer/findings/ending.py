@@ -47,7 +47,7 @@ def association_aborted(f: Facts) -> Iterator[Finding]:
     if ab.source == 2:
         reason = abort_reason_text(ab.source, ab.reason)
         why = (
-            f"{cap(who)}'s DICOM stack aborted the association because of a protocol "
+            f"The DICOM stack of {who} aborted the association because of a protocol "
             f"error ({reason})."
         )
         found = [v for v in f.violations if v.from_requestor != ab.by_requestor and v.ts <= ab.ts]

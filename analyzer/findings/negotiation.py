@@ -51,9 +51,13 @@ def no_context_accepted(f: Facts) -> Iterator[Finding]:
         "no-context-accepted",
         Severity.ERROR,
         "No presentation context accepted",
-        f"{cap(f.party(False))} accepted the association but none of the "
-        f"{plural(len(a.contexts), 'presentation context')} proposed by {f.party(True)}, so "
-        f"nothing could be exchanged on it. {lines}{more}.",
+        f"{cap(f.party(False))} accepted the association but "
+        + (
+            "not the only presentation context"
+            if len(a.contexts) == 1
+            else f"none of the {len(a.contexts)} presentation contexts"
+        )
+        + f" proposed by {f.party(True)}, so nothing could be exchanged on it. {lines}{more}.",
         hint or "Make the acceptor support what the requestor proposes.",
         frames=(a.rq_frame, a.ac_frame),
         ts=a.ac_ts,

@@ -78,12 +78,8 @@ def protocol_violations(f: Facts) -> Iterator[Finding]:
             continue
         if kind == ViolationKind.STATE_MACHINE:
             code = "protocol-violation"
-            title = f"Protocol violation ({key})"
-            text = (
-                f"{first.text}{count}. This is PS3.8 state machine cell {key}"
-                + (f"; the standard prescribes {first.action} there" if first.action else "")
-                + "."
-            )
+            title = f"{_cell_title(key)} ({key})"
+            text = f"{cap(first.text)}{count}."
             hint = (
                 f"The software of {sender} breaks the association protocol: report it to its "
                 "vendor with this capture."
@@ -91,7 +87,7 @@ def protocol_violations(f: Facts) -> Iterator[Finding]:
         else:
             code = "malformed-pdu"
             title = "Malformed PDU" if kind != ViolationKind.DIMSE else "Malformed DIMSE message"
-            text = f"{cap(sender)}: {first.text}{count}."
+            text = f"{cap(sender)} sent what PS3.8/PS3.7 does not allow: {first.text}{count}."
             hint = (
                 f"The software of {sender} sends data that breaks PS3.8/PS3.7: report it to its "
                 "vendor."
@@ -114,6 +110,39 @@ def protocol_violations(f: Facts) -> Iterator[Finding]:
             requestor_sent=from_requestor,
             detail=key,
         )
+
+
+_EVENT_PDU = {
+    2: "A-ASSOCIATE-RQ",
+    3: "A-ASSOCIATE-AC",
+    4: "A-ASSOCIATE-RJ",
+    6: "A-ASSOCIATE-RQ",
+    7: "A-ASSOCIATE-AC",
+    8: "A-ASSOCIATE-RJ",
+    9: "P-DATA-TF",
+    10: "P-DATA-TF",
+    11: "A-RELEASE-RQ",
+    12: "A-RELEASE-RQ",
+    13: "A-RELEASE-RP",
+    14: "A-RELEASE-RP",
+    15: "A-ABORT",
+    16: "A-ABORT",
+    17: "connection close",
+    19: "unrecognised PDU",
+}
+_SENT = {2, 7, 8, 9, 11, 14, 15}
+
+
+def _cell_title(cell: str) -> str:
+    """``Evt9@Sta7`` → ``P-DATA-TF sent at the wrong time``."""
+    try:
+        event = int(cell.split("@")[0].removeprefix("Evt"))
+    except ValueError:
+        return "Protocol violation"
+    what = _EVENT_PDU.get(event, "PDU")
+    if event == 19:
+        return "Unrecognised PDU"
+    return f"{what} {'sent' if event in _SENT else 'received'} at the wrong time"
 
 
 def capture_gap(f: Facts) -> Iterator[Finding]:

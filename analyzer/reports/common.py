@@ -8,7 +8,6 @@ from analyzer.model import Association
 from dissectors import Outcome
 from dissectors.pdu import (
     abort_reason_text,
-    abort_source_text,
     reject_reason_text,
     reject_result_text,
     reject_source_text,
@@ -78,11 +77,12 @@ def outcome_text(a: Association) -> str:
             if ab is None:
                 return "aborted"
             who = side(ab.by_requestor)
-            return (
-                f"aborted by the {who} ({abort_source_text(ab.source)}; "
-                f"reason: {abort_reason_text(ab.source, ab.reason)}; "
-                f"source {ab.source}, reason {ab.reason})"
-            )
+            if ab.source == 2:
+                return (
+                    f"aborted by the {who}'s DICOM stack "
+                    f"({abort_reason_text(ab.source, ab.reason)}; source 2, reason {ab.reason})"
+                )
+            return f"aborted by the {who} (A-ABORT from the application; source {ab.source})"
         case Outcome.TRANSPORT_DROPPED:
             who = side(a.closed_by_requestor) or "one side"
             state = (

@@ -126,7 +126,7 @@ VERDICTS: dict[str, tuple[str, int]] = {
     "reject_context.pcap": ("MR Image Storage not accepted", 1),
     "fail_no_context.pcap": ("no presentation context accepted", 1),
     "abort.pcap": ("association aborted by the acceptor", 1),
-    "fail_abort_provider.pcap": ("protocol violation (Evt19@Sta6)", 1),
+    "fail_abort_provider.pcap": ("unrecognised PDU (Evt19@Sta6)", 1),
     "fail_transport_dropped.pcap": ("connection dropped without release or abort", 1),
     "fail_unanswered.pcap": ("C-ECHO request never answered", 1),
     "fail_idle_timeout.pcap": ("association aborted by the acceptor", 1),
