@@ -192,17 +192,9 @@ class PduFramer:
                     h.pdv_end(ts, frame)
                     self._after_pdv(ts, frame)
             elif state == HEADER:
-                if not self._hdr and n - pos >= 6:
-                    header = bytes(data[pos : pos + 6])
-                    pos += 6
-                else:
-                    take = min(6 - len(self._hdr), n - pos)
-                    self._hdr += data[pos : pos + take]
-                    pos += take
-                    if len(self._hdr) < 6:
-                        break
-                    header = bytes(self._hdr)
-                    self._hdr.clear()
+                header, pos = self._header(data, pos)
+                if header is None:
+                    break
                 pdu_type, _, length = _PDU_HEADER.unpack(header)
                 self.offset += pos
                 data = data[pos:]
@@ -217,17 +209,9 @@ class PduFramer:
                 if self._pdu_remaining < 6:
                     self._broken_pdu(ts, frame)
                     continue
-                if not self._hdr and n - pos >= 6:
-                    header = bytes(data[pos : pos + 6])
-                    pos += 6
-                else:
-                    take = min(6 - len(self._hdr), n - pos)
-                    self._hdr += data[pos : pos + take]
-                    pos += take
-                    if len(self._hdr) < 6:
-                        break
-                    header = bytes(self._hdr)
-                    self._hdr.clear()
+                header, pos = self._header(data, pos)
+                if header is None:
+                    break
                 pdv_len, ctx, control = _PDV_HEADER.unpack(header)
                 self._pdu_remaining -= 6
                 self.offset += pos
@@ -292,6 +276,19 @@ class PduFramer:
                 self._scan_feed(bytes(data[pos:]), ts, frame)
                 return
         self.offset += pos
+
+    def _header(self, data: memoryview, pos: int) -> tuple[bytes | None, int]:
+        """The next 6-byte header (PDU or PDV), from ``data`` or completing a split one;
+        None when ``data`` ends before it does (the part seen is kept)."""
+        if not self._hdr and len(data) - pos >= 6:
+            return bytes(data[pos : pos + 6]), pos + 6
+        take = min(6 - len(self._hdr), len(data) - pos)
+        self._hdr += data[pos : pos + take]
+        if len(self._hdr) < 6:
+            return None, pos + take
+        header = bytes(self._hdr)
+        self._hdr.clear()
+        return header, pos + take
 
     def _after_pdv(self, ts: int, frame: int | None) -> None:
         if self._pdu_remaining == 0:

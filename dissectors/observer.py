@@ -145,22 +145,8 @@ class _Side:
             self.obs._drain_assembler(self)
 
     def pdu_end(self, ts: int, frame: int | None) -> None:
-        self.in_pdu = False
         self.obs._last_pdu_end = ts
-        self.obs._emit(
-            PduObserved(
-                connection=self.obs.connection,
-                from_requestor=self.from_requestor,
-                pdu_type=self.pdu_type,
-                length=self.pdu_length,
-                offset=self.pdu_offset,
-                ts=self.pdu_ts,
-                frame=self.pdu_frame,
-                end_ts=ts,
-                end_frame=frame,
-                pdvs=tuple(self.pdvs),
-            )
-        )
+        self._emit_pdu(ts, frame, complete=True)
 
     def framing_problem(
         self, code: str, text: str, offset: int, ts: int, frame: int | None
@@ -181,8 +167,11 @@ class _Side:
 
     def flush_pdu(self, ts: int, frame: int | None) -> None:
         """Report a PDU that will never complete (lost sync, end of capture)."""
-        if not self.in_pdu:
-            return
+        if self.in_pdu:
+            self._emit_pdu(ts, frame, complete=False)
+
+    def _emit_pdu(self, ts: int, frame: int | None, *, complete: bool) -> None:
+        """The P-DATA-TF (or skipped PDU) being read ends at ``ts``/``frame``."""
         self.in_pdu = False
         self.obs._emit(
             PduObserved(
@@ -196,7 +185,7 @@ class _Side:
                 end_ts=ts,
                 end_frame=frame,
                 pdvs=tuple(self.pdvs),
-                complete=False,
+                complete=complete,
             )
         )
 

@@ -388,22 +388,7 @@ class AssociationFsm:
         if chosen is None:
             chosen = len(pending)
         applied, outcomes = _trial(machine.state, pending[:chosen], machine.requestor)
-        for entry, st, action in outcomes:
-            if action in ABORTING_ACTIONS or action is None:
-                machine.owes_abort = True
-                if not entry.flagged:
-                    found.append(
-                        FsmViolation(
-                            machine.requestor,
-                            False,
-                            entry.event,
-                            st,
-                            action,
-                            entry.pdu_type,
-                            entry.ts,
-                            entry.frame,
-                        )
-                    )
+        found.extend(self._report(machine, outcomes))
         del pending[:chosen]
         machine.state = applied
         if event == Event.EVT15 and machine.owes_abort:
@@ -461,22 +446,26 @@ class AssociationFsm:
     def _report(
         self, machine: _Machine, outcomes: list[tuple[_Pending, State, str | None]]
     ) -> list[FsmViolation]:
+        """Violations among applied receives; the receiver then owes an A-ABORT (AA-8 &c.).
+
+        A PDU its sender already got flagged for is not reported a second time."""
         found = []
         for entry, st, action in outcomes:
-            if (action in ABORTING_ACTIONS or action is None) and not entry.flagged:
+            if action in ABORTING_ACTIONS or action is None:
                 machine.owes_abort = True
-                found.append(
-                    FsmViolation(
-                        machine.requestor,
-                        False,
-                        entry.event,
-                        st,
-                        action,
-                        entry.pdu_type,
-                        entry.ts,
-                        entry.frame,
+                if not entry.flagged:
+                    found.append(
+                        FsmViolation(
+                            machine.requestor,
+                            False,
+                            entry.event,
+                            st,
+                            action,
+                            entry.pdu_type,
+                            entry.ts,
+                            entry.frame,
+                        )
                     )
-                )
         return found
 
     def state_before_close(self, *, of_requestor: bool) -> State:
