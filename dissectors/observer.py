@@ -131,6 +131,15 @@ class _Side:
         self, context_id: int, control: int, length: int, ts: int, frame: int | None
     ) -> None:
         self.pdvs.append((context_id, control, length))
+        if control & 0xFC:
+            self.framing_problem(
+                "pdv-reserved-bits",
+                f"PDV message control header 0x{control:02X} sets reserved bits 2-7 "
+                "(PS3.8 Annex E: they shall be 0; receivers ignore them)",
+                self.framer.offset if self.framer else 0,
+                ts,
+                frame,
+            )
         self.assembler.pdv_start(context_id, control, ts, frame)
 
     def pdv_data(self, data: memoryview) -> None:
@@ -568,6 +577,22 @@ class AssociationObserver:
                 if self._ac is None:
                     self._ac = pdu
                     self._accept_contexts(pdu)
+                    if self._rq is not None:
+                        proposed = {c.context_id for c in self._rq.presentation_contexts}
+                        extra = [
+                            c.context_id
+                            for c in pdu.presentation_contexts
+                            if c.context_id not in proposed
+                        ]
+                        if extra:
+                            defects.append(
+                                Defect(
+                                    6,
+                                    "the A-ASSOCIATE-AC answers presentation context(s) "
+                                    f"{', '.join(map(str, extra))} that the A-ASSOCIATE-RQ "
+                                    "did not propose",
+                                )
+                            )
             case AssociateRj():
                 if self._rj is None:
                     self._rj = pdu

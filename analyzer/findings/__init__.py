@@ -72,6 +72,7 @@ CODES: tuple[str, ...] = (
     "partial-association",
     "ae-title-invalid",
     "cleartext-credentials",
+    "user-identity-unconfirmed",
     "analysis-error",
 )
 

@@ -14,6 +14,24 @@ def cleartext_credentials(f: Facts) -> Iterator[Finding]:
     info = f.a.requestor_info
     if info is None or info.user_identity_type is None:
         return
+    answer = f.a.acceptor_info
+    if (
+        info.user_identity_response_requested
+        and answer is not None
+        and not answer.user_identity_response
+    ):
+        yield f.finding(
+            "user-identity-unconfirmed",
+            Severity.INFO,
+            "User identity not confirmed",
+            f"{cap(f.party(True))} asked the acceptor to confirm its user identity, but the "
+            "A-ASSOCIATE-AC carries no User Identity answer (sub-item 0x59): the acceptor does "
+            "not support user identity negotiation, or ignored it.",
+            "If access control by user matters, check that the acceptor enforces it at all.",
+            frames=(f.a.ac_frame,),
+            ts=f.a.ac_ts,
+            requestor_sent=False,
+        )
     if not info.user_identity_has_passcode and info.user_identity_type not in (3, 4, 5):
         return
     kind = user_identity_type_text(info.user_identity_type)

@@ -60,6 +60,37 @@ def protocol_violations(f: Facts) -> Iterator[Finding]:
             and f.a.abort.ts >= first.ts
         )
         count = "" if len(items) == 1 else f" ({len(items)} times)"
+        if key == "pdv-reserved-bits":
+            yield f.finding(
+                "malformed-pdu",
+                Severity.INFO,
+                "PDV header with reserved bits set",
+                f"{cap(sender)} set reserved bits of the PDV message control header{count}: "
+                f"{first.text}.",
+                "Harmless for conformant receivers, which ignore those bits; report it to the "
+                "sender's vendor.",
+                frames=[v.frame for v in items[:10]],
+                ts=first.ts,
+                requestor_sent=from_requestor,
+                detail=key,
+            )
+            continue
+        if key == "dataset-encoding-mismatch":
+            yield f.finding(
+                "malformed-pdu",
+                Severity.ERROR,
+                "Data set encoded with another transfer syntax than negotiated",
+                f"{cap(sender)}: {first.text}{count}. The receiver decodes data sets with the "
+                "negotiated transfer syntax, so it will misread these.",
+                f"The software of {sender} encodes data sets without regard to the accepted "
+                "presentation context: report it to its vendor, and meanwhile make the acceptor "
+                "accept only the transfer syntax the sender really uses.",
+                frames=[v.frame for v in items[:10]],
+                ts=first.ts,
+                requestor_sent=from_requestor,
+                detail=key,
+            )
+            continue
         if key == "command-set-foreign-element":
             yield f.finding(
                 "malformed-pdu",

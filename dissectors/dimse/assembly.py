@@ -16,6 +16,13 @@ from dissectors.pdu.items import Defect
 from .commands import CommandSet, decode_command_set
 from .dataset import DataSetCollector, DataSetInfo
 
+_TS_WORDS = {
+    "1.2.840.10008.1.2": "Implicit VR Little Endian",
+    "1.2.840.10008.1.2.1": "Explicit VR Little Endian",
+    "1.2.840.10008.1.2.2": "Explicit VR Big Endian",
+    "1.2.840.10008.1.2.1.99": "Deflated Explicit VR Little Endian",
+}
+
 #: A command set larger than this is not plausible (they are a few hundred bytes).
 COMMAND_SET_LIMIT = 1 << 16
 
@@ -217,6 +224,19 @@ class MessageAssembler:
         if partial.command is None:
             return
         dataset = partial.dataset.finish(complete) if partial.dataset is not None else None
+        if dataset is not None and dataset.encoded_as is not None:
+            found = _TS_WORDS.get(dataset.encoded_as, dataset.encoded_as)
+            agreed = dataset.transfer_syntax or "?"
+            self.problems.append(
+                AssemblyProblem(
+                    "dataset-encoding-mismatch",
+                    f"the data set of {partial.command.label} on context {partial.context_id} is "
+                    f"encoded as {found}, not with the negotiated {_TS_WORDS.get(agreed, agreed)}",
+                    partial.context_id,
+                    ts,
+                    frame,
+                )
+            )
         self.messages.append(
             AssembledMessage(
                 partial.context_id,

@@ -45,6 +45,8 @@ class DataSetInfo:
     complete: bool = True
     missing_bytes: int = 0
     sniffed: bool = False
+    encoded_as: str | None = None
+    """Set when the bytes do not match the negotiated transfer syntax: what they look like."""
 
     @property
     def truncated(self) -> bool:
@@ -152,6 +154,11 @@ class DataSetCollector:
         if ts is None:
             ts = sniff_transfer_syntax(kept)
             sniffed = ts is not None
+        encoded_as = None
+        if not sniffed and ts is not None and ts != DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
+            looks = sniff_transfer_syntax(kept)
+            if looks is not None and _vr_family(looks) != _vr_family(ts):
+                encoded_as = looks
         if ts != DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
             kept = _cut_after_pixel_data(kept, ts)
         return DataSetInfo(
@@ -161,7 +168,20 @@ class DataSetCollector:
             complete=complete and self.missing == 0,
             missing_bytes=self.missing,
             sniffed=sniffed,
+            encoded_as=encoded_as,
         )
+
+
+def _vr_family(ts: str) -> str:
+    """How a transfer syntax encodes elements: implicit LE, explicit BE, or explicit LE (all
+    the others, compressed ones included; deflate is told apart by the caller)."""
+    if ts == IMPLICIT_VR_LITTLE_ENDIAN:
+        return "implicit"
+    if ts == EXPLICIT_VR_BIG_ENDIAN:
+        return "big"
+    if ts == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
+        return "deflate"
+    return "explicit"
 
 
 def _cut_after_pixel_data(kept: bytes, ts: str | None) -> bytes:

@@ -227,6 +227,14 @@ def _decode_associate(
     if is_rq:
         if not rq_contexts:
             defects.append(Defect(6, "no presentation context proposed"))
+        if len(rq_contexts) > 128:
+            defects.append(
+                Defect(
+                    6,
+                    f"{len(rq_contexts)} presentation contexts proposed; odd IDs 1-255 allow "
+                    "at most 128",
+                )
+            )
         seen: set[int] = set()
         for ctx in rq_contexts:
             if ctx.context_id in seen:

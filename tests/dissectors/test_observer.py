@@ -15,13 +15,19 @@ from dissectors import (
     ViolationKind,
 )
 from dissectors.dimse import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN
-from tests.factories import observe
+from dissectors.pdu import PDataTf, Pdv
+from tests.factories import (
+    CT_STORAGE,
+    EXPLICIT,
+    IMPLICIT,
+    VERIFICATION,
+    associate_ac,
+    associate_rq,
+    command,
+    observe,
+)
 
-from .scenarios import SCENARIOS, Scenario
-
-
-def _summary(events: list[DissectorEvent]) -> list[DissectorEvent]:
-    return events
+from .scenarios import SCENARIOS, Scenario, store_rq
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
@@ -134,3 +140,39 @@ def test_p_data_before_ac_is_a_sender_violation() -> None:
     (v,) = observe(scenario.script).of(Violation)
     assert v.cell == "Evt9@Sta5"
     assert v.from_requestor
+
+
+def test_more_than_128_contexts_is_malformed() -> None:
+    contexts = [(2 * i + 1, CT_STORAGE, (IMPLICIT,)) for i in range(128)]
+    contexts.append((1, VERIFICATION, (IMPLICIT,)))
+    texts = [v.text for v in observe([(True, associate_rq(contexts))]).of(Violation)]
+    assert any("at most 128" in t for t in texts)
+    assert any("proposed twice" in t for t in texts)
+
+
+def test_ac_answering_an_unproposed_context() -> None:
+    rec = observe(
+        [(True, associate_rq()), (False, associate_ac(((1, 0, IMPLICIT), (5, 0, IMPLICIT))))]
+    )
+    assert any("did not propose" in v.text for v in rec.of(Violation))
+
+
+def test_reserved_pdv_bits_are_reported() -> None:
+    script = [(True, associate_rq()), (False, associate_ac())]
+    echo = command(command_field=0x0030, message_id=1, affected_sop_class_uid=VERIFICATION)
+    script.append((True, PDataTf((Pdv(1, 0x07, echo),)).encode()))
+    rec = observe(script)
+    assert [v.code for v in rec.of(Violation)] == ["pdv-reserved-bits"]
+    assert len(rec.of(DimseMessageObserved)) == 1  # the message still decodes
+
+
+def test_data_set_encoded_against_the_negotiation() -> None:
+    implicit_body = b"\x10\x00\x10\x00\x08\x00\x00\x00Doe^John"
+    script = [
+        (True, associate_rq(((1, CT_STORAGE, (EXPLICIT,)),))),
+        (False, associate_ac(((1, 0, EXPLICIT),))),
+        (True, store_rq(1, 1, implicit_body)),
+    ]
+    rec = observe(script)
+    (v,) = rec.of(Violation)
+    assert v.code == "dataset-encoding-mismatch" and "Implicit VR Little Endian" in v.text
