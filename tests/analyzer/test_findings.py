@@ -72,6 +72,11 @@ RULES: dict[str, tuple[str, Severity, str]] = {
     "never-associated": ("fail_never_associated.pcap", Severity.WARNING, "echo.pcap"),
     "connection-refused": ("fail_move_dest_down_orthanc.pcap", Severity.ERROR, "move_orthanc.pcap"),
     "tls-on-dicom-port": ("fail_tls_client_to_plain.pcap", Severity.ERROR, "echo.pcap"),
+    "user-identity-unconfirmed": (
+        "fail_cleartext_credentials.pcap",
+        Severity.INFO,
+        "pynetdicom.pcap",
+    ),
     "cleartext-credentials": (
         "fail_cleartext_credentials.pcap",
         Severity.WARNING,
