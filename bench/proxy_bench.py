@@ -13,7 +13,7 @@ namespace (root) or of the host, with real peers:
 Usage (from the repository root, as root for the namespace)::
 
     python bench/proxy_bench.py [--size-mb 1024] [--files 4] [--repeat 3] [--echoes 1000]
-                                [--concurrent 50] [--pcap]
+                                [--concurrent 50] [--pcap] [--scp-pdu 16384]
 """
 
 from __future__ import annotations
@@ -89,7 +89,10 @@ def echo_latencies(port: int, count: int) -> list[float]:
 
 def _in_namespace(net: Net, fn: str, *args: str) -> str:
     """Run a function of this module inside the namespace (clients must live there)."""
-    code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); import bench.proxy_bench as b; print(b.{fn}({', '.join(args)}))"
+    code = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r}); import bench.proxy_bench as b; "
+        f"print(b.{fn}({', '.join(args)}))"
+    )
     out = net.run([sys.executable, "-c", code], timeout=600, check=True)
     return out.stdout.strip()
 
@@ -147,6 +150,13 @@ def main() -> None:
     parser.add_argument("--echoes", type=int, default=1000)
     parser.add_argument("--concurrent", type=int, default=50)
     parser.add_argument("--pcap", action="store_true", help="the proxy also writes a pcapng")
+    parser.add_argument(
+        "--scp-pdu",
+        type=int,
+        default=16384,
+        help="storescp's maximum receive PDU (4096..131072): the size of the "
+        "P-DATA-TF PDUs storescu sends",
+    )
     opts = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="proxy-bench-") as tmpdir, Net() as net:
@@ -154,11 +164,15 @@ def main() -> None:
         per_file = opts.size_mb * 1_000_000 // opts.files
         files = [big_image(tmp / f"big{i}.dcm", per_file, index=i) for i in range(opts.files)]
         total = sum(f.stat().st_size for f in files)
+        where = net.name or "host loopback"
         print(
-            f"namespace: {net.name or 'host loopback'}; {opts.files} files, {total / 1e6:.0f} MB in all"
+            f"namespace: {where}; {opts.files} files, {total / 1e6:.0f} MB in all; "
+            f"P-DATA-TF PDUs of {opts.scp_pdu} bytes; proxy writes a pcapng: {opts.pcap}"
         )
         scp = Process(
-            net, [dcmtk("storescp"), "--fork", "--ignore", str(UPSTREAM)], tmp / "scp.log"
+            net,
+            [dcmtk("storescp"), "--fork", "--ignore", "-pdu", str(opts.scp_pdu), str(UPSTREAM)],
+            tmp / "scp.log",
         )
         try:
             net.wait_listening(UPSTREAM, scp)
@@ -190,13 +204,11 @@ def main() -> None:
                     )
                 print(f"\nC-ECHO round trip over {opts.repeat} x {opts.echoes} echoes (µs):")
                 for name, values in (("direct", lat_d), ("proxied", lat_p)):
-                    print(
-                        f"  {name:8s} p50 {percentile(values, 0.5):7.0f}  p99 {percentile(values, 0.99):7.0f}"
-                    )
-                print(
-                    f"  added by the proxy: p50 {percentile(lat_p, 0.5) - percentile(lat_d, 0.5):.0f} µs, "
-                    f"p99 {percentile(lat_p, 0.99) - percentile(lat_d, 0.99):.0f} µs"
-                )
+                    p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
+                    print(f"  {name:8s} p50 {p50:7.0f}  p99 {p99:7.0f}")
+                added50 = percentile(lat_p, 0.5) - percentile(lat_d, 0.5)
+                added99 = percentile(lat_p, 0.99) - percentile(lat_d, 0.99)
+                print(f"  added by the proxy: p50 {added50:.0f} µs, p99 {added99:.0f} µs")
 
                 idle = rss_kib(px.popen.pid)
                 holder = subprocess.Popen(

@@ -7,6 +7,7 @@ import click
 from .analyze import analyze
 from .common import VERSION
 from .diagnose import diagnose
+from .proxy import proxy
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,3 +23,4 @@ def main() -> None:
 
 main.add_command(analyze)
 main.add_command(diagnose)
+main.add_command(proxy)

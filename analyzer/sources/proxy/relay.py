@@ -1,0 +1,285 @@
+"""The relay proper: both sides of one connection once the upstream is connected.
+
+Each chunk a side's transport reads is written unchanged to the other side at once, then
+recorded: the client leg through the tap (pcapng packets and the observer), the upstream
+leg as packets. The only exception is an opt-in rewrite of the upstream's A-ASSOCIATE-AC,
+for which its first PDU is held until whole (at most 1 MiB). Flow control is asyncio's:
+when a side's transport buffers more than its high-water mark, the other side stops being
+read until it drains (:meth:`Relay.relay_paused`), and a write timer starts; a peer that
+stops reading for ``write`` seconds ends the relay. A FIN is passed on as a FIN (half-close),
+a reset as a reset. When the proxy ends an association itself (idle or write timeout,
+shutdown) it sends an A-ABORT (source 2) to each side that is between PDUs, then closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from dissectors import CloseKind
+from dissectors.pdu import Abort, AbortSource, AssociateRq, PduType
+
+from .config import RQ_BUFFER_LIMIT
+from .pcapng import TcpLeg
+from .rewrite import Rewritten, rewrite_ac
+from .runtime import Runtime
+from .sides import Side, SideEvents
+from .tap import ClientTap
+from .transport import Stop, StopReason, close, reset, send
+
+__all__ = ["Relay"]
+
+_ABORT = Abort(AbortSource.SERVICE_PROVIDER, 0).encode()
+
+
+def _name(client: bool) -> str:
+    return "client" if client else "upstream"
+
+
+class Relay(SideEvents):
+    """The state of one relayed connection: its sides, legs and timers."""
+
+    def __init__(self, rt: Runtime, connection: int, client: Side, tap: ClientTap) -> None:
+        self.rt = rt
+        self.id = connection
+        self.client = client
+        self.tap = tap
+        self.upstream: Side | None = None
+        self.u_leg: TcpLeg | None = None
+        self.ended = False
+        self._done: asyncio.Future[None] | None = None
+        self._eof = {True: False, False: False}
+        self._timers: dict[bool, asyncio.TimerHandle] = {}
+        self._idle: asyncio.TimerHandle | None = None
+        self._last_activity = 0.0
+        self._ac: tuple[AssociateRq, Rewritten] | None = None
+        self._held = b""
+
+    def hold_ac(self, rq: AssociateRq, rewritten: Rewritten) -> None:
+        """Rewrite the upstream's A-ASSOCIATE-AC to match the rewritten RQ."""
+        self._ac = (rq, rewritten)
+
+    # --- running ---------------------------------------------------------------------
+
+    async def run(self, initial: bytes) -> None:
+        """Send ``initial`` (the RQ, maybe rewritten) upstream and relay until both sides
+        are closed or the relay is stopped."""
+        assert self.upstream is not None
+        loop = asyncio.get_running_loop()
+        self._done = loop.create_future()
+        self._last_activity = loop.time()
+        self._forward(False, initial, None)
+        for side in (self.client, self.upstream):
+            side.events = self
+            for chunk in side.take_buffered():
+                self.relay_data(side, chunk)
+            if side.transport is not None and not side.lost:
+                side.transport.resume_reading()
+            if side.lost and not self.ended:
+                self.relay_lost(side, side.error)
+            elif side.eof and not self.ended:
+                self.relay_eof(side)
+        self._arm_idle()
+        try:
+            await self._done
+        finally:
+            self._cancel_timers()
+
+    def _other(self, side: Side) -> Side | None:
+        return self.upstream if side.is_client else self.client
+
+    def _end(self) -> None:
+        self.ended = True
+        self._cancel_timers()
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
+    def _cancel_timers(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+
+    def _arm_idle(self) -> None:
+        loop = asyncio.get_running_loop()
+        idle = self.rt.config.timeouts.idle
+        remaining = self._last_activity + idle - loop.time()
+        if remaining <= 0:
+            self._stop(Stop(StopReason.IDLE, None, f"idle timeout: nothing relayed for {idle:g} s"))
+            return
+        self._idle = loop.call_later(remaining, self._arm_idle)
+
+    # --- SideEvents ------------------------------------------------------------------
+
+    def relay_data(self, side: Side, data: bytes) -> None:
+        if self.ended:
+            return
+        try:
+            self._last_activity = asyncio.get_running_loop().time()
+            sent = data
+            if not side.is_client and self._ac is not None:
+                held = self._hold(data)
+                if held is None:
+                    return
+                sent, data = held
+            self._forward(not side.is_client, sent, data)
+        except Exception as exc:  # a bug here must not take the proxy down
+            self._internal(exc)
+
+    def relay_eof(self, side: Side) -> None:
+        if self.ended or self._eof[side.is_client]:
+            return
+        self._eof[side.is_client] = True
+        ts = self.rt.now()
+        other = self._other(side)
+        if side.is_client:
+            self.tap.close(True, CloseKind.FIN, ts)
+            if other is not None and other.transport is not None and self.u_leg is not None:
+                close(other.transport, half=True)
+                self.u_leg.fin(True, ts)
+        else:
+            if self.u_leg is not None:
+                self.u_leg.fin(False, ts)
+            if self.client.transport is not None:
+                close(self.client.transport, half=True)
+            self.tap.close(False, CloseKind.FIN, ts)
+        if all(self._eof.values()):
+            for s in (self.client, self.upstream):
+                if s is not None and s.transport is not None:
+                    s.transport.close()
+            self._end()
+
+    def relay_lost(self, side: Side, exc: Exception | None) -> None:
+        if self.ended:
+            return
+        if exc is None:
+            self.relay_eof(side)  # a clean close (TLS closes whole): as a FIN
+            return
+        self._stop(Stop(StopReason.RESET, side.is_client, f"{_name(side.is_client)} reset ({exc})"))
+
+    def relay_paused(self, side: Side) -> None:
+        other = self._other(side)
+        if other is not None and other.transport is not None and not other.lost:
+            other.transport.pause_reading()
+        timeout = self.rt.config.timeouts.write
+        text = f"write timeout: the {_name(side.is_client)} read nothing for {timeout:g} s"
+        stop = Stop(StopReason.WRITE, side.is_client, text)
+        self._timers[side.is_client] = asyncio.get_running_loop().call_later(
+            timeout, self._stop, stop
+        )
+
+    def relay_resumed(self, side: Side) -> None:
+        timer = self._timers.pop(side.is_client, None)
+        if timer is not None:
+            timer.cancel()
+        other = self._other(side)
+        if other is not None and other.transport is not None and not other.lost:
+            other.transport.resume_reading()
+
+    # --- moving bytes ------------------------------------------------------------------
+
+    def _forward(self, to_client: bool, sent: bytes, received: bytes | None) -> None:
+        """Write ``sent`` to one side; both legs record it (the source leg what was
+        ``received``, None when already recorded; they differ only where a rewrite applied)."""
+        assert self.u_leg is not None
+        dst = self.client if to_client else self.upstream
+        assert dst is not None and dst.transport is not None
+        ts = self.rt.now()
+        if not dst.transport.is_closing():
+            dst.transport.write(sent)
+        # Recorded after forwarding: the observer works on the same bytes, after the fact.
+        if to_client:
+            if received is not None:
+                self.u_leg.data(False, ts, received)
+            self.tap.data(False, ts, sent)
+        else:
+            if received is not None:
+                self.tap.data(True, ts, received)
+            self.u_leg.data(True, ts, sent)
+
+    def _hold(self, data: bytes) -> tuple[bytes, bytes] | None:
+        """Hold the upstream's first PDU until whole; rewrite it if it is an AC. Returns
+        (bytes to send, bytes received), or None while more is needed."""
+        assert self._ac is not None
+        held = self._held + data
+        need = 0
+        if held[:1] == bytes((PduType.A_ASSOCIATE_AC,)):
+            if len(held) < 6:
+                self._held = held
+                return None
+            need = 6 + int.from_bytes(held[2:6], "big")
+            if need <= RQ_BUFFER_LIMIT and len(held) < need:
+                self._held = held
+                return None
+        rq, rewritten = self._ac
+        self._ac = None
+        self._held = b""
+        if not need or need > RQ_BUFFER_LIMIT:
+            return held, held
+        done = rewrite_ac(held[:need], self.rt.config.rewrite, rewritten, rq)
+        for change in done.changes:
+            self.rt.log.event(self.id, f"rewrite: {change}")
+        if done.refused:
+            self.rt.log.event(self.id, f"rewrite not applied: {done.refused}")
+        return done.data + held[need:], held
+
+    # --- ending it ourselves -----------------------------------------------------------
+
+    def _internal(self, exc: Exception) -> None:
+        self.rt.log.event(self.id, f"internal error ({type(exc).__name__}: {exc}); closing")
+        self.abort_both("internal error")
+
+    def _stop(self, stop: Stop) -> None:
+        if self.ended:
+            return
+        if stop.reason == StopReason.RESET:
+            self.rt.log.event(self.id, f"{stop.text}; reset passed on")
+            self.reset_both(stop.client)
+        else:
+            self.abort_both(stop.text, stuck=stop.client)
+
+    def reset_both(self, by_client: bool | None) -> None:
+        """A reset on one side: reset the other, record both."""
+        ts = self.rt.now()
+        if self.u_leg is not None and self.upstream is not None:
+            self.u_leg.rst(by_client is not False, ts)
+            if self.upstream.transport is not None:
+                reset(self.upstream.transport)
+        self.tap.close(by_client is True, CloseKind.RST, ts)
+        if self.client.transport is not None:
+            reset(self.client.transport)
+        self._end()
+
+    def abort_both(self, text: str, stuck: bool | None = None) -> None:
+        """End the association ourselves: A-ABORT to each side between PDUs (a side that
+        stopped reading is reset instead), then close; both legs record it."""
+        if self.ended:
+            return
+        sent: list[str] = []
+        ts = self.rt.now()
+        for to_client in (True, False):
+            side = self.client if to_client else self.upstream
+            if side is None or side.transport is None or side.transport.is_closing():
+                continue
+            if stuck is to_client:
+                if to_client:
+                    self.tap.close(False, CloseKind.RST, ts)
+                elif self.u_leg is not None:
+                    self.u_leg.rst(True, ts)
+                reset(side.transport)
+                continue
+            if self.tap.at_boundary(to_client) and send(side.transport, _ABORT):
+                if to_client:
+                    self.tap.data(False, ts, _ABORT)
+                elif self.u_leg is not None:
+                    self.u_leg.data(True, ts, _ABORT)
+                sent.append(_name(to_client))
+            side.transport.close()
+            if to_client:
+                self.tap.close(False, CloseKind.FIN, ts)
+            elif self.u_leg is not None:
+                self.u_leg.fin(True, ts)
+        told = f"A-ABORT (source 2) sent to {' and '.join(sent)}" if sent else "closed"
+        self.rt.log.event(self.id, f"{text}; {told}")
+        self._end()

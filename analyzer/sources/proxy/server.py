@@ -1,0 +1,201 @@
+"""The proxy's asyncio edge: listeners, sessions, shutdown, and the outputs around them.
+
+:func:`run_proxy` is the whole proxy as a coroutine over a caller's
+:class:`~analyzer.store.Store`: the CLI runs it with a store of its own, and a future TUI can
+run it in a worker with the store it displays, subscribe to that store, and stop it by
+setting the ``stop`` event. Nothing in here is special to either.
+
+Shutdown: stop accepting, give open associations ``grace`` seconds to finish, then end the
+rest with an A-ABORT to both sides (logged); then the summary, and every file flushed and
+closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import signal
+import ssl
+import sys
+from collections.abc import Callable
+from typing import IO, Any
+
+from analyzer.builder import ModelBuilder
+from analyzer.store import Store
+
+from .access import AccessPolicy
+from .config import Address, ConfigError, Listener, ProxyConfig
+from .log import JsonlSink, LiveLog, RotatingFile
+from .pcapng import PcapngWriter
+from .runtime import Runtime
+from .session import Session
+from .sides import Side
+from .tls import server_context
+
+__all__ = ["run_proxy", "serve"]
+
+_FLUSH_EVERY = 1.0  # seconds between flushes of the pcapng file
+
+
+async def run_proxy(
+    config: ProxyConfig,
+    store: Store,
+    *,
+    stop: asyncio.Event,
+    out: IO[str] | None = sys.stdout,
+    generator: str = "dicomtap",
+    ready: Callable[[list[Address]], None] | None = None,
+) -> None:
+    """Relay and observe until ``stop`` is set, then shut down gracefully.
+
+    Everything observed goes into ``store``; the live log goes to ``out`` (None: only to the
+    log file, if configured). ``ready`` is called with the bound addresses once every
+    listener accepts. Raises :class:`~.config.ConfigError` for a start-up problem (address
+    in use, unreadable TLS files, unwritable output), before anything was accepted.
+    """
+    loop = asyncio.get_running_loop()
+    oc = config.output
+    store.source.name = "proxy"
+    store.source.files = [f"proxy {lst.address}" for lst in config.listeners]
+    closers: list[Callable[[], None]] = []
+    try:
+        log_file = (
+            RotatingFile(oc.log, max_size=oc.log_max_size, keep=oc.keep_files) if oc.log else None
+        )
+        live = LiveLog(store, None if oc.quiet else out, log_file)
+        closers.append(live.close)
+        jsonl = None
+        if oc.jsonl:
+            jsonl = JsonlSink(
+                store, oc.jsonl, generator, max_size=oc.log_max_size, keep=oc.keep_files
+            )
+            closers.append(jsonl.close)
+        pcap = None
+        if oc.pcap:
+            pcap = PcapngWriter(oc.pcap, max_size=oc.pcap_max_size, keep=oc.keep_files)
+            closers.append(pcap.close)
+    except OSError as exc:
+        for close in reversed(closers):
+            close()
+        raise ConfigError(f"cannot write {exc.filename}: {exc.strerror}") from None
+    ports = {lst.address.port for lst in config.listeners}
+    rt = Runtime(
+        config, ModelBuilder(store, dicom_ports=ports), live, pcap, AccessPolicy(config.access)
+    )
+    sessions: set[asyncio.Task[None]] = set()
+    contexts: dict[Listener, ssl.SSLContext | None] = {}
+    servers: list[asyncio.Server] = []
+
+    def factory(listener: Listener) -> Callable[[], Side]:
+        def accepted(side: Side) -> None:
+            connection = rt.next_connection
+            rt.next_connection += 1
+            over = rt.active >= config.limits.max_associations
+            rt.active += 1
+            session = Session(
+                rt, connection, listener, side, over_limit=over, tls=contexts[listener]
+            )
+            task = loop.create_task(session.run())
+            sessions.add(task)
+
+            def done(task: asyncio.Task[None]) -> None:
+                rt.active -= 1
+                sessions.discard(task)
+
+            task.add_done_callback(done)
+
+        # TLS is started by the session (so a failed handshake is logged with its number).
+        return lambda: Side(True, on_made=accepted, tls_pending=listener.tls is not None)
+
+    previous_handler = loop.get_exception_handler()
+    loop.set_exception_handler(_quiet_handler(live))
+    flusher: asyncio.Task[None] | None = None
+    try:
+        for listener in config.listeners:
+            ctx: ssl.SSLContext | None = server_context(listener.tls) if listener.tls else None
+            contexts[listener] = ctx
+            try:
+                server = await loop.create_server(
+                    factory(listener),
+                    listener.address.host,
+                    listener.address.port,
+                    reuse_address=True,
+                    backlog=max(128, config.limits.max_associations),
+                )
+            except OSError as exc:
+                why = "address in use" if exc.errno == errno.EADDRINUSE else exc.strerror or exc
+                raise ConfigError(f"cannot listen on {listener.address}: {why}") from None
+            servers.append(server)
+        bound = [_bound(s) for s in servers]
+        for address, listener in zip(bound, config.listeners, strict=True):
+            tls = " (TLS)" if listener.tls else ""
+            live.line(f"listening on {address}{tls}")
+        if pcap is not None:
+            flusher = asyncio.create_task(_flush_regularly(pcap))
+        if ready is not None:
+            ready(bound)
+        await stop.wait()
+    finally:
+        for server in servers:
+            server.close()
+        if sessions:
+            grace = config.timeouts.grace
+            live.line(f"shutting down: {len(sessions)} association(s) open, {grace:g} s to finish")
+            await asyncio.wait(set(sessions), timeout=grace)
+            for task in list(sessions):
+                task.cancel()
+            await asyncio.gather(*sessions, return_exceptions=True)
+        else:
+            live.line("shutting down")
+        if flusher is not None:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+        rt.builder.finish()
+        store.finish()
+        for close in reversed(closers):
+            close()
+        loop.set_exception_handler(previous_handler)
+
+
+def _bound(server: asyncio.Server) -> Address:
+    host, port = server.sockets[0].getsockname()[:2]
+    return Address(host, port)
+
+
+async def _flush_regularly(pcap: PcapngWriter) -> None:
+    while True:
+        await asyncio.sleep(_FLUSH_EVERY)
+        pcap.flush()
+
+
+def _quiet_handler(
+    live: LiveLog,
+) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
+    """asyncio's own errors (a failed TLS handshake from a client ...) as one log line each."""
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        text = context.get("message", "error")
+        if exc is not None:
+            text = f"{text}: {type(exc).__name__}: {exc}"
+        live.line(f"asyncio: {text}")
+
+    return handle
+
+
+def serve(config: ProxyConfig, *, out: IO[str] = sys.stdout, generator: str = "dicomtap") -> int:
+    """Run the proxy until SIGINT or SIGTERM.
+    Returns the exit status; raises :class:`~.config.ConfigError` for start-up problems."""
+    store = Store()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_proxy(config, store, stop=stop, out=out, generator=generator)
+
+    asyncio.run(main())
+    return 0

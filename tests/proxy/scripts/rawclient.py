@@ -1,0 +1,119 @@
+"""Scripted DICOM clients for the proxy's fault and shutdown tests.
+
+Usage: rawclient.py MODE HOST PORT [ARGS]. Modes:
+
+* ``silent``: connect and send nothing; prints ``closed`` when the proxy closes.
+* ``garbage FILE``: send FILE's bytes, half-close, read until EOF.
+* ``bigpdu FILE``: A-ASSOCIATE-RQ, a P-DATA-TF header declaring 0xFFFFFFFF bytes, 64 KiB of
+  data; the bytes sent are saved in FILE; then close.
+* ``killmid``: associate, send half a P-DATA-TF, then SIGKILL itself.
+* ``hold SECONDS``: associate, wait, then C-ECHO and release; prints every PDU type received
+  (``got 2``, ``got 7 source 2 reason 0``) and ``released`` or ``closed``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import struct
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+
+from tests.factories import associate_rq, echo_rq, release_rq
+
+
+def read_pdu(sock: socket.socket) -> tuple[int, bytes] | None:
+    head = b""
+    while len(head) < 6:
+        more = sock.recv(6 - len(head))
+        if not more:
+            return None
+        head += more
+    pdu_type, _, length = struct.unpack(">BBI", head)
+    body = b""
+    while len(body) < length:
+        more = sock.recv(length - len(body))
+        if not more:
+            return None
+        body += more
+    return pdu_type, body
+
+
+def report(pdu: tuple[int, bytes] | None) -> int | None:
+    if pdu is None:
+        print("closed", flush=True)
+        return None
+    kind, body = pdu
+    if kind == 7:
+        print(f"got 7 source {body[2]} reason {body[3]}", flush=True)
+    elif kind == 3:
+        print(f"got 3 result {body[1]} source {body[2]} reason {body[3]}", flush=True)
+    else:
+        print(f"got {kind}", flush=True)
+    return kind
+
+
+def main() -> None:
+    mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    sock = socket.create_connection((host, port), timeout=30)
+    if mode == "silent":  # connect, send nothing, wait for the proxy to give up
+        sock.settimeout(30)
+        data = sock.recv(65536)
+        print("closed" if not data else f"got {data[0]}", flush=True)
+        return
+    if mode == "garbage":
+        sock.sendall(Path(sys.argv[4]).read_bytes())
+        sock.shutdown(socket.SHUT_WR)
+        while sock.recv(65536):
+            pass
+        print("closed", flush=True)
+        return
+    rq = associate_rq(calling=os.environ.get("CALLING", "RAWCLIENT"), called="ANY-SCP")
+    if mode == "bigpdu":
+        data = rq + struct.pack(">BBI", 4, 0, 0xFFFFFFFF) + bytes(range(256)) * 256
+        Path(sys.argv[4]).write_bytes(data)
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(10)
+        try:
+            while sock.recv(65536):
+                pass
+        except OSError:
+            pass
+        print("closed", flush=True)
+        return
+    sock.sendall(rq)
+    if report(read_pdu(sock)) != 2:
+        return
+    if mode == "killmid":
+        pdu = echo_rq()
+        sock.sendall(pdu[: len(pdu) // 2])
+        time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGKILL)
+    if mode == "hold":
+        sock.settimeout(float(sys.argv[4]) + 30)
+        deadline = time.monotonic() + float(sys.argv[4])
+        sock.settimeout(0.1)
+        while time.monotonic() < deadline:
+            try:
+                data = sock.recv(6, socket.MSG_PEEK)
+            except TimeoutError:
+                continue
+            if not data or data[0] == 7:
+                sock.settimeout(10)
+                report(read_pdu(sock))
+                return
+        sock.settimeout(30)
+        sock.sendall(echo_rq())
+        report(read_pdu(sock))
+        sock.sendall(release_rq())
+        if report(read_pdu(sock)) == 6:
+            print("released", flush=True)
+
+
+if __name__ == "__main__":
+    main()

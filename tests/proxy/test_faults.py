@@ -1,0 +1,259 @@
+"""Faults: the upstream down or reset, a client killed mid-PDU, a peer that stops reading,
+garbage and absurd PDU lengths. The proxy answers or closes as configured, logs why, never
+alters what it relays, and keeps serving."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.peers import Net, Process, dcmtk, running
+
+from .harness import PROXY_PORT, UPSTREAM_PORT, big_image, proxy, run, script, storescp
+
+pytestmark = pytest.mark.peers
+
+
+def _echo(net: Net, port: int = PROXY_PORT) -> subprocess.CompletedProcess[str]:
+    return run(net, [dcmtk("echoscu"), "-aet", "CHECK", "127.0.0.1", str(port)])
+
+
+def test_upstream_down_reject_close_and_dns(net: Net, tmp_path: Path) -> None:
+    with proxy(
+        net,
+        tmp_path,
+        "--upstream",
+        f"127.0.0.1:{UPSTREAM_PORT}",
+        "--route",
+        "NODNS=no-such-host.invalid:104",
+    ) as px:
+        result = _echo(net)
+        assert result.returncode != 0
+        assert "Rejected Transient" in result.stdout + result.stderr
+        assert "Temporary Congestion" in result.stdout + result.stderr
+        px.wait_log(r"#1 cannot relay: upstream 127\.0\.0\.1:11113: refused")
+        px.wait_log(r"#1 refused CHECK→ANY-SCP: upstream unreachable \(RJ 2/3/1\)")
+        result = run(net, [dcmtk("echoscu"), "-aec", "NODNS", "127.0.0.1", str(PROXY_PORT)])
+        assert result.returncode != 0
+        px.wait_log(r"#2 cannot relay: upstream no-such-host\.invalid:104: DNS")
+        assert px.stop() == 0
+    recs = [r for r in px.records() if r["type"] == "association"]
+    assert [
+        (r["outcome"], r["reject"]["result"], r["reject"]["source"], r["reject"]["reason"])
+        for r in recs
+    ] == [("rejected", 2, 3, 1)] * 2
+    with proxy(
+        net,
+        tmp_path,
+        "--upstream",
+        f"127.0.0.1:{UPSTREAM_PORT}",
+        "--on-upstream-failure",
+        "close",
+        port=PROXY_PORT + 2,
+    ) as px:
+        result = _echo(net, PROXY_PORT + 2)
+        assert result.returncode != 0
+        px.wait_log(r"#1 refused CHECK→ANY-SCP: upstream unreachable \(closed\)")
+        px.wait_log(r"#1 TCP connection closed by the acceptor")
+        assert px.stop() == 0
+    # No A-ASSOCIATE-RJ went out: the client leg shows the proxy closing.
+    (closed,) = [r for r in px.records() if r["type"] == "association"]
+    assert closed["reject"] is None and closed["outcome"] == "transport-dropped"
+
+
+def test_upstream_connect_timeout_and_tls_failure(net: Net, tmp_path: Path) -> None:
+    with (
+        running(net, script("fullqueue.py", "11140"), tmp_path / "fq.log", port=11140),
+        running(net, storescp(tmp_path, UPSTREAM_PORT), tmp_path / "scp.log", port=UPSTREAM_PORT),
+        proxy(
+            net,
+            tmp_path,
+            "--route",
+            "SLOW=127.0.0.1:11140",
+            "--connect-timeout",
+            "1",
+            "--upstream",
+            f"127.0.0.1:{UPSTREAM_PORT}",
+            "--upstream-tls",
+            "--upstream-tls-no-verify",
+        ) as px,
+    ):
+        started = time.monotonic()
+        slow = run(net, [dcmtk("echoscu"), "-aec", "SLOW", "127.0.0.1", str(PROXY_PORT)])
+        assert slow.returncode != 0 and time.monotonic() - started < 10
+        px.wait_log(
+            r"#1 cannot relay: upstream 127\.0\.0\.1:11140: timeout \(no connection after 1 s\)"
+        )
+        plain = run(net, [dcmtk("echoscu"), "127.0.0.1", str(PROXY_PORT)])  # TLS to a plain SCP
+        assert plain.returncode != 0
+        assert "Temporary Congestion" in plain.stdout + plain.stderr
+        px.wait_log(r"#2 cannot relay: upstream 127\.0\.0\.1:11113: TLS: ")
+        assert px.stop() == 0
+
+
+@pytest.mark.parametrize("fault", ["rst", "stops-reading"])
+def test_upstream_reset_or_stops_reading(net: Net, tmp_path: Path, fault: str) -> None:
+    big = big_image(tmp_path / "big.dcm", 16_000_000)
+    if net.name is not None:  # slow the namespace's loopback so the fault lands mid-transfer
+        run(
+            net,
+            [
+                "tc",
+                "qdisc",
+                "add",
+                "dev",
+                "lo",
+                "root",
+                "tbf",
+                "rate",
+                "100mbit",
+                "burst",
+                "256kb",
+                "latency",
+                "200ms",
+            ],
+        )
+    scp = Process(net, storescp(tmp_path, UPSTREAM_PORT, "--ignore"), tmp_path / "scp.log")
+    try:
+        net.wait_listening(UPSTREAM_PORT, scp)
+        with proxy(
+            net, tmp_path, "--upstream", f"127.0.0.1:{UPSTREAM_PORT}", "--write-timeout", "2"
+        ) as px:
+            client = subprocess.Popen(
+                net.wrap(
+                    [dcmtk("storescu"), "-aet", "BIG", "127.0.0.1", str(PROXY_PORT), str(big)]
+                ),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            px.wait_log(r"#1 .*accepted \d+/\d+ contexts")
+            time.sleep(0.1)
+            os.kill(scp.popen.pid, signal.SIGSTOP)  # the upstream stops reading
+            if fault == "rst":
+                time.sleep(0.5)
+                os.kill(scp.popen.pid, signal.SIGKILL)  # unread data: the kernel sends RST
+            started = time.monotonic()
+            out, _ = client.communicate(timeout=60)
+            assert client.returncode != 0, out
+            assert time.monotonic() - started < 20
+            if fault == "rst":
+                px.wait_log(r"#1 upstream reset .*; reset passed on")
+            else:
+                px.wait_log(
+                    r"#1 write timeout: the upstream read nothing for 2 s; "
+                    r"A-ABORT \(source 2\) sent to client"
+                )
+            px.wait_log(r"#1 .*(aborted|closed by)")
+            # Still serving: a fresh upstream, a fresh association.
+            os.kill(scp.popen.pid, signal.SIGKILL)
+            scp.stop()
+            with running(
+                net, storescp(tmp_path, UPSTREAM_PORT), tmp_path / "scp2.log", port=UPSTREAM_PORT
+            ):
+                assert _echo(net).returncode == 0
+                px.wait_log(r"#2 released")
+            assert px.stop() == 0
+    finally:
+        with __import__("contextlib").suppress(ProcessLookupError):
+            os.kill(scp.popen.pid, signal.SIGKILL)
+        scp.stop()
+    first = next(r for r in px.records() if r["type"] == "association")
+    assert first["calling_ae"] == "BIG"
+    if fault == "rst":
+        assert first["outcome"] == "transport-dropped"
+    else:
+        assert first["outcome"] == "aborted" and first["abort"]["source"] == 2
+        assert first["abort"]["by"] == "acceptor"  # the proxy's A-ABORT, as the client saw it
+
+
+def test_client_killed_mid_pdu(net: Net, tmp_path: Path) -> None:
+    with (
+        running(net, storescp(tmp_path, UPSTREAM_PORT), tmp_path / "scp.log", port=UPSTREAM_PORT),
+        proxy(net, tmp_path, "--upstream", f"127.0.0.1:{UPSTREAM_PORT}") as px,
+    ):
+        result = run(net, script("rawclient.py", "killmid", "127.0.0.1", str(PROXY_PORT)))
+        assert result.returncode == -signal.SIGKILL, result
+        # storescp answers the half-sent PDU with an A-ABORT: the outcome is whatever the wire
+        # says, what matters is that the requestor's close was seen and nothing broke.
+        px.wait_log(r"#1 (TCP connection closed by the requestor|aborted by the acceptor)")
+        assert _echo(net).returncode == 0
+        px.wait_log(r"#2 released")
+        assert px.stop() == 0
+    first = next(r for r in px.records() if r["type"] == "association")
+    assert first["closed_by"] == "requestor"
+    assert first["outcome"] in ("transport-dropped", "aborted")
+    assert "internal error" not in px.log() and "asyncio:" not in px.log()
+
+
+def test_garbage_and_4gb_pdu_relayed_untouched(net: Net, tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.bin"
+    garbage.write_bytes(hashlib.sha256(b"x").digest() * 4000 + os.urandom(50_000))
+    bigpdu = tmp_path / "bigpdu.bin"
+    sink_dir = tmp_path / "sink"
+    with (
+        running(
+            net,
+            script("sink.py", str(UPSTREAM_PORT), str(sink_dir)),
+            tmp_path / "sink.log",
+            port=UPSTREAM_PORT,
+        ),
+        proxy(net, tmp_path, "--upstream", f"127.0.0.1:{UPSTREAM_PORT}") as px,
+    ):
+        result = run(
+            net, script("rawclient.py", "garbage", "127.0.0.1", str(PROXY_PORT), str(garbage))
+        )
+        assert result.stdout.strip() == "closed", result
+        result = run(
+            net, script("rawclient.py", "bigpdu", "127.0.0.1", str(PROXY_PORT), str(bigpdu))
+        )
+        assert result.stdout.strip() == "closed", result
+        px.wait_log(r"#2 a PDU declares 4294967295 bytes, above the parse limit")
+        deadline = time.monotonic() + 20
+        while len(list(sink_dir.glob("*.bin"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _echo(net).returncode != 0  # the sink is no DICOM peer, but the proxy serves
+        px.wait_log(r"#3 connection from")
+        assert px.stop() == 0
+    assert (sink_dir / "1.bin").read_bytes() == garbage.read_bytes()
+    assert (sink_dir / "2.bin").read_bytes() == bigpdu.read_bytes()
+    log = px.log()
+    assert "#1 127.0.0.1:" in log and "no A-ASSOCIATE-RQ was sent" in log
+    recs = [r for r in px.records() if r["type"] == "association"]
+    assert recs[0]["outcome"] == "never-associated"
+    assert recs[0]["pdus"]["requestor"]["bytes"] == len(garbage.read_bytes())
+    assert recs[1]["calling_ae"] == "RAWCLIENT"
+
+
+def test_first_pdu_and_idle_timeouts(net: Net, tmp_path: Path) -> None:
+    with (
+        running(net, storescp(tmp_path, UPSTREAM_PORT), tmp_path / "scp.log", port=UPSTREAM_PORT),
+        proxy(
+            net,
+            tmp_path,
+            "--upstream",
+            f"127.0.0.1:{UPSTREAM_PORT}",
+            "--first-pdu-timeout",
+            "1",
+            "--idle-timeout",
+            "1",
+        ) as px,
+    ):
+        silent = run(net, script("rawclient.py", "silent", "127.0.0.1", str(PROXY_PORT)))
+        assert silent.stdout.strip() == "closed"
+        px.wait_log(r"#1 no A-ASSOCIATE-RQ within 1 s; closed")
+        idle = run(net, script("rawclient.py", "hold", "127.0.0.1", str(PROXY_PORT), "10"))
+        assert idle.stdout.splitlines() == ["got 2", "got 7 source 2 reason 0"]
+        px.wait_log(
+            r"#2 idle timeout: nothing relayed for 1 s; A-ABORT \(source 2\) sent to "
+            r"client and upstream"
+        )
+        assert px.stop() == 0
+    second = [r for r in px.records() if r["type"] == "association"][-1]
+    assert second["outcome"] == "aborted" and second["abort"]["source"] == 2
