@@ -25,6 +25,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
+from analyzer.findings import Diagnosis
 from analyzer.pipeline import analyze_files
 from analyzer.reports.jsonl import records
 from analyzer.store import Store
@@ -172,7 +173,7 @@ def _meta_bytes(data: bytes) -> bytes:
 def analyze(paths: Sequence[Path]) -> list[dict[str, Any]]:
     """``dicomtap analyze --format json`` of capture files, as records."""
     store = Store()
-    analyze_files(paths, store)
+    analyze_files(paths, store, rules=Diagnosis())  # as `dicomtap analyze` does
     return list(records(store, "test"))
 
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from analyzer.builder import ModelBuilder
+from analyzer.findings import Diagnosis
 from analyzer.store import Store
 
 from .access import AccessPolicy
@@ -80,9 +81,9 @@ async def run_proxy(
             close()
         raise ConfigError(f"cannot write {exc.filename}: {exc.strerror}") from None
     ports = {lst.address.port for lst in config.listeners}
-    rt = Runtime(
-        config, ModelBuilder(store, dicom_ports=ports), live, pcap, AccessPolicy(config.access)
-    )
+    # The same rules as analyze and diagnose: a proxied association gets the same findings.
+    builder = ModelBuilder(store, dicom_ports=ports, rules=Diagnosis())
+    rt = Runtime(config, builder, live, pcap, AccessPolicy(config.access))
     sessions: set[asyncio.Task[None]] = set()
     contexts: dict[Listener, ssl.SSLContext | None] = {}
     servers: list[asyncio.Server] = []
