@@ -169,12 +169,17 @@ class _Working:
         self.gaps = 0
         self.gap_bytes = 0
         self.last_published = record.start_ts
-        self.dirty = False
+        self.changes: dict[str, object] = {}
+        self.release_by: list[bool] = []
 
     def update(self, **changes: object) -> None:
-        self.record = dataclasses.replace(self.record, **changes)  # type: ignore[arg-type]
+        """Changes to the record; applied when the next snapshot is taken."""
+        self.changes.update(changes)
 
     def snapshot(self) -> Association:
+        if self.changes:
+            self.record = dataclasses.replace(self.record, **self.changes)  # type: ignore[arg-type]
+            self.changes = {}
         return dataclasses.replace(
             self.record,
             requestor_pdus=PduStats(
@@ -371,7 +376,7 @@ class ModelBuilder:
                 if work.rq is None:
                     changes.update(calling_ae=pdu.calling_ae, called_ae=pdu.called_ae)
                 work.update(**changes)
-            case AssociateRj() if work.record.reject is None:
+            case AssociateRj() if "reject" not in work.changes and work.record.reject is None:
                 work.update(
                     reject=RejectInfo(
                         result=pdu.result,
@@ -381,7 +386,7 @@ class ModelBuilder:
                         frame=event.frame,
                     )
                 )
-            case Abort() if work.record.abort is None:
+            case Abort() if "abort" not in work.changes and work.record.abort is None:
                 work.update(
                     abort=AbortInfo(
                         source=pdu.source,
@@ -393,17 +398,17 @@ class ModelBuilder:
                 )
             case _:
                 if event.pdu_type == 5:
-                    work.update(
-                        release_requested_by=(
-                            *work.record.release_requested_by,
-                            event.from_requestor,
-                        )
-                    )
+                    work.release_by.append(event.from_requestor)
+                    work.update(release_requested_by=tuple(work.release_by))
                 elif event.pdu_type == 4 and event.ts - work.last_published < _PUBLISH_EVERY_NS:
                     return
         self._publish(work, event.end_ts)
 
     def _publish(self, work: _Working, ts: int) -> None:
+        """Publish the association's new state, if anyone is listening: a finished source is
+        read when it ends, and the final version is always published (see _ended)."""
+        if not self.store.has_listeners:
+            return
         work.last_published = ts
         self.store.put_association(work.snapshot())
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .model import Association, Exchange, Finding, Gap, Note, PduRecord, ViolationRecord
+from .pdulog import PduLog
 
 
 class ChangeKind(StrEnum):
@@ -64,8 +65,12 @@ Listener = Callable[[Change], None]
 class Store:
     """Append-only store of model records, readable while it is being filled."""
 
-    def __init__(self, *, keep_pdus: bool = False) -> None:
+    def __init__(self, *, keep_pdus: bool = False, compact_pdus: bool = False) -> None:
+        """``keep_pdus``: keep a record of every PDU (timelines). ``compact_pdus``: keep them
+        in a :class:`~analyzer.pdulog.PduLog` per association (about 39 bytes a PDU instead
+        of about 300; :meth:`pdus` rebuilds records with their PDVs summarised)."""
         self.keep_pdus = keep_pdus
+        self.compact_pdus = compact_pdus
         self.source = SourceInfo()
         self._lock = threading.RLock()
         self._associations: dict[int, Association] = {}
@@ -77,6 +82,7 @@ class Store:
         self._gaps_of: dict[int, list[Gap]] = {}
         self._notes_of: dict[int, list[Note]] = {}
         self._pdus_of: dict[int, list[PduRecord]] = {}
+        self._pdu_logs: dict[int, PduLog] = {}
         self._listeners: list[Listener] = []
         self.version = 0
 
@@ -93,6 +99,11 @@ class Store:
                     self._listeners.remove(listener)
 
         return unsubscribe
+
+    @property
+    def has_listeners(self) -> bool:
+        """Whether anyone subscribed (a live view); writers may skip interim versions if not."""
+        return bool(self._listeners)
 
     def _notify(self, change: Change) -> None:
         self.version += 1
@@ -137,7 +148,13 @@ class Store:
         if not self.keep_pdus:
             return
         with self._lock:
-            self._pdus_of.setdefault(pdu.association, []).append(pdu)
+            if self.compact_pdus:
+                log = self._pdu_logs.get(pdu.association)
+                if log is None:
+                    log = self._pdu_logs[pdu.association] = PduLog()
+                log.append(pdu)
+            else:
+                self._pdus_of.setdefault(pdu.association, []).append(pdu)
         self._notify(Change(ChangeKind.PDU, pdu))
 
     def source_changed(self) -> None:
@@ -185,6 +202,9 @@ class Store:
 
     def pdus(self, association_id: int) -> list[PduRecord]:
         with self._lock:
+            if self.compact_pdus:
+                log = self._pdu_logs.get(association_id)
+                return log.records(association_id) if log is not None else []
             return list(self._pdus_of.get(association_id, ()))
 
     def __iter__(self) -> Iterator[Association]:
