@@ -1,0 +1,180 @@
+"""A store that keeps growing: associations appear and update as they happen; a large
+capture shows its first rows long before it has been read."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from analyzer.pipeline import Progress, analyze_files
+from analyzer.store import Store
+from tui.app import DicomtapApp
+from tui.screens.association import THREAD_ABOVE, AssociationScreen
+from tui.timeline import Kind
+from tui.widgets.associations import AssociationTable
+from tui.widgets.timeline import TimelineView
+
+from .capture_gen import Shape, write_capture
+from .conftest import finding, sample_store
+
+WAIT = 30.0
+"""Longest wait for anything the UI should do by itself (bounded, never forever)."""
+
+
+async def until(pilot: Pilot[None], condition: object, timeout: float = WAIT) -> float:
+    """Pause until ``condition()`` holds; returns the seconds it took. Fails on timeout."""
+    assert callable(condition)
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"not within {timeout} s: {condition}")
+        await pilot.pause(0.05)
+    return time.monotonic() - start
+
+
+def test_associations_appear_and_update_while_a_thread_writes() -> None:
+    source = sample_store("store.pcap")
+    first, second = sorted(source.associations(), key=lambda a: a.id)
+    pdus = source.pdus(first.id)
+    store = Store(keep_pdus=True, compact_pdus=True)
+    step = threading.Event()
+    done = threading.Event()
+
+    def writer() -> None:
+        # like a proxy relaying: the association opens, PDUs flow, it ends
+        store.put_association(dataclasses.replace(first, outcome=None, end_ts=None))
+        for p in pdus[:2]:
+            store.add_pdu(p)
+        step.wait(WAIT)
+        for p in pdus[2:]:
+            store.add_pdu(p)
+        for e in source.exchanges(first.id):
+            store.add_exchange(e)
+        store.put_association(first)
+        store.add_finding(finding(first.id, "live-test", frames=(first.end_frame or 0,)))
+        store.put_association(second)
+        store.finish()
+        done.set()
+
+    async def main() -> None:
+        app = DicomtapApp(store, cursor_blink=False, flush_every=0.05)
+        async with app.run_test(size=(100, 30)) as pilot:
+            table = app.screen.query_one(AssociationTable)
+            assert table.ids == []
+            thread = threading.Thread(target=writer, daemon=True)
+            thread.start()
+            await until(pilot, lambda: len(table.ids) == 1)
+            assert "…" in table.render_line(0).text  # still in progress
+            await pilot.press("enter")
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, AssociationScreen)
+            view = screen.query_one(TimelineView)
+            assert [r.label for r in view.rows if r.kind is Kind.PDU] == [
+                "A-ASSOCIATE-RQ",
+                "A-ASSOCIATE-AC",
+            ]
+            step.set()
+            await until(pilot, lambda: any(r.kind is Kind.END for r in view.rows))
+            assert any(r.kind is Kind.FINDING for r in view.rows)
+            assert len([r for r in view.rows if r.kind is Kind.MESSAGE]) == 8
+            await pilot.press("escape")
+            await until(pilot, lambda: len(table.ids) == 2)
+            assert "released" in table.render_line(0).text
+            assert "✖ live-test" in table.render_line(0).text
+            thread.join(WAIT)
+            assert done.is_set()
+
+    asyncio.run(main())
+
+
+@pytest.mark.slow
+def test_large_capture_shows_rows_before_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "many.pcap"
+    count = 5000
+    with path.open("wb") as f:
+        write_capture(f, count, Shape(echoes=1, stores=1, fragments=20))
+    store = Store(keep_pdus=True, compact_pdus=True)
+
+    def ingest(store: Store, progress: Progress) -> None:
+        analyze_files([path], store, progress=progress)
+
+    async def main() -> None:
+        app = DicomtapApp(store, ingest, cursor_blink=False)
+        started = time.monotonic()
+        async with app.run_test(size=(100, 30)) as pilot:
+            table = app.screen.query_one(AssociationTable)
+            first_rows = await until(pilot, lambda: len(table.ids) > 0)
+            assert not store.source.finished, "the whole capture was read before any row showed"
+            shown_early = len(table.ids)
+            assert shown_early < count
+            assert "MOD01 → PACS" in table.render_line(0).text
+            # the UI answers keys while the worker reads
+            await until(pilot, lambda: len(table.ids) > 3)
+            await pilot.press("down", "down")
+            assert table.cursor == 2 and not store.source.finished
+            await until(pilot, lambda: store.source.finished, timeout=600)
+            await until(pilot, lambda: len(table.ids) == count)
+            total = time.monotonic() - started
+            print(f"\n{count} associations: first rows after {first_rows:.2f} s "
+                  f"({shown_early} shown), all {count} after {total:.1f} s")  # fmt: skip
+            assert table.cursor == 2  # live updates did not move the cursor
+            await pilot.press("end")
+            assert table.cursor == count - 1
+
+    asyncio.run(main())
+
+
+@pytest.mark.slow
+def test_a_long_association_is_read_in_a_worker(tmp_path: Path) -> None:
+    path = tmp_path / "long.pcap"
+    with path.open("wb") as f:
+        write_capture(f, 1, Shape(echoes=0, stores=1, fragments=THREAD_ABOVE + 5, fragment_size=8))
+    store = Store(keep_pdus=True, compact_pdus=True)
+    analyze_files([path], store)
+
+    async def main() -> None:
+        app = DicomtapApp(store, cursor_blink=False)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("enter")
+            screen = app.screen
+            assert isinstance(screen, AssociationScreen)
+            view = screen.query_one(TimelineView)
+            await until(pilot, lambda: len(view.rows) > 0)
+            data = [r for r in view.rows if r.kind is Kind.MESSAGE and r.from_requestor]
+            assert len(data) == 1 and data[0].pdus == THREAD_ABOVE + 6  # command + fragments
+            assert data[0].label.startswith("C-STORE-RQ #1")
+
+    asyncio.run(main())
+
+
+def test_a_failing_ingest_is_reported_not_raised() -> None:
+    source = sample_store("echo.pcap")
+
+    def ingest(store: Store, progress: Progress) -> None:
+        for a in source.associations():
+            store.put_association(a)
+        progress(10, 100)
+        raise OSError("the capture pipe closed")
+
+    async def main() -> None:
+        store = Store()
+        app = DicomtapApp(store, ingest, cursor_blink=False, flush_every=0.05)
+        async with app.run_test(size=(100, 30)) as pilot:
+            table = app.screen.query_one(AssociationTable)
+            await until(pilot, lambda: app.ingest_error is not None)
+            assert app.ingest_error == "the capture pipe closed"
+            await until(pilot, lambda: len(table.ids) == 1)  # what was read is still shown
+            messages = [n.message for n in app._notifications]
+            assert "the capture pipe closed" in messages
+            title = app.screen.query_one("#title", Static).content
+            assert "stopped" in str(title)
+
+    asyncio.run(main())

@@ -1,0 +1,343 @@
+"""Behaviour of the app, driven by Textual's Pilot at a fixed size, on the bundled samples."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Awaitable, Callable
+
+import pytest
+from rich.console import Console
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, OptionList, Static, TabbedContent, Tree
+
+from analyzer.store import Store
+from tui.app import DicomtapApp
+from tui.screens.association import AssociationScreen
+from tui.screens.exchange import ExchangeScreen
+from tui.screens.findings import FindingsScreen
+from tui.screens.help import HelpScreen, binding_rows
+from tui.screens.main import MainScreen
+from tui.timeline import Kind
+from tui.widgets.associations import AssociationTable
+from tui.widgets.hexview import HexView
+from tui.widgets.timeline import TimelineView
+
+from .conftest import SAMPLES, sample_store, with_findings
+
+SIZE = (100, 30)
+Scenario = Callable[[Pilot[None], DicomtapApp], Awaitable[None]]
+
+
+def run(store: Store, scenario: Scenario, size: tuple[int, int] = SIZE) -> None:
+    """Run ``scenario`` against an app over ``store`` (already filled)."""
+
+    async def main() -> None:
+        app = DicomtapApp(store, cursor_blink=False)
+        app.animation_level = "none"  # tab underlines slide otherwise, and Pilot waits for them
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            await scenario(pilot, app)
+
+    asyncio.run(main())
+
+
+def table(app: DicomtapApp) -> AssociationTable:
+    return app.screen.query_one(AssociationTable)
+
+
+def static_text(app: DicomtapApp, selector: str, width: int = 100) -> str:
+    """The text a Static shows (its rich content rendered at ``width``)."""
+    console = Console(width=width, file=io.StringIO(), color_system=None)
+    with console.capture() as capture:
+        console.print(app.screen.query_one(selector, Static).content)
+    return capture.get()
+
+
+def line_text(widget: AssociationTable | TimelineView | HexView, y: int) -> str:
+    """What the list shows on its line ``y`` (from the top of the view)."""
+    return widget.render_line(y).text
+
+
+def test_navigation_and_drill_down() -> None:
+    store = sample_store("store.pcap", "move_orthanc.pcap")
+
+    async def scenario(pilot: Pilot[None], app: DicomtapApp) -> None:
+        t = table(app)
+        assert isinstance(app.screen, MainScreen)
+        assert len(t.ids) == 4 and t.cursor == 0
+        assert "STORESCU → STORESCP" in line_text(t, 0)
+        await pilot.press("down", "down")
+        assert t.cursor == 2 and t.current == t.ids[2]
+        await pilot.press("end")
+        assert t.cursor == 3
+        await pilot.press("home", "enter")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, AssociationScreen) and screen.association_id == t.ids[0]
+        view = screen.query_one(TimelineView)
+        labels = [r.label for r in view.rows]
+        assert labels[1] == "A-ASSOCIATE-RQ"
+        # drill down from a DIMSE message row to the exchange
+        view.move_to(next(i for i, r in enumerate(view.rows) if r.exchange is not None))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ExchangeScreen)
+        assert app.screen.exchange.service == "C-STORE"
+        await pilot.press("3")  # the data set tab: decoded when opened
+        await pilot.pause()
+        tree = app.screen.query_one(Tree)
+        node = tree.root.children[0]
+        assert node.is_expanded and any("PatientName" in str(c.label) for c in node.children)
+        await pilot.press("4")
+        await pilot.pause()
+        hexview = app.screen.query_one(HexView)
+        assert line_text(hexview, 0).startswith("── C-STORE-RQ command set")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, AssociationScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+
+    run(store, scenario)
+
+
+def test_mouse_click_selects_then_opens() -> None:
+    store = sample_store("store.pcap")
+
+    async def scenario(pilot: Pilot[None], app: DicomtapApp) -> None:
+        t = table(app)
+        await pilot.click(AssociationTable, offset=(10, 1))
+        assert t.cursor == 1 and isinstance(app.screen, MainScreen)
+        await pilot.click(AssociationTable, offset=(10, 1))
+        await pilot.pause()
+        assert isinstance(app.screen, AssociationScreen)
+        assert app.screen.association_id == t.ids[1]
+
+    run(store, scenario)
+
+
+def test_filter_box() -> None:
+    store = sample_store("store.pcap", "reject_called_ae.pcap", "abort.pcap")
+
+    async def scenario(pilot: Pilot[None], app: DicomtapApp) -> None:
+        t = table(app)
+        assert len(t.ids) == 5
+        await pilot.press("slash")
+        box = app.screen.query_one("#filter", Input)
+        assert box.has_focus
+        await pilot.press(*"outcome:rejected")
+        await pilot.pause()
+        assert [app.index.summaries[i].association.called_ae_title for i in t.ids] == ["WRONGAE"]
+        await pilot.press("enter")  # back to the list, filter kept
+        assert t.has_focus and len(t.ids) == 1
+        box.value = "ae:storescu -outcome:aborted"
+        await pilot.pause()
+        assert len(t.ids) == 2
+        await pilot.press("escape")  # clears the filter
+        await pilot.pause()
+        assert box.value == "" and len(t.ids) == 5
+
+    run(store, scenario)
+
+
+def test_sort_keys_and_header_click() -> None:
+    store = sample_store("store.pcap", "move_orthanc.pcap")
+
+    async def scenario(pilot: Pilot[None], app: DicomtapApp) -> None:
+        t, screen = table(app), app.screen
+        assert isinstance(screen, MainScreen)
+        by_start = list(t.ids)
+        await pilot.press("r")
+        assert t.ids == by_start[::-1]
+        await pilot.click("#columns", offset=(1, 0))  # the "#" title: sort by id
+        await pilot.pause()
+        assert screen.sort_key.value == "id" and t.ids == sorted(t.ids)
+
+    run(store, scenario)
+
+
+def test_help_lists_every_binding() -> None:
+    store = sample_store("echo.pcap")
+
+    async def scenario(pilot: Pilot[None], app: DicomtapApp) -> None:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        shown = static_text(app, "#help-text", width=200)
+        for _, _keys, what in binding_rows():
+            assert what in shown
+        for needed in ("Quit", "Help", "Filter", "Next finding", "Previous finding", "Back",
+                       "Search", "Open"):  # fmt: skip
+            assert needed in [what for _, _, what in binding_rows()]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+
+    run(store, scenario)
+
+
+def test_search_in_the_timeline() -> None:
+    store = sample_store("store.pcap")
+
+    async def scenario(pilot: Pilot[None], app: DicomtapApp) -> None:
+        await pilot.press("enter")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, AssociationScreen)
+        view = screen.query_one(TimelineView)
+        await pilot.press("slash")
+        box = screen.query_one("#search", Input)
+        assert box.display and box.has_focus
+        await pilot.press(*"c-store-rq")
+        await pilot.pause()
+        assert view.rows[view.cursor].label.startswith("C-STORE-RQ #1")
+        await pilot.press("enter")
+        assert view.rows[view.cursor].label.startswith("C-STORE-RQ #2")
+        await pilot.press("escape")  # closes the search, stays on the screen
+        await pilot.pause()
+        assert not box.display and isinstance(app.screen, AssociationScreen)
+
+    run(store, scenario)
+
+
+def test_next_finding_everywhere() -> None:
+    store = with_findings(sample_store("store.pcap", "reject_called_ae.pcap", "abort.pcap"))
+
+    async def scenario(pilot: Pilot[None], app: DicomtapApp) -> None:
+        t = table(app)
+        ids = [i for i in t.ids if app.index.summaries[i].findings]
+        assert len(ids) == 4 and t.ids[0] == ids[0]  # the made-up warning is on the first
+        for expected in [*ids[1:], ids[0]]:  # n goes down the list and wraps around
+            await pilot.press("n")
+            assert t.current == expected
+        await pilot.press("N")
+        assert t.current == ids[-1]
+        # in an association: n jumps to the finding's row on the timeline
+        rejected = next(i for i in t.ids if app.index.summaries[i].association.reject)
+        t.move_to(t.ids.index(rejected))
+        await pilot.press("enter")
+        await pilot.pause()
+        view = app.screen.query_one(TimelineView)
+        await pilot.press("n")
+        row = view.rows[view.cursor]
+        assert row.kind is Kind.FINDING and row.finding is not None
+        assert row.finding.code == "association-rejected"
+        assert "Hint for association-rejected" in static_text(app, "#row-detail")
+        await pilot.press("4")
+        await pilot.pause()
+        options = app.screen.query_one(OptionList)
+        assert options.option_count == 1
+        await pilot.press("escape")
+        await pilot.pause()
+        # the findings view, and a jump to the evidence
+        await pilot.press("f")
+        await pilot.pause()
+        assert isinstance(app.screen, FindingsScreen)
+        findings = app.screen.findings
+        assert len(findings) == 4 and findings[-1].code == "slow-response"  # worst first
+        grid = app.screen.query_one(DataTable)
+        await pilot.press("n", "n")
+        assert grid.cursor_row == 2
+        target = findings[2]
+        await pilot.press("enter")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, AssociationScreen)
+        assert screen.association_id == target.evidence.association
+        view = screen.query_one(TimelineView)
+        assert view.rows[view.cursor].finding is target
+        assert screen.query_one(TabbedContent).active == "timeline"
+
+    run(store, scenario)
+
+
+def test_negotiation_tab_marks_rejected_contexts() -> None:
+    store = sample_store("reject_context.pcap")
+
+    async def scenario(pilot: Pilot[None], app: DicomtapApp) -> None:
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("2")
+        await pilot.pause()
+        text = static_text(app, "#contexts", width=200)
+        assert "transfer-syntaxes-not-supported" in text and "abstract-syntax-not-supported" in text
+
+    run(store, scenario)
+
+
+def test_quit() -> None:
+    store = sample_store("echo.pcap")
+
+    async def scenario(pilot: Pilot[None], app: DicomtapApp) -> None:
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.return_code == 0 and not app.is_running
+
+    run(store, scenario)
+
+
+def test_readable_at_80_by_24() -> None:
+    store = with_findings(sample_store("reject_called_ae.pcap"))
+
+    async def scenario(pilot: Pilot[None], app: DicomtapApp) -> None:
+        row = line_text(table(app), 0)
+        assert len(row) == table(app).scrollable_content_region.width >= 79
+        assert "ECHOSCU → WRONGAE" in row and "rejected" in row and "✖ associati" in row
+        await pilot.press("enter")
+        await pilot.pause()
+        view = app.screen.query_one(TimelineView)
+        assert view.size.height >= 10
+        assert "A-ASSOCIATE-RJ" in "".join(line_text(view, y) for y in range(view.size.height))
+
+    run(store, scenario, size=(80, 24))
+
+
+ALL_SAMPLES = sorted(p.name for p in SAMPLES.glob("*.pcap*"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sample", ALL_SAMPLES)
+def test_every_view_of_every_sample_opens(sample: str) -> None:
+    """Each association opens, with each tab; its first exchange opens, with each tab."""
+    store = sample_store(sample)
+    assert len(store) > 0
+
+    async def scenario(pilot: Pilot[None], app: DicomtapApp) -> None:
+        for association in store.associations():
+            screen = AssociationScreen(association.id)
+            await app.push_screen(screen)
+            for tab in ("negotiation", "exchanges", "findings", "timeline"):
+                screen.action_tab(tab)
+                await pilot.pause()
+            exchanges = store.exchanges(association.id)
+            if exchanges:
+                view = ExchangeScreen(exchanges[0])
+                await app.push_screen(view)
+                for tab in ("command", "dataset", "hex", "summary"):
+                    view.action_tab(tab)
+                    await pilot.pause()
+                app.pop_screen()
+            app.pop_screen()
+            await pilot.pause()
+            assert isinstance(app.screen, MainScreen)
+
+    run(store, scenario)
+
+
+def test_an_empty_capture() -> None:
+    store = Store(keep_pdus=True)
+    store.finish()
+
+    async def scenario(pilot: Pilot[None], app: DicomtapApp) -> None:
+        t = table(app)
+        assert t.ids == []
+        await pilot.press("enter", "n", "down", "f")
+        await pilot.pause()
+        assert isinstance(app.screen, FindingsScreen)
+        await pilot.press("enter", "escape")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+
+    run(store, scenario)

@@ -1,0 +1,1 @@
+"""Screens of the terminal UI: association list, association, exchange, findings, help."""

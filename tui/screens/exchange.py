@@ -1,0 +1,164 @@
+"""One DIMSE exchange: summary, command sets, data sets (decoded lazily) and kept bytes."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.widgets import Footer, Static, TabbedContent, TabPane, Tree
+
+from analyzer.model import DimseMessage, Exchange
+from analyzer.names import uid_name
+from analyzer.reports.common import duration_text
+from tui import dataset, details
+from tui.screens.base import BaseScreen
+from tui.widgets.hexview import HexView
+
+TreeData = DimseMessage | DataElement | Dataset | None
+"""What a data set tree node stands for: a message (its data set, not yet decoded), a
+sequence element or a sequence item (children not yet added), or nothing more to open."""
+
+
+class ExchangeScreen(BaseScreen):
+    """Everything about one request and its final response."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("1", "tab('summary')", "Summary", show=False),
+        Binding("2", "tab('command')", "Command", show=False),
+        Binding("3", "tab('dataset')", "Data set", show=False),
+        Binding("4", "tab('hex')", "Hex", show=False),
+    ]
+
+    def __init__(self, exchange: Exchange) -> None:
+        super().__init__()
+        self.exchange = exchange
+
+    def compose(self) -> ComposeResult:
+        e = self.exchange
+        title = Text.assemble(
+            (f"{e.service} #{e.message_id}", "bold"),
+            f"  {uid_name(e.sop_class) if e.sop_class else ''}  ",
+            (e.status_meaning, "bold"),
+            f"  latency {duration_text(e.latency_ns)}",
+            (f"  (association #{e.association}, exchange {e.index})", "dim"),
+        )
+        yield Static(title, classes="title-bar")
+        with TabbedContent(initial="summary"):
+            with TabPane("1 Summary", id="summary"), VerticalScroll(id="summary-scroll"):
+                yield Static(self._summary(), id="summary-text")
+            with TabPane("2 Command", id="command"), VerticalScroll(id="command-scroll"):
+                yield Static(self._commands(), id="command-text")
+            with TabPane("3 Data set", id="dataset"):
+                yield Tree[TreeData]("Data sets", id="dataset-tree")
+            with TabPane("4 Hex", id="hex"):
+                yield HexView(details.hex_sections(e), id="hex-view")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        tree = self.query_one("#dataset-tree", Tree)
+        tree.show_root = False
+        tree.guide_depth = 2
+        e = self.exchange
+        for title, msg in ((f"{e.service}-RQ", e.request), (f"{e.service}-RSP", e.final)):
+            if msg is None:
+                continue
+            info = msg.dataset
+            if info is None:
+                tree.root.add_leaf(f"{title}: no data set")
+            else:
+                tree.root.add(f"{title} data set: {dataset.describe(msg)}", data=msg)
+        self.query_one("#summary-scroll").focus()
+
+    def _summary(self) -> RenderableType:
+        a = self.store.association(self.exchange.association)
+        table = Table(show_header=False, box=None, expand=True, padding=(0, 1))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column(overflow="fold")
+        for name, value, look in details.exchange_rows(self.exchange, a):
+            table.add_row(name, Text(value, style=_LOOK.get(look, "")))
+        return table
+
+    def _commands(self) -> RenderableType:
+        e = self.exchange
+        parts: list[RenderableType] = []
+        for title, msg in ((f"{e.service}-RQ", e.request), (f"{e.service}-RSP (final)", e.final)):
+            if msg is None:
+                parts.append(Text(f"{title}: not seen", style="italic"))
+                continue
+            table = Table(
+                title=f"{title} command set", title_justify="left", box=box.SIMPLE_HEAD, expand=True
+            )
+            table.add_column("Tag", no_wrap=True)
+            table.add_column("Keyword", no_wrap=True)
+            table.add_column("Value", overflow="fold")
+            for tag, name, value in details.command_rows(msg, e):
+                table.add_row(tag, name, value)
+            parts.append(table)
+        if e.pending:
+            parts.append(Text(f"{e.pending} pending response(s) were not kept.", style="italic"))
+        return Group(*parts)
+
+    # --- the data set tree, opened lazily ----------------------------------------------------
+
+    @on(TabbedContent.TabActivated)
+    def tab_activated(self, message: TabbedContent.TabActivated) -> None:
+        if message.pane.id == "dataset":
+            tree = self.query_one("#dataset-tree", Tree)
+            if tree.root.children and not tree.root.children[0].is_expanded:
+                tree.root.children[0].expand()
+            tree.focus()
+
+    @on(Tree.NodeExpanded, "#dataset-tree")
+    def node_expanded(self, message: Tree.NodeExpanded[TreeData]) -> None:
+        node = message.node
+        data = node.data
+        if data is None or node.children:
+            return
+        if isinstance(data, DimseMessage):
+            ds, what = dataset.decode(data)
+            if ds is None:
+                node.add_leaf(what)
+                return
+            self._add_elements(node, ds)
+        elif isinstance(data, DataElement):
+            for title, item in dataset.items(data):
+                node.add(title, data=item)
+        else:
+            self._add_elements(node, data)
+
+    @staticmethod
+    def _add_elements(node: object, ds: Dataset) -> None:
+        from textual.widgets.tree import TreeNode
+
+        assert isinstance(node, TreeNode)
+        for elem in dataset.elements(ds):
+            if elem.VR == "SQ" and elem.value:
+                node.add(dataset.label(elem), data=elem)
+            else:
+                node.add_leaf(dataset.label(elem))
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        target = {
+            "summary": "#summary-scroll",
+            "command": "#command-scroll",
+            "dataset": "#dataset-tree",
+            "hex": "#hex-view",
+        }[tab]
+        self.query_one(target).focus()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+_LOOK = {"ok": "green", "warning": "yellow", "failed": "bold red", "muted": "dim"}

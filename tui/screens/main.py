@@ -1,0 +1,185 @@
+"""The first screen: every association, filtered and sorted, updated as the store grows."""
+
+from __future__ import annotations
+
+import os
+from typing import ClassVar
+
+from rich.text import Text
+from textual import events, on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import Footer, Input, Static
+
+from analyzer.reports.common import outcome_text, size_text
+from tui.core import Look, SortKey
+from tui.messages import StoreUpdated
+from tui.query import Query, parse
+from tui.rows import plural
+from tui.screens.base import BaseScreen, QueryInput, Throttle
+from tui.widgets.associations import AssociationTable, ColumnHeader
+
+_SORT_ORDER = list(SortKey)
+FILTER_HINT = "filter (/): ae:PACS outcome:rejected status:A801 code:… sop:CT ip:10.0.0.5 word"
+
+
+class MainScreen(BaseScreen):
+    """The association list with its filter box."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("escape", "back", "Clear filter", show=False),
+        Binding("n", "next_finding(1)", "Next finding"),
+        Binding("N", "next_finding(-1)", "Previous finding", show=False),
+        Binding("s", "sort", "Sort"),
+        Binding("r", "reverse", "Reverse sort", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.query_filter: Query = Query()
+        self.sort_key = SortKey.START
+        self.reverse = False
+        self._throttle = Throttle(self, self.refresh_rows)
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="title", classes="title-bar")
+        yield QueryInput(placeholder=FILTER_HINT, id="filter", classes="query")
+        yield ColumnHeader(id="columns")
+        yield AssociationTable(self.index, id="associations")
+        yield Static(id="status", classes="status-bar")
+        yield Footer()
+
+    @property
+    def table(self) -> AssociationTable:
+        return self.query_one(AssociationTable)
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        self.refresh_rows()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.call_after_refresh(self._show_header)
+
+    # --- keeping up with the store -------------------------------------------------------
+
+    @on(StoreUpdated)
+    def store_updated(self, message: StoreUpdated) -> None:
+        update = message.update
+        if update.associations or update.new_associations or update.findings:
+            self._throttle.request()  # a filtered or re-sorted list of many rows costs more
+        else:
+            self._show_title()
+
+    def refresh_rows(self) -> None:
+        """Filter and sort again (the index keeps what that needs; rows draw lazily)."""
+        table = self.table
+        table.set_ids(self.index.rows(self.query_filter, self.sort_key, self.reverse))
+        table.refresh()
+        self._show_header()
+        self._show_title()
+        self._show_status()
+
+    def _show_header(self) -> None:
+        self.query_one(ColumnHeader).show(
+            self.sort_key, self.reverse, self.table.scrollable_content_region.width
+        )
+
+    def _show_title(self) -> None:
+        app, index, source = self.dicomtap, self.index, self.store.source
+        title = Text.assemble(("dicomtap", "bold"), "  ", no_wrap=True, overflow="ellipsis")
+        if app.ingest_error:
+            title.append("stopped  ", style="bold red")
+        elif not source.finished and app.progress is not None:
+            done, total = app.progress
+            title.append(
+                f"reading {100 * done // total}%  " if total else f"reading {size_text(done)}  ",
+                style="bold",
+            )
+        elif not source.finished and app.ingest is not None:
+            title.append("reading…  ", style="bold")
+        counts = index.counts()
+        title.append(plural(len(index.summaries), "association"))
+        for look in (Look.FAILED, Look.WARNING, Look.OPEN):
+            if counts[look]:
+                title.append(" · ")
+                title.append(f"{counts[look]} {look.value}", style=_LOOK_STYLE[look])
+        title.append(f" · {plural(len(index.findings), 'finding')}  ")
+        name = app.source or " ".join(os.path.basename(f) for f in source.files)
+        title.append(name, style="dim")
+        self.query_one("#title", Static).update(title)
+
+    def _show_status(self) -> None:
+        table = self.table
+        status = Text(f"{len(table.ids)} of {len(self.index.summaries)} shown", no_wrap=True)
+        for error in self.query_filter.errors:
+            status.append(f"  filter: {error}", style="bold red")
+        current = table.current
+        if current is not None:
+            a = self.index.summaries[current].association
+            status.append(f"  #{a.id} {a.client} → {a.server} · {outcome_text(a)}")
+        self.query_one("#status", Static).update(status)
+
+    # --- the list ---------------------------------------------------------------------------
+
+    @on(AssociationTable.Highlighted)
+    def highlighted(self) -> None:
+        self._show_status()
+
+    @on(AssociationTable.Selected)
+    def selected(self, message: AssociationTable.Selected) -> None:
+        from tui.screens.association import AssociationScreen
+
+        association_id = self.table.ids[message.index]
+        self.app.push_screen(AssociationScreen(association_id))
+
+    @on(ColumnHeader.SortRequested)
+    def sort_requested(self, message: ColumnHeader.SortRequested) -> None:
+        if message.key == self.sort_key:
+            self.reverse = not self.reverse
+        else:
+            self.sort_key, self.reverse = message.key, False
+        self.refresh_rows()
+
+    def action_sort(self) -> None:
+        self.sort_key = _SORT_ORDER[(_SORT_ORDER.index(self.sort_key) + 1) % len(_SORT_ORDER)]
+        self.refresh_rows()
+        self.notify(f"sorted by {self.sort_key.value}", timeout=1.5)
+
+    def action_reverse(self) -> None:
+        self.reverse = not self.reverse
+        self.refresh_rows()
+
+    def action_next_finding(self, step: int) -> None:
+        table = self.table
+        ids = table.ids
+        for k in range(1, len(ids) + 1):
+            i = (table.cursor + step * k) % len(ids)
+            if self.index.summaries[ids[i]].findings:
+                table.move_to(i)
+                return
+        self.notify("No association with findings is shown.", timeout=3)
+
+    # --- the filter ---------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_back(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.has_focus:
+            self.table.focus()
+        elif box.value:
+            box.value = ""
+
+    @on(Input.Changed, "#filter")
+    def filter_changed(self, message: Input.Changed) -> None:
+        self.query_filter = parse(message.value)
+        self.refresh_rows()
+
+    @on(Input.Submitted, "#filter")
+    def filter_submitted(self) -> None:
+        self.table.focus()
+
+
+_LOOK_STYLE = {Look.FAILED: "bold red", Look.WARNING: "yellow", Look.OK: "green", Look.OPEN: "cyan"}

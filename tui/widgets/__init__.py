@@ -1,0 +1,1 @@
+"""Widgets of the terminal UI: the virtual lists (associations, timeline, hex dump)."""
