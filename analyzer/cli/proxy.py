@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from importlib import import_module
+
 import click
 
-from analyzer.sources.proxy.config import ConfigError, TlsConfig
+from analyzer.pipeline import Progress
+from analyzer.sources.proxy.config import ConfigError, ProxyConfig, TlsConfig
 from analyzer.sources.proxy.options import CliOptions, build_config
-from analyzer.sources.proxy.server import serve
+from analyzer.sources.proxy.server import run_proxy, serve
+from analyzer.store import Store
 
 from .common import GENERATOR, fail
 
@@ -127,6 +132,11 @@ _SECONDS = click.FloatRange(min=0.001)
     help="Bytes kept from the start of each data set (65536).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No live log on stdout.")
+@click.option(
+    "--tui",
+    is_flag=True,
+    help="Watch the relayed associations in the terminal UI instead of the live log.",
+)
 def proxy(**opts: object) -> None:
     """Relay DICOM associations byte for byte, and log what they do.
 
@@ -216,6 +226,45 @@ def proxy(**opts: object) -> None:
     )
     try:
         config = build_config(cli)
-        serve(config, generator=GENERATOR)
+        if o("tui"):
+            _with_tui(config)
+        else:
+            serve(config, generator=GENERATOR)
     except ConfigError as exc:
         fail(str(exc), exc.exit_code)
+
+
+def _with_tui(config: ProxyConfig) -> None:
+    """The proxy in the UI's ingest worker, the UI in front: same store, no special case."""
+    app = import_module("tui.app")  # lazily: the analyzer stays importable without Textual
+    store = Store(keep_pdus=True, compact_pdus=True)
+    stopped_by: list[BaseException] = []
+
+    def ingest(store: Store, progress: Progress) -> None:
+        async def main() -> None:
+            stop = asyncio.Event()
+
+            async def watch() -> None:
+                # The UI says "stop" by raising from its progress callback when it closes.
+                while not stop.is_set():
+                    try:
+                        progress(0, -1)  # total -1: a live source, no end to measure
+                    except BaseException as exc:  # handed back to the UI below
+                        stopped_by.append(exc)
+                        stop.set()
+                        return
+                    await asyncio.sleep(0.25)
+
+            watcher = asyncio.create_task(watch())
+            try:
+                await run_proxy(config, store, stop=stop, out=None, generator=GENERATOR)
+            finally:
+                stop.set()
+                await watcher
+
+        asyncio.run(main())
+        if stopped_by:
+            raise stopped_by[0]
+
+    listening = ", ".join(str(lst.address) for lst in config.listeners)
+    app.run(store, ingest, source=f"proxy on {listening}")

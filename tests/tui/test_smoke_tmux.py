@@ -154,3 +154,52 @@ def test_unreadable_capture_fails_before_the_ui(tmp_path: Path) -> None:
     )
     assert out.returncode == 2
     assert "dicomtap: error:" in out.stderr and "notes.txt" in out.stderr
+
+
+@pytest.mark.peers
+def test_proxy_with_the_tui(terminal: Callable[[list[str]], Terminal], tmp_path: Path) -> None:
+    """``dicomtap proxy --tui``: associations relayed to a real storescp appear as they
+    happen, in the same app as for a capture; q quits and the proxy shuts down."""
+    from tests.objects import write_study
+    from tests.peers import Net, dcmtk, running
+
+    files = write_study(tmp_path / "in", 2)
+    with Net() as net:
+        listen, upstream = net.port(11104), net.port(11105)
+        scp = [dcmtk("storescp"), "-aet", "PACS", "--ignore", str(upstream)]
+        with running(net, scp, tmp_path / "scp.log", upstream):
+            argv = net.wrap(
+                [
+                    *command(),
+                    "proxy",
+                    "--listen",
+                    f"127.0.0.1:{listen}",
+                    "--upstream",
+                    f"127.0.0.1:{upstream}",
+                    "--tui",
+                ]
+            )
+            t = terminal(argv)
+            t.wait(lambda s: "live" in s and "0 associations" in s, "the empty live list")
+            deadline = time.monotonic() + WAIT
+            while not net.listening(listen):
+                assert time.monotonic() < deadline, t.screen()
+                time.sleep(0.1)
+            store = net.run(
+                [
+                    dcmtk("storescu"),
+                    "-aet",
+                    "MODALITY",
+                    "-aec",
+                    "PACS",
+                    "127.0.0.1",
+                    str(listen),
+                    *map(str, files),
+                ]
+            )
+            assert store.returncode == 0, store.stderr
+            screen = t.wait(lambda s: "MODALITY → PACS" in s and "released" in s, "the association")
+            row = next(line for line in screen.splitlines() if "MODALITY → PACS" in line)
+            assert " 2 " in row  # two exchanges
+            t.keys("q")
+            t.wait(lambda s: "EXITED 0" in s, "the proxy to shut down")

@@ -92,10 +92,15 @@ class MainScreen(BaseScreen):
             title.append("stopped  ", style="bold red")
         elif not source.finished and app.progress is not None:
             done, total = app.progress
-            title.append(
-                f"reading {100 * done // total}%  " if total else f"reading {size_text(done)}  ",
-                style="bold",
-            )
+            if total < 0:  # a live source (proxy, live capture): nothing to measure
+                title.append("live  ", style="bold green")
+            else:
+                title.append(
+                    f"reading {100 * done // total}%  "
+                    if total
+                    else f"reading {size_text(done)}  ",
+                    style="bold",
+                )
         elif not source.finished and app.ingest is not None:
             title.append("reading…  ", style="bold")
         counts = index.counts()
