@@ -7,6 +7,7 @@ import click
 from .analyze import analyze
 from .common import VERSION
 from .diagnose import diagnose
+from .live import interfaces, live
 from .proxy import proxy
 from .tui import tui
 
@@ -25,4 +26,6 @@ def main() -> None:
 main.add_command(analyze)
 main.add_command(diagnose)
 main.add_command(proxy)
+main.add_command(live)
+main.add_command(interfaces)
 main.add_command(tui)

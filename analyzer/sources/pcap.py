@@ -8,8 +8,9 @@ record layer alone, for any binary stream, including a pipe from ``dumpcap -w -`
 Formats: classic pcap in its four variants (micro- or nanosecond timestamps, either byte
 order) and pcapng (sections of either byte order; interfaces of different link types, each
 with its own ``if_tsresol`` and ``if_tsoffset``; Enhanced, Simple and the obsolete Packet
-blocks; other blocks are skipped). Frames are numbered from 1, counting every packet record
-as Wireshark does.
+blocks; Interface Statistics Blocks are kept in :attr:`CaptureStats.interface_statistics`;
+other blocks are skipped). Frames are numbered from 1, counting every packet record as
+Wireshark does.
 
 Why not dpkt's readers: ``dpkt.pcapng.Reader`` handles a single interface only, and both
 readers build Python objects per packet, several times slower than this module, which reads
@@ -36,7 +37,7 @@ from dissectors.tcp import Segment
 
 from .packets import DecodeStats, PacketDecoder
 
-__all__ = ["CaptureFile", "CaptureStats", "read_packets"]
+__all__ = ["CaptureFile", "CaptureStats", "InterfaceStatistics", "read_packets"]
 
 CHUNK = 1 << 20
 """Bytes asked of the file per read."""
@@ -64,6 +65,7 @@ _SHB = 0x0A0D0D0A
 _IDB = 1
 _PB = 2  # obsolete Packet Block
 _SPB = 3
+_ISB = 5
 _EPB = 6
 
 _PACKET_BLOCKS = (_EPB, _SPB, _PB)
@@ -73,6 +75,37 @@ _EVENT_BLOCKS = frozenset({0x00000009, 0x00000204, 0x00000216, 0x00000221, 0x000
 
 _OPT_TSRESOL = 9
 _OPT_TSOFFSET = 14
+#: Interface Statistics Block options with a 64-bit counter, and the field each one fills.
+_ISB_COUNTERS = {
+    4: "received",
+    5: "dropped",
+    6: "filter_accepted",
+    7: "os_dropped",
+    8: "delivered",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class InterfaceStatistics:
+    """A pcapng Interface Statistics Block: one interface's counters, cumulative since the
+    capture started (a capture tool writes one when it stops, e.g. dumpcap). A counter the
+    block does not carry is None.
+    """
+
+    interface: int
+    """The interface's index in its section."""
+    ts: int | None
+    """When the counters were taken (ns since the Unix epoch)."""
+    received: int | None = None
+    """``isb_ifrecv``: packets the interface received."""
+    dropped: int | None = None
+    """``isb_ifdrop``: packets dropped for lack of resources (a full capture buffer)."""
+    filter_accepted: int | None = None
+    """``isb_filteraccept``: packets the capture filter accepted."""
+    os_dropped: int | None = None
+    """``isb_osdrop``: packets the operating system dropped before the capture tool saw them."""
+    delivered: int | None = None
+    """``isb_usrdeliv``: packets delivered to the capture tool."""
 
 
 @dataclass(slots=True)
@@ -98,6 +131,9 @@ class CaptureStats(DecodeStats):
     """The capture ends inside a record, or turns to garbage; what came before was read."""
     truncation: str | None = None
     """Says where and how, for a person."""
+    interface_statistics: list[InterfaceStatistics] = field(default_factory=list)
+    """Every Interface Statistics Block read (pcapng), in order; the counters are cumulative,
+    so the last one per interface is the total."""
 
     def warnings(self) -> list[str]:
         """One line per kind of data that was skipped or lost (truncation aside)."""
@@ -304,6 +340,29 @@ def _interface(buf: bytes, pos: int, blen: int, endian: str) -> _Interface:
     return _Interface(linktype, snaplen, mul, div, offset)
 
 
+def _statistics(
+    buf: bytes, pos: int, blen: int, endian: str, interfaces: list[_Interface]
+) -> InterfaceStatistics:
+    iface, hi, lo = struct.unpack_from(endian + "III", buf, pos + 8)
+    ts = None
+    if iface < len(interfaces):
+        i = interfaces[iface]
+        ts = ((hi << 32 | lo) * i.mul) // i.div + i.offset
+    counters: dict[str, int] = {}
+    opt = pos + 20
+    stop = pos + blen - 4
+    while opt + 4 <= stop:
+        code, olen = struct.unpack_from(endian + "HH", buf, opt)
+        opt += 4
+        if code == 0 or opt + olen > stop:
+            break
+        name = _ISB_COUNTERS.get(code)
+        if name is not None and olen == 8:
+            counters[name] = struct.unpack_from(endian + "Q", buf, opt)[0]
+        opt += (olen + 3) & ~3
+    return InterfaceStatistics(iface, ts, **counters)
+
+
 def _pcapng(stream: _Stream, buf: bytes, sink: _Sink[_T], counts: bool) -> Iterator[_T]:
     stats = stream.stats
     pos = 0
@@ -415,6 +474,10 @@ def _pcapng(stream: _Stream, buf: bytes, sink: _Sink[_T], counts: bool) -> Itera
                     i = _interface(buf, pos, blen, endian)
                     interfaces.append(i)
                     stats.link_types.add(i.linktype)
+                elif btype == _ISB and blen >= 24:
+                    stats.interface_statistics.append(
+                        _statistics(buf, pos, blen, endian, interfaces)
+                    )
                 pos += blen  # no packet: statistics, names, comments, events, ...
                 continue
             frame += 1

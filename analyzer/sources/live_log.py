@@ -1,0 +1,300 @@
+"""What ``dicomtap live`` prints: a compact live log (text) or JSON Lines, as things happen.
+
+Both are store listeners, like a report or the terminal UI: they read the records the
+pipeline puts into the :class:`~analyzer.store.Store` and never see a packet. They run in
+the thread that feeds the pipeline and flush every line, so a line is out as soon as its
+record is in the store. The text log has one line per association event::
+
+    12:00:01.234 #1 started MODALITY → ARCHIVE, 10.0.0.5:51234 → 10.0.0.9:104, 2 contexts proposed
+    12:00:01.236 #1 accepted 2 of 2 contexts: CT Image Storage, Verification
+    12:00:01.301 #1 C-STORE CT Image Storage: 0x0000 Success, latency 1.2 ms, 512.0 KiB
+    12:00:02.110 #1 released after 876.0 ms: 4 exchanges, 2.1 MiB
+    12:00:02.110 #1 WARNING Presentation context rejected [context-rejected]
+
+(times are the packets' capture times, local time; ``#1`` is the association's id, as in
+``analyze``). JSON Lines are the records of ``analyze --format json``
+(analyzer/reports/SCHEMA.md), each written when it is complete: an exchange when its final
+response has come, an association when it has ended (its exchanges come before it, its
+findings after it), a finding as it is produced; the header carries a ``live`` object, and
+the summary the verdict, the exit status and a ``capture`` object (drops, delay, files).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from typing import IO, Any
+
+from analyzer.model import Association, Detection, Exchange, Finding, Outcome
+from analyzer.names import uid_name
+from analyzer.reports.common import duration_text, ms, outcome_text, size_text
+from analyzer.reports.diagnosis import exit_status, verdict
+from analyzer.reports.jsonl import (
+    association_record,
+    exchange_record,
+    finding_record,
+    gap_record,
+    header_record,
+    summary_record,
+    violation_record,
+)
+from analyzer.reports.text import summary_line
+from analyzer.store import Change, ChangeKind, Store
+
+from .live import LiveOptions, LiveResult
+from .live_findings import CAPTURE_ASSOCIATION
+
+__all__ = ["LiveJsonl", "LiveLog", "capture_record", "summary_lines"]
+
+_CONTEXT_NAMES = 4  # accepted abstract syntaxes named on the "accepted" line
+
+
+def _clock(ts: int | None) -> str:
+    ts = time.time_ns() if ts is None else ts
+    seconds, ns = divmod(ts, 1_000_000_000)
+    return time.strftime("%H:%M:%S", time.localtime(seconds)) + f".{ns // 1_000_000:03d}"
+
+
+def _titles(a: Association) -> str:
+    return f"{a.calling_ae_title or '?'} → {a.called_ae_title or '?'}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+class _Writer:
+    """Writes whole lines to ``out`` and flushes each. If the reader goes away (``| head``),
+    it stops writing and calls ``closed`` (``dicomtap live`` then stops the capture)."""
+
+    def __init__(self, out: IO[str], closed: Callable[[], object] | None = None) -> None:
+        self._out: IO[str] | None = out
+        self._closed = closed
+
+    def write(self, text: str) -> None:
+        out = self._out
+        if out is None:
+            return
+        try:
+            out.write(text)
+            out.flush()
+        except (BrokenPipeError, ValueError):
+            self._out = None
+            if self._closed is not None:
+                self._closed()
+
+
+class LiveLog(_Writer):
+    """The text live log of a store being filled (see the module docstring)."""
+
+    def __init__(
+        self, store: Store, out: IO[str], closed: Callable[[], object] | None = None
+    ) -> None:
+        super().__init__(out, closed)
+        self.store = store
+        self._said: dict[int, set[str]] = {}
+        self._unsubscribe = store.subscribe(self._changed)
+
+    def line(self, ts: int | None, text: str) -> None:
+        """One line, stamped with the capture time ``ts`` (now if None)."""
+        self.write(f"{_clock(ts)} {text}\n")
+
+    def close(self, options: LiveOptions, result: LiveResult) -> None:
+        """Stop listening; write the summary."""
+        self._unsubscribe()
+        self.write("\n".join(summary_lines(self.store, options, result)) + "\n")
+
+    def _changed(self, change: Change) -> None:
+        record = change.record
+        if change.kind == ChangeKind.ASSOCIATION and isinstance(record, Association):
+            self._association(record)
+        elif change.kind == ChangeKind.EXCHANGE and isinstance(record, Exchange):
+            self.line(
+                record.end_ts or record.start_ts, f"#{record.association} {_exchange(record)}"
+            )
+        elif change.kind == ChangeKind.FINDING and isinstance(record, Finding):
+            self._finding(record)
+
+    def _association(self, a: Association) -> None:
+        said = self._said.setdefault(a.id, set())
+        if a.outcome == Outcome.NEVER_ASSOCIATED:
+            self.line(a.start_ts, f"#{a.id} {a.client} → {a.server}: {outcome_text(a)}")
+            said.add("end")
+            return
+        if "start" not in said and (
+            a.rq_ts is not None or a.detection != Detection.ASSOCIATE_RQ or a.outcome is not None
+        ):
+            said.add("start")
+            text = f"#{a.id} started {_titles(a)}, {a.client} → {a.server}"
+            if a.rq_ts is not None:
+                text += f", {_plural(len(a.contexts), 'context')} proposed"
+            elif a.partial:
+                text += " (already running when the capture began)"
+            self.line(a.rq_ts or a.start_ts, text)
+        if a.ac_ts is not None and "ac" not in said:
+            said.add("ac")
+            self.line(a.ac_ts, f"#{a.id} {_accepted(a)}")
+        if a.reject is not None and "rj" not in said:
+            said.add("rj")
+            # said when the A-ASSOCIATE-RJ is seen, before the connection closes
+            rejected = dataclasses.replace(a, outcome=Outcome.REJECTED)
+            self.line(a.reject.ts, f"#{a.id} {outcome_text(rejected)}")
+        if a.outcome is not None and "end" not in said:
+            said.add("end")
+            self.line(a.end_ts, f"#{a.id} {_ended(a)}")
+            self._said.pop(a.id, None)
+
+    def _finding(self, f: Finding) -> None:
+        ev = f.evidence
+        label = f.severity.label.upper()
+        if ev.association == CAPTURE_ASSOCIATION:
+            self.line(ev.ts, f"capture {label} {f.title} [{f.code}]: {f.explanation}")
+        else:
+            self.line(ev.ts, f"#{ev.association} {label} {f.title} [{f.code}]")
+
+
+def _accepted(a: Association) -> str:
+    accepted = [c for c in a.contexts if c.accepted]
+    names: list[str] = []
+    for c in accepted:
+        name = uid_name(c.abstract_syntax) if c.abstract_syntax else f"context {c.id}"
+        if name not in names:
+            names.append(name)
+    shown = ", ".join(names[:_CONTEXT_NAMES]) + (", …" if len(names) > _CONTEXT_NAMES else "")
+    text = f"accepted {len(accepted)} of {_plural(len(a.contexts), 'context')}"
+    return text + (f": {shown}" if shown else " (none usable)")
+
+
+def _exchange(e: Exchange) -> str:
+    what = uid_name(e.sop_class) if e.sop_class else "-"
+    by = "" if e.from_requestor else " (by the acceptor)"
+    status = "no response" if e.final is None else f"0x{e.status or 0:04X} {e.status_meaning}"
+    if e.pending:
+        status += f" (+{e.pending} pending)"
+    if e.error_comment:
+        status += f' "{e.error_comment}"'
+    text = f"{e.service}{by} {what}: {status}"
+    if e.latency_ns is not None:
+        text += f", latency {duration_text(e.latency_ns)}"
+    if e.request_dataset_bytes:
+        text += f", {size_text(e.request_dataset_bytes)}"
+    return text
+
+
+def _ended(a: Association) -> str:
+    moved = a.requestor_pdus.bytes + a.acceptor_pdus.bytes
+    counts = f"{_plural(a.exchanges, 'exchange')}, {size_text(moved)}"
+    after = f"after {duration_text(a.duration_ns)}"
+    if a.outcome == Outcome.RELEASED:
+        return f"released {after}: {counts}"
+    if a.outcome == Outcome.REJECTED:
+        return f"ended: rejected {after}"
+    if a.outcome == Outcome.OPEN_AT_END:
+        return f"open at end: {outcome_text(a)}, {after}: {counts}"
+    return f"ended: {outcome_text(a)}, {after}: {counts}"
+
+
+def capture_record(options: LiveOptions, result: LiveResult) -> dict[str, Any]:
+    """The ``capture`` object of the live summary record."""
+    d = result.drops
+    return {
+        "interface": options.interface,
+        "capture_filter": options.bpf,
+        "packets": result.packets,
+        "bytes": result.bytes,
+        "duration_ms": ms(result.duration_ns),
+        "dropped": {
+            "total": d.total,
+            "kernel": d.kernel,
+            "dumpcap": d.dumpcap,
+            "interface": d.interface,
+            "received": d.received,
+        },
+        "fell_behind": result.behind,
+        "max_delay_ms": ms(result.max_lag_ns),
+        "behind_ms": ms(result.behind_ns),
+        "files": list(result.files),
+        "error": result.error,
+        "write_error": result.write_error,
+    }
+
+
+def summary_lines(store: Store, options: LiveOptions, result: LiveResult) -> list[str]:
+    """The end of the live log: the verdict (as ``diagnose``), counts, drops, files."""
+    seconds = result.duration_ns / 1e9
+    d = result.drops
+    dropped = "none dropped" if not d.total else f"{_plural(d.total, 'packet')} DROPPED"
+    lines = [
+        "",
+        f"Verdict: {verdict(store)}",
+        f"Capture: {options.interface}, filter '{options.bpf}', {seconds:.1f} s, "
+        f"{_plural(result.packets, 'packet')} ({size_text(result.bytes)}), {dropped}.",
+        summary_line(store),
+    ]
+    if result.behind:
+        lines.append(
+            f"Analysis fell behind the capture {result.behind} time(s), for "
+            f"{result.behind_ns / 1e9:.1f} s in all (largest delay "
+            f"{result.max_lag_ns / 1e9:.1f} s)."
+        )
+    if len(result.files) == 1:
+        lines.append(f"Capture kept in {result.files[0]}.")
+    elif result.files:
+        lines.append(
+            f"Capture kept in {len(result.files)} files, {result.files[0]} … {result.files[-1]}."
+        )
+    return lines
+
+
+class LiveJsonl(_Writer):
+    """JSON Lines records of a store being filled (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: Store,
+        out: IO[str],
+        generator: str,
+        options: LiveOptions,
+        closed: Callable[[], object] | None = None,
+    ) -> None:
+        super().__init__(out, closed)
+        self.store = store
+        header = header_record(store, generator)
+        header["live"] = {
+            "interface": options.interface,
+            "capture_filter": options.bpf,
+            "write": options.write,
+        }
+        self._emit(header)
+        self._unsubscribe = store.subscribe(self._changed)
+
+    def _emit(self, record: dict[str, Any]) -> None:
+        self.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n")
+
+    def _changed(self, change: Change) -> None:
+        record = change.record
+        match change.kind:
+            case ChangeKind.ASSOCIATION if isinstance(record, Association):
+                if record.outcome is not None:
+                    self._emit(association_record(record))
+            case ChangeKind.EXCHANGE if isinstance(record, Exchange):
+                self._emit(exchange_record(record))
+            case ChangeKind.FINDING if isinstance(record, Finding):
+                self._emit(finding_record(record))
+            case ChangeKind.VIOLATION:
+                self._emit(violation_record(record))  # type: ignore[arg-type]
+            case ChangeKind.GAP:
+                self._emit(gap_record(record))  # type: ignore[arg-type]
+            case _:
+                pass
+
+    def close(self, options: LiveOptions, result: LiveResult) -> None:
+        """Stop listening; write the summary record."""
+        self._unsubscribe()
+        summary = summary_record(self.store)
+        summary["verdict"] = verdict(self.store)
+        summary["exit_status"] = exit_status(self.store)
+        summary["capture"] = capture_record(options, result)
+        self._emit(summary)

@@ -1,0 +1,15 @@
+"""Fixtures of the live capture tests: each test gets its own network namespace."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.peers import Net
+
+
+@pytest.fixture
+def net() -> Iterator[Net]:
+    with Net() as n:
+        yield n
