@@ -20,7 +20,7 @@ from analyzer.model import (
     ViolationRecord,
 )
 from analyzer.names import uid_name
-from analyzer.store import Store
+from analyzer.store import Change, ChangeKind, Store
 from dissectors.pdu import (
     abort_reason_text,
     abort_source_text,
@@ -322,6 +322,26 @@ def records(store: Store, generator: str, *, findings: bool = True) -> Iterable[
             for f in store.findings(a.id):
                 yield finding_record(f)
     yield summary_record(store)
+
+
+def change_record(change: Change) -> dict[str, Any] | None:
+    """The record a store change adds to a stream written as things happen (the proxy's and
+    live capture's JSON Lines): associations once they have ended, everything else as it is
+    stored. None for changes that have no record of their own."""
+    record = change.record
+    match change.kind:
+        case ChangeKind.ASSOCIATION if isinstance(record, Association):
+            return association_record(record) if record.outcome is not None else None
+        case ChangeKind.EXCHANGE if isinstance(record, Exchange):
+            return exchange_record(record)
+        case ChangeKind.FINDING if isinstance(record, Finding):
+            return finding_record(record)
+        case ChangeKind.VIOLATION if isinstance(record, ViolationRecord):
+            return violation_record(record)
+        case ChangeKind.GAP if isinstance(record, Gap):
+            return gap_record(record)
+        case _:
+            return None
 
 
 def write(store: Store, out: IO[str], generator: str) -> None:

@@ -31,15 +31,7 @@ from analyzer.model import Association, Detection, Exchange, Finding, Outcome
 from analyzer.names import uid_name
 from analyzer.reports.common import duration_text, ms, outcome_text, size_text
 from analyzer.reports.diagnosis import exit_status, verdict
-from analyzer.reports.jsonl import (
-    association_record,
-    exchange_record,
-    finding_record,
-    gap_record,
-    header_record,
-    summary_record,
-    violation_record,
-)
+from analyzer.reports.jsonl import change_record, header_record, summary_record
 from analyzer.reports.text import summary_line
 from analyzer.store import Change, ChangeKind, Store
 
@@ -274,21 +266,9 @@ class LiveJsonl(_Writer):
         self.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n")
 
     def _changed(self, change: Change) -> None:
-        record = change.record
-        match change.kind:
-            case ChangeKind.ASSOCIATION if isinstance(record, Association):
-                if record.outcome is not None:
-                    self._emit(association_record(record))
-            case ChangeKind.EXCHANGE if isinstance(record, Exchange):
-                self._emit(exchange_record(record))
-            case ChangeKind.FINDING if isinstance(record, Finding):
-                self._emit(finding_record(record))
-            case ChangeKind.VIOLATION:
-                self._emit(violation_record(record))  # type: ignore[arg-type]
-            case ChangeKind.GAP:
-                self._emit(gap_record(record))  # type: ignore[arg-type]
-            case _:
-                pass
+        record = change_record(change)
+        if record is not None:
+            self._emit(record)
 
     def close(self, options: LiveOptions, result: LiveResult) -> None:
         """Stop listening; write the summary record."""

@@ -24,15 +24,7 @@ from typing import IO, Any
 from analyzer.model import Association, Exchange
 from analyzer.names import uid_name
 from analyzer.reports.common import duration_text, outcome_text, side, size_text
-from analyzer.reports.jsonl import (
-    association_record,
-    exchange_record,
-    finding_record,
-    gap_record,
-    header_record,
-    summary_record,
-    violation_record,
-)
+from analyzer.reports.jsonl import change_record, header_record, summary_record
 from analyzer.store import Change, ChangeKind, Store
 
 __all__ = ["JsonlSink", "LiveLog", "RotatingFile"]
@@ -246,22 +238,7 @@ class JsonlSink:
         return json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n"
 
     def _changed(self, change: Change) -> None:
-        record = change.record
-        out: dict[str, Any] | None = None
-        match change.kind:
-            case ChangeKind.ASSOCIATION if isinstance(record, Association):
-                if record.outcome is not None:
-                    out = association_record(record)
-            case ChangeKind.EXCHANGE if isinstance(record, Exchange):
-                out = exchange_record(record)
-            case ChangeKind.VIOLATION:
-                out = violation_record(record)  # type: ignore[arg-type]
-            case ChangeKind.GAP:
-                out = gap_record(record)  # type: ignore[arg-type]
-            case ChangeKind.FINDING:
-                out = finding_record(record)  # type: ignore[arg-type]
-            case _:
-                pass
+        out = change_record(change)
         if out is not None:
             self._file.write(self._dump(out))
             if out["type"] == "association":
