@@ -16,6 +16,7 @@ from pynetdicom.sop_class import uid_to_service_class
 # Re-exported (explicitly, ``as``) so that the presentation layer gets the standard's words
 # for these codes without importing dissectors.
 from dissectors.pdu import context_result_text as context_result_text
+from dissectors.pdu import pdu_name as pdu_name
 from dissectors.pdu import user_identity_type_text as user_identity_type_text
 
 _SUCCESS, _WARNING, _FAILURE, _CANCEL, _PENDING = (

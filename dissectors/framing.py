@@ -19,6 +19,8 @@ import re
 import struct
 from typing import Protocol
 
+from dissectors.pdu.constants import pdu_name
+
 _PDU_HEADER = struct.Struct(">BBI")
 _PDV_HEADER = struct.Struct(">IBB")
 _U32 = struct.Struct(">I")
@@ -351,7 +353,7 @@ class PduFramer:
         if length > limit:
             h.framing_problem(
                 "pdu-length-invalid",
-                f"{_name(pdu_type)} declares {length} bytes; no such PDU is that long",
+                f"{pdu_name(pdu_type)} declares {length} bytes; no such PDU is that long",
                 start,
                 ts,
                 frame,
@@ -440,15 +442,3 @@ class PduFramer:
         del buf[:drop]
         self._scan_offset += drop
         self.offset = self._scan_offset + len(buf)
-
-
-def _name(pdu_type: int) -> str:
-    return {
-        1: "A-ASSOCIATE-RQ",
-        2: "A-ASSOCIATE-AC",
-        3: "A-ASSOCIATE-RJ",
-        4: "P-DATA-TF",
-        5: "A-RELEASE-RQ",
-        6: "A-RELEASE-RP",
-        7: "A-ABORT",
-    }.get(pdu_type, f"PDU type 0x{pdu_type:02X}")

@@ -25,7 +25,7 @@ from analyzer.model import (
     Severity,
     ViolationRecord,
 )
-from analyzer.names import uid_name
+from analyzer.names import pdu_name, uid_name
 from analyzer.reports.common import duration_text, outcome_text, size_text
 
 from .core import SEVERITY_MARK
@@ -33,15 +33,6 @@ from .core import SEVERITY_MARK
 SILENCE_NS = 1_000_000_000
 """A pause at least this long between two rows is shown as a silence row."""
 
-PDU_NAMES = {
-    1: "A-ASSOCIATE-RQ",
-    2: "A-ASSOCIATE-AC",
-    3: "A-ASSOCIATE-RJ",
-    4: "P-DATA-TF",
-    5: "A-RELEASE-RQ",
-    6: "A-RELEASE-RP",
-    7: "A-ABORT",
-}
 _PDU_LOOK = {1: "assoc", 2: "assoc", 3: "failed", 5: "assoc", 6: "assoc", 7: "failed"}
 _STATUS_LOOK = {"Success": "ok", "Warning": "warning", "Failure": "failed", "Cancel": "warning"}
 _SEVERITY_LOOK = {Severity.ERROR: "failed", Severity.WARNING: "warning", Severity.INFO: "info"}
@@ -115,7 +106,7 @@ class _Builder:
                 Row(
                     Kind.PDU,
                     p.ts,
-                    PDU_NAMES.get(p.pdu_type, f"PDU type 0x{p.pdu_type:02X}"),
+                    pdu_name(p.pdu_type),
                     p.from_requestor,
                     size_text(p.length + 6),
                     _PDU_LOOK.get(p.pdu_type, "pdu"),
@@ -258,16 +249,14 @@ def _without_pdus(a: Association, exchanges: Sequence[Exchange]) -> list[Row]:
     """Rows from the association record and its exchanges alone."""
     rows: list[Row] = []
     if a.rq_ts is not None:
-        rows.append(
-            Row(Kind.PDU, a.rq_ts, PDU_NAMES[1], True, look="assoc", first_frame=a.rq_frame)
-        )
+        rows.append(Row(Kind.PDU, a.rq_ts, pdu_name(1), True, look="assoc", first_frame=a.rq_frame))
     if a.ac_ts is not None:
         rows.append(
-            Row(Kind.PDU, a.ac_ts, PDU_NAMES[2], False, look="assoc", first_frame=a.ac_frame)
+            Row(Kind.PDU, a.ac_ts, pdu_name(2), False, look="assoc", first_frame=a.ac_frame)
         )
     if a.reject is not None:
         rj = a.reject
-        rows.append(Row(Kind.PDU, rj.ts, PDU_NAMES[3], False, look="failed", first_frame=rj.frame))
+        rows.append(Row(Kind.PDU, rj.ts, pdu_name(3), False, look="failed", first_frame=rj.frame))
     for msg, exchange, final in _messages(exchanges):
         group = _Group(
             Row(Kind.MESSAGE, msg.ts, "", msg.from_requestor, look="dimse"), msg.context_id
@@ -282,7 +271,7 @@ def _without_pdus(a: Association, exchanges: Sequence[Exchange]) -> list[Row]:
     if a.abort is not None:
         ab = a.abort
         rows.append(
-            Row(Kind.PDU, ab.ts, PDU_NAMES[7], ab.by_requestor, look="failed", first_frame=ab.frame)
+            Row(Kind.PDU, ab.ts, pdu_name(7), ab.by_requestor, look="failed", first_frame=ab.frame)
         )
     return rows
 

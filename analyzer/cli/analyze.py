@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from typing import IO
-
 import click
 
 from analyzer.errors import DicomtapError
@@ -13,7 +10,7 @@ from analyzer.pipeline import analyze_files
 from analyzer.reports import csvout, jsonl, text
 from analyzer.store import Store
 
-from .common import GENERATOR, fail, progress_bar
+from .common import GENERATOR, dicom_port_option, fail, output_file, progress_bar
 
 
 @click.command()
@@ -32,14 +29,10 @@ from .common import GENERATOR, fail, progress_bar
     type=click.Path(dir_okay=False, writable=True),
     help="Write here instead of stdout.",
 )
-@click.option(
-    "--port",
-    "ports",
-    type=click.IntRange(1, 65535),
-    multiple=True,
-    help="Treat this TCP port as a DICOM port (repeatable). DICOM is found on any port "
+@dicom_port_option(
+    "Treat this TCP port as a DICOM port (repeatable). DICOM is found on any port "
     "anyway; a port named here also reports connections that never associated and settles "
-    "which side is the server when the capture missed the TCP handshake.",
+    "which side is the server when the capture missed the TCP handshake."
 )
 @click.option(
     "--keep",
@@ -87,23 +80,10 @@ def analyze(
         click.echo(f"dicomtap: note: {note}", err=True)
     if not len(store):
         click.echo(f"dicomtap: {text.summary_line(store)}", err=True)
-    try:
-        out: IO[str] = (
-            open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
-            if output
-            else sys.stdout
-        )
-    except OSError as exc:
-        fail(f"cannot write {output}: {exc.strerror}")
-    try:
+    with output_file(output) as out:
         if fmt == "json":
             jsonl.write(store, out, GENERATOR)
         elif fmt == "csv":
             csvout.write(store, out)
         else:
             text.write(store, out)
-    except BrokenPipeError:
-        sys.stderr.close()  # the reader went away (| head); not an error
-    finally:
-        if out is not sys.stdout:
-            out.close()

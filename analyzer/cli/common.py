@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
-from typing import NoReturn
+from typing import IO, Any, NoReturn, TypeVar
 
 import click
 
 from analyzer.pipeline import Progress
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 try:
     VERSION = version("dicomtap")
@@ -18,6 +20,33 @@ except PackageNotFoundError:  # running from a source tree
     VERSION = "0.0.0"
 
 GENERATOR = f"dicomtap {VERSION}"
+
+
+@contextmanager
+def output_file(output: str | None) -> Iterator[IO[str]]:
+    """Where a report goes: ``output`` (one clear error if it cannot be written), or stdout.
+
+    A reader that goes away early (``| head``) is not an error."""
+    try:
+        out: IO[str] = (
+            open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
+            if output
+            else sys.stdout
+        )
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror}")
+    try:
+        yield out
+    except BrokenPipeError:
+        sys.stderr.close()
+    finally:
+        if out is not sys.stdout:
+            out.close()
+
+
+def dicom_port_option(help: str) -> Callable[[F], F]:
+    """``--port N`` (repeatable): ports to treat as DICOM ports."""
+    return click.option("--port", "ports", type=click.IntRange(1, 65535), multiple=True, help=help)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

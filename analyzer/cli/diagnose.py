@@ -15,7 +15,7 @@ from analyzer.pipeline import analyze_files
 from analyzer.reports import diagnosis, jsonl
 from analyzer.store import Store
 
-from .common import GENERATOR, fail, progress_bar
+from .common import GENERATOR, dicom_port_option, fail, output_file, progress_bar
 
 _SEVERITIES = {"info": Severity.INFO, "warning": Severity.WARNING, "error": Severity.ERROR}
 
@@ -41,13 +41,9 @@ _SEVERITIES = {"info": Severity.INFO, "warning": Severity.WARNING, "error": Seve
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False), help="Write here instead of stdout."
 )
-@click.option(
-    "--port",
-    "ports",
-    type=click.IntRange(1, 65535),
-    multiple=True,
-    help="Treat this TCP port as a DICOM port (repeatable): connections to it that never "
-    "associate are diagnosed too.",
+@dicom_port_option(
+    "Treat this TCP port as a DICOM port (repeatable): connections to it that never "
+    "associate are diagnosed too."
 )
 @click.option(
     "--progress/--no-progress", default=True, help="Progress bar on stderr (terminals only)."
@@ -87,24 +83,11 @@ def diagnose(
     for note in store.source.warnings:
         click.echo(f"dicomtap: note: {note}", err=True)
     threshold = _SEVERITIES[min_severity]
-    try:
-        out: IO[str] = (
-            open(output, "w", encoding="utf-8")  # noqa: SIM115 - closed below
-            if output
-            else sys.stdout
-        )
-    except OSError as exc:
-        fail(f"cannot write {output}: {exc.strerror}")
-    try:
+    with output_file(output) as out:
         if fmt == "json":
             _json(store, out, threshold)
         else:
             diagnosis.write(store, out, threshold)
-    except BrokenPipeError:
-        sys.stderr.close()
-    finally:
-        if out is not sys.stdout:
-            out.close()
     sys.exit(diagnosis.exit_status(store))
 
 

@@ -21,7 +21,7 @@ from analyzer.sources.live_dumpcap import find_dumpcap, list_interfaces
 from analyzer.sources.live_log import LiveJsonl, LiveLog, summary_lines
 from analyzer.store import Store
 
-from .common import GENERATOR, fail
+from .common import GENERATOR, dicom_port_option, fail
 
 _DUMPCAP_OPTION = click.option(
     "--dumpcap",
@@ -64,13 +64,9 @@ class _Ring(click.ParamType[tuple[int, float]]):
     metavar="BPF",
     help="Capture filter (libpcap syntax), instead of the default: 'tcp', or the --port ones.",
 )
-@click.option(
-    "--port",
-    "ports",
-    type=click.IntRange(1, 65535),
-    multiple=True,
-    help="A DICOM port (repeatable): narrows the default filter to 'tcp port N or ...', and "
-    "reports connections to it that never associate. DICOM is found on any port anyway.",
+@dicom_port_option(
+    "A DICOM port (repeatable): narrows the default filter to 'tcp port N or ...', and "
+    "reports connections to it that never associate. DICOM is found on any port anyway."
 )
 @click.option(
     "-w",

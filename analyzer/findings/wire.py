@@ -7,6 +7,8 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 from analyzer.model import Finding, Outcome, Severity, ViolationKind, ViolationRecord
+from dissectors.pdu import pdu_name
+from dissectors.ul_fsm import RECEIVE_EVENT, SEND_EVENT
 
 from .facts import Facts, cap, plural, seconds
 
@@ -143,25 +145,11 @@ def protocol_violations(f: Facts) -> Iterator[Finding]:
         )
 
 
-_EVENT_PDU = {
-    2: "A-ASSOCIATE-RQ",
-    3: "A-ASSOCIATE-AC",
-    4: "A-ASSOCIATE-RJ",
-    6: "A-ASSOCIATE-RQ",
-    7: "A-ASSOCIATE-AC",
-    8: "A-ASSOCIATE-RJ",
-    9: "P-DATA-TF",
-    10: "P-DATA-TF",
-    11: "A-RELEASE-RQ",
-    12: "A-RELEASE-RQ",
-    13: "A-RELEASE-RP",
-    14: "A-RELEASE-RP",
-    15: "A-ABORT",
-    16: "A-ABORT",
-    17: "connection close",
-    19: "unrecognised PDU",
+# PS3.8 events back to the PDU behind them, and whether its sender or receiver saw it.
+_BY_EVENT: dict[int, tuple[int, bool]] = {
+    **{int(e): (t, True) for t, e in SEND_EVENT.items()},
+    **{int(e): (t, False) for t, e in RECEIVE_EVENT.items()},
 }
-_SENT = {2, 7, 8, 9, 11, 14, 15}
 
 
 def _cell_title(cell: str) -> str:
@@ -170,10 +158,13 @@ def _cell_title(cell: str) -> str:
         event = int(cell.split("@")[0].removeprefix("Evt"))
     except ValueError:
         return "Protocol violation"
-    what = _EVENT_PDU.get(event, "PDU")
     if event == 19:
         return "Unrecognised PDU"
-    return f"{what} {'sent' if event in _SENT else 'received'} at the wrong time"
+    if event == 17:
+        return "Connection closed at the wrong time"
+    pdu_type, sent = _BY_EVENT.get(event, (0, False))
+    what = pdu_name(pdu_type) if pdu_type else "PDU"
+    return f"{what} {'sent' if sent else 'received'} at the wrong time"
 
 
 def capture_gap(f: Facts) -> Iterator[Finding]:

@@ -38,6 +38,14 @@ class PduType(IntEnum):
         return self.name.replace("_", "-")
 
 
+def pdu_name(pdu_type: int) -> str:
+    """``A-ASSOCIATE-RQ`` for 1, ..., and ``PDU type 0x09`` for a type PS3.8 does not define."""
+    try:
+        return PduType(pdu_type).label
+    except ValueError:
+        return f"PDU type 0x{pdu_type:02X}"
+
+
 class ItemType(IntEnum):
     """Item and sub-item types of the association PDUs, PS3.8 §9.3.2-9.3.4 and PS3.7 Annex D."""
 
