@@ -40,8 +40,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from benchlib import dcmtk, make_objects, sh
 
 PORT = 11112
 NS = "dtlivebench"
@@ -50,47 +49,6 @@ LIVE = [sys.executable, "-c", "from analyzer.cli import main; main()", "live"]
 
 def netns(*argv: str) -> list[str]:
     return ["ip", "netns", "exec", NS, *argv]
-
-
-def sh(*argv: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=timeout)
-
-
-def dcmtk(name: str) -> str:
-    path = f"/usr/bin/{name}"  # not pynetdicom's Python apps of the same name
-    if not os.access(path, os.X_OK):
-        sys.exit(f"{path} not found: install DCMTK (apt install dcmtk)")
-    return path
-
-
-def make_objects(directory: Path, total_mb: int) -> list[Path]:
-    """Files of 32 MiB of pixel data, listed as often as needed to reach ``total_mb``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    rows = cols = 4096
-    pixels = bytes(range(256)) * (rows * cols * 2 // 256)
-    distinct = []
-    for i in range(4):
-        ds = Dataset()
-        ds.SOPClassUID = CTImageStorage
-        ds.SOPInstanceUID = generate_uid(entropy_srcs=["dicomtap-live-bench", str(i)])
-        ds.StudyInstanceUID = generate_uid(entropy_srcs=["dicomtap-live-bench"])
-        ds.SeriesInstanceUID = generate_uid(entropy_srcs=["dicomtap-live-bench", "s"])
-        ds.PatientName, ds.PatientID, ds.Modality = "BENCH^MARK", "BENCH", "CT"
-        ds.Rows, ds.Columns, ds.SamplesPerPixel = rows, cols, 1
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.PixelData = pixels
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CTImageStorage
-        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.file_meta = meta
-        path = directory / f"bench{i}.dcm"
-        ds.save_as(path, enforce_file_format=True)
-        distinct.append(path)
-    per = distinct[0].stat().st_size
-    count = -(-total_mb * 1024 * 1024 // per)
-    return [distinct[i % len(distinct)] for i in range(count)]
 
 
 def set_rate(mb_per_s: int) -> None:
@@ -218,7 +176,7 @@ def main() -> None:
     rates = [int(r) for r in args.rates.split(",")]
     work = args.keep or Path(tempfile.mkdtemp(prefix="dicomtap-live-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    files = make_objects(work / "objects", args.size_mb)
+    files = make_objects(work / "objects", args.size_mb, "dicomtap-live-bench")
     print(f"{len(files)} C-STOREs of 32 MiB per run, {args.runs} runs per rate", file=sys.stderr)
     sh("ip", "netns", "del", NS, check=False)
     sh("ip", "netns", "add", NS)
