@@ -20,6 +20,7 @@ from dissectors.pdu import (
 )
 
 __all__ = [
+    "CAPTURE_WIDE",
     "AbortInfo",
     "Association",
     "CloseKind",
@@ -357,9 +358,14 @@ class Direction(StrEnum):
     ACCEPTOR_TO_REQUESTOR = "acceptor->requestor"
 
 
+#: The association id of findings about the capture as a whole (dropped packets, lag).
+CAPTURE_WIDE = 0
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Evidence:
-    """Where to look in the capture."""
+    """Where to look in the capture (``association`` is :data:`CAPTURE_WIDE` for findings
+    about the capture as a whole)."""
 
     association: int
     frames: tuple[int, ...] = ()

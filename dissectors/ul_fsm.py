@@ -331,6 +331,10 @@ def _trial(
     """Apply receive entries to ``state``; return the new state and each entry's outcome."""
     outcomes: list[tuple[_Pending, State, str | None]] = []
     for entry in entries:
+        if state == State.STA1:
+            # Sta1 is reached by closing the transport (AE-4, AR-3, AA-3 ...): whatever
+            # arrives afterwards goes to a closed connection and is never read.
+            continue
         action = TRANSITIONS.get((entry.event, state))
         outcomes.append((entry, state, action))
         if action is None or action in ABORTING_ACTIONS:
@@ -429,18 +433,13 @@ class AssociationFsm:
         closer, other = self._machines(by_requestor)
         violations: list[FsmViolation] = []
         # Everything the closer received was read before it closed.
-        state, outcomes = _trial(closer.state, closer.pending, closer.requestor)
+        _, outcomes = _trial(closer.state, closer.pending, closer.requestor)
         violations.extend(self._report(closer, outcomes))
         closer.pending.clear()
         closer.state = State.STA1
-        state, outcomes = _trial(other.state, other.pending, other.requestor)
-        violations.extend(self._report(other, outcomes))
-        other.pending.clear()
-        other.state = state
-        if state != State.STA1:
-            action = TRANSITIONS.get((Event.EVT17, state))
-            if action is not None:
-                other.state = next_state(action, requestor=other.requestor)
+        # The other side learns of the close like of a PDU: it may still send what crossed
+        # it (an A-ABORT that was already on its way is not a violation).
+        other.receive(Event.EVT17, None, ts, frame, False)
         return violations
 
     def _report(

@@ -11,11 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from analyzer.builder import Rules
-from analyzer.model import Association, Evidence, Finding, Severity
+from analyzer.model import CAPTURE_WIDE, Association, Evidence, Finding, Severity
 from analyzer.store import Store
 
 __all__ = [
-    "CAPTURE_ASSOCIATION",
     "CODES",
     "Drops",
     "LiveRules",
@@ -23,8 +22,6 @@ __all__ = [
     "capture_lag",
 ]
 
-CAPTURE_ASSOCIATION = 0
-"""The association id of a capture-wide finding's evidence."""
 CODES = ("capture-drops", "capture-lag")
 
 
@@ -81,7 +78,7 @@ def capture_drops(drops: Drops, ts: int | None, behind: bool) -> Finding | None:
             "files afterwards with 'dicomtap analyze'."
         ),
         evidence=Evidence(
-            association=CAPTURE_ASSOCIATION,
+            association=CAPTURE_WIDE,
             ts=ts,
             detail=(
                 f"dropped: kernel {drops.kernel}, dumpcap {drops.dumpcap}, "
@@ -119,7 +116,7 @@ def capture_lag(
             "analyse it afterwards."
         ),
         evidence=Evidence(
-            association=CAPTURE_ASSOCIATION,
+            association=CAPTURE_WIDE,
             ts=since_ts,
             detail=f"behind {episodes} time(s); largest delay {max_lag_ns / 1e9:.3f} s",
         ),

@@ -21,40 +21,20 @@ the summary the verdict, the exit status and a ``capture`` object (drops, delay,
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import time
 from collections.abc import Callable
 from typing import IO, Any
 
-from analyzer.model import Association, Detection, Exchange, Finding, Outcome
-from analyzer.names import uid_name
-from analyzer.reports.common import duration_text, ms, outcome_text, size_text
+from analyzer.reports.common import ms, size_text
 from analyzer.reports.diagnosis import exit_status, verdict
+from analyzer.reports.eventlines import EventLines, clock, plural
 from analyzer.reports.jsonl import change_record, header_record, summary_record
 from analyzer.reports.text import summary_line
-from analyzer.store import Change, ChangeKind, Store
+from analyzer.store import Change, Store
 
 from .live import LiveOptions, LiveResult
-from .live_findings import CAPTURE_ASSOCIATION
 
 __all__ = ["LiveJsonl", "LiveLog", "capture_record", "summary_lines"]
-
-_CONTEXT_NAMES = 4  # accepted abstract syntaxes named on the "accepted" line
-
-
-def _clock(ts: int | None) -> str:
-    ts = time.time_ns() if ts is None else ts
-    seconds, ns = divmod(ts, 1_000_000_000)
-    return time.strftime("%H:%M:%S", time.localtime(seconds)) + f".{ns // 1_000_000:03d}"
-
-
-def _titles(a: Association) -> str:
-    return f"{a.calling_ae_title or '?'} → {a.called_ae_title or '?'}"
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 class _Writer:
@@ -86,12 +66,12 @@ class LiveLog(_Writer):
     ) -> None:
         super().__init__(out, closed)
         self.store = store
-        self._said: dict[int, set[str]] = {}
+        self._lines = EventLines(store)
         self._unsubscribe = store.subscribe(self._changed)
 
     def line(self, ts: int | None, text: str) -> None:
         """One line, stamped with the capture time ``ts`` (now if None)."""
-        self.write(f"{_clock(ts)} {text}\n")
+        self.write(f"{clock(ts)} {text}\n")
 
     def close(self, options: LiveOptions, result: LiveResult) -> None:
         """Stop listening; write the summary."""
@@ -99,93 +79,8 @@ class LiveLog(_Writer):
         self.write("\n".join(summary_lines(self.store, options, result)) + "\n")
 
     def _changed(self, change: Change) -> None:
-        record = change.record
-        if change.kind == ChangeKind.ASSOCIATION and isinstance(record, Association):
-            self._association(record)
-        elif change.kind == ChangeKind.EXCHANGE and isinstance(record, Exchange):
-            self.line(
-                record.end_ts or record.start_ts, f"#{record.association} {_exchange(record)}"
-            )
-        elif change.kind == ChangeKind.FINDING and isinstance(record, Finding):
-            self._finding(record)
-
-    def _association(self, a: Association) -> None:
-        said = self._said.setdefault(a.id, set())
-        if a.outcome == Outcome.NEVER_ASSOCIATED:
-            self.line(a.start_ts, f"#{a.id} {a.client} → {a.server}: {outcome_text(a)}")
-            said.add("end")
-            return
-        if "start" not in said and (
-            a.rq_ts is not None or a.detection != Detection.ASSOCIATE_RQ or a.outcome is not None
-        ):
-            said.add("start")
-            text = f"#{a.id} started {_titles(a)}, {a.client} → {a.server}"
-            if a.rq_ts is not None:
-                text += f", {_plural(len(a.contexts), 'context')} proposed"
-            elif a.partial:
-                text += " (already running when the capture began)"
-            self.line(a.rq_ts or a.start_ts, text)
-        if a.ac_ts is not None and "ac" not in said:
-            said.add("ac")
-            self.line(a.ac_ts, f"#{a.id} {_accepted(a)}")
-        if a.reject is not None and "rj" not in said:
-            said.add("rj")
-            # said when the A-ASSOCIATE-RJ is seen, before the connection closes
-            rejected = dataclasses.replace(a, outcome=Outcome.REJECTED)
-            self.line(a.reject.ts, f"#{a.id} {outcome_text(rejected)}")
-        if a.outcome is not None and "end" not in said:
-            said.add("end")
-            self.line(a.end_ts, f"#{a.id} {_ended(a)}")
-            self._said.pop(a.id, None)
-
-    def _finding(self, f: Finding) -> None:
-        ev = f.evidence
-        label = f.severity.label.upper()
-        if ev.association == CAPTURE_ASSOCIATION:
-            self.line(ev.ts, f"capture {label} {f.title} [{f.code}]: {f.explanation}")
-        else:
-            self.line(ev.ts, f"#{ev.association} {label} {f.title} [{f.code}]")
-
-
-def _accepted(a: Association) -> str:
-    accepted = [c for c in a.contexts if c.accepted]
-    names: list[str] = []
-    for c in accepted:
-        name = uid_name(c.abstract_syntax) if c.abstract_syntax else f"context {c.id}"
-        if name not in names:
-            names.append(name)
-    shown = ", ".join(names[:_CONTEXT_NAMES]) + (", …" if len(names) > _CONTEXT_NAMES else "")
-    text = f"accepted {len(accepted)} of {_plural(len(a.contexts), 'context')}"
-    return text + (f": {shown}" if shown else " (none usable)")
-
-
-def _exchange(e: Exchange) -> str:
-    what = uid_name(e.sop_class) if e.sop_class else "-"
-    by = "" if e.from_requestor else " (by the acceptor)"
-    status = "no response" if e.final is None else f"0x{e.status or 0:04X} {e.status_meaning}"
-    if e.pending:
-        status += f" (+{e.pending} pending)"
-    if e.error_comment:
-        status += f' "{e.error_comment}"'
-    text = f"{e.service}{by} {what}: {status}"
-    if e.latency_ns is not None:
-        text += f", latency {duration_text(e.latency_ns)}"
-    if e.request_dataset_bytes:
-        text += f", {size_text(e.request_dataset_bytes)}"
-    return text
-
-
-def _ended(a: Association) -> str:
-    moved = a.requestor_pdus.bytes + a.acceptor_pdus.bytes
-    counts = f"{_plural(a.exchanges, 'exchange')}, {size_text(moved)}"
-    after = f"after {duration_text(a.duration_ns)}"
-    if a.outcome == Outcome.RELEASED:
-        return f"released {after}: {counts}"
-    if a.outcome == Outcome.REJECTED:
-        return f"ended: rejected {after}"
-    if a.outcome == Outcome.OPEN_AT_END:
-        return f"open at end: {outcome_text(a)}, {after}: {counts}"
-    return f"ended: {outcome_text(a)}, {after}: {counts}"
+        for ts, text in self._lines.lines(change):
+            self.line(ts, text)
 
 
 def capture_record(options: LiveOptions, result: LiveResult) -> dict[str, Any]:
@@ -217,12 +112,12 @@ def summary_lines(store: Store, options: LiveOptions, result: LiveResult) -> lis
     """The end of the live log: the verdict (as ``diagnose``), counts, drops, files."""
     seconds = result.duration_ns / 1e9
     d = result.drops
-    dropped = "none dropped" if not d.total else f"{_plural(d.total, 'packet')} DROPPED"
+    dropped = "none dropped" if not d.total else f"{plural(d.total, 'packet')} DROPPED"
     lines = [
         "",
         f"Verdict: {verdict(store)}",
         f"Capture: {options.interface}, filter '{options.bpf}', {seconds:.1f} s, "
-        f"{_plural(result.packets, 'packet')} ({size_text(result.bytes)}), {dropped}.",
+        f"{plural(result.packets, 'packet')} ({size_text(result.bytes)}), {dropped}.",
         summary_line(store),
     ]
     if result.behind:

@@ -188,4 +188,16 @@ def test_transport_drop_states() -> None:
     fsm.pdu(AC, from_requestor=False, ts=2, frame=None)
     assert fsm.state_before_close(of_requestor=True) == State.STA6
     fsm.closed(by_requestor=False, ts=3, frame=None)
-    assert fsm.requestor.state == State.STA1  # AA-4
+    assert fsm.state_before_close(of_requestor=True) == State.STA1  # AA-4, once it has read it
+    assert fsm.finish() == []
+    assert fsm.requestor.state == State.STA1
+
+
+def test_abort_crossing_a_close_is_legal() -> None:
+    # The requestor resets the connection while the acceptor's A-ABORT is already on its way.
+    fsm = AssociationFsm()
+    fsm.pdu(RQ, from_requestor=True, ts=1, frame=None)
+    fsm.pdu(AC, from_requestor=False, ts=2, frame=None)
+    assert fsm.closed(by_requestor=True, ts=3, frame=None) == []
+    assert fsm.pdu(ABORT, from_requestor=False, ts=4, frame=None) == []
+    assert fsm.finish() == []

@@ -84,7 +84,7 @@ def test_association_limit(net: Net, tmp_path: Path) -> None:
             stdout=subprocess.PIPE,
             text=True,
         )
-        px.wait_log(r"#1 RAWCLIENT→ANY-SCP .* accepted")
+        px.wait_log(r"#1 accepted 1 of 1 context")
         over = _echo(net, "SECOND")
         assert over.returncode != 0
         assert "Local Limit Exceeded" in over.stdout + over.stderr

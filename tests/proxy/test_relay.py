@@ -46,14 +46,14 @@ def test_storescu_through_proxy_bytes_and_records(net: Net, tmp_path: Path) -> N
             + [str(f) for f in files],
         )
         assert result.returncode == 0, result.stderr
-        px.wait_log(r"#1 released \(4 exchanges")
+        px.wait_log(r"#1 released after .*: 4 exchanges")
         assert px.stop() == 0
     received = sorted((tmp_path / "received").iterdir())
     assert len(received) == 4
     assert sorted(dataset_digest(f) for f in files) == sorted(dataset_digest(f) for f in received)
 
     log = px.log()
-    assert "MODALITY→PACS" in log and "accepted" in log
+    assert "started MODALITY → PACS" in log and "accepted" in log
     assert log.count("C-STORE CT Image Storage") == 4
 
     recs = px.records()

@@ -4,33 +4,30 @@ Both read the :class:`~analyzer.store.Store` the proxy fills, through its change
 notifications, exactly as a report or the TUI would; :class:`LiveLog` also takes the
 proxy's own events (routing, refusals, rewrites, timeouts). Lines look like::
 
-    12:00:01.234 #3 connection from 10.0.0.5:51234
-    12:00:01.236 #3 MODALITY→PACS 10.0.0.5:51234 → 10.0.0.9:104 accepted 2/3 contexts
-    12:00:01.301 #3 C-STORE CT Image Storage 1.2.3.4… 0x0000 Success 12.1 ms
-    12:00:02.110 #3 released (4 exchanges, 12.3 MiB)
+    12:00:01.234 #3 connection from 10.0.0.5:51234 on 0.0.0.0:104
+    12:00:01.235 #3 relaying to 10.0.0.9:104
+    12:00:01.235 #3 started MODALITY → PACS, 10.0.0.5:51234 → 10.0.0.9:104, 3 contexts proposed
+    12:00:01.236 #3 accepted 2 of 3 contexts: CT Image Storage, Verification SOP Class
+    12:00:01.301 #3 C-STORE CT Image Storage: 0x0000 Success, latency 12.1 ms, 512.0 KiB
+    12:00:02.110 #3 released after 876.0 ms: 4 exchanges, 12.3 MiB
 
-``#3`` is the proxy's connection number (``Association.connection``).
+``#3`` is the proxy's connection number (``Association.connection``); the association lines
+are the same as ``dicomtap live`` prints (:mod:`analyzer.reports.eventlines`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from analyzer.model import Association, Exchange
-from analyzer.names import uid_name
-from analyzer.reports.common import duration_text, outcome_text, side, size_text
+from analyzer.reports.eventlines import EventLines, clock
 from analyzer.reports.jsonl import change_record, header_record, summary_record
-from analyzer.store import Change, ChangeKind, Store
+from analyzer.store import Change, Store
 
 __all__ = ["JsonlSink", "LiveLog", "RotatingFile"]
-
-#: Violation lines printed per connection before the rest are only counted.
-_VIOLATION_LINES = 5
 
 
 class RotatingFile:
@@ -88,18 +85,6 @@ class RotatingFile:
             self._file.close()
 
 
-def _clock(ts_ns: int | None = None) -> str:
-    ts = time.time_ns() if ts_ns is None else ts_ns
-    seconds, ns = divmod(ts, 1_000_000_000)
-    return time.strftime("%H:%M:%S", time.localtime(seconds)) + f".{ns // 1_000_000:03d}"
-
-
-def _short_uid(uid: str | None) -> str:
-    if not uid:
-        return "-"
-    return uid if len(uid) <= 24 else uid[:23] + "…"
-
-
 class LiveLog:
     """One line per proxy event, association event and exchange, on ``out`` and/or a file."""
 
@@ -108,13 +93,16 @@ class LiveLog:
         self._out = out
         self._file = file
         self._upstream: dict[int, str] = {}
-        self._said: dict[int, set[str]] = {}
-        self._violations: dict[int, int] = {}
+        self._lines = EventLines(
+            store,
+            label=lambda a: f"#{a.connection}",
+            where=lambda a: self._upstream.get(a.connection, str(a.server)),
+        )
         self._unsubscribe = store.subscribe(self._changed)
 
-    def line(self, text: str) -> None:
-        """Write one line, time-stamped."""
-        line = f"{_clock()} {text}\n"
+    def line(self, text: str, ts: int | None = None) -> None:
+        """Write one line, stamped with ``ts`` (ns; now if None)."""
+        line = f"{clock(ts)} {text}\n"
         if self._out is not None:
             try:
                 self._out.write(line)
@@ -135,8 +123,6 @@ class LiveLog:
     def forget(self, connection: int) -> None:
         """The connection is over: drop what was kept for its lines."""
         self._upstream.pop(connection, None)
-        self._said.pop(connection, None)
-        self._violations.pop(connection, None)
 
     def close(self) -> None:
         self._unsubscribe()
@@ -146,63 +132,8 @@ class LiveLog:
     # --- store changes ---------------------------------------------------------------
 
     def _changed(self, change: Change) -> None:
-        record = change.record
-        if change.kind == ChangeKind.ASSOCIATION and isinstance(record, Association):
-            self._association(record)
-        elif change.kind == ChangeKind.EXCHANGE and isinstance(record, Exchange):
-            a = self.store.association(record.association)
-            if a is not None:
-                self.event(a.connection, _exchange_text(record))
-        elif change.kind == ChangeKind.VIOLATION and record is not None:
-            a = self.store.association(getattr(record, "association", -1))
-            if a is None:
-                return
-            n = self._violations.get(a.connection, 0) + 1
-            self._violations[a.connection] = n
-            if n <= _VIOLATION_LINES:
-                by = side(getattr(record, "from_requestor", None))
-                self.event(a.connection, f"violation by the {by}: {getattr(record, 'text', '')}")
-            elif n == _VIOLATION_LINES + 1:
-                self.event(a.connection, "more violations (see the JSON Lines log)")
-        elif change.kind == ChangeKind.FINDING and record is not None:
-            evidence = getattr(record, "evidence", None)
-            a = self.store.association(getattr(evidence, "association", -1))
-            if a is not None:
-                self.event(a.connection, f"finding: {getattr(record, 'title', '')}")
-
-    def _association(self, a: Association) -> None:
-        said = self._said.setdefault(a.connection, set())
-        titles = f"{a.calling_ae_title or '?'}→{a.called_ae_title or '?'}"
-        where = f"{a.client} → {self._upstream.get(a.connection, str(a.server))}"
-        if a.ac_ts is not None and "ac" not in said:
-            said.add("ac")
-            accepted = sum(1 for c in a.contexts if c.accepted)
-            self.event(
-                a.connection, f"{titles} {where} accepted {accepted}/{len(a.contexts)} contexts"
-            )
-        if a.outcome is None or "end" in said:
-            return
-        said.add("end")
-        moved = a.requestor_pdus.bytes + a.acceptor_pdus.bytes
-        if a.outcome == "released":
-            text = f"released ({a.exchanges} exchanges, {size_text(moved)})"
-        elif a.outcome == "rejected":
-            text = f"{titles} {where} {outcome_text(a)}"
-        elif a.outcome == "never-associated":
-            text = f"{a.client} → {a.server}: {outcome_text(a)}"
-        else:
-            text = f"{outcome_text(a)} ({a.exchanges} exchanges, {size_text(moved)})"
-        self.event(a.connection, f"{text} after {duration_text(a.duration_ns)}")
-
-
-def _exchange_text(e: Exchange) -> str:
-    what = uid_name(e.sop_class) if e.sop_class else "-"
-    status = "no response" if e.final is None else f"0x{e.status or 0:04X} {e.status_meaning}"
-    if e.pending:
-        status += f" (+{e.pending} pending)"
-    return (
-        f"{e.service} {what} {_short_uid(e.sop_instance)} {status} {duration_text(e.duration_ns)}"
-    )
+        for ts, text in self._lines.lines(change):
+            self.line(text, ts)
 
 
 class JsonlSink:
