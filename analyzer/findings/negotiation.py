@@ -74,29 +74,18 @@ def context_rejected(f: Facts) -> Iterator[Finding]:
         if c.proposed:
             by_sop[c.abstract_syntax].append(c)
     missing: list[tuple[str | None, list[PresentationContext]]] = []
+    elsewhere: list[tuple[str | None, list[PresentationContext], PresentationContext]] = []
     for sop, contexts in by_sop.items():
         rejected = [c for c in contexts if c.result is not None and not c.accepted]
         if not rejected:
             continue
         accepted = [c for c in contexts if c.accepted]
         if accepted:
-            used = uid_name(accepted[0].accepted_transfer_syntax)
-            yield f.finding(
-                "context-rejected",
-                Severity.INFO,
-                f"{sop_name(sop)}: some transfer syntaxes refused",
-                f"For {sop_name(sop)} the acceptor refused "
-                + "; ".join(_describe(c) for c in rejected)
-                + f", and accepted context {accepted[0].id} with {used}. This is ordinary "
-                "negotiation: objects are sent with the accepted transfer syntax.",
-                "Nothing to do unless objects must travel compressed: then enable that transfer "
-                "syntax on the acceptor.",
-                frames=(a.ac_frame,),
-                ts=a.ac_ts,
-                requestor_sent=False,
-            )
+            elsewhere.append((sop, rejected, accepted[0]))
         else:
             missing.append((sop, rejected))
+    if elsewhere:
+        yield _accepted_elsewhere(f, elsewhere)
     if not missing:
         return
     targeted = len(by_sop) <= TARGETED_PROPOSAL
@@ -130,6 +119,41 @@ def context_rejected(f: Facts) -> Iterator[Finding]:
         "requestor proposes everything it could need; it matters only if such objects had to "
         "be exchanged.",
         "If objects of these kinds were expected, enable the SOP classes on the acceptor.",
+        frames=(a.ac_frame,),
+        ts=a.ac_ts,
+        requestor_sent=False,
+    )
+
+
+def _accepted_elsewhere(
+    f: Facts, items: list[tuple[str | None, list[PresentationContext], PresentationContext]]
+) -> Finding:
+    """SOP classes for which some proposed transfer syntaxes were refused and another
+    context was accepted: ordinary negotiation, said once per association."""
+    a = f.a
+    if len(items) == 1:
+        sop, rejected, used = items[0]
+        title = f"{sop_name(sop)}: some transfer syntaxes refused"
+        text = (
+            f"For {sop_name(sop)} the acceptor refused "
+            + "; ".join(_describe(c) for c in rejected)
+            + f", and accepted context {used.id} with {uid_name(used.accepted_transfer_syntax)}."
+        )
+    else:
+        names = ", ".join(sop_name(sop) for sop, _, _ in items[:5])
+        more = f" and {len(items) - 5} more" if len(items) > 5 else ""
+        title = f"{len(items)} SOP classes: some transfer syntaxes refused"
+        text = (
+            f"For {len(items)} SOP classes ({names}{more}) the acceptor refused some of the "
+            "proposed transfer syntaxes and accepted another context for the same SOP class."
+        )
+    return f.finding(
+        "context-rejected",
+        Severity.INFO,
+        title,
+        text + " This is ordinary negotiation: objects are sent with the accepted transfer syntax.",
+        "Nothing to do unless objects must travel compressed: then enable that transfer "
+        "syntax on the acceptor.",
         frames=(a.ac_frame,),
         ts=a.ac_ts,
         requestor_sent=False,
