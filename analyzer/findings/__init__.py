@@ -74,6 +74,9 @@ CODES: tuple[str, ...] = (
     "cleartext-credentials",
     "user-identity-unconfirmed",
     "analysis-error",
+    # made by live capture about the capture itself (analyzer/sources/live_findings.py)
+    "capture-drops",
+    "capture-lag",
 )
 
 
