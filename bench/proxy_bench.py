@@ -19,7 +19,9 @@ Usage (from the repository root, as root for the namespace)::
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -41,6 +43,7 @@ from tests.proxy.harness import big_image, proxy_argv  # noqa: E402
 
 UPSTREAM = 11113
 PROXY = 11112
+RELAY = 11115  # socat, the baseline relay
 
 _HOLDER = """
 import socket, struct, sys, time
@@ -106,6 +109,35 @@ def store_seconds(net: Net, port: int, files: list[Path]) -> float:
     if result.returncode != 0:
         raise RuntimeError(f"storescu failed: {result.stderr}")
     return elapsed
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def plain_relay(net: Net, tmp: Path) -> Iterator[Process | None]:
+    """socat relaying RELAY to the SCP, if installed: the baseline of a relay without a
+    parser, so the proxy's ratio can be read against what the machine allows."""
+    socat = shutil.which("socat")
+    if socat is None:
+        yield None
+        return
+    argv = [
+        socat,
+        "-b",
+        "262144",
+        f"TCP-LISTEN:{RELAY},fork,reuseaddr",
+        f"TCP:127.0.0.1:{UPSTREAM}",
+    ]
+    proc = Process(net, argv, tmp / "socat.log")
+    try:
+        net.wait_listening(RELAY, proc)
+        yield proc
+    finally:
+        proc.stop()
 
 
 def rss_kib(pid: int) -> int:
@@ -179,9 +211,16 @@ def main() -> None:
             with running_proxy(net, tmp, opts.pcap) as px:
                 direct: list[float] = []
                 proxied: list[float] = []
-                for _ in range(opts.repeat):
-                    direct.append(total / store_seconds(net, UPSTREAM, files) / 1e6)
-                    proxied.append(total / store_seconds(net, PROXY, files) / 1e6)
+                relayed: list[float] = []
+                cpu: list[float] = []
+                with plain_relay(net, tmp) as relay:
+                    for _ in range(opts.repeat):
+                        direct.append(total / store_seconds(net, UPSTREAM, files) / 1e6)
+                        before = cpu_seconds(px.popen.pid)
+                        proxied.append(total / store_seconds(net, PROXY, files) / 1e6)
+                        cpu.append((cpu_seconds(px.popen.pid) - before) / (total / 1e9))
+                        if relay is not None:
+                            relayed.append(total / store_seconds(net, RELAY, files) / 1e6)
                 d, p = statistics.median(direct), statistics.median(proxied)
                 print(
                     "\nC-STORE throughput (MB/s), runs:",
@@ -192,14 +231,21 @@ def main() -> None:
                 print(
                     f"  direct median {d:.0f} MB/s, proxied median {p:.0f} MB/s, ratio {p / d:.1%}"
                 )
+                print(f"  the proxy's CPU time: {statistics.median(cpu):.2f} s per GB (median)")
+                if relayed:
+                    r = statistics.median(relayed)
+                    print(
+                        f"  socat (a C byte relay that parses nothing), same runs: median "
+                        f"{r:.0f} MB/s, ratio {r / d:.1%}: what any relay leaves on this machine"
+                    )
 
                 lat_d: list[float] = []
                 lat_p: list[float] = []
                 for _ in range(opts.repeat):
-                    lat_d += eval(
+                    lat_d += json.loads(
                         _in_namespace(net, "echo_latencies", str(UPSTREAM), str(opts.echoes))
                     )
-                    lat_p += eval(
+                    lat_p += json.loads(
                         _in_namespace(net, "echo_latencies", str(PROXY), str(opts.echoes))
                     )
                 print(f"\nC-ECHO round trip over {opts.repeat} x {opts.echoes} echoes (µs):")

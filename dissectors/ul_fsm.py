@@ -258,6 +258,9 @@ ACTION_NEXT_STATE: dict[str, State] = {
 #: Actions that mean "the received PDU is not acceptable here; send an A-ABORT".
 ABORTING_ACTIONS = frozenset({"AA-1", "AA-7", "AA-8"})
 
+#: States in which sending P-DATA-TF loops on the same state (DT-1 in Sta6, AR-7 in Sta8).
+_DATA_LOOPS = frozenset({State.STA6, State.STA8})
+
 #: How long after a PDU was captured its receiver may still act without having read it.
 CROSSING_WINDOW_NS = 1_000_000_000
 
@@ -416,6 +419,16 @@ class AssociationFsm:
     ) -> list[FsmViolation]:
         """A PDU was captured; ``pdu_type`` None means undecodable (Evt19 on the receiver)."""
         sender, receiver = self._machines(from_requestor)
+        if (
+            pdu_type == PduType.P_DATA_TF
+            and not sender.pending
+            and sender.state in _DATA_LOOPS
+            and not sender.owes_abort
+        ):
+            # The bulk of any association: data sent where DT-1/AR-7 keep the state, with
+            # nothing queued for the sender. The table lookup below would say the same.
+            receiver.receive(Event.EVT10, pdu_type, ts, frame, False)
+            return []
         violations: list[FsmViolation] = []
         flagged = False
         if pdu_type is not None and pdu_type in SEND_EVENT:

@@ -21,6 +21,10 @@ __all__ = ["BUFFER_LIMIT", "Side", "SideEvents"]
 
 #: Bytes a side buffers while the session decides, before it stops reading the socket.
 BUFFER_LIMIT = 1 << 20
+#: Bytes a side may hold for its peer before the relay stops reading the other side. asyncio's
+#: default (64 KiB) stalls a fast transfer every few segments; this keeps the pipe full while
+#: bounding the memory of a connection to a few MiB whatever its PDUs.
+WRITE_HIGH_WATER = 4 << 20
 
 
 class SideEvents:
@@ -73,6 +77,9 @@ class Side(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        if hasattr(transport, "max_size"):
+            transport.max_size = 1 << 20  # type: ignore[attr-defined]
         self._tls = transport.get_extra_info("sslcontext") is not None
         if self._tls_pending:
             transport.pause_reading()  # the ClientHello is for the TLS layer, not for us
@@ -153,6 +160,9 @@ class Side(asyncio.Protocol):
         )
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        if hasattr(transport, "max_size"):
+            transport.max_size = 1 << 20  # type: ignore[attr-defined]
         self._tls = True
         self._tls_pending = False
 
