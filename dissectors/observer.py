@@ -15,10 +15,9 @@ the roles, and otherwise both directions are scanned for a P-DATA-TF carrying a 
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 
-from .dimse.assembly import AssembledMessage, MessageAssembler
+from .dimse.assembly import AssembledMessage
 from .dimse.exchanges import ExchangeTracker
 from .events import (
     AssociationEnded,
@@ -39,8 +38,8 @@ from .events import (
     Violation,
     ViolationKind,
 )
-from .framing import CONTROL_PDU_LIMIT, PduFramer
-from .pdu.constants import PduType
+from .framing import PduFramer
+from .pdu.constants import pdu_name
 from .pdu.items import Defect
 from .pdu.pdus import (
     Abort,
@@ -52,151 +51,15 @@ from .pdu.pdus import (
     ReleaseRq,
     decode_control_pdu,
 )
+from .streamside import HEAD_BYTES, StreamSide, looks_like_associate_rq
 from .ul_fsm import AssociationFsm, FsmViolation, State
-
-_PDU_HEADER = struct.Struct(">BBI")
 
 #: Bytes of each data set kept for display (the rest is counted).
 DEFAULT_KEEP = 64 * 1024
 #: Bytes held per side while deciding whether a connection carries DICOM.
 DETECTION_HOLD = 64 * 1024
-HEAD_BYTES = 16
 
 Emit = Callable[[DissectorEvent], None]
-
-
-def looks_like_associate_rq(head: bytes | bytearray, pdu_type: int = 1) -> bool | None:
-    """Whether a stream starts with an A-ASSOCIATE-RQ (or ``pdu_type``: 2 for an AC);
-    None if fewer than 10 bytes are there to tell."""
-    if len(head) < 10:
-        return None
-    found_type, reserved, length = _PDU_HEADER.unpack_from(head, 0)
-    return (
-        found_type == pdu_type
-        and reserved == 0
-        and 68 <= length <= CONTROL_PDU_LIMIT
-        and head[6] == 0
-        and head[7] == 1
-    )
-
-
-class _Side:
-    """One direction: its framer, its DIMSE assembler and the PDU being read."""
-
-    def __init__(self, obs: AssociationObserver, from_client: bool) -> None:
-        self.obs = obs
-        self.from_client = from_client
-        self.bytes = 0
-        self.head = bytearray()
-        self.held: list[tuple[bytes, int, int | None]] = []
-        self.held_size = 0
-        self.framer: PduFramer | None = None
-        self.assembler = MessageAssembler(obs._transfer_syntax_of, obs._keep)
-        self.pdu_type = 0
-        self.pdu_length = 0
-        self.pdu_offset = 0
-        self.pdu_ts = 0
-        self.pdu_frame: int | None = None
-        self.pdvs: list[tuple[int, int, int]] = []
-        self.in_pdu = False
-        self.max_pdu_seen = 0
-
-    @property
-    def from_requestor(self) -> bool:
-        return self.from_client != self.obs._swapped
-
-    # --- FramerHandler ---------------------------------------------------------------
-
-    def pdu_header(
-        self, pdu_type: int, length: int, offset: int, ts: int, frame: int | None
-    ) -> None:
-        self.pdu_type = pdu_type
-        self.pdu_length = length
-        self.pdu_offset = offset
-        self.pdu_ts = ts
-        self.pdu_frame = frame
-        self.pdvs = []
-        self.in_pdu = True
-        if length > self.max_pdu_seen and pdu_type == PduType.P_DATA_TF:
-            self.max_pdu_seen = length
-        known = pdu_type if 1 <= pdu_type <= 7 else None
-        self.obs._fsm_pdu(known, self.from_requestor, ts, frame, offset)
-
-    def control_pdu(self, pdu_type: int, body: bytes, ts: int, frame: int | None) -> None:
-        self.in_pdu = False
-        self.obs._control_pdu(self, pdu_type, body, ts, frame)
-        self.obs._last_pdu_end = ts
-
-    def pdv_start(
-        self, context_id: int, control: int, length: int, ts: int, frame: int | None
-    ) -> None:
-        self.pdvs.append((context_id, control, length))
-        if control & 0xFC:
-            self.framing_problem(
-                "pdv-reserved-bits",
-                f"PDV message control header 0x{control:02X} sets reserved bits 2-7 "
-                "(PS3.8 Annex E: they shall be 0; receivers ignore them)",
-                self.framer.offset if self.framer else 0,
-                ts,
-                frame,
-            )
-        self.assembler.pdv_start(context_id, control, ts, frame)
-
-    def pdv_data(self, data: memoryview) -> None:
-        self.assembler.pdv_data(data)
-
-    def pdv_lost(self, size: int) -> None:
-        self.assembler.pdv_lost(size)
-
-    def pdv_end(self, ts: int, frame: int | None) -> None:
-        self.assembler.pdv_end(ts, frame)
-        if self.assembler.messages or self.assembler.problems:
-            self.obs._drain_assembler(self)
-
-    def pdu_end(self, ts: int, frame: int | None) -> None:
-        self.obs._last_pdu_end = ts
-        self._emit_pdu(ts, frame, complete=True)
-
-    def framing_problem(
-        self, code: str, text: str, offset: int, ts: int, frame: int | None
-    ) -> None:
-        self.obs._violation(
-            self.from_requestor, ViolationKind.FRAMING, code, text, ts, frame, offset
-        )
-
-    def lost_sync(self, offset: int, ts: int, frame: int | None) -> None:
-        self.flush_pdu(ts, frame)
-        self.assembler.abandon_all(ts, frame)
-        self.obs._drain_assembler(self)
-
-    def resynced(self, offset: int, skipped: int, ts: int, frame: int | None) -> None:
-        self.obs._resynced(self, offset, skipped, ts, frame)
-
-    # ---------------------------------------------------------------------------------
-
-    def flush_pdu(self, ts: int, frame: int | None) -> None:
-        """Report a PDU that will never complete (lost sync, end of capture)."""
-        if self.in_pdu:
-            self._emit_pdu(ts, frame, complete=False)
-
-    def _emit_pdu(self, ts: int, frame: int | None, *, complete: bool) -> None:
-        """The P-DATA-TF (or skipped PDU) being read ends at ``ts``/``frame``."""
-        self.in_pdu = False
-        self.obs._emit(
-            PduObserved(
-                connection=self.obs.connection,
-                from_requestor=self.from_requestor,
-                pdu_type=self.pdu_type,
-                length=self.pdu_length,
-                offset=self.pdu_offset,
-                ts=self.pdu_ts,
-                frame=self.pdu_frame,
-                end_ts=ts,
-                end_frame=frame,
-                pdvs=tuple(self.pdvs),
-                complete=complete,
-            )
-        )
 
 
 class AssociationObserver:
@@ -235,7 +98,7 @@ class AssociationObserver:
         self._fsm: AssociationFsm | None = None
         self._contexts: dict[int, str] = {}
         self._exchanges = ExchangeTracker()
-        self._sides = (_Side(self, True), _Side(self, False))
+        self._sides = (StreamSide(self, True), StreamSide(self, False))
         self._rq: AssociateRq | None = None
         self._ac: AssociateAc | None = None
         self._rj: AssociateRj | None = None
@@ -412,11 +275,11 @@ class AssociationObserver:
     # --- detection -------------------------------------------------------------------
 
     @property
-    def _requestor_side(self) -> _Side:
+    def _requestor_side(self) -> StreamSide:
         return self._sides[1 if self._swapped else 0]
 
     @property
-    def _acceptor_side(self) -> _Side:
+    def _acceptor_side(self) -> StreamSide:
         return self._sides[0 if self._swapped else 1]
 
     def _decide(self, final: bool = False) -> None:
@@ -500,7 +363,9 @@ class AssociationObserver:
             for chunk, ts, frame in held:
                 side.framer.feed(memoryview(chunk), ts, frame)
 
-    def _resynced(self, side: _Side, offset: int, skipped: int, ts: int, frame: int | None) -> None:
+    def _resynced(
+        self, side: StreamSide, offset: int, skipped: int, ts: int, frame: int | None
+    ) -> None:
         if not self._dicom:
             self._scanning = False
             self._detected(Detection.RESYNC, partial=True)
@@ -560,7 +425,7 @@ class AssociationObserver:
         )
 
     def _control_pdu(
-        self, side: _Side, pdu_type: int, body: bytes, ts: int, frame: int | None
+        self, side: StreamSide, pdu_type: int, body: bytes, ts: int, frame: int | None
     ) -> None:
         from_requestor = side.from_requestor
         pdu: ControlPdu | None
@@ -641,7 +506,7 @@ class AssociationObserver:
 
     # --- DIMSE -----------------------------------------------------------------------
 
-    def _drain_assembler(self, side: _Side) -> None:
+    def _drain_assembler(self, side: StreamSide) -> None:
         asm = side.assembler
         from_requestor = side.from_requestor
         messages, asm.messages = asm.messages, []
@@ -738,13 +603,8 @@ class AssociationObserver:
 
 
 def _pdu_name(pdu_type: int | None) -> str:
+    """``an A-ABORT``, ``a P-DATA-TF``: the PDU with its article, for sentences."""
     if pdu_type is None:
         return "an unrecognised PDU"
-    try:
-        return (
-            f"an {PduType(pdu_type).label}"
-            if pdu_type in (1, 2, 3, 7)
-            else f"a {PduType(pdu_type).label}"
-        )
-    except ValueError:
-        return f"a PDU of unknown type 0x{pdu_type:02X}"
+    name = pdu_name(pdu_type)
+    return f"an {name}" if name[0] in "AEIOU" else f"a {name}"
