@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.peers import missing
+
 ROOT = Path(__file__).resolve().parents[2]
 TUI = ROOT / "tui"
 HEADLESS = [
@@ -76,10 +78,11 @@ def test_analyzer_does_not_load_the_tui(module: str) -> None:
     assert "tui" not in loaded and "textual" not in loaded
 
 
-@pytest.mark.skipif(shutil.which("lint-imports") is None, reason="import-linter not installed")
 def test_direct_import_contract(tmp_path: Path) -> None:
     """The tui → dissectors ban, for direct imports (the model itself is built on dissectors'
     types, so an indirect path through analyzer always exists)."""
+    if shutil.which("lint-imports") is None:
+        missing("import-linter (the test extra)")
     config = tmp_path / "contract.toml"
     config.write_text(
         textwrap.dedent(
