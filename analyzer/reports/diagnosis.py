@@ -96,7 +96,9 @@ def _rank(store: Store, a: Association) -> tuple[int, int, int, int]:
 
 
 def _wrap(text: str, indent: str) -> list[str]:
-    return textwrap.wrap(text, _WIDTH, initial_indent=indent, subsequent_indent=indent) or [indent]
+    return textwrap.wrap(
+        text, _WIDTH, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False
+    ) or [indent]
 
 
 def finding_lines(f: Finding) -> list[str]:
