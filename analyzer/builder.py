@@ -351,6 +351,10 @@ class ModelBuilder:
                     complete=event.complete,
                 )
             )
+        if event.pdu_type == 4:  # P-DATA-TF: counted above; republished at most twice a second
+            if event.ts - work.last_published >= _PUBLISH_EVERY_NS:
+                self._publish(work, event.end_ts)
+            return
         pdu = event.pdu
         match pdu:
             case AssociateRq() if work.rq is None:
@@ -396,12 +400,9 @@ class ModelBuilder:
                         frame=event.frame,
                     )
                 )
-            case _:
-                if event.pdu_type == 5:
-                    work.release_by.append(event.from_requestor)
-                    work.update(release_requested_by=tuple(work.release_by))
-                elif event.pdu_type == 4 and event.ts - work.last_published < _PUBLISH_EVERY_NS:
-                    return
+            case _ if event.pdu_type == 5:
+                work.release_by.append(event.from_requestor)
+                work.update(release_requested_by=tuple(work.release_by))
         self._publish(work, event.end_ts)
 
     def _publish(self, work: _Working, ts: int) -> None:

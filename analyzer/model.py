@@ -269,8 +269,9 @@ class Exchange:
     end_ts: int | None
 
     @property
-    def answered(self) -> bool:
-        return self.final is not None
+    def responses(self) -> int:
+        """Responses seen: the pending ones and the final one."""
+        return self.pending + (1 if self.final else 0)
 
     @property
     def request_dataset_bytes(self) -> int:

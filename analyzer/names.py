@@ -57,14 +57,6 @@ def uid_short(uid: str | None) -> str:
     return name
 
 
-def uid_label(uid: str | None) -> str:
-    """``Name (uid)`` for a known UID, the bare UID otherwise."""
-    if not uid:
-        return "(none)"
-    name = uid_name(uid)
-    return uid if name == uid else f"{name} ({uid})"
-
-
 @lru_cache(maxsize=4096)
 def status_meaning(status: int | None, service: str, sop_class: str | None) -> tuple[str, str]:
     """``(category, meaning)`` of a DIMSE status.

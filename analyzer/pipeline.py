@@ -7,13 +7,13 @@ capture); :func:`analyze_files` drives it from capture files.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from dissectors import DissectorEvent, FlowTable, Segment
 from dissectors.observer import DEFAULT_KEEP
 
 from .builder import ModelBuilder, Rules
-from .sources.pcap import CaptureFile
+from .sources.pcap import CaptureFile, CaptureStats
 from .store import Store
 
 Progress = Callable[[int, int], None]
@@ -107,16 +107,11 @@ def analyze_files(
     frame_base = 0
     try:
         for capture in captures:
-            if progress is None:
-                pipeline.feed_all(capture.segments(), frame_base)
-            else:
-                for count, seg in enumerate(capture.segments(), 1):
-                    if frame_base:
-                        seg = seg._replace(frame=(seg.frame or 0) + frame_base)
-                    pipeline.feed(seg)
-                    if count % _PROGRESS_EVERY == 0:
-                        progress(done_bytes + capture.stats.bytes_read, total)
             stats = capture.stats
+            segments: Iterable[Segment] = capture.segments()
+            if progress is not None:
+                segments = _reporting(segments, progress, done_bytes, stats, total)
+            pipeline.feed_all(segments, frame_base)
             frame_base += stats.packets
             done_bytes += stats.bytes_read
             source.packets += stats.packets
@@ -136,3 +131,13 @@ def analyze_files(
     finally:
         for capture in captures:
             capture.close()
+
+
+def _reporting(
+    segments: Iterable[Segment], progress: Progress, done: int, stats: CaptureStats, total: int
+) -> Iterator[Segment]:
+    """``segments``, calling ``progress`` every so often after one has been fed."""
+    for count, seg in enumerate(segments, 1):
+        yield seg
+        if count % _PROGRESS_EVERY == 0:
+            progress(done + stats.bytes_read, total)

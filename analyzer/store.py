@@ -84,7 +84,6 @@ class Store:
         self._pdus_of: dict[int, list[PduRecord]] = {}
         self._pdu_logs: dict[int, PduLog] = {}
         self._listeners: list[Listener] = []
-        self.version = 0
 
     # --- listening -------------------------------------------------------------------
 
@@ -106,7 +105,6 @@ class Store:
         return bool(self._listeners)
 
     def _notify(self, change: Change) -> None:
-        self.version += 1
         for listener in list(self._listeners):
             listener(change)
 

@@ -176,7 +176,7 @@ def main() -> None:
     rates = [int(r) for r in args.rates.split(",")]
     work = args.keep or Path(tempfile.mkdtemp(prefix="dicomtap-live-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    files = make_objects(work / "objects", args.size_mb, "dicomtap-live-bench")
+    files = make_objects(work / "objects", args.size_mb)
     print(f"{len(files)} C-STOREs of 32 MiB per run, {args.runs} runs per rate", file=sys.stderr)
     sh("ip", "netns", "del", NS, check=False)
     sh("ip", "netns", "add", NS)

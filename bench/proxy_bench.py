@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import socket
 import statistics
 import struct
@@ -38,8 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.factories import associate_rq, echo_rq, release_rq  # noqa: E402
-from tests.peers import Net, Process, dcmtk  # noqa: E402
-from tests.proxy.harness import big_image, proxy_argv  # noqa: E402
+from tests.objects import big_image  # noqa: E402
+from tests.peers import Net, Process, dcmtk, dicomtap_argv, running  # noqa: E402
 
 UPSTREAM = 11113
 PROXY = 11112
@@ -132,12 +131,8 @@ def plain_relay(net: Net, tmp: Path) -> Iterator[Process | None]:
         f"TCP-LISTEN:{RELAY},fork,reuseaddr",
         f"TCP:127.0.0.1:{UPSTREAM}",
     ]
-    proc = Process(net, argv, tmp / "socat.log")
-    try:
-        net.wait_listening(RELAY, proc)
+    with running(net, argv, tmp / "socat.log", RELAY) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def rss_kib(pid: int) -> int:
@@ -159,12 +154,9 @@ def running_proxy(net: Net, tmp: Path, pcap: bool) -> Iterator[Process]:
             "--keep-files",
             "2",
         ]
-    proc = Process(net, proxy_argv(*args), tmp / "proxy.log", cwd=ROOT)
-    try:
-        net.wait_listening(PROXY, proc)
+    argv = dicomtap_argv("proxy", *args)
+    with running(net, argv, tmp / "proxy.log", PROXY, cwd=ROOT, stop_timeout=60) as proc:
         yield proc
-    finally:
-        proc.stop(signal.SIGTERM, timeout=60)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -201,88 +193,81 @@ def main() -> None:
             f"namespace: {where}; {opts.files} files, {total / 1e6:.0f} MB in all; "
             f"P-DATA-TF PDUs of {opts.scp_pdu} bytes; proxy writes a pcapng: {opts.pcap}"
         )
-        scp = Process(
-            net,
-            [dcmtk("storescp"), "--fork", "--ignore", "-pdu", str(opts.scp_pdu), str(UPSTREAM)],
-            tmp / "scp.log",
-        )
-        try:
-            net.wait_listening(UPSTREAM, scp)
-            with running_proxy(net, tmp, opts.pcap) as px:
-                direct: list[float] = []
-                proxied: list[float] = []
-                relayed: list[float] = []
-                cpu: list[float] = []
-                with plain_relay(net, tmp) as relay:
-                    for _ in range(opts.repeat):
-                        direct.append(total / store_seconds(net, UPSTREAM, files) / 1e6)
-                        before = cpu_seconds(px.popen.pid)
-                        proxied.append(total / store_seconds(net, PROXY, files) / 1e6)
-                        cpu.append((cpu_seconds(px.popen.pid) - before) / (total / 1e9))
-                        if relay is not None:
-                            relayed.append(total / store_seconds(net, RELAY, files) / 1e6)
-                d, p = statistics.median(direct), statistics.median(proxied)
-                print(
-                    "\nC-STORE throughput (MB/s), runs:",
-                    " ".join(f"{x:.0f}" for x in direct),
-                    "| proxied:",
-                    " ".join(f"{x:.0f}" for x in proxied),
-                )
-                print(
-                    f"  direct median {d:.0f} MB/s, proxied median {p:.0f} MB/s, ratio {p / d:.1%}"
-                )
-                print(f"  the proxy's CPU time: {statistics.median(cpu):.2f} s per GB (median)")
-                if relayed:
-                    r = statistics.median(relayed)
-                    print(
-                        f"  socat (a C byte relay that parses nothing), same runs: median "
-                        f"{r:.0f} MB/s, ratio {r / d:.1%}: what any relay leaves on this machine"
-                    )
-
-                lat_d: list[float] = []
-                lat_p: list[float] = []
+        scp = [dcmtk("storescp"), "--fork", "--ignore", "-pdu", str(opts.scp_pdu), str(UPSTREAM)]
+        with (
+            running(net, scp, tmp / "scp.log", UPSTREAM),
+            running_proxy(net, tmp, opts.pcap) as px,
+        ):
+            direct: list[float] = []
+            proxied: list[float] = []
+            relayed: list[float] = []
+            cpu: list[float] = []
+            with plain_relay(net, tmp) as relay:
                 for _ in range(opts.repeat):
-                    lat_d += json.loads(
-                        _in_namespace(net, "echo_latencies", str(UPSTREAM), str(opts.echoes))
-                    )
-                    lat_p += json.loads(
-                        _in_namespace(net, "echo_latencies", str(PROXY), str(opts.echoes))
-                    )
-                print(f"\nC-ECHO round trip over {opts.repeat} x {opts.echoes} echoes (µs):")
-                for name, values in (("direct", lat_d), ("proxied", lat_p)):
-                    p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
-                    print(f"  {name:8s} p50 {p50:7.0f}  p99 {p99:7.0f}")
-                added50 = percentile(lat_p, 0.5) - percentile(lat_d, 0.5)
-                added99 = percentile(lat_p, 0.99) - percentile(lat_d, 0.99)
-                print(f"  added by the proxy: p50 {added50:.0f} µs, p99 {added99:.0f} µs")
-
-                idle = rss_kib(px.popen.pid)
-                holder = subprocess.Popen(
-                    net.wrap(
-                        [
-                            sys.executable,
-                            "-c",
-                            _HOLDER.format(root=str(ROOT), count=opts.concurrent, port=PROXY),
-                        ]
-                    ),
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    text=True,
-                )
-                assert holder.stdout is not None and holder.stdin is not None
-                if holder.stdout.readline().strip() != "held":
-                    raise RuntimeError("the holder could not open its associations")
-                time.sleep(0.5)
-                busy = rss_kib(px.popen.pid)
-                holder.stdin.write("\n")
-                holder.stdin.flush()
-                holder.wait(60)
+                    direct.append(total / store_seconds(net, UPSTREAM, files) / 1e6)
+                    before = cpu_seconds(px.popen.pid)
+                    proxied.append(total / store_seconds(net, PROXY, files) / 1e6)
+                    cpu.append((cpu_seconds(px.popen.pid) - before) / (total / 1e9))
+                    if relay is not None:
+                        relayed.append(total / store_seconds(net, RELAY, files) / 1e6)
+            d, p = statistics.median(direct), statistics.median(proxied)
+            print(
+                "\nC-STORE throughput (MB/s), runs:",
+                " ".join(f"{x:.0f}" for x in direct),
+                "| proxied:",
+                " ".join(f"{x:.0f}" for x in proxied),
+            )
+            print(f"  direct median {d:.0f} MB/s, proxied median {p:.0f} MB/s, ratio {p / d:.1%}")
+            print(f"  the proxy's CPU time: {statistics.median(cpu):.2f} s per GB (median)")
+            if relayed:
+                r = statistics.median(relayed)
                 print(
-                    f"\nproxy RSS: {idle / 1024:.1f} MiB idle (after the runs above), "
-                    f"{busy / 1024:.1f} MiB with {opts.concurrent} associations open"
+                    f"  socat (a C byte relay that parses nothing), same runs: median "
+                    f"{r:.0f} MB/s, ratio {r / d:.1%}: what any relay leaves on this machine"
                 )
-        finally:
-            scp.stop()
+
+            lat_d: list[float] = []
+            lat_p: list[float] = []
+            for _ in range(opts.repeat):
+                lat_d += json.loads(
+                    _in_namespace(net, "echo_latencies", str(UPSTREAM), str(opts.echoes))
+                )
+                lat_p += json.loads(
+                    _in_namespace(net, "echo_latencies", str(PROXY), str(opts.echoes))
+                )
+            print(f"\nC-ECHO round trip over {opts.repeat} x {opts.echoes} echoes (µs):")
+            for name, values in (("direct", lat_d), ("proxied", lat_p)):
+                p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
+                print(f"  {name:8s} p50 {p50:7.0f}  p99 {p99:7.0f}")
+            added50 = percentile(lat_p, 0.5) - percentile(lat_d, 0.5)
+            added99 = percentile(lat_p, 0.99) - percentile(lat_d, 0.99)
+            print(f"  added by the proxy: p50 {added50:.0f} µs, p99 {added99:.0f} µs")
+
+            idle = rss_kib(px.popen.pid)
+            holder = subprocess.Popen(
+                net.wrap(
+                    [
+                        sys.executable,
+                        "-c",
+                        _HOLDER.format(root=str(ROOT), count=opts.concurrent, port=PROXY),
+                    ]
+                ),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert holder.stdout is not None and holder.stdin is not None
+            if holder.stdout.readline().strip() != "held":
+                raise RuntimeError("the holder could not open its associations")
+            time.sleep(0.5)
+            busy = rss_kib(px.popen.pid)
+            holder.stdin.write("\n")
+            holder.stdin.flush()
+            holder.wait(60)
+            print(
+                f"\nproxy RSS: {idle / 1024:.1f} MiB idle (after the runs above), "
+                f"{busy / 1024:.1f} MiB with {opts.concurrent} associations open"
+            )
         if os.environ.get("PROXY_BENCH_KEEP"):
             print(f"(files in {tmp})")
 

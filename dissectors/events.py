@@ -218,9 +218,8 @@ class AssociationEnded:
     the state when the capture ended (``open-at-end``); ``closed_by_requestor`` says who
     closed first, when anyone did, and ``close_kind`` how. ``requestor_head`` and
     ``acceptor_head`` are the first bytes each side sent (a TLS record there means one side
-    spoke TLS). ``last_pdu_ts`` is when the last PDU before the end began, and
-    ``idle_before_end_ns`` how long nothing was sent before the A-ABORT or the close that
-    ended the association (None when it ended otherwise).
+    spoke TLS). ``idle_before_end_ns`` is how long nothing was sent before the A-ABORT or
+    the close that ended the association (None when it ended otherwise).
     """
 
     connection: int

@@ -16,14 +16,11 @@ Little Endian), or an exact A-RELEASE or A-ABORT PDU.
 from __future__ import annotations
 
 import re
-import struct
 from typing import Protocol
 
 from dissectors.pdu.constants import pdu_name
-
-_PDU_HEADER = struct.Struct(">BBI")
-_PDV_HEADER = struct.Struct(">IBB")
-_U32 = struct.Struct(">I")
+from dissectors.pdu.pdus import PDU_HEADER as _PDU_HEADER
+from dissectors.pdu.pdus import PDV_HEADER as _PDV_HEADER
 
 #: Largest association/release/abort PDU body buffered whole. An A-ASSOCIATE-RQ with 128
 #: contexts and extended negotiation stays far below.
@@ -54,7 +51,7 @@ class FramerHandler(Protocol):
         """A PDU header was read (any type, including undefined ones)."""
 
     def control_pdu(self, pdu_type: int, body: bytes, ts: int, frame: int | None) -> None:
-        """The whole body of a non-P-DATA PDU arrived."""
+        """The whole body of an association, release or abort PDU (types 1-3, 5-7) arrived."""
 
     def pdv_start(
         self, context_id: int, control: int, length: int, ts: int, frame: int | None
@@ -146,7 +143,7 @@ class PduFramer:
         "offset",
     )
 
-    def __init__(self, handler: FramerHandler, *, synced: bool = True, offset: int = 0) -> None:
+    def __init__(self, handler: FramerHandler, *, synced: bool = True) -> None:
         self._h = handler
         self._state = HEADER if synced else SCAN
         self._strict = not synced
@@ -156,20 +153,9 @@ class PduFramer:
         self._pdu_remaining = 0
         self._pdv_remaining = 0
         self._scan = bytearray()
-        self._scan_offset = offset
-        self._scan_start = offset
-        self.offset = offset
-
-    @property
-    def synced(self) -> bool:
-        return self._state != SCAN
-
-    @property
-    def in_pdu(self) -> bool:
-        """True when a PDU has started and not ended (its bytes are partly seen)."""
-        return self._state in (CONTROL, PDV_HEADER, PDV_BODY, SKIP) or (
-            self._state == HEADER and bool(self._hdr)
-        )
+        self._scan_offset = 0
+        self._scan_start = 0
+        self.offset = 0
 
     def feed(self, data: memoryview, ts: int, frame: int | None) -> None:
         """Process the next bytes of the stream."""

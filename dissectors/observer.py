@@ -31,33 +31,33 @@ from .events import (
     Endpoint,
     ExchangeObserved,
     Outcome,
-    PduObserved,
     StreamGap,
     StreamResynced,
     TcpAnomaly,
     Violation,
     ViolationKind,
 )
-from .framing import PduFramer
-from .pdu.constants import pdu_name
+from .framing import PduFramer, plausible_header
+from .pdu.constants import PduType, pdu_name
 from .pdu.items import Defect
 from .pdu.pdus import (
     Abort,
     AssociateAc,
     AssociateRj,
     AssociateRq,
-    ControlPdu,
     ReleaseRp,
     ReleaseRq,
     decode_control_pdu,
 )
-from .streamside import HEAD_BYTES, StreamSide, looks_like_associate_rq
-from .ul_fsm import AssociationFsm, FsmViolation, State
+from .streamside import StreamSide
+from .ul_fsm import AssociationFsm, Event, FsmViolation, State
 
 #: Bytes of each data set kept for display (the rest is counted).
 DEFAULT_KEEP = 64 * 1024
 #: Bytes held per side while deciding whether a connection carries DICOM.
 DETECTION_HOLD = 64 * 1024
+#: First bytes of each direction kept (a TLS record there says one side spoke TLS).
+HEAD_BYTES = 16
 
 Emit = Callable[[DissectorEvent], None]
 
@@ -94,7 +94,6 @@ class AssociationObserver:
         self._swapped = False
         self._dicom: bool | None = None  # None: still deciding
         self._scanning = False
-        self._partial = False
         self._fsm: AssociationFsm | None = None
         self._contexts: dict[int, str] = {}
         self._exchanges = ExchangeTracker()
@@ -135,15 +134,11 @@ class AssociationObserver:
         self._last_frame = frame
         if len(side.head) < HEAD_BYTES:
             side.head += bytes(data[: HEAD_BYTES - len(side.head)])
-        if self._dicom:
+        if self._dicom or self._scanning:
             assert side.framer is not None
             side.framer.feed(data if isinstance(data, memoryview) else memoryview(data), ts, frame)
             return
         if self._dicom is False:
-            return
-        if self._scanning:
-            assert side.framer is not None
-            side.framer.feed(memoryview(bytes(data)), ts, frame)
             return
         side.held.append((bytes(data), ts, frame))
         side.held_size += len(data)
@@ -245,12 +240,9 @@ class AssociationObserver:
             self._report_non_dicom(end_ts, end_frame)
             return
         for side in self._sides:
-            side.flush_pdu(end_ts, end_frame)
-            side.assembler.abandon_all(end_ts, end_frame)
-            self._drain_assembler(side)
+            side.abandon(end_ts, end_frame)
         for exchange in self._exchanges.finish():
             self._emit(ExchangeObserved(connection=self.connection, exchange=exchange))
-        state: State | None = None
         if self._fsm is not None:
             for v in self._fsm.finish():
                 self._fsm_violation(v)
@@ -284,28 +276,28 @@ class AssociationObserver:
 
     def _decide(self, final: bool = False) -> None:
         client, server = self._sides
+        # No byte is lost before a verdict: ``head`` is the start of what each side sent.
         if self._handshake:
-            verdict = looks_like_associate_rq(b"".join(d for d, _, _ in client.held)[:10])
+            verdict = _starts_with(client.head, PduType.A_ASSOCIATE_RQ)
             if verdict is None and not final and client.held_size < DETECTION_HOLD:
                 return
             if verdict:
-                self._detected(Detection.ASSOCIATE_RQ, partial=False)
+                self._detected(Detection.ASSOCIATE_RQ)
             else:
                 self._dicom = False
                 client.held.clear()
                 server.held.clear()
             return
         for side in (client, server):
-            head = b"".join(d for d, _, _ in side.held)[:10]
-            verdict = looks_like_associate_rq(head)
+            verdict = _starts_with(side.head, PduType.A_ASSOCIATE_RQ)
             if verdict:
                 self._swapped = not side.from_client
-                self._detected(Detection.ASSOCIATE_RQ, partial=False)
+                self._detected(Detection.ASSOCIATE_RQ)
                 return
-            if looks_like_associate_rq(head, 2):
+            if _starts_with(side.head, PduType.A_ASSOCIATE_AC):
                 # The capture began between the A-ASSOCIATE-RQ and its answer.
                 self._swapped = side.from_client
-                self._detected(Detection.ASSOCIATE_AC, partial=True)
+                self._detected(Detection.ASSOCIATE_AC)
                 return
             if verdict is False:
                 if final:
@@ -315,19 +307,20 @@ class AssociationObserver:
         if final:
             self._start_scanning()
 
-    def _detected(self, how: Detection, *, partial: bool) -> None:
+    def _detected(self, how: Detection) -> None:
         self._dicom = True
-        self._partial = partial
+        partial = how != Detection.ASSOCIATE_RQ
         if how == Detection.ASSOCIATE_AC:
             self._fsm = AssociationFsm(start=(State.STA5, State.STA3))
         else:
             self._fsm = AssociationFsm(mid_stream=partial)
-        client, server = (self.server, self.client) if self._swapped else (self.client, self.server)
+        if self._swapped:
+            self.client, self.server = self.server, self.client
         self._emit(
             AssociationStarted(
                 connection=self.connection,
-                client=client,
-                server=server,
+                client=self.client,
+                server=self.server,
                 ts=self._ts,
                 frame=self._frame,
                 handshake=self._handshake,
@@ -335,40 +328,26 @@ class AssociationObserver:
                 detection=how,
             )
         )
-        if self._swapped:
-            self.client, self.server = self.server, self.client
         if how in (Detection.ASSOCIATE_RQ, Detection.ASSOCIATE_AC):
             for side in self._sides:
                 side.framer = PduFramer(side, synced=True)
-            self._replay_held()
-
-    def _replay_held(self) -> None:
-        # The requestor's bytes first: a conforming acceptor sends nothing before the RQ.
-        order = [self._requestor_side, self._acceptor_side]
-        for side in order:
-            held, side.held = side.held, []
-            side.held_size = 0
-            assert side.framer is not None
-            for chunk, ts, frame in held:
-                side.framer.feed(memoryview(chunk), ts, frame)
+            # The requestor's bytes first: a conforming acceptor sends nothing before the RQ.
+            self._requestor_side.replay_held()
+            self._acceptor_side.replay_held()
 
     def _start_scanning(self) -> None:
         self._scanning = True
         for side in self._sides:
             side.framer = PduFramer(side, synced=False)
         for side in self._sides:
-            held, side.held = side.held, []
-            side.held_size = 0
-            assert side.framer is not None
-            for chunk, ts, frame in held:
-                side.framer.feed(memoryview(chunk), ts, frame)
+            side.replay_held()
 
     def _resynced(
         self, side: StreamSide, offset: int, skipped: int, ts: int, frame: int | None
     ) -> None:
         if not self._dicom:
             self._scanning = False
-            self._detected(Detection.RESYNC, partial=True)
+            self._detected(Detection.RESYNC)
         self._emit(
             StreamResynced(
                 connection=self.connection,
@@ -382,11 +361,8 @@ class AssociationObserver:
 
     # --- PDUs ------------------------------------------------------------------------
 
-    def _transfer_syntax_of(self, context_id: int) -> str | None:
-        return self._contexts.get(context_id)
-
     def _fsm_pdu(
-        self, pdu_type: int | None, from_requestor: bool, ts: int, frame: int | None, offset: int
+        self, pdu_type: int | None, from_requestor: bool, ts: int, frame: int | None
     ) -> None:
         if self._fsm is None:
             return
@@ -402,7 +378,7 @@ class AssociationObserver:
                 f"the {machine} sent {what} while {v.state.description} ({v.state.label}), "
                 f"which PS3.8 Table 9-10 does not allow (no transition for {v.cell})"
             )
-        elif v.event.value == 17:
+        elif v.event == Event.EVT17:
             text = f"the connection closed while the {machine} was {v.state.description}"
         else:
             prescribed = f", where PS3.8 Table 9-10 prescribes {v.action}" if v.action else ""
@@ -428,12 +404,7 @@ class AssociationObserver:
         self, side: StreamSide, pdu_type: int, body: bytes, ts: int, frame: int | None
     ) -> None:
         from_requestor = side.from_requestor
-        pdu: ControlPdu | None
-        defects: list[Defect]
-        if 1 <= pdu_type <= 7 and pdu_type != 4:
-            pdu, defects = decode_control_pdu(pdu_type, body)
-        else:
-            pdu, defects = None, []
+        pdu, defects = decode_control_pdu(pdu_type, body)
         match pdu:
             case AssociateRq():
                 if self._rq is None:
@@ -470,23 +441,7 @@ class AssociationObserver:
                     self._abort_by_requestor = from_requestor
                     if self._last_pdu_end:
                         self._idle_before_end = max(0, side.pdu_ts - self._last_pdu_end)
-            case None:
-                pass
-        self._emit(
-            PduObserved(
-                connection=self.connection,
-                from_requestor=from_requestor,
-                pdu_type=pdu_type,
-                length=len(body),
-                offset=side.pdu_offset,
-                ts=side.pdu_ts,
-                frame=side.pdu_frame,
-                end_ts=ts,
-                end_frame=frame,
-                pdu=pdu,
-                defects=tuple(defects),
-            )
-        )
+        side.emit_pdu(ts, frame, pdu=pdu, defects=defects)
         for d in defects:
             unknown = d.code == "unknown-item"
             self._violation(
@@ -600,6 +555,14 @@ class AssociationObserver:
                 offset=offset,
             )
         )
+
+
+def _starts_with(head: bytes | bytearray, pdu_type: PduType) -> bool | None:
+    """Whether a stream starts with an A-ASSOCIATE-RQ or -AC (``pdu_type``); None if fewer
+    than 10 bytes are there to tell."""
+    if len(head) < 10:
+        return None
+    return head[0] == pdu_type and plausible_header(head, 0, strict=False) is True
 
 
 def _pdu_name(pdu_type: int | None) -> str:

@@ -4,36 +4,17 @@ read. A :class:`StreamSide` is the framer's handler and reports to its
 
 from __future__ import annotations
 
-import struct
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .dimse.assembly import MessageAssembler
 from .events import PduObserved, ViolationKind
-from .framing import CONTROL_PDU_LIMIT, PduFramer
-from .pdu.constants import PduType
+from .framing import PduFramer
+from .pdu.items import Defect
+from .pdu.pdus import ControlPdu
 
 if TYPE_CHECKING:
     from .observer import AssociationObserver
-
-_PDU_HEADER = struct.Struct(">BBI")
-
-#: First bytes of each direction kept (a TLS record there says one side spoke TLS).
-HEAD_BYTES = 16
-
-
-def looks_like_associate_rq(head: bytes | bytearray, pdu_type: int = 1) -> bool | None:
-    """Whether a stream starts with an A-ASSOCIATE-RQ (or ``pdu_type``: 2 for an AC);
-    None if fewer than 10 bytes are there to tell."""
-    if len(head) < 10:
-        return None
-    found_type, reserved, length = _PDU_HEADER.unpack_from(head, 0)
-    return (
-        found_type == pdu_type
-        and reserved == 0
-        and 68 <= length <= CONTROL_PDU_LIMIT
-        and head[6] == 0
-        and head[7] == 1
-    )
 
 
 class StreamSide:
@@ -47,7 +28,7 @@ class StreamSide:
         self.held: list[tuple[bytes, int, int | None]] = []
         self.held_size = 0
         self.framer: PduFramer | None = None
-        self.assembler = MessageAssembler(obs._transfer_syntax_of, obs._keep)
+        self.assembler = MessageAssembler(obs._contexts.get, obs._keep)
         self.pdu_type = 0
         self.pdu_length = 0
         self.pdu_offset = 0
@@ -55,7 +36,6 @@ class StreamSide:
         self.pdu_frame: int | None = None
         self.pdvs: list[tuple[int, int, int]] = []
         self.in_pdu = False
-        self.max_pdu_seen = 0
 
     @property
     def from_requestor(self) -> bool:
@@ -73,15 +53,11 @@ class StreamSide:
         self.pdu_frame = frame
         self.pdvs = []
         self.in_pdu = True
-        if length > self.max_pdu_seen and pdu_type == PduType.P_DATA_TF:
-            self.max_pdu_seen = length
         known = pdu_type if 1 <= pdu_type <= 7 else None
-        self.obs._fsm_pdu(known, self.from_requestor, ts, frame, offset)
+        self.obs._fsm_pdu(known, self.from_requestor, ts, frame)
 
     def control_pdu(self, pdu_type: int, body: bytes, ts: int, frame: int | None) -> None:
-        self.in_pdu = False
         self.obs._control_pdu(self, pdu_type, body, ts, frame)
-        self.obs._last_pdu_end = ts
 
     def pdv_start(
         self, context_id: int, control: int, length: int, ts: int, frame: int | None
@@ -110,8 +86,7 @@ class StreamSide:
             self.obs._drain_assembler(self)
 
     def pdu_end(self, ts: int, frame: int | None) -> None:
-        self.obs._last_pdu_end = ts
-        self._emit_pdu(ts, frame, complete=True)
+        self.emit_pdu(ts, frame)
 
     def framing_problem(
         self, code: str, text: str, offset: int, ts: int, frame: int | None
@@ -121,23 +96,41 @@ class StreamSide:
         )
 
     def lost_sync(self, offset: int, ts: int, frame: int | None) -> None:
-        self.flush_pdu(ts, frame)
-        self.assembler.abandon_all(ts, frame)
-        self.obs._drain_assembler(self)
+        self.abandon(ts, frame)
 
     def resynced(self, offset: int, skipped: int, ts: int, frame: int | None) -> None:
         self.obs._resynced(self, offset, skipped, ts, frame)
 
     # ---------------------------------------------------------------------------------
 
-    def flush_pdu(self, ts: int, frame: int | None) -> None:
-        """Report a PDU that will never complete (lost sync, end of capture)."""
-        if self.in_pdu:
-            self._emit_pdu(ts, frame, complete=False)
+    def replay_held(self) -> None:
+        """Feed the bytes held while detecting to the framer just created."""
+        held, self.held = self.held, []
+        self.held_size = 0
+        assert self.framer is not None
+        for chunk, ts, frame in held:
+            self.framer.feed(memoryview(chunk), ts, frame)
 
-    def _emit_pdu(self, ts: int, frame: int | None, *, complete: bool) -> None:
-        """The P-DATA-TF (or skipped PDU) being read ends at ``ts``/``frame``."""
+    def abandon(self, ts: int, frame: int | None) -> None:
+        """The stream broke or ended: report the PDU and the messages in flight as cut."""
+        if self.in_pdu:
+            self.emit_pdu(ts, frame, complete=False)
+        self.assembler.abandon_all(ts, frame)
+        self.obs._drain_assembler(self)
+
+    def emit_pdu(
+        self,
+        ts: int,
+        frame: int | None,
+        *,
+        complete: bool = True,
+        pdu: ControlPdu | None = None,
+        defects: Sequence[Defect] = (),
+    ) -> None:
+        """The PDU being read ends at ``ts``/``frame`` (or never will: ``complete`` False)."""
         self.in_pdu = False
+        if complete:
+            self.obs._last_pdu_end = ts
         self.obs._emit(
             PduObserved(
                 connection=self.obs.connection,
@@ -149,7 +142,9 @@ class StreamSide:
                 frame=self.pdu_frame,
                 end_ts=ts,
                 end_frame=frame,
+                pdu=pdu,
                 pdvs=tuple(self.pdvs),
+                defects=tuple(defects),
                 complete=complete,
             )
         )

@@ -152,7 +152,6 @@ class FlowTable:
         self._flows: dict[_Key, _Connection] = {}
         self._closed: OrderedDict[_Key, int] = OrderedDict()
         self._next_id = 1
-        self.segments = 0
         self.last_ts = 0
         self.last_frame: int | None = None
 
@@ -181,13 +180,9 @@ class FlowTable:
                 frame=frame,
             )
         )
-        for key in conn.keys:
-            if self._flows.get(key) is conn:
-                del self._flows[key]
-            self._closed[key] = conn.observer.connection
+        self._forget(conn)
 
     def _feed(self, seg: Segment) -> None:
-        self.segments += 1
         self.last_ts = seg.ts
         self.last_frame = seg.frame
         key = (seg.src, seg.sport, seg.dst, seg.dport)
@@ -300,12 +295,16 @@ class FlowTable:
 
     def _end(self, conn: _Connection, ts: int, frame: int | None) -> None:
         conn.observer.finish(ts, frame)
+        self._forget(conn)
+        while len(self._closed) > CLOSED_MEMORY:
+            self._closed.popitem(last=False)
+
+    def _forget(self, conn: _Connection) -> None:
+        """Stop routing segments to ``conn``; remember it as closed."""
         for key in conn.keys:
             if self._flows.get(key) is conn:
                 del self._flows[key]
             self._closed[key] = conn.observer.connection
-        while len(self._closed) > CLOSED_MEMORY:
-            self._closed.popitem(last=False)
 
     # --- reassembly ------------------------------------------------------------------
 

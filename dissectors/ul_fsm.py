@@ -258,9 +258,6 @@ ACTION_NEXT_STATE: dict[str, State] = {
 #: Actions that mean "the received PDU is not acceptable here; send an A-ABORT".
 ABORTING_ACTIONS = frozenset({"AA-1", "AA-7", "AA-8"})
 
-#: States in which sending P-DATA-TF loops on the same state (DT-1 in Sta6, AR-7 in Sta8).
-_DATA_LOOPS = frozenset({State.STA6, State.STA8})
-
 #: How long after a PDU was captured its receiver may still act without having read it.
 CROSSING_WINDOW_NS = 1_000_000_000
 
@@ -270,6 +267,14 @@ def next_state(action: str, *, requestor: bool) -> State:
     if action == "AR-8":
         return _S.STA9 if requestor else _S.STA10
     return ACTION_NEXT_STATE[action]
+
+
+#: States in which sending P-DATA-TF loops on the same state (DT-1 in Sta6, AR-7 in Sta8).
+_DATA_LOOPS = frozenset(
+    s
+    for (e, s), action in TRANSITIONS.items()
+    if e == Event.EVT9 and ACTION_NEXT_STATE[action] == s
+)
 
 
 def cell(event: Event, state: State) -> str:
@@ -307,7 +312,6 @@ class _Pending:
     ts: int
     frame: int | None
     flagged: bool  # the sender side already reported this PDU
-    count: int = 1
 
 
 @dataclass(slots=True)
@@ -323,7 +327,6 @@ class _Machine:
         last = self.pending[-1] if self.pending else None
         # P-DATA receives loop on their state (DT-2, AR-6, AA-6): keep one entry for a run.
         if last is not None and last.event == event == Event.EVT10 and not flagged:
-            last.count += 1
             return
         self.pending.append(_Pending(event, pdu_type, ts, frame, flagged))
 
@@ -351,9 +354,8 @@ def _trial(
 class AssociationFsm:
     """Both PS3.8 machines of one association, driven by what the capture shows.
 
-    Call :meth:`connected` when the TCP handshake is seen, :meth:`pdu` for each PDU in
-    capture order, :meth:`closed` when a side closes (FIN or RST), and :meth:`finish` at the
-    end. Each call returns the violations it found.
+    Call :meth:`pdu` for each PDU in capture order, :meth:`closed` when a side closes (FIN or
+    RST), and :meth:`finish` at the end. Each call returns the violations it found.
     """
 
     def __init__(
@@ -371,31 +373,23 @@ class AssociationFsm:
             return self.requestor, self.acceptor
         return self.acceptor, self.requestor
 
-    def connected(self) -> None:
-        """The TCP handshake completed: requestor Evt1+AE-1 → Sta4, acceptor Evt5+AE-5 → Sta2."""
-        self.requestor.state = State.STA4
-        self.acceptor.state = State.STA2
-
     def _act(
         self, machine: _Machine, event: Event, pdu_type: int | None, ts: int, frame: int | None
     ) -> tuple[FsmViolation | None, list[FsmViolation]]:
         """Apply the sender-side ``event`` on ``machine`` after as many pending receives as fit."""
         pending = machine.pending
-        found: list[FsmViolation] = []
-        chosen: int | None = None
-        for k in range(len(pending), -1, -1):
-            if k < len(pending) and ts - pending[k].ts > CROSSING_WINDOW_NS:
-                # Receives older than the window were read by now: no crossing possible.
-                break
-            state, _ = _trial(machine.state, pending[:k], machine.requestor)
-            if (event, state) in TRANSITIONS:
-                chosen = k
-                break
-        own: FsmViolation | None = None
-        if chosen is None:
-            chosen = len(pending)
-        applied, outcomes = _trial(machine.state, pending[:chosen], machine.requestor)
-        found.extend(self._report(machine, outcomes))
+        chosen = len(pending)
+        applied, outcomes = _trial(machine.state, pending, machine.requestor)
+        if (event, applied) not in TRANSITIONS:
+            for k in range(len(pending) - 1, -1, -1):
+                if ts - pending[k].ts > CROSSING_WINDOW_NS:
+                    # Receives older than the window were read by now: no crossing possible.
+                    break
+                state, fewer = _trial(machine.state, pending[:k], machine.requestor)
+                if (event, state) in TRANSITIONS:
+                    chosen, applied, outcomes = k, state, fewer
+                    break
+        found = self._report(machine, outcomes)
         del pending[:chosen]
         machine.state = applied
         if event == Event.EVT15 and machine.owes_abort:
@@ -403,6 +397,7 @@ class AssociationFsm:
             machine.owes_abort = False
             machine.state = State.STA13
             return None, found
+        own: FsmViolation | None = None
         action = TRANSITIONS.get((event, machine.state))
         if action is None:
             own = FsmViolation(
@@ -444,10 +439,9 @@ class AssociationFsm:
     def closed(self, *, by_requestor: bool, ts: int, frame: int | None) -> list[FsmViolation]:
         """A side closed the TCP connection (FIN or RST)."""
         closer, other = self._machines(by_requestor)
-        violations: list[FsmViolation] = []
         # Everything the closer received was read before it closed.
         _, outcomes = _trial(closer.state, closer.pending, closer.requestor)
-        violations.extend(self._report(closer, outcomes))
+        violations = self._report(closer, outcomes)
         closer.pending.clear()
         closer.state = State.STA1
         # The other side learns of the close like of a PDU: it may still send what crossed
@@ -461,7 +455,7 @@ class AssociationFsm:
         """Violations among applied receives; the receiver then owes an A-ABORT (AA-8 &c.).
 
         A PDU its sender already got flagged for is not reported a second time."""
-        found = []
+        found: list[FsmViolation] = []
         for entry, st, action in outcomes:
             if action in ABORTING_ACTIONS or action is None:
                 machine.owes_abort = True

@@ -113,7 +113,7 @@ def associate_rq(
     return pdu(0x01, body)
 
 
-def associate_ac_from_rq(rq: bytes, aet: str) -> bytes:
+def associate_ac_from_rq(rq: bytes) -> bytes:
     """An A-ASSOCIATE-AC accepting every context of the A-ASSOCIATE-RQ whose
     body (without the 6-byte PDU header) is `rq`, each with its first TS."""
     called, calling = rq[4:20], rq[20:36]
@@ -136,6 +136,18 @@ def iter_items(data: bytes):
         itype, _, length = struct.unpack_from(">BBH", data, off)
         yield itype, data[off + 4 : off + 4 + length]
         off += 4 + length
+
+
+def user_sub_items(body: bytes, sub_type: int) -> list[bytes]:
+    """The values of the User Information sub-items of type `sub_type` in the
+    body of an A-ASSOCIATE-RQ/AC."""
+    return [
+        s
+        for t, v in iter_items(body[68:])
+        if t == 0x50
+        for st, s in iter_items(v)
+        if st == sub_type
+    ]
 
 
 def element(group: int, elem: int, value: bytes) -> bytes:
@@ -217,13 +229,7 @@ def describe(pdu_type: int, body: bytes) -> str:
         return f"{name} source {body[2]} reason {body[3]}"
     if pdu_type == 2:
         results = [f"{v[0]}:{v[2]}" for t, v in iter_items(body[68:]) if t == 0x21]
-        maxlen = [
-            struct.unpack(">L", s[:4])[0]
-            for t, v in iter_items(body[68:])
-            if t == 0x50
-            for st, s in iter_items(v)
-            if st == 0x51
-        ]
+        maxlen = [struct.unpack(">L", s[:4])[0] for s in user_sub_items(body, 0x51)]
         return f"{name} contexts (id:result) {' '.join(results)} max PDU {maxlen}"
     if pdu_type == 4:
         parts = []
@@ -382,13 +388,7 @@ def mode_oversize(host: str, port: int, called: str, path: str) -> int:
     command = c_store_rq(1, ds.SOPClassUID, ds.SOPInstanceUID)
     # Both PDVs in one P-DATA-TF, the data set as a single fragment.
     data = p_data(pdv(1, True, True, command), pdv(1, False, True, dataset))
-    maxlen = [
-        struct.unpack(">L", s[:4])[0]
-        for t, v in iter_items(ac[68:])
-        if t == 0x50
-        for st, s in iter_items(v)
-        if st == 0x51
-    ]
+    maxlen = [struct.unpack(">L", s[:4])[0] for s in user_sub_items(ac, 0x51)]
     send(
         sock,
         data,
@@ -414,13 +414,7 @@ def mode_wrong_context(host: str, port: int, called: str) -> int:
 def mode_two_echoes(host: str, port: int, called: str) -> int:
     sock = connect(host, port)
     ac = associate(sock, called, [(1, VERIFICATION, [IMPLICIT_LE])], async_window=(2, 2))
-    granted = [
-        struct.unpack(">HH", sv[:4])
-        for t, v in iter_items(ac[68:])
-        if t == 0x50
-        for st, sv in iter_items(v)
-        if st == 0x53
-    ]
+    granted = [struct.unpack(">HH", s[:4]) for s in user_sub_items(ac, 0x53)]
     say(f"asynchronous operations window granted: {granted[0] if granted else 'none (1/1)'}")
     # Two requests in two P-DATA-TF PDUs sent back to back (one write), before
     # reading any response: 2 outstanding operations with a window of 1.
@@ -467,7 +461,7 @@ def collision_serve(sock: socket.socket, aet: str) -> None:
     pdu_type, body = receive(sock)
     if pdu_type != 1:
         raise SystemExit("expected an A-ASSOCIATE-RQ")
-    send(sock, associate_ac_from_rq(body, aet), "A-ASSOCIATE-AC")
+    send(sock, associate_ac_from_rq(body), "A-ASSOCIATE-AC")
     while True:
         pdu_type, body = receive(sock)
         if pdu_type != 4:

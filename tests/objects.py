@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -81,3 +82,33 @@ def write_study(
         )
         for i in range(1, count + 1)
     ]
+
+
+def big_image(path: Path, size: int, index: int = 1) -> Path:
+    """A CT image whose pixel data is ``size`` bytes (pseudo-random, fast to make)."""
+    ds = Dataset()
+    ds.SOPClassUID = CTImageStorage
+    ds.SOPInstanceUID = generate_uid(entropy_srcs=["dicomtap-proxy", str(size), str(index)])
+    ds.StudyInstanceUID = generate_uid(entropy_srcs=["dicomtap-proxy-study"])
+    ds.SeriesInstanceUID = generate_uid(entropy_srcs=["dicomtap-proxy-series"])
+    ds.PatientName = "PROXY^TEST"
+    ds.PatientID = "PX0001"
+    ds.Modality = "CT"
+    ds.Columns = 4096
+    ds.Rows = max(1, size // 8192)
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    seed = hashlib.sha256(str(index).encode()).digest()
+    pixels = ds.Rows * ds.Columns * 2
+    ds.PixelData = (seed * (pixels // len(seed) + 1))[:pixels]
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta = meta
+    ds.save_as(path, enforce_file_format=True)
+    return path

@@ -1,4 +1,4 @@
-"""Writing small classic pcap files (Ethernet/IPv4/TCP) for tests."""
+"""Writing small classic pcap files (Ethernet/IPv4/TCP) for tests, and reading their frames."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 SYN, ACK, FIN, RST, PSH = 0x02, 0x10, 0x01, 0x04, 0x08
+
+Frame = tuple[int, bytes, int]  # (ts_ns, captured bytes, length on the wire)
 
 
 def _checksum(data: bytes) -> int:
@@ -46,6 +48,20 @@ def write_pcap(path: Path, frames: Iterable[tuple[float, bytes]]) -> Path:
             usec = round((ts - sec) * 1e6)
             f.write(struct.pack("<IIII", sec, usec, len(data), len(data)) + data)
     return path
+
+
+def read_classic(path: Path) -> tuple[int, list[Frame]]:
+    """(link type, frames) of a little-endian classic pcap; independent of analyzer.sources."""
+    data = path.read_bytes()
+    magic, _, _, _, _, _, linktype = struct.unpack_from("<IHHiIII", data)
+    scale = 1 if magic == 0xA1B23C4D else 1000
+    frames: list[Frame] = []
+    pos = 24
+    while pos < len(data):
+        sec, frac, caplen, orig = struct.unpack_from("<IIII", data, pos)
+        frames.append((sec * 10**9 + frac * scale, data[pos + 16 : pos + 16 + caplen], orig))
+        pos += 16 + caplen
+    return linktype, frames
 
 
 class Conversation:

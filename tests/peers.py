@@ -3,7 +3,8 @@
 Every process is started with a bounded wait for readiness and stopped by its PID; every
 namespace is deleted again. With root, each test gets its own namespace with its own
 loopback (so captures hold only the test's traffic and ports never clash); without it, the
-host's 127.0.0.1 and free ports are used.
+host's 127.0.0.1 and free ports are used. ``dicomtap`` itself runs there as a subprocess
+(:func:`dicomtap_argv`); :func:`analyze` gives the records it writes for capture files.
 
 In CI (``CI=true``) a missing peer fails the test; elsewhere it skips it.
 """
@@ -18,11 +19,18 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from analyzer.findings import Diagnosis
+from analyzer.pipeline import analyze_files
+from analyzer.reports.jsonl import records
+from analyzer.store import Store
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 _counter = itertools.count()
@@ -135,9 +143,16 @@ class Net:
 
 
 class Process:
-    """A background process, stopped by its PID."""
+    """A background process, stopped by its PID; ``env`` is added to this environment."""
 
-    def __init__(self, net: Net, argv: Sequence[str], log: Path, cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        net: Net,
+        argv: Sequence[str],
+        log: Path,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.argv = list(argv)
         self.log = log
         self._log = open(log, "wb")  # noqa: SIM115 - closed in stop()
@@ -146,6 +161,7 @@ class Process:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=cwd,
+            env={**os.environ, **env} if env else None,
             start_new_session=True,
         )
 
@@ -168,16 +184,36 @@ class Process:
 
 @contextlib.contextmanager
 def running(
-    net: Net, argv: Sequence[str], log: Path, port: int | None = None, cwd: Path | None = None
+    net: Net,
+    argv: Sequence[str],
+    log: Path,
+    port: int | None = None,
+    cwd: Path | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    stop_timeout: float = 10,
 ) -> Iterator[Process]:
-    """A server for the duration of a ``with`` block."""
-    proc = Process(net, argv, log, cwd)
+    """A server for the duration of a ``with`` block, stopped with SIGTERM (SIGKILL after
+    ``stop_timeout`` seconds)."""
+    proc = Process(net, argv, log, cwd, env)
     try:
         if port is not None:
             net.wait_listening(port, proc)
         yield proc
     finally:
-        proc.stop()
+        proc.stop(timeout=stop_timeout)
+
+
+def dicomtap_argv(*args: str) -> list[str]:
+    """``dicomtap ARGS`` with this interpreter (whether or not the entry point is installed)."""
+    return [sys.executable, "-c", "from analyzer.cli import main; main()", *args]
+
+
+def analyze(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    """The records of ``dicomtap analyze --format json`` on capture files, in order."""
+    store = Store()
+    analyze_files(paths, store, rules=Diagnosis())  # as `dicomtap analyze` does
+    return list(records(store, "test"))
 
 
 @contextlib.contextmanager

@@ -66,11 +66,7 @@ class Summary:
     @property
     def worst(self) -> Finding | None:
         """The most severe finding (the first of equals)."""
-        best: Finding | None = None
-        for f in self.findings:
-            if best is None or f.severity > best.severity:
-                best = f
-        return best
+        return max(self.findings, key=lambda f: f.severity, default=None)
 
     @property
     def look(self) -> Look:
@@ -259,6 +255,8 @@ class StoreIndex:
         initial, seen = self._initial_ids, set[int]()
         for change in pending:
             record = change.record
+            if initial and _seen_before(record, initial, seen):
+                continue
             match change.kind:
                 case ChangeKind.ASSOCIATION:
                     assert isinstance(record, Association)
@@ -275,14 +273,10 @@ class StoreIndex:
                     changed.add(record.id)
                 case ChangeKind.EXCHANGE:
                     assert isinstance(record, Exchange)
-                    if initial and _seen_before(record, initial, seen):
-                        continue
                     self._exchange(record)
                     changed.add(record.association)
                 case ChangeKind.FINDING:
                     assert isinstance(record, Finding)
-                    if initial and _seen_before(record, initial, seen):
-                        continue
                     self._finding(record)
                     findings += 1
                     changed.add(record.evidence.association)
@@ -354,7 +348,7 @@ class StoreIndex:
 
 def _seen_before(record: object, initial: set[int], seen: set[int]) -> bool:
     """True for the second sighting of a record that was both in the store's initial
-    contents and notified while they were read."""
+    contents (exchanges and findings) and notified while they were read."""
     rid = id(record)
     if rid not in initial:
         return False

@@ -77,22 +77,7 @@ def value_text(elem: DataElement) -> str:
     return text if len(text) <= VALUE_WIDTH else text[: VALUE_WIDTH - 1] + "…"
 
 
-def elements(ds: Dataset) -> Iterator[DataElement]:
-    """The elements of a data set (or sequence item) in tag order."""
-    yield from ds
-
-
 def items(elem: DataElement) -> Iterator[tuple[str, Dataset]]:
     """``(label, item)`` for each item of a sequence element."""
     for i, item in enumerate(elem.value or (), 1):
         yield f"Item {i} ({len(item)} element{'s' if len(item) != 1 else ''})", item
-
-
-def flatten(ds: Dataset, depth: int = 0) -> Iterator[str]:
-    """Every label of a data set, items indented (for tests and search)."""
-    for elem in elements(ds):
-        yield "  " * depth + label(elem)
-        if elem.VR == "SQ":
-            for title, item in items(elem):
-                yield "  " * (depth + 1) + title
-                yield from flatten(item, depth + 2)

@@ -17,6 +17,7 @@ from analyzer.names import context_result_text, uid_name, user_identity_type_tex
 from analyzer.reports.common import duration_text, iso_time, size_text
 
 from .diagram import rel_time
+from .timeline import STATUS_LOOK
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,16 +56,10 @@ def context_rows(a: Association) -> list[ContextRow]:
             look, why = "failed", "accepted a transfer syntax that was not proposed"
         if not c.proposed:
             look, why = "warning", "only seen in the A-ASSOCIATE-AC (request not captured)"
-        roles = _roles(c.scu_role, c.scp_role, c.accepted_scu_role, c.accepted_scp_role)
-        if (
-            (c.scu_role, c.scp_role) != (None, None)
-            and c.accepted
-            and (
-                c.accepted_scu_role,
-                c.accepted_scp_role,
-            )
-            != (c.scu_role, c.scp_role)
-        ):
+        proposed_roles = (c.scu_role, c.scp_role)
+        accepted_roles = (c.accepted_scu_role, c.accepted_scp_role)
+        roles = _roles(proposed_roles, accepted_roles)
+        if proposed_roles != (None, None) and c.accepted and accepted_roles != proposed_roles:
             look = "failed" if look == "failed" else "warning"
             why = why or "roles accepted differ from those proposed"
         rows.append(
@@ -85,15 +80,14 @@ def context_rows(a: Association) -> list[ContextRow]:
     return rows
 
 
-def _roles(scu: int | None, scp: int | None, acc_scu: int | None, acc_scp: int | None) -> str:
-    if scu is None and scp is None:
+_Roles = tuple[int | None, int | None]
+
+
+def _roles(proposed: _Roles, accepted: _Roles) -> str:
+    if proposed == (None, None):
         return "-"
-    text = f"SCU={scu} SCP={scp}"
-    if acc_scu is not None or acc_scp is not None:
-        text += f" → SCU={acc_scu} SCP={acc_scp}"
-    else:
-        text += " → (not answered)"
-    return text
+    answer = "(not answered)" if accepted == (None, None) else _role(accepted)
+    return f"{_role(proposed)} → {answer}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +113,7 @@ def user_info_rows(a: Association) -> list[InfoRow]:
     ]
     rq_win, ac_win = _window(rq), _window(ac)
     if rq_win != "-" or ac_win != "-":
-        look = "warning" if rq_win != "-" and ac_win not in (rq_win,) else ""
+        look = "warning" if rq_win != "-" and ac_win != rq_win else ""
         rows.append(InfoRow("Async operations window", rq_win, ac_win, look))
     rq_roles = {r.sop_class_uid: (r.scu_role, r.scp_role) for r in rq.role_selections} if rq else {}
     ac_roles = {r.sop_class_uid: (r.scu_role, r.scp_role) for r in ac.role_selections} if ac else {}
@@ -127,24 +121,18 @@ def user_info_rows(a: Association) -> list[InfoRow]:
         p, q = rq_roles.get(uid), ac_roles.get(uid)
         look = "warning" if p != q else ""
         rows.append(InfoRow(f"Role selection {uid_name(uid)}", _role(p), _role(q), look))
-    for side, info in ((0, rq), (1, ac)):
+    for by_requestor, info in ((True, rq), (False, ac)):
         if info is None:
             continue
         for ext in info.extended_negotiation:
             text = f"{uid_name(ext.sop_class_uid)}: {ext.application_information.hex(' ')}"
-            rows.append(
-                InfoRow("Extended negotiation", *((text, "-") if side == 0 else ("-", text)))
-            )
+            rows.append(_one_side("Extended negotiation", text, by_requestor))
         for com in info.common_extended_negotiation:
             text = f"{uid_name(com.sop_class_uid)} in {uid_name(com.service_class_uid)}"
-            rows.append(
-                InfoRow("Common extended negotiation", *((text, "-") if side == 0 else ("-", text)))
-            )
+            rows.append(_one_side("Common extended negotiation", text, by_requestor))
         for item in info.unknown_items:
             text = f"item 0x{item.item_type:02X}, {len(item.data)} B"
-            rows.append(
-                InfoRow("Unknown sub-item", *((text, "-") if side == 0 else ("-", text)), "warning")
-            )
+            rows.append(_one_side("Unknown sub-item", text, by_requestor, "warning"))
     identity = _identity(rq)
     answered = bool(ac and ac.user_identity_response)
     if identity != "-" or answered:
@@ -152,6 +140,11 @@ def user_info_rows(a: Association) -> list[InfoRow]:
         look = "warning" if asked and not answered else ""
         rows.append(InfoRow("User identity", identity, "response sent" if answered else "-", look))
     return rows
+
+
+def _one_side(field: str, text: str, by_requestor: bool, look: str = "") -> InfoRow:
+    """A row for something only one side said."""
+    return InfoRow(field, *((text, "-") if by_requestor else ("-", text)), look)
 
 
 def _get(info: UserInfo | None, name: str) -> str:
@@ -178,7 +171,7 @@ def _window(info: UserInfo | None) -> str:
     return f"invoked {invoked}, performed {performed}"
 
 
-def _role(pair: tuple[int, int] | None) -> str:
+def _role(pair: _Roles | None) -> str:
     return "-" if pair is None else f"SCU={pair[0]} SCP={pair[1]}"
 
 
@@ -238,7 +231,7 @@ def command_rows(msg: DimseMessage, exchange: Exchange | None = None) -> list[tu
         elif name == "command_field":
             shown = f"0x{value:04X} {cmd.label}"
         elif name == "dataset_type":
-            shown = f"0x{value:04X} ({'no data set' if value == 0x0101 else 'data set follows'})"
+            shown = f"0x{value:04X} ({'data set follows' if cmd.has_dataset else 'no data set'})"
         elif name == "status":
             meaning = exchange.status_meaning if exchange and exchange.final is msg else ""
             shown = f"0x{value:04X} {meaning}".rstrip()
@@ -255,15 +248,15 @@ def command_rows(msg: DimseMessage, exchange: Exchange | None = None) -> list[tu
 def exchange_rows(e: Exchange, a: Association | None) -> list[tuple[str, str, str]]:
     """``(field, value, look)`` lines summing up one exchange."""
     start = a.start_ts if a else e.start_ts
-    look = {"Success": "ok", "Warning": "warning", "Failure": "failed", "Cancel": "warning"}
     status = "no final response" if e.final is None else f"0x{e.status or 0:04X} {e.status_meaning}"
+    look = STATUS_LOOK.get(e.status_category, "warning")
     sender = "requestor → acceptor" if e.from_requestor else "acceptor → requestor"
     rows = [
         ("Service", f"{e.service} ({sender})", ""),
         ("Message ID", "-" if e.message_id is None else str(e.message_id), ""),
         ("SOP class", f"{uid_name(e.sop_class)} ({e.sop_class})" if e.sop_class else "-", ""),
         ("SOP instance", e.sop_instance or "-", ""),
-        ("Status", f"{status} [{e.status_category}]", look.get(e.status_category, "warning")),
+        ("Status", f"{status} [{e.status_category}]", look),
     ]
     if e.error_comment:
         rows.append(("Error comment", e.error_comment, "failed"))

@@ -110,11 +110,6 @@ CELLS: dict[SortKey, Callable[[Summary], str]] = {
 }
 
 
-def plural(n: int, word: str) -> str:
-    """``1 exchange``, ``3 exchanges``."""
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 def fit(text: str, width: int, right: bool = False) -> str:
     """``text`` cut (with an ellipsis) or padded to exactly ``width`` cells."""
     if len(text) > width:

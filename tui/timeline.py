@@ -21,6 +21,7 @@ from analyzer.model import (
     Finding,
     Gap,
     Note,
+    Outcome,
     PduRecord,
     Severity,
     ViolationRecord,
@@ -34,9 +35,10 @@ SILENCE_NS = 1_000_000_000
 """A pause at least this long between two rows is shown as a silence row."""
 
 _PDU_LOOK = {1: "assoc", 2: "assoc", 3: "failed", 5: "assoc", 6: "assoc", 7: "failed"}
-_STATUS_LOOK = {"Success": "ok", "Warning": "warning", "Failure": "failed", "Cancel": "warning"}
-_SEVERITY_LOOK = {Severity.ERROR: "failed", Severity.WARNING: "warning", Severity.INFO: "info"}
-# PS3.7 C.4: data set type 0x0101 means "no data set"; the PDVs carry what there is
+STATUS_LOOK = {"Success": "ok", "Warning": "warning", "Failure": "failed", "Cancel": "warning"}
+"""The look of a DIMSE status category."""
+SEVERITY_LOOK = {Severity.ERROR: "failed", Severity.WARNING: "warning", Severity.INFO: "info"}
+"""The look of a finding's severity."""
 _MULTI_RESPONSE = {"C-FIND", "C-GET", "C-MOVE"}
 
 
@@ -94,7 +96,6 @@ class _Group:
 
 @dataclass(slots=True)
 class _Builder:
-    a: Association
     rows: list[Row] = field(default_factory=list)
     groups: list[_Group] = field(default_factory=list)
     open: dict[bool, _Group] = field(default_factory=dict)
@@ -229,7 +230,7 @@ def _name(group: _Group, msg: DimseMessage, exchange: Exchange, final: bool) -> 
     label = f"{cmd.label} #{mid}" if mid is not None else cmd.label
     if final:
         label += f" {exchange.status_meaning}" if exchange.status is not None else ""
-        row.look = _STATUS_LOOK.get(exchange.status_category, "dimse")
+        row.look = STATUS_LOOK.get(exchange.status_category, "dimse")
         if exchange.latency_ns is not None:
             label += f"  ⏱ {duration_text(exchange.latency_ns)}"
     elif exchange.sop_class:
@@ -242,7 +243,7 @@ def _data_detail(group: _Group) -> str:
     row = group.row
     if group.data_bytes:
         return f"+data {size_text(group.data_bytes)}, {row.pdus} PDU{'s' if row.pdus > 1 else ''}"
-    return f"{size_text(row.bytes)}" if row.pdus == 1 else f"{row.pdus} PDUs"
+    return size_text(row.bytes) if row.pdus == 1 else f"{row.pdus} PDUs"
 
 
 def _without_pdus(a: Association, exchanges: Sequence[Exchange]) -> list[Row]:
@@ -288,7 +289,7 @@ def build(
 ) -> list[Row]:
     """The rows of one association's timeline, in time order."""
     if pdus:
-        builder = _Builder(a)
+        builder = _Builder()
         for p in sorted(pdus, key=lambda p: p.ts):  # stable: same-time PDUs keep their order
             builder.pdu(p)
         _match(builder.groups, exchanges)
@@ -328,8 +329,8 @@ def build(
         last = max((r.end_ts or r.ts for r in ordered), default=a.start_ts)
         if end_ts - last >= SILENCE_NS:
             rows.append(_silence(last, end_ts))
-        look = "ok" if a.outcome in ("released", "release-collision") else "failed"
-        if a.outcome in ("open-at-end", "never-associated"):
+        look = "ok" if a.outcome in (Outcome.RELEASED, Outcome.RELEASE_COLLISION) else "failed"
+        if a.outcome in (Outcome.OPEN_AT_END, Outcome.NEVER_ASSOCIATED):
             look = "warning"
         rows.append(
             Row(Kind.END, end_ts, f"■ {outcome_text(a)}", look=look, first_frame=a.end_frame)
@@ -381,7 +382,7 @@ def _finding_row(f: Finding, rows: Sequence[Row]) -> Row:
         Kind.FINDING,
         ts,
         f"{mark} {f.code}: {f.title}",
-        look=_SEVERITY_LOOK[f.severity],
+        look=SEVERITY_LOOK[f.severity],
         first_frame=f.evidence.frames[0] if f.evidence.frames else None,
         finding=f,
     )

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import click
 
-from analyzer.errors import DicomtapError
 from analyzer.findings import Diagnosis
 from analyzer.pipeline import analyze_files
 from analyzer.reports import csvout, jsonl, text
 from analyzer.store import Store
 
-from .common import GENERATOR, dicom_port_option, fail, output_file, progress_bar
+from .common import (
+    GENERATOR,
+    dicom_port_option,
+    keep_option,
+    output_file,
+    progress_bar,
+    progress_option,
+    user_errors,
+)
 
 
 @click.command()
@@ -34,16 +41,8 @@ from .common import GENERATOR, dicom_port_option, fail, output_file, progress_ba
     "anyway; a port named here also reports connections that never associated and settles "
     "which side is the server when the capture missed the TCP handshake."
 )
-@click.option(
-    "--keep",
-    type=click.IntRange(0, 1 << 24),
-    default=64 * 1024,
-    show_default=True,
-    help="Bytes kept from the start of each data set (for display); the rest is only counted.",
-)
-@click.option(
-    "--progress/--no-progress", default=True, help="Progress bar on stderr (terminals only)."
-)
+@keep_option("Bytes kept from the start of each data set (for display); the rest is only counted.")
+@progress_option()
 def analyze(
     files: tuple[str, ...],
     fmt: str,
@@ -69,11 +68,8 @@ def analyze(
     2 usage error or unreadable input.
     """
     store = Store()
-    try:
-        with progress_bar(progress) as bar:
-            analyze_files(files, store, ports=ports, keep=keep, rules=Diagnosis(), progress=bar)
-    except DicomtapError as exc:
-        fail(str(exc), exc.exit_code)
+    with user_errors(), progress_bar(progress) as bar:
+        analyze_files(files, store, ports=ports, keep=keep, rules=Diagnosis(), progress=bar)
     for note in store.source.truncated:
         click.echo(f"dicomtap: warning: {note}; analysed up to the cut", err=True)
     for note in store.source.warnings:

@@ -1,7 +1,8 @@
-"""What the commands share: version, error exit, progress bar."""
+"""What the commands share: version, options, error exit, progress bar, the terminal UI."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -10,7 +11,9 @@ from typing import IO, Any, NoReturn, TypeVar
 
 import click
 
+from analyzer.errors import DicomtapError
 from analyzer.pipeline import Progress
+from dissectors.observer import DEFAULT_KEEP
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,10 +52,46 @@ def dicom_port_option(help: str) -> Callable[[F], F]:
     return click.option("--port", "ports", type=click.IntRange(1, 65535), multiple=True, help=help)
 
 
+def keep_option(help: str, *, default: int | None = DEFAULT_KEEP) -> Callable[[F], F]:
+    """``--keep N``: bytes kept from the start of each data set (None: not given)."""
+    return click.option(
+        "--keep",
+        type=click.IntRange(0, 1 << 24),
+        default=default,
+        show_default=default is not None,
+        help=help,
+    )
+
+
+def progress_option() -> Callable[[F], F]:
+    """``--progress/--no-progress``: the bar of :func:`progress_bar`."""
+    return click.option(
+        "--progress/--no-progress", default=True, help="Progress bar on stderr (terminals only)."
+    )
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     """One clear line on stderr, then exit (2: usage or input error)."""
     click.echo(f"dicomtap: error: {message}", err=True)
     sys.exit(code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """A :class:`DicomtapError` raised inside becomes :func:`fail` with its exit code."""
+    try:
+        yield
+    except DicomtapError as exc:
+        fail(str(exc), exc.exit_code)
+
+
+def terminal_ui() -> Callable[..., None]:
+    """The terminal UI's ``run(store, ingest, source=...)``.
+
+    Imported only when asked for, and by name, so that the analyzer never depends on the UI
+    (the layer contract in pyproject.toml; importing analyzer.cli must not load Textual)."""
+    run: Callable[..., None] = importlib.import_module("tui.app").run
+    return run
 
 
 @contextmanager

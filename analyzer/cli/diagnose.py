@@ -8,14 +8,20 @@ from typing import IO
 
 import click
 
-from analyzer.errors import DicomtapError
 from analyzer.findings import Diagnosis
 from analyzer.model import Severity
 from analyzer.pipeline import analyze_files
 from analyzer.reports import diagnosis, jsonl
 from analyzer.store import Store
 
-from .common import GENERATOR, dicom_port_option, fail, output_file, progress_bar
+from .common import (
+    GENERATOR,
+    dicom_port_option,
+    output_file,
+    progress_bar,
+    progress_option,
+    user_errors,
+)
 
 _SEVERITIES = {"info": Severity.INFO, "warning": Severity.WARNING, "error": Severity.ERROR}
 
@@ -45,9 +51,7 @@ _SEVERITIES = {"info": Severity.INFO, "warning": Severity.WARNING, "error": Seve
     "Treat this TCP port as a DICOM port (repeatable): connections to it that never "
     "associate are diagnosed too."
 )
-@click.option(
-    "--progress/--no-progress", default=True, help="Progress bar on stderr (terminals only)."
-)
+@progress_option()
 def diagnose(
     files: tuple[str, ...],
     fmt: str,
@@ -75,11 +79,8 @@ def diagnose(
       2  usage error, or an input that cannot be read as a capture
     """
     store = Store()
-    try:
-        with progress_bar(progress) as bar:
-            analyze_files(files, store, ports=ports, rules=Diagnosis(), progress=bar)
-    except DicomtapError as exc:
-        fail(str(exc), exc.exit_code)
+    with user_errors(), progress_bar(progress) as bar:
+        analyze_files(files, store, ports=ports, rules=Diagnosis(), progress=bar)
     for note in store.source.warnings:
         click.echo(f"dicomtap: note: {note}", err=True)
     threshold = _SEVERITIES[min_severity]

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
 import signal
 import sys
 import threading
 from collections.abc import Callable
 from types import FrameType
+from typing import NoReturn
 
 import click
 
-from analyzer.errors import DicomtapError
 from analyzer.findings import Diagnosis
 from analyzer.pipeline import Progress
 from analyzer.reports.diagnosis import exit_status
@@ -21,7 +20,7 @@ from analyzer.sources.live_dumpcap import find_dumpcap, list_interfaces
 from analyzer.sources.live_log import LiveJsonl, LiveLog, summary_lines
 from analyzer.store import Store
 
-from .common import GENERATOR, dicom_port_option, fail
+from .common import GENERATOR, dicom_port_option, fail, keep_option, terminal_ui, user_errors
 
 _DUMPCAP_OPTION = click.option(
     "--dumpcap",
@@ -104,13 +103,7 @@ class _Ring(click.ParamType[tuple[int, float]]):
     metavar="MiB",
     help="Kernel capture buffer: room for bursts before packets are dropped.",
 )
-@click.option(
-    "--keep",
-    type=click.IntRange(0, 1 << 24),
-    default=64 * 1024,
-    show_default=True,
-    help="Bytes kept from the start of each data set (for display); the rest is only counted.",
-)
+@keep_option("Bytes kept from the start of each data set (for display); the rest is only counted.")
 @_DUMPCAP_OPTION
 def live(
     interface: str,
@@ -162,7 +155,6 @@ def live(
     )
     if tui:
         _live_tui(options, fail_on_error)
-        return
     store = Store()
     sinks: list[LiveLog | LiveJsonl] = []
     stop = threading.Event()
@@ -178,13 +170,11 @@ def live(
         else:
             sinks.append(LiveLog(store, sys.stdout, closed=stop.set))
 
-    with _StopOnSignals(stop):
+    with _StopOnSignals(stop), user_errors():
         try:
             result = run_live(
                 options, store, rules=Diagnosis(), stop=stop, started=started, notice=_notice
             )
-        except DicomtapError as exc:
-            fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:  # a second Ctrl-C: leave at once
             click.echo("dicomtap: interrupted", err=True)
             sys.exit(130)
@@ -218,7 +208,7 @@ class _StopOnSignals:
             signal.signal(sig, old)
 
 
-def _finish(store: Store, result: LiveResult, fail_on_error: bool) -> None:
+def _finish(store: Store, result: LiveResult, fail_on_error: bool) -> NoReturn:
     for note in store.source.truncated:
         click.echo(f"dicomtap: warning: {note}", err=True)
     if result.write_error:  # the evidence was not kept as asked: an I/O error
@@ -230,19 +220,15 @@ def _finish(store: Store, result: LiveResult, fail_on_error: bool) -> None:
     sys.exit(exit_status(store) if fail_on_error else 0)
 
 
-def _live_tui(options: LiveOptions, fail_on_error: bool) -> None:
-    # Imported only here and by name, as 'dicomtap tui' does, so that the analyzer never
-    # depends on the UI (importing analyzer.cli must not load Textual).
+def _live_tui(options: LiveOptions, fail_on_error: bool) -> NoReturn:
     try:
-        run_ui: Callable[..., None] = importlib.import_module("tui.app").run
+        run_ui = terminal_ui()
     except ImportError as exc:
         fail(f"--tui: the terminal UI is not available yet ({exc}); use text or json output")
     store = Store(keep_pdus=True, compact_pdus=True)
-    try:
+    with user_errors():
         capture = LiveCapture(options, notice=store.source.warnings.append)
         capture.start()  # errors here, with an exit status, rather than inside the UI
-    except DicomtapError as exc:
-        fail(str(exc), exc.exit_code)
     done = threading.Event()
 
     def ingest(store: Store, progress: Progress) -> None:
@@ -275,10 +261,8 @@ def interfaces(dumpcap: str | None) -> None:
     \b
     Exit status: 0 listed, 2 dumpcap missing or unable to list.
     """
-    try:
+    with user_errors():
         found = list_interfaces(find_dumpcap(dumpcap))
-    except DicomtapError as exc:
-        fail(str(exc), exc.exit_code)
     rows = [["Name", "Description", "Addresses"]]
     for i in found:
         kind = " (loopback)" if i.loopback and "loopback" not in i.description.lower() else ""

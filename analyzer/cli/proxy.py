@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from importlib import import_module
 
 import click
 
 from analyzer.pipeline import Progress
-from analyzer.sources.proxy.config import ConfigError, ProxyConfig, TlsConfig
+from analyzer.sources.proxy.config import ProxyConfig, TlsConfig
 from analyzer.sources.proxy.options import CliOptions, build_config
 from analyzer.sources.proxy.server import run_proxy, serve
 from analyzer.store import Store
 
-from .common import GENERATOR, fail
+from .common import GENERATOR, keep_option, terminal_ui, user_errors
 
 _SECONDS = click.FloatRange(min=0.001)
 
@@ -126,11 +125,7 @@ _SECONDS = click.FloatRange(min=0.001)
     help="Minimum TLS version, both sides.",
 )
 @click.option("--keylog", metavar="FILE", help="TLS key log for Wireshark (else $SSLKEYLOGFILE).")
-@click.option(
-    "--keep",
-    type=click.IntRange(0, 1 << 24),
-    help="Bytes kept from the start of each data set (65536).",
-)
+@keep_option("Bytes kept from the start of each data set (65536).", default=None)
 @click.option("-q", "--quiet", is_flag=True, help="No live log on stdout.")
 @click.option(
     "--tui",
@@ -170,6 +165,10 @@ def proxy(**opts: object) -> None:
         value = o(name)
         return tuple(str(v) for v in value) if isinstance(value, tuple) else ()
 
+    def whole(name: str) -> int | None:
+        value = o(name)
+        return value if isinstance(value, int) else None
+
     min_version = text("tls_min_version") or "1.2"
     keylog = text("keylog")
     tls = None
@@ -194,49 +193,43 @@ def proxy(**opts: object) -> None:
         "write": o("write_timeout"),
         "grace": o("grace"),
     }
-    keep_files = o("keep_files")
-    max_assoc = o("max_associations")
-    clamp = o("clamp_max_pdu")
-    keep = o("keep")
     cli = CliOptions(
         listen=many("listen"),
         upstream=text("upstream"),
         routes=many("routes"),
         config=text("config_file"),
         timeouts={k: float(v) for k, v in timeouts.items() if isinstance(v, int | float)},
-        max_associations=max_assoc if isinstance(max_assoc, int) else None,
+        max_associations=whole("max_associations"),
         max_parse_pdu=text("max_parse_pdu"),
         allow_ip=many("allow_ip"),
         allow_calling_ae=many("allow_calling_ae"),
         on_ip_refused=text("on_ip_refused"),
         rewrite_calling=many("rewrite_calling_ae"),
         rewrite_called=many("rewrite_called_ae"),
-        clamp_max_pdu=clamp if isinstance(clamp, int) else None,
+        clamp_max_pdu=whole("clamp_max_pdu"),
         jsonl=text("jsonl"),
         pcap=text("pcap"),
         log=text("log_file"),
         pcap_max_size=text("pcap_max_size"),
         log_max_size=text("log_max_size"),
-        keep_files=keep_files if isinstance(keep_files, int) else None,
+        keep_files=whole("keep_files"),
         quiet=bool(o("quiet")),
         on_upstream_failure=text("on_upstream_failure"),
         tls=tls,
         upstream_tls=upstream_tls,
-        keep=keep if isinstance(keep, int) else None,
+        keep=whole("keep"),
     )
-    try:
+    with user_errors():
         config = build_config(cli)
         if o("tui"):
             _with_tui(config)
         else:
             serve(config, generator=GENERATOR)
-    except ConfigError as exc:
-        fail(str(exc), exc.exit_code)
 
 
 def _with_tui(config: ProxyConfig) -> None:
     """The proxy in the UI's ingest worker, the UI in front: same store, no special case."""
-    app = import_module("tui.app")  # lazily: the analyzer stays importable without Textual
+    run_ui = terminal_ui()
     store = Store(keep_pdus=True, compact_pdus=True)
     stopped_by: list[BaseException] = []
 
@@ -267,4 +260,4 @@ def _with_tui(config: ProxyConfig) -> None:
             raise stopped_by[0]
 
     listening = ", ".join(str(lst.address) for lst in config.listeners)
-    app.run(store, ingest, source=f"proxy on {listening}")
+    run_ui(store, ingest, source=f"proxy on {listening}")

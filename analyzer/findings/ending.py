@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from analyzer.model import CloseKind, Exchange, Finding, Outcome, Severity, State
-from dissectors.pdu import abort_reason_text, abort_source_text
+from dissectors.pdu import AbortSource, abort_reason_text, abort_source_text
 
 from .facts import Facts, cap, exchange_label, plural, seconds
 
@@ -14,6 +14,12 @@ from .facts import Facts, cap, exchange_label, plural, seconds
 #: answer in milliseconds; timeouts are configured in seconds).
 IDLE_THRESHOLD_NS = 2_000_000_000
 _COMMON_TIMEOUTS_S = (10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1800, 3600)
+
+
+def _silence(f: Facts) -> int | None:
+    """The silence before the end (ns), when it is long enough to be worth saying."""
+    idle = f.a.idle_before_end_ns
+    return idle if idle is not None and idle >= IDLE_THRESHOLD_NS else None
 
 
 def _before(f: Facts, ts: int) -> str:
@@ -44,7 +50,7 @@ def association_aborted(f: Facts) -> Iterator[Finding]:
     who = f.party(ab.by_requestor)
     other = f.party(not ab.by_requestor)
     context = _before(f, ab.ts)
-    if ab.source == 2:
+    if ab.source == AbortSource.SERVICE_PROVIDER:
         reason = abort_reason_text(ab.source, ab.reason)
         why = (
             f"The DICOM stack of {who} aborted the association because of a protocol "
@@ -77,8 +83,8 @@ def association_aborted(f: Facts) -> Iterator[Finding]:
                 "The acceptor refused to go on. Its log at that time says why: a storage error "
                 "(disk full), an object it rejects, an association limit, or a timeout."
             )
-    idle = a.idle_before_end_ns
-    if idle is not None and idle >= IDLE_THRESHOLD_NS:
+    idle = _silence(f)
+    if idle is not None:
         why += f" Nothing had been sent for {seconds(idle)} before the abort."
     yield f.finding(
         "association-aborted",
@@ -133,8 +139,8 @@ def transport_dropped(f: Facts) -> Iterator[Finding]:
             "connection without telling its peer: a crash, an internal error, or non-conformant "
             "software."
         )
-    idle = a.idle_before_end_ns
-    if idle is not None and idle >= IDLE_THRESHOLD_NS:
+    idle = _silence(f)
+    if idle is not None:
         hint += (
             f" It came after {seconds(idle)} of silence: a firewall or NAT idle timeout does "
             "exactly this."
@@ -154,10 +160,8 @@ def transport_dropped(f: Facts) -> Iterator[Finding]:
 
 def idle_before_end(f: Facts) -> Iterator[Finding]:
     a = f.a
-    idle = a.idle_before_end_ns
-    if idle is None or idle < IDLE_THRESHOLD_NS:
-        return
-    if a.outcome not in (Outcome.ABORTED, Outcome.TRANSPORT_DROPPED):
+    idle = _silence(f)
+    if idle is None or a.outcome not in (Outcome.ABORTED, Outcome.TRANSPORT_DROPPED):
         return
     secs = idle / 1e9
     near = min(_COMMON_TIMEOUTS_S, key=lambda t: abs(t - secs))

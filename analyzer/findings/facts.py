@@ -18,6 +18,7 @@ from analyzer.model import (
 from analyzer.names import uid_name
 from analyzer.reports.common import duration_text
 from analyzer.store import Store
+from dissectors.pdu import ae_title_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +98,7 @@ def ae_exact(raw: bytes | None) -> str:
     if raw is None:
         return "(none)"
     text = raw.decode("ascii", "replace")
-    core = text.strip(" \x00")
+    core = ae_title_text(raw)
     lead = len(text) - len(text.lstrip(" "))
     notes = []
     if lead:

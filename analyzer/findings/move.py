@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from pynetdicom.status import Status
+
 from analyzer.model import Association, Exchange, Finding, Outcome, Severity
 from analyzer.store import Store
 
 from .facts import Facts, exchange_label
 
-MOVE_DESTINATION_UNKNOWN = 0xA801
+MOVE_DESTINATION_UNKNOWN: int = Status.MOVE_DESTINATION_UNKNOWN  # 0xA801
 _SLACK_NS = 2_000_000_000
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from analyzer.model import Finding, Outcome, PresentationContext, Severity
 from analyzer.names import uid_name
-from dissectors.pdu import context_result_text
+from dissectors.pdu import ContextResult, context_result_text
 
 from .facts import Facts, cap, exchange_label, plural, sop_name
 
@@ -17,15 +17,23 @@ TARGETED_PROPOSAL = 16
 
 STORAGE_COMMITMENT_PUSH = "1.2.840.10008.1.20.1"
 
-_REASON_HINTS = {
-    1: "The acceptor's application refused it (user rejection): a local policy; its "
-    "configuration or log says why.",
-    2: "The acceptor refused it without a reason (provider rejection): check what it supports.",
-    3: "The acceptor does not support this SOP class at all: enable it there, or do not send "
-    "this kind of object to this destination.",
-    4: "The acceptor supports the SOP class but none of the proposed transfer syntaxes: propose "
-    "Implicit VR Little Endian (every DICOM application must accept it) alongside compressed "
-    "ones, or enable the compressed syntax on the acceptor.",
+_REASON_HINTS: dict[int, str] = {
+    ContextResult.USER_REJECTION: (
+        "The acceptor's application refused it (user rejection): a local policy; its "
+        "configuration or log says why."
+    ),
+    ContextResult.NO_REASON: (
+        "The acceptor refused it without a reason (provider rejection): check what it supports."
+    ),
+    ContextResult.ABSTRACT_SYNTAX_NOT_SUPPORTED: (
+        "The acceptor does not support this SOP class at all: enable it there, or do not send "
+        "this kind of object to this destination."
+    ),
+    ContextResult.TRANSFER_SYNTAXES_NOT_SUPPORTED: (
+        "The acceptor supports the SOP class but none of the proposed transfer syntaxes: propose "
+        "Implicit VR Little Endian (every DICOM application must accept it) alongside compressed "
+        "ones, or enable the compressed syntax on the acceptor."
+    ),
 }
 
 

@@ -5,9 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from analyzer.model import Finding, Outcome, Severity
-from dissectors.pdu import reject_reason_text, reject_result_text, reject_source_text
+from dissectors.pdu import (
+    DICOM_APPLICATION_CONTEXT,
+    RejectResult,
+    RejectSource,
+    reject_reason_text,
+    reject_result_text,
+    reject_source_text,
+)
 
 from .facts import Facts, ae_exact, cap
+
+_USER = RejectSource.SERVICE_USER
+_ACSE = RejectSource.SERVICE_PROVIDER_ACSE
+_PRESENTATION = RejectSource.SERVICE_PROVIDER_PRESENTATION
 
 CASE_AND_SPACES = (
     "AE titles are compared byte for byte: upper and lower case differ, and so do leading spaces."
@@ -27,16 +38,15 @@ def association_rejected(f: Facts) -> Iterator[Finding]:
     requestor = f.party(True)
     # The AC never came, so the acceptor's own AE title is unknown: name it by address.
     acceptor = f.party(False, by_title=False)
-    transient = rj.result == 2
     retry = (
         " The rejection is transient: the same request may succeed later."
-        if transient
+        if rj.result == RejectResult.REJECTED_TRANSIENT
         else " The rejection is permanent: retrying unchanged will fail the same way."
     )
     title: str
     why: str
     hint: str
-    if rj.source == 1 and rj.reason == 7:
+    if rj.source == _USER and rj.reason == 7:
         title = "Called AE title not recognised"
         why = (
             f"{cap(acceptor)} refused the association because it does not answer to the "
@@ -47,7 +57,7 @@ def association_rejected(f: Facts) -> Iterator[Finding]:
             f"the application at {a.server} is configured with; or add "
             f"{ae_exact(a.called_ae)} to the titles it accepts. {CASE_AND_SPACES}"
         )
-    elif rj.source == 1 and rj.reason == 3:
+    elif rj.source == _USER and rj.reason == 3:
         title = "Calling AE title not recognised"
         why = (
             f"{cap(acceptor)} refused the association because it does not know the "
@@ -59,17 +69,17 @@ def association_rejected(f: Facts) -> Iterator[Finding]:
             f"will also connect back). {CASE_AND_SPACES} If the device is registered, compare "
             "the title there byte for byte with the one sent."
         )
-    elif rj.source == 1 and rj.reason == 2:
+    elif rj.source == _USER and rj.reason == 2:
         title = "Application context not supported"
         why = (
             f"{cap(acceptor)} refused the application context "
-            f"'{a.application_context}'; DICOM defines only 1.2.840.10008.3.1.1.1."
+            f"'{a.application_context}'; DICOM defines only {DICOM_APPLICATION_CONTEXT}."
         )
         hint = (
             "Fix the application context name on the requesting side; it must be "
-            "1.2.840.10008.3.1.1.1."
+            f"{DICOM_APPLICATION_CONTEXT}."
         )
-    elif rj.source == 2 and rj.reason == 2:
+    elif rj.source == _ACSE and rj.reason == 2:
         title = "Protocol version not supported"
         why = (
             f"{cap(acceptor)} refused the protocol version "
@@ -81,7 +91,7 @@ def association_rejected(f: Facts) -> Iterator[Finding]:
             "The requesting software sends a wrong protocol version field (bytes 7-8 of the "
             "A-ASSOCIATE-RQ)."
         )
-    elif rj.source == 3 and rj.reason == 2:
+    elif rj.source == _PRESENTATION and rj.reason == 2:
         title = "Association limit reached on the acceptor"
         busy = _concurrent(f)
         why = (
@@ -93,7 +103,7 @@ def association_rejected(f: Facts) -> Iterator[Finding]:
             "requestors open fewer at once. Associations that are never released (left open by "
             "a client) also use up the limit: look for long-lived associations to the same server."
         )
-    elif rj.source == 3 and rj.reason == 1:
+    elif rj.source == _PRESENTATION and rj.reason == 1:
         title = "Acceptor temporarily congested"
         why = f"{cap(acceptor)} refused the association because it is temporarily congested."
         hint = "Retry later; if it persists, check the load on the acceptor."

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from analyzer.model import Finding, Severity
-from dissectors.pdu import user_identity_type_text
+from dissectors.pdu import UserIdentityType, user_identity_type_text
 
 from .facts import Facts, cap
+
+#: Identity types whose primary field is itself the secret (no separate passcode).
+_TOKENS = (UserIdentityType.KERBEROS, UserIdentityType.SAML, UserIdentityType.JWT)
 
 
 def cleartext_credentials(f: Facts) -> Iterator[Finding]:
@@ -32,7 +35,7 @@ def cleartext_credentials(f: Facts) -> Iterator[Finding]:
             ts=f.a.ac_ts,
             requestor_sent=False,
         )
-    if not info.user_identity_has_passcode and info.user_identity_type not in (3, 4, 5):
+    if not info.user_identity_has_passcode and info.user_identity_type not in _TOKENS:
         return
     kind = user_identity_type_text(info.user_identity_type)
     user = f" for user '{info.user_identity_username}'" if info.user_identity_username else ""

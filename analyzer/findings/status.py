@@ -8,8 +8,7 @@ from collections.abc import Iterator
 from analyzer.model import Exchange, Finding, Severity
 
 from .facts import Facts, plural, sop_name
-
-MOVE_DESTINATION_UNKNOWN = 0xA801  # its own rule (move.py)
+from .move import MOVE_DESTINATION_UNKNOWN
 
 
 def status_hint(service: str, status: int) -> str:
@@ -88,7 +87,7 @@ def dimse_statuses(f: Facts) -> Iterator[Finding]:
         if e.status_category not in ("Failure", "Warning"):
             continue
         if e.service == "C-MOVE" and e.status == MOVE_DESTINATION_UNKNOWN:
-            continue
+            continue  # its own rule (move.py)
         groups[(e.service, e.status, e.status_category)].append(e)
     for (service, status, category), items in groups.items():
         first = items[0]

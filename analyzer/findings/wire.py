@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 from analyzer.model import Finding, Outcome, Severity, ViolationKind, ViolationRecord
 from dissectors.pdu import pdu_name
-from dissectors.ul_fsm import RECEIVE_EVENT, SEND_EVENT
+from dissectors.ul_fsm import RECEIVE_EVENT, SEND_EVENT, Event
 
-from .facts import Facts, cap, plural, seconds
+from .facts import Facts, cap, plural
 
 
 def pdu_exceeds_max_length(f: Facts) -> Iterator[Finding]:
@@ -61,80 +61,42 @@ def protocol_violations(f: Facts) -> Iterator[Finding]:
             and f.a.abort is not None
             and f.a.abort.ts >= first.ts
         )
-        count = "" if len(items) == 1 else f" ({len(items)} times)"
-        if key == "pdv-reserved-bits":
-            yield f.finding(
-                "malformed-pdu",
-                Severity.INFO,
-                "PDV header with reserved bits set",
-                f"{cap(sender)} set reserved bits of the PDV message control header{count}: "
-                f"{first.text}.",
-                "Harmless for conformant receivers, which ignore those bits; report it to the "
-                "sender's vendor.",
-                frames=[v.frame for v in items[:10]],
-                ts=first.ts,
-                requestor_sent=from_requestor,
-                detail=key,
-            )
-            continue
-        if key == "dataset-encoding-mismatch":
-            yield f.finding(
-                "malformed-pdu",
-                Severity.ERROR,
-                "Data set encoded with another transfer syntax than negotiated",
-                f"{cap(sender)}: {first.text}{count}. The receiver decodes data sets with the "
-                "negotiated transfer syntax, so it will misread these.",
-                f"The software of {sender} encodes data sets without regard to the accepted "
-                "presentation context: report it to its vendor, and meanwhile make the acceptor "
-                "accept only the transfer syntax the sender really uses.",
-                frames=[v.frame for v in items[:10]],
-                ts=first.ts,
-                requestor_sent=from_requestor,
-                detail=key,
-            )
-            continue
-        if key == "command-set-foreign-element":
-            yield f.finding(
-                "malformed-pdu",
-                Severity.INFO,
-                "Command set carries non-command elements",
-                f"{cap(sender)} put data elements outside group 0000 into DIMSE command sets"
-                f"{count}: {first.text}. PS3.7 §6.3.1 allows only command elements there; most "
-                "receivers ignore the extra ones.",
-                f"Cosmetic unless a receiver rejects such messages; report it to the vendor of "
-                f"{sender}'s software.",
-                frames=[v.frame for v in items[:10]],
-                ts=first.ts,
-                requestor_sent=from_requestor,
-                detail=key,
-            )
-            continue
-        if kind == ViolationKind.STATE_MACHINE:
-            code = "protocol-violation"
-            title = f"{_cell_title(key)} ({key})"
-            text = f"{cap(first.text)}{count}."
-            hint = (
-                f"The software of {sender} breaks the association protocol: report it to its "
-                "vendor with this capture."
-            )
-        else:
-            code = "malformed-pdu"
-            title = "Malformed PDU" if kind != ViolationKind.DIMSE else "Malformed DIMSE message"
-            text = f"{cap(sender)} sent what PS3.8/PS3.7 does not allow: {first.text}{count}."
-            hint = (
-                f"The software of {sender} sends data that breaks PS3.8/PS3.7: report it to its "
-                "vendor."
-            )
-        text += (
+        reaction = (
             " The peer then aborted the association."
             if reacted
             else " The peer tolerated it."
             if f.a.outcome in (Outcome.RELEASED, Outcome.RELEASE_COLLISION)
             else ""
         )
+        count = "" if len(items) == 1 else f" ({len(items)} times)"
+        own = _own_words(key, sender, first.text, count)
+        if own is not None:
+            code = "malformed-pdu"
+            severity, title, text, hint = own
+        elif kind == ViolationKind.STATE_MACHINE:
+            code = "protocol-violation"
+            severity = Severity.ERROR
+            title = f"{_cell_title(key)} ({key})"
+            text = f"{cap(first.text)}{count}.{reaction}"
+            hint = (
+                f"The software of {sender} breaks the association protocol: report it to its "
+                "vendor with this capture."
+            )
+        else:
+            code = "malformed-pdu"
+            severity = Severity.ERROR if reacted else Severity.WARNING
+            title = "Malformed PDU" if kind != ViolationKind.DIMSE else "Malformed DIMSE message"
+            text = (
+                f"{cap(sender)} sent what PS3.8/PS3.7 does not allow: {first.text}{count}."
+                f"{reaction}"
+            )
+            hint = (
+                f"The software of {sender} sends data that breaks PS3.8/PS3.7: report it to its "
+                "vendor."
+            )
         yield f.finding(
             code,
-            Severity.ERROR if reacted or kind == ViolationKind.STATE_MACHINE else Severity.WARNING,
+            severity,
             title,
             text,
             hint,
@@ -143,6 +105,42 @@ def protocol_violations(f: Facts) -> Iterator[Finding]:
             requestor_sent=from_requestor,
             detail=key,
         )
+
+
+def _own_words(
+    key: str, sender: str, text: str, count: str
+) -> tuple[Severity, str, str, str] | None:
+    """Severity, title, explanation and hint of the malformed-pdu findings that are said in
+    words of their own (whatever the peer did next), or None."""
+    if key == "pdv-reserved-bits":
+        return (
+            Severity.INFO,
+            "PDV header with reserved bits set",
+            f"{cap(sender)} set reserved bits of the PDV message control header{count}: {text}.",
+            "Harmless for conformant receivers, which ignore those bits; report it to the "
+            "sender's vendor.",
+        )
+    if key == "dataset-encoding-mismatch":
+        return (
+            Severity.ERROR,
+            "Data set encoded with another transfer syntax than negotiated",
+            f"{cap(sender)}: {text}{count}. The receiver decodes data sets with the negotiated "
+            "transfer syntax, so it will misread these.",
+            f"The software of {sender} encodes data sets without regard to the accepted "
+            "presentation context: report it to its vendor, and meanwhile make the acceptor "
+            "accept only the transfer syntax the sender really uses.",
+        )
+    if key == "command-set-foreign-element":
+        return (
+            Severity.INFO,
+            "Command set carries non-command elements",
+            f"{cap(sender)} put data elements outside group 0000 into DIMSE command sets"
+            f"{count}: {text}. PS3.7 §6.3.1 allows only command elements there; most "
+            "receivers ignore the extra ones.",
+            f"Cosmetic unless a receiver rejects such messages; report it to the vendor of "
+            f"{sender}'s software.",
+        )
+    return None
 
 
 # PS3.8 events back to the PDU behind them, and whether its sender or receiver saw it.
@@ -158,9 +156,9 @@ def _cell_title(cell: str) -> str:
         event = int(cell.split("@")[0].removeprefix("Evt"))
     except ValueError:
         return "Protocol violation"
-    if event == 19:
+    if event == Event.EVT19:
         return "Unrecognised PDU"
-    if event == 17:
+    if event == Event.EVT17:
         return "Connection closed at the wrong time"
     pdu_type, sent = _BY_EVENT.get(event, (0, False))
     what = pdu_name(pdu_type) if pdu_type else "PDU"
@@ -241,5 +239,4 @@ __all__ = [
     "partial_association",
     "pdu_exceeds_max_length",
     "protocol_violations",
-    "seconds",
 ]

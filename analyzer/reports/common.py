@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from analyzer.model import Association
+from analyzer.model import Association, Exchange
+from analyzer.store import Store
 from dissectors import Outcome
 from dissectors.pdu import (
     abort_reason_text,
@@ -54,6 +55,16 @@ def side(from_requestor: bool | None) -> str | None:
     if from_requestor is None:
         return None
     return "requestor" if from_requestor else "acceptor"
+
+
+def in_start_order(store: Store) -> list[Association]:
+    """Every association, in the order they started (then by id)."""
+    return sorted(store.associations(), key=lambda a: (a.start_ts, a.id))
+
+
+def status_text(e: Exchange) -> str:
+    """``0x0000 Success``, or ``no response`` when no final response was seen."""
+    return "no response" if e.final is None else f"0x{e.status or 0:04X} {e.status_meaning}"
 
 
 def outcome_text(a: Association) -> str:

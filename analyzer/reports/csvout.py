@@ -8,7 +8,7 @@ from typing import IO
 from analyzer.names import uid_name
 from analyzer.store import Store
 
-from .common import iso_time, ms
+from .common import in_start_order, iso_time, ms
 
 COLUMNS = [
     "association",
@@ -39,7 +39,7 @@ def write(store: Store, out: IO[str]) -> None:
     """Write one row per exchange, associations in start order."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
-    for a in sorted(store.associations(), key=lambda a: (a.start_ts, a.id)):
+    for a in in_start_order(store):
         for e in store.exchanges(a.id):
             writer.writerow(
                 [
@@ -60,7 +60,7 @@ def write(store: Store, out: IO[str]) -> None:
                     e.error_comment or "",
                     "" if e.latency_ns is None else ms(e.latency_ns),
                     "" if e.duration_ns is None else ms(e.duration_ns),
-                    e.pending + (1 if e.final else 0),
+                    e.responses,
                     e.request_dataset_bytes,
                     e.response_dataset_bytes,
                     iso_time(e.start_ts) or "",

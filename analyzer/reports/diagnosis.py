@@ -7,10 +7,10 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import IO
 
-from analyzer.model import Association, Finding, Outcome, Severity
+from analyzer.model import Association, Finding, Severity
 from analyzer.store import Store
 
-from .common import iso_time, outcome_text, side
+from .common import iso_time, outcome_text
 
 _WIDTH = 100
 
@@ -154,4 +154,4 @@ def exit_status(store: Store) -> int:
     return 1 if any(f.severity == Severity.ERROR for f in store.findings()) else 0
 
 
-__all__ = ["Outcome", "exit_status", "finding_lines", "primary_cause", "side", "verdict", "write"]
+__all__ = ["exit_status", "finding_lines", "primary_cause", "verdict", "write"]

@@ -29,7 +29,7 @@ from analyzer.model import (
 from analyzer.names import uid_name
 from analyzer.store import Change, ChangeKind, Store
 
-from .common import duration_text, outcome_text, side, size_text
+from .common import duration_text, outcome_text, side, size_text, status_text
 
 Line = tuple[int | None, str]
 """The time a line is about (capture time, ns; None: now), and its text."""
@@ -161,7 +161,7 @@ def exchange_text(e: Exchange) -> str:
     """``C-STORE CT Image Storage: 0x0000 Success, latency 1.2 ms, 512.0 KiB``."""
     what = uid_name(e.sop_class) if e.sop_class else "-"
     by = "" if e.from_requestor else " (by the acceptor)"
-    status = "no response" if e.final is None else f"0x{e.status or 0:04X} {e.status_meaning}"
+    status = status_text(e)
     if e.pending:
         status += f" (+{e.pending} pending)"
     if e.error_comment:

@@ -31,7 +31,7 @@ from dissectors.pdu import (
     user_identity_type_text,
 )
 
-from .common import iso_time, ms, side
+from .common import in_start_order, iso_time, ms, side
 
 SCHEMA_VERSION = 1
 
@@ -214,7 +214,7 @@ def exchange_record(e: Exchange) -> dict[str, Any]:
         "error_comment": e.error_comment,
         "latency_ms": ms(e.latency_ns),
         "duration_ms": ms(e.duration_ns),
-        "responses": e.pending + (1 if e.final else 0),
+        "responses": e.responses,
         "pending": e.pending,
         "cancelled": e.cancelled,
         "suboperations": (
@@ -310,7 +310,7 @@ def summary_record(store: Store) -> dict[str, Any]:
 def records(store: Store, generator: str, *, findings: bool = True) -> Iterable[dict[str, Any]]:
     """Every record, associations in start order each followed by its own records."""
     yield header_record(store, generator)
-    for a in sorted(store.associations(), key=lambda a: (a.start_ts, a.id)):
+    for a in in_start_order(store):
         yield association_record(a)
         for e in store.exchanges(a.id):
             yield exchange_record(e)

@@ -14,7 +14,15 @@ from analyzer.names import uid_name, uid_short
 from analyzer.store import Store
 from dissectors.pdu import context_result_text, user_identity_type_text
 
-from .common import duration_text, iso_time, outcome_text, side, size_text
+from .common import (
+    duration_text,
+    in_start_order,
+    iso_time,
+    outcome_text,
+    side,
+    size_text,
+    status_text,
+)
 
 
 def table(rows: Sequence[Sequence[str]], indent: str = "    ") -> list[str]:
@@ -133,7 +141,7 @@ def _exchanges(exchanges: Sequence[Exchange]) -> list[str]:
         return []
     rows = [["#", "Command", "By", "Msg ID", "SOP class", "Status", "Latency", "Data"]]
     for e in exchanges:
-        status = "no response" if e.final is None else f"0x{e.status or 0:04X} {e.status_meaning}"
+        status = status_text(e)
         if e.pending:
             status += f" (+{e.pending} pending)"
         if e.cancelled:
@@ -214,8 +222,7 @@ def association_block(store: Store, a: Association) -> list[str]:
 
 def write(store: Store, out: IO[str]) -> None:
     """Write every association, in start order, then a one-line summary."""
-    associations = sorted(store.associations(), key=lambda a: (a.start_ts, a.id))
-    for a in associations:
+    for a in in_start_order(store):
         out.write("\n".join(association_block(store, a)))
         out.write("\n\n")
     out.write(summary_line(store) + "\n")

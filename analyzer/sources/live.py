@@ -290,9 +290,7 @@ class LiveCapture:
             result.drops = Drops(received=isb_received, kernel=isb_dropped)
         if not self.stopping:
             if process.returncode not in (0, None):
-                result.error = str(
-                    explain_failure(process.stderr_text(), self.options.interface, None, None)
-                )
+                result.error = str(explain_failure(process.stderr_text(), self.options.interface))
             else:
                 result.error = f"dumpcap stopped capturing on {self.options.interface} by itself"
         elif stats.truncated and stats.truncation:

@@ -128,9 +128,9 @@ class LiveRules:
     where capture-wide findings belong: when the source ends, after every association was
     closed and before the store is marked done."""
 
-    def __init__(self, rules: Rules | None, at_end: Iterable[Finding] | None = None) -> None:
+    def __init__(self, rules: Rules | None) -> None:
         self._rules = rules
-        self.at_end: list[Finding] = list(at_end or ())
+        self.at_end: list[Finding] = []
         """Findings to add when the source ends (set before :meth:`Pipeline.finish`)."""
 
     def association_ended(self, store: Store, association: Association) -> Iterable[Finding]:

@@ -70,7 +70,6 @@ class DumpcapProcess:
         """dumpcap's stderr, line by line (the last lines only)."""
         self.stop_sent_at: float | None = None
         """When SIGINT was sent (monotonic clock), if it was."""
-        self._stopping = threading.Event()
         try:
             self.popen = subprocess.Popen(
                 self.argv,
@@ -102,17 +101,8 @@ class DumpcapProcess:
         self._stderr.start()
 
     @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    @property
     def returncode(self) -> int | None:
         return self.popen.returncode
-
-    @property
-    def stopping(self) -> bool:
-        """:meth:`stop` was called."""
-        return self._stopping.is_set()
 
     def wait_capturing(self, timeout: float) -> None:
         """Return once dumpcap captures: the first bytes of its pcapng header are in the pipe
@@ -140,7 +130,6 @@ class DumpcapProcess:
     def stop(self) -> None:
         """Ask dumpcap to stop (SIGINT): it writes what it has and exits. Safe from any
         thread and from a signal handler; again is harmless."""
-        self._stopping.set()
         if self.stop_sent_at is None and self.popen.returncode is None:
             self.stop_sent_at = time.monotonic()
             with contextlib.suppress(ProcessLookupError):

@@ -24,13 +24,14 @@ from typing import BinaryIO
 
 from analyzer.errors import DicomtapError
 
+from .pcap import MAX_RECORD
+
 __all__ = ["PcapngFiles", "TeeReader", "WriteError", "ring_name"]
 
 _SHB = 0x0A0D0D0A
 _IDB = 1
 _PACKET_BLOCKS = frozenset({2, 3, 6})  # obsolete Packet, Simple Packet, Enhanced Packet
 _BOM = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}
-_MAX_BLOCK = 16 << 20  # as the reader: a longer block means the stream is damaged
 _LENGTH = {"<": struct.Struct("<I").unpack_from, ">": struct.Struct(">I").unpack_from}
 
 
@@ -61,8 +62,6 @@ class PcapngFiles:
         self.ring = ring
         self.files: list[Path] = []
         """The files kept, oldest first (a ring deletes the oldest)."""
-        self.written = 0
-        """Bytes written, in every file."""
         self.error: str | None = None
         self._endian = "<"
         self._pending = b""
@@ -123,7 +122,6 @@ class PcapngFiles:
             self._failed(self._current, exc)
             return
         self._size += len(data)
-        self.written += len(data)
 
     # --- the stream --------------------------------------------------------------------
 
@@ -150,7 +148,7 @@ class PcapngFiles:
             else:
                 btype = _LENGTH[self._endian](buf, pos)[0]
             blen = _LENGTH[self._endian](buf, pos + 4)[0]
-            if blen < 12 or blen & 3 or blen > _MAX_BLOCK:
+            if blen < 12 or blen & 3 or blen > MAX_RECORD:  # as the reader: the stream is damaged
                 break
             if pos + blen > end:
                 self._write(view[run:pos])

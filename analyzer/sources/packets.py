@@ -40,22 +40,6 @@ LINKTYPE_IPV4 = 228
 LINKTYPE_IPV6 = 229
 LINKTYPE_LINUX_SLL2 = 276
 
-#: Every link type :class:`PacketDecoder` understands.
-SUPPORTED_LINKTYPES = frozenset(
-    {
-        LINKTYPE_NULL,
-        LINKTYPE_ETHERNET,
-        LINKTYPE_RAW_BSD12,
-        LINKTYPE_RAW_BSD14,
-        LINKTYPE_RAW,
-        LINKTYPE_LOOP,
-        LINKTYPE_LINUX_SLL,
-        LINKTYPE_IPV4,
-        LINKTYPE_IPV6,
-        LINKTYPE_LINUX_SLL2,
-    }
-)
-
 _ETH_IPV4 = 0x0800
 _ETH_IPV6 = 0x86DD
 #: 802.1Q, 802.1ad (QinQ) and the pre-standard QinQ tag types some switches still send.

@@ -14,13 +14,20 @@ from dataclasses import dataclass
 from dissectors.pdu.items import Defect
 
 from .commands import CommandSet, decode_command_set
-from .dataset import DataSetCollector, DataSetInfo
+from .dataset import (
+    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    EXPLICIT_VR_BIG_ENDIAN,
+    EXPLICIT_VR_LITTLE_ENDIAN,
+    IMPLICIT_VR_LITTLE_ENDIAN,
+    DataSetCollector,
+    DataSetInfo,
+)
 
 _TS_WORDS = {
-    "1.2.840.10008.1.2": "Implicit VR Little Endian",
-    "1.2.840.10008.1.2.1": "Explicit VR Little Endian",
-    "1.2.840.10008.1.2.2": "Explicit VR Big Endian",
-    "1.2.840.10008.1.2.1.99": "Deflated Explicit VR Little Endian",
+    IMPLICIT_VR_LITTLE_ENDIAN: "Implicit VR Little Endian",
+    EXPLICIT_VR_LITTLE_ENDIAN: "Explicit VR Little Endian",
+    EXPLICIT_VR_BIG_ENDIAN: "Explicit VR Big Endian",
+    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN: "Deflated Explicit VR Little Endian",
 }
 
 #: A command set larger than this is not plausible (they are a few hundred bytes).
@@ -255,11 +262,8 @@ class MessageAssembler:
         self._damaged = True
         for partial in list(self._partials.values()):
             partial.lost = True
-            if partial.command is None and partial.command_bytes and partial.command_bytes:
+            if partial.command is None and partial.command_bytes:
                 command, _ = decode_command_set(bytes(partial.command_bytes))
                 partial.command = command
             self._emit(partial, ts, frame, complete=False)
         self._current = None
-
-    def in_flight(self) -> bool:
-        return bool(self._partials)

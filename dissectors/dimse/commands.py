@@ -232,7 +232,7 @@ def decode_command_set(raw: bytes) -> tuple[CommandSet | None, list[Defect]]:
     if not isinstance(values.get("command_field"), int):
         defects.append(Defect(0, "the command set has no Command Field (0000,0100)"))
         return None, defects
-    if "dataset_type" not in values or values["dataset_type"] is None:
+    if values.get("dataset_type") is None:
         values["dataset_type"] = NO_DATASET
     clean = {k: v for k, v in values.items() if v is not None}
     return CommandSet(raw=bytes(raw), **clean), defects  # type: ignore[arg-type]

@@ -89,7 +89,8 @@ class ExchangeTracker:
         if not cmd.is_response:
             mid = cmd.message_id if cmd.message_id is not None else -1
             key = (from_requestor, mid)
-            if key in self._open:
+            old = self._open.pop(key, None)
+            if old is not None:
                 self.problems.append(
                     (
                         "message-id-reused",
@@ -98,11 +99,8 @@ class ExchangeTracker:
                         msg,
                     )
                 )
-                old = self._open.pop(key)
-                self._open[key] = _Open(msg, from_requestor, self.outstanding(from_requestor))
-                return old.close(None)
             self._open[key] = _Open(msg, from_requestor, self.outstanding(from_requestor))
-            return None
+            return old.close(None) if old is not None else None
         key = (not from_requestor, cmd.message_id_being_responded_to or 0)
         entry = self._open.get(key)
         if entry is None:

@@ -336,23 +336,10 @@ def iter_items(
         pos += 4 + length
 
 
-def _uid_field(
-    body: bytes, pos: int, base: int, what: str, defects: list[Defect]
-) -> tuple[str, int]:
-    """Read a 2-byte-length-prefixed UID at ``pos``; return it and the new position."""
-    if pos + 2 > len(body):
-        defects.append(Defect(base + pos, f"{what}: length field missing"))
-        return "", len(body)
-    (n,) = _U16.unpack_from(body, pos)
-    if pos + 2 + n > len(body):
-        defects.append(Defect(base + pos, f"{what}: declared length {n} exceeds the item"))
-        return uid_text(body[pos + 2 :]), len(body)
-    return uid_text(body[pos + 2 : pos + 2 + n]), pos + 2 + n
-
-
 def _bytes_field(
     body: bytes, pos: int, base: int, what: str, defects: list[Defect]
 ) -> tuple[bytes, int]:
+    """Read a 2-byte-length-prefixed field at ``pos``; return it and the new position."""
     if pos + 2 > len(body):
         defects.append(Defect(base + pos, f"{what}: length field missing"))
         return b"", len(body)
@@ -361,6 +348,14 @@ def _bytes_field(
         defects.append(Defect(base + pos, f"{what}: declared length {n} exceeds the item"))
         return bytes(body[pos + 2 :]), len(body)
     return bytes(body[pos + 2 : pos + 2 + n]), pos + 2 + n
+
+
+def _uid_field(
+    body: bytes, pos: int, base: int, what: str, defects: list[Defect]
+) -> tuple[str, int]:
+    """Read a 2-byte-length-prefixed UID at ``pos``; return it and the new position."""
+    raw, pos = _bytes_field(body, pos, base, what, defects)
+    return uid_text(raw), pos
 
 
 def decode_sub_item(

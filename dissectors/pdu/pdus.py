@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from .constants import PduType
+from .constants import ItemType, PduType
 from .items import (
     ApplicationContextItem,
     Defect,
@@ -203,15 +203,15 @@ def _decode_associate(
     unknown: list[UnknownItem] = []
     base = 6 + ASSOCIATE_FIXED_LENGTH
     for item_type, second, item, offset in iter_items(body[ASSOCIATE_FIXED_LENGTH:], base, defects):
-        if item_type == 0x10:
+        if item_type == ItemType.APPLICATION_CONTEXT:
             if app_context is not None:
                 defects.append(Defect(offset, "more than one application context item"))
             app_context = uid_text(item)
-        elif item_type == 0x20 and is_rq:
+        elif item_type == ItemType.PRESENTATION_CONTEXT_RQ and is_rq:
             rq_contexts.append(decode_context_rq(item, offset, defects))
-        elif item_type == 0x21 and not is_rq:
+        elif item_type == ItemType.PRESENTATION_CONTEXT_AC and not is_rq:
             ac_contexts.append(decode_context_ac(item, offset, defects))
-        elif item_type == 0x50:
+        elif item_type == ItemType.USER_INFORMATION:
             if user_info is not None:
                 defects.append(Defect(offset, "more than one user information item"))
             user_info = decode_user_information(item, offset, defects)

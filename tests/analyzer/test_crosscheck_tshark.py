@@ -9,18 +9,19 @@ ID, flags and length.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
+from analyzer.pipeline import analyze_files
 from analyzer.sources.pcap import CaptureFile
+from analyzer.store import Store
 from dissectors import DissectorEvent, FlowTable, PduObserved, StreamGap
 from dissectors.pdu import Abort, AssociateAc, AssociateRj, AssociateRq
-from tests.pcapgen import write_pcap
-from tests.peers import missing
+from tests.pcapgen import read_classic, write_pcap
+from tests.peers import tool
 
 ROOT = Path(__file__).resolve().parents[2]
 CAPTURES = sorted(
@@ -53,14 +54,6 @@ FIELDS = [
 ]
 
 Row = dict[str, list[str]]
-
-
-def tshark() -> str:
-    path = shutil.which("tshark")
-    if path is None:
-        missing("tshark")
-    assert path is not None
-    return path
 
 
 def ours(path: Path) -> tuple[dict[int, Row], set[int], set[int]]:
@@ -125,9 +118,6 @@ def ours(path: Path) -> tuple[dict[int, Row], set[int], set[int]]:
             r["dicom.pdv.ctx"].append(str(ctx))
             r["dicom.pdv.flags"].append(str(control & 0x03))
             r["dicom.pdv.len"].append(str(length))
-    from analyzer.pipeline import analyze_files
-    from analyzer.store import Store
-
     store = Store()
     analyze_files([path], store)
     ports = {a.server.port for a in store.associations() if a.outcome != "never-associated"}
@@ -153,11 +143,17 @@ def _normalise(field: str, value: str) -> str:
     return value
 
 
-def theirs(path: Path, ports: set[int]) -> dict[int, Row]:
-    argv = [tshark(), "-r", str(path), "-o", "dicom.tag_tree:TRUE"]
+def _tshark_argv(path: Path, ports: set[int]) -> list[str]:
+    """tshark reading ``path``, with ``ports`` decoded as DICOM."""
+    argv = [tool("tshark"), "-r", str(path), "-o", "dicom.tag_tree:TRUE"]
     for port in sorted(ports):
         argv += ["-d", f"tcp.port=={port},dicom"]
-    argv += [
+    return argv
+
+
+def theirs(path: Path, ports: set[int]) -> dict[int, Row]:
+    argv = [
+        *_tshark_argv(path, ports),
         "-Y",
         "dicom",
         "-T",
@@ -208,10 +204,7 @@ def test_every_pdu_field_agrees_with_tshark(path: Path) -> None:
 
 
 def _tshark_frames(path: Path, display_filter: str, ports: set[int]) -> list[int]:
-    argv = [tshark(), "-r", str(path), "-o", "dicom.tag_tree:TRUE"]
-    for port in sorted(ports):
-        argv += ["-d", f"tcp.port=={port},dicom"]
-    argv += ["-Y", display_filter, "-T", "fields", "-e", "frame.number"]
+    argv = [*_tshark_argv(path, ports), "-Y", display_filter, "-T", "fields", "-e", "frame.number"]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=True).stdout
     return [int(x) for x in out.split()]
 
@@ -226,22 +219,9 @@ def test_mid_stream_capture_where_tshark_cannot_follow(tmp_path: Path) -> None:
       not know their transfer syntax; we sniff it and decode the data set header.
     """
     source = ROOT / "samples" / "store_mtu1500.pcap"
-    frames: list[tuple[float, bytes]] = []
-    data = source.read_bytes()
     # Keep frames 40.. of the classic pcap (past the A-ASSOCIATE-AC and into the third C-STORE).
-    pos, number = 24, 0
-    while pos < len(data):
-        sec, usec, incl, _orig = (
-            int.from_bytes(data[pos + i : pos + i + 4], "little") for i in (0, 4, 8, 12)
-        )
-        number += 1
-        if number >= 40:
-            frames.append((sec + usec / 1e6, data[pos + 16 : pos + 16 + incl]))
-        pos += 16 + incl
-    cut = write_pcap(tmp_path / "mid.pcap", frames)
-
-    from analyzer.pipeline import analyze_files
-    from analyzer.store import Store
+    _, frames = read_classic(source)
+    cut = write_pcap(tmp_path / "mid.pcap", [(ts / 1e9, data) for ts, data, _ in frames[39:]])
 
     store = Store()
     analyze_files([cut], store)

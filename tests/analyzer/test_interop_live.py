@@ -80,7 +80,7 @@ def test_dcmtk_store_and_echo(tmp_path: Path) -> None:
 
 
 def _orthanc(net: Net, tmp_path: Path, port: int, dest_port: int) -> list[str]:
-    http = net.port(8042) if net.name else net.port(0)
+    http = net.port(8042)
     config = orthanc_config(
         tmp_path,
         port,

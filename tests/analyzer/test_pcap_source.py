@@ -27,6 +27,8 @@ from analyzer.sources import pcap as pcap_module
 from analyzer.sources.packets import DecodeStats, FragmentTable, PacketDecoder
 from analyzer.sources.pcap import CaptureFile, CaptureStats, read_packets
 from dissectors.tcp import Segment
+from tests.pcapgen import Frame, read_classic
+from tests.peers import tool
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -35,24 +37,9 @@ DATA = Path(__file__).resolve().parent.parent / "data" / "pcap"
 ECHO = DATA / "dicom_echo.pcap"
 LO = DATA / "lo_v4v6_nsec.pcap"  # TCP over IPv4 and IPv6, one UDP datagram, one ICMP error
 
-Frame = tuple[int, bytes, int]  # (ts_ns, captured bytes, length on the wire)
 Row = tuple[int, int, int, int, int]  # (frame, sport, dport, raw seq, TCP payload length)
 
 # --- writing captures -------------------------------------------------------------------
-
-
-def read_classic(path: Path) -> tuple[int, list[Frame]]:
-    """(link type, frames) of a little-endian classic pcap; independent of the module."""
-    data = path.read_bytes()
-    magic, _, _, _, _, _, linktype = struct.unpack_from("<IHHiIII", data)
-    scale = 1 if magic == 0xA1B23C4D else 1000
-    frames: list[Frame] = []
-    pos = 24
-    while pos < len(data):
-        sec, frac, caplen, orig = struct.unpack_from("<IIII", data, pos)
-        frames.append((sec * 10**9 + frac * scale, data[pos + 16 : pos + 16 + caplen], orig))
-        pos += 16 + caplen
-    return linktype, frames
 
 
 def write_pcap(
@@ -200,19 +187,9 @@ def fragment_v6(ip6: bytes, cut: int, ident: int) -> list[bytes]:
 # --- tshark and us ----------------------------------------------------------------------
 
 
-def need_tool(name: str) -> str:
-    """The path of a Wireshark tool; a missing one skips the test, or fails it in CI."""
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is not installed: CI must run the tshark cross-checks")
-        pytest.skip(f"{name} is not installed")
-    return path
-
-
 def tshark(path: Path, *fields: str) -> list[list[str]]:
     cmd = [
-        need_tool("tshark"),
+        tool("tshark"),
         "-r",
         str(path),
         "-n",
@@ -353,8 +330,8 @@ def _ng_simple(out: Path) -> Path:
 
 def _editcap(src: Path, *args: str) -> Callable[[Path], Path]:
     def make(out: Path) -> Path:
-        tool = need_tool("editcap")
-        subprocess.run([tool, *args, str(src), str(out)], check=True, capture_output=True)
+        editcap = tool("editcap")
+        subprocess.run([editcap, *args, str(src), str(out)], check=True, capture_output=True)
         return out
 
     return make
@@ -868,6 +845,3 @@ def test_mangled_files_never_raise(tmp_path: Path, name: str, flips: list[tuple[
                 pass
     except InputError:  # the magic number itself was hit
         assert data[:4] != (DATA / name).read_bytes()[:4]
-
-
-# --- speed ------------------------------------------------------------------------------

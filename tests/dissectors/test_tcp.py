@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dissectors import (
+    AnalysisError,
     AssociationEnded,
     AssociationStarted,
     DissectorEvent,
@@ -18,8 +19,11 @@ from dissectors import (
     StreamGap,
     TcpAnomaly,
 )
+from dissectors.observer import AssociationObserver
 from dissectors.tcp import ACK, FIN, RST, SYN
 from tests.factories import echo_association
+
+from .test_observer import _strip
 
 A = bytes([10, 0, 0, 1])
 B = bytes([10, 0, 0, 2])
@@ -82,19 +86,14 @@ class Capture:
         return s
 
 
-def _echo_segments(
-    isn_a: int = 1000, isn_b: int = 5000, mss: int = 100
-) -> tuple[list[Segment], list[Segment]]:
-    """(all segments of a C-ECHO association, the data segments alone)."""
+def _echo_segments(isn_a: int = 1000, isn_b: int = 5000, mss: int = 100) -> list[Segment]:
+    """All segments of a C-ECHO association."""
     cap = Capture(isn_a, isn_b)
     segs = cap.handshake()
-    data: list[Segment] = []
     for from_client, payload in echo_association():
-        chunk = cap.data(from_client, payload, mss)
-        data += chunk
-        segs += chunk
+        segs += cap.data(from_client, payload, mss)
     segs += [cap.fin(True), cap.fin(False)]
-    return segs, data
+    return segs
 
 
 def _run(segments: list[Segment]) -> list[DissectorEvent]:
@@ -108,14 +107,11 @@ def _run(segments: list[Segment]) -> list[DissectorEvent]:
 
 def _streams(events: list[DissectorEvent]) -> list[object]:
     """What the observer made of the streams, independent of capture timing."""
-    from .test_observer import _strip
-
-    return [_strip(e) for e in events if not isinstance(e, (AssociationStarted,))]
+    return [_strip(e) for e in events if not isinstance(e, AssociationStarted)]
 
 
 def test_in_order_echo() -> None:
-    segs, _ = _echo_segments()
-    events = _run(segs)
+    events = _run(_echo_segments())
     (ended,) = [e for e in events if isinstance(e, AssociationEnded)]
     assert ended.outcome == "released"
     (started,) = [e for e in events if isinstance(e, AssociationStarted)]
@@ -124,8 +120,8 @@ def test_in_order_echo() -> None:
 
 
 def test_sequence_wrap_around() -> None:
-    segs, _ = _echo_segments(isn_a=0xFFFFFF00, isn_b=0xFFFFFFF0)
-    reference, _ = _echo_segments()
+    segs = _echo_segments(isn_a=0xFFFFFF00, isn_b=0xFFFFFFF0)
+    reference = _echo_segments()
     assert _streams(_run(segs)) == _streams(_run(reference))
 
 
@@ -145,7 +141,7 @@ def _flights(segments: list[Segment]) -> list[list[Segment]]:
 def test_reordering_and_duplication_do_not_change_the_streams(
     rnd: random.Random, dups: int
 ) -> None:
-    segs, _ = _echo_segments(mss=37)
+    segs = _echo_segments(mss=37)
     reference = _streams(_run(segs))
     head, body, tail = segs[:3], segs[3:-2], segs[-2:]
     # A capture can reorder segments of one flight (nothing acknowledges them yet) and show
@@ -213,7 +209,7 @@ def test_retransmission_with_different_bytes_is_reported() -> None:
 
 
 def test_capture_starting_mid_connection() -> None:
-    segs, _ = _echo_segments()
+    segs = _echo_segments()
     # Drop the handshake: the first captured segment is the A-ASSOCIATE-RQ.
     events = _run(segs[3:])
     (started,) = [e for e in events if isinstance(e, AssociationStarted)]
@@ -250,8 +246,8 @@ def test_reset_ends_the_connection() -> None:
 
 
 def test_port_reuse_starts_a_new_connection() -> None:
-    first, _ = _echo_segments(isn_a=1000)
-    second, _ = _echo_segments(isn_a=900000)
+    first = _echo_segments(isn_a=1000)
+    second = _echo_segments(isn_a=900000)
     events = _run(first + second)
     assert len([e for e in events if isinstance(e, AssociationEnded)]) == 2
 
@@ -281,13 +277,10 @@ def test_arbitrary_segments_never_raise(raw: list[tuple[bool, int, int, int, byt
 def test_a_defect_on_one_connection_does_not_hide_the_others(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from dissectors import AnalysisError
-    from dissectors.observer import AssociationObserver
-
-    first, _ = _echo_segments(isn_a=1000)
+    first = _echo_segments(isn_a=1000)
     second = [
         s._replace(sport=40001) if s.sport == 40000 else s._replace(dport=40001)
-        for s in _echo_segments(isn_a=7000)[0]
+        for s in _echo_segments(isn_a=7000)
     ]
     original = AssociationObserver.data
 

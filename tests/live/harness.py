@@ -17,23 +17,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from analyzer.findings import Diagnosis
-from analyzer.pipeline import analyze_files
-from analyzer.reports.jsonl import records
-from analyzer.store import Store
-from tests.peers import Net
+from tests.peers import Net, dicomtap_argv
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 WAIT = 30.0
 """Longest wait for anything (bounded, never forever)."""
-
-
-def dicomtap_argv(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from analyzer.cli import main; main()", *args]
 
 
 def script(name: str, *args: str) -> list[str]:
@@ -203,13 +195,6 @@ class HoldScu:
         if self.popen.poll() is None:
             os.kill(self.popen.pid, signal.SIGKILL)
             self.popen.wait(10)
-
-
-def analysed(paths: Sequence[Path]) -> list[dict[str, Any]]:
-    """The JSON Lines records of ``dicomtap analyze --format json`` on ``paths`` in order."""
-    store = Store()
-    analyze_files(paths, store, rules=Diagnosis())
-    return list(records(store, "test"))
 
 
 def by_key(recs: Iterable[dict[str, Any]]) -> dict[tuple[Any, ...], dict[str, Any]]:

@@ -14,9 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from analyzer.cli import main
-from tests.peers import Net, missing, tool
-
-from .harness import dicomtap_argv
+from tests.peers import Net, dicomtap_argv, missing, tool
 
 pytestmark = pytest.mark.peers
 

@@ -17,9 +17,9 @@ import pytest
 
 from analyzer.sources.pcap import CaptureFile
 from tests.objects import write_image, write_study
-from tests.peers import Net, dcmtk, running
+from tests.peers import Net, analyze, dcmtk, running
 
-from .harness import HoldScu, analysed, by_key, live
+from .harness import HoldScu, by_key, live
 
 pytestmark = pytest.mark.peers
 
@@ -97,7 +97,7 @@ def test_live_records_equal_analyze_of_the_written_capture(net: Net, tmp_path: P
     assert capture.stats.interface_statistics, "no Interface Statistics Block: not closed"
     assert capture.stats.packets == summary["capture"]["packets"]
     live_records = by_key(r for r in seen if r.get("association", r.get("id")) != 0)
-    file_records = by_key(analysed([cap]))
+    file_records = by_key(analyze([cap]))
     assert live_records.keys() == file_records.keys()
     for key, record in file_records.items():
         assert live_records[key] == record, key
@@ -148,7 +148,7 @@ def test_events_show_within_a_second_and_open_association_is_open_at_end(
 
     capture = _read_whole(cap)  # valid, complete, and closed by dumpcap's clean end
     assert capture.stats.interface_statistics
-    records = analysed([cap])
+    records = analyze([cap])
     outcomes = {r["calling_ae"]: r["outcome"] for r in records if r["type"] == "association"}
     assert outcomes == {"HOLD1": "released", "HOLD2": "released", "HOLD3": "open-at-end"}
 
@@ -186,7 +186,7 @@ def test_ring_buffer_rotates_and_its_files_in_order_give_the_same_records(
         assert f.stat().st_size <= 100_000 + 70_000, (f, f.stat().st_size)
     assert packets == summary["capture"]["packets"]
     live_records = by_key(r for r in runs[0].json_records() if r.get("association", 1) != 0)
-    file_records = by_key(analysed(all_files))
+    file_records = by_key(analyze(all_files))
     assert live_records.keys() == file_records.keys()
     for key, record in file_records.items():
         assert live_records[key] == record, key

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -15,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.peers import Net, dcmtk, missing, running
+from tests.peers import Net, dcmtk, dicomtap_argv, running, tool
 
-from .harness import WAIT, dicomtap_argv
+from .harness import WAIT
 
 pytestmark = pytest.mark.peers
 
@@ -44,8 +43,7 @@ def _until(session: str, condition: Callable[[str], bool], what: str) -> str:
 
 
 def test_live_tui_shows_associations_and_quits_with_a_summary(net: Net, tmp_path: Path) -> None:
-    if shutil.which("tmux") is None:
-        missing("tmux")
+    tool("tmux")
     port = 4100
     cap = tmp_path / "tui.pcapng"
     session = f"dtlive{os.getpid()}"

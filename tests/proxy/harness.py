@@ -11,34 +11,20 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
-import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydicom import dcmread
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
-
-from analyzer.findings import Diagnosis
-from analyzer.pipeline import analyze_files
-from analyzer.reports.jsonl import records
-from analyzer.store import Store
-from tests.peers import Net, Process, dcmtk
+from tests.peers import Net, Process, dcmtk, dicomtap_argv, running
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 PROXY_PORT = 11112
 UPSTREAM_PORT = 11113
-
-
-def proxy_argv(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from analyzer.cli import main; main()", "proxy", *args]
 
 
 def script(name: str, *args: str) -> list[str]:
@@ -98,23 +84,12 @@ def proxy(
     """``dicomtap proxy --listen 127.0.0.1:port ARGS`` with --jsonl and --pcap in ``tmp``."""
     jsonl, pcap = tmp / "proxy.jsonl", tmp / "proxy.pcapng"
     listen = f"[{host}]:{port}" if host and ":" in host else f"{host or net.host}:{port}"
-    argv = proxy_argv("--listen", listen, *args)
+    argv = dicomtap_argv("proxy", "--listen", listen, *args)
     if outputs:
         argv += ["--jsonl", str(jsonl), "--pcap", str(pcap)]
-    old = dict(os.environ)
-    if env:
-        os.environ.update(env)
-    try:
-        proc = Process(net, argv, tmp / f"proxy-{port}.log", cwd=ROOT)
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
-    run = ProxyRun(proc, net, port, jsonl, pcap)
-    try:
-        net.wait_listening(port, proc)
-        yield run
-    finally:
-        proc.stop(timeout=30)
+    log = tmp / f"proxy-{port}.log"
+    with running(net, argv, log, port, cwd=ROOT, env=env, stop_timeout=30) as proc:
+        yield ProxyRun(proc, net, port, jsonl, pcap)
 
 
 def storescp(tmp: Path, port: int = UPSTREAM_PORT, *extra: str) -> list[str]:
@@ -123,58 +98,14 @@ def storescp(tmp: Path, port: int = UPSTREAM_PORT, *extra: str) -> list[str]:
     return [dcmtk("storescp"), "-od", str(out), *extra, str(port)]
 
 
-def big_image(path: Path, size: int, index: int = 1) -> Path:
-    """A CT image whose pixel data is ``size`` bytes (pseudo-random, fast to make)."""
-    ds = Dataset()
-    ds.SOPClassUID = CTImageStorage
-    ds.SOPInstanceUID = generate_uid(entropy_srcs=["dicomtap-proxy", str(size), str(index)])
-    ds.StudyInstanceUID = generate_uid(entropy_srcs=["dicomtap-proxy-study"])
-    ds.SeriesInstanceUID = generate_uid(entropy_srcs=["dicomtap-proxy-series"])
-    ds.PatientName = "PROXY^TEST"
-    ds.PatientID = "PX0001"
-    ds.Modality = "CT"
-    ds.Columns = 4096
-    ds.Rows = max(1, size // 8192)
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
-    seed = hashlib.sha256(str(index).encode()).digest()
-    pixels = ds.Rows * ds.Columns * 2
-    ds.PixelData = (seed * (pixels // len(seed) + 1))[:pixels]
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta = meta
-    ds.save_as(path, enforce_file_format=True)
-    return path
-
-
 def dataset_digest(path: Path) -> str:
     """sha256 of a DICOM file's data set bytes (after the file meta group), which
     ``storescp +B`` writes exactly as received."""
-    ds = dcmread(path, stop_before_pixels=True)
     data = path.read_bytes()
-    start = 132 + len(_meta_bytes(data))
-    del ds
-    return hashlib.sha256(data[start:]).hexdigest()
-
-
-def _meta_bytes(data: bytes) -> bytes:
     # Group 0002 is Explicit VR Little Endian; its first element gives its length.
     assert data[128:132] == b"DICM" and data[132:136] == b"\x02\x00\x00\x00"
-    length = int.from_bytes(data[140:144], "little")
-    return data[132 : 144 + length]
-
-
-def analyze(paths: Sequence[Path]) -> list[dict[str, Any]]:
-    """``dicomtap analyze --format json`` of capture files, as records."""
-    store = Store()
-    analyze_files(paths, store, rules=Diagnosis())  # as `dicomtap analyze` does
-    return list(records(store, "test"))
+    start = 144 + int.from_bytes(data[140:144], "little")
+    return hashlib.sha256(data[start:]).hexdigest()
 
 
 def leg_records(recs: list[dict[str, Any]], server_port: int | None = None) -> list[dict[str, Any]]:
@@ -196,7 +127,3 @@ def leg_records(recs: list[dict[str, Any]], server_port: int | None = None) -> l
         own.sort(key=lambda r: (r["type"], r.get("index", 0), r.get("frame") or 0))
         out += [dict(r, association=number[a["id"]]) for r in own]
     return out
-
-
-def run(net: Net, argv: Sequence[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return net.run(argv, timeout=timeout)

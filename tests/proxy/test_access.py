@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.peers import Net, dcmtk, running
+from tests.peers import Net, analyze, dcmtk, running
 
-from .harness import PROXY_PORT, UPSTREAM_PORT, analyze, leg_records, proxy, run, script, storescp
+from .harness import PROXY_PORT, UPSTREAM_PORT, leg_records, proxy, script, storescp
 
 pytestmark = pytest.mark.peers
 
 
 def _echo(net: Net, calling: str, called: str = "PACS") -> subprocess.CompletedProcess[str]:
-    return run(
-        net, [dcmtk("echoscu"), "-aet", calling, "-aec", called, "127.0.0.1", str(PROXY_PORT)]
+    return net.run(
+        [dcmtk("echoscu"), "-aet", calling, "-aec", called, "127.0.0.1", str(PROXY_PORT)]
     )
 
 
@@ -65,7 +65,7 @@ def test_calling_ae_and_ip_allow_lists(net: Net, tmp_path: Path) -> None:
             policy,
             port=port,
         ) as px:
-            result = run(net, [dcmtk("echoscu"), "127.0.0.1", str(port)])
+            result = net.run([dcmtk("echoscu"), "127.0.0.1", str(port)])
             assert result.returncode != 0
             if policy == "reject":
                 assert "Rejected Permanent" in result.stdout + result.stderr
@@ -117,8 +117,7 @@ def test_rewrites_reach_the_upstream(net: Net, tmp_path: Path) -> None:
             "8192",
         ) as px,
     ):
-        result = run(
-            net,
+        result = net.run(
             [
                 dcmtk("echoscu"),
                 "-d",

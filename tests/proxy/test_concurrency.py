@@ -7,11 +7,12 @@ import time
 from pathlib import Path
 
 import pytest
+from pydicom import dcmread
 
 from tests.objects import write_image
-from tests.peers import Net, dcmtk, running
+from tests.peers import Net, analyze, dcmtk, running
 
-from .harness import PROXY_PORT, UPSTREAM_PORT, analyze, leg_records, proxy, storescp
+from .harness import PROXY_PORT, UPSTREAM_PORT, leg_records, proxy, storescp
 
 pytestmark = pytest.mark.peers
 
@@ -64,8 +65,6 @@ def test_fifty_concurrent_storescu(net: Net, tmp_path: Path) -> None:
     assert len(ports) == COUNT
     exchanges = [r for r in recs if r["type"] == "exchange"]
     assert len(exchanges) == COUNT
-    from pydicom import dcmread
-
     for e in exchanges:
         a = assocs[e["association"]]
         sent = dcmread(files[a["calling_ae"]], stop_before_pixels=True)

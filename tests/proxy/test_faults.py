@@ -4,6 +4,7 @@ alters what it relays, and keeps serving."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -13,15 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.objects import big_image
 from tests.peers import Net, Process, dcmtk, running
 
-from .harness import PROXY_PORT, UPSTREAM_PORT, big_image, proxy, run, script, storescp
+from .harness import PROXY_PORT, UPSTREAM_PORT, proxy, script, storescp
 
 pytestmark = pytest.mark.peers
 
 
 def _echo(net: Net, port: int = PROXY_PORT) -> subprocess.CompletedProcess[str]:
-    return run(net, [dcmtk("echoscu"), "-aet", "CHECK", "127.0.0.1", str(port)])
+    return net.run([dcmtk("echoscu"), "-aet", "CHECK", "127.0.0.1", str(port)])
 
 
 def test_upstream_down_reject_close_and_dns(net: Net, tmp_path: Path) -> None:
@@ -39,7 +41,7 @@ def test_upstream_down_reject_close_and_dns(net: Net, tmp_path: Path) -> None:
         assert "Temporary Congestion" in result.stdout + result.stderr
         px.wait_log(r"#1 cannot relay: upstream 127\.0\.0\.1:11113: refused")
         px.wait_log(r"#1 refused CHECK→ANY-SCP: upstream unreachable \(RJ 2/3/1\)")
-        result = run(net, [dcmtk("echoscu"), "-aec", "NODNS", "127.0.0.1", str(PROXY_PORT)])
+        result = net.run([dcmtk("echoscu"), "-aec", "NODNS", "127.0.0.1", str(PROXY_PORT)])
         assert result.returncode != 0
         px.wait_log(r"#2 cannot relay: upstream no-such-host\.invalid:104: DNS")
         assert px.stop() == 0
@@ -85,12 +87,12 @@ def test_upstream_connect_timeout_and_tls_failure(net: Net, tmp_path: Path) -> N
         ) as px,
     ):
         started = time.monotonic()
-        slow = run(net, [dcmtk("echoscu"), "-aec", "SLOW", "127.0.0.1", str(PROXY_PORT)])
+        slow = net.run([dcmtk("echoscu"), "-aec", "SLOW", "127.0.0.1", str(PROXY_PORT)])
         assert slow.returncode != 0 and time.monotonic() - started < 10
         px.wait_log(
             r"#1 cannot relay: upstream 127\.0\.0\.1:11140: timeout \(no connection after 1 s\)"
         )
-        plain = run(net, [dcmtk("echoscu"), "127.0.0.1", str(PROXY_PORT)])  # TLS to a plain SCP
+        plain = net.run([dcmtk("echoscu"), "127.0.0.1", str(PROXY_PORT)])  # TLS to a plain SCP
         assert plain.returncode != 0
         assert "Temporary Congestion" in plain.stdout + plain.stderr
         px.wait_log(r"#2 cannot relay: upstream 127\.0\.0\.1:11113: TLS: ")
@@ -101,24 +103,8 @@ def test_upstream_connect_timeout_and_tls_failure(net: Net, tmp_path: Path) -> N
 def test_upstream_reset_or_stops_reading(net: Net, tmp_path: Path, fault: str) -> None:
     big = big_image(tmp_path / "big.dcm", 16_000_000)
     if net.name is not None:  # slow the namespace's loopback so the fault lands mid-transfer
-        run(
-            net,
-            [
-                "tc",
-                "qdisc",
-                "add",
-                "dev",
-                "lo",
-                "root",
-                "tbf",
-                "rate",
-                "100mbit",
-                "burst",
-                "256kb",
-                "latency",
-                "200ms",
-            ],
-        )
+        tbf = "tbf rate 100mbit burst 256kb latency 200ms"
+        net.run(["tc", "qdisc", "add", "dev", "lo", "root", *tbf.split()])
     scp = Process(net, storescp(tmp_path, UPSTREAM_PORT, "--ignore"), tmp_path / "scp.log")
     try:
         net.wait_listening(UPSTREAM_PORT, scp)
@@ -161,7 +147,7 @@ def test_upstream_reset_or_stops_reading(net: Net, tmp_path: Path, fault: str) -
                 px.wait_log(r"#2 released")
             assert px.stop() == 0
     finally:
-        with __import__("contextlib").suppress(ProcessLookupError):
+        with contextlib.suppress(ProcessLookupError):
             os.kill(scp.popen.pid, signal.SIGKILL)
         scp.stop()
     first = next(r for r in px.records() if r["type"] == "association")
@@ -178,7 +164,7 @@ def test_client_killed_mid_pdu(net: Net, tmp_path: Path) -> None:
         running(net, storescp(tmp_path, UPSTREAM_PORT), tmp_path / "scp.log", port=UPSTREAM_PORT),
         proxy(net, tmp_path, "--upstream", f"127.0.0.1:{UPSTREAM_PORT}") as px,
     ):
-        result = run(net, script("rawclient.py", "killmid", "127.0.0.1", str(PROXY_PORT)))
+        result = net.run(script("rawclient.py", "killmid", "127.0.0.1", str(PROXY_PORT)))
         assert result.returncode == -signal.SIGKILL, result
         # storescp answers the half-sent PDU with an A-ABORT: the outcome is whatever the wire
         # says, what matters is that the requestor's close was seen and nothing broke.
@@ -206,12 +192,12 @@ def test_garbage_and_4gb_pdu_relayed_untouched(net: Net, tmp_path: Path) -> None
         ),
         proxy(net, tmp_path, "--upstream", f"127.0.0.1:{UPSTREAM_PORT}") as px,
     ):
-        result = run(
-            net, script("rawclient.py", "garbage", "127.0.0.1", str(PROXY_PORT), str(garbage))
+        result = net.run(
+            script("rawclient.py", "garbage", "127.0.0.1", str(PROXY_PORT), str(garbage))
         )
         assert result.stdout.strip() == "closed", result
-        result = run(
-            net, script("rawclient.py", "bigpdu", "127.0.0.1", str(PROXY_PORT), str(bigpdu))
+        result = net.run(
+            script("rawclient.py", "bigpdu", "127.0.0.1", str(PROXY_PORT), str(bigpdu))
         )
         assert result.stdout.strip() == "closed", result
         px.wait_log(r"#2 a PDU declares 4294967295 bytes, above the parse limit")
@@ -245,10 +231,10 @@ def test_first_pdu_and_idle_timeouts(net: Net, tmp_path: Path) -> None:
             "1",
         ) as px,
     ):
-        silent = run(net, script("rawclient.py", "silent", "127.0.0.1", str(PROXY_PORT)))
+        silent = net.run(script("rawclient.py", "silent", "127.0.0.1", str(PROXY_PORT)))
         assert silent.stdout.strip() == "closed"
         px.wait_log(r"#1 no A-ASSOCIATE-RQ within 1 s; closed")
-        idle = run(net, script("rawclient.py", "hold", "127.0.0.1", str(PROXY_PORT), "10"))
+        idle = net.run(script("rawclient.py", "hold", "127.0.0.1", str(PROXY_PORT), "10"))
         assert idle.stdout.splitlines() == ["got 2", "got 7 source 2 reason 0"]
         px.wait_log(
             r"#2 idle timeout: nothing relayed for 1 s; A-ABORT \(source 2\) sent to "

@@ -3,16 +3,15 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from pydicom import dcmread
 
 from tests.objects import write_study
-from tests.peers import Net, dcmtk, orthanc_config, running, tool
+from tests.peers import Net, analyze, dcmtk, orthanc_config, running, tool
 
-from .harness import PROXY_PORT, UPSTREAM_PORT, analyze, leg_records, proxy, run, script
+from .harness import PROXY_PORT, UPSTREAM_PORT, leg_records, proxy, script
 
 pytestmark = pytest.mark.peers
 
@@ -37,8 +36,6 @@ def test_orthanc_find_move_get(net: Net, tmp_path: Path) -> None:
     (tmp_path / "moved").mkdir()
     (tmp_path / "got").mkdir()
     base = ["-aet", "QR", "-aec", "ORTHANC", "127.0.0.1", str(PROXY_PORT)]
-    from pydicom import dcmread
-
     study_uid = dcmread(files[0]).StudyInstanceUID
     find_keys = [
         "-k",
@@ -59,14 +56,14 @@ def test_orthanc_find_move_get(net: Net, tmp_path: Path) -> None:
         ),
         proxy(net, tmp_path, "--upstream", f"127.0.0.1:{UPSTREAM_PORT}") as px,
     ):
-        stored = run(net, [dcmtk("storescu"), *base, *map(str, files)])
+        stored = net.run([dcmtk("storescu"), *base, *map(str, files)])
         assert stored.returncode == 0, stored.stderr
-        found = run(net, [dcmtk("findscu"), "-v", "-S", *base, *find_keys])
+        found = net.run([dcmtk("findscu"), "-v", "-S", *base, *find_keys])
         assert found.returncode == 0, found.stderr
         assert study_uid in found.stdout + found.stderr
-        moved = run(net, [dcmtk("movescu"), "-S", "-aem", "MOVESCP", *base, *keys])
+        moved = net.run([dcmtk("movescu"), "-S", "-aem", "MOVESCP", *base, *keys])
         assert moved.returncode == 0, moved.stderr
-        got = run(net, [dcmtk("getscu"), "-S", "-od", str(tmp_path / "got"), *base, *keys])
+        got = net.run([dcmtk("getscu"), "-S", "-od", str(tmp_path / "got"), *base, *keys])
         assert got.returncode == 0, got.stderr
         px.wait_log(r"#4 released after")
         assert px.stop() == 0
@@ -101,8 +98,8 @@ def test_pynetdicom_scu_and_scp(net: Net, tmp_path: Path) -> None:
         ),
         proxy(net, tmp_path, "--upstream", f"127.0.0.1:{UPSTREAM_PORT}") as px,
     ):
-        result = run(
-            net, script("pynetdicom_scu.py", "127.0.0.1", str(PROXY_PORT), *map(str, files))
+        result = net.run(
+            script("pynetdicom_scu.py", "127.0.0.1", str(PROXY_PORT), *map(str, files))
         )
         assert result.returncode == 0, result.stdout + result.stderr
         assert result.stdout.split() == ["echo", "0x0000", "store", "0x0000", "store", "0x0000"]
@@ -110,8 +107,6 @@ def test_pynetdicom_scu_and_scp(net: Net, tmp_path: Path) -> None:
         assert px.stop() == 0
     lines = seen.read_text().splitlines()
     assert lines[0] == "assoc PYSCU PYSCP"
-    from pydicom import dcmread
-
     sent = sorted(dcmread(f).SOPInstanceUID for f in files)
     assert sorted(line.split()[1] for line in lines if line.startswith("store")) == sent
     recs = px.records()
@@ -124,4 +119,3 @@ def test_pynetdicom_scu_and_scp(net: Net, tmp_path: Path) -> None:
         "C-STORE",
     ]
     assert leg_records(analyze([px.pcap]), PROXY_PORT) == leg_records(recs)
-    assert sys.version_info >= (3, 11) and subprocess  # used above through helpers

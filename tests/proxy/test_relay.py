@@ -13,18 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.objects import write_study
-from tests.peers import Net, dcmtk, running, tool
+from tests.objects import big_image, write_study
+from tests.peers import Net, analyze, dcmtk, running, tool
 
 from .harness import (
     PROXY_PORT,
     UPSTREAM_PORT,
-    analyze,
-    big_image,
     dataset_digest,
     leg_records,
     proxy,
-    run,
     script,
     storescp,
 )
@@ -40,8 +37,7 @@ def test_storescu_through_proxy_bytes_and_records(net: Net, tmp_path: Path) -> N
         running(net, scp, tmp_path / "storescp.log", port=UPSTREAM_PORT),
         proxy(net, tmp_path, "--upstream", f"127.0.0.1:{UPSTREAM_PORT}") as px,
     ):
-        result = run(
-            net,
+        result = net.run(
             [dcmtk("storescu"), "-aet", "MODALITY", "-aec", "PACS", "127.0.0.1", str(PROXY_PORT)]
             + [str(f) for f in files],
         )
@@ -127,9 +123,9 @@ def test_echoscu_and_routing_by_called_ae(net: Net, tmp_path: Path) -> None:
         ) as px,
     ):
         for called in ("ARCHIVE_B", "ARCHIVE_A", "ARCHIVE_B"):
-            result = run(net, [dcmtk("echoscu"), "-aec", called, "127.0.0.1", str(PROXY_PORT)])
+            result = net.run([dcmtk("echoscu"), "-aec", called, "127.0.0.1", str(PROXY_PORT)])
             assert result.returncode == 0, result.stderr
-        result = run(net, [dcmtk("echoscu"), "-aec", "NOWHERE", "127.0.0.1", str(PROXY_PORT)])
+        result = net.run([dcmtk("echoscu"), "-aec", "NOWHERE", "127.0.0.1", str(PROXY_PORT)])
         assert result.returncode != 0
         assert "Called AE Title Not Recognized" in result.stdout + result.stderr
         px.wait_log(r"#4 .*rejected")
@@ -163,7 +159,7 @@ def test_ipv6_listener(net: Net, tmp_path: Path) -> None:
         proxy(net, tmp_path, "--upstream", f"127.0.0.1:{UPSTREAM_PORT}", host="::1") as px,
     ):
         # DCMTK 3.6.7's echoscu cannot call an IPv6 address: a raw client does the C-ECHO.
-        result = run(net, script("rawclient.py", "hold", "::1", str(PROXY_PORT), "0"))
+        result = net.run(script("rawclient.py", "hold", "::1", str(PROXY_PORT), "0"))
         assert result.stdout.splitlines() == ["got 2", "got 4", "got 6", "released"], result
         px.wait_log(r"#1 released")
         assert px.stop() == 0

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.peers import Net, dcmtk, running, tool
+from tests.objects import write_image
+from tests.peers import Net, analyze, dcmtk, running, tool
 
-from .harness import PROXY_PORT, UPSTREAM_PORT, analyze, leg_records, proxy, run, script, storescp
+from .harness import PROXY_PORT, UPSTREAM_PORT, leg_records, proxy, script, storescp
 
 pytestmark = pytest.mark.peers
 
@@ -92,8 +93,6 @@ def test_tls_terminated_and_originated_with_keylog(net: Net, tmp_path: Path) -> 
         pki["ca.pem"],
     ]  # storescp requires a client certificate (its default)
     image = tmp_path / "img.dcm"
-    from tests.objects import write_image
-
     write_image(image, index=1)
     with (
         running(net, scp, tmp_path / "scp.log", port=UPSTREAM_PORT),
@@ -115,8 +114,7 @@ def test_tls_terminated_and_originated_with_keylog(net: Net, tmp_path: Path) -> 
             env={"SSLKEYLOGFILE": str(keylog)},
         ) as px,
     ):
-        result = run(
-            net,
+        result = net.run(
             [
                 dcmtk("storescu"),
                 "+tls",
@@ -134,7 +132,7 @@ def test_tls_terminated_and_originated_with_keylog(net: Net, tmp_path: Path) -> 
         assert result.returncode == 0, result.stdout + result.stderr
         px.wait_log(r"#1 released")
         # A plain client on the TLS listener is no DICOM: refused by the handshake, logged.
-        plain = run(net, [dcmtk("echoscu"), "127.0.0.1", str(PROXY_PORT)])
+        plain = net.run([dcmtk("echoscu"), "127.0.0.1", str(PROXY_PORT)])
         assert plain.returncode != 0
         assert px.stop() == 0
     log = px.log()
@@ -170,7 +168,7 @@ def test_sigterm_with_grace(net: Net, tmp_path: Path, grace: str) -> None:
         started = time.monotonic()
         os.kill(px.proc.popen.pid, signal.SIGTERM)
         px.wait_log(r"shutting down: 1 association\(s\) open")
-        refused = run(net, [dcmtk("echoscu"), "127.0.0.1", str(PROXY_PORT)])
+        refused = net.run([dcmtk("echoscu"), "127.0.0.1", str(PROXY_PORT)])
         assert refused.returncode != 0  # no longer accepting
         out, _ = client.communicate(timeout=90)
         assert px.proc.popen.wait(30) == 0

@@ -17,8 +17,9 @@ from analyzer.sources.proxy.tap import ClientTap, PduBoundary
 from dissectors import CloseKind, DissectorEvent
 from dissectors.pdu import AssociateRq, decode_pdu
 from tests import factories as f
+from tests.peers import analyze
 
-from .harness import analyze, leg_records
+from .harness import leg_records
 
 
 def _echo_leg(
@@ -103,12 +104,10 @@ def test_pdu_boundary(chunk: int) -> None:
     stream = f.associate_rq() + f.echo_rq() + b"\x04\x00\xff\xff\xff\xff" + b"x" * 10
     tracker = PduBoundary()
     found = []
-    boundaries = []
     for i in range(0, len(stream), chunk):
         hit = tracker.feed(stream[i : i + chunk], limit=1 << 20)
         if hit:
             found.append((i + hit[0], hit[1]))
-        boundaries.append(tracker.at_boundary)
     assert found == [(len(f.associate_rq()) + len(f.echo_rq()), 0xFFFFFFFF)]
     assert not tracker.at_boundary
     start = PduBoundary()

@@ -27,10 +27,11 @@ from textual.widgets.option_list import Option
 from analyzer.model import Association, Exchange, Finding
 from analyzer.names import uid_name
 from analyzer.reports.common import duration_text, iso_time, outcome_text, size_text
+from analyzer.reports.eventlines import plural
 from tui import charts, timeline
 from tui.core import SEVERITY_MARK
 from tui.messages import StoreUpdated
-from tui.rows import ae_pair, plural
+from tui.rows import ae_pair
 from tui.screens import negotiation
 from tui.screens.base import BaseScreen, QueryInput, Throttle
 from tui.widgets.timeline import TimelineHeader, TimelineView
@@ -245,9 +246,7 @@ class AssociationScreen(BaseScreen):
             status = (
                 "no response" if e.final is None else f"0x{e.status or 0:04X} {e.status_meaning}"
             )
-            look = {"Success": "ok", "Warning": "warning", "Failure": "failed"}.get(
-                e.status_category, "warning"
-            )
+            look = timeline.STATUS_LOOK.get(e.status_category, "warning")
             table.add_row(
                 str(e.index),
                 e.service,
@@ -270,7 +269,7 @@ class AssociationScreen(BaseScreen):
             options.add_option(Option("No findings for this association.", disabled=True))
             return
         for f in self._findings:
-            look = self.view.style(f"timeline--{_SEVERITY_ROW[f.severity.label]}")
+            look = self.view.style(f"timeline--{timeline.SEVERITY_LOOK[f.severity]}")
             prompt = Text.assemble(
                 (f"{SEVERITY_MARK[f.severity]} {f.code}", look),
                 f"  {f.title}\n",
@@ -390,4 +389,3 @@ class AssociationScreen(BaseScreen):
 
 
 _LOOK_ROW = {"failed": "failed", "warning": "warning", "ok": "ok", "open": "info"}
-_SEVERITY_ROW = {"error": "failed", "warning": "warning", "info": "info"}

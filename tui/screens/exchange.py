@@ -141,7 +141,7 @@ class ExchangeScreen(BaseScreen):
         from textual.widgets.tree import TreeNode
 
         assert isinstance(node, TreeNode)
-        for elem in dataset.elements(ds):
+        for elem in ds:
             if elem.VR == "SQ" and elem.value:
                 node.add(dataset.label(elem), data=elem)
             else:

@@ -12,10 +12,10 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Input, Static
 
 from analyzer.reports.common import outcome_text, size_text
+from analyzer.reports.eventlines import plural
 from tui.core import Look, SortKey
 from tui.messages import StoreUpdated
 from tui.query import Query, parse
-from tui.rows import plural
 from tui.screens.base import BaseScreen, QueryInput, Throttle
 from tui.widgets.associations import AssociationTable, ColumnHeader
 

@@ -13,12 +13,11 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
+from analyzer.model import Severity
 from tui.core import Look, SortKey, StoreIndex
-from tui.rows import GAP, Column, cells, header, layout
+from tui.rows import GAP, cells, header, layout
 
 from .linelist import LineList
-
-_SEVERITY_CLASS = {"✖": "sev-error", "▲": "sev-warning", "●": "sev-info"}
 
 
 class AssociationTable(LineList):
@@ -27,7 +26,7 @@ class AssociationTable(LineList):
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         *LineList.COMPONENT_CLASSES,
         *(f"assoc--{look.value}" for look in Look),
-        *(f"assoc--{name}" for name in _SEVERITY_CLASS.values()),
+        *(f"assoc--sev-{severity.label}" for severity in Severity),
         "assoc--dim",
     }
 
@@ -45,16 +44,7 @@ class AssociationTable(LineList):
         """Show these associations; the cursor stays on its association if still shown."""
         current = self.current
         self.ids = ids
-        keep = None
-        if current is not None:
-            try:
-                keep = ids.index(current)
-            except ValueError:
-                keep = None
-        self.rows_changed(keep)
-
-    def columns(self, width: int) -> list[tuple[Column, int]]:
-        return layout(width)
+        self.rows_changed(ids.index(current) if current in ids else None)
 
     def row_count(self) -> int:
         return len(self.ids)
@@ -68,16 +58,14 @@ class AssociationTable(LineList):
         look = self.style(f"assoc--{summary.look.value}")
         dim = self.style("assoc--dim")
         segments: list[Segment] = []
-        for i, (key, text) in enumerate(cells(summary, self.columns(width))):
+        worst = summary.worst
+        for i, (key, text) in enumerate(cells(summary, layout(width))):
             if i:
                 segments.append(Segment(" " * GAP))
             if key in (SortKey.OUTCOME, SortKey.ID):
                 segments.append(Segment(text, look))
-            elif key is SortKey.FINDING and text.strip():
-                mark = text.strip()[0]
-                segments.append(
-                    Segment(text, self.style(f"assoc--{_SEVERITY_CLASS.get(mark, 'dim')}"))
-                )
+            elif key is SortKey.FINDING and worst is not None:
+                segments.append(Segment(text, self.style(f"assoc--sev-{worst.severity.label}")))
             elif key in (SortKey.START, SortKey.PEERS):
                 segments.append(Segment(text, dim))
             else:

@@ -43,26 +43,19 @@ class LineList(ScrollView, can_focus=True):
     cursor: reactive[int] = reactive(0, init=False, always_update=True)
 
     @dataclass
-    class Highlighted(Message):
+    class _RowMessage(Message):
+        widget: LineList
+        index: int
+
+        @property
+        def control(self) -> LineList:
+            return self.widget
+
+    class Highlighted(_RowMessage):
         """The cursor moved to row ``index``."""
 
-        widget: LineList
-        index: int
-
-        @property
-        def control(self) -> LineList:
-            return self.widget
-
-    @dataclass
-    class Selected(Message):
+    class Selected(_RowMessage):
         """Row ``index`` was chosen (enter, or a click on the cursor row)."""
-
-        widget: LineList
-        index: int
-
-        @property
-        def control(self) -> LineList:
-            return self.widget
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -101,9 +94,6 @@ class LineList(ScrollView, can_focus=True):
             self.set_reactive(LineList.cursor, cursor)
             self._scroll_to_cursor()
         self.refresh()
-
-    def clear_cache(self) -> None:
-        self._cache.clear()
 
     # --- drawing -----------------------------------------------------------------------
 

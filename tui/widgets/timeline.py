@@ -56,12 +56,12 @@ class TimelineView(LineList):
         row = self.rows[index]
         return f"{row.label} {row.detail}".lower()
 
-    def find(self, needle: str, start: int, step: int = 1) -> int | None:
+    def find(self, needle: str, start: int) -> int | None:
         """Index of the next row (from ``start``, wrapping) whose text holds ``needle``."""
         count = len(self.rows)
         needle = needle.lower()
         for k in range(count):
-            i = (start + step * k) % count
+            i = (start + k) % count
             if needle in self.text_of(i):
                 return i
         return None

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from analyzer.errors import DicomtapError
+from dissectors.observer import DEFAULT_KEEP
 
 __all__ = [
     "AccessConfig",
@@ -159,7 +160,7 @@ class ProxyConfig:
     rewrite: RewriteConfig = field(default_factory=RewriteConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     on_upstream_failure: FailurePolicy = FailurePolicy.REJECT
-    keep: int = 64 * 1024
+    keep: int = DEFAULT_KEEP
     """Bytes kept from the start of each data set (as ``analyze --keep``)."""
 
     @property
@@ -167,8 +168,6 @@ class ProxyConfig:
         """Whether the upstream or an access decision depends on the A-ASSOCIATE-RQ."""
         return bool(self.routes or self.access.allow_calling_ae or self.rewrite.active)
 
-
-DEFAULT_KEEP = 64 * 1024
 
 _ADDRESS = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d{1,5})$")
 

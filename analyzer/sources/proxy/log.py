@@ -157,10 +157,6 @@ class JsonlSink:
         )
         self._unsubscribe = store.subscribe(self._changed)
 
-    @property
-    def files(self) -> list[Path]:
-        return self._file.files
-
     def _header(self) -> dict[str, Any]:
         return header_record(self.store, self._generator)
 
@@ -174,9 +170,6 @@ class JsonlSink:
             self._file.write(self._dump(out))
             if out["type"] == "association":
                 self._file.flush()
-
-    def flush(self) -> None:
-        self._file.flush()
 
     def close(self) -> None:
         """Write the summary and close the file."""

@@ -57,8 +57,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dissectors.observer import DEFAULT_KEEP
+
 from .config import (
-    DEFAULT_KEEP,
     AccessConfig,
     ConfigError,
     FailurePolicy,
@@ -232,7 +233,7 @@ def build_config(cli: CliOptions) -> ProxyConfig:
         upstream = parse_address(str(up_doc["address"]), "upstream address")
     if upstream_tls is None:
         upstream_tls = _tls(up_doc.get("tls"), "upstream")
-    elif upstream_tls is not None:
+    else:
         check_tls(upstream_tls, "upstream")
 
     routes: list[Route] = []

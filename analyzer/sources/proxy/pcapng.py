@@ -202,6 +202,11 @@ class TcpLeg:
         self.client_ip = str(ipaddress.ip_address(c_ip.packed))
         self.server_ip = str(ipaddress.ip_address(s_ip.packed))
         self._addr = (c_ip.packed, s_ip.packed)
+        ethertype = 0x86DD if self._v6 else 0x0800
+        self._eth = (  # from the client, from the server
+            _ETH.pack(_MAC_SERVER, _MAC_CLIENT, ethertype),
+            _ETH.pack(_MAC_CLIENT, _MAC_SERVER, ethertype),
+        )
         self._port = (client[1], server[1])
         self._seq = [random.getrandbits(32), random.getrandbits(32)]  # next seq per side
         self._fin = [False, False]
@@ -218,22 +223,12 @@ class TcpLeg:
         tcp = _TCP.pack(self._port[i], self._port[1 - i], seq, ack, 5 << 4, flags, 65535, 0, 0)
         length = len(tcp) + len(payload)
         if self._v6:
-            eth = _ETH.pack(
-                _MAC_SERVER if from_client else _MAC_CLIENT,
-                _MAC_CLIENT if from_client else _MAC_SERVER,
-                0x86DD,
-            )
             ip = _IP6.pack(0x60000000, length, 6, 64, src, dst)
         else:
-            eth = _ETH.pack(
-                _MAC_SERVER if from_client else _MAC_CLIENT,
-                _MAC_CLIENT if from_client else _MAC_SERVER,
-                0x0800,
-            )
             self._ident = (self._ident + 1) & 0xFFFF
             ip = _IP4.pack(0x45, 0, 20 + length, self._ident, 0x4000, 64, 6, 0, src, dst)
             ip = ip[:10] + _ip4_checksum(ip).to_bytes(2, "big") + ip[12:]
-        return self.writer.packet(self.interface, ts, (eth + ip + tcp, payload))
+        return self.writer.packet(self.interface, ts, (self._eth[i] + ip + tcp, payload))
 
     def open(self, ts: int) -> int | None:
         """The three-way handshake; returns the SYN's frame number."""

@@ -18,6 +18,7 @@ from dissectors.pdu import (
     AssociateAc,
     AssociateRq,
     MaximumLength,
+    PduType,
     UserInformation,
     ae_title_field,
     ae_title_text,
@@ -72,7 +73,7 @@ def _apply(
         out[at : at + len(before)] = new.user_information.encode()
         out[2:6] = (len(out) - 6).to_bytes(4, "big")
     data = bytes(out)
-    check = _decode(data, int(new.pdu_type))
+    check = _decode(data, new.pdu_type)
     if check != new:
         return "the rewritten PDU does not decode to what was intended"
     return data
@@ -102,9 +103,33 @@ def _clamp(ui: UserInformation | None, limit: int) -> tuple[UserInformation | No
     return UserInformation(items), f"max PDU {was} → {limit}"
 
 
+def _rewritten(
+    pdu: bytes,
+    old: AssociateRq | AssociateAc,
+    new: AssociateRq | AssociateAc,
+    changes: list[str],
+    max_pdu: int | None,
+    calling_ae: bytes | None = None,
+    called_ae: bytes | None = None,
+) -> Rewritten:
+    """``new`` (which ``changes`` describe) with the Maximum Length clamped to ``max_pdu``,
+    as the answer for ``pdu``, which encodes ``old``."""
+    if max_pdu is not None:
+        ui, change = _clamp(old.user_information, max_pdu)
+        if change:
+            changes.append(f"{old.pdu_type.label} {change}")
+            new = dataclasses.replace(new, user_information=ui)
+    if not changes:
+        return Rewritten(pdu)
+    data = _apply(pdu, old, new)
+    if isinstance(data, str):
+        return Rewritten(pdu, refused=data)
+    return Rewritten(data, tuple(changes), calling_ae=calling_ae, called_ae=called_ae)
+
+
 def rewrite_rq(pdu: bytes, rules: RewriteConfig) -> Rewritten:
     """Apply the rules to a whole A-ASSOCIATE-RQ (header included)."""
-    decoded = _decode(pdu, 1)
+    decoded = _decode(pdu, PduType.A_ASSOCIATE_RQ)
     if isinstance(decoded, str):
         return Rewritten(pdu, refused=decoded)
     assert isinstance(decoded, AssociateRq)
@@ -118,24 +143,14 @@ def rewrite_rq(pdu: bytes, rules: RewriteConfig) -> Rewritten:
     if called is not None:
         changes.append(f"called AE {ae_title_text(decoded.called_ae)} → {ae_title_text(called)}")
         new = dataclasses.replace(new, called_ae=called)
-    if rules.max_pdu is not None:
-        ui, change = _clamp(decoded.user_information, rules.max_pdu)
-        if change:
-            changes.append("A-ASSOCIATE-RQ " + change)
-            new = dataclasses.replace(new, user_information=ui)
-    if not changes:
-        return Rewritten(pdu)
-    data = _apply(pdu, decoded, new)
-    if isinstance(data, str):
-        return Rewritten(pdu, refused=data)
-    return Rewritten(data, tuple(changes), calling_ae=calling, called_ae=called)
+    return _rewritten(pdu, decoded, new, changes, rules.max_pdu, calling, called)
 
 
 def rewrite_ac(pdu: bytes, rules: RewriteConfig, rq: Rewritten, original: AssociateRq) -> Rewritten:
     """Apply the rules to the upstream's A-ASSOCIATE-AC: AE titles the RQ rewrite changed are
     given back their original fields (the client sees its own titles echoed) and the
     Maximum Length is clamped."""
-    decoded = _decode(pdu, 2)
+    decoded = _decode(pdu, PduType.A_ASSOCIATE_AC)
     if isinstance(decoded, str):
         return Rewritten(pdu, refused=decoded)
     assert isinstance(decoded, AssociateAc)
@@ -151,14 +166,4 @@ def rewrite_ac(pdu: bytes, rules: RewriteConfig, rq: Rewritten, original: Associ
             f"AC called AE {ae_title_text(rq.called_ae)} → {ae_title_text(original.called_ae)}"
         )
         new = dataclasses.replace(new, called_ae=original.called_ae)
-    if rules.max_pdu is not None:
-        ui, change = _clamp(decoded.user_information, rules.max_pdu)
-        if change:
-            changes.append("A-ASSOCIATE-AC " + change)
-            new = dataclasses.replace(new, user_information=ui)
-    if not changes:
-        return Rewritten(pdu)
-    data = _apply(pdu, decoded, new)
-    if isinstance(data, str):
-        return Rewritten(pdu, refused=data)
-    return Rewritten(data, tuple(changes))
+    return _rewritten(pdu, decoded, new, changes, rules.max_pdu)

@@ -27,7 +27,7 @@ from .access import (
     UPSTREAM_UNREACHABLE,
     Refusal,
 )
-from .config import FailurePolicy, Listener
+from .config import Address, FailurePolicy, Listener
 from .pcapng import Interface, TcpLeg
 from .relay import Relay
 from .rewrite import rewrite_rq
@@ -98,7 +98,7 @@ class Session:
         assert self.client.transport is not None
         peer = self.client.transport.get_extra_info("peername")
         local = self.client.transport.get_extra_info("sockname")
-        client_text = f"[{peer[0]}]:{peer[1]}" if ":" in peer[0] else f"{peer[0]}:{peer[1]}"
+        client_text = str(Address(peer[0], peer[1]))
         if self.tls is not None:
             try:
                 await self.client.start_tls(self.tls, rt.config.timeouts.first_pdu)
@@ -133,12 +133,12 @@ class Session:
         if first is None:
             return
         initial, rq_length = first
-        if rq_length and initial[0] == 1:
-            rq, _ = decode_control_pdu(1, initial[6:rq_length])
+        if rq_length:
+            rq, _ = decode_control_pdu(PduType.A_ASSOCIATE_RQ, initial[6:rq_length])
             assert isinstance(rq, AssociateRq)
             self._rq = rq
-        if refusal is None and rq_length == 0 and rt.config.needs_rq and initial[:1] == b"\x01":
-            refusal = RQ_TOO_LARGE
+        elif refusal is None and rt.config.needs_rq and initial[0] == PduType.A_ASSOCIATE_RQ:
+            refusal = RQ_TOO_LARGE  # an RQ, but not buffered whole
         calling = ae_title_text(self._rq.calling_ae) if self._rq else None
         called = ae_title_text(self._rq.called_ae) if self._rq else None
         if refusal is None and calling is not None and not rt.access.calling_allowed(calling):

@@ -131,7 +131,7 @@ class ClientTap:
         observer = self.observer
         if observer is None:
             return
-        cut = len(payload)
+        cut = n
         # The stream's first header is the observer's to judge (DICOM or not); after it, a
         # PDU over the limit ends observation, unless the stream was found not to be DICOM.
         first_header = big is None or self.boundaries[i].offset - n + big[0] <= 0
@@ -148,7 +148,7 @@ class ClientTap:
         except Exception as exc:
             self._failed(exc)
             return
-        if cut < len(payload) and big is not None:
+        if cut < n and big is not None:
             self._warn(
                 f"a PDU declares {big[1]} bytes, above the parse limit of {self._parse_limit}: "
                 "no longer observing, still relaying"
@@ -181,10 +181,6 @@ class ClientTap:
                 observer.finish(ts, frame)
         except Exception as exc:
             self._failed(exc)
-
-    @property
-    def closed(self) -> bool:
-        return all(self._closed)
 
     def finish(self) -> None:
         """The connection is over, however it ended: end the observation."""

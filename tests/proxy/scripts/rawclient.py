@@ -95,7 +95,6 @@ def main() -> None:
         time.sleep(0.2)
         os.kill(os.getpid(), signal.SIGKILL)
     if mode == "hold":
-        sock.settimeout(float(sys.argv[4]) + 30)
         deadline = time.monotonic() + float(sys.argv[4])
         sock.settimeout(0.1)
         while time.monotonic() < deadline:

@@ -1,4 +1,4 @@
-"""Fixtures of the proxy tests: each test gets its own network namespace."""
+"""Fixtures shared by the tests that run real peers: each test gets its own network namespace."""
 
 from __future__ import annotations
 
