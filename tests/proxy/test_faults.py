@@ -182,6 +182,9 @@ def test_garbage_and_4gb_pdu_relayed_untouched(net: Net, tmp_path: Path) -> None
     garbage = tmp_path / "garbage.bin"
     garbage.write_bytes(hashlib.sha256(b"x").digest() * 4000 + os.urandom(50_000))
     bigpdu = tmp_path / "bigpdu.bin"
+    # An A-ASSOCIATE-RQ header declaring no body: a whole (malformed) PDU of 6 bytes.
+    empty_rq = tmp_path / "empty_rq.bin"
+    empty_rq.write_bytes(b"\x01\x00\x00\x00\x00\x00")
     sink_dir = tmp_path / "sink"
     with (
         running(
@@ -201,14 +204,19 @@ def test_garbage_and_4gb_pdu_relayed_untouched(net: Net, tmp_path: Path) -> None
         )
         assert result.stdout.strip() == "closed", result
         px.wait_log(r"#2 a PDU declares 4294967295 bytes, above the parse limit")
+        result = net.run(
+            script("rawclient.py", "garbage", "127.0.0.1", str(PROXY_PORT), str(empty_rq))
+        )
+        assert result.stdout.strip() == "closed", result
         deadline = time.monotonic() + 20
-        while len(list(sink_dir.glob("*.bin"))) < 2 and time.monotonic() < deadline:
+        while len(list(sink_dir.glob("*.bin"))) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert _echo(net).returncode != 0  # the sink is no DICOM peer, but the proxy serves
-        px.wait_log(r"#3 connection from")
+        px.wait_log(r"#4 connection from")
         assert px.stop() == 0
     assert (sink_dir / "1.bin").read_bytes() == garbage.read_bytes()
     assert (sink_dir / "2.bin").read_bytes() == bigpdu.read_bytes()
+    assert (sink_dir / "3.bin").read_bytes() == empty_rq.read_bytes()
     log = px.log()
     assert "#1 127.0.0.1:" in log and "no A-ASSOCIATE-RQ was sent" in log
     recs = [r for r in px.records() if r["type"] == "association"]

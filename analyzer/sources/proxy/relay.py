@@ -18,13 +18,12 @@ import asyncio
 from dissectors import CloseKind
 from dissectors.pdu import Abort, AbortSource, AssociateRq, PduType
 
-from .config import RQ_BUFFER_LIMIT
 from .pcapng import TcpLeg
 from .rewrite import Rewritten, rewrite_ac
 from .runtime import Runtime
 from .sides import Side, SideEvents
 from .tap import ClientTap
-from .transport import Stop, StopReason, close, reset, send
+from .transport import Stop, StopReason, close, reset, send, whole_length
 
 __all__ = ["Relay"]
 
@@ -208,14 +207,14 @@ class Relay(SideEvents):
             if len(held) < 6:
                 self._held = held
                 return None
-            need = 6 + int.from_bytes(held[2:6], "big")
-            if need <= RQ_BUFFER_LIMIT and len(held) < need:
+            need = whole_length(held, PduType.A_ASSOCIATE_AC)
+            if len(held) < need:
                 self._held = held
                 return None
         rq, rewritten = self._ac
         self._ac = None
         self._held = b""
-        if not need or need > RQ_BUFFER_LIMIT:
+        if not need:
             return held, held
         done = rewrite_ac(held[:need], self.rt.config.rewrite, rewritten, rq)
         for change in done.changes:

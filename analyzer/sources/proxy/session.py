@@ -182,9 +182,7 @@ class Session:
         timeout = self.rt.config.timeouts.first_pdu
         try:
             async with asyncio.timeout(timeout):
-                data, length, eof = await read_pdu(
-                    self.client.read, b"", PduType.A_ASSOCIATE_RQ, record
-                )
+                data, length, eof = await read_pdu(self.client.read, PduType.A_ASSOCIATE_RQ, record)
         except TimeoutError:
             self.rt.log.event(self.id, f"no A-ASSOCIATE-RQ within {timeout:g} s; closed")
             self._close_client()

@@ -18,7 +18,16 @@ from dissectors.pdu import PDU_HEADER
 from .config import RQ_BUFFER_LIMIT
 from .runtime import Target
 
-__all__ = ["Stop", "StopReason", "close", "read_pdu", "reset", "send", "upstream_error"]
+__all__ = [
+    "Stop",
+    "StopReason",
+    "close",
+    "read_pdu",
+    "reset",
+    "send",
+    "upstream_error",
+    "whole_length",
+]
 
 
 class StopReason(StrEnum):
@@ -94,34 +103,35 @@ def upstream_error(exc: BaseException, target: Target, timeout: float) -> str:
     return f"upstream {where}: {exc}"
 
 
+def whole_length(head: bytes, pdu_type: int) -> int:
+    """The length, header included, of the PDU whose header begins ``head`` (6 bytes at
+    least); 0 when it is not of ``pdu_type`` or would exceed :data:`RQ_BUFFER_LIMIT` (the
+    only buffering the proxy does)."""
+    kind, _, length = PDU_HEADER.unpack_from(head, 0)
+    return length + 6 if kind == pdu_type and length + 6 <= RQ_BUFFER_LIMIT else 0
+
+
 async def read_pdu(
-    read: Callable[[], Awaitable[bytes]],
-    data: bytes,
-    pdu_type: int,
-    record: Callable[[bytes], None] | None,
+    read: Callable[[], Awaitable[bytes]], pdu_type: int, record: Callable[[bytes], None]
 ) -> tuple[bytes, int, bool]:
-    """Read (after ``data``, already read) until a whole PDU of ``pdu_type`` is there.
+    """Read until a whole PDU of ``pdu_type`` is there.
 
     Returns ``(bytes read, that PDU's length with its header, eof)``; the length is 0 when
-    the stream does not start with such a PDU or it would exceed :data:`RQ_BUFFER_LIMIT`
-    (the only buffering the proxy does). ``record`` sees each chunk as it arrives."""
-    chunks = [data] if data else []
-    size = len(data)
-    need = 6
+    the stream does not start with such a PDU or it is too large (:func:`whole_length`).
+    ``record`` sees each chunk as it arrives."""
+    chunks: list[bytes] = []
+    size = 0
+    need = 0  # known once the header is there
     while True:
-        if size >= need:
-            if need == 6:
-                head = chunks[0] if len(chunks[0]) >= 6 else b"".join(chunks)
-                kind, _, length = PDU_HEADER.unpack_from(head, 0)
-                if kind != pdu_type or length + 6 > RQ_BUFFER_LIMIT:
-                    return b"".join(chunks), 0, False
-                need = length + 6
-                continue
+        if not need and size >= 6:
+            need = whole_length(chunks[0] if len(chunks[0]) >= 6 else b"".join(chunks), pdu_type)
+            if not need:
+                return b"".join(chunks), 0, False
+        if need and size >= need:
             return b"".join(chunks), need, False
         more = await read()
         if not more:
             return b"".join(chunks), 0, True
-        if record is not None:
-            record(more)
+        record(more)
         chunks.append(more)
         size += len(more)
