@@ -261,7 +261,15 @@ class ModelBuilder:
                 assert_never(event)
 
     def finish(self) -> None:
-        """The source ended: report the connections without DICOM that matter.
+        """The source ended: report the connections without DICOM that matter
+        (:meth:`report_unassociated`), then run the rules about the source as a whole."""
+        self.report_unassociated()
+        if self._rules is not None:
+            for finding in self._rules.source_ended(self.store):
+                self.store.add_finding(finding)
+
+    def report_unassociated(self) -> None:
+        """Report the connections without DICOM seen so far that matter.
 
         Those to a DICOM port (named, well known, or seen carrying DICOM in this source), and
         those a DICOM acceptor opened itself: a C-MOVE SCP or a storage commitment SCP
@@ -298,9 +306,6 @@ class ModelBuilder:
             self.store.put_association(record)
             self._run_rules(record)
         self._silent.clear()
-        if self._rules is not None:
-            for finding in self._rules.source_ended(self.store):
-                self.store.add_finding(finding)
 
     # --- events ----------------------------------------------------------------------
 

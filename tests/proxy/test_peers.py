@@ -119,3 +119,43 @@ def test_pynetdicom_scu_and_scp(net: Net, tmp_path: Path) -> None:
         "C-STORE",
     ]
     assert leg_records(analyze([px.pcap]), PROXY_PORT) == leg_records(recs)
+
+
+def test_run_wide_finding_made_once_at_shutdown(net: Net, tmp_path: Path) -> None:
+    """A finding about the run as a whole (a C-MOVE whose destination never got a
+    sub-association) is made once, when the proxy stops, however many connections without
+    DICOM come and go before."""
+    files = write_study(tmp_path / "study", 1, patient_id="PXDOWN", study=8)
+    config = orthanc_config(
+        tmp_path,
+        UPSTREAM_PORT,
+        8042,
+        aet="ORTHANC",
+        DicomModalities={"DOWNSCP": ["DOWNSCP", "127.0.0.1", MOVE_PORT]},  # nobody listens
+        DicomAlwaysAllowMove=True,
+    )
+    base = ["-aet", "QR", "-aec", "ORTHANC", "127.0.0.1", str(PROXY_PORT)]
+    keys = [
+        "-k",
+        "QueryRetrieveLevel=STUDY",
+        "-k",
+        f"StudyInstanceUID={dcmread(files[0]).StudyInstanceUID}",
+    ]
+    probe = tmp_path / "probe.bin"
+    probe.write_bytes(b"GET / HTTP/1.0\r\n\r\n")
+    with (
+        running(net, [tool("Orthanc"), str(config)], tmp_path / "orthanc.log", port=UPSTREAM_PORT),
+        proxy(net, tmp_path, "--upstream", f"127.0.0.1:{UPSTREAM_PORT}") as px,
+    ):
+        stored = net.run([dcmtk("storescu"), *base, str(files[0])])
+        assert stored.returncode == 0, stored.stderr
+        net.run([dcmtk("movescu"), "-S", "-aem", "DOWNSCP", *base, *keys])
+        for _ in range(2):  # Orthanc closes or resets: either way, no DICOM
+            net.run(script("rawclient.py", "garbage", "127.0.0.1", str(PROXY_PORT), str(probe)))
+        px.wait_log(r"#4 .*no A-ASSOCIATE-RQ was sent")
+        assert px.stop() == 0
+    recs = px.records()
+    move = next(r for r in recs if r["type"] == "exchange" and r["command"] == "C-MOVE")
+    assert move["status"] != 0
+    codes = [r["code"] for r in recs if r["type"] == "finding"]
+    assert codes.count("move-without-sub-association") == 1, codes

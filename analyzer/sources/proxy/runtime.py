@@ -60,10 +60,11 @@ class Runtime:
 
     def emit(self, event: DissectorEvent) -> None:
         """Observer events into the model; a connection without DICOM is reported at once
-        (a capture reports them at its end; a proxy has no end)."""
+        (a capture reports them at its end; a proxy's end is its shutdown, when the rules
+        about the run as a whole run once)."""
         self.builder.handle(event)
         if isinstance(event, ConnectionWithoutDicom):
-            self.builder.finish()
+            self.builder.report_unassociated()
 
     def target(self, called_ae: str | None) -> Target | None:
         """The route for ``called_ae`` (spaces stripped), else the default upstream."""
