@@ -17,6 +17,7 @@ from dissectors.pdu import (
     SopClassCommonExtendedNegotiation,
     SopClassExtendedNegotiation,
     UnknownItem,
+    ae_title_text,
 )
 
 __all__ = [
@@ -214,9 +215,7 @@ def is_tls_record(head: bytes) -> bool:
 
 
 def _ae(raw: bytes | None) -> str | None:
-    if raw is None:
-        return None
-    return raw.decode("ascii", "replace").strip(" \x00")
+    return None if raw is None else ae_title_text(raw)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -298,6 +297,11 @@ class PduRecord:
     end_frame: int | None
     pdvs: tuple[tuple[int, int, int], ...]
     complete: bool
+
+    @property
+    def size(self) -> int:
+        """Bytes on the wire: the body and the 6-byte PDU header."""
+        return self.length + 6
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

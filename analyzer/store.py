@@ -27,7 +27,6 @@ class ChangeKind(StrEnum):
     GAP = "gap"
     NOTE = "note"
     PDU = "pdu"
-    SOURCE = "source"
     DONE = "done"
 
 
@@ -36,7 +35,7 @@ Record = Association | Exchange | Finding | ViolationRecord | Gap | Note | PduRe
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One thing added to the store (``record`` is None for SOURCE and DONE)."""
+    """One thing added to the store (``record`` is None for DONE)."""
 
     kind: ChangeKind
     record: Record
@@ -154,10 +153,6 @@ class Store:
             else:
                 self._pdus_of.setdefault(pdu.association, []).append(pdu)
         self._notify(Change(ChangeKind.PDU, pdu))
-
-    def source_changed(self) -> None:
-        """The source info (progress, warnings) changed."""
-        self._notify(Change(ChangeKind.SOURCE, None))
 
     def finish(self) -> None:
         """The source has ended; nothing more will be added."""

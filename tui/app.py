@@ -10,7 +10,6 @@ app applies the batch to the index and tells each screen what changed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import ClassVar
 
 from textual import work
@@ -123,7 +122,7 @@ class DicomtapApp(App[None]):
         update = self.index.drain()
         if self.progress != self._progress_seen:
             self._progress_seen = self.progress
-            update = replace(update or Update(), source=True)
+            update = update or Update()  # the progress shown changed
         if update is None:
             return
         for screen in self.screen_stack:

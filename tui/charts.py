@@ -28,7 +28,7 @@ def throughput(
     exchanges stand in (at the time their message ended).
     """
     buckets = max(1, buckets)
-    points: list[tuple[int, int]] = [(p.end_ts, p.length + 6) for p in pdus]
+    points: list[tuple[int, int]] = [(p.end_ts, p.size) for p in pdus]
     if not points:
         for e in exchanges:
             for msg in (e.request, e.final):

@@ -142,7 +142,6 @@ class Update:
     """Associations that got new PDU records (their timeline grew)."""
     new_associations: int = 0
     findings: int = 0
-    source: bool = False
     done: bool = False
 
     def touches(self, association_id: int) -> bool:
@@ -251,7 +250,7 @@ class StoreIndex:
             return None
         changed: set[int] = set()
         new = findings = 0
-        source = done = False
+        done = False
         initial, seen = self._initial_ids, set[int]()
         for change in pending:
             record = change.record
@@ -280,17 +279,15 @@ class StoreIndex:
                     self._finding(record)
                     findings += 1
                     changed.add(record.evidence.association)
-                case ChangeKind.SOURCE:
-                    source = True
                 case ChangeKind.DONE:
-                    source = done = True
+                    done = True
                 case _:
                     # violations, gaps and notes change the association record too
                     # (its counters), which arrives as its own change
                     if record is not None:
                         changed.add(record.association)  # type: ignore[union-attr]
         self._initial_ids = set()  # every racing duplicate was queued before the first drain
-        return Update(frozenset(changed), frozenset(pdus), new, findings, source, done)
+        return Update(frozenset(changed), frozenset(pdus), new, findings, done)
 
     def _exchange(self, e: Exchange) -> None:
         summary = self._summary(e.association)

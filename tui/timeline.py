@@ -109,13 +109,13 @@ class _Builder:
                     p.ts,
                     pdu_name(p.pdu_type),
                     p.from_requestor,
-                    size_text(p.length + 6),
+                    size_text(p.size),
                     _PDU_LOOK.get(p.pdu_type, "pdu"),
                     p.frame,
                     p.end_frame,
                     p.end_ts,
                     1,
-                    p.length + 6,
+                    p.size,
                 )
             )
             return
@@ -135,7 +135,7 @@ class _Builder:
             if group is not counted:
                 row = group.row
                 row.pdus += 1
-                row.bytes += p.length + 6
+                row.bytes += p.size
                 row.last_frame = p.end_frame if p.end_frame is not None else p.frame
                 row.end_ts = p.end_ts
                 counted = group

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import IO
+from typing import IO, Any
 
 import click
 
@@ -12,6 +11,7 @@ from analyzer.findings import Diagnosis
 from analyzer.model import Severity
 from analyzer.pipeline import analyze_files
 from analyzer.reports import diagnosis, jsonl
+from analyzer.reports.common import in_start_order
 from analyzer.store import Store
 
 from .common import (
@@ -93,11 +93,11 @@ def diagnose(
 
 
 def _json(store: Store, out: IO[str], threshold: Severity) -> None:
-    def emit(record: dict[str, object]) -> None:
-        out.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n")
+    def emit(record: dict[str, Any]) -> None:
+        out.write(jsonl.json_line(record))
 
     emit(jsonl.header_record(store, GENERATOR))
-    for a in sorted(store.associations(), key=lambda a: (a.start_ts, a.id)):
+    for a in in_start_order(store):
         findings = [f for f in store.findings(a.id) if f.severity >= threshold]
         if not findings:
             continue

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from analyzer.model import CloseKind, Exchange, Finding, Outcome, Severity, State
+from analyzer.reports.common import plural
 from dissectors.pdu import AbortSource, abort_reason_text, abort_source_text
 
-from .facts import Facts, cap, exchange_label, plural, seconds
+from .facts import Facts, cap, exchange_label, seconds
 
 #: A silence at least this long before an abort or a drop is worth a finding (DICOM peers
 #: answer in milliseconds; timeouts are configured in seconds).

@@ -117,10 +117,6 @@ def sop_name(uid: str | None) -> str:
     return uid_name(uid) if uid else "an unknown SOP class"
 
 
-def plural(n: int, word: str, many: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (many or word + 's')}"
-
-
 def seconds(ns: int) -> str:
     return duration_text(ns)
 

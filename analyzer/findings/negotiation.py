@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 from analyzer.model import Finding, Outcome, PresentationContext, Severity
 from analyzer.names import uid_name
+from analyzer.reports.common import plural
 from dissectors.pdu import ContextResult, context_result_text
 
-from .facts import Facts, cap, exchange_label, plural, sop_name
+from .facts import Facts, cap, exchange_label, sop_name
 
 #: A requestor proposing more abstract syntaxes than this offers everything it might need
 #: (getscu's 120 storage classes); rejections are then expected, not failures.

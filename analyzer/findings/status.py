@@ -6,8 +6,9 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 from analyzer.model import Exchange, Finding, Severity
+from analyzer.reports.common import plural
 
-from .facts import Facts, plural, sop_name
+from .facts import Facts, sop_name
 from .move import MOVE_DESTINATION_UNKNOWN
 
 

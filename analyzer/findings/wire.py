@@ -7,10 +7,11 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 from analyzer.model import Finding, Outcome, Severity, ViolationKind, ViolationRecord
+from analyzer.reports.common import plural
 from dissectors.pdu import pdu_name
 from dissectors.ul_fsm import RECEIVE_EVENT, SEND_EVENT, Event
 
-from .facts import Facts, cap, plural
+from .facts import Facts, cap
 
 
 def pdu_exceeds_max_length(f: Facts) -> Iterator[Finding]:

@@ -57,6 +57,11 @@ def side(from_requestor: bool | None) -> str | None:
     return "requestor" if from_requestor else "acceptor"
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 file``, ``3 files``; ``many`` for an irregular plural."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
 def in_start_order(store: Store) -> list[Association]:
     """Every association, in the order they started (then by id)."""
     return sorted(store.associations(), key=lambda a: (a.start_ts, a.id))

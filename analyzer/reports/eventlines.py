@@ -29,7 +29,7 @@ from analyzer.model import (
 from analyzer.names import uid_name
 from analyzer.store import Change, ChangeKind, Store
 
-from .common import duration_text, outcome_text, side, size_text, status_text
+from .common import duration_text, outcome_text, plural, side, size_text, status_text
 
 Line = tuple[int | None, str]
 """The time a line is about (capture time, ns; None: now), and its text."""
@@ -45,10 +45,6 @@ def clock(ts: int | None) -> str:
     ts = time.time_ns() if ts is None else ts
     seconds, ns = divmod(ts, 1_000_000_000)
     return time.strftime("%H:%M:%S", time.localtime(seconds)) + f".{ns // 1_000_000:03d}"
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 class EventLines:

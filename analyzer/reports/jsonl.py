@@ -344,8 +344,12 @@ def change_record(change: Change) -> dict[str, Any] | None:
             return None
 
 
+def json_line(record: dict[str, Any]) -> str:
+    """One record as a line of JSON Lines (compact, UTF-8 text kept as is)."""
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n"
+
+
 def write(store: Store, out: IO[str], generator: str) -> None:
     """Write the store as JSON Lines."""
     for record in records(store, generator):
-        out.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False))
-        out.write("\n")
+        out.write(json_line(record))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from analyzer.builder import Rules
 from analyzer.model import CAPTURE_WIDE, Association, Evidence, Finding, Severity
+from analyzer.reports.common import plural
 from analyzer.store import Store
 
 __all__ = [
@@ -42,10 +43,6 @@ class Drops:
         return self.kernel + self.dumpcap + self.interface
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def capture_drops(drops: Drops, ts: int | None, behind: bool) -> Finding | None:
     """``capture-drops``: the capture lost packets (None if it lost none)."""
     if drops.total == 0:
@@ -68,7 +65,7 @@ def capture_drops(drops: Drops, ts: int | None, behind: bool) -> Finding | None:
         severity=Severity.WARNING,
         title="The capture lost packets",
         explanation=(
-            f"{_plural(drops.total, 'packet')}{of} never reached dicomtap: "
+            f"{plural(drops.total, 'packet')}{of} never reached dicomtap: "
             f"{', '.join(parts)}. Associations that were running then may show gaps, protocol "
             "violations or missing exchanges that did not happen on the wire." + cause
         ),

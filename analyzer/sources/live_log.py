@@ -21,14 +21,13 @@ the summary the verdict, the exit status and a ``capture`` object (drops, delay,
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import IO, Any
 
-from analyzer.reports.common import ms, size_text
+from analyzer.reports.common import ms, plural, size_text
 from analyzer.reports.diagnosis import exit_status, verdict
-from analyzer.reports.eventlines import EventLines, clock, plural
-from analyzer.reports.jsonl import change_record, header_record, summary_record
+from analyzer.reports.eventlines import EventLines, clock
+from analyzer.reports.jsonl import change_record, header_record, json_line, summary_record
 from analyzer.reports.text import summary_line
 from analyzer.store import Change, Store
 
@@ -158,7 +157,7 @@ class LiveJsonl(_Writer):
         self._unsubscribe = store.subscribe(self._changed)
 
     def _emit(self, record: dict[str, Any]) -> None:
-        self.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n")
+        self.write(json_line(record))
 
     def _changed(self, change: Change) -> None:
         record = change_record(change)

@@ -24,14 +24,10 @@ from typing import BinaryIO
 
 from analyzer.errors import DicomtapError
 
-from .pcap import MAX_RECORD
+from .pcap import BYTE_ORDER, MAX_RECORD, PACKET_BLOCKS, BlockType
 
 __all__ = ["PcapngFiles", "TeeReader", "WriteError", "ring_name"]
 
-_SHB = 0x0A0D0D0A
-_IDB = 1
-_PACKET_BLOCKS = frozenset({2, 3, 6})  # obsolete Packet, Simple Packet, Enhanced Packet
-_BOM = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}
 _LENGTH = {"<": struct.Struct("<I").unpack_from, ">": struct.Struct(">I").unpack_from}
 
 
@@ -140,8 +136,8 @@ class PcapngFiles:
         end = len(buf)
         while pos + 12 <= end:
             btype = _LENGTH["<"](buf, pos)[0]  # 0x0A0D0D0A reads the same in both orders
-            if btype == _SHB:
-                order = _BOM.get(buf[pos + 8 : pos + 12])
+            if btype == BlockType.SHB:
+                order = BYTE_ORDER.get(buf[pos + 8 : pos + 12])
                 if order is None:
                     break  # not a section header after all: copy the rest unframed
                 self._endian = order
@@ -154,11 +150,11 @@ class PcapngFiles:
                 self._write(view[run:pos])
                 self._pending = bytes(view[pos:])
                 return
-            if btype == _SHB:
+            if btype == BlockType.SHB:
                 self._header = [bytes(view[pos : pos + blen])]
-            elif btype == _IDB:
+            elif btype == BlockType.IDB:
                 self._header.append(bytes(view[pos : pos + blen]))
-            elif btype in _PACKET_BLOCKS and limit:
+            elif btype in PACKET_BLOCKS and limit:
                 if self._packets_in_file and self._size + (pos - run) + blen > limit:
                     self._write(view[run:pos])
                     run = pos

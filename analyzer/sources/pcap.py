@@ -29,6 +29,7 @@ import stat
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from enum import IntEnum
 from types import TracebackType
 from typing import BinaryIO, Literal, TypeVar
 
@@ -59,16 +60,26 @@ _PCAP_MAGICS: dict[bytes, tuple[str, int]] = {
     b"\xa1\xb2\x3c\x4d": (">", 1),
 }
 _PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"  # the Section Header Block type, a palindrome
-_BOM = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}
+#: pcapng byte-order magic (in a Section Header Block) → struct byte order.
+BYTE_ORDER = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}
 
-_SHB = 0x0A0D0D0A
-_IDB = 1
-_PB = 2  # obsolete Packet Block
-_SPB = 3
-_ISB = 5
-_EPB = 6
 
-_PACKET_BLOCKS = (_EPB, _SPB, _PB)
+class BlockType(IntEnum):
+    """pcapng block types (the ones read here)."""
+
+    SHB = 0x0A0D0D0A  # Section Header
+    IDB = 1  # Interface Description
+    PB = 2  # obsolete Packet Block
+    SPB = 3  # Simple Packet
+    ISB = 5  # Interface Statistics
+    EPB = 6  # Enhanced Packet
+
+
+# Plain ints under module names for the per-block comparisons of the read loop.
+_SHB, _IDB, _PB, _SPB, _ISB, _EPB = (int(t) for t in BlockType)
+
+#: Block types that hold a packet.
+PACKET_BLOCKS = frozenset({BlockType.EPB, BlockType.SPB, BlockType.PB})
 #: Blocks that hold no packet but that Wireshark (4.0) shows as frames all the same: systemd
 #: journal entries, sysdig events, custom blocks. Counted, so that frame numbers match.
 _EVENT_BLOCKS = frozenset({0x00000009, 0x00000204, 0x00000216, 0x00000221, 0x00000BAD, 0x40000BAD})
@@ -413,7 +424,7 @@ def _pcapng(stream: _Stream, buf: bytes, sink: _Sink[_T], counts: bool) -> Itera
                     return
             btype, blen = unpack_hdr(buf, pos)
             if btype == _SHB:
-                order = _BOM.get(buf[pos + 8 : pos + 12])
+                order = BYTE_ORDER.get(buf[pos + 8 : pos + 12])
                 if order is None:
                     raise _Damaged("a section header with no byte-order magic")
                 if order != endian:
@@ -429,7 +440,7 @@ def _pcapng(stream: _Stream, buf: bytes, sink: _Sink[_T], counts: bool) -> Itera
                 buf = stream.more(buf, pos, blen)
                 pos = 0
                 if blen > len(buf):
-                    what = f"record (frame {frame + 1})" if btype in _PACKET_BLOCKS else "block"
+                    what = f"record (frame {frame + 1})" if btype in PACKET_BLOCKS else "block"
                     _stop(
                         stats,
                         f"capture is truncated: the last {what} is cut after {len(buf)} of "

@@ -26,8 +26,14 @@ from textual.widgets.option_list import Option
 
 from analyzer.model import Association, Exchange, Finding
 from analyzer.names import uid_name
-from analyzer.reports.common import duration_text, iso_time, outcome_text, size_text
-from analyzer.reports.eventlines import plural
+from analyzer.reports.common import (
+    duration_text,
+    iso_time,
+    outcome_text,
+    plural,
+    size_text,
+    status_text,
+)
 from tui import charts, timeline
 from tui.core import SEVERITY_MARK
 from tui.messages import StoreUpdated
@@ -243,9 +249,7 @@ class AssociationScreen(BaseScreen):
         table.clear()
         for e in self._exchanges:
             data = e.request_dataset_bytes + e.response_dataset_bytes
-            status = (
-                "no response" if e.final is None else f"0x{e.status or 0:04X} {e.status_meaning}"
-            )
+            status = status_text(e)
             look = timeline.STATUS_LOOK.get(e.status_category, "warning")
             table.add_row(
                 str(e.index),

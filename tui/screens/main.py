@@ -11,8 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Input, Static
 
-from analyzer.reports.common import outcome_text, size_text
-from analyzer.reports.eventlines import plural
+from analyzer.reports.common import outcome_text, plural, size_text
 from tui.core import Look, SortKey
 from tui.messages import StoreUpdated
 from tui.query import Query, parse

@@ -17,14 +17,13 @@ are the same as ``dicomtap live`` prints (:mod:`analyzer.reports.eventlines`).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 from analyzer.reports.eventlines import EventLines, clock
-from analyzer.reports.jsonl import change_record, header_record, summary_record
+from analyzer.reports.jsonl import change_record, header_record, json_line, summary_record
 from analyzer.store import Change, Store
 
 __all__ = ["JsonlSink", "LiveLog", "RotatingFile"]
@@ -153,26 +152,22 @@ class JsonlSink:
         self.store = store
         self._generator = generator
         self._file = RotatingFile(
-            path, max_size=max_size, keep=keep, on_open=lambda: self._dump(self._header())
+            path, max_size=max_size, keep=keep, on_open=lambda: json_line(self._header())
         )
         self._unsubscribe = store.subscribe(self._changed)
 
     def _header(self) -> dict[str, Any]:
         return header_record(self.store, self._generator)
 
-    @staticmethod
-    def _dump(record: dict[str, Any]) -> str:
-        return json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n"
-
     def _changed(self, change: Change) -> None:
         out = change_record(change)
         if out is not None:
-            self._file.write(self._dump(out))
+            self._file.write(json_line(out))
             if out["type"] == "association":
                 self._file.flush()
 
     def close(self) -> None:
         """Write the summary and close the file."""
         self._unsubscribe()
-        self._file.write(self._dump(summary_record(self.store)))
+        self._file.write(json_line(summary_record(self.store)))
         self._file.close()

@@ -25,15 +25,15 @@ from enum import IntEnum
 from pathlib import Path
 from typing import BinaryIO
 
+from analyzer.sources.pcap import BlockType
+
 __all__ = ["MAX_PAYLOAD", "Interface", "PcapngWriter", "TcpLeg"]
 
 #: Payload bytes per synthesized packet (an IPv4 datagram holds at most 65,515).
 MAX_PAYLOAD = 65_000
 
-_SHB_TYPE = 0x0A0D0D0A
-_IDB_TYPE = 1
-_EPB_TYPE = 6
 _BYTE_ORDER_MAGIC = 0x1A2B3C4D
+_EPB = int(BlockType.EPB)  # packed for every packet
 _LINKTYPE_ETHERNET = 1
 _OPT_END = 0
 _OPT_SHB_USERAPPL = 4
@@ -70,7 +70,7 @@ def _block(block_type: int, body: bytes) -> bytes:
 
 def _header_blocks(application: str) -> bytes:
     shb = _block(
-        _SHB_TYPE,
+        BlockType.SHB,
         struct.pack("<IHHq", _BYTE_ORDER_MAGIC, 1, 0, -1)
         + _option(_OPT_SHB_USERAPPL, application.encode())
         + _option(_OPT_END, b""),
@@ -81,7 +81,7 @@ def _header_blocks(application: str) -> bytes:
         ("upstream leg", "proxy upstream socket <-> upstream"),
     ):
         idbs += _block(
-            _IDB_TYPE,
+            BlockType.IDB,
             struct.pack("<HHI", _LINKTYPE_ETHERNET, 0, 0)
             + _option(_OPT_IF_NAME, name.encode())
             + _option(_OPT_IF_DESCRIPTION, description.encode())
@@ -138,9 +138,7 @@ class PcapngWriter:
         pad = -length % 4
         total = 32 + length + pad
         f = self._file
-        f.write(
-            _EPB_HEAD.pack(_EPB_TYPE, total, interface, ts >> 32, ts & 0xFFFFFFFF, length, length)
-        )
+        f.write(_EPB_HEAD.pack(_EPB, total, interface, ts >> 32, ts & 0xFFFFFFFF, length, length))
         for part in parts:
             f.write(part)
         f.write(bytes(pad) + _U32.pack(total))
