@@ -216,7 +216,10 @@ def _association_problems(
         Cause.TLS,
         Cause.PDU_TOO_LARGE,
     ):
-        return [Problem(Health.CRITICAL, f"transport:{trouble.cause}", trouble.text)]
+        text = trouble.text
+        if trouble.cause == Cause.TLS and opts.tls is not None and not opts.tls.cert:
+            text += " (does the SCP require a client certificate? --tls-cert/--tls-key)"
+        return [Problem(Health.CRITICAL, f"transport:{trouble.cause}", text)]
     if a is not None and a.outcome == Outcome.REJECTED and a.reject is not None:
         rj = a.reject
         title = cause.title if cause is not None else "association rejected"
@@ -248,6 +251,16 @@ def _association_problems(
                     Health.CRITICAL,
                     "no-answer",
                     f"no answer to the A-ASSOCIATE-RQ within {opts.timeout:g} s",
+                )
+            ]
+        if trouble is not None and trouble.cause == Cause.RESET and not check.received_head:
+            return [
+                Problem(
+                    Health.CRITICAL,
+                    "transport:reset",
+                    "the SCP reset the connection without answering the A-ASSOCIATE-RQ"
+                    + ("" if opts.tls else " (does this port expect DICOM over TLS? --tls)")
+                    + (f": {cause.title}" if cause is not None else ""),
                 )
             ]
         if trouble is not None:

@@ -43,7 +43,7 @@ def perfdata(r: ProbeResult) -> str:
         *(_seconds(_label(s.name), s.latency_ns, r) for s in r.services),
         f"total={r.duration_ns / 1e9:.6f}s;;;0",
     ]
-    if r.association is not None:
+    if r.association is not None and r.association.contexts:
         accepted = sum(1 for c in r.association.contexts if c.accepted)
         items.append(f"accepted_contexts={accepted};;;0;{len(r.association.contexts)}")
     if r.scan is not None:

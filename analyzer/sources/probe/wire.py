@@ -316,6 +316,9 @@ class Wire:
         if isinstance(exc, ConnectionResetError):
             self._note(Cause.RESET, "the peer reset the connection")
             self._close(False, CloseKind.RST)
+        elif isinstance(exc, ssl.SSLEOFError):
+            self._note(Cause.TLS, "TLS: the server ended the TLS session")
+            self._close(False, CloseKind.FIN)
         elif isinstance(exc, ssl.SSLError):
             self._note(Cause.TLS, f"TLS: {exc.reason or exc}")
 
