@@ -1,6 +1,6 @@
 """pynetdicom SCPs that behave in one chosen way, for the probe's tests.
 
-Usage: pynetdicom_scp.py PORT MODE [AE_TITLE], MODE one of:
+Usage: pynetdicom_scp.py PORT MODE [AE_TITLE [LOG]], MODE one of:
   some       accept Verification, CT Image Storage (Explicit VR Little Endian only) and
              Study Root FIND; reject everything else
   reject     require the called AE title to be AE_TITLE (default PYSCP): others get
@@ -11,6 +11,8 @@ Usage: pynetdicom_scp.py PORT MODE [AE_TITLE], MODE one of:
   commit     storage: accept C-STORE, then N-ACTION; send the N-EVENT-REPORT (success) on
              the same association
   commitfail as commit, but the N-EVENT-REPORT lists the instance as failed (0x0110)
+  identity   accept, and write the user identity it got (type, fields as hex), the role
+             selections and the asynchronous window proposed to LOG
 """
 
 from __future__ import annotations
@@ -99,6 +101,27 @@ def main() -> None:
             return 0x0000, None
 
         handlers.append((evt.EVT_N_ACTION, on_action))
+    elif mode == "identity":
+        ae.add_supported_context(CTImageStorage, scp_role=True, scu_role=True)
+        log = open(sys.argv[4], "w")  # noqa: SIM115 - lives as long as the server
+
+        def on_identity(event: Any) -> tuple[bool, bytes]:
+            secondary = event.secondary_field or b""
+            log.write(f"identity {event.user_id_type} {event.primary_field.hex()} {secondary.hex()}\n")
+            log.flush()
+            return True, b"welcome"
+
+        def on_requested(event: Any) -> None:
+            for item in event.assoc.requestor.user_information:
+                name = type(item).__name__
+                if name == "SCP_SCU_RoleSelectionNegotiation":
+                    log.write(f"role {item.sop_class_uid} {item.scu_role} {item.scp_role}\n")
+                elif name == "AsynchronousOperationsWindowNegotiation":
+                    invoked = item.maximum_number_operations_invoked
+                    log.write(f"async {invoked} {item.maximum_number_operations_performed}\n")
+            log.flush()
+
+        handlers += [(evt.EVT_USER_ID, on_identity), (evt.EVT_REQUESTED, on_requested)]
     else:
         sys.exit(f"unknown mode {mode}")
     ae.start_server(("127.0.0.1", port), block=True, evt_handlers=handlers)

@@ -1,0 +1,166 @@
+"""The probe against pynetdicom SCPs that accept only some contexts, reject, abort, never
+answer, fail the C-ECHO, commit storage (or not), and check a user identity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.peers import Net
+
+from .harness import CT, MR, SCP_PORT, probe, pynetdicom_scp
+
+pytestmark = pytest.mark.peers
+
+TARGET = f"127.0.0.1:{SCP_PORT}"
+
+
+def test_some_contexts_rejected_is_a_warning_and_find_counts(net: Net, tmp_path: Path) -> None:
+    with pynetdicom_scp(net, tmp_path, "some"):
+        run = probe(
+            net,
+            TARGET,
+            "--called",
+            "PYSCP",
+            "--context",
+            "CTImageStorage=JPEG2000Lossless,ExplicitVRLittleEndian",
+            "--context",
+            "MRImageStorage",
+            "--find",
+            "study",
+            "--find-key",
+            "PatientID=X*",
+            "--format",
+            "json",
+        )
+        limited = probe(
+            net, TARGET, "--called", "PYSCP", "--find", "study", "--find-limit", "2", "--format",
+            "json",
+        )
+    assert run.returncode == 1, run.stdout
+    doc = run.json()
+    assert doc["status"] == "WARNING"
+    assert doc["summary"].endswith(
+        "MR Image Storage not accepted (abstract-syntax-not-supported (provider rejection))"
+    )
+    results = {c["abstract_syntax"]: c for c in doc["association"]["contexts"]}
+    assert results[CT]["result"] == 0
+    assert results[CT]["accepted_transfer_syntax"] == "1.2.840.10008.1.2.1"
+    assert results[MR]["result"] == 3
+    services = {s["service"]: s for s in doc["services"]}
+    assert services["C-FIND"]["matches"] == 3 and services["C-FIND"]["status"] == 0
+    assert services["C-FIND"]["latency_ms"] is not None
+    # --find-limit: cancelled after two matches, which is not a failure.
+    assert limited.returncode == 0, limited.stdout
+    (echo, find) = limited.json()["services"]
+    assert find["matches"] == 2 and find["cancelled"] is True
+
+
+def test_wrong_called_ae_is_critical_in_diagnose_words(net: Net, tmp_path: Path) -> None:
+    with pynetdicom_scp(net, tmp_path, "reject"):
+        run = probe(net, TARGET, "--called", "WRONG")
+    assert run.returncode == 2, run.stdout
+    assert run.first_line.startswith(
+        f"DICOM CRITICAL - {TARGET} DICOMTAP->WRONG: association rejected: Called AE title not "
+        "recognised (permanent; result 1, source 1, reason 7)"
+    )
+    # The explanation and hint of `dicomtap diagnose`, with the evidence.
+    words = " ".join(run.stdout.split())
+    assert "does not answer to the called AE title 'WRONG'" in words
+    assert "Hint: On the requesting device (127.0.0.1), set the called AE title" in words
+
+
+def test_abort_is_critical(net: Net, tmp_path: Path) -> None:
+    with pynetdicom_scp(net, tmp_path, "abort"):
+        run = probe(net, TARGET, "--called", "PYSCP", "--format", "json")
+    assert run.returncode == 2
+    doc = run.json()
+    assert doc["summary"].endswith(
+        "association aborted by the SCP (A-ABORT source 0: DICOM UL service-user) (and 1 more)"
+    )
+    assert doc["association"]["abort"]["by"] == "acceptor"
+    assert doc["services"][0]["error"] == "no C-ECHO response"
+
+
+def test_silent_scp_is_critical_within_the_timeout(net: Net, tmp_path: Path) -> None:
+    with pynetdicom_scp(net, tmp_path, "silent"):
+        run = probe(net, TARGET, "--called", "PYSCP", "--timeout", "2")
+    assert run.returncode == 2
+    assert run.first_line.startswith(
+        f"DICOM CRITICAL - {TARGET} DICOMTAP->PYSCP: no answer to the A-ASSOCIATE-RQ within 2 s"
+    )
+    assert run.seconds < 2 + 10  # the timeout, plus starting Python under load
+
+
+def test_echo_failure_status_is_critical(net: Net, tmp_path: Path) -> None:
+    with pynetdicom_scp(net, tmp_path, "echofail"):
+        run = probe(net, TARGET, "--called", "PYSCP")
+    assert run.returncode == 2
+    assert "C-ECHO failed: 0x0211 Unrecognised Operation" in run.first_line
+    assert "c_echo=" in run.first_line  # its latency is measured all the same
+
+
+@pytest.mark.parametrize("mode", ["commit", "commitfail"])
+def test_storage_commitment_round_trip(net: Net, tmp_path: Path, mode: str) -> None:
+    with pynetdicom_scp(net, tmp_path, mode):
+        run = probe(
+            net, TARGET, "--called", "PYSCP", "--store-test", "--commit", "--format", "json"
+        )
+    doc = run.json()
+    services = {s["service"]: s for s in doc["services"]}
+    assert services["C-STORE"]["status"] == 0
+    commands = [(e["command"], e["from"]) for e in doc["exchanges"]]
+    assert ("N-ACTION", "requestor") in commands and ("N-EVENT-REPORT", "acceptor") in commands
+    assert doc["association"]["outcome"] == "released"
+    commit = services["commit"]
+    assert commit["latency_ms"] >= 200  # the SCP reports 0.2 s after its N-ACTION-RSP
+    if mode == "commit":
+        assert run.returncode == 0, run.stdout
+        assert commit["committed"] is True and commit["error"] is None
+    else:
+        assert run.returncode == 2
+        assert commit["committed"] is False
+        assert commit["error"] == (
+            "the SCP did not commit the object (failure reason 0x0110: Processing Failure)"
+        )
+
+
+def test_identity_roles_async_window_sent_and_passcode_never_shown(
+    net: Net, tmp_path: Path
+) -> None:
+    log = tmp_path / "scp-identity.txt"
+    secret = "s3cret-Passc0de"
+    with pynetdicom_scp(net, tmp_path, "identity", SCP_PORT, "IDSCP", str(log)):
+        args = [
+            TARGET,
+            "--called",
+            "IDSCP",
+            "--user",
+            "alice",
+            "--passcode-env",
+            "PROBE_PW",
+            "--identity-response",
+            "--context",
+            "CTImageStorage",
+            "--role",
+            "CTImageStorage=scu,scp",
+            "--async-window",
+            "3,2",
+        ]
+        text = probe(net, *args, env={"PROBE_PW": secret})
+        as_json = probe(net, *args, "--format", "json", env={"PROBE_PW": secret})
+    assert text.returncode == 0, text.stdout
+    got = log.read_text().splitlines()
+    assert f"identity 2 {b'alice'.hex()} {secret.encode().hex()}" in got
+    assert f"role {CT} True True" in got and "async 3 2" in got
+    for out in (text, as_json):
+        assert secret not in out.stdout + out.stderr
+    requestor = as_json.json()["association"]["user_information"]["requestor"]
+    assert requestor["user_identity"]["username"] == "alice"
+    assert "username and passcode 'alice' + passcode" in text.stdout
+    ct = next(c for c in as_json.json()["association"]["contexts"] if c["abstract_syntax"] == CT)
+    assert ct["roles"] == {
+        "proposed": {"scu": True, "scp": True},
+        "accepted": {"scu": True, "scp": True},
+    }
