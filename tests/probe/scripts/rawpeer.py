@@ -6,6 +6,7 @@ Usage: rawpeer.py PORT MODE, MODE one of:
   http     answer like a web server
   huge     answer with an A-ASSOCIATE-AC header declaring 4 GB, a few bytes, then nothing
   tlsalert answer like a TLS server that got a plain-text request (a TLS alert record)
+  full     listen with a full backlog and never accept: new connections get no SYN+ACK
 """
 
 from __future__ import annotations
@@ -39,8 +40,14 @@ def serve(conn: socket.socket, mode: str) -> None:
 
 def main() -> None:
     port, mode = int(sys.argv[1]), sys.argv[2]
-    if mode not in ANSWERS and mode != "silent":
+    if mode not in ANSWERS and mode not in ("silent", "full"):
         sys.exit(f"unknown mode {mode}")
+    if mode == "full":
+        srv = socket.create_server(("127.0.0.1", port), backlog=0)
+        # Fill the accept queue: Linux drops further SYNs (tcp_abort_on_overflow is 0).
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+        print("full", len(held), flush=True)
+        threading.Event().wait()
     srv = socket.create_server(("127.0.0.1", port))
     while True:
         conn, _ = srv.accept()
