@@ -49,7 +49,9 @@ class ProbeRun:
         return doc
 
 
-def probe(net: Net, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> ProbeRun:
+def probe(
+    net: Net, *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> ProbeRun:
     """``dicomtap probe ARGS`` in the namespace, to completion (bounded)."""
     import os
     import time
@@ -66,6 +68,14 @@ def probe(net: Net, *args: str, timeout: float = 120, env: dict[str, str] | None
     run = ProbeRun(out.returncode, out.stdout, out.stderr, time.monotonic() - t0)
     assert "Traceback" not in run.stdout + run.stderr, run.stdout + run.stderr
     return run
+
+
+def metric_families(text: str) -> dict[str, Any]:
+    """An OpenMetrics exposition parsed by prometheus_client's parser, by family name."""
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    parsed = text_string_to_metric_families(text)  # type: ignore[no-untyped-call]
+    return {f.name: f for f in parsed}
 
 
 def script(name: str, *args: str) -> list[str]:
@@ -86,9 +96,7 @@ def pynetdicom_scp(
 @contextlib.contextmanager
 def raw_peer(net: Net, tmp: Path, mode: str, port: int = SCP_PORT) -> Iterator[Process]:
     """One of the misbehaviours of ``scripts/rawpeer.py``."""
-    with running(
-        net, script("rawpeer.py", str(port), mode), tmp / f"raw-{mode}.log", port
-    ) as proc:
+    with running(net, script("rawpeer.py", str(port), mode), tmp / f"raw-{mode}.log", port) as proc:
         yield proc
 
 

@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from tests.peers import Net, analyze, dicomtap_argv, tool
 
@@ -21,6 +20,7 @@ from .harness import (
     SCP_PORT,
     VERIFICATION,
     limited_config,
+    metric_families,
     probe,
     storescp,
 )
@@ -47,7 +47,9 @@ def test_healthy_storescp_ok_with_matrix_and_acceptor_info(net: Net, tmp_path: P
     assert run.returncode == 0, run.stdout
     doc = run.json()
     assert doc["status"] == "OK" and doc["exit_status"] == 0
-    assert doc["summary"].startswith(f"DICOM OK - {TARGET} DICOMTAP->STORESCP: association accepted")
+    assert doc["summary"].startswith(
+        f"DICOM OK - {TARGET} DICOMTAP->STORESCP: association accepted"
+    )
     contexts = doc["association"]["contexts"]
     ct = next(c for c in contexts if c["abstract_syntax"] == CT)
     assert ct["transfer_syntaxes"] == [EXPLICIT, "1.2.840.10008.1.2.4.90"]
@@ -101,7 +103,15 @@ def test_baseline_drift_lost_is_critical_gained_is_reported(net: Net, tmp_path: 
     syntaxes = ["--scan-syntax", "ImplicitVRLittleEndian", "--scan-syntax", "1.2.840.10008.1.2.1"]
     with storescp(net, tmp_path):
         saved = probe(
-            net, TARGET, "--called", "X", "--scan", "storage", *syntaxes, "--save-baseline", str(full)
+            net,
+            TARGET,
+            "--called",
+            "X",
+            "--scan",
+            "storage",
+            *syntaxes,
+            "--save-baseline",
+            str(full),
         )
     assert saved.returncode == 0
     baseline = json.loads(full.read_text())
@@ -158,7 +168,7 @@ def test_openmetrics_exposition_parses(net: Net, tmp_path: Path) -> None:
             "openmetrics",
         )
     assert run.returncode == 1, run.stdout  # a requested context was rejected
-    families = {f.name: f for f in text_string_to_metric_families(run.stdout)}
+    families = metric_families(run.stdout)
     status = families["dicomtap_probe_status"].samples[0]
     assert status.value == 1 and status.labels == {"target": TARGET, "called_ae": 'ODD"AE'}
     assert families["dicomtap_probe_up"].samples[0].value == 1
@@ -215,9 +225,7 @@ def test_pcap_is_what_analyze_and_tshark_read(net: Net, tmp_path: Path) -> None:
 
 
 def test_watch_prints_only_changes(net: Net, tmp_path: Path) -> None:
-    argv = net.wrap(
-        dicomtap_argv("probe", TARGET, "--called", "X", "--watch", "1", "--count", "4")
-    )
+    argv = net.wrap(dicomtap_argv("probe", TARGET, "--called", "X", "--watch", "1", "--count", "4"))
     with storescp(net, tmp_path) as scp:
         watcher = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
         assert watcher.stdout is not None

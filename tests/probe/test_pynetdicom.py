@@ -35,7 +35,15 @@ def test_some_contexts_rejected_is_a_warning_and_find_counts(net: Net, tmp_path:
             "json",
         )
         limited = probe(
-            net, TARGET, "--called", "PYSCP", "--find", "study", "--find-limit", "2", "--format",
+            net,
+            TARGET,
+            "--called",
+            "PYSCP",
+            "--find",
+            "study",
+            "--find-limit",
+            "2",
+            "--format",
             "json",
         )
     assert run.returncode == 1, run.stdout
@@ -53,7 +61,7 @@ def test_some_contexts_rejected_is_a_warning_and_find_counts(net: Net, tmp_path:
     assert services["C-FIND"]["latency_ms"] is not None
     # --find-limit: cancelled after two matches, which is not a failure.
     assert limited.returncode == 0, limited.stdout
-    (echo, find) = limited.json()["services"]
+    (_, find) = limited.json()["services"]
     assert find["matches"] == 2 and find["cancelled"] is True
 
 

@@ -29,8 +29,16 @@ def test_tls(net: Net, tmp_path: Path) -> None:
         storescp(net, tmp_path, port=PLAIN_PORT),
     ):
         good = probe(
-            net, target, "--called", "S", "--tls", "--tls-ca", pki["ca.pem"], *client,
-            "--format", "json",
+            net,
+            target,
+            "--called",
+            "S",
+            "--tls",
+            "--tls-ca",
+            pki["ca.pem"],
+            *client,
+            "--format",
+            "json",
         )
         no_cert = probe(net, target, "--called", "S", "--tls", "--tls-ca", pki["ca.pem"])
         untrusted = probe(net, target, "--called", "S", "--tls", *client)

@@ -23,16 +23,12 @@ import time
 from typing import Any
 
 from pydicom.dataset import Dataset
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, SecondaryCaptureImageStorage
 from pynetdicom import AE, evt
-from pynetdicom.sop_class import (
-    CTImageStorage,
-    SecondaryCaptureImageStorage,
-    StorageCommitmentPushModel,
-    StudyRootQueryRetrieveInformationModelFind,
-    Verification,
-)
 
+Verification = "1.2.840.10008.1.1"
+StorageCommitmentPushModel = "1.2.840.10008.1.20.1"
+StudyRootQueryRetrieveInformationModelFind = "1.2.840.10008.5.1.4.1.2.2.1"
 COMMITMENT_INSTANCE = "1.2.840.10008.1.20.1.1"
 
 
@@ -107,7 +103,9 @@ def main() -> None:
 
         def on_identity(event: Any) -> tuple[bool, bytes]:
             secondary = event.secondary_field or b""
-            log.write(f"identity {event.user_id_type} {event.primary_field.hex()} {secondary.hex()}\n")
+            log.write(
+                f"identity {event.user_id_type} {event.primary_field.hex()} {secondary.hex()}\n"
+            )
             log.flush()
             return True, b"welcome"
 
