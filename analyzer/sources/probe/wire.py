@@ -36,6 +36,7 @@ __all__ = ["Cause", "Trouble", "Wire", "resolve"]
 
 #: Bytes read from the socket at once.
 _READ = 1 << 16
+_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 #: First bytes received kept, to say what a peer that is not DICOM speaks.
 _HEAD = 256
 
@@ -159,6 +160,8 @@ class Wire:
             sock.close()
             self._failed_connect(start_ts, (str(local[0]), int(local[1])), exc)
         self.connect_ns = time.perf_counter_ns() - t0
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         local = sock.getsockname()
         self._tap = ClientTap(
             self.connection,
@@ -276,6 +279,11 @@ class Wire:
         if not chunk:
             self._close(False, CloseKind.FIN, ts)
             return False
+        if _QUICKACK is not None:
+            # Acknowledge at once: a peer that writes a PDU in two parts with Nagle's
+            # algorithm on waits for this ACK, which Linux would otherwise delay by ~40 ms.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
         if len(self.received_head) < _HEAD:
             self.received_head += chunk[: _HEAD - len(self.received_head)]
         with self._lock:
