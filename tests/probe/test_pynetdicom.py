@@ -157,11 +157,29 @@ def test_identity_roles_async_window_sent_and_passcode_never_shown(
             "3,2",
         ]
         text = probe(net, *args, env={"PROBE_PW": secret})
+        got = log.read_text().splitlines()
         as_json = probe(net, *args, "--format", "json", env={"PROBE_PW": secret})
+        # A scan sends the identity on each of its associations (the check's, then two
+        # batches for 170 storage SOP classes), without the check's role selections.
+        before = len(log.read_text())
+        scan = probe(
+            net,
+            *args,
+            "--scan",
+            "storage",
+            "--scan-syntax",
+            "ExplicitVRLittleEndian",
+            env={"PROBE_PW": secret},
+        )
+        scanned = log.read_text()[before:].splitlines()
     assert text.returncode == 0, text.stdout
-    got = log.read_text().splitlines()
-    assert f"identity 2 {b'alice'.hex()} {secret.encode().hex()}" in got
+    identity = f"identity 2 {b'alice'.hex()} {secret.encode().hex()}"
+    assert identity in got
     assert f"role {CT} True True" in got and "async 3 2" in got
+    assert scan.returncode == 0, scan.stdout
+    assert scanned.count(identity) == 3 and scanned.count("async 3 2") == 3
+    assert scanned.count(f"role {CT} True True") == 1
+    assert secret not in scan.stdout
     for out in (text, as_json):
         assert secret not in out.stdout + out.stderr
     requestor = as_json.json()["association"]["user_information"]["requestor"]

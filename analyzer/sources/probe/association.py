@@ -62,8 +62,10 @@ class Link:
         self.wire.finish()
 
 
-def _ext_neg(opts: ProbeOptions) -> list[Any]:
-    items: list[Any] = [build_role(r.sop_class, scu_role=r.scu, scp_role=r.scp) for r in opts.roles]
+def _ext_neg(opts: ProbeOptions, roles: bool) -> list[Any]:
+    items: list[Any] = [
+        build_role(r.sop_class, scu_role=r.scu, scp_role=r.scp) for r in opts.roles if roles
+    ]
     if opts.async_window is not None:
         window = AsynchronousOperationsWindowNegotiation()
         window.maximum_number_operations_invoked = opts.async_window[0]
@@ -86,14 +88,15 @@ def open_association(
     connection: int,
     contexts: Sequence[ContextSpec],
     *,
-    negotiate: bool = True,
+    roles: bool = True,
     handlers: Sequence[tuple[Any, Any]] = (),
 ) -> Link:
     """Connect and request an association proposing ``contexts`` (at most 128).
 
-    ``negotiate``: send the role selections, asynchronous window and user identity of
-    ``opts`` (the check association does; a scan's do not). A connection that fails is
-    returned with its wire's ``trouble`` set and no association.
+    The asynchronous window and user identity of ``opts`` are sent on every association (an
+    SCP that requires a user identity would reject a scan without it); ``roles``: its role
+    selections too (the check association's; a scan proposes other SOP classes). A
+    connection that fails is returned with its wire's ``trouble`` set and no association.
     """
     wire = Wire(
         connection,
@@ -123,7 +126,7 @@ def open_association(
         proposed,
         ae_title=opts.called_ae,
         max_pdu=opts.max_pdu,
-        ext_neg=_ext_neg(opts) if negotiate else None,
+        ext_neg=_ext_neg(opts, roles),
         evt_handlers=list(handlers),
     )
     return Link(wire, assoc)

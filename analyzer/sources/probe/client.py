@@ -11,23 +11,42 @@ pyproject.toml pins; the tests run every path against real peers.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from pynetdicom import AE, evt
 from pynetdicom.transport import AddressInformation, AssociationSocket
 
+from analyzer.textsafe import printable
+
 from .wire import Wire
 
-__all__ = ["ProbeAE", "TapSocket", "quiet_pynetdicom"]
+__all__ = ["ProbeAE", "TapSocket", "quiet_pynetdicom", "thread_errors"]
+
+
+_thread_errors: list[str] = []
+
+
+def _thread_failed(args: threading.ExceptHookArgs) -> None:
+    _thread_errors.append(f"{args.exc_type.__name__}: {args.exc_value}")
 
 
 def quiet_pynetdicom() -> None:
-    """pynetdicom logs errors with their tracebacks; the probe reports them itself."""
+    """pynetdicom logs errors with their tracebacks, and an exception in one of its threads
+    would print one: the probe reports them itself, as one line each (:func:`thread_errors`)."""
     log = logging.getLogger("pynetdicom")
     log.setLevel(logging.CRITICAL + 1)
     log.propagate = False
     if not log.handlers:
         log.addHandler(logging.NullHandler())
+    threading.excepthook = _thread_failed
+
+
+def thread_errors() -> list[str]:
+    """What failed in pynetdicom's threads since the last call (wire text escaped)."""
+    errors = [printable(e) for e in _thread_errors]
+    _thread_errors.clear()
+    return errors
 
 
 class TapSocket(AssociationSocket):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pydicom.dataset import Dataset
@@ -31,7 +31,7 @@ from . import services
 from .association import Link, Target, open_association
 from .baseline import Baseline, compare
 from .catalog import EXPLICIT, IMPLICIT, ContextSpec, scan_contexts
-from .client import quiet_pynetdicom
+from .client import quiet_pynetdicom, thread_errors
 from .options import ProbeOptions
 from .result import CheckRun, ProbeResult, evaluate
 from .scan import MAX_CONTEXTS, ScanMatrix, batches, matrix
@@ -166,7 +166,7 @@ def _scan(
     for batch in proposed:
         connection = next(connections)
         ids.append(connection)
-        link = open_association(opts, target, connection, batch, negotiate=False)
+        link = open_association(opts, target, connection, batch, roles=False)
         link.close()
         if link.wire.trouble is not None and link.wire.connect_ns is None:
             # Unreachable now: the rest would fail the same way.
@@ -239,6 +239,9 @@ def probe(session: Session) -> ProbeResult:
         scan, _ = _scan(opts, target, connections, store)
     builder.finish()
     store.finish()
+    notes = check.warnings + tuple(f"pynetdicom: {e}" for e in thread_errors())
+    if notes != check.warnings:
+        check = replace(check, warnings=notes)
     if session.pcap is not None:
         session.pcap.flush()
     drift = compare(session.baseline, scan) if session.baseline and scan else None

@@ -140,7 +140,9 @@ class Wire:
 
     @property
     def socket(self) -> socket.socket:
-        assert self._sock is not None, "not connected"
+        """The connected socket; OSError once closed (pynetdicom's reader may still ask)."""
+        if self._sock is None:
+            raise ConnectionAbortedError("the probe's connection is closed")
         return self._sock
 
     def connect(self) -> None:
