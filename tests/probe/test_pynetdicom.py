@@ -3,6 +3,7 @@ answer, fail the C-ECHO, commit storage (or not), and check a user identity."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,18 @@ def test_echo_failure_status_is_critical(net: Net, tmp_path: Path) -> None:
     assert run.returncode == 2
     assert "C-ECHO failed: 0x0211 Unrecognised Operation" in run.first_line
     assert "c_echo=" in run.first_line  # its latency is measured all the same
+
+
+def test_latency_thresholds(net: Net, tmp_path: Path) -> None:
+    with pynetdicom_scp(net, tmp_path, "slowecho"):
+        warning = probe(net, TARGET, "--called", "PYSCP", "--warn", "0.5", "--crit", "10")
+        critical = probe(net, TARGET, "--called", "PYSCP", "--warn", "0.2", "--crit", "1")
+    assert warning.returncode == 1, warning.stdout
+    # 1.5 s and a little more (the figure is the observed one, as printed by `analyze`).
+    assert re.search(r": C-ECHO took 1\.[5-9] s \(warning over 0\.5 s\)", warning.first_line)
+    assert re.search(r" c_echo=1\.[5-9]\d*s;0\.5;10;0 ", warning.first_line)
+    assert critical.returncode == 2, critical.stdout
+    assert re.search(r": C-ECHO took 1\.[5-9] s \(critical over 1 s\)", critical.first_line)
 
 
 @pytest.mark.parametrize("mode", ["commit", "commitfail"])

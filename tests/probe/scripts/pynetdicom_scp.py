@@ -8,6 +8,7 @@ Usage: pynetdicom_scp.py PORT MODE [AE_TITLE [LOG]], MODE one of:
   abort      accept, then A-ABORT when the C-ECHO arrives
   silent     accept the TCP connection but never answer the A-ASSOCIATE-RQ
   echofail   answer C-ECHO with 0x0211 (unrecognized operation)
+  slowecho   answer C-ECHO after 1.5 s
   commit     storage: accept C-STORE, then N-ACTION; send the N-EVENT-REPORT (success) on
              the same association
   commitfail as commit, but the N-EVENT-REPORT lists the instance as failed (0x0110)
@@ -66,6 +67,13 @@ def main() -> None:
             time.sleep(3600)  # the A-ASSOCIATE-AC never comes
 
         handlers.append((evt.EVT_REQUESTED, on_requested))
+    elif mode == "slowecho":
+
+        def on_slow_echo(event: Any) -> int:
+            time.sleep(1.5)
+            return 0x0000
+
+        handlers.append((evt.EVT_C_ECHO, on_slow_echo))
     elif mode == "echofail":
         handlers.append((evt.EVT_C_ECHO, lambda event: 0x0211))
     elif mode in ("commit", "commitfail"):
