@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from analyzer.sources.probe.catalog import (
 )
 from analyzer.sources.probe.options import SecretError, read_secret
 from analyzer.sources.probe.scan import MAX_CONTEXTS
-from analyzer.sources.probe.services import check_key
+from analyzer.sources.probe.services import check_key, check_query
 from analyzer.sources.proxy.config import ConfigError, TlsConfig, parse_address
 from analyzer.sources.proxy.pcapng import PcapngWriter
 from analyzer.sources.proxy.tls import client_context
@@ -264,6 +265,8 @@ def probe(**kw: Any) -> None:
          a step over --crit, a context of the baseline no longer accepted
       3  UNKNOWN: usage error, or the probe could not run
     """
+    # pydicom warns about odd values (the peer's too); the probe reports what matters itself.
+    warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
     try:
         session, fmt, save = _session(kw)
         with session_outputs(session):
@@ -462,4 +465,9 @@ def _find(kw: dict[str, Any]) -> FindSpec | None:
         except ValueError as exc:
             raise _usage(str(exc)) from None
         keys.append((keyword.strip(), value))
-    return FindSpec(FindLevel(kw["find_level"]), tuple(keys), kw["find_limit"])
+    spec = FindSpec(FindLevel(kw["find_level"]), tuple(keys), kw["find_limit"])
+    try:
+        check_query(spec)
+    except ValueError as exc:
+        raise _usage(f"bad --find-key: {printable(str(exc))}") from None
+    return spec

@@ -131,6 +131,7 @@ def test_secrets_come_from_env_or_file(tmp_path: Path, monkeypatch: pytest.Monke
             "unknown data element keyword",
         ),
         (["h:104", "--called", "X", "--store-test", "--store", __file__], "choose one"),
+        (["h:104", "--called", "X", "--find", "study", "--find-key", "Rows=abc"], "bad --find-key"),
     ],
 )
 def test_usage_errors_are_unknown(args: list[str], message: str) -> None:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import queue
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
 from pydicom.uid import generate_uid
 from pynetdicom import evt
 
@@ -129,6 +132,16 @@ def check_key(keyword: str) -> None:
         raise ValueError(f"unknown data element keyword {keyword!r}")
     if dictionary_VR(tag) == "SQ":
         raise ValueError(f"{keyword} is a sequence: not a matching key --find can set")
+
+
+def check_query(spec: FindSpec) -> None:
+    """Raises ValueError when the query cannot be encoded (a value its VR does not allow)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            write_dataset(DicomBytesIO(), identifier(spec))
+        except (ValueError, TypeError, UserWarning) as exc:
+            raise ValueError(str(exc)) from None
 
 
 def identifier(spec: FindSpec) -> Dataset:
