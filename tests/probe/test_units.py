@@ -190,3 +190,13 @@ def test_baseline_is_written_atomically(tmp_path: Path) -> None:
     assert json.loads(path.read_text())["accepted"] == {CT: [IMPLICIT]}
     assert [p.name for p in tmp_path.iterdir()] == ["b.json"]
     assert isinstance(load(path), Baseline)
+
+
+def test_queries_are_checked_before_sending() -> None:
+    from analyzer.sources.probe.options import FindLevel, FindSpec
+    from analyzer.sources.probe.services import check_query
+
+    for level in FindLevel:
+        check_query(FindSpec(level, (("PatientID", "X*"), ("StudyDate", "20260101-"))))
+    with pytest.raises(ValueError):
+        check_query(FindSpec(FindLevel.STUDY, (("Rows", "many"),)))

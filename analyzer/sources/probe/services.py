@@ -138,8 +138,11 @@ def check_query(spec: FindSpec) -> None:
     """Raises ValueError when the query cannot be encoded (a value its VR does not allow)."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        buffer = DicomBytesIO()
+        buffer.is_implicit_VR = True  # as the query is sent when Implicit VR is accepted
+        buffer.is_little_endian = True
         try:
-            write_dataset(DicomBytesIO(), identifier(spec))
+            write_dataset(buffer, identifier(spec))
         except (ValueError, TypeError, UserWarning) as exc:
             raise ValueError(str(exc)) from None
 
