@@ -18,6 +18,7 @@ from .common import (
     progress_option,
     user_errors,
 )
+from .scaled import LOCAL, analyze_on_dask, check_usage, write_records
 
 
 @click.command()
@@ -25,16 +26,27 @@ from .common import (
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json", "csv"]),
+    type=click.Choice(["text", "json", "csv", "parquet"]),
     default="text",
     show_default=True,
-    help="text: one block per association; json: JSON Lines records; csv: one row per exchange.",
+    help="text: one block per association; json: JSON Lines records; csv: one row per "
+    "exchange; parquet: one table per record type, in the folder -o names.",
 )
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, writable=True),
-    help="Write here instead of stdout.",
+    type=click.Path(writable=True),
+    help="Write here instead of stdout (--format parquet: the folder of the tables).",
+)
+@click.option(
+    "--dask",
+    is_flag=False,
+    flag_value=LOCAL,
+    default=None,
+    metavar="[SCHEDULER]",
+    help="Analyse each capture point (a ring buffer's files, stitched in time order) as a "
+    "task on Dask: a cluster of this machine's cores, or the scheduler at SCHEDULER "
+    "(tcp://host:8786). FILE may be a folder or a quoted glob pattern.",
 )
 @dicom_port_option(
     "Treat this TCP port as a DICOM port (repeatable). DICOM is found on any port "
@@ -50,6 +62,7 @@ def analyze(
     ports: tuple[int, ...],
     keep: int,
     progress: bool,
+    dask: str | None,
 ) -> None:
     """Reconstruct the DICOM associations in packet captures.
 
@@ -64,9 +77,22 @@ def analyze(
       dicomtap analyze --port 4100 vendor.pcap
 
     \b
+    Many captures (files of several capture points, told apart by what the files say
+    about themselves, their names and their times), on Dask, into tables for DuckDB:
+      dicomtap analyze --dask --format json -o records.jsonl /captures/
+      dicomtap analyze --dask tcp://10.0.0.5:8786 --format parquet -o tables/ '/mnt/*.pcapng'
+
+    \b
     Exit status: 0 analysed (even a truncated capture, which is reported on stderr),
-    2 usage error or unreadable input.
+    2 usage error or unreadable input (with --dask: after analysing the files that
+    could be read; each file that could not is an error record).
     """
+    check_usage(files, fmt, output, dask)
+    if dask is not None:
+        analyze_on_dask(
+            files, dask=dask, fmt=fmt, output=output, ports=ports, keep=keep, progress=progress
+        )
+        return
     store = Store()
     with user_errors(), progress_bar(progress) as bar:
         analyze_files(files, store, ports=ports, keep=keep, rules=Diagnosis(), progress=bar)
@@ -76,6 +102,10 @@ def analyze(
         click.echo(f"dicomtap: note: {note}", err=True)
     if not len(store):
         click.echo(f"dicomtap: {text.summary_line(store)}", err=True)
+    if fmt == "parquet":
+        with user_errors():
+            write_records(jsonl.records(store, GENERATOR), fmt, output)
+        return
     with output_file(output) as out:
         if fmt == "json":
             jsonl.write(store, out, GENERATOR)

@@ -1,0 +1,126 @@
+"""What a worker runs: looking at a capture file, and analysing one capture point.
+
+Both are plain functions of picklable arguments returning picklable results, so that any
+executor can run them: this process, a Dask worker on this machine or on another one.
+Neither raises for bad input: an error is part of the result, so that one broken file never
+costs the others their analysis.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from analyzer.errors import DicomtapError
+from analyzer.findings import Diagnosis
+from analyzer.pipeline import analyze_files
+from analyzer.reports import jsonl
+from analyzer.sources.pcapinfo import CaptureInfo, probe
+from analyzer.store import Store
+from dissectors.observer import DEFAULT_KEEP
+
+CHUNK_RECORDS = 1000
+"""Records per compressed chunk of a result."""
+
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How to analyse, as ``dicomtap analyze`` is told (``--port``, ``--keep``)."""
+
+    ports: tuple[int, ...] = ()
+    keep: int = DEFAULT_KEEP
+    generator: str = "dicomtap"
+
+
+@dataclass(frozen=True, slots=True)
+class Probed:
+    """A file looked at: what it says about itself, or why it cannot be read."""
+
+    path: str
+    info: CaptureInfo | None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupResult:
+    """One capture point's analysis: its JSON Lines records between the header and the
+    summary (compressed, :meth:`records` gives them back), its summary, and what the merge
+    needs to know; or the error that stopped it."""
+
+    files: tuple[str, ...]
+    chunks: tuple[bytes, ...] = ()
+    summary: Record | None = None
+    first_ts: int | None = None
+    last_ts: int | None = None
+    max_id: int = 0
+    """The highest association id used (ids of later capture points come after it)."""
+    error: str | None = None
+
+    def records(self) -> Iterator[Record]:
+        """The records, in order; fresh dicts, which the caller may change."""
+        for chunk in self.chunks:
+            yield from pickle.loads(zlib.decompress(chunk))
+
+
+def probe_file(path: str) -> Probed:
+    """:func:`analyzer.sources.pcapinfo.probe`, its error kept as a result."""
+    try:
+        return Probed(path, probe(path))
+    except DicomtapError as exc:
+        return Probed(path, None, str(exc))
+    except OSError as exc:
+        return Probed(path, None, f"{path}: cannot read ({exc.strerror or exc})")
+
+
+def analyze_group(files: Sequence[str], settings: Settings) -> GroupResult:
+    """Analyse the files of one capture point as one capture, as ``dicomtap analyze`` does.
+
+    The store is dropped once its records are packed: the result holds them compressed
+    (about a tenth of their JSON size), a chunk of :data:`CHUNK_RECORDS` at a time.
+    """
+    names = tuple(files)
+    store = Store()
+    try:
+        analyze_files(names, store, ports=settings.ports, keep=settings.keep, rules=Diagnosis())
+    except DicomtapError as exc:
+        return GroupResult(names, error=str(exc))
+    except Exception as exc:  # a defect must not cost the other capture points theirs
+        return GroupResult(
+            names,
+            error=f"{', '.join(names)}: analysis failed ({type(exc).__name__}: {exc}); this "
+            "is a defect of dicomtap: please report it with the capture",
+        )
+    chunks: list[bytes] = []
+    pending: list[Record] = []
+    summary: Record | None = None
+    for record in jsonl.records(store, settings.generator):
+        kind = record["type"]
+        if kind == "header":
+            continue
+        if kind == "summary":
+            summary = record
+            continue
+        pending.append(record)
+        if len(pending) >= CHUNK_RECORDS:
+            chunks.append(_pack(pending))
+            pending = []
+    if pending:
+        chunks.append(_pack(pending))
+    ids = [a.id for a in store.associations()]
+    return GroupResult(
+        names,
+        tuple(chunks),
+        summary,
+        store.source.first_ts,
+        store.source.last_ts,
+        max(ids, default=0),
+    )
+
+
+def _pack(records: list[Record]) -> bytes:
+    return zlib.compress(pickle.dumps(records, pickle.HIGHEST_PROTOCOL), 1)
