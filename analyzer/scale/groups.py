@@ -6,12 +6,13 @@ may continue from one file into the next); files of different capture points are
 apart (the same connection seen from two places must not be reassembled as one). The rule,
 from what each file says about itself (:func:`analyzer.sources.pcapinfo.probe`):
 
-1. **Same origin and stem.** Files can be of one capture point only if they have the same
-   origin (format; link type, snap length, name, description and capture filter of every
-   interface; for pcapng, the hardware, operating system and application in the section
-   header) and the same name stem: the file name without its extensions and without the
-   numbers and times capture tools append (dumpcap's ring buffer ``NAME_00001_20261206120000
-   .pcapng``, tcpdump ``-C``'s ``NAME.pcap1``, ``-G``'s times).
+1. **Same folder, stem and origin.** Files can be of one capture point only if they are in
+   the same folder, have the same name stem (the file name without its extensions and
+   without the numbers and times capture tools append: dumpcap's ring buffer
+   ``NAME_00001_20261206120000.pcapng``, tcpdump ``-C``'s ``NAME.pcap1``, ``-G``'s times) and
+   the same origin (format; link type, snap length, name, description and capture filter of
+   every interface; for pcapng, the hardware, operating system and application in the
+   section header).
 2. **One after the other in time.** Taken in the order of their first packets, a file
    continues the capture point whose last file ended at or before its first packet (of
    several, the one whose sequence number it follows, then the one that ended last), unless
@@ -19,8 +20,8 @@ from what each file says about itself (:func:`analyzer.sources.pcapinfo.probe`):
    time are two capture points. One exception, for timestamps a little out of order across a
    file switch: a file whose sequence number directly follows a capture point's last file
    continues it when it begins less than a second before that file's last packet.
-3. A file without a timestamped packet joins the first capture point of its origin and stem
-   (it adds no traffic); a file whose origin cannot be read (a compressed capture) is a
+3. A file without a timestamped packet joins the first capture point of its folder, stem and
+   origin (it adds no traffic); a file whose origin cannot be read (a compressed capture) is a
    capture point of its own.
 
 Capture points are ordered by their first packets, the files of each by theirs.
@@ -156,7 +157,8 @@ def group(infos: Iterable[CaptureInfo]) -> list[Group]:
         if info.format is None:
             groups.append(Group((info.path,), info.size, None))
             continue
-        by_origin.setdefault((stem(info.path), *info.origin), []).append(info)
+        folder = os.path.dirname(os.path.abspath(info.path))
+        by_origin.setdefault((folder, stem(info.path), *info.origin), []).append(info)
     for members in by_origin.values():
         for chain in _chains(members):
             first = chain.infos[0].first_ts

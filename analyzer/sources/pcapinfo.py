@@ -43,10 +43,11 @@ _HEAD_BLOCKS = 4096
 """Blocks read from the start of a pcapng file, at most, looking for its first packet."""
 _TAIL_BLOCKS = 4096
 """Blocks walked back from the end of a pcapng file, at most, looking for its last packet."""
-_PCAP_SPAN_NS = 366 * 86_400 * 1_000_000_000
-"""A classic pcap record found at the end of a file is believed only if its time is within a
-year after the first packet's: record headers carry no marker, so a plausible time is what
-tells a real one from payload bytes that happen to fit."""
+_SPAN_NS = 366 * 86_400 * 1_000_000_000
+"""A last packet found from the end of a file is believed only if its time is within a year
+after the first packet's. A classic pcap record header carries no marker, so a plausible time
+is what tells a real one from payload bytes that happen to fit; a pcapng packet block in a
+later section than the head's would be read with the wrong interface's clock."""
 
 _OPT_HARDWARE, _OPT_OS, _OPT_USERAPPL = 2, 3, 4  # Section Header Block options
 _OPT_IF_NAME, _OPT_IF_DESCRIPTION, _OPT_IF_FILTER = 2, 3, 11  # Interface Description Block
@@ -170,7 +171,7 @@ def _pcap_last(
         if claimed != caplen or orig_len < caplen or frac >= units:
             continue
         ts: int = sec * 1_000_000_000 + frac * mul
-        if first_ts <= ts <= first_ts + _PCAP_SPAN_NS:
+        if first_ts <= ts <= first_ts + _SPAN_NS:
             return ts
     return None
 
@@ -203,6 +204,8 @@ def _pcapng(f: BinaryIO, path: str, size: int, seekable: bool) -> CaptureInfo:
     last_ts = None
     if first_ts is not None and single and seekable:
         last_ts = _pcapng_last(f, size, blen, section)
+        if last_ts is not None and not first_ts <= last_ts <= first_ts + _SPAN_NS:
+            last_ts = None  # read through instead
     return CaptureInfo(
         path,
         "pcapng",
@@ -310,7 +313,8 @@ def _first_packet(f: BinaryIO, section: _Section, pos: int) -> tuple[int | None,
 
 def _pcapng_last(f: BinaryIO, size: int, start: int, section: _Section) -> int | None:
     """Walk back from the end of the file by the blocks' trailing lengths to the last packet
-    block; None when a length does not add up, or another section begins on the way."""
+    block, read with the clock of the head's section; None when a length does not add up, or
+    a section begins on the way."""
     header = struct.Struct(section.endian + "II")
     trailer = struct.Struct(section.endian + "I")
     end = size
