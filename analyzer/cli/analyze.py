@@ -22,7 +22,7 @@ from .scaled import LOCAL, analyze_on_dask, check_usage, write_records
 
 
 @click.command()
-@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.argument("files", nargs=-1, metavar="FILE...")  # required: see check_usage
 @click.option(
     "--format",
     "fmt",

@@ -30,7 +30,10 @@ LOCAL = "local"
 
 
 def check_usage(files: tuple[str, ...], fmt: str, output: str | None, dask: str | None) -> None:
-    """Usage errors of these options, before anything is read."""
+    """Usage errors of these options, before anything is read. FILE is required, but
+    ``--dask FOLDER`` gives it as the option's value (see :func:`scheduler_of`)."""
+    if not files and (dask is None or not scheduler_of(dask, files)[1]):
+        raise click.UsageError("Missing argument 'FILE...'.")
     if fmt == "parquet":
         if not output:
             fail("--format parquet writes a folder of tables: name it with -o DIR")
@@ -72,8 +75,6 @@ def analyze_on_dask(
     from analyzer.scale.cluster import DaskExecutor, dask_client
 
     scheduler, files = scheduler_of(dask, files)
-    if not files:
-        fail("no capture file named")
     settings = Settings(ports, keep, GENERATOR)
     errors: list[str] = []
     with user_errors():

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import random
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from analyzer.scale.groups import group, sequence, stem
+from analyzer.scale.groups import Group, group, sequence, stem
 from analyzer.sources.pcapinfo import CaptureInfo, Interface, probe
 from tests.peers import tool
 
@@ -49,8 +50,8 @@ def info(path: str, first: float | None, last: float | None, **kw: object) -> Ca
     )
 
 
-def files(groups: list[object]) -> list[tuple[str, ...]]:
-    return [g.files for g in groups]  # type: ignore[attr-defined]
+def files(groups: Sequence[Group]) -> list[tuple[str, ...]]:
+    return [g.files for g in groups]
 
 
 def test_a_ring_buffer_is_one_capture_point_in_time_order_whatever_the_names() -> None:

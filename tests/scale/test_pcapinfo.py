@@ -3,6 +3,7 @@ Wireshark's capinfos on real captures, and on files no tool writes."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import struct
 import subprocess
@@ -84,7 +85,7 @@ def test_a_dumpcap_ring_buffer(tmp_path: Path) -> None:
     for f, info in zip(files, infos, strict=True):
         seen = capinfos(f)
         assert (info.first_ts, info.last_ts) == (seen["first"], seen["last"])
-    assert all(a.last_ts <= b.first_ts for a, b in zip(infos, infos[1:]))  # type: ignore[operator]
+    assert all(a.last_ts <= b.first_ts for a, b in itertools.pairwise(infos))  # type: ignore[operator]
 
 
 def _frames(n: int, t0: float = 1_800_000_000.0) -> list[tuple[float, bytes]]:
