@@ -146,7 +146,9 @@ def _pcap(f: BinaryIO, path: str, size: int, magic: bytes, seekable: bool) -> Ca
     first = f.read(16)
     if len(first) < 16:
         return CaptureInfo(path, "pcap", size, None, None, interfaces)
-    sec, frac, _, _ = record.unpack(first)
+    sec, frac, caplen, _ = record.unpack(first)
+    if caplen > MAX_RECORD or 40 + caplen > size:  # cut or damaged: the reader reads no packet
+        return CaptureInfo(path, "pcap", size, None, None, interfaces)
     first_ts = sec * 1_000_000_000 + frac * mul
     last_ts = _pcap_last(f, size, record, mul, snaplen, first_ts) if seekable else None
     return CaptureInfo(path, "pcap", size, first_ts, last_ts, interfaces)
@@ -276,12 +278,13 @@ def _timestamp(block: bytes, btype: int, section: _Section) -> int | None:
     """A packet block's time, or None (a Simple Packet Block has none; an undefined
     interface cannot say)."""
     if btype == BlockType.EPB:
-        iface, hi, lo = struct.unpack_from(section.endian + "III", block, 8)
+        iface, hi, lo, caplen = struct.unpack_from(section.endian + "IIII", block, 8)
     elif btype == BlockType.PB:
-        iface, _, hi, lo = struct.unpack_from(section.endian + "HHII", block, 8)
+        iface, _, hi, lo, caplen = struct.unpack_from(section.endian + "HHIII", block, 8)
     else:
         return None
-    if iface >= len(section.clocks):
+    blen = struct.unpack_from(section.endian + "I", block, 4)[0]
+    if iface >= len(section.clocks) or caplen > blen - 32:  # the reader stops there
         return None
     clock = section.clocks[iface]
     ts: int = ((hi << 32 | lo) * clock.mul) // clock.div + clock.offset

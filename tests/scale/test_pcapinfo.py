@@ -11,8 +11,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from analyzer.errors import InputError
+from analyzer.sources.pcap import CaptureStats, read_packets
 from analyzer.sources.pcapinfo import Interface, probe
 from tests.analyzer.test_pcap_source import ng_block, ng_epb, ng_idb, ng_option, ng_shb, ng_spb
 from tests.pcapgen import Conversation, write_pcap
@@ -195,3 +198,32 @@ def test_not_a_capture(tmp_path: Path, content: bytes, words: str) -> None:
     path.write_bytes(content)
     with pytest.raises(InputError, match=words):
         probe(str(path))
+
+
+_HEADS = [
+    struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1),
+    struct.pack(">IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 0, 1),
+    ng_shb() + ng_idb(1, tsresol=9),
+    ng_shb(">") + ng_idb(1, endian=">"),
+    b"\x0a\x0d\x0d\x0a",
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(head=st.sampled_from(_HEADS), body=st.binary(max_size=600), cut=st.integers(0, 700))
+def test_crafted_bytes_never_raise_anything_but_input_errors(
+    tmp_path_factory: pytest.TempPathFactory, head: bytes, body: bytes, cut: int
+) -> None:
+    """Whatever follows a capture's first bytes, and wherever the file ends, probing it
+    gives an answer or a clear input error; times, when found, are the reader's."""
+    path = tmp_path_factory.mktemp("crafted") / "x.pcap"
+    path.write_bytes((head + body)[: len(head) + cut])
+    try:
+        info = probe(str(path))
+    except InputError:
+        return
+    if info.first_ts is not None:
+        stats = CaptureStats()
+        with open(path, "rb") as f:
+            packets = list(read_packets(f, stats))
+        assert packets and packets[0][0] == info.first_ts
