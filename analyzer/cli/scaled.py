@@ -78,10 +78,15 @@ def analyze_on_dask(
     settings = Settings(ports, keep, GENERATOR)
     errors: list[str] = []
     with user_errors():
-        paths = expand(files)
+        inputs = expand(files)
         with dask_client(scheduler) as client, progress_bar(progress) as bar:
             executor = DaskExecutor(client)
-            work = plan(paths, executor)
+            work = plan(inputs.paths, executor, inputs.in_folders)
+            if work.passed_over:
+                names = ", ".join(printable(os.path.basename(p)) for p in work.passed_over)
+                click.echo(
+                    f"dicomtap: note: passed over files that are no captures: {names}", err=True
+                )
             write_records(_reported(records(work, settings, executor, bar), errors), fmt, output)
     if errors:
         sys.exit(2)

@@ -5,13 +5,23 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from analyzer.errors import InputError
 
 _GLOB_CHARS = frozenset("*?[")
 
 
-def expand(arguments: Sequence[str]) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """The files to read, and which of them were found in a folder (a folder may hold
+    other files than captures: notes, scripts; those are passed over, not errors)."""
+
+    paths: tuple[str, ...]
+    in_folders: frozenset[str]
+
+
+def expand(arguments: Sequence[str]) -> Inputs:
     """Every file ``arguments`` name, each once, in the order named.
 
     A folder stands for the files directly in it (not in its subfolders; hidden files
@@ -21,9 +31,11 @@ def expand(arguments: Sequence[str]) -> list[str]:
     :class:`~analyzer.errors.InputError` for a pattern or folder that yields no file.
     """
     paths: list[str] = []
+    in_folders: set[str] = set()
     seen: set[str] = set()
     for argument in arguments:
-        if os.path.isdir(argument):
+        folder = os.path.isdir(argument)
+        if folder:
             found = sorted(
                 e.path for e in os.scandir(argument) if not e.name.startswith(".") and e.is_file()
             )
@@ -40,4 +52,6 @@ def expand(arguments: Sequence[str]) -> list[str]:
             if key not in seen:
                 seen.add(key)
                 paths.append(path)
-    return paths
+                if folder:
+                    in_folders.add(path)
+    return Inputs(tuple(paths), frozenset(in_folders))

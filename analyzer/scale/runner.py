@@ -13,7 +13,7 @@ on a Dask cluster.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -50,17 +50,29 @@ class InProcess:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """The capture points to analyse, and the files that could not be read at all."""
+    """The capture points to analyse, the files that could not be read at all, and the
+    files of folders that are no captures (passed over)."""
 
     groups: tuple[Group, ...]
     unreadable: tuple[Probed, ...]
+    passed_over: tuple[str, ...] = ()
 
 
-def plan(paths: Sequence[str], executor: Executor) -> Plan:
-    """Look at every file and group them into capture points."""
+def plan(
+    paths: Sequence[str], executor: Executor, in_folders: Collection[str] = frozenset()
+) -> Plan:
+    """Look at every file and group them into capture points. A file of ``in_folders``
+    that is no capture at all is passed over; any other file that cannot be read is an
+    error."""
     probed = executor.probe(paths)
     infos = [p.info for p in probed if p.info is not None]
-    return Plan(tuple(group(infos)), tuple(p for p in probed if p.info is None))
+    failed = [p for p in probed if p.info is None]
+    over = [p for p in failed if p.not_a_capture and p.path in in_folders]
+    return Plan(
+        tuple(group(infos)),
+        tuple(p for p in failed if p not in over),
+        tuple(p.path for p in over),
+    )
 
 
 def records(

@@ -44,6 +44,9 @@ class Probed:
     path: str
     info: CaptureInfo | None
     error: str | None = None
+    not_a_capture: bool = False
+    """The file could be read, and is no capture at all (empty, text, a script): in a
+    folder of captures, a file to pass over rather than an error."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +75,18 @@ def probe_file(path: str) -> Probed:
     try:
         return Probed(path, probe(path))
     except DicomtapError as exc:
-        return Probed(path, None, str(exc))
+        return Probed(path, None, str(exc), _readable(path))
     except OSError as exc:
         return Probed(path, None, f"{path}: cannot read ({exc.strerror or exc})")
+
+
+def _readable(path: str) -> bool:
+    """Whether ``path`` opens: then the reader refused its content, not its access."""
+    try:
+        with open(path, "rb"):
+            return True
+    except OSError:
+        return False
 
 
 def analyze_group(files: Sequence[str], settings: Settings) -> GroupResult:

@@ -95,27 +95,34 @@ def test_two_capture_points_that_saw_the_same_traffic(client: Client, tmp_path: 
     assert len(associations) == 2 * len(alone)
 
 
-def test_the_command_on_a_folder_with_a_broken_file(tmp_path: Path) -> None:
-    """``dicomtap analyze --dask FOLDER`` as a user runs it (its own local cluster, one
-    worker per core): the file that is not a capture is an error line and an error record,
-    the others are analysed, the exit status is 2."""
+def test_the_command_on_a_folder_and_a_broken_file(tmp_path: Path) -> None:
+    """``dicomtap analyze --dask FOLDER FILE`` as a user runs it (its own local cluster, one
+    worker per core). In the folder, a file that is no capture is passed over with a note;
+    named on its own, it is an error line and an error record; the captures are analysed,
+    and the exit status is 2."""
     folder = tmp_path / "captures"
     folder_of_samples(folder)
-    (folder / "zz_notes.pcap").write_text("written by hand\n")
+    (folder / "README.txt").write_text("night shift captures\n")
+    named = tmp_path / "notes.pcap"
+    named.write_text("written by hand\n")
     out = tmp_path / "records.jsonl"
     proc = Net().run(
-        dicomtap_argv("analyze", "--format", "json", "-o", str(out), "--dask", str(folder)),
+        dicomtap_argv(
+            "analyze", "--format", "json", "-o", str(out), "--dask", str(folder), str(named)
+        ),
         timeout=600,
     )
     assert proc.returncode == 2, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if "error" in line]
-    assert len(lines) == 1
-    assert lines[0].startswith(f"dicomtap: error: {folder / 'zz_notes.pcap'} is not a pcap")
+    said = [line for line in proc.stderr.splitlines() if "README" in line or "error" in line]
+    assert said[0] == "dicomtap: note: passed over files that are no captures: README.txt"
+    assert said[1].startswith(f"dicomtap: error: {named} is not a pcap or pcapng capture")
+    assert len(said) == 2
     got = [json.loads(line) for line in out.read_text().splitlines()]
     executor = InProcess()
-    paths = sorted(str(p) for p in folder.iterdir())
+    paths = [*sorted(str(p) for p in folder.glob("*.pcap*")), str(named)]
     expected = list(records(plan(paths, executor), Settings(generator=CLI_GENERATOR), executor))
     assert got == expected
+    assert [r["sources"] for r in got if r["type"] == "error"] == [[str(named)]]
 
 
 def test_an_unreachable_scheduler_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
