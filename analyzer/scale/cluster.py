@@ -35,12 +35,17 @@ class ClusterError(DicomtapError):
 
 
 def _quiet() -> None:
-    """Keep Dask's own log lines (workers starting, stopping) off the user's terminal;
-    its warnings about errors still come through."""
+    """Keep Dask's own log lines off the user's terminal: workers starting and stopping, and
+    the heartbeats a worker misses while a busy machine stops the cluster. What matters
+    reaches dicomtap as a failed task, and is said once, as an error record. The worker
+    processes of a local cluster read it from the environment, when they import Dask;
+    ``DASK_LOGGING__DISTRIBUTED=info`` shows the log again."""
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "critical")
     import dask
 
-    dask.config.set({"logging.distributed": "error"})
-    logging.getLogger("distributed").setLevel(logging.ERROR)
+    level = os.environ["DASK_LOGGING__DISTRIBUTED"]
+    dask.config.set({"logging.distributed": level})
+    logging.getLogger("distributed").setLevel(level.upper())
 
 
 @contextmanager

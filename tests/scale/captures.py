@@ -25,17 +25,20 @@ GENERATOR = "dicomtap test"
 Record = dict[str, Any]
 
 
-def plain(paths: list[Path] | list[str]) -> list[Record]:
-    """What ``dicomtap analyze --format json`` writes for ``paths`` read as one capture."""
+def plain(paths: list[Path] | list[str], **options: Any) -> list[Record]:
+    """What ``dicomtap analyze --format json`` writes for ``paths`` read as one capture;
+    ``options`` are its ``ports`` and ``keep``."""
     store = Store()
-    analyze_files([str(p) for p in paths], store, rules=Diagnosis())
+    analyze_files([str(p) for p in paths], store, rules=Diagnosis(), **options)
     return list(records(store, GENERATOR))
 
 
-def in_process(paths: list[str]) -> list[Record]:
-    """The scaled analysis of ``paths``, every task run in this process."""
+def in_process(paths: list[str], **options: Any) -> list[Record]:
+    """The scaled analysis of ``paths``, every task run in this process; ``options`` are
+    :class:`~analyzer.scale.task.Settings`' ``ports`` and ``keep``."""
     executor = InProcess()
-    return list(scaled_records(plan(paths, executor), Settings(generator=GENERATOR), executor))
+    settings = Settings(generator=GENERATOR, **options)
+    return list(scaled_records(plan(paths, executor), settings, executor))
 
 
 def split(source: Path, folder: Path, packets: int, name: str = "ring") -> list[Path]:

@@ -13,6 +13,7 @@ import pytest
 from analyzer.pipeline import analyze_files
 from analyzer.scale.merge import ASSOCIATION_REFERENCES, Merge, MergeError, renumber
 from analyzer.scale.task import GroupResult, Settings, analyze_group
+from tests.pcapgen import Conversation, write_pcap
 from tests.scale.captures import (
     GENERATOR,
     SAMPLES,
@@ -27,6 +28,17 @@ from tests.scale.captures import (
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
 def test_one_capture_point_is_what_analyze_writes(sample: Path) -> None:
     assert in_process([str(sample)]) == plain([sample])
+
+
+def test_ports_reach_the_analysis(tmp_path: Path) -> None:
+    """--port: a connection to port 4100 that never carried DICOM is an association only
+    when 4100 is named as a DICOM port, as in ``dicomtap analyze --port 4100``."""
+    conversation = Conversation(("10.1.1.1", 50000), ("10.1.1.2", 4100)).handshake().close()
+    path = write_pcap(tmp_path / "probe.pcap", conversation.frames)
+    named = in_process([str(path)], ports=(4100,), keep=16)
+    assert named == plain([path], ports=(4100,), keep=16)
+    assert [r["outcome"] for r in named if r["type"] == "association"] == ["never-associated"]
+    assert [r["type"] for r in in_process([str(path)])] == ["header", "summary"]
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
