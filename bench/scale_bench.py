@@ -8,8 +8,11 @@ after the other, every capture point from its own time. Then times, in the same 
     dicomtap analyze --format json -o /dev/null FILES...            (one process)
     dicomtap analyze --dask --format json -o /dev/null FOLDER...     (local cluster)
 
-a few times each, alternating, and prints the median wall time and the peak RSS of the
-largest process (GNU time's figure: the driver or a Dask worker, whichever grew most).
+a few times each, alternating, and prints the median wall time, the CPU time of all the
+processes of the run (user + system, Dask's workers included) and the peak RSS of the
+largest process (GNU time's figures), with the load average before each run: on a
+machine other work keeps busy, a run gets a share of the cores whatever its number of
+processes, and the CPU time says what it cost.
 One process reads every file as one capture; ``--dask`` analyses each capture point as a
 task. Both do the same work: the capture points do not overlap in time. This is a
 benchmark, not a test.
@@ -22,6 +25,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import struct
@@ -76,16 +80,21 @@ def _write(path: Path, traffic: list[list[tuple[int, bytes, int]]], clock: int, 
     return clock
 
 
-def measure(argv: list[str]) -> tuple[float, int]:
-    """(wall seconds, peak RSS of the largest process of the run, KiB)."""
+Run = tuple[float, float, int, float]
+"""Wall seconds, CPU seconds, peak RSS of the largest process (KiB), load average before."""
+
+
+def measure(argv: list[str]) -> Run:
+    load = os.getloadavg()[0]
     start = time.perf_counter()
     proc = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", *argv], capture_output=True, text=True, timeout=3600
+        ["/usr/bin/time", "-f", "%U %S %M", *argv], capture_output=True, text=True, timeout=3600
     )
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"failed: {' '.join(argv)}\n{proc.stderr}")
-    return wall, int(proc.stderr.strip().splitlines()[-1])
+    user, system, rss = proc.stderr.strip().splitlines()[-1].split()
+    return wall, float(user) + float(system), int(rss), load
 
 
 def main() -> None:
@@ -94,16 +103,22 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=5)
     ap.add_argument("--file-mb", type=int, default=20)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--keep", type=Path, help="make the captures here and keep them")
+    ap.add_argument(
+        "--keep", type=Path, help="make the captures here and keep them (or use those there)"
+    )
     args = ap.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="dtscale"))
     try:
-        folders = make_tree(root / "captures", args.points, args.files, args.file_mb)
+        tree = root / "captures"
+        if tree.exists():  # made by an earlier run with --keep
+            folders = sorted(p for p in tree.iterdir() if p.is_dir())
+        else:
+            folders = make_tree(tree, args.points, args.files, args.file_mb)
         files = sorted(str(p) for f in folders for p in f.iterdir())
         size = sum(Path(f).stat().st_size for f in files)
         print(f"{len(files)} files, {len(folders)} capture points, {size / 1e6:.0f} MB")
         dicomtap = [sys.executable, "-c", "from analyzer.cli import main; main()", "analyze"]
-        runs: dict[str, list[tuple[float, int]]] = {"one process": [], "--dask": []}
+        runs: dict[str, list[Run]] = {"one process": [], "--dask": []}
         for _ in range(args.runs):
             runs["one process"].append(
                 measure([*dicomtap, "--format", "json", "-o", "/dev/null", *files])
@@ -116,9 +131,13 @@ def main() -> None:
             )
         for name, figures in runs.items():
             wall = statistics.median(f[0] for f in figures)
+            cpu = statistics.median(f[1] for f in figures)
             print(
-                f"{name:12} wall {wall:6.1f} s (runs: {', '.join(f'{f[0]:.1f}' for f in figures)})"
-                f"  peak RSS {max(f[1] for f in figures) / 1024:.0f} MiB"
+                f"{name:12} wall {wall:6.1f} s  CPU {cpu:6.1f} s"
+                f"  peak RSS {max(f[2] for f in figures) / 1024:.0f} MiB"
+                f"  (wall, CPU, load average of each run: "
+                + ", ".join(f"{f[0]:.1f}/{f[1]:.1f}/{f[3]:.1f}" for f in figures)
+                + ")"
             )
     finally:
         if args.keep is None:

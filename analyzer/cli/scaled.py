@@ -83,7 +83,9 @@ def analyze_on_dask(
             executor = DaskExecutor(client)
             work = plan(inputs.paths, executor, inputs.in_folders)
             if work.passed_over:
-                names = ", ".join(printable(os.path.basename(p)) for p in work.passed_over)
+                names = ", ".join(printable(os.path.basename(p)) for p in work.passed_over[:10])
+                if len(work.passed_over) > 10:
+                    names += f" and {len(work.passed_over) - 10} more"
                 click.echo(
                     f"dicomtap: note: passed over files that are no captures: {names}", err=True
                 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from analyzer.scale.runner import InProcess, plan
 from analyzer.scale.runner import records as scaled_records
 from analyzer.scale.task import Settings
 from analyzer.store import Store
+from tests.pcapgen import read_classic
 from tests.peers import tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,3 +79,18 @@ def folder_of_samples(folder: Path) -> list[Path]:
     """Every sample copied into ``folder`` (each is a capture point of its own)."""
     folder.mkdir(parents=True, exist_ok=True)
     return [Path(shutil.copy(p, folder / p.name)) for p in SAMPLES]
+
+
+def repeated(sample: Path, target: Path, copies: int) -> Path:
+    """``sample``'s traffic ``copies`` times over, each copy a second after the last, as
+    one capture (a larger capture of real traffic, for a task that takes a while)."""
+    linktype, frames = read_classic(sample)
+    t0 = frames[0][0]
+    span = frames[-1][0] - t0 + 1_000_000_000
+    with open(target, "wb") as out:
+        out.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 262144, linktype))
+        for copy in range(copies):
+            for ts, data, orig in frames:
+                ts += copy * span
+                out.write(struct.pack("<IIII", ts // 10**9, ts % 10**9, len(data), orig) + data)
+    return target

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import dask
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -30,6 +32,7 @@ from tests.scale.captures import (
     Record,
     folder_of_samples,
     in_process,
+    repeated,
     shifted,
     shuffled,
     split,
@@ -125,6 +128,40 @@ def test_the_command_on_a_folder_and_a_broken_file(tmp_path: Path) -> None:
     assert [r["sources"] for r in got if r["type"] == "error"] == [[str(named)]]
 
 
+def test_a_worker_that_dies_costs_only_its_capture_point(tmp_path: Path) -> None:
+    """A worker killed (SIGKILL, by its PID) while it analyses a capture point: that capture
+    point is an error record naming its file, the capture points after it are analysed by
+    the worker Dask starts again, and the output is otherwise the one process's."""
+    big = repeated(
+        next(s for s in SAMPLES if s.name == "store_mtu1500.pcap"), tmp_path / "big.pcap", 40
+    )
+    small = [str(s) for s in SAMPLES if s.name in ("echo.pcap", "abort.pcap")]
+    paths = [str(big), *small]
+    # No second try for a task whose worker died, and one task at a time on the worker.
+    once = {
+        "distributed.scheduler.allowed-failures": 0,
+        "distributed.scheduler.worker-saturation": 1.0,
+    }
+    with dask.config.set(once), dask_client(None, workers=1) as c:
+        executor = DaskExecutor(c)
+        work = plan(paths, executor)
+        pids = c.run(os.getpid)
+        stream = records(work, Settings(generator=GENERATOR), executor)
+        got = [next(stream)]
+        deadline = time.monotonic() + 300
+        while not any(c.processing().values()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        for pid in pids.values():
+            os.kill(pid, signal.SIGKILL)
+        got += list(stream)
+    errors = [r for r in got if r["type"] == "error"]
+    assert len(errors) == 1 and errors[0]["sources"] == [str(big)]
+    assert "the Dask task failed" in errors[0]["message"]
+    expected = in_process(small)
+    assert [r for r in got[1:] if r["type"] not in ("error", "summary")] == expected[1:-1]
+
+
 def test_an_unreachable_scheduler_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", "2s")
     sample = str(SAMPLES[0])
@@ -162,6 +199,9 @@ def test_an_existing_scheduler_and_worker(tmp_path: Path) -> None:
                 net,
                 worker_argv,
                 tmp_path / "worker.log",
+                # Its log says when it has registered (this process may have turned the
+                # log off for the workers it starts: the setting is inherited).
+                env={"DASK_LOGGING__DISTRIBUTED": "info"},
             ) as worker,
         ):
             _wait_for_worker(worker, tmp_path / "worker.log")
