@@ -3,7 +3,12 @@
 Usage: rawclient.py MODE HOST PORT [ARGS]. Modes:
 
 * ``silent``: connect and send nothing; prints ``closed`` when the proxy closes.
-* ``garbage FILE``: send FILE's bytes, half-close, read until EOF.
+* ``garbage FILE``: send FILE's bytes, half-close, read until EOF (or a reset).
+* ``opening FILE``: send FILE's bytes, half-close; prints every PDU received, then ``closed``.
+* ``bigrq SECONDS``: an A-ASSOCIATE-RQ header declaring 0xFFFFFFFF bytes, then zeros for up
+  to SECONDS (or until the proxy stops reading); prints every PDU received and
+  ``sent N``.
+* ``abortclose``: associate, send an A-ABORT and close; prints ``aborted``.
 * ``bigpdu FILE``: A-ASSOCIATE-RQ, a P-DATA-TF header declaring 0xFFFFFFFF bytes, 64 KiB of
   data; the bytes sent are saved in FILE; then close.
 * ``killmid``: associate, send half a P-DATA-TF, then SIGKILL itself.
@@ -23,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from tests.factories import associate_rq, echo_rq, release_rq
+from tests.factories import abort, associate_rq, echo_rq, release_rq
 
 
 def read_pdu(sock: socket.socket) -> tuple[int, bytes] | None:
@@ -66,13 +71,45 @@ def main() -> None:
         print("closed" if not data else f"got {data[0]}", flush=True)
         return
     if mode == "garbage":
-        sock.sendall(Path(sys.argv[4]).read_bytes())
-        sock.shutdown(socket.SHUT_WR)
-        while sock.recv(65536):
+        try:
+            sock.sendall(Path(sys.argv[4]).read_bytes())
+            sock.shutdown(socket.SHUT_WR)
+            while sock.recv(65536):
+                pass
+        except OSError:  # reset
             pass
         print("closed", flush=True)
         return
-    rq = associate_rq(calling=os.environ.get("CALLING", "RAWCLIENT"), called="ANY-SCP")
+    if mode == "opening":
+        try:
+            sock.sendall(Path(sys.argv[4]).read_bytes())
+            sock.shutdown(socket.SHUT_WR)
+            while report(read_pdu(sock)) is not None:
+                pass
+        except OSError:
+            print("closed", flush=True)
+        return
+    if mode == "bigrq":
+        sent = 0
+        deadline = time.monotonic() + float(sys.argv[4])
+        block = bytes(1 << 16)
+        sock.settimeout(1)
+        try:
+            sock.sendall(b"\x01\x00\xff\xff\xff\xff\x00\x01\x00\x00")
+            while time.monotonic() < deadline:
+                sent += sock.send(block)
+        except OSError:
+            pass
+        sock.settimeout(10)
+        try:
+            while report(read_pdu(sock)) is not None:
+                pass
+        except OSError:
+            print("closed", flush=True)
+        print(f"sent {sent}", flush=True)
+        return
+    calling = os.environ.get("CALLING", "RAWCLIENT")
+    rq = associate_rq(calling=calling, called=os.environ.get("CALLED", "ANY-SCP"))
     if mode == "bigpdu":
         data = rq + struct.pack(">BBI", 4, 0, 0xFFFFFFFF) + bytes(range(256)) * 256
         Path(sys.argv[4]).write_bytes(data)
@@ -88,6 +125,11 @@ def main() -> None:
         return
     sock.sendall(rq)
     if report(read_pdu(sock)) != 2:
+        return
+    if mode == "abortclose":
+        sock.sendall(abort())
+        sock.close()
+        print("aborted", flush=True)
         return
     if mode == "killmid":
         pdu = echo_rq()

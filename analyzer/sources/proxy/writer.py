@@ -1,0 +1,104 @@
+"""File and terminal output on a thread of its own, so that a slow disk or terminal never
+holds up relaying.
+
+Everything the proxy writes (the pcapng, the live log on stdout and in ``--log``, the JSON
+Lines) is handed to one :class:`BackgroundWriter` as small jobs, run in order on its thread.
+The event loop only formats and enqueues; the thread spends its time in ``write`` system
+calls, which release the interpreter lock, so relaying goes on meanwhile.
+
+The queue is bounded in bytes: when the disk cannot keep up, :meth:`BackgroundWriter.submit`
+waits for room (the relay slows to the disk's pace rather than holding an unbounded backlog).
+A job that fails with :class:`OSError` (a full disk, a closed terminal) is reported once per
+message through ``report`` and the others go on.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+
+__all__ = ["QUEUE_LIMIT", "BackgroundWriter"]
+
+#: Bytes queued for writing before :meth:`BackgroundWriter.submit` waits for the thread.
+QUEUE_LIMIT = 64 << 20
+
+Job = Callable[[], None]
+
+
+class BackgroundWriter:
+    """Runs write jobs in order on one thread. ``report`` gets a one-line message for each
+    distinct write error (it is called on the writer thread)."""
+
+    def __init__(self, report: Callable[[str], None], *, limit: int = QUEUE_LIMIT) -> None:
+        self._report = report
+        self._limit = limit
+        self._jobs: deque[tuple[Job, int]] = deque()
+        self._queued = 0
+        self._busy = False
+        self._closed = False
+        self._said: set[str] = set()
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="dicomtap-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Job, size: int = 0) -> None:
+        """Run ``job`` on the writer thread, after every job submitted before it. ``size``
+        (bytes) counts against the queue limit; the call waits while the queue is over it."""
+        if threading.current_thread() is self._thread:
+            self._call(job)  # a job that writes more (rotation headers ...): in order already
+            return
+        with self._cond:
+            if self._closed:
+                return
+            while self._queued > self._limit and self._thread.is_alive():
+                self._cond.wait(0.1)
+            self._jobs.append((job, size))
+            self._queued += size
+            self._cond.notify_all()
+
+    def wait(self) -> None:
+        """Return once every job submitted so far has run."""
+        with self._cond:
+            while (self._jobs or self._busy) and self._thread.is_alive():
+                self._cond.wait(0.1)
+
+    def close(self) -> None:
+        """Run what is queued, then stop the thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join()
+
+    def _call(self, job: Job) -> None:
+        try:
+            job()
+        except OSError as exc:
+            where = f" {exc.filename}" if exc.filename else ""
+            text = f"cannot write{where}: {exc.strerror or exc}"
+            if text not in self._said:
+                self._said.add(text)
+                self._report(text)
+        except Exception as exc:  # a bug in a job must not stop every output
+            text = f"output failed: {type(exc).__name__}: {exc}"
+            if text not in self._said:
+                self._said.add(text)
+                self._report(text)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._jobs and not self._closed:
+                    self._cond.wait()
+                if not self._jobs:
+                    self._cond.notify_all()
+                    return
+                batch = list(self._jobs)
+                self._jobs.clear()
+                self._busy = True
+            for job, _ in batch:
+                self._call(job)
+            with self._cond:
+                self._queued -= sum(size for _, size in batch)
+                self._busy = False
+                self._cond.notify_all()
