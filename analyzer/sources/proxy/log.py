@@ -94,20 +94,24 @@ class RotatingFile:
 
 
 class LiveLog:
-    """One line per proxy event, association event and exchange, on ``out`` and/or a file,
-    written by ``writer``'s thread."""
+    """One line per proxy event, association event and exchange, on ``out`` (written by the
+    ``terminal`` writer's thread) and/or a file (by the ``files`` writer's)."""
 
     def __init__(
         self,
         store: Store,
         out: IO[str] | None,
         file: RotatingFile | None,
-        writer: BackgroundWriter,
+        *,
+        terminal: BackgroundWriter,
+        files: BackgroundWriter,
     ) -> None:
         self.store = store
         self._out = out
         self._file = file
-        self._writer = writer
+        self._terminal = terminal
+        self._files = files
+        self._dropped_said = 0
         self._upstream: dict[int, str] = {}
         self._lines = EventLines(
             store,
@@ -122,17 +126,24 @@ class LiveLog:
         if self._out is None and self._file is None:
             return
         line = f"{clock(ts)} {printable(text)}\n"
-        self._writer.submit(lambda: self._write(line), len(line))
-
-    def _write(self, line: str) -> None:
         if self._out is not None:
+            self._terminal.submit(lambda: self._show(line), len(line))
+        file = self._file
+        if file is not None:
+            self._files.submit(lambda: file.write(line), len(line))
+
+    def _show(self, line: str) -> None:
+        if self._out is not None:
+            dropped = self._terminal.dropped - self._dropped_said
+            if dropped:
+                self._dropped_said += dropped
+                note = f"({dropped} lines not shown: the terminal did not keep up)"
+                line = f"{clock(None)} {note}\n{line}"
             try:
                 self._out.write(line)
                 self._out.flush()
             except (OSError, ValueError):
                 self._out = None  # stdout went away: keep the file, keep relaying
-        if self._file is not None:
-            self._file.write(line)
 
     def event(self, connection: int, text: str, ts: int | None = None) -> None:
         """A proxy event on connection ``#connection``."""
@@ -151,7 +162,7 @@ class LiveLog:
         self._unsubscribe()
         file = self._file
         if file is not None:
-            self._writer.submit(file.close)
+            self._files.submit(file.close)
 
     # --- store changes ---------------------------------------------------------------
 

@@ -40,6 +40,8 @@ from .writer import BackgroundWriter
 __all__ = ["run_proxy", "serve"]
 
 _FLUSH_EVERY = 1.0  # seconds between flushes of the pcapng file
+_TERMINAL_WAIT = 5.0  # seconds the last lines may take to reach the terminal at exit
+_TERMINAL_QUEUE = 1 << 20  # bytes of lines waiting for the terminal before more are dropped
 
 
 async def run_proxy(
@@ -62,13 +64,16 @@ async def run_proxy(
     oc = config.output
     store.source.name = "proxy"
     store.source.files = [f"proxy {lst.address}" for lst in config.listeners]
-    writer = BackgroundWriter(_complain)
-    closers: list[Callable[[], None]] = [writer.close]
+    writer = BackgroundWriter(_complain, name="file output")
+    # The terminal has a writer of its own, which drops lines rather than wait: a terminal
+    # nobody reads must stall neither relaying nor the files.
+    terminal = BackgroundWriter(_complain, name="terminal", drop=True, limit=_TERMINAL_QUEUE)
+    closers: list[Callable[[], None]] = [writer.close, lambda: terminal.close(_TERMINAL_WAIT)]
     try:
         log_file = (
             RotatingFile(oc.log, max_size=oc.log_max_size, keep=oc.keep_files) if oc.log else None
         )
-        live = LiveLog(store, None if oc.quiet else out, log_file, writer)
+        live = LiveLog(store, None if oc.quiet else out, log_file, terminal=terminal, files=writer)
         closers.append(live.close)
         if oc.jsonl:
             jsonl = JsonlSink(

@@ -6,10 +6,13 @@ Lines) is handed to one :class:`BackgroundWriter` as small jobs, run in order on
 The event loop only formats and enqueues; the thread spends its time in ``write`` system
 calls, which release the interpreter lock, so relaying goes on meanwhile.
 
-The queue is bounded in bytes: when the disk cannot keep up, :meth:`BackgroundWriter.submit`
-waits for room (the relay slows to the disk's pace rather than holding an unbounded backlog).
-A job that fails with :class:`OSError` (a full disk, a closed terminal) is reported once per
-message through ``report`` and the others go on.
+The queue is bounded in bytes. When the disk cannot keep up, :meth:`BackgroundWriter.submit`
+waits for room (the relay slows to the disk's pace rather than holding an unbounded backlog);
+a writer made with ``drop=True`` (the terminal) drops instead and counts what it dropped
+(:attr:`BackgroundWriter.dropped`): a terminal nobody reads must never stall relaying, and
+the files keep the full record. A job that fails
+with :class:`OSError` (a full disk, a closed terminal) is reported once per message through
+``report`` and the others go on.
 """
 
 from __future__ import annotations
@@ -30,16 +33,26 @@ class BackgroundWriter:
     """Runs write jobs in order on one thread. ``report`` gets a one-line message for each
     distinct write error (it is called on the writer thread)."""
 
-    def __init__(self, report: Callable[[str], None], *, limit: int = QUEUE_LIMIT) -> None:
+    def __init__(
+        self,
+        report: Callable[[str], None],
+        *,
+        limit: int = QUEUE_LIMIT,
+        drop: bool = False,
+        name: str = "output",
+    ) -> None:
         self._report = report
         self._limit = limit
+        self._drop = drop
+        self.dropped = 0
+        """Jobs dropped because the queue was full (``drop=True`` only)."""
         self._jobs: deque[tuple[Job, int]] = deque()
         self._queued = 0
         self._busy = False
         self._closed = False
         self._said: set[str] = set()
         self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="dicomtap-writer", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"dicomtap-{name}", daemon=True)
         self._thread.start()
 
     def submit(self, job: Job, size: int = 0) -> None:
@@ -50,6 +63,9 @@ class BackgroundWriter:
             return
         with self._cond:
             if self._closed:
+                return
+            if self._drop and self._queued > self._limit:
+                self.dropped += 1
                 return
             while self._queued > self._limit and self._thread.is_alive():
                 self._cond.wait(0.1)
@@ -63,12 +79,13 @@ class BackgroundWriter:
             while (self._jobs or self._busy) and self._thread.is_alive():
                 self._cond.wait(0.1)
 
-    def close(self) -> None:
-        """Run what is queued, then stop the thread."""
+    def close(self, timeout: float | None = None) -> None:
+        """Run what is queued, then stop the thread; with a ``timeout``, give up waiting after
+        that many seconds (a terminal that blocks forever must not keep the process alive)."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        self._thread.join()
+        self._thread.join(timeout)
 
     def _call(self, job: Job) -> None:
         try:

@@ -9,6 +9,8 @@ Usage: rawclient.py MODE HOST PORT [ARGS]. Modes:
   to SECONDS (or until the proxy stops reading); prints every PDU received and
   ``sent N``.
 * ``abortclose``: associate, send an A-ABORT and close; prints ``aborted``.
+* ``echoes N``: associate, N C-ECHOs one after the other, release; prints ``echoed N``
+  and ``released``.
 * ``bigpdu FILE``: A-ASSOCIATE-RQ, a P-DATA-TF header declaring 0xFFFFFFFF bytes, 64 KiB of
   data; the bytes sent are saved in FILE; then close.
 * ``killmid``: associate, send half a P-DATA-TF, then SIGKILL itself.
@@ -65,6 +67,7 @@ def report(pdu: tuple[int, bytes] | None) -> int | None:
 def main() -> None:
     mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     sock = socket.create_connection((host, port), timeout=30)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # one PDU, one segment, at once
     if mode == "silent":  # connect, send nothing, wait for the proxy to give up
         sock.settimeout(30)
         data = sock.recv(65536)
@@ -130,6 +133,18 @@ def main() -> None:
         sock.sendall(abort())
         sock.close()
         print("aborted", flush=True)
+        return
+    if mode == "echoes":
+        count = int(sys.argv[4])
+        for n in range(1, count + 1):
+            sock.sendall(echo_rq(message_id=n & 0xFFFF))
+            if read_pdu(sock) is None:
+                print(f"closed after {n - 1}", flush=True)
+                return
+        print(f"echoed {count}", flush=True)
+        sock.sendall(release_rq())
+        if report(read_pdu(sock)) == 6:
+            print("released", flush=True)
         return
     if mode == "killmid":
         pdu = echo_rq()
