@@ -233,11 +233,12 @@ class Relay(SideEvents):
         if not dst.transport.is_closing():
             dst.transport.write(sent)
         ts = self.rt.now()
-        tap, u_leg = self.tap, self.u_leg
+        tap = self.tap
+        u_leg = self.u_leg if self.rt.pcap is not None else None  # only packets to make
         if to_client:
 
             def record() -> None:
-                if received is not None:
+                if received is not None and u_leg is not None:
                     u_leg.data(False, ts, received)
                 tap.data(False, ts, sent)
 
@@ -246,7 +247,8 @@ class Relay(SideEvents):
             def record() -> None:
                 if received is not None:
                     tap.data(True, ts, received)
-                u_leg.data(True, ts, sent)
+                if u_leg is not None:
+                    u_leg.data(True, ts, sent)
 
         self.rt.record(record, len(sent))
 

@@ -2,9 +2,12 @@
 holds up relaying.
 
 Everything the proxy writes (the pcapng, the live log on stdout and in ``--log``, the JSON
-Lines) is handed to one :class:`BackgroundWriter` as small jobs, run in order on its thread.
+Lines) is handed to a :class:`BackgroundWriter` as small jobs, run in order on its thread.
 The event loop only formats and enqueues; the thread spends its time in ``write`` system
-calls, which release the interpreter lock, so relaying goes on meanwhile.
+calls, which release the interpreter lock, so relaying goes on meanwhile. The thread is not
+woken for every job: it wakes every :data:`PERIOD` seconds, or at once when
+:data:`WAKE_AT` bytes are waiting, so that it takes the interpreter lock a few dozen times a
+second rather than once per line or packet.
 
 The queue is bounded in bytes. When the disk cannot keep up, :meth:`BackgroundWriter.submit`
 waits for room (the relay slows to the disk's pace rather than holding an unbounded backlog);
@@ -25,6 +28,10 @@ __all__ = ["QUEUE_LIMIT", "BackgroundWriter"]
 
 #: Bytes queued for writing before :meth:`BackgroundWriter.submit` waits for the thread.
 QUEUE_LIMIT = 64 << 20
+#: Bytes queued that wake the thread at once.
+WAKE_AT = 1 << 20
+#: Seconds between two rounds of the thread when nothing woke it.
+PERIOD = 0.02
 
 Job = Callable[[], None]
 
@@ -71,11 +78,13 @@ class BackgroundWriter:
                 self._cond.wait(0.1)
             self._jobs.append((job, size))
             self._queued += size
-            self._cond.notify_all()
+            if self._queued >= WAKE_AT:
+                self._cond.notify_all()
 
     def wait(self) -> None:
         """Return once every job submitted so far has run."""
         with self._cond:
+            self._cond.notify_all()
             while (self._jobs or self._busy) and self._thread.is_alive():
                 self._cond.wait(0.1)
 
@@ -106,7 +115,7 @@ class BackgroundWriter:
         while True:
             with self._cond:
                 while not self._jobs and not self._closed:
-                    self._cond.wait()
+                    self._cond.wait(PERIOD)  # jobs gather meanwhile (submit seldom wakes it)
                 if not self._jobs:
                     self._cond.notify_all()
                     return
