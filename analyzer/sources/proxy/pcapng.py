@@ -278,10 +278,16 @@ class TcpLeg:
             seg = seg._replace(frame=self.writer.packet(self.interface, ts, data, comment))
         return seg
 
-    def open(self, ts: int) -> list[Segment]:
-        """The three-way handshake."""
+    def attempt(self, ts: int) -> list[Segment]:
+        """A SYN alone: a connection attempt (answered by :meth:`open`'s rest, a RST, or
+        nothing)."""
         syn = self._segment(True, ts, SYN)
         self._seq[0] = (self._seq[0] + 1) & 0xFFFFFFFF
+        return [syn]
+
+    def open(self, ts: int) -> list[Segment]:
+        """The three-way handshake."""
+        (syn,) = self.attempt(ts)
         syn_ack = self._segment(False, ts, SYN | ACK)
         self._seq[1] = (self._seq[1] + 1) & 0xFFFFFFFF
         return [syn, syn_ack, self._segment(True, ts, ACK)]
