@@ -10,28 +10,38 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.sources.proxy.admission import Admission
+from analyzer.sources.proxy.admission import HARD_LIMIT, Admission
 from analyzer.sources.proxy.config import Limits
 from tests.peers import Net, dcmtk, running
 
 from .harness import PROXY_PORT, UPSTREAM_PORT, proxy, script, storescp
 
 
-def test_admission_makes_room_from_the_longest_waiting() -> None:
-    adm: Admission[str] = Admission(Limits(max_associations=2, max_pending=3, max_pending_per_ip=2))
-    assert adm.arrive("a1", "10.0.0.1") == []
-    assert adm.arrive("a2", "10.0.0.1") == []
-    assert adm.arrive("a3", "10.0.0.1") == ["a1"]  # per address: its own oldest goes
-    assert adm.arrive("b1", "10.0.0.2") == []
-    assert adm.arrive("c1", "10.0.0.3") == ["a2"]  # globally: the oldest of all goes
-    assert adm.pending == 3
-    assert adm.associate("b1") and adm.associate("c1")
-    assert not adm.associate("a3")  # two associations already
-    assert (adm.pending, adm.associations) == (0, 2)
-    adm.leave("b1")
-    assert adm.associations == 1
-    adm.leave("a3")  # refused: held nothing, frees nothing
-    assert adm.associations == 1
+def test_admission_closes_the_longest_waiting_past_the_grace() -> None:
+    limits = Limits(max_associations=1, max_pending=4, max_pending_per_ip=2)
+    adm: Admission[str] = Admission(limits, grace=2.0)
+    for who, ip, now in [("a1", "A", 0.0), ("a2", "A", 1.0), ("b1", "B", 2.0)]:
+        assert adm.arrive(who, ip, now)
+    assert not adm.over
+    assert adm.arrive("a3", "A", 3.0)  # over the per-address limit
+    assert adm.excess(3.5) == (["a1"], None)  # the longest waiting of that address goes
+    assert adm.arrive("a4", "A", 4.0)
+    assert adm.excess(4.1) == (["a2"], None)
+    assert adm.arrive("a5", "A", 4.2)  # over again, but a3 and a4 are within their grace
+    assert adm.excess(4.3) == ([], 5.0)
+    assert adm.associate("a3")  # a3's A-ASSOCIATE-RQ came: it no longer waits
+    assert not adm.over and adm.excess(4.4) == ([], None)
+    assert adm.arrive("c1", "C", 6.0) and adm.arrive("d1", "D", 6.0)  # five pending
+    assert adm.excess(6.5) == (["b1"], None)  # over the global limit: the oldest goes
+    assert not adm.associate("c1")  # one association at most
+    adm.leave("a3")
+    assert adm.associations == 0 and adm.associate("d1")
+
+
+def test_admission_turns_away_far_too_many() -> None:
+    adm: Admission[int] = Admission(Limits(max_pending=2, max_pending_per_ip=1))
+    assert all(adm.arrive(n, f"10.0.0.{n}", 0.0) for n in range(HARD_LIMIT * 2))
+    assert not adm.arrive(99, "10.0.0.99", 0.0)
 
 
 def _flood(net: Net, count: int, sources: int, seconds: float) -> subprocess.Popen[str]:

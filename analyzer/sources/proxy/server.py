@@ -103,13 +103,27 @@ async def run_proxy(
     contexts: dict[Listener, ssl.SSLContext | None] = {}
     servers: list[asyncio.Server] = []
 
+    admission_check: list[asyncio.TimerHandle] = []
+
+    def check_admission() -> None:
+        """Close what keeps the proxy over its pending limits past the grace period."""
+        admission_check.clear()
+        evict, again = rt.admission.excess(loop.time())
+        for session in evict:
+            session.evict()
+        if again is not None:
+            admission_check.append(loop.call_at(again, check_admission))
+
     def factory(listener: Listener) -> Callable[[], Side]:
         def accepted(side: Side) -> None:
             connection = rt.next_connection
             rt.next_connection += 1
             session = Session(rt, connection, listener, side, tls=contexts[listener])
-            for old in rt.admission.arrive(session, session.peer.host):
-                old.evict()
+            if not rt.admission.arrive(session, session.peer.host, loop.time()):
+                session.turn_away()
+                return
+            if rt.admission.over and not admission_check:
+                admission_check.append(loop.call_later(rt.admission.grace, check_admission))
             task = loop.create_task(session.run())
             session.task = task
             sessions.add(task)
@@ -149,6 +163,8 @@ async def run_proxy(
     finally:
         for server in servers:
             server.close()
+        for timer in admission_check:
+            timer.cancel()
         recorder.drain()
         if sessions:
             grace = config.timeouts.grace

@@ -91,16 +91,20 @@ class Session:
     # --- entry -----------------------------------------------------------------------
 
     def evict(self) -> None:
-        """Reset this pending connection at once, to make room for a newer one."""
+        """Reset this pending connection at once: too many connections are pending."""
         waited = time.monotonic() - self._accepted
         what = "refused and closing" if self._rq is not None else "without an A-ASSOCIATE-RQ"
         self._evicted = True
-        self.rt.event(self.id, f"{what} for {waited:.1f} s; reset to make room for a newer one")
-        if self.client.transport is not None:
-            reset(self.client.transport)
-        self.rt.record(partial(self.tap.close, False, CloseKind.RST, self.rt.now()))
+        self.rt.event(self.id, f"{what} for {waited:.1f} s while too many connections wait; reset")
+        self._reset_client()
         if self.task is not None:
             self.task.cancel()
+
+    def turn_away(self) -> None:
+        """Reset this new connection at once: far too many connections are pending."""
+        self.rt.event(self.id, f"connection from {self.peer}: far too many pending; reset")
+        self._reset_client()
+        self.rt.record(partial(self.tap.end, self.rt.now()))
 
     async def run(self) -> None:
         """Relay until both sides have closed; never raises but for cancellation."""
