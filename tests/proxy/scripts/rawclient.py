@@ -11,6 +11,8 @@ Usage: rawclient.py MODE HOST PORT [ARGS]. Modes:
 * ``abortclose``: associate, send an A-ABORT and close; prints ``aborted``.
 * ``echoes N``: associate, N C-ECHOs one after the other, release; prints ``echoed N``
   and ``released``.
+* ``slowloris SECONDS``: an A-ASSOCIATE-RQ one byte every SECONDS, until the proxy closes;
+  prints ``closed after N bytes``.
 * ``bigpdu FILE``: A-ASSOCIATE-RQ, a P-DATA-TF header declaring 0xFFFFFFFF bytes, 64 KiB of
   data; the bytes sent are saved in FILE; then close.
 * ``killmid``: associate, send half a P-DATA-TF, then SIGKILL itself.
@@ -113,6 +115,25 @@ def main() -> None:
         return
     calling = os.environ.get("CALLING", "RAWCLIENT")
     rq = associate_rq(calling=calling, called=os.environ.get("CALLED", "ANY-SCP"))
+    if mode == "slowloris":
+        sent = 0
+        try:
+            for byte in rq:
+                sock.sendall(bytes((byte,)))
+                sent += 1
+                time.sleep(float(sys.argv[4]))
+                sock.settimeout(0)
+                try:
+                    if not sock.recv(1):
+                        break
+                except BlockingIOError:
+                    pass
+                finally:
+                    sock.settimeout(30)
+        except OSError:
+            pass
+        print(f"closed after {sent} bytes", flush=True)
+        return
     if mode == "bigpdu":
         data = rq + struct.pack(">BBI", 4, 0, 0xFFFFFFFF) + bytes(range(256)) * 256
         Path(sys.argv[4]).write_bytes(data)
