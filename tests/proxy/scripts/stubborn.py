@@ -1,8 +1,8 @@
-"""An acceptor that never closes a connection: it accepts every A-ASSOCIATE-RQ, answers
-C-ECHO and A-RELEASE-RQ, ignores A-ABORT, and keeps the socket open after the peer closed
-(as a PACS whose stack hangs). Every proposed presentation context is accepted. Writes ``eof N`` to OUTFILE when connection N's peer closes.
-With ``stall``, it stops reading for good once it has accepted the association (a peer
-that no longer reads).
+"""An acceptor that never closes a connection: it accepts every A-ASSOCIATE-RQ (every proposed
+context, with its first transfer syntax), answers C-ECHO and A-RELEASE-RQ, ignores A-ABORT,
+and keeps the socket open after the peer closed (as a PACS whose stack hangs). Writes
+``eof N`` to OUTFILE when connection N's peer closes. With ``stall``, it stops reading for
+good once it has accepted the association (a peer that no longer reads).
 
 Usage: stubborn.py PORT OUTFILE [stall]
 """
