@@ -29,6 +29,7 @@ def accept_all(body: bytes) -> bytes:
     contexts = [(c.context_id, 0, c.transfer_syntaxes[0]) for c in rq.presentation_contexts]
     return associate_ac(contexts)
 
+
 held: list[socket.socket] = []
 
 
