@@ -4,8 +4,11 @@ Not a test: it prints figures. Everything runs on the loopback of a private netw
 (root) or of the host, with real peers:
 
 * ``--concurrency`` workers (200) each run DCMTK storescu through the proxy to
-  ``storescp --fork +B`` again and again, each time with new objects (unique UIDs, random
-  sizes), so that every completed transfer can be checked byte for byte at the upstream;
+  ``storescp --fork +B +uf`` again and again, each time with one to three objects drawn from
+  a pool (random sizes, 8 KiB to 2 MiB, a few of 8 MiB); the upstream writes every object it
+  receives, exactly as received, to a file of its own, so that each can be checked byte for
+  byte: every completed transfer must have delivered each of its objects intact, and a
+  damaged file is allowed only for an object whose transfer failed;
 * faults, all the while: the upstream killed (its whole process group) and restarted every
   ``--kill-every`` seconds; a client killed in the middle of a PDU every few seconds; a
   client whose upstream stops reading (``--route STALL``, a peer that accepts and never reads
@@ -28,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
 import os
 import random
 import re
@@ -46,6 +48,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pydicom.filereader import read_file_meta_info  # noqa: E402
+
 from tests.objects import big_image  # noqa: E402
 from tests.peers import Net, Process, dcmtk, dicomtap_argv  # noqa: E402
 from tests.proxy.harness import dataset_digest, script  # noqa: E402
@@ -54,6 +58,7 @@ UPSTREAM = 11113
 PROXY = 11112
 STALL = 11114
 SLOWLORIS = 20  # connections at a time
+POOL = 300  # distinct objects sent
 
 
 def rss_mib(pid: int) -> float:
@@ -74,24 +79,34 @@ class Soak:
         self.net = net
         self.tmp = tmp
         self.opts = opts
-        self.deadline = time.monotonic() + opts.duration
         self.lock = threading.Lock()
-        self.index = itertools.count(1)
-        self.expected: dict[str, str] = {}  # UID → digest, for completed transfers
-        self.failed_uids: set[str] = set()
-        self.results: Counter[str] = Counter()
-        self.objects_sent = 0
-        self.bytes_sent = 0
-        self.verified = 0
-        self.mismatched: list[str] = []
-        self.faults: Counter[str] = Counter()
-        self.samples: list[tuple[float, float, int]] = []
         self.received = tmp / "received"
         self.received.mkdir()
-        self.sent = tmp / "sent"
-        self.sent.mkdir()
+        self.pool = self._pool(tmp / "pool", POOL)
+        self.digests = {uid: dataset_digest(path) for uid, path in self.pool}
+        self.completed: Counter[str] = Counter()  # UID → transfers that completed
+        self.failed: Counter[str] = Counter()  # UID → transfers that failed
+        self.intact: Counter[str] = Counter()  # UID → files received intact
+        self.damaged: Counter[str] = Counter()  # UID → files received damaged
+        self.results: Counter[str] = Counter()
+        self.bytes_sent = 0
+        self.faults: Counter[str] = Counter()
+        self.samples: list[tuple[float, float, int]] = []
         self.upstream: Process | None = None
         self.start = time.monotonic()
+        self.deadline = self.start + opts.duration
+
+    @staticmethod
+    def _pool(directory: Path, count: int) -> list[tuple[str, Path]]:
+        """Objects of random sizes (8 KiB to 2 MiB, one in fifty of 8 MiB), unique UIDs."""
+        directory.mkdir()
+        rng = random.Random(1)
+        out = []
+        for n in range(1, count + 1):
+            size = 8 << 20 if n % 50 == 0 else rng.randint(8 << 10, 2 << 20)
+            path = big_image(directory / f"{n}.dcm", size, index=n)
+            out.append((_uid(path), path))
+        return out
 
     def running(self) -> bool:
         return bool(time.monotonic() < self.deadline)
@@ -99,8 +114,8 @@ class Soak:
     # --- peers -------------------------------------------------------------------------
 
     def start_upstream(self) -> None:
-        argv = [dcmtk("storescp"), "--fork", "+B", "-od", str(self.received), str(UPSTREAM)]
-        self.upstream = Process(self.net, argv, self.tmp / "storescp.log")
+        argv = [dcmtk("storescp"), "--fork", "+B", "+uf", "-od", str(self.received)]
+        self.upstream = Process(self.net, [*argv, str(UPSTREAM)], self.tmp / "storescp.log")
         self.net.wait_listening(UPSTREAM, self.upstream)
 
     def kill_upstream(self) -> None:
@@ -112,38 +127,24 @@ class Soak:
 
     # --- workers -----------------------------------------------------------------------
 
-    def _objects(self) -> tuple[list[Path], dict[str, str]]:
-        """One to three new objects of random sizes (8 KiB to 2 MiB, now and then 8 MiB)."""
-        paths: list[Path] = []
-        digests: dict[str, str] = {}
-        for _ in range(random.randint(1, 3)):
-            n = next(self.index)
-            size = 8 << 20 if random.random() < 0.01 else random.randint(8 << 10, 2 << 20)
-            path = big_image(self.sent / f"{n}.dcm", size, index=n)
-            paths.append(path)
-            digests[_uid(path)] = dataset_digest(path)
-        return paths, digests
-
     def storer(self, worker: int) -> None:
+        rng = random.Random(worker)
         while self.running():
-            paths, digests = self._objects()
+            chosen = rng.sample(self.pool, rng.randint(1, 3))
             argv = [dcmtk("storescu"), "-aet", f"SOAK{worker:03d}", "-aec", "PACS"]
-            argv += ["127.0.0.1", str(PROXY), *map(str, paths)]
+            argv += ["127.0.0.1", str(PROXY), *(str(path) for _, path in chosen)]
             try:
                 result = self.net.run(argv, timeout=300)
                 outcome = "completed" if result.returncode == 0 else _failure(result)
             except subprocess.TimeoutExpired:
-                outcome = "timed out (300 s)"
+                outcome = "failed: timed out (300 s)"
             with self.lock:
                 self.results[outcome] += 1
-                if outcome == "completed":
-                    self.expected.update(digests)
-                    self.objects_sent += len(paths)
-                    self.bytes_sent += sum(p.stat().st_size for p in paths)
-                else:
-                    self.failed_uids.update(digests)
-            for path in paths:
-                path.unlink()
+                tally = self.completed if outcome == "completed" else self.failed
+                for uid, path in chosen:
+                    tally[uid] += 1
+                    if outcome == "completed":
+                        self.bytes_sent += path.stat().st_size
 
     def killer(self) -> None:
         """The upstream killed and restarted, again and again."""
@@ -156,7 +157,7 @@ class Soak:
             time.sleep(2)
             self.start_upstream()
 
-    def _every(self, seconds: float, action: Callable[[], None]) -> None:
+    def every(self, seconds: float, action: Callable[[], None]) -> None:
         while self.running():
             action()
             time.sleep(seconds)
@@ -185,30 +186,18 @@ class Soak:
     # --- checking ----------------------------------------------------------------------
 
     def verify(self, final: bool = False) -> None:
-        """Check every file the upstream wrote completely, then delete it."""
+        """Check every file the upstream wrote (a few seconds old: complete), then delete it."""
         for path in sorted(self.received.glob("*")):
-            if not final and time.time() - path.stat().st_mtime < 5:
-                continue  # maybe still being written
-            uid = path.name.split(".", 1)[1] if "." in path.name else path.name
-            with self.lock:
-                if not final and uid not in self.expected and uid not in self.failed_uids:
-                    continue  # its storescu has not returned yet
-                want = self.expected.pop(uid, None)
-                failed = uid in self.failed_uids
-                self.failed_uids.discard(uid)
-            if want is None and failed:
-                path.unlink()
-                continue  # a transfer that failed: whatever it left is not a delivery
             try:
-                got = dataset_digest(path)
-            except (AssertionError, OSError, ValueError):
-                got = "unreadable"
+                if not final and time.time() - path.stat().st_mtime < 5:
+                    continue
+                uid = str(read_file_meta_info(path).MediaStorageSOPInstanceUID)
+                ok = dataset_digest(path) == self.digests.get(uid)
+            except (AssertionError, OSError, ValueError, AttributeError):
+                uid, ok = path.name, False
             with self.lock:
-                if want is not None and got == want:
-                    self.verified += 1
-                else:
-                    self.mismatched.append(path.name)
-            path.unlink()
+                (self.intact if ok else self.damaged)[uid] += 1
+            path.unlink(missing_ok=True)
 
     def verifier(self) -> None:
         while self.running():
@@ -226,18 +215,17 @@ class Soak:
             with self.lock:
                 done = sum(self.results.values())
                 ok = self.results["completed"]
+                intact, damaged = sum(self.intact.values()), sum(self.damaged.values())
             print(
                 f"  t={elapsed:5.0f} s  RSS {rss:6.1f} MiB  files {fds:4d}  "
-                f"transfers {done} ({ok} completed)  objects verified {self.verified}  "
-                f"mismatched {len(self.mismatched)}",
+                f"transfers {done} ({ok} completed)  objects received intact {intact}, "
+                f"damaged {damaged}",
                 flush=True,
             )
 
 
 def _uid(path: Path) -> str:
-    from pydicom import dcmread
-
-    return str(dcmread(path, stop_before_pixels=True).SOPInstanceUID)
+    return str(read_file_meta_info(path).MediaStorageSOPInstanceUID)
 
 
 def _failure(result: subprocess.CompletedProcess[str]) -> str:
@@ -264,51 +252,75 @@ def main() -> None:
     parser.add_argument("--no-pcap", action="store_true", help="the proxy writes no pcapng")
     opts = parser.parse_args()
 
+    # SIGTERM as SIGINT: the namespace and the peers in it are cleaned up either way.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with tempfile.TemporaryDirectory(prefix="proxy-soak-") as tmpdir, Net() as net:
         tmp = Path(tmpdir)
+        started = time.monotonic()
         soak = Soak(net, tmp, opts)
-        soak.start_upstream()
-        stall = Process(
-            net, script("stubborn.py", str(STALL), str(tmp / "stall.txt"), "stall"), tmp / "s.log"
-        )
-        net.wait_listening(STALL, stall)
-        args = ["--listen", f"127.0.0.1:{PROXY}", "--upstream", f"127.0.0.1:{UPSTREAM}"]
-        args += ["--route", f"STALL=127.0.0.1:{STALL}", "--write-timeout", "5", "--linger", "5"]
-        args += ["--max-associations", str(opts.concurrency + 50), "-q"]
-        args += ["--log", str(tmp / "proxy.log"), "--jsonl", str(tmp / "proxy.jsonl")]
-        args += ["--log-max-size", "64MiB", "--keep-files", "2"]
-        if not opts.no_pcap:
-            args += ["--pcap", str(tmp / "proxy.pcapng"), "--pcap-max-size", "256MiB"]
-        proxy = Process(net, dicomtap_argv("proxy", *args), tmp / "proxy.out", cwd=ROOT)
-        net.wait_listening(PROXY, proxy)
-        pid = proxy.popen.pid
-        print(
-            f"soak: {opts.concurrency} storescu workers for {opts.duration:g} s through the "
-            f"proxy (pid {pid}), upstream killed every {opts.kill_every:g} s, faults all the "
-            f"while; pcapng: {not opts.no_pcap}; namespace: {net.name or 'host loopback'}",
-            flush=True,
-        )
-        threads = [
-            threading.Thread(target=soak.storer, args=(n,), daemon=True)
-            for n in range(opts.concurrency)
-        ]
-        threads.append(threading.Thread(target=soak.killer, daemon=True))
-        threads.append(
-            threading.Thread(target=soak._every, args=(3, soak.kill_mid_pdu), daemon=True)
-        )
-        threads.append(threading.Thread(target=soak._every, args=(20, soak.stalled), daemon=True))
-        threads += [threading.Thread(target=soak.slowloris, daemon=True) for _ in range(SLOWLORIS)]
-        threads.append(threading.Thread(target=soak.sample, args=(pid,), daemon=True))
-        threads.append(threading.Thread(target=soak.verifier, daemon=True))
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(opts.duration + 400)
-        status = proxy.stop(timeout=120)
-        soak.kill_upstream()
-        stall.stop()
-        soak.verify(final=True)
-        report(soak, status, tmp)
+        print(f"pool of {POOL} objects made in {time.monotonic() - started:.0f} s", flush=True)
+        soak.deadline = time.monotonic() + opts.duration
+        soak.start = time.monotonic()
+        peers: list[Process] = []
+        try:
+            soak.start_upstream()
+            stall = Process(
+                net,
+                script("stubborn.py", str(STALL), str(tmp / "stall.txt"), "stall"),
+                tmp / "stall.log",
+            )
+            peers.append(stall)
+            net.wait_listening(STALL, stall)
+            proxy = Process(
+                net, dicomtap_argv("proxy", *_proxy_args(opts, tmp)), tmp / "out", cwd=ROOT
+            )
+            peers.append(proxy)
+            net.wait_listening(PROXY, proxy)
+            pid = proxy.popen.pid
+            print(
+                f"soak: {opts.concurrency} storescu workers for {opts.duration:g} s through "
+                f"the proxy (pid {pid}), upstream killed every {opts.kill_every:g} s, faults "
+                f"all the while; pcapng: {not opts.no_pcap}; namespace: "
+                f"{net.name or 'host loopback'}",
+                flush=True,
+            )
+            threads = [
+                threading.Thread(target=soak.storer, args=(n,), daemon=True)
+                for n in range(opts.concurrency)
+            ]
+            threads += [
+                threading.Thread(target=soak.killer, daemon=True),
+                threading.Thread(target=soak.every, args=(3, soak.kill_mid_pdu), daemon=True),
+                threading.Thread(target=soak.every, args=(20, soak.stalled), daemon=True),
+                threading.Thread(target=soak.sample, args=(pid,), daemon=True),
+                threading.Thread(target=soak.verifier, daemon=True),
+            ]
+            threads += [
+                threading.Thread(target=soak.slowloris, daemon=True) for _ in range(SLOWLORIS)
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(max(0.0, soak.deadline + 400 - time.monotonic()))
+            status = proxy.stop(timeout=120)
+            soak.kill_upstream()
+            soak.verify(final=True)
+            report(soak, status, tmp)
+        finally:
+            soak.kill_upstream()
+            for peer in peers:
+                peer.stop()
+
+
+def _proxy_args(opts: argparse.Namespace, tmp: Path) -> list[str]:
+    args = ["--listen", f"127.0.0.1:{PROXY}", "--upstream", f"127.0.0.1:{UPSTREAM}"]
+    args += ["--route", f"STALL=127.0.0.1:{STALL}", "--write-timeout", "5", "--linger", "5"]
+    args += ["--max-associations", str(opts.concurrency + 50), "-q"]
+    args += ["--log", str(tmp / "proxy.log"), "--jsonl", str(tmp / "proxy.jsonl")]
+    args += ["--log-max-size", "64MiB", "--keep-files", "2"]
+    if not opts.no_pcap:
+        args += ["--pcap", str(tmp / "proxy.pcapng"), "--pcap-max-size", "256MiB"]
+    return args
 
 
 def report(soak: Soak, status: int, tmp: Path) -> None:
@@ -318,14 +330,21 @@ def report(soak: Soak, status: int, tmp: Path) -> None:
     print(f"transfers: {total}")
     for outcome, n in soak.results.most_common():
         print(f"  {outcome}: {n}")
+    sent = sum(soak.completed.values())
+    missing = {u: n - soak.intact[u] for u, n in soak.completed.items() if soak.intact[u] < n}
+    unexplained = {u: n - soak.failed[u] for u, n in soak.damaged.items() if n > soak.failed[u]}
     print(
-        f"objects of completed transfers: {soak.objects_sent} "
-        f"({soak.bytes_sent / 1e9:.2f} GB); verified byte for byte at the upstream: "
-        f"{soak.verified}; mismatched: {len(soak.mismatched)}; never arrived: "
-        f"{len(soak.expected)}"
+        f"objects in completed transfers: {sent} ({soak.bytes_sent / 1e9:.2f} GB); received "
+        f"intact at the upstream: {sum(soak.intact.values())}; damaged: "
+        f"{sum(soak.damaged.values())} (objects of failed transfers: "
+        f"{sum(soak.failed.values())})"
     )
-    if soak.mismatched:
-        print(f"  mismatched: {', '.join(soak.mismatched[:10])}")
+    verdict = "BYTE-EXACT" if not missing and not unexplained else "NOT BYTE-EXACT"
+    print(
+        f"  {verdict}: completed transfers whose object did not arrive intact: "
+        f"{sum(missing.values())}; damaged files no failed transfer explains: "
+        f"{sum(unexplained.values())}"
+    )
     print("faults injected:")
     for fault, n in soak.faults.most_common():
         print(f"  {fault}: {n}")

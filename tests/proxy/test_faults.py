@@ -355,3 +355,29 @@ def test_a_terminal_nobody_reads_does_not_stall_relaying(net: Net, tmp_path: Pat
     text = live.read_text()
     assert text.count("C-ECHO Verification SOP Class: 0x0000 Success") == count
     assert "#1 released" in text
+
+
+def test_a_full_disk_is_said_once_and_relaying_goes_on(net: Net, tmp_path: Path) -> None:
+    """Files the proxy cannot write (here /dev/full) cost one line on stderr each, never a
+    traceback, and the associations are relayed as ever."""
+    with (
+        running(net, storescp(tmp_path, UPSTREAM_PORT), tmp_path / "scp.log", port=UPSTREAM_PORT),
+        proxy(
+            net,
+            tmp_path,
+            "--upstream",
+            f"127.0.0.1:{UPSTREAM_PORT}",
+            "--jsonl",
+            "/dev/full",
+            "--log",
+            "/dev/full",
+            outputs=False,
+        ) as px,
+    ):
+        for _ in range(3):
+            assert _echo(net).returncode == 0
+        px.wait_log(r"#3 released")
+        assert px.stop() == 0
+    log = px.log()
+    assert "Traceback" not in log
+    assert log.count("dicomtap proxy: cannot write /dev/full: No space left on device") == 1

@@ -71,7 +71,14 @@ class RotatingFile:
         return f
 
     def write(self, text: str) -> None:
-        """Append ``text`` (whole lines); rotate first if it would pass the cap."""
+        """Append ``text`` (whole lines); rotate first if it would pass the cap. An error
+        names the file."""
+        try:
+            self._write(text)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
+
+    def _write(self, text: str) -> None:
         size = len(text.encode())
         if self.max_size is not None and self._size and self._size + size > self.max_size:
             self._file.close()
@@ -85,12 +92,18 @@ class RotatingFile:
         self._size += size
 
     def flush(self) -> None:
-        if not self._file.closed:
-            self._file.flush()
+        try:
+            if not self._file.closed:
+                self._file.flush()
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
+        try:
+            if not self._file.closed:
+                self._file.close()
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
 
 
 class LiveLog:

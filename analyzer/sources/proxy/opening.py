@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from analyzer.model import is_tls_record
 from dissectors.framing import CONTROL_PDU_LIMIT, plausible_header
 from dissectors.pdu import PduType, pdu_name
 from dissectors.pdu.pdus import ASSOCIATE_FIXED_LENGTH
@@ -47,7 +48,7 @@ class Opening:
 def classify(head: bytes | bytearray, first: tuple[int, int] | None) -> Opening | None:
     """The verdict on ``head``, the first bytes a client sent, whose first PDU header the
     framer read as ``first`` (type, declared length); None while more bytes are needed."""
-    if head[:2] == b"\x16\x03":
+    if is_tls_record(bytes(head[:3])):
         return Opening(OpeningKind.TLS, "a TLS handshake (ClientHello) on a plain DICOM listener")
     if _HTTP_METHOD.match(head) or _HTTP.match(head):
         line = bytes(head[: head.find(b"\r\n") if b"\r\n" in head else 80][:80])

@@ -133,10 +133,16 @@ class PcapngWriter:
             self.files.pop(0).unlink(missing_ok=True)
 
     def _do(self, job: Callable[[], None], size: int = 0) -> None:
+        def named() -> None:  # an error names the file
+            try:
+                job()
+            except OSError as exc:
+                raise OSError(exc.errno, exc.strerror, str(self.files[-1])) from None
+
         if self._output is None:
-            job()
+            named()
         else:
-            self._output.submit(job, size)
+            self._output.submit(named, size)
 
     def _write(self, interface: Interface, ts: int, data: bytes, comment: str | None) -> None:
         if self._file.closed:
