@@ -93,6 +93,7 @@ class Soak:
         self.faults: Counter[str] = Counter()
         self.samples: list[tuple[float, float, int]] = []
         self.upstream: Process | None = None
+        self.storescu, self.storescp = dcmtk("storescu"), dcmtk("storescp")  # looked up once
         self.start = time.monotonic()
         self.deadline = self.start + opts.duration
 
@@ -114,7 +115,7 @@ class Soak:
     # --- peers -------------------------------------------------------------------------
 
     def start_upstream(self) -> None:
-        argv = [dcmtk("storescp"), "--fork", "+B", "+uf", "-od", str(self.received)]
+        argv = [self.storescp, "--fork", "+B", "+uf", "-od", str(self.received)]
         self.upstream = Process(self.net, [*argv, str(UPSTREAM)], self.tmp / "storescp.log")
         self.net.wait_listening(UPSTREAM, self.upstream)
 
@@ -131,7 +132,7 @@ class Soak:
         rng = random.Random(worker)
         while self.running():
             chosen = rng.sample(self.pool, rng.randint(1, 3))
-            argv = [dcmtk("storescu"), "-aet", f"SOAK{worker:03d}", "-aec", "PACS"]
+            argv = [self.storescu, "-aet", f"SOAK{worker:03d}", "-aec", "PACS"]
             argv += ["127.0.0.1", str(PROXY), *(str(path) for _, path in chosen)]
             try:
                 result = self.net.run(argv, timeout=300)
@@ -170,7 +171,7 @@ class Soak:
         big = self.tmp / "stall.dcm"
         if not big.exists():
             big_image(big, 16 << 20, index=0)
-        argv = [dcmtk("storescu"), "-aet", "STALLED", "-aec", "STALL", "127.0.0.1", str(PROXY)]
+        argv = [self.storescu, "-aet", "STALLED", "-aec", "STALL", "127.0.0.1", str(PROXY)]
         result = self.net.run([*argv, str(big)], timeout=120)
         self.faults["upstream stopped reading"] += 1
         if result.returncode == 0:
