@@ -10,10 +10,11 @@ Not a test: it prints figures. Everything runs on the loopback of a private netw
   byte: every completed transfer must have delivered each of its objects intact, and a
   damaged file is allowed only for an object whose transfer failed;
 * faults, all the while: the upstream killed (its whole process group) and restarted every
-  ``--kill-every`` seconds; a client killed in the middle of a PDU every few seconds; a
-  client whose upstream stops reading (``--route STALL``, a peer that accepts and never reads
-  again, so the proxy's write timeout must end it); and slowloris connections sending an
-  A-ASSOCIATE-RQ one byte a second (the first-PDU timeout must end them);
+  ``--kill-every`` seconds; every 3 seconds a client gone in the middle of a PDU (its socket
+  closed or reset, as when a process is killed); a client whose upstream stops reading
+  (``--route STALL``, a peer that accepts and never reads again, so the proxy's write timeout
+  must end it); and 20 slowloris connections at a time sending an A-ASSOCIATE-RQ one byte a
+  second (the first-PDU timeout, or the pending limits, must end them);
 * every ``--sample`` seconds the proxy's resident memory and open files are sampled, and
   the files the upstream received are checked against what was sent (then deleted).
 
@@ -163,10 +164,6 @@ class Soak:
             action()
             time.sleep(seconds)
 
-    def kill_mid_pdu(self) -> None:
-        self.net.run(script("rawclient.py", "killmid", "127.0.0.1", str(PROXY)), timeout=60)
-        self.faults["client killed mid-PDU"] += 1
-
     def stalled(self) -> None:
         big = self.tmp / "stall.dcm"
         if not big.exists():
@@ -176,13 +173,6 @@ class Soak:
         self.faults["upstream stopped reading"] += 1
         if result.returncode == 0:
             self.faults["... but the transfer completed (unexpected)"] += 1
-
-    def slowloris(self) -> None:
-        while self.running():
-            self.net.run(
-                script("rawclient.py", "slowloris", "127.0.0.1", str(PROXY), "1"), timeout=120
-            )
-            self.faults["slowloris connection"] += 1
 
     # --- checking ----------------------------------------------------------------------
 
@@ -291,23 +281,30 @@ def main() -> None:
             ]
             threads += [
                 threading.Thread(target=soak.killer, daemon=True),
-                threading.Thread(target=soak.every, args=(3, soak.kill_mid_pdu), daemon=True),
                 threading.Thread(target=soak.every, args=(20, soak.stalled), daemon=True),
                 threading.Thread(target=soak.sample, args=(pid,), daemon=True),
                 threading.Thread(target=soak.verifier, daemon=True),
             ]
-            threads += [
-                threading.Thread(target=soak.slowloris, daemon=True) for _ in range(SLOWLORIS)
-            ]
+            # Slowloris and clients vanishing mid-PDU: one process of threads.
+            hostile = script(
+                "faults.py", "127.0.0.1", str(PROXY), str(opts.duration), str(SLOWLORIS), "3"
+            )
+            faults = subprocess.Popen(net.wrap(hostile), stdout=subprocess.PIPE, text=True)
             for t in threads:
                 t.start()
             for t in threads:
                 t.join(max(0.0, soak.deadline + 400 - time.monotonic()))
+            out, _ = faults.communicate(timeout=120)
+            for line in out.splitlines():
+                kind, count = line.split()
+                name = {"slowloris": "slowloris connection", "vanished": "client gone mid-PDU"}
+                soak.faults[name.get(kind, kind)] += int(count)
             status = proxy.stop(timeout=120)
             soak.kill_upstream()
             soak.verify(final=True)
             report(soak, status, tmp)
         finally:
+            soak.deadline = 0.0  # every thread stops starting anything
             soak.kill_upstream()
             for peer in peers:
                 peer.stop()
