@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from analyzer.model import Association
-from analyzer.reports.common import duration_text, size_text
+from analyzer.reports.common import duration_text, size_text, utc_clock
 
 from .core import OUTCOME_SHORT, SEVERITY_MARK, SortKey, Summary
 
@@ -71,10 +70,7 @@ def layout(width: int) -> list[tuple[Column, int]]:
 
 def clock(ts: int | None) -> str:
     """``HH:MM:SS.mmm`` in UTC."""
-    if ts is None:
-        return "-"
-    seconds, ns = divmod(ts, 1_000_000_000)
-    return datetime.fromtimestamp(seconds, UTC).strftime("%H:%M:%S") + f".{ns // 1_000_000:03d}"
+    return "-" if ts is None else utc_clock(ts)
 
 
 def outcome_word(a: Association) -> str:

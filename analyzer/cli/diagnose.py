@@ -10,7 +10,7 @@ import click
 from analyzer.findings import Diagnosis
 from analyzer.model import Severity
 from analyzer.pipeline import analyze_files
-from analyzer.reports import diagnosis, jsonl
+from analyzer.reports import csvout, diagnosis, jsonl
 from analyzer.reports.common import in_start_order
 from analyzer.store import Store
 
@@ -31,11 +31,12 @@ _SEVERITIES = {"info": Severity.INFO, "warning": Severity.WARNING, "error": Seve
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json", "csv"]),
     default="text",
     show_default=True,
     help="text: verdict and findings, worst first; "
-    "json: JSON Lines (association and finding records).",
+    "json: JSON Lines (association and finding records); "
+    "csv: one row per finding, with its association's endpoints, AE titles and outcome.",
 )
 @click.option(
     "--min-severity",
@@ -71,6 +72,8 @@ def diagnose(
       dicomtap diagnose modality-to-pacs.pcapng
       dicomtap diagnose --min-severity warning night.pcap
       dicomtap diagnose --format json capture.pcap | jq 'select(.type=="finding")'
+      dicomtap diagnose --format csv -o findings.csv ring_*.pcapng
+      zcat night.pcap.gz | dicomtap diagnose -
 
     \b
     Exit status (for cron jobs and health checks):
@@ -87,6 +90,8 @@ def diagnose(
     with output_file(output) as out:
         if fmt == "json":
             _json(store, out, threshold)
+        elif fmt == "csv":
+            csvout.write_findings(store, out, threshold)
         else:
             diagnosis.write(store, out, threshold)
     sys.exit(diagnosis.exit_status(store))

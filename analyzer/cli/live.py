@@ -13,6 +13,7 @@ import click
 
 from analyzer.findings import Diagnosis
 from analyzer.pipeline import Progress
+from analyzer.reports.common import human_text
 from analyzer.reports.diagnosis import exit_status
 from analyzer.reports.text import table
 from analyzer.sources.live import LiveCapture, LiveOptions, LiveResult, run_live
@@ -20,7 +21,15 @@ from analyzer.sources.live_dumpcap import find_dumpcap, list_interfaces
 from analyzer.sources.live_log import LiveJsonl, LiveLog, summary_lines
 from analyzer.store import Store
 
-from .common import GENERATOR, dicom_port_option, fail, keep_option, terminal_ui, user_errors
+from .common import (
+    GENERATOR,
+    dicom_port_option,
+    drop_stdout,
+    fail,
+    keep_option,
+    terminal_ui,
+    user_errors,
+)
 
 _DUMPCAP_OPTION = click.option(
     "--dumpcap",
@@ -180,6 +189,10 @@ def live(
             sys.exit(130)
     for sink in sinks:
         sink.close(options, result)
+        if sink.stopped:
+            drop_stdout()  # the interpreter's last flush of stdout would fail again
+        if sink.error:
+            fail(f"cannot write standard output: {sink.error}")
     _finish(store, result, fail_on_error)
 
 
@@ -243,7 +256,7 @@ def _live_tui(options: LiveOptions, fail_on_error: bool) -> NoReturn:
         capture.stop()  # the UI has quit: stop capturing, let the analysis finish
         done.wait(30)
     if store.source.finished:
-        click.echo("\n".join(summary_lines(store, options, capture.result)))
+        click.echo(human_text(summary_lines(store, options, capture.result)), nl=False)
         _finish(store, capture.result, fail_on_error)
     fail("the capture did not finish within 30 s of the terminal UI closing")
 
