@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from analyzer.model import Association
 from analyzer.reports.common import duration_text, size_text, utc_clock
+from analyzer.textsafe import printable
 
 from .core import OUTCOME_SHORT, SEVERITY_MARK, SortKey, Summary
 
@@ -78,9 +79,11 @@ def outcome_word(a: Association) -> str:
 
 
 def ae_pair(a: Association) -> str:
+    """``CALLING → CALLED``, escaped (:func:`~analyzer.textsafe.printable`): AE titles are
+    wire text."""
     if a.calling_ae is None and a.called_ae is None:
         return "-"
-    return f"{a.calling_ae_title or '?'} → {a.called_ae_title or '?'}"
+    return printable(f"{a.calling_ae_title or '?'} → {a.called_ae_title or '?'}")
 
 
 def finding_text(s: Summary) -> str:

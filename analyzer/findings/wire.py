@@ -305,10 +305,10 @@ def _negotiated_uids(a: Association, requestor: bool) -> Iterator[tuple[str, str
         yield "role selection SOP class", r.sop_class_uid
     for e in info.extended_negotiation:
         yield "extended negotiation SOP class", e.sop_class_uid
-    for c in info.common_extended_negotiation:
-        yield "common extended negotiation SOP class", c.sop_class_uid
-        yield "common extended negotiation service class", c.service_class_uid
-        for uid in c.related_general_sop_classes:
+    for common in info.common_extended_negotiation:
+        yield "common extended negotiation SOP class", common.sop_class_uid
+        yield "common extended negotiation service class", common.service_class_uid
+        for uid in common.related_general_sop_classes:
             yield "related general SOP class", uid
 
 
