@@ -44,6 +44,10 @@ def test_analyzer_core_does_not_load_the_tui() -> None:
 
 
 def test_import_linter_contracts() -> None:
-    """The contracts in pyproject.toml ([tool.importlinter]) are kept."""
-    out = subprocess.run(["lint-imports"], capture_output=True, text=True)
+    """The contracts in pyproject.toml ([tool.importlinter]) are kept.
+
+    import-linter runs in this interpreter (the project's environment), not as a
+    ``lint-imports`` looked up on PATH, which a virtual environment does not put there."""
+    lint = "import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())"
+    out = subprocess.run([sys.executable, "-c", lint], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr

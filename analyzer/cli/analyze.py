@@ -53,19 +53,22 @@ def analyze(
 ) -> None:
     """Reconstruct the DICOM associations in packet captures.
 
-    Several FILEs are read in order as one capture (for example the files of a ring
-    buffer). pcap and pcapng are recognised by their content, whatever the file name.
+    Several FILEs are read as one capture (for example the files of a ring buffer), in
+    the order of their first packets whatever order they are given in. pcap and pcapng
+    are recognised by their content, whatever the file name, and so are gzip, xz and bzip2
+    compression (read as they stream). FILE - is standard input.
 
     \b
     Examples:
       dicomtap analyze capture.pcapng
-      dicomtap analyze --format json -o records.jsonl night.pcap
+      dicomtap analyze --format json -o records.jsonl night.pcap.gz
       dicomtap analyze --format csv ring_*.pcapng > exchanges.csv
       dicomtap analyze --port 4100 vendor.pcap
+      ssh modality-gw 'tcpdump -w - port 104' | dicomtap analyze -
 
     \b
     Exit status: 0 analysed (even a truncated capture, which is reported on stderr),
-    2 usage error or unreadable input.
+    2 usage error, unreadable input, or a report that cannot be written (a full disk).
     """
     store = Store()
     with user_errors(), progress_bar(progress) as bar:

@@ -65,7 +65,8 @@ def diagnose(
 
     Prints a one-line verdict, then each association that has findings, worst first: what
     went wrong in plain words, the likely cause, what to check and on which side, and the
-    evidence (frame numbers, times, direction).
+    evidence (frame numbers, times, direction). FILEs are read as by 'dicomtap analyze'
+    (several as one capture in time order; gzip, xz, bzip2; - for standard input).
 
     \b
     Examples:
@@ -79,7 +80,8 @@ def diagnose(
     Exit status (for cron jobs and health checks):
       0  no error-severity finding
       1  at least one error-severity finding
-      2  usage error, or an input that cannot be read as a capture
+      2  usage error, an input that cannot be read as a capture, or a report that
+         cannot be written
     """
     store = Store()
     with user_errors(), progress_bar(progress) as bar:

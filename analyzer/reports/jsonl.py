@@ -33,7 +33,7 @@ from dissectors.pdu import (
 
 from .common import in_start_order, iso_time, ms, side
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _context(c: PresentationContext) -> dict[str, Any]:

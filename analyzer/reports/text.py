@@ -11,6 +11,7 @@ from typing import IO
 
 from analyzer.model import Association, Exchange, UserInfo
 from analyzer.names import uid_name, uid_short
+from analyzer.sources.packets import linktype_text
 from analyzer.store import Store
 from analyzer.textsafe import printable
 from dissectors.pdu import context_result_text, user_identity_type_text
@@ -239,7 +240,10 @@ def summary_line(store: Store) -> str:
     src = store.source
     if not associations:
         text = f"No DICOM found in {src.packets} packet(s)"
-        if src.tcp_segments == 0:
+        if src.tcp_segments == 0 and src.unsupported_link_types:
+            kinds = ", ".join(linktype_text(t) for t in sorted(src.unsupported_link_types))
+            text += f" (unsupported link type {kinds})"
+        elif src.tcp_segments == 0:
             text += " (no TCP traffic at all)"
         return text + "."
     exchanges = sum(a.exchanges for a in associations)

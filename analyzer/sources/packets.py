@@ -26,6 +26,8 @@ import struct
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+import dpkt.pcap
+
 from dissectors.tcp import Segment
 
 # --- link types (tcpdump.org/linktypes.html) -------------------------------------------
@@ -39,6 +41,18 @@ LINKTYPE_LINUX_SLL = 113
 LINKTYPE_IPV4 = 228
 LINKTYPE_IPV6 = 229
 LINKTYPE_LINUX_SLL2 = 276
+
+_LINKTYPE_NAMES: dict[int, str] = {}
+for _name, _value in sorted(vars(dpkt.pcap).items()):
+    if _name.startswith("DLT_") and isinstance(_value, int):
+        _LINKTYPE_NAMES.setdefault(_value, _name[4:])
+
+
+def linktype_text(linktype: int) -> str:
+    """``147 (USER0)``: a link type with the name libpcap gives it (dpkt's table)."""
+    name = _LINKTYPE_NAMES.get(linktype)
+    return f"{linktype} ({name})" if name else str(linktype)
+
 
 _ETH_IPV4 = 0x0800
 _ETH_IPV6 = 0x86DD

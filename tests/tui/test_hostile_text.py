@@ -1,9 +1,10 @@
 """Wire text never reaches the terminal raw, nor as markup, on any screen of the UI.
 
 The captures are the crafted ones of tests/data/repros (escape sequences in AE titles, an
-OSC sequence in a UID) and the hostile association of tests/hostile.py (escapes, BEL, NUL
-and Textual markup in every kind of wire string). Each screen is checked as Textual would
-draw it (its SVG screenshot holds exactly the text of the cells sent to the terminal).
+OSC sequence in a UID, timestamps past the year 9999) and the hostile association of
+tests/hostile.py (escapes, BEL, NUL and Textual markup in every kind of wire string). Each
+screen is checked as Textual would draw it (its SVG screenshot holds exactly the text of the
+cells sent to the terminal).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def _store(tmp_path: Path) -> Store:
     paths = [
         REPROS / "ae_escape.pcap",
         REPROS / "uid_warning_escape.pcap",
+        REPROS / "iso_time_echo.pcapng",  # a C-ECHO in the year 586438: times on every screen
         write_hostile_capture(tmp_path / "hostile.pcap"),
     ]
     analyze_files(paths, store, rules=Diagnosis())
@@ -101,3 +103,4 @@ def test_no_screen_shows_raw_control_characters_or_reads_wire_text_as_markup(
     assert "[red]Doe\\x1b]0;PWN\\x07^Jo" in everything  # a data set value, tree label
     assert "[@click=quit]X\\x1b[5m" in everything  # another, with a Textual action
     assert "disk full\\x0a[b]FORGED LINE\\x1b[2J" in everything  # the error comment
+    assert "+586438-03-27T03:49:22.812251Z" in everything  # iso_time_echo.pcapng's start
