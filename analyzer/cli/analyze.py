@@ -8,6 +8,7 @@ from analyzer.findings import Diagnosis
 from analyzer.pipeline import analyze_files
 from analyzer.reports import csvout, jsonl, text
 from analyzer.store import Store
+from analyzer.textsafe import printable
 
 from .common import (
     GENERATOR,
@@ -74,9 +75,9 @@ def analyze(
     with user_errors(), progress_bar(progress) as bar:
         analyze_files(files, store, ports=ports, keep=keep, rules=Diagnosis(), progress=bar)
     for note in store.source.truncated:
-        click.echo(f"dicomtap: warning: {note}; analysed up to the cut", err=True)
+        click.echo(f"dicomtap: warning: {printable(note)}; analysed up to the cut", err=True)
     for note in store.source.warnings:
-        click.echo(f"dicomtap: note: {note}", err=True)
+        click.echo(f"dicomtap: note: {printable(note)}", err=True)
     if not len(store):
         click.echo(f"dicomtap: {text.summary_line(store)}", err=True)
     with output_file(output) as out:

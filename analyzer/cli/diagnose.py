@@ -13,6 +13,7 @@ from analyzer.pipeline import analyze_files
 from analyzer.reports import csvout, diagnosis, jsonl
 from analyzer.reports.common import in_start_order
 from analyzer.store import Store
+from analyzer.textsafe import printable
 
 from .common import (
     GENERATOR,
@@ -87,7 +88,7 @@ def diagnose(
     with user_errors(), progress_bar(progress) as bar:
         analyze_files(files, store, ports=ports, rules=Diagnosis(), progress=bar)
     for note in store.source.warnings:
-        click.echo(f"dicomtap: note: {note}", err=True)
+        click.echo(f"dicomtap: note: {printable(note)}", err=True)
     threshold = _SEVERITIES[min_severity]
     with output_file(output) as out:
         if fmt == "json":

@@ -20,6 +20,7 @@ from analyzer.sources.live import LiveCapture, LiveOptions, LiveResult, run_live
 from analyzer.sources.live_dumpcap import find_dumpcap, list_interfaces
 from analyzer.sources.live_log import LiveJsonl, LiveLog, summary_lines
 from analyzer.store import Store
+from analyzer.textsafe import printable
 
 from .common import (
     GENERATOR,
@@ -197,7 +198,7 @@ def live(
 
 
 def _notice(line: str) -> None:
-    click.echo(f"dicomtap: {line}", err=True)
+    click.echo(f"dicomtap: {printable(line)}", err=True)
 
 
 class _StopOnSignals:
@@ -223,10 +224,10 @@ class _StopOnSignals:
 
 def _finish(store: Store, result: LiveResult, fail_on_error: bool) -> NoReturn:
     for note in store.source.truncated:
-        click.echo(f"dicomtap: warning: {note}", err=True)
+        click.echo(f"dicomtap: warning: {printable(note)}", err=True)
     if result.write_error:  # the evidence was not kept as asked: an I/O error
         if result.error:
-            click.echo(f"dicomtap: error: {result.error}", err=True)
+            click.echo(f"dicomtap: error: {printable(result.error)}", err=True)
         fail(result.write_error)
     if result.error:
         fail(result.error)

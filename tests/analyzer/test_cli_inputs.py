@@ -15,7 +15,6 @@ import os
 import pty
 import select
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -29,11 +28,11 @@ from analyzer.reports.common import iso_time
 from tests.analyzer.test_pcap_source import ng_epb, ng_idb, ng_shb
 from tests.factories import echo_association
 from tests.pcapgen import Conversation, read_classic, write_pcap
+from tests.peers import dicomtap_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"
 REPROS = ROOT / "tests" / "data" / "repros"
-DICOMTAP = str(Path(sys.executable).with_name("dicomtap"))
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -46,7 +45,7 @@ def dicomtap(
 ) -> subprocess.CompletedProcess[bytes]:
     """The installed command in a fresh interpreter, as a user runs it."""
     return subprocess.run(
-        [DICOMTAP, *args],
+        dicomtap_argv(*args),
         input=input,
         stdout=stdout,
         stderr=subprocess.PIPE,
@@ -165,7 +164,7 @@ def _many_echoes(path: Path, count: int) -> Path:
 def test_a_reader_that_goes_away_ends_it_quietly(tmp_path: Path, command: str) -> None:
     capture = _many_echoes(tmp_path / "echoes.pcap", 200)  # reports far beyond a pipe's 64 KiB
     proc = subprocess.Popen(
-        [DICOMTAP, command, "--format", "json", str(capture)],
+        dicomtap_argv(command, "--format", "json", str(capture)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -182,7 +181,7 @@ def test_the_progress_bar_goes_to_stderr_and_only_to_a_terminal() -> None:
     plain = dicomtap("analyze", "--no-progress", sample).stdout
     master, slave = pty.openpty()
     proc = subprocess.Popen(
-        [DICOMTAP, "analyze", sample],
+        dicomtap_argv("analyze", sample),
         stdout=subprocess.PIPE,
         stderr=slave,
         stdin=subprocess.DEVNULL,

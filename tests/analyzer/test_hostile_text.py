@@ -11,7 +11,6 @@ import io
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,9 +22,9 @@ from analyzer.store import Store
 from dissectors.dimse import decode_command_set
 from tests import hostile
 from tests.factories import CT_STORAGE, command
+from tests.peers import dicomtap_argv
 
 REPROS = Path(__file__).resolve().parents[1] / "data" / "repros"
-DICOMTAP = str(Path(sys.executable).with_name("dicomtap"))
 RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 """A character a terminal obeys or a log reader splits on (newline aside)."""
 
@@ -33,7 +32,7 @@ RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e
 def dicomtap(*args: str) -> subprocess.CompletedProcess[str]:
     """The installed command in a fresh interpreter (stderr as a user sees it)."""
     return subprocess.run(
-        [DICOMTAP, *args], capture_output=True, text=True, timeout=120, check=False
+        dicomtap_argv(*args), capture_output=True, text=True, timeout=120, check=False
     )
 
 

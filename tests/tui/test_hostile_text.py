@@ -56,6 +56,11 @@ def test_no_screen_shows_raw_control_characters_or_reads_wire_text_as_markup(
         assert not raw, (where, raw[:5])
         shown.append(svg.replace("&#160;", " "))
 
+    async def every_tab(app: DicomtapApp, pilot: Pilot[None], where: str) -> None:
+        for tab in ("1", "2", "3", "4"):
+            await pilot.press(tab)
+            await look(app, pilot, f"{where}, tab {tab}")
+
     async def main() -> None:
         app = DicomtapApp(store, cursor_blink=False)
         app.animation_level = "none"
@@ -67,9 +72,7 @@ def test_no_screen_shows_raw_control_characters_or_reads_wire_text_as_markup(
                 await pilot.press("enter")
                 await pilot.pause()
                 assert isinstance(app.screen, AssociationScreen)
-                for tab in ("1", "2", "3", "4"):
-                    await pilot.press(tab)
-                    await look(app, pilot, f"association {row + 1}, tab {tab}")
+                await every_tab(app, pilot, f"association {row + 1}")
                 await pilot.press("1")
                 view = app.screen.query_one(TimelineView)
                 for i, r in enumerate(view.rows):  # the detail line of every timeline row
@@ -81,9 +84,7 @@ def test_no_screen_shows_raw_control_characters_or_reads_wire_text_as_markup(
                     await pilot.press("enter")
                     await pilot.pause()
                     assert isinstance(app.screen, ExchangeScreen)
-                    for tab in ("1", "2", "3", "4"):
-                        await pilot.press(tab)
-                        await look(app, pilot, f"exchange, tab {tab}")
+                    await every_tab(app, pilot, "exchange")
                     await pilot.press("escape")
                 await pilot.press("escape")
                 await pilot.pause()

@@ -39,10 +39,12 @@ def contexts(a: Association, look: LookStyle) -> RenderableType:
     for r in rows:
         style = look(f"timeline--{r.look}") if r.look != "ok" else None
         result = r.result + (f" ({r.why})" if r.why and r.why != "rejected" else "")
-        proposed = "\n".join(r.proposed)
+        proposed = Text("\n").join(safe_text(p) for p in r.proposed)
         table.add_row(
             str(r.id),
-            *(safe_text(cell) for cell in (r.abstract_syntax, proposed, result, r.accepted)),
+            safe_text(r.abstract_syntax),
+            proposed,
+            *(safe_text(cell) for cell in (result, r.accepted)),
             r.roles,
             style=style,
         )
