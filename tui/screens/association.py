@@ -380,7 +380,8 @@ class AssociationScreen(BaseScreen):
             return
         found = self.view.find(message.value, self.view.cursor + 1)
         if found is None:
-            self.notify(f"'{message.value}' is not in the timeline.", timeout=3)
+            missing = f"'{printable(message.value)}' is not in the timeline."
+            self.notify(missing, timeout=3, markup=False)  # what was typed is no markup
         else:
             self.view.move_to(found)
 
