@@ -25,8 +25,7 @@ from __future__ import annotations
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass, field
-
-import dpkt.pcap
+from functools import lru_cache
 
 from dissectors.tcp import Segment
 
@@ -42,15 +41,22 @@ LINKTYPE_IPV4 = 228
 LINKTYPE_IPV6 = 229
 LINKTYPE_LINUX_SLL2 = 276
 
-_LINKTYPE_NAMES: dict[int, str] = {}
-for _name, _value in sorted(vars(dpkt.pcap).items()):
-    if _name.startswith("DLT_") and isinstance(_value, int):
-        _LINKTYPE_NAMES.setdefault(_value, _name[4:])
+
+@lru_cache(maxsize=1)
+def _linktype_names() -> dict[int, str]:
+    # dpkt is imported only here, for a message: it costs a quarter of a second at start-up.
+    import dpkt.pcap
+
+    names: dict[int, str] = {}
+    for name, value in sorted(vars(dpkt.pcap).items()):
+        if name.startswith("DLT_") and isinstance(value, int):
+            names.setdefault(value, name[4:])
+    return names
 
 
 def linktype_text(linktype: int) -> str:
     """``147 (USER0)``: a link type with the name libpcap gives it (dpkt's table)."""
-    name = _LINKTYPE_NAMES.get(linktype)
+    name = _linktype_names().get(linktype)
     return f"{linktype} ({name})" if name else str(linktype)
 
 
