@@ -1,0 +1,112 @@
+"""Recording one association's comparison: each fact agrees, disagrees, or is a
+difference a :class:`~.hazards.Hazard` explains; and how values are shown to a person."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from analyzer.model import PduRecord
+from analyzer.names import pdu_name
+from dissectors.dimse import command_label
+
+from .hazards import Hazard, Hazards
+from .records import Address, AssociationCheck, Difference
+
+__all__ = ["Checker", "command_text", "our_text", "pdus_text", "status_text", "text"]
+
+
+def pdus_text(pdus: Sequence[tuple[int, int]], pdvs: Sequence[tuple[int, int, int]]) -> str:
+    if not pdus:
+        return "no PDU"
+    parts = [f"{pdu_name(t)} ({n} bytes)" for t, n in pdus]
+    if pdvs:
+        parts.append("PDVs " + " ".join(f"ctx {c} flags {f} len {n}" for c, f, n in pdvs))
+    return ", ".join(parts)
+
+
+def our_text(pdus: Sequence[PduRecord]) -> str:
+    """dicomtap's PDUs in a frame, those it never saw whole marked as such."""
+    if not pdus:
+        return "no PDU"
+    parts = [
+        f"{pdu_name(p.pdu_type)} ({p.length} bytes{'' if p.complete else ', not all captured'})"
+        for p in pdus
+    ]
+    pdvs = [(c, f & 0x03, n) for p in pdus for c, f, n in p.pdvs]
+    if pdvs:
+        parts.append("PDVs " + " ".join(f"ctx {c} flags {f} len {n}" for c, f, n in pdvs))
+    return ", ".join(parts)
+
+
+def text(value: object) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, tuple):
+        return " ".join(map(str, value)) if value else "(none)"
+    return str(value)
+
+
+def status_text(value: int | None) -> str:
+    return "(none)" if value is None else f"0x{value:04X}"
+
+
+def command_text(value: int | None) -> str:
+    return "(none)" if value is None else f"{command_label(value)} (0x{value:04X})"
+
+
+class Checker:
+    """The comparison of one association."""
+
+    def __init__(
+        self,
+        check: AssociationCheck,
+        hazards: Hazards,
+        client: Address,
+    ) -> None:
+        self.check = check
+        self.hazards = hazards
+        self.client = client
+
+    def differ(
+        self,
+        frame: int | None,
+        from_requestor: bool | None,
+        what: str,
+        ours: str,
+        theirs: str,
+        *,
+        start: int | None = None,
+        hazard: Hazard | None = None,
+        lookup: bool = True,
+    ) -> None:
+        """A difference: tshark cannot follow there if ``hazard`` (or, with ``lookup``,
+        a hazard in force at ``frame``) explains it; a disagreement otherwise."""
+        diff = Difference(
+            frame=frame, from_requestor=from_requestor, what=what, dicomtap=ours, tshark=theirs
+        )
+        if hazard is None and lookup and frame is not None and from_requestor is not None:
+            hazard = self.hazards.excuse(from_requestor, frame, start)
+        if hazard is not None:
+            self.check.cannot_follow(hazard.reason, hazard.cause, diff)
+        else:
+            self.check.disagree(diff)
+
+    def field(
+        self,
+        frame: int,
+        from_requestor: bool,
+        what: str,
+        ours: object,
+        theirs: object,
+        *,
+        start: int | None = None,
+        show: Callable[[object], str] = text,
+        dimse: bool = False,
+    ) -> None:
+        if ours == theirs:
+            if dimse:
+                self.check.agreed.dimse_fields += 1
+            else:
+                self.check.agreed.association_fields += 1
+            return
+        self.differ(frame, from_requestor, what, show(ours), show(theirs), start=start)
