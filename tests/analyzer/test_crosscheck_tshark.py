@@ -24,8 +24,8 @@ from analyzer.cli import main
 from analyzer.crosscheck import CaptureCheck, Reason, Tshark, check_capture, find_tshark
 from analyzer.pipeline import analyze_files
 from analyzer.store import Store
-from tests.peers import tool
 from tests.pcapgen import read_classic, write_pcap
+from tests.peers import tool
 
 ROOT = Path(__file__).resolve().parents[2]
 CAPTURES = sorted(
