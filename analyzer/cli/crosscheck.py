@@ -67,8 +67,9 @@ def crosscheck(
     type tshark does not decode), named with the reason rather than called a disagreement.
 
     Each CAPTURE is checked on its own. Needs tshark (apt install tshark). Large captures
-    take time: tshark reads each capture twice (the two reads run at once) and its
-    dissector is slower than dicomtap; expect about 10 s for a 50 MB capture.
+    take time: tshark dissects far slower than dicomtap and reads each capture twice (the
+    two reads run at once); a 50 MB capture takes about 11 s of CPU, a gigabyte one can
+    take tshark many minutes and gigabytes of memory.
 
     \b
     Examples:

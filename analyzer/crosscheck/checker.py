@@ -15,30 +15,33 @@ from .records import Address, AssociationCheck, Difference
 __all__ = ["Checker", "command_text", "our_text", "pdus_text", "status_text", "text"]
 
 
-def pdus_text(pdus: Sequence[tuple[int, int]], pdvs: Sequence[tuple[int, int, int]]) -> str:
-    if not pdus:
+def _listing(labels: Sequence[str], pdvs: Sequence[tuple[int, int, int]]) -> str:
+    if not labels:
         return "no PDU"
-    parts = [f"{pdu_name(t)} ({n} bytes)" for t, n in pdus]
+    parts = list(labels)
     if pdvs:
         parts.append("PDVs " + " ".join(f"ctx {c} flags {f} len {n}" for c, f, n in pdvs))
     return ", ".join(parts)
+
+
+def pdus_text(pdus: Sequence[tuple[int, int]], pdvs: Sequence[tuple[int, int, int]]) -> str:
+    """tshark's PDUs in a frame: ``P-DATA-TF (94 bytes), PDVs ctx 1 flags 3 len 90``."""
+    return _listing([f"{pdu_name(t)} ({n} bytes)" for t, n in pdus], pdvs)
 
 
 def our_text(pdus: Sequence[PduRecord]) -> str:
-    """dicomtap's PDUs in a frame, those it never saw whole marked as such."""
-    if not pdus:
-        return "no PDU"
-    parts = [
-        f"{pdu_name(p.pdu_type)} ({p.length} bytes{'' if p.complete else ', not all captured'})"
-        for p in pdus
-    ]
-    pdvs = [(c, f & 0x03, n) for p in pdus for c, f, n in p.pdvs]
-    if pdvs:
-        parts.append("PDVs " + " ".join(f"ctx {c} flags {f} len {n}" for c, f, n in pdvs))
-    return ", ".join(parts)
+    """dicomtap's PDUs in a frame, as :func:`pdus_text`; those it never saw whole marked."""
+    return _listing(
+        [
+            f"{pdu_name(p.pdu_type)} ({p.length} bytes{'' if p.complete else ', not all captured'})"
+            for p in pdus
+        ],
+        [(c, f & 0x03, n) for p in pdus for c, f, n in p.pdvs],
+    )
 
 
 def text(value: object) -> str:
+    """A compared value for a person (a tuple of syntaxes as a list)."""
     if value is None:
         return "(none)"
     if isinstance(value, tuple):
@@ -103,6 +106,8 @@ class Checker:
         show: Callable[[object], str] = text,
         dimse: bool = False,
     ) -> None:
+        """One field: counted if both have the same value (``dimse``: a DIMSE field, else an
+        association field), else a difference (see :meth:`differ`)."""
         if ours == theirs:
             if dimse:
                 self.check.agreed.dimse_fields += 1

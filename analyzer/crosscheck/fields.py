@@ -1,11 +1,17 @@
 """The association fields: what the A-ASSOCIATE-RQ, -AC, -RJ and A-ABORT carried
-(dicomtap's :class:`~analyzer.model.Association`) against tshark's tree of the same PDU."""
+(dicomtap's :class:`~analyzer.model.Association`) against tshark's tree of the same PDU.
+
+The model keeps the first PDU of each of these kinds; later ones are compared as PDUs
+(type, length) only. The A-ASSOCIATE-AC's copy of the AE titles is not kept, and the
+transfer syntax of a context the acceptor did not accept is not significant (PS3.8
+§9.3.3.2): neither is compared.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
-from analyzer.model import Association, PduRecord, UserInfo
+from analyzer.model import Association, PduRecord, PresentationContext, UserInfo
 
 from .checker import Checker
 from .records import AssociateFields, ContextItem, PduContent
@@ -13,47 +19,53 @@ from .records import AssociateFields, ContextItem, PduContent
 __all__ = ["compare_association_fields"]
 
 
-def _first(pdus: Iterable[PduRecord], pdu_type: int) -> PduRecord | None:
-    return next((p for p in pdus if p.pdu_type == pdu_type and p.complete), None)
+class _Pdu:
+    """The fields of one PDU, as both tools decoded it."""
 
+    def __init__(self, checker: Checker, pdu: PduRecord, name: str) -> None:
+        self.checker, self.pdu, self.name = checker, pdu, name
 
-def _their(
-    contents: dict[int, tuple[PduContent, ...]], frame: int | None, pdu_type: int
-) -> PduContent | None:
-    if frame is None:
-        return None
-    return next((c for c in contents.get(frame, ()) if c.pdu_type == pdu_type), None)
+    def field(self, label: str, ours: object, theirs: object) -> None:
+        p = self.pdu
+        self.checker.field(
+            p.end_frame or 0, p.from_requestor, f"{self.name} {label}", ours, theirs, start=p.frame
+        )
 
+    def differ(self, label: str, ours: str, theirs: str) -> None:
+        p = self.pdu
+        self.checker.differ(
+            p.end_frame, p.from_requestor, f"{self.name} {label}", ours, theirs, start=p.frame
+        )
 
-def _user_info(
-    checker: Checker, pdu: PduRecord, name: str, ours: UserInfo | None, theirs: AssociateFields
-) -> None:
-    frame, side, start = pdu.end_frame or 0, pdu.from_requestor, pdu.frame
-    info = ours or UserInfo()
-    checker.field(
-        frame,
-        side,
-        f"{name} maximum length",
-        info.max_pdu_length,
-        theirs.max_pdu_length,
-        start=start,
-    )
-    checker.field(
-        frame,
-        side,
-        f"{name} implementation class UID",
-        info.implementation_class_uid,
-        theirs.implementation_class_uid,
-        start=start,
-    )
-    checker.field(
-        frame,
-        side,
-        f"{name} implementation version name",
-        info.implementation_version_name,
-        theirs.implementation_version_name,
-        start=start,
-    )
+    def user_info(self, ours: UserInfo | None, theirs: AssociateFields) -> None:
+        info = ours or UserInfo()
+        self.field("maximum length", info.max_pdu_length, theirs.max_pdu_length)
+        self.field(
+            "implementation class UID",
+            info.implementation_class_uid,
+            theirs.implementation_class_uid,
+        )
+        self.field(
+            "implementation version name",
+            info.implementation_version_name,
+            theirs.implementation_version_name,
+        )
+
+    def contexts(
+        self,
+        ours: Mapping[int, PresentationContext],
+        theirs: Sequence[ContextItem],
+        verb: str,
+    ) -> Iterator[tuple[str, PresentationContext, ContextItem]]:
+        """Both tools' context items by ID; an ID only one of them has is a difference."""
+        given = {c.id: c for c in theirs if c.id is not None}
+        for cid in [*ours, *(i for i in given if i not in ours)]:
+            mine, their = ours.get(cid), given.get(cid)
+            label = f"presentation context {cid}"
+            if mine is None or their is None:
+                self.differ(label, verb if mine else "(none)", verb if their else "(none)")
+            else:
+                yield label, mine, their
 
 
 def _syntaxes(ours: Sequence[str], theirs: ContextItem) -> tuple[object, object]:
@@ -63,150 +75,76 @@ def _syntaxes(ours: Sequence[str], theirs: ContextItem) -> tuple[object, object]
     return tuple(sorted(ours)), tuple(sorted(theirs.transfer_syntaxes))
 
 
+def _title(raw: bytes | None) -> str | None:
+    """An AE title field as tshark shows one: ASCII, without its padding."""
+    return None if raw is None else raw.decode("ascii", "replace").strip(" \x00")
+
+
 def compare_association_fields(
     checker: Checker,
     association: Association,
     pdus: Sequence[PduRecord],
-    contents: dict[int, tuple[PduContent, ...]],
+    contents: Mapping[int, tuple[PduContent, ...]],
     agreed: set[int],
 ) -> None:
+    """Compare the first A-ASSOCIATE-RQ, -AC, -RJ and A-ABORT of ``association``.
+
+    ``contents`` are tshark's PDUs by frame, ``agreed`` the frames where the two agree on
+    the PDUs (where they do not, that was reported already)."""
     a = association
 
-    def missing(pdu: PduRecord, name: str) -> None:
-        # Frames whose PDUs already differ were reported as such.
-        if pdu.end_frame in agreed:
-            checker.differ(
-                pdu.end_frame,
-                pdu.from_requestor,
-                f"{name} fields",
-                "decoded",
-                "not decoded",
-                start=pdu.frame,
+    def pair(pdu_type: int, name: str) -> tuple[_Pdu, PduContent] | None:
+        pdu = next((p for p in pdus if p.pdu_type == pdu_type and p.complete), None)
+        if pdu is None or pdu.end_frame is None:
+            return None
+        theirs = next((c for c in contents.get(pdu.end_frame, ()) if c.pdu_type == pdu_type), None)
+        ours = _Pdu(checker, pdu, name)
+        if theirs is None:
+            if pdu.end_frame in agreed:
+                ours.differ("fields", "decoded", "not decoded")
+            return None
+        return ours, theirs
+
+    rq = pair(1, "A-ASSOCIATE-RQ")
+    if rq is not None and rq[1].associate is not None:
+        ours, t = rq[0], rq[1].associate
+        ours.field("calling AE title", _title(a.calling_ae), t.calling_ae)
+        ours.field("called AE title", _title(a.called_ae), t.called_ae)
+        proposed = {c.id: c for c in a.contexts if c.proposed}
+        for label, mine, their in ours.contexts(proposed, t.contexts, "proposed"):
+            ours.field(f"{label} abstract syntax", mine.abstract_syntax, their.abstract_syntax)
+            ours.field(
+                f"{label} transfer syntaxes", *_syntaxes(mine.proposed_transfer_syntaxes, their)
             )
+        ours.user_info(a.requestor_info, t)
 
-    rq = _first(pdus, 1)
-    if rq is not None and rq.end_frame is not None:
-        theirs = _their(contents, rq.end_frame, 1)
-        if theirs is None or theirs.associate is None:
-            missing(rq, "A-ASSOCIATE-RQ")
-        else:
-            t = theirs.associate
-            f, side = rq.end_frame, rq.from_requestor
-
-            def title(raw: bytes | None) -> str | None:
-                return None if raw is None else raw.decode("ascii", "replace").strip(" \x00")
-
-            checker.field(
-                f, side, "A-ASSOCIATE-RQ calling AE title", title(a.calling_ae), t.calling_ae
-            )
-            checker.field(
-                f, side, "A-ASSOCIATE-RQ called AE title", title(a.called_ae), t.called_ae
-            )
-            proposed = {c.id: c for c in a.contexts if c.proposed}
-            offered = {c.id: c for c in t.contexts if c.id is not None}
-            for cid in [*proposed, *(i for i in offered if i not in proposed)]:
-                mine, their = proposed.get(cid), offered.get(cid)
-                what = f"A-ASSOCIATE-RQ presentation context {cid}"
-                if mine is None or their is None:
-                    checker.differ(
-                        f,
-                        side,
-                        what,
-                        "proposed" if mine else "(none)",
-                        "proposed" if their else "(none)",
-                        start=rq.frame,
-                    )
-                    continue
-                checker.field(
-                    f,
-                    side,
-                    f"{what} abstract syntax",
-                    mine.abstract_syntax,
-                    their.abstract_syntax,
-                    start=rq.frame,
+    ac = pair(2, "A-ASSOCIATE-AC")
+    if ac is not None and ac[1].associate is not None:
+        ours, t = ac[0], ac[1].associate
+        answered = {c.id: c for c in a.contexts if c.result is not None}
+        for label, mine, their in ours.contexts(answered, t.contexts, "answered"):
+            ours.field(f"{label} result", mine.result, their.result)
+            if mine.result == 0 and their.result == 0:
+                syntaxes = their.transfer_syntaxes
+                ours.field(
+                    f"{label} transfer syntax",
+                    mine.accepted_transfer_syntax,
+                    syntaxes[0] if len(syntaxes) == 1 else syntaxes or None,
                 )
-                ours_ts, theirs_ts = _syntaxes(mine.proposed_transfer_syntaxes, their)
-                checker.field(
-                    f, side, f"{what} transfer syntaxes", ours_ts, theirs_ts, start=rq.frame
-                )
-            _user_info(checker, rq, "A-ASSOCIATE-RQ", a.requestor_info, t)
+        ours.user_info(a.acceptor_info, t)
 
-    ac = _first(pdus, 2)
-    if ac is not None and ac.end_frame is not None:
-        theirs = _their(contents, ac.end_frame, 2)
-        if theirs is None or theirs.associate is None:
-            missing(ac, "A-ASSOCIATE-AC")
-        else:
-            t = theirs.associate
-            f, side = ac.end_frame, ac.from_requestor
-            answered = {c.id: c for c in a.contexts if c.result is not None}
-            given = {c.id: c for c in t.contexts if c.id is not None}
-            for cid in [*answered, *(i for i in given if i not in answered)]:
-                ours_ctx, their = answered.get(cid), given.get(cid)
-                what = f"A-ASSOCIATE-AC presentation context {cid}"
-                if ours_ctx is None or their is None:
-                    checker.differ(
-                        f,
-                        side,
-                        what,
-                        "answered" if ours_ctx else "(none)",
-                        "answered" if their else "(none)",
-                        start=ac.frame,
-                    )
-                    continue
-                checker.field(
-                    f, side, f"{what} result", ours_ctx.result, their.result, start=ac.frame
-                )
-                if ours_ctx.result == 0 and their.result == 0:
-                    # PS3.8 §9.3.3.2: the transfer syntax is significant only when accepted.
-                    checker.field(
-                        f,
-                        side,
-                        f"{what} transfer syntax",
-                        ours_ctx.accepted_transfer_syntax,
-                        their.transfer_syntaxes[0]
-                        if len(their.transfer_syntaxes) == 1
-                        else their.transfer_syntaxes or None,
-                        start=ac.frame,
-                    )
-            _user_info(checker, ac, "A-ASSOCIATE-AC", a.acceptor_info, t)
+    rj = pair(3, "A-ASSOCIATE-RJ")
+    if rj is not None and rj[1].reject is not None and a.reject is not None:
+        mine_rj = (a.reject.result, a.reject.source, a.reject.reason)
+        for label, mine_v, their_v in zip(
+            ("result", "source", "reason/diagnostic"), mine_rj, rj[1].reject, strict=True
+        ):
+            rj[0].field(label, mine_v, their_v)
 
-    rj = _first(pdus, 3)
-    if rj is not None and rj.end_frame is not None and a.reject is not None:
-        theirs = _their(contents, rj.end_frame, 3)
-        if theirs is None or theirs.reject is None:
-            missing(rj, "A-ASSOCIATE-RJ")
-        else:
-            ours_rj = (a.reject.result, a.reject.source, a.reject.reason)
-            for name, mine_v, their_v in zip(
-                ("result", "source", "reason/diagnostic"), ours_rj, theirs.reject, strict=True
-            ):
-                checker.field(
-                    rj.end_frame,
-                    rj.from_requestor,
-                    f"A-ASSOCIATE-RJ {name}",
-                    mine_v,
-                    their_v,
-                    start=rj.frame,
-                )
-
-    ab = _first(pdus, 7)
-    if ab is not None and ab.end_frame is not None and a.abort is not None:
-        theirs = _their(contents, ab.end_frame, 7)
-        if theirs is None or theirs.abort is None:
-            missing(ab, "A-ABORT")
-        else:
-            for name, mine_v, their_v in zip(
-                ("source", "reason/diagnostic"),
-                (a.abort.source, a.abort.reason),
-                theirs.abort,
-                strict=True,
-            ):
-                checker.field(
-                    ab.end_frame,
-                    ab.from_requestor,
-                    f"A-ABORT {name}",
-                    mine_v,
-                    their_v,
-                    start=ab.frame,
-                )
+    ab = pair(7, "A-ABORT")
+    if ab is not None and ab[1].abort is not None and a.abort is not None:
+        mine_ab = (a.abort.source, a.abort.reason)
+        for label, mine_v, their_v in zip(
+            ("source", "reason/diagnostic"), mine_ab, ab[1].abort, strict=True
+        ):
+            ab[0].field(label, mine_v, their_v)

@@ -97,13 +97,18 @@ class Hazards:
             self._begins[side] = [s[0] for s in self._spans[side]]
 
     def excuse(self, from_requestor: bool, frame: int, start: int | None = None) -> Hazard | None:
-        """The hazard in force at ``frame``, or inside ``start``..``frame`` (a PDU or a
-        message that spans those frames and had bytes lost in it)."""
-        lo = frame if start is None else start
-        spans = self._spans[from_requestor]
-        for begin, end, hazard in spans[: bisect_right(self._begins[from_requestor], frame)]:
-            if frame < end or lo <= begin:
-                return hazard
+        """The hazard in force at ``frame``, or one that began inside ``start``..``frame``
+        (a PDU or a message spanning those frames that had bytes lost in it).
+
+        Spans sorted by their start have ascending ends (an agreement ends every span in
+        force), so only the last span that starts by ``frame`` can hold there.
+        """
+        i = bisect_right(self._begins[from_requestor], frame)
+        if not i:
+            return None
+        begin, end, hazard = self._spans[from_requestor][i - 1]
+        if frame < end or begin >= (frame if start is None else start):
+            return hazard
         return None
 
 

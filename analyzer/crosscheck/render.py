@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
+from analyzer.reports.common import plural, side
 from analyzer.textsafe import printable
 
 from .records import AssociationCheck, CaptureCheck, Difference, Tally, Unfollowed
@@ -26,11 +27,7 @@ def exit_status(checks: Sequence[CaptureCheck]) -> int:
     return 0 if all(c.agrees for c in checks) else 1
 
 
-def _plural(n: int, word: str, plural: str | None = None) -> str:
-    return f"{n} {word if n == 1 else plural or word + 's'}"
-
-
-def _side(from_requestor: bool | None) -> str:
+def _arrow(from_requestor: bool | None) -> str:
     if from_requestor is None:
         return ""
     return "requestor → acceptor" if from_requestor else "acceptor → requestor"
@@ -38,8 +35,8 @@ def _side(from_requestor: bool | None) -> str:
 
 def _tally(t: Tally) -> str:
     return (
-        f"{_plural(t.pdus, 'PDU')}, {_plural(t.association_fields, 'association field')}, "
-        f"{_plural(t.dimse_fields, 'DIMSE field')}"
+        f"{plural(t.pdus, 'PDU')}, {plural(t.association_fields, 'association field')}, "
+        f"{plural(t.dimse_fields, 'DIMSE field')}"
     )
 
 
@@ -51,20 +48,20 @@ def _frames(first: int | None, last: int | None) -> str:
 
 def _difference(d: Difference) -> str:
     where = f"frame {d.frame}" if d.frame is not None else "no frame"
-    side = _side(d.from_requestor)
-    return printable(
-        f"{where}{', ' + side if side else ''}: {d.what}: dicomtap {d.dicomtap}; tshark {d.tshark}"
-    )
+    arrow = _arrow(d.from_requestor)
+    if arrow:
+        where += f", {arrow}"
+    return printable(f"{where}: {d.what}: dicomtap {d.dicomtap}; tshark {d.tshark}")
 
 
 def _unfollowed(u: Unfollowed) -> list[str]:
-    side = _side(u.from_requestor)
+    arrow = _arrow(u.from_requestor)
     causes = "; ".join(u.causes)
     if u.cause_count > len(u.causes):
         causes += f" and {u.cause_count - len(u.causes)} more"
     head = (
-        f"tshark cannot follow ({u.reason}){', ' + side if side else ''}, "
-        f"{_frames(u.first_frame, u.last_frame)}: {_plural(u.count, 'difference')}"
+        f"tshark cannot follow ({u.reason}){', ' + arrow if arrow else ''}, "
+        f"{_frames(u.first_frame, u.last_frame)}: {plural(u.count, 'difference')}"
     )
     return [
         printable(head + (f" ({causes})" if causes else "")),
@@ -87,9 +84,9 @@ def _capture_title(c: CaptureCheck) -> str:
     if c.agrees:
         verdict = "agree"
         if c.unfollowed_count:
-            verdict += f" (tshark cannot follow {_plural(c.unfollowed_count, 'difference')})"
+            verdict += f" (tshark cannot follow {plural(c.unfollowed_count, 'difference')})"
     else:
-        verdict = f"DISAGREE ({_plural(c.disagreement_count, 'disagreement')})"
+        verdict = f"DISAGREE ({plural(c.disagreement_count, 'disagreement')})"
     ports = ", ".join(map(str, c.ports)) or "none (tshark's heuristic only)"
     return printable(
         f"{c.path}: {verdict}  [tshark {c.tshark_version}; DICOM on port {ports}; "
@@ -112,7 +109,7 @@ def write_text(checks: Sequence[CaptureCheck], out: IO[str], *, limit: int = 20)
                 out.write(f"    DISAGREE {_difference(d)}\n")
             hidden = a.disagreement_count - min(limit, len(a.disagreements))
             if hidden:
-                out.write(f"    ... and {_plural(hidden, 'disagreement')} more (--format json)\n")
+                out.write(f"    ... and {plural(hidden, 'disagreement')} more (--format json)\n")
             for u in a.unfollowed:
                 for line in _unfollowed(u):
                     out.write(f"    {line}\n")
@@ -123,23 +120,19 @@ def write_text(checks: Sequence[CaptureCheck], out: IO[str], *, limit: int = 20)
     unfollowed = sum(c.unfollowed_count for c in checks)
     verdict = "agree" if not disagreements else "DISAGREE"
     out.write(
-        f"verdict: {verdict}: {_plural(len(checks), 'capture')}; agree on {_tally(total)}; "
-        f"{_plural(disagreements, 'disagreement')}; tshark cannot follow "
-        f"{_plural(unfollowed, 'difference')}\n"
+        f"verdict: {verdict}: {plural(len(checks), 'capture')}; agree on {_tally(total)}; "
+        f"{plural(disagreements, 'disagreement')}; tshark cannot follow "
+        f"{plural(unfollowed, 'difference')}\n"
     )
 
 
 # --- JSON ------------------------------------------------------------------------------
 
 
-def _side_name(from_requestor: bool | None) -> str | None:
-    return None if from_requestor is None else "requestor" if from_requestor else "acceptor"
-
-
 def _diff_record(d: Difference) -> dict[str, Any]:
     return {
         "frame": d.frame,
-        "from": _side_name(d.from_requestor),
+        "from": side(d.from_requestor),
         "what": d.what,
         "dicomtap": d.dicomtap,
         "tshark": d.tshark,
@@ -171,7 +164,7 @@ def _association_record(path: str, a: AssociationCheck) -> dict[str, Any]:
         "tshark_cannot_follow": [
             {
                 "reason": u.reason.value,
-                "from": _side_name(u.from_requestor),
+                "from": side(u.from_requestor),
                 "frames": {"first": u.first_frame, "last": u.last_frame},
                 "count": u.count,
                 "causes": list(u.causes),

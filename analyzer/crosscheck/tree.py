@@ -236,6 +236,11 @@ def _command(pdv: Tree) -> Command | None:
     )
 
 
+def _codes(pdu: Tree, prefix: str, *names: str) -> list[int | None]:
+    """The numeric fields ``prefix.name`` of a PDU, in the order named."""
+    return [_int(_first(pdu, f"{prefix}.{name}")) for name in names]
+
+
 def pdu_contents(layers: Sequence[object]) -> tuple[PduContent, ...]:
     """The PDUs of one frame from its DICOM layers (one tree per PDU, in order)."""
     out: list[PduContent] = []
@@ -246,29 +251,15 @@ def pdu_contents(layers: Sequence[object]) -> tuple[PduContent, ...]:
         length = _int(next(iter(_values(pdu, "dicom.pdu.len")), None))
         if pdu_type is None or length is None:
             continue
-        content = PduContent(pdu_type=pdu_type, length=length)
         if pdu_type in (1, 2):
             content = PduContent(pdu_type=pdu_type, length=length, associate=_associate(pdu))
         elif pdu_type == 3:
-            content = PduContent(
-                pdu_type=pdu_type,
-                length=length,
-                reject=(
-                    _int(_first(pdu, "dicom.assoc.reject.result")),
-                    _int(_first(pdu, "dicom.assoc.reject.source")),
-                    _int(_first(pdu, "dicom.assoc.reject.reason")),
-                ),
-            )
+            result, source, reason = _codes(pdu, "dicom.assoc.reject", "result", "source", "reason")
+            content = PduContent(pdu_type=pdu_type, length=length, reject=(result, source, reason))
         elif pdu_type == 7:
-            content = PduContent(
-                pdu_type=pdu_type,
-                length=length,
-                abort=(
-                    _int(_first(pdu, "dicom.assoc.abort.source")),
-                    _int(_first(pdu, "dicom.assoc.abort.reason")),
-                ),
-            )
-        elif pdu_type == 4:
+            source, reason = _codes(pdu, "dicom.assoc.abort", "source", "reason")
+            content = PduContent(pdu_type=pdu_type, length=length, abort=(source, reason))
+        else:
             commands = [
                 c
                 for node in _nodes(pdu)

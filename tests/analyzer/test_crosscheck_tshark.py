@@ -113,6 +113,34 @@ def test_expected_counts_on_a_c_echo(tshark: Tshark) -> None:
     assert a.agreed.association_fields == 12
 
 
+def test_pending_responses_and_a_cancel(tshark: Tshark, tmp_path: Path) -> None:
+    """A C-FIND answered twice pending, cancelled (C-CANCEL-RQ names the request by its
+    message ID being responded to), then finally answered Cancel: each message matched."""
+    from tests import factories as f
+    from tests.pcapgen import Conversation
+
+    def find(field: int, **kw: object) -> bytes:
+        return f.command(command_field=field, affected_sop_class_uid=f.STUDY_FIND, **kw)
+
+    level = b"\x08\x00\x52\x00\x06\x00\x00\x00STUDY "  # (0008,0052), implicit VR LE
+    c = Conversation(("10.0.0.1", 40000), ("10.0.0.2", 11112)).handshake()
+    c.send(True, f.associate_rq(contexts=((1, f.STUDY_FIND, (f.IMPLICIT,)),)))
+    c.send(False, f.associate_ac(contexts=((1, 0, f.IMPLICIT),)))
+    c.send(True, f.message(1, find(0x0020, message_id=7, priority=0, dataset_type=1), level))
+    for _ in range(2):
+        pending = find(0x8020, message_id_being_responded_to=7, status=0xFF00, dataset_type=1)
+        c.send(False, f.message(1, pending, level))
+    c.send(True, f.message(1, f.command(command_field=0x0FFF, message_id_being_responded_to=7)))
+    c.send(False, f.message(1, find(0x8020, message_id_being_responded_to=7, status=0xFE00)))
+    c.send(True, f.release_rq()).send(False, f.release_rp()).close()
+    cap = write_pcap(tmp_path / "cancel.pcap", c.frames)
+
+    check = check_capture(cap, tshark)
+    assert check.agrees and not _reasons(check), _disagreements(check)
+    # C-FIND-RQ 3 fields, final C-FIND-RSP 4, the pending count 1, the cancel 1.
+    assert check.agreed().dimse_fields == 9
+
+
 # --- real disagreements -------------------------------------------------------------------
 
 
