@@ -40,6 +40,13 @@ _REORDER = {"auto": None, "on": True, "off": False}
     "tshark waits for lost bytes and shows nothing more on that side).",
 )
 @click.option(
+    "--tshark-timeout",
+    type=click.FloatRange(0),
+    metavar="SECONDS",
+    help="Stop tshark after this long per capture and report the capture as not checked "
+    "(0: no limit). Default: 2 minutes and 10 s per MB of capture.",
+)
+@click.option(
     "--show",
     type=click.IntRange(0),
     default=20,
@@ -52,6 +59,7 @@ def crosscheck(
     output: str | None,
     ports: tuple[int, ...],
     tshark_reorder: str,
+    tshark_timeout: float | None,
     show: int,
 ) -> None:
     """Check dicomtap against Wireshark's DICOM dissector on the same captures.
@@ -97,7 +105,13 @@ def crosscheck(
     for path in files:
         try:
             checks.append(
-                check_capture(path, tshark, ports=ports, reorder=_REORDER[tshark_reorder])
+                check_capture(
+                    path,
+                    tshark,
+                    ports=ports,
+                    reorder=_REORDER[tshark_reorder],
+                    timeout=tshark_timeout,
+                )
             )
         except DicomtapError as exc:
             click.echo(f"dicomtap: error: {exc}", err=True)

@@ -15,12 +15,20 @@ from .records import Address, AssociationCheck, Difference
 __all__ = ["Checker", "command_text", "our_text", "pdus_text", "status_text", "text"]
 
 
+#: PDUs and PDVs listed in one difference (a crafted segment may hold thousands).
+_LISTED = 8
+
+
 def _listing(labels: Sequence[str], pdvs: Sequence[tuple[int, int, int]]) -> str:
     if not labels:
         return "no PDU"
-    parts = list(labels)
+    parts = list(labels[:_LISTED])
+    if len(labels) > _LISTED:
+        parts.append(f"and {len(labels) - _LISTED} more PDUs")
     if pdvs:
-        parts.append("PDVs " + " ".join(f"ctx {c} flags {f} len {n}" for c, f, n in pdvs))
+        shown = " ".join(f"ctx {c} flags {f} len {n}" for c, f, n in pdvs[:_LISTED])
+        more = f" and {len(pdvs) - _LISTED} more" if len(pdvs) > _LISTED else ""
+        parts.append(f"PDVs {shown}{more}")
     return ", ".join(parts)
 
 
@@ -33,7 +41,9 @@ def our_text(pdus: Sequence[PduRecord]) -> str:
     """dicomtap's PDUs in a frame, as :func:`pdus_text`; those it never saw whole marked."""
     return _listing(
         [
-            f"{pdu_name(p.pdu_type)} ({p.length} bytes{'' if p.complete else ', not all captured'})"
+            f"{pdu_name(p.pdu_type)} ({p.length} bytes"
+            + ("" if p.complete else ", not read to its end")
+            + ")"
             for p in pdus
         ],
         [(c, f & 0x03, n) for p in pdus for c, f, n in p.pdvs],

@@ -128,7 +128,7 @@ def compare(store: Store, view: TsharkView, *, reorder: bool = True) -> list[Ass
     # Frames that explain where tshark cannot follow, per connection (they carry no PDU).
     hints: dict[frozenset[Address | None], list[FrameRow]] = defaultdict(list)
     for row in view.rows.values():
-        if not row.pdus and (row.truncated or row.out_of_order):
+        if not row.pdus and (row.truncated or row.out_of_order or row.malformed):
             hints[connection_key(row.src, row.dst)].append(row)
     checks: list[AssociationCheck] = []
     for a in associations:

@@ -147,8 +147,11 @@ def hazards_of(
                     f"{pdu_name(pdu.pdu_type)} at frame {pdu.end_frame}",
                 ),
             )
+    client = address(association.client)
+    for row in rows:
+        if row.malformed is not None:
+            hazards.add(row.src == client, Hazard(row.frame, Reason.MALFORMED, row.malformed))
     if not reorder:
-        client = address(association.client)
         for row in rows:
             if row.out_of_order:
                 hazards.add(

@@ -40,7 +40,7 @@ class FrameRow:
     ``pdus`` are ``(type, length)`` of the PDUs that end in this frame, ``pdvs`` every PDV of
     them as ``(context ID, flags, length)`` (flags masked to bits 0-1, as tshark shows them).
     ``truncated``: the snap length cut the frame; ``out_of_order``: tshark flagged the
-    segment as out of order.
+    segment as out of order; ``malformed``: tshark's error when it found the frame malformed.
     """
 
     frame: int
@@ -50,6 +50,8 @@ class FrameRow:
     pdvs: tuple[tuple[int, int, int], ...] = ()
     truncated: bool = False
     out_of_order: bool = False
+    malformed: str | None = None
+    """tshark's first error on the frame, when it found it malformed."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,7 +120,10 @@ class Reason(StrEnum):
     OUT_OF_ORDER = "out-of-order"
     """Out-of-order segments, with tshark's reassembly of them turned off."""
     INCOMPLETE_PDU = "incomplete-pdu"
-    """The capture or the connection ended inside the PDU: tshark shows only whole PDUs."""
+    """A PDU not read to its end (the capture or the connection ended inside it, or its
+    framing broke): tshark shows only PDUs it can read whole."""
+    MALFORMED = "tshark-malformed"
+    """tshark found the frame malformed (an error of its own) and stopped decoding there."""
     UNKNOWN_PDU_TYPE = "unknown-pdu-type"
     """A PDU type PS3.8 does not define: tshark's dissector does not decode it."""
 
@@ -146,8 +151,11 @@ REASON_TEXT = {
     "stream up at different frames",
     Reason.OUT_OF_ORDER: "out-of-order segments: tshark puts them in order only with its "
     "tcp.reassemble_out_of_order preference, off in this run",
-    Reason.INCOMPLETE_PDU: "the capture or the connection ends inside the PDU: tshark "
-    "shows only PDUs it has whole",
+    Reason.INCOMPLETE_PDU: "a PDU not read to its end (the capture or the connection ends "
+    "inside it, or its PDVs break its framing): tshark shows only PDUs it can read whole, and "
+    "dicomtap marks this one incomplete",
+    Reason.MALFORMED: "tshark reports the frame as malformed (an error of its own: for "
+    "example an odd PDV length, which it rejects) and stops decoding it there",
     Reason.UNKNOWN_PDU_TYPE: "a PDU type PS3.8 does not define: tshark's DICOM dissector "
     "does not decode it, nor what follows it in the same segment",
 }

@@ -87,9 +87,13 @@ def _capture_title(c: CaptureCheck) -> str:
             verdict += f" (tshark cannot follow {plural(c.unfollowed_count, 'difference')})"
     else:
         verdict = f"DISAGREE ({plural(c.disagreement_count, 'disagreement')})"
-    ports = ", ".join(map(str, c.ports)) or "none (tshark's heuristic only)"
+    ports = (
+        f"DICOM on port {', '.join(map(str, c.ports))}"
+        if c.ports
+        else "no port decoded as DICOM (tshark's heuristic only)"
+    )
     return printable(
-        f"{c.path}: {verdict}  [tshark {c.tshark_version}; DICOM on port {ports}; "
+        f"{c.path}: {verdict}  [tshark {c.tshark_version}; {ports}; "
         f"out-of-order reassembly {'on' if c.reorder else 'off'}]"
     )
 

@@ -32,15 +32,22 @@ FIELDS = (
     "frame.len",
     "frame.cap_len",
     "tcp.analysis.out_of_order",
+    "_ws.malformed",
+    "_ws.expert.message",
+    "_ws.expert.severity",
 )
 
-_SEPARATOR = "\t"
-_AGGREGATOR = ","
+# Control characters, so that no value (an expert message) can hold one.
+_SEPARATOR = "\x1e"
+_AGGREGATOR = "\x1f"
+_ERROR = 0x00800000  # PI_ERROR, the severity of tshark's "malformed" expert infos
+_MESSAGE = 160  # characters kept of an expert message
 
 
 def field_options() -> list[str]:
     """tshark's options for the field output :func:`frame_row` reads."""
     argv = ["-T", "fields", "-E", "occurrence=a", "-E", f"aggregator={_AGGREGATOR}"]
+    argv += ["-E", f"separator={_SEPARATOR}"]
     for name in FIELDS:
         argv += ["-e", name]
     return argv
@@ -93,6 +100,9 @@ def frame_row(line: str) -> FrameRow | None:
         frame_len,
         cap_len,
         out_of_order,
+        malformed,
+        messages,
+        severities,
     ) = values
     frame = _int(number)
     if frame is None:
@@ -108,7 +118,22 @@ def frame_row(line: str) -> FrameRow | None:
         pdvs=tuple((c, f & 0x03, n) for c, f, n in zip(pdv_ctx, pdv_flags, pdv_len, strict=False)),
         truncated=wire is not None and captured is not None and captured < wire,
         out_of_order=bool(out_of_order),
+        malformed=_malformed(malformed, messages, severities),
     )
+
+
+def _malformed(flag: str, messages: str, severities: str) -> str | None:
+    """What tshark said when it found the frame malformed: its first error, or None."""
+    errors = [
+        message
+        for message, severity in zip(
+            messages.split(_AGGREGATOR), severities.split(_AGGREGATOR), strict=False
+        )
+        if (_int(severity) or 0) >= _ERROR
+    ]
+    if not errors and not flag:
+        return None
+    return (errors[0] if errors else "malformed")[:_MESSAGE]
 
 
 # --- the tree ---------------------------------------------------------------------------

@@ -19,9 +19,12 @@ Both run at once (the framing read in a child process writing to a temporary fil
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,23 +142,48 @@ class Tshark:
             capture._Capture__tshark_version = self._version
         return capture
 
-    def read(self, path: Path, ports: Iterable[int], *, reorder: bool = True) -> TsharkView:
-        """Both reads of ``path`` with DICOM decoded on ``ports``. Raises
-        :class:`TsharkError` when tshark cannot read it (a capture cut short is read up to
-        the cut, as dicomtap reads it)."""
+    def read(
+        self,
+        path: Path,
+        ports: Iterable[int],
+        *,
+        reorder: bool = True,
+        timeout: float | None = None,
+    ) -> TsharkView:
+        """Both reads of ``path`` with DICOM decoded on ``ports``, stopped after ``timeout``
+        seconds (None: no limit). Raises :class:`TsharkError` when tshark cannot read the
+        capture or runs out of time (a capture cut short is read up to the cut, as dicomtap
+        reads it)."""
         ports = tuple(ports)
         framing = self._capture(path, ports, reorder, FRAMING_FILTER)
         argv = [self.executable, "-n", *field_options(), *framing.get_parameters()]
         framing.close()
+        contents_read = self._capture(
+            path,
+            ports,
+            reorder,
+            CONTENT_FILTER,
+            use_json=True,
+            # Only the frame (pyshark needs it) and DICOM trees: no TCP payload hex.
+            custom_parameters=["-J", "frame dicom"],
+        )
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+            watchdog = _Watchdog(timeout, proc, contents_read)
             try:
-                contents, crash = self._contents(path, ports, reorder)
+                contents, crash = _contents(contents_read)
                 proc.wait()
             finally:
+                watchdog.cancel()
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
+            if watchdog.fired:
+                raise TsharkError(
+                    f"tshark did not finish reading {path} within {timeout:.0f} s (its DICOM "
+                    "dissector can take very long on some crafted captures); "
+                    "--tshark-timeout gives it longer"
+                )
             problem = _problem(err)
             cut_short = problem is not None and _CUT_SHORT in problem
             if proc.returncode != 0 and not cut_short:
@@ -166,51 +194,71 @@ class Tshark:
         notes = (f"tshark: {problem}",) if cut_short and problem else ()
         return TsharkView(rows=rows, contents=contents, notes=notes)
 
-    def _contents(
-        self, path: Path, ports: tuple[int, ...], reorder: bool
-    ) -> tuple[dict[int, tuple[PduContent, ...]], str | None]:
-        """Frame -> PDU contents, and tshark's complaint if it failed."""
-        from pyshark.capture.capture import TSharkCrashException
 
-        capture = self._capture(
-            path,
-            ports,
-            reorder,
-            CONTENT_FILTER,
-            use_json=True,
-            # Only the frame (pyshark needs it) and DICOM trees: no TCP payload hex.
-            custom_parameters=["-J", "frame dicom"],
-        )
-        contents: dict[int, tuple[PduContent, ...]] = {}
-        crash: str | None = None
+class _Watchdog:
+    """Kills both tshark processes when ``seconds`` have passed. SIGKILL: tshark looks at
+    SIGTERM only between packets, and a crafted packet can keep its dissector busy for
+    hours."""
+
+    def __init__(self, seconds: float | None, proc: subprocess.Popen[bytes], capture: Any) -> None:
+        self.fired = False
+        self._proc, self._capture = proc, capture
+        self._timer: threading.Timer | None = None
+        if seconds is not None:
+            self._timer = threading.Timer(seconds, self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        pids = [self._proc.pid]
+        # pyshark's running tshark (an asyncio process, killed here by its PID).
+        pids += [p.pid for p in list(self._capture._running_processes)]
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+def _contents(capture: Any) -> tuple[dict[int, tuple[PduContent, ...]], str | None]:
+    """Frame -> PDU contents through pyshark's JSON reader, and tshark's complaint if it
+    failed."""
+    from pyshark.capture.capture import TSharkCrashException
+
+    contents: dict[int, tuple[PduContent, ...]] = {}
+    crash: str | None = None
+    try:
+        for packet in capture:
+            trees: list[object] = []
+            for layer in packet.get_multiple_layers("dicom"):
+                # pyshark keeps each layer's JSON object as it came (_all_fields); a
+                # frame's further PDUs are its duplicate layers.
+                trees.append(layer._all_fields)
+                trees.extend(d._all_fields for d in layer.duplicate_layers)
+            contents[int(packet.number)] = pdu_contents(trees)
+    except TSharkCrashException as exc:
+        crash = " ".join(str(exc).split())
+    finally:
         try:
-            for packet in capture:
-                trees: list[object] = []
-                for layer in packet.get_multiple_layers("dicom"):
-                    # pyshark keeps each layer's JSON object as it came (_all_fields); a
-                    # frame's further PDUs are its duplicate layers.
-                    trees.append(layer._all_fields)
-                    trees.extend(d._all_fields for d in layer.duplicate_layers)
-                contents[int(packet.number)] = pdu_contents(trees)
+            capture.close()
         except TSharkCrashException as exc:
-            crash = " ".join(str(exc).split())
-        finally:
-            try:
-                capture.close()
-            except TSharkCrashException as exc:
-                crash = crash or " ".join(str(exc).split())
-                # pyshark keeps a tshark that exited with an error as running, and would
-                # raise again when the capture object is collected.
-                capture._running_processes.clear()
-        return contents, crash
+            crash = crash or " ".join(str(exc).split())
+            # pyshark keeps a tshark that exited with an error as running, and would
+            # raise again when the capture object is collected.
+            capture._running_processes.clear()
+    return contents, crash
 
 
 def _problem(err: IO[bytes]) -> str | None:
     """tshark's last complaint on stderr (its root warning aside), on one line."""
-    err.seek(0)
+    err.seek(0, os.SEEK_END)
+    err.seek(max(0, err.tell() - (1 << 16)))  # the last lines say why it stopped
     lines = [
         " ".join(line.split())
-        for line in err.read(1 << 16).decode("utf-8", "replace").splitlines()
+        for line in err.read().decode("utf-8", "replace").splitlines()
         if line.strip() and not line.startswith("Running as user")
     ]
     return lines[-1].removeprefix("tshark: ") if lines else None

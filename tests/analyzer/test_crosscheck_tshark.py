@@ -9,10 +9,12 @@ cannot follow, the reason must be the expected one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +23,14 @@ import pytest
 from click.testing import CliRunner
 
 from analyzer.cli import main
-from analyzer.crosscheck import CaptureCheck, Reason, Tshark, check_capture, find_tshark
+from analyzer.crosscheck import (
+    CaptureCheck,
+    Reason,
+    Tshark,
+    TsharkError,
+    check_capture,
+    find_tshark,
+)
 from analyzer.pipeline import analyze_files
 from analyzer.store import Store
 from tests.pcapgen import read_classic, write_pcap
@@ -332,6 +341,58 @@ def test_mid_stream_capture_decoded_whole_by_dicomtap(tshark: Tshark, tmp_path: 
     check = check_capture(cut, tshark)
     assert check.agrees and not _reasons(check)
     assert (check.associations[0].agreed.pdus, check.agreed().pdus) == (24, 31)
+
+
+def test_malformed_frames_are_named_from_tsharks_own_error(tshark: Tshark, tmp_path: Path) -> None:
+    """PDVs of odd length: tshark flags each frame malformed ("Invalid PDV length (not
+    even)") and shows the PDU without its PDVs; named with tshark's own words."""
+    from dissectors.pdu import PDataTf, Pdv
+    from tests import factories as f
+    from tests.pcapgen import Conversation
+
+    c = Conversation(("10.0.0.1", 40000), ("10.0.0.2", 11112)).handshake()
+    c.send(True, f.associate_rq()).send(False, f.associate_ac())
+    c.send(True, f.echo_rq()).send(False, f.echo_rsp())
+    c.send(True, PDataTf((Pdv(1, 0, b"odd"),)).encode())
+    c.send(True, f.release_rq()).send(False, f.release_rp()).close()
+    check = check_capture(write_pcap(tmp_path / "odd.pcap", c.frames), tshark)
+    assert check.agrees
+    (group,) = check.associations[0].unfollowed
+    assert group.reason == Reason.MALFORMED and group.causes == ["Invalid PDV length (not even)"]
+    assert group.example.dicomtap == "P-DATA-TF (9 bytes), PDVs ctx 1 flags 0 len 5"
+    assert group.example.tshark == "P-DATA-TF (9 bytes)"
+
+
+def _children() -> list[str]:
+    """The command names of this process's children."""
+    names = []
+    for task in Path("/proc/self/task").iterdir():
+        for pid in (task / "children").read_text().split():
+            with contextlib.suppress(OSError):
+                names.append(Path(f"/proc/{pid}/comm").read_text().strip())
+    return names
+
+
+def test_tshark_that_runs_too_long_is_stopped(tshark: Tshark, tmp_path: Path) -> None:
+    """One P-DATA-TF of 20,000 two-byte PDVs keeps tshark's dissector busy for tens of
+    seconds (it grows with the square of the count): the timeout stops both reads and
+    says so, and no tshark is left behind."""
+    from dissectors.pdu import PDataTf, Pdv
+    from tests import factories as f
+    from tests.pcapgen import Conversation
+
+    n = 20_000
+    pdvs = PDataTf(tuple(Pdv(1, 0 if i < n - 1 else 2, b"\0\0") for i in range(n))).encode()
+    c = Conversation(("10.0.0.1", 40000), ("10.0.0.2", 11112)).handshake()
+    c.send(True, f.associate_rq()).send(False, f.associate_ac())
+    c.send(True, f.p_data(1, f.command(command_field=1, message_id=1), is_command=True))
+    c.send(True, pdvs, mss=60_000).close()
+    cap = write_pcap(tmp_path / "tiny_pdvs.pcap", c.frames)
+    started = time.monotonic()
+    with pytest.raises(TsharkError, match=r"did not finish reading .* within 3 s"):
+        check_capture(cap, tshark, timeout=3)
+    assert time.monotonic() - started < 60
+    assert "tshark" not in _children()
 
 
 # --- the command line ----------------------------------------------------------------------
