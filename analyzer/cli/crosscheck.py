@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import signal
 import sys
+from types import FrameType
 
 import click
 
@@ -100,6 +103,8 @@ def crosscheck(
         tshark = Tshark(find_tshark())
     except ToolMissingError as exc:
         fail(str(exc), exc.exit_code)
+    # Stopped with SIGTERM: unwind, so that the tshark processes are killed on the way out.
+    signal.signal(signal.SIGTERM, _terminated)
     checks = []
     failed = False
     for path in files:
@@ -123,3 +128,9 @@ def crosscheck(
         else:
             write_text(checks, out, limit=show)
     sys.exit(2 if failed else exit_status(checks))
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    # pyshark's reading task, cut short, would be reported as "never retrieved" at exit.
+    logging.getLogger("asyncio").disabled = True
+    raise SystemExit(128 + signum)

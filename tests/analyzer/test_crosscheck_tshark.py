@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -363,20 +364,28 @@ def test_malformed_frames_are_named_from_tsharks_own_error(tshark: Tshark, tmp_p
     assert group.example.tshark == "P-DATA-TF (9 bytes)"
 
 
-def _children() -> list[str]:
-    """The command names of this process's children."""
-    names = []
-    for task in Path("/proc/self/task").iterdir():
-        for pid in (task / "children").read_text().split():
-            with contextlib.suppress(OSError):
-                names.append(Path(f"/proc/{pid}/comm").read_text().strip())
-    return names
+def _children(pid: int | str = "self") -> dict[int, str]:
+    """The children of a process: PID -> command name."""
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                with contextlib.suppress(OSError):
+                    found[int(child)] = Path(f"/proc/{child}/comm").read_text().strip()
+    return found
 
 
-def test_tshark_that_runs_too_long_is_stopped(tshark: Tshark, tmp_path: Path) -> None:
-    """One P-DATA-TF of 20,000 two-byte PDVs keeps tshark's dissector busy for tens of
-    seconds (it grows with the square of the count): the timeout stops both reads and
-    says so, and no tshark is left behind."""
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _busy_capture(path: Path) -> Path:
+    """One P-DATA-TF of 20,000 two-byte PDVs: tshark's dissector needs tens of seconds
+    for it (the time grows with the square of the count)."""
     from dissectors.pdu import PDataTf, Pdv
     from tests import factories as f
     from tests.pcapgen import Conversation
@@ -387,12 +396,46 @@ def test_tshark_that_runs_too_long_is_stopped(tshark: Tshark, tmp_path: Path) ->
     c.send(True, f.associate_rq()).send(False, f.associate_ac())
     c.send(True, f.p_data(1, f.command(command_field=1, message_id=1), is_command=True))
     c.send(True, pdvs, mss=60_000).close()
-    cap = write_pcap(tmp_path / "tiny_pdvs.pcap", c.frames)
+    return write_pcap(path, c.frames)
+
+
+def test_tshark_that_runs_too_long_is_stopped(tshark: Tshark, tmp_path: Path) -> None:
+    """The timeout stops both reads and says so; no tshark is left behind."""
+    cap = _busy_capture(tmp_path / "tiny_pdvs.pcap")
     started = time.monotonic()
     with pytest.raises(TsharkError, match=r"did not finish reading .* within 3 s"):
         check_capture(cap, tshark, timeout=3)
     assert time.monotonic() - started < 60
-    assert "tshark" not in _children()
+    assert "tshark" not in _children().values()
+
+
+def test_sigterm_stops_the_tshark_reads(tmp_path: Path) -> None:
+    """dicomtap stopped with SIGTERM while tshark works: tshark does not outlive it."""
+    tool("tshark")
+    cap = _busy_capture(tmp_path / "tiny_pdvs.pcap")
+    argv = [sys.executable, "-c", "from analyzer.cli import main; main()", "crosscheck",
+            "--tshark-timeout", "0", str(cap)]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        readers: list[int] = []
+        while len(readers) < 2 and time.monotonic() < deadline:
+            readers = [pid for pid, name in _children(proc.pid).items() if name == "tshark"]
+            time.sleep(0.1)
+        assert len(readers) == 2, "both tshark reads should be running"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    for pid in readers:
+        for _ in range(50):
+            if not _alive(pid):
+                break
+            time.sleep(0.1)
+        assert not _alive(pid), f"tshark {pid} outlived dicomtap"
+    assert b"Traceback" not in (proc.stderr.read() if proc.stderr else b"")
 
 
 # --- the command line ----------------------------------------------------------------------
