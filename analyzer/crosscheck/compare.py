@@ -15,8 +15,9 @@ Three kinds of facts are compared:
 A difference is a disagreement unless tshark cannot be expected to follow there: after
 bytes the capture lost (a hole, the snap length) on that side, until the two agree again;
 in an association whose start the capture missed, until they first agree; after
-out-of-order segments when tshark's reassembly of them is off; a PDU the capture ends
-inside; a PDU type PS3.8 does not define. Those are reported as such, with the reason.
+out-of-order segments when tshark's reassembly of them is off; in a frame tshark itself
+reports malformed; a PDU not read to its end; a PDU type PS3.8 does not define. Those are
+reported as such, with the reason (:class:`~.records.Reason`).
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ def framing(
         row = theirs.get(frame)
         side = mine[0].from_requestor if mine else bool(row and row.src == checker.client)
         hazard = hazards.at(side, frame)
-        unshown = [(p, why) for p in mine for why in [excluded(p)] if why is not None]
-        shown = [p for p in mine if all(p is not q for q, _ in unshown)]
+        marks = [excluded(p) for p in mine]
+        unshown = [(p, why) for p, why in zip(mine, marks, strict=True) if why is not None]
+        shown = [p for p, why in zip(mine, marks, strict=True) if why is None]
         our_pdus = tuple((p.pdu_type, p.length) for p in shown)
         our_pdvs = tuple((c, f & 0x03, n) for p in shown for c, f, n in p.pdvs)
         their_pdus = row.pdus if row else ()

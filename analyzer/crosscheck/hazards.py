@@ -75,11 +75,15 @@ class Hazards:
             self._pending[side] = deque(sorted(hazards, key=lambda h: h.frame))
 
     def at(self, from_requestor: bool, frame: int) -> Hazard | None:
-        """The latest hazard in force at ``frame`` on this side (frames walked in order)."""
+        """The hazard in force at ``frame`` on this side, frames walked in order: the latest."""
         pending, active = self._pending[from_requestor], self._active[from_requestor]
         while pending and pending[0].frame <= frame:
             active.append(pending.popleft())
-        return active[-1] if active else None
+        if not active:
+            return None
+        # A capture that began mid-association explains all until the two first agree
+        # (tshark's errors on the data it then misreads included).
+        return active[0] if active[0].reason == Reason.MID_STREAM else active[-1]
 
     def agreed(self, from_requestor: bool, frame: int) -> None:
         """Both agree at ``frame``: what was in force on this side ends here."""

@@ -14,7 +14,9 @@ display filter) and reads tshark's tree. The capture is read twice, with the sam
    out: their tree holds every data set byte as hex (three bytes of JSON a byte), which makes
    one pass over all DICOM frames about twice as slow.
 
-Both run at once (the framing read in a child process writing to a temporary file).
+Both run at once (the framing read in a child process writing to a temporary file), under
+a time limit: a crafted capture can keep tshark's dissector busy for hours, and tshark
+reads SIGTERM only between packets, so both are killed (SIGKILL) when the time is up.
 """
 
 from __future__ import annotations

@@ -13,7 +13,10 @@ from analyzer.crosscheck.tree import FIELDS, frame_row, pdu_contents, uid
 
 
 def _line(**values: str) -> str:
-    return "\t".join(values.get(name.replace(".", "_"), "") for name in FIELDS) + "\n"
+    """A line as tshark writes it with ``-E separator=\\x1e -E aggregator=\\x1f`` (several
+    values of a field are given here separated by commas)."""
+    cells = (values.get(name.replace(".", "_"), "").replace(",", "\x1f") for name in FIELDS)
+    return "\x1e".join(cells) + "\n"
 
 
 def test_a_field_line() -> None:
@@ -259,4 +262,4 @@ def test_any_tree_is_read_without_error(layers: list[object]) -> None:
 @given(st.text(max_size=200))
 def test_any_line_is_read_without_error(line: str) -> None:
     frame_row(line)
-    frame_row("\t".join([line] * len(FIELDS)))
+    frame_row("\x1e".join([line] * len(FIELDS)))
