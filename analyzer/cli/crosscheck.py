@@ -103,24 +103,27 @@ def crosscheck(
         tshark = Tshark(find_tshark())
     except ToolMissingError as exc:
         fail(str(exc), exc.exit_code)
-    # Stopped with SIGTERM: unwind, so that the tshark processes are killed on the way out.
-    signal.signal(signal.SIGTERM, _terminated)
     checks = []
     failed = False
-    for path in files:
-        try:
-            checks.append(
-                check_capture(
-                    path,
-                    tshark,
-                    ports=ports,
-                    reorder=_REORDER[tshark_reorder],
-                    timeout=tshark_timeout,
+    # Stopped with SIGTERM: unwind, so that the tshark processes are killed on the way out.
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        for path in files:
+            try:
+                checks.append(
+                    check_capture(
+                        path,
+                        tshark,
+                        ports=ports,
+                        reorder=_REORDER[tshark_reorder],
+                        timeout=tshark_timeout,
+                    )
                 )
-            )
-        except DicomtapError as exc:
-            click.echo(f"dicomtap: error: {exc}", err=True)
-            failed = True
+            except DicomtapError as exc:
+                click.echo(f"dicomtap: error: {exc}", err=True)
+                failed = True
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
     with output_file(output) as out:
         if fmt == "json":
             for record in json_records(checks, GENERATOR):
