@@ -202,8 +202,8 @@ def test_client_killed_mid_pdu(net: Net, tmp_path: Path) -> None:
 
 def test_4gb_pdu_relayed_untouched_garbage_not_at_all(net: Net, tmp_path: Path) -> None:
     """A P-DATA-TF declaring 4 GB after a valid A-ASSOCIATE-RQ is relayed byte for byte
-    (observation stops at its header); garbage and an empty A-ASSOCIATE-RQ header are closed
-    without reaching the upstream."""
+    (what comes of its body after the first read is left out of the record); garbage and an
+    empty A-ASSOCIATE-RQ header are closed without reaching the upstream."""
     garbage = tmp_path / "garbage.bin"
     garbage.write_bytes(hashlib.sha256(b"x").digest() * 4000 + os.urandom(50_000))
     bigpdu = tmp_path / "bigpdu.bin"
@@ -250,7 +250,6 @@ def test_4gb_pdu_relayed_untouched_garbage_not_at_all(net: Net, tmp_path: Path) 
     recs = [r for r in px.records() if r["type"] == "association"]
     assert recs[0]["outcome"] == "never-associated"
     assert recs[1]["calling_ae"] == "RAWCLIENT"
-    assert recs[1]["gaps"]["count"] >= 1  # the 4 GB body: relayed, not observed
 
 
 def test_first_pdu_and_idle_timeouts(net: Net, tmp_path: Path) -> None:

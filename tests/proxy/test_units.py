@@ -11,11 +11,12 @@ import pytest
 
 from analyzer.sources.pcap import CaptureFile
 from analyzer.sources.proxy.config import RewriteConfig
-from analyzer.sources.proxy.frames import PduStream
+from analyzer.sources.proxy.frames import PduStream, first_header
 from analyzer.sources.proxy.pcapng import MAX_PAYLOAD, Interface, PcapngWriter, TcpLeg
 from analyzer.sources.proxy.rewrite import rewrite_ac, rewrite_rq
 from analyzer.sources.proxy.tap import ClientTap
 from dissectors import AnalysisError, CloseKind, DissectorEvent, FlowTable
+from dissectors.framing import PduFramer
 from dissectors.pdu import AssociateAc, AssociateRq, decode_pdu
 from tests import factories as f
 from tests.peers import analyze
@@ -101,34 +102,42 @@ def test_pcapng_rotation_keeps_frames_continuous(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("chunk", [1, 5, 7, 1000])
-def test_pdu_stream(chunk: int) -> None:
+def test_pdu_stream_follows_the_framer(chunk: int) -> None:
     rq, echo = f.associate_rq(), f.echo_rq()
-    frames = PduStream(limit=1 << 20)
+    framer, frames = PduFramer(), PduStream(limit=1 << 20)
 
     def feed(data: bytes) -> None:
         for i in range(0, len(data), chunk):
-            assert not frames.at_boundary or i == 0
-            frames.feed(data[i : i + chunk])
+            assert not frames.at_boundary(framer.offset) or i == 0
+            frames.consume(framer.receive_data(memoryview(data[i : i + chunk])))
 
+    assert first_header(rq[:5]) is None and first_header(rq) == (1, len(rq) - 6)
     feed(rq)
-    assert frames.at_boundary and frames.first == (1, len(rq) - 6)
+    assert frames.at_boundary(len(rq)) and frames.first == (1, len(rq) - 6)
     (control,) = frames.controls
     assert (control.pdu_type, control.start, control.end, control.body) == (1, 0, len(rq), rq[6:])
     feed(echo)
-    assert frames.at_boundary and frames.offset == len(rq) + len(echo)
+    assert frames.at_boundary(len(rq) + len(echo))
+    assert not frames.at_boundary(len(rq))  # not where the stream is
     feed(b"\x04\x00\xff\xff\xff\xff" + b"x" * 10)
     assert frames.over_limit == [(len(rq) + len(echo), 4, 0xFFFFFFFF)]
-    assert not frames.at_boundary
+    assert not frames.at_boundary(framer.offset)
     assert frames.current_end == len(rq) + len(echo) + 6 + 0xFFFFFFFF
 
 
 def _tap(
     emit: list[DissectorEvent], writer: PcapngWriter | None = None, parse_limit: int = 1 << 20
 ) -> tuple[ClientTap, list[str]]:
+    """A tap on a flow table of its own, told where PDUs are by the observer's framer."""
     warnings: list[str] = []
     leg = TcpLeg(writer, Interface.CLIENT_LEG, ("127.0.0.1", 5000), ("127.0.0.1", 104))
-    flows = FlowTable(emit.append)
-    return ClientTap(leg, flows.feed, parse_limit=parse_limit, warn=warnings.append), warnings
+    taps: list[ClientTap] = []
+    flows = FlowTable(
+        emit.append,
+        payload=lambda _c, requestor, records, _t, _f: taps[0].framed(requestor, records),
+    )
+    taps.append(ClientTap(leg, flows.feed, parse_limit=parse_limit, warn=warnings.append))
+    return taps[0], warnings
 
 
 def test_tap_fails_open_when_the_observer_breaks() -> None:
@@ -160,8 +169,8 @@ def test_tap_cuts_a_pdu_over_the_parse_limit(tmp_path: Path) -> None:
     tap.data(True, ts, f.associate_rq())
     tap.data(False, ts, f.associate_ac())
     big = f.message(1, f.command(command_field=0x0030, message_id=1), bytes(5000))
-    tap.data(True, ts, big[:3000])
-    tap.data(True, ts, big[3000:])
+    tap.data(True, ts, big[:3000])  # the data set's header in here: captured
+    tap.data(True, ts, big[3000:])  # the rest of its body: left out
     tap.data(True, ts, f.release_rq())
     tap.data(False, ts, f.release_rp())
     tap.close(True, CloseKind.FIN, ts)
@@ -174,10 +183,11 @@ def test_tap_cuts_a_pdu_over_the_parse_limit(tmp_path: Path) -> None:
     with CaptureFile(path) as capture:
         captured = sum(len(s.payload) for s in capture.segments())
     sent = sum(map(len, (f.associate_rq(), f.associate_ac(), big, f.release_rq(), f.release_rp())))
-    assert captured == sent - 5006  # the body: relayed, left out of the capture
+    left_out = len(big) - 3000
+    assert captured == sent - left_out  # relayed, left out of the capture
     (a,) = [r for r in analyze([path]) if r["type"] == "association"]
     assert a["outcome"] == "released" and a["gaps"]["count"] == 1
-    assert a["gaps"]["bytes"] == 5006
+    assert a["gaps"]["bytes"] == left_out
 
 
 def test_rewrite_changes_only_what_is_asked() -> None:

@@ -23,15 +23,16 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NoReturn
 
-from analyzer.sources.proxy.frames import PduStream
 from analyzer.sources.proxy.pcapng import Interface as _Interface
 from analyzer.sources.proxy.pcapng import PcapngWriter, TcpLeg
 from analyzer.sources.proxy.tap import ClientTap
 from dissectors import CloseKind, DissectorEvent, FlowTable
+from dissectors.framing import FramerRecord
 from dissectors.observer import Emit
 from dissectors.pdu import Abort, AbortReason, AbortSource
 
@@ -132,13 +133,24 @@ class Wire:
         self._keep = keep
         self._sock: socket.socket | None = None
         self._tap: ClientTap | None = None
-        # One connection's flow table: the probe numbers its connections itself.
-        self._flows = FlowTable(self._renumbered, keep=keep)
-        self._incoming = PduStream()  # how the peer's bytes are framed: the tap's, once connected
+        # One connection's flow table: the probe numbers its connections itself; its framer
+        # says where the peer's PDUs are (the tap's framing).
+        self._flows = FlowTable(self._renumbered, keep=keep, payload=self._framed)
         self._buffer = bytearray()
         self._poisoned: str | None = None
         self._lock = threading.RLock()
         self._closed = [False, False]
+
+    def _framed(
+        self,
+        connection: int,
+        from_requestor: bool,
+        records: Sequence[FramerRecord],
+        ts: int,
+        frame: int | None,
+    ) -> None:
+        if self._tap is not None:
+            self._tap.framed(from_requestor, records)
 
     def _renumbered(self, event: DissectorEvent) -> None:
         self._emit(dataclasses.replace(event, connection=self.connection))
@@ -177,7 +189,6 @@ class Wire:
             leg, self._flows.feed, parse_limit=self.pdu_limit, warn=self.warnings.append
         )
         self._tap.open(start_ts)
-        self._incoming = self._tap.streams[1]
         if self.tls is not None:
             t1 = time.perf_counter_ns()
             try:
@@ -283,13 +294,15 @@ class Wire:
             self.received_head += chunk[: _HEAD - len(self.received_head)]
         # The framer says where a PDU (of a type PS3.8 defines: any other is not a PDU at
         # all, which pynetdicom reads 6 bytes of and aborts) declares more than the limit.
-        incoming = self._incoming
-        start = incoming.offset
-        seen = len(incoming.over_limit)
         with self._lock:
-            if self._tap is not None:
-                self._tap.data(False, ts, chunk)
-        big = incoming.over_limit[seen:]
+            tap = self._tap
+            if tap is None:
+                big: list[tuple[int, int, int]] = []
+            else:
+                start = tap.offsets[1]
+                seen = len(tap.streams[1].over_limit)
+                tap.data(False, ts, chunk)
+                big = tap.streams[1].over_limit[seen:]
         if not big:
             self._buffer += chunk
             return True

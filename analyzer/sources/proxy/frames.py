@@ -1,20 +1,31 @@
 """Where PDUs begin and end in one direction of a relayed stream, as the observer's framer
 (:class:`dissectors.framing.PduFramer`) says.
 
-The proxy needs little of a stream, but needs it right: the first PDU whole (the
-A-ASSOCIATE-RQ it routes and checks, the A-ASSOCIATE-AC it may rewrite), whether the stream is
-between two PDUs (an A-ABORT it sends must not land inside one), and the length each PDU
-declares (the parse limit). :class:`PduStream` asks the one framer every source uses, fed the
-same bytes as the observer, rather than reading PDU headers itself.
+The proxy needs little of a stream, but needs it right: the A-ASSOCIATE-RQ whole (to route
+and check it), whether the stream is between two PDUs (an A-ABORT it sends must not land
+inside one), and the length each PDU declares (the parse limit). It reads no PDU header
+itself: a :class:`PduStream` is fed the records of the observer's own framer for that
+direction (the flow table's payload tap), so the proxy and the observer see the same PDUs.
+:func:`first_header` asks a framer about the first bytes of a stream the observer does not
+frame (it frames only what it has recognised as DICOM).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dissectors.framing import PduFramer
+from dissectors.framing import (
+    FramerRecord,
+    LostSync,
+    PduBody,
+    PduEnd,
+    PduFramer,
+    PduStart,
+    Resynced,
+)
 
-__all__ = ["ControlPdu", "PduStream"]
+__all__ = ["ControlPdu", "PduStream", "first_header"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,17 +39,29 @@ class ControlPdu:
     end: int
 
 
+def first_header(head: bytes | bytearray) -> tuple[int, int] | None:
+    """The type and declared length of the PDU header at the start of ``head``, as the framer
+    reads it; None while fewer than 6 bytes are there."""
+    if len(head) < 6:
+        return None
+    for record in PduFramer().receive_data(memoryview(bytes(head[:6]))):
+        if isinstance(record, PduStart):
+            return record.pdu_type, record.length
+    return None
+
+
 class PduStream:
-    """One direction of a stream, framed. Feed it with :meth:`feed` (and :meth:`gap`)."""
+    """One direction of a stream, as framed by the observer: feed it the framer's records
+    with :meth:`consume`; :meth:`at_boundary` is asked with the stream's offset."""
 
     def __init__(self, limit: int | None = None) -> None:
-        self._framer = PduFramer(self, synced=True)
         self._limit = limit
         self._start = 0
         self._end = 0
         self._pdu_end = 0
         self._in_pdu = False
         self._lost = False
+        self._seen = False
         self.first: tuple[int, int] | None = None
         """The type and declared length of the stream's first PDU header."""
         self.controls: list[ControlPdu] = []
@@ -50,14 +73,14 @@ class PduStream:
         """Whether to keep the control PDUs in :attr:`controls` (off once nobody asks)."""
 
     @property
-    def offset(self) -> int:
-        """Bytes of the stream seen so far."""
-        return self._framer.offset
+    def framed(self) -> bool:
+        """Whether the framer has said anything yet (it frames only a DICOM stream)."""
+        return self._seen
 
-    @property
-    def at_boundary(self) -> bool:
-        """True when the stream is between two PDUs (and the framer knows where it is)."""
-        return not self._lost and not self._in_pdu and self._framer.offset == self._end
+    def at_boundary(self, offset: int) -> bool:
+        """Whether the stream, ``offset`` bytes in, is between two PDUs (and the framer
+        knows where it is)."""
+        return self._seen and not self._lost and not self._in_pdu and offset == self._end
 
     @property
     def current_end(self) -> int | None:
@@ -67,60 +90,33 @@ class PduStream:
             return None
         return self._pdu_end
 
-    def feed(self, data: bytes | memoryview) -> None:
-        """The next bytes of the stream."""
-        self._framer.feed(data if isinstance(data, memoryview) else memoryview(data), 0, None)
-
-    def gap(self, size: int) -> None:
-        """``size`` bytes of the stream that are not looked at."""
-        self._framer.gap(size, 0, None)
-
-    # --- FramerHandler ---------------------------------------------------------------
-
-    def pdu_header(
-        self, pdu_type: int, length: int, offset: int, ts: int, frame: int | None
-    ) -> None:
-        if self.first is None:
-            self.first = (pdu_type, length)
-        self._in_pdu = True
-        self._start = offset
-        self._pdu_end = offset + 6 + length
-        if self._limit is not None and length > self._limit and 1 <= pdu_type <= 7:
-            self.over_limit.append((offset, pdu_type, length))
-
-    def control_pdu(self, pdu_type: int, body: bytes, ts: int, frame: int | None) -> None:
-        self._in_pdu = False
-        self._end = self._framer.offset
-        if self.keep_controls:
-            self.controls.append(ControlPdu(pdu_type, body, self._start, self._end))
-
-    def pdv_start(
-        self, context_id: int, control: int, length: int, ts: int, frame: int | None
-    ) -> None:
-        pass
-
-    def pdv_data(self, data: memoryview) -> None:
-        pass
-
-    def pdv_lost(self, size: int) -> None:
-        pass
-
-    def pdv_end(self, ts: int, frame: int | None) -> None:
-        pass
-
-    def pdu_end(self, ts: int, frame: int | None) -> None:
-        self._in_pdu = False
-        self._end = self._framer.offset
-
-    def framing_problem(
-        self, code: str, text: str, offset: int, ts: int, frame: int | None
-    ) -> None:
-        pass
-
-    def lost_sync(self, offset: int, ts: int, frame: int | None) -> None:
-        self._lost = True
-        self._in_pdu = False
-
-    def resynced(self, offset: int, skipped: int, ts: int, frame: int | None) -> None:
-        self._lost = False
-        self._end = offset
+    def consume(self, records: Sequence[FramerRecord]) -> None:
+        """The framer's records for the next bytes of the stream."""
+        self._seen = True
+        for record in records:
+            match record:
+                case PduStart(pdu_type, length, offset):
+                    if self.first is None:
+                        self.first = (pdu_type, length)
+                    self._in_pdu = True
+                    self._start = offset
+                    self._pdu_end = offset + 6 + length
+                    limit = self._limit
+                    if limit is not None and length > limit and 1 <= pdu_type <= 7:
+                        self.over_limit.append((offset, pdu_type, length))
+                case PduBody(pdu_type, body):
+                    self._in_pdu = False
+                    self._end = self._pdu_end
+                    if self.keep_controls:
+                        self.controls.append(ControlPdu(pdu_type, body, self._start, self._end))
+                case PduEnd():
+                    self._in_pdu = False
+                    self._end = self._pdu_end
+                case LostSync():
+                    self._lost = True
+                    self._in_pdu = False
+                case Resynced(offset):
+                    self._lost = False
+                    self._end = offset
+                case _:
+                    pass

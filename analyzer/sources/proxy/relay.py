@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 
 from dissectors import CloseKind
+from dissectors.framing import PduFramer
 from dissectors.pdu import (
     Abort,
     AbortSource,
@@ -67,6 +68,7 @@ class Relay(SideEvents):
         self._ac: tuple[AssociateRq, Rewritten] | None = None
         self._held = bytearray()
         self._held_frames: PduStream | None = None
+        self._held_framer = PduFramer()
 
     def hold_ac(self, rq: AssociateRq, rewritten: Rewritten) -> None:
         """Rewrite the upstream's A-ASSOCIATE-AC to match the rewritten RQ."""
@@ -273,7 +275,8 @@ class Relay(SideEvents):
         assert self._ac is not None and self._held_frames is not None
         frames = self._held_frames
         self._held += data
-        frames.feed(data)
+        # The upstream leg is not observed: the first PDU is framed here, by the same framer.
+        frames.consume(self._held_framer.receive_data(memoryview(data)))
         first = frames.controls[0] if frames.controls else None
         if first is None and (
             frames.first is None

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from analyzer.builder import ModelBuilder
 from dissectors import ConnectionWithoutDicom, DissectorEvent, FlowTable
+from dissectors.framing import FramerRecord
 
 from .access import AccessPolicy
 from .admission import Admission
@@ -22,6 +23,7 @@ from .tls import client_context
 
 if TYPE_CHECKING:
     from .session import Session
+    from .tap import ClientTap
 
 __all__ = ["Runtime", "Target"]
 
@@ -52,6 +54,8 @@ class Runtime:
     recorder: Recorder
     admission: Admission[Session] = field(init=False)
     flows: FlowTable = field(init=False)
+    taps: dict[int, ClientTap] = field(default_factory=dict)
+    """The client leg of each connection being recorded, by connection number."""
     next_connection: int = 1
     _last_ts: int = 0
     _contexts: dict[TlsConfig, ssl.SSLContext] = field(default_factory=dict)
@@ -59,7 +63,9 @@ class Runtime:
     def __post_init__(self) -> None:
         self.admission = Admission(self.config.limits)
         ports = frozenset(lst.address.port for lst in self.config.listeners)
-        self.flows = FlowTable(self._emit, server_ports=ports, keep=self.config.keep)
+        self.flows = FlowTable(
+            self._emit, server_ports=ports, keep=self.config.keep, payload=self._framed
+        )
         # Build TLS contexts up front: a bad certificate is a start-up error, not a runtime one.
         wanted = [self.config.upstream_tls, *(r.tls for r in self.config.routes)]
         for tls in wanted:
@@ -83,6 +89,20 @@ class Runtime:
         recorded before it."""
         ts = self.now()
         self.recorder.add(lambda: self.log.event(connection, text, ts))
+
+    def _framed(
+        self,
+        connection: int,
+        from_requestor: bool,
+        records: Sequence[FramerRecord],
+        ts: int,
+        frame: int | None,
+    ) -> None:
+        """The observer's framer read these records: the connection's tap learns where its
+        PDUs are."""
+        tap = self.taps.get(connection)
+        if tap is not None:
+            tap.framed(from_requestor, records)
 
     def _emit(self, event: DissectorEvent) -> None:
         """Observer events into the model; a connection without DICOM is reported at once

@@ -34,7 +34,7 @@ from .access import (
     Refusal,
 )
 from .config import Address, FailurePolicy, Listener
-from .frames import ControlPdu
+from .frames import ControlPdu, first_header
 from .opening import Opening, OpeningKind, classify
 from .pcapng import Interface, TcpLeg
 from .relay import Relay
@@ -86,6 +86,7 @@ class Session:
         self.tap = ClientTap(
             leg, rt.flows.feed, parse_limit=rt.config.limits.max_parse_pdu, warn=self._warn
         )
+        rt.taps[connection] = self.tap
         rt.record(partial(self.tap.open, rt.now()))
 
     # --- entry -----------------------------------------------------------------------
@@ -134,6 +135,7 @@ class Session:
             if self.rt.pcap is not None:
                 self.rt.record(self.rt.pcap.flush)
             self.rt.record(partial(self.rt.log.forget, self.id))
+            self.rt.record(partial(self.rt.taps.pop, self.id, None))
 
     def _warn(self, text: str) -> None:
         self.rt.event(self.id, text)
@@ -239,8 +241,8 @@ class Session:
                 return None
             rt.record(partial(tap.data, True, rt.now(), data), len(data))
             initial += data
-            rt.recorder.drain()  # the framer has seen it all
-            opening = classify(initial, stream.first)
+            rt.recorder.drain()  # the observer's framer has seen it all
+            opening = classify(initial, first_header(initial))
             if opening is None:
                 continue
             if opening.kind != OpeningKind.ASSOCIATE_RQ:

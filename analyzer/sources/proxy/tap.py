@@ -8,10 +8,13 @@ them into segments; each is written to the pcapng and fed to the run's
 and feeds its :class:`~dissectors.observer.AssociationObserver` exactly as for a capture. So
 the proxy's records equal those of ``dicomtap analyze`` on its own pcapng, by construction.
 
-The tap also frames both directions (:class:`~.frames.PduStream`) for the relay: where PDUs
-end, and which PDU declares more than the parse limit. Such a PDU is relayed whole, but its
-body is left out of the record: a hole in the capture, as if its packets were lost, which
-the flow table (for the proxy, and for ``dicomtap analyze`` on the pcapng) reports as a gap.
+The observer's framer tells the tap, through the flow table's payload tap
+(:meth:`ClientTap.framed`), where the PDUs of each direction begin and end
+(:class:`~.frames.PduStream`): the relay asks it whether a stream is between PDUs, and a PDU
+declaring more than the parse limit is relayed whole but the rest of its body (from the next
+chunk on) is left out of the record: a hole in the capture, as if its packets were lost,
+which the flow table (for the proxy, and for ``dicomtap analyze`` on the pcapng) reports as
+a gap.
 
 Bytes the proxy writes itself (an A-ASSOCIATE-RJ, an A-ABORT) are recorded through
 :meth:`ClientTap.injected`, the one place that marks them.
@@ -19,9 +22,10 @@ Bytes the proxy writes itself (an A-ASSOCIATE-RJ, an A-ABORT) are recorded throu
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from dissectors import CloseKind
+from dissectors.framing import FramerRecord
 from dissectors.pdu.constants import pdu_name
 from dissectors.tcp import Segment
 
@@ -48,7 +52,10 @@ class ClientTap:
         self._warn = warn
         self.streams = (PduStream(parse_limit), PduStream(parse_limit))
         """The framing of what the client sent (0) and of what it was sent (1)."""
-        self._cut: list[tuple[int, int]] = [(0, 0), (0, 0)]  # per direction: [from, to)
+        self.streams[1].keep_controls = False
+        self.offsets = [0, 0]
+        """Bytes of each direction given to the leg so far (recorded or left out)."""
+        self._cut_to = [0, 0]  # per direction: bytes up to this offset are left out
 
     def _record(self, segments: list[Segment]) -> None:
         for seg in segments:
@@ -63,33 +70,34 @@ class ClientTap:
     ) -> None:
         """``payload`` went from the client to the proxy (or back) at ``ts``."""
         i = 0 if from_client else 1
+        start = self.offsets[i]
+        self.offsets[i] = start + len(payload)
+        cut_to = self._cut_to[i]
+        if start >= cut_to:
+            self._record(self.leg.data(from_client, ts, payload, comment))
+            return
+        skip = min(len(payload), cut_to - start)
+        self.leg.skip(from_client, skip)
+        if start + skip == cut_to:  # the PDU ends here: its receiver acknowledges it all
+            self.acknowledge(not from_client, ts)
+        if skip < len(payload):
+            self._record(self.leg.data(from_client, ts, memoryview(payload)[skip:], comment))
+
+    def framed(self, from_requestor: bool, records: Sequence[FramerRecord]) -> None:
+        """The observer's framer read these records in one direction (the client is the
+        requestor)."""
+        i = 0 if from_requestor else 1
         stream = self.streams[i]
-        start = stream.offset
         seen = len(stream.over_limit)
-        stream.feed(payload)
+        stream.consume(records)
         for offset, pdu_type, length in stream.over_limit[seen:]:
-            body = offset + 6
-            cut_from, cut_to = self._cut[i]
-            self._cut[i] = (body, body + length) if body >= cut_to else (cut_from, cut_to)
-            if offset or not from_client:  # the opening's verdict says what the first one is
+            end = offset + 6 + length
+            self._cut_to[i] = max(self._cut_to[i], end)
+            if offset or not from_requestor:  # the opening's verdict says what the first is
                 self._warn(
                     f"{pdu_name(pdu_type)} declares {length} bytes, above the parse limit of "
                     f"{self._parse_limit}: its body is neither captured nor observed"
                 )
-        end = start + len(payload)
-        cut_from, cut_to = self._cut[i]
-        if cut_to <= start or cut_from >= end:
-            self._record(self.leg.data(from_client, ts, payload, comment=comment))
-            return
-        view = memoryview(payload)
-        a, b = max(cut_from, start) - start, min(cut_to, end) - start
-        if a:
-            self._record(self.leg.data(from_client, ts, view[:a], comment=comment))
-        self.leg.skip(from_client, b - a)
-        if start + b == cut_to:  # the PDU ends here: its receiver acknowledges it all
-            self.acknowledge(not from_client, ts)
-        if b < len(view):
-            self._record(self.leg.data(from_client, ts, view[b:], comment=comment))
 
     def acknowledge(self, by_client: bool, ts: int) -> None:
         """A side acknowledges what it received: bytes left out before are known missing (a
@@ -103,7 +111,7 @@ class ClientTap:
     def discarded(self, from_client: bool, size: int) -> None:
         """``size`` bytes were read and thrown away unrecorded (after a refusal; then
         :meth:`acknowledge`)."""
-        self.streams[0 if from_client else 1].gap(size)
+        self.offsets[0 if from_client else 1] += size
         self.leg.skip(from_client, size)
 
     def close(self, from_client: bool, kind: CloseKind, ts: int) -> None:
@@ -120,4 +128,5 @@ class ClientTap:
 
     def at_boundary(self, to_client: bool) -> bool:
         """Whether the stream towards the client (or from it) is between PDUs."""
-        return self.streams[1 if to_client else 0].at_boundary
+        i = 1 if to_client else 0
+        return self.streams[i].at_boundary(self.offsets[i])
