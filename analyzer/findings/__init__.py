@@ -23,6 +23,7 @@ from . import (
     ending,
     move,
     negotiation,
+    quirks,
     rejection,
     security,
     status,
@@ -49,7 +50,6 @@ ASSOCIATION_RULES: tuple[AssociationRule, ...] = (
     ending.release_collision,
     ending.unanswered_request,
     status.dimse_statuses,
-    move.move_destination_unknown,
     wire.pdu_exceeds_max_length,
     wire.protocol_violations,
     wire.capture_gap,
@@ -61,10 +61,13 @@ ASSOCIATION_RULES: tuple[AssociationRule, ...] = (
 CAPTURE_RULES: tuple[CaptureRule, ...] = ()
 
 WORKFLOW_RULES: tuple[WorkflowRule, ...] = (
+    move.move_destination_unknown,
     move.sub_association_rejected,
     move.sub_association_wrong_ae,
     move.nothing_delivered,
-    move.orthanc_failure_status,
+    quirks.orthanc_failure_status,
+    quirks.originator_is_the_scp,
+    quirks.unknown_after_trying,
     suboperations.move_counts,
     suboperations.get_counts,
     commitment.failed_references,

@@ -126,12 +126,17 @@ def reverse_association_failed(store: Store, update: Update) -> Iterator[Finding
                     "The modality must accept Storage Commitment Push Model with the SCP role "
                     "for the SCP on its incoming associations."
                 )
+            opened = (
+                f"tried to connect back to the SCU (association {a.id})"
+                if a.outcome == Outcome.NEVER_ASSOCIATED
+                else f"opened association {a.id} back to the SCU"
+            )
             yield f.finding(
                 "commitment-reverse-association-failed",
                 Severity.ERROR,
                 "Storage commitment report could not be delivered",
-                f"After {exchange_label(e)} from {_scu_name(flow)}, {_scp_name(flow)} opened "
-                f"association {a.id} back to the SCU to deliver the report, and {what}. "
+                f"After {exchange_label(e)} from {_scu_name(flow)}, {_scp_name(flow)} {opened} "
+                f"to deliver the report, and {what}. "
                 "Without the report the SCU keeps waiting and must not delete its copies.",
                 hint,
                 frames=(e.request.frame if e.request else None, a.start_frame, a.end_frame),

@@ -17,13 +17,19 @@ from analyzer.workflows import MoveFlow, Update
 from analyzer.workflows.moves import MOVE_DESTINATION_UNKNOWN
 
 from . import fingerprints
-from .facts import Facts, cap, exchange_label
+from .facts import Facts, exchange_label
 
 
-def move_destination_unknown(f: Facts) -> Iterator[Finding]:
-    for e in f.exchanges:
-        if e.service != "C-MOVE" or e.status != MOVE_DESTINATION_UNKNOWN or e.request is None:
+def move_destination_unknown(store: Store, update: Update) -> Iterator[Finding]:
+    """0xA801 with no attempt to reach the destination (said when the C-MOVE settles: an
+    attempt that never became an association is known only then)."""
+    for flow in update.settled_moves:
+        e = flow.exchange
+        if e.status != MOVE_DESTINATION_UNKNOWN or e.request is None:
             continue
+        if flow.subs or flow.attempts:
+            continue  # the SCP did try: the rules about its sub-association say what failed
+        f = Facts.of(store, flow.association)
         dest = e.request.command.move_destination or "?"
         scp = f.party(not e.from_requestor)
         yield f.finding(
@@ -31,7 +37,8 @@ def move_destination_unknown(f: Facts) -> Iterator[Finding]:
             Severity.ERROR,
             f"C-MOVE destination '{dest}' unknown",
             f"{exchange_label(e)} asked {scp} to send objects to the AE '{dest}', and it answered "
-            f"0xA801 (Move Destination unknown): it has no address configured for that AE title.",
+            "0xA801 (Move Destination unknown) without trying to reach it: it has no address "
+            "configured for that AE title.",
             f"On {scp}, configure the destination '{dest}': its AE title (byte for byte, case "
             "matters), IP address and port. In Orthanc that is DicomModalities; in a PACS, its "
             "list of remote AEs / DICOM nodes.",
@@ -43,10 +50,13 @@ def move_destination_unknown(f: Facts) -> Iterator[Finding]:
 
 
 def troubled(flow: MoveFlow) -> bool:
-    """A C-MOVE whose objects did not all arrive (0xA801 has its own rule)."""
+    """A C-MOVE whose objects did not all arrive (0xA801 without any attempt to reach the
+    destination has its own rule)."""
     e = flow.exchange
-    if e.request is None or e.status == MOVE_DESTINATION_UNKNOWN:
+    if e.request is None:
         return False
+    if e.status == MOVE_DESTINATION_UNKNOWN:
+        return bool(flow.subs or flow.attempts)
     sub = e.suboperations
     failed = (sub[2] or 0) if sub else 0
     completed = (sub[1] or 0) if sub else 0
@@ -219,46 +229,3 @@ def _attempts(attempts: tuple[Association, ...]) -> str:
             described.append(f"to {o.server} and got no answer (association {o.id})")
     more = f" and {len(attempts) - 3} more time(s)" if len(attempts) > 3 else ""
     return "; ".join(described) + more
-
-
-def orthanc_failure_status(store: Store, update: Update) -> Iterator[Finding]:
-    """A DCMTK-based C-MOVE SCP (Orthanc) that reports a failed C-MOVE as 0xC000 without
-    sub-operation counts: the status hides what an 0xA801 or an 0xA702 with counts says."""
-    for flow in update.settled_moves:
-        e = flow.exchange
-        if e.status != 0xC000 or flow.subs or e.request is None:
-            continue
-        sub = e.suboperations
-        if sub is not None and any(sub[1:]):
-            continue
-        info = fingerprints.side_info(flow.association, not e.from_requestor)
-        if fingerprints.toolkit(info) is not fingerprints.DCMTK:
-            continue
-        f = Facts.of(store, flow.association)
-        dest = flow.destination or "?"
-        if flow.attempts:
-            meant = (
-                f"here the SCP did try to reach '{dest}' and failed, which a conformant SCP "
-                "reports as 0xA702 (unable to perform sub-operations) with the failed count"
-            )
-        else:
-            meant = (
-                f"here the SCP made no attempt to reach '{dest}', which is how Orthanc answers a "
-                "Move Destination it does not know (a conformant SCP answers 0xA801, Move "
-                "Destination unknown) or a request it cannot process"
-            )
-        yield f.finding(
-            "implementation-quirk",
-            Severity.INFO,
-            "C-MOVE failure reported as 0xC000 (Orthanc's way)",
-            f"{cap(_scp(f, flow))} answered {exchange_label(e)} with 0xC000 (Unable to process) "
-            f"and no sub-operation counts: {meant}. Orthanc 1.10, which identifies itself with "
-            "DCMTK's implementation class UID, answers both an unknown and an unreachable "
-            "destination this way; DCMTK's dcmqrscp answers 0xA801 and 0xA702.",
-            "Read the SCP's own log for the cause (Orthanc logs 'Unknown modality for AET' for an "
-            "unknown destination); do not rely on the status code alone with this SCP.",
-            frames=(e.request.frame, e.final.frame if e.final else None),
-            ts=e.start_ts,
-            requestor_sent=not e.from_requestor,
-            detail=fingerprints.describe(info),
-        )

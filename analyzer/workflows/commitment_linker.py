@@ -192,9 +192,12 @@ class CommitmentLinker:
         if a.exchanges:
             return  # it carried other work: not a failed delivery
         fits = [x for x in self._actions.values() if not x.reports and _reverse(x, a)]
-        if len(fits) != 1:
+        if not fits:
             return
-        action = fits[0]
+        # Several requests waiting: the SCP works on the latest one it has not tried yet.
+        untried = [x for x in fits if not x.attempts] or fits
+        action = max(untried, key=lambda x: x.exchange.start_ts)
+        others = len(fits) - 1
         how = "a connection attempt" if a.outcome == Outcome.NEVER_ASSOCIATED else "an association"
         link = Link(
             kind=LinkKind.COMMITMENT,
@@ -205,7 +208,13 @@ class CommitmentLinker:
             how=LinkHow.INFERRED,
             reason=(
                 f"{how} from the commitment SCP ({a.client.ip}) to the SCU ({a.server}) after "
-                "the N-ACTION, which carried no report; no other request was waiting for one"
+                "the N-ACTION, which carried no report"
+                + (
+                    f"; of {others + 1} requests waiting for a report, the latest one not "
+                    "tried yet"
+                    if others
+                    else "; no other request was waiting for one"
+                )
             ),
             ts=a.start_ts,
         )

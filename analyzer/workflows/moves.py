@@ -49,6 +49,9 @@ class MoveFlow:
     """The association that carried the C-MOVE."""
     exchange: Exchange
     destination: str | None
+    originator: str | None
+    """The AE title the C-STOREs should name as Move Originator (the C-MOVE SCU's)."""
+    scp_ae: str | None
     subs: tuple[Association, ...]
     """Linked sub-associations (any outcome but never-associated), in start order."""
     attempts: tuple[Association, ...]
@@ -116,12 +119,9 @@ class _Move:
         return (self.association.id, self.exchange.index)
 
     def during(self, ts: int, slack: int = 0) -> bool:
-        return self.start - slack <= ts <= self.end + slack
-
-    def may_have_sub_operations(self) -> bool:
-        """False when the SCP said it knows no such destination (0xA801). Counters of zero
-        prove nothing: Orthanc answers 0 completed, 0 failed after trying and failing."""
-        return self.exchange.status != MOVE_DESTINATION_UNKNOWN
+        """Between the C-MOVE-RQ and the final response (``slack`` after it: a response may
+        cross the last C-STORE). Nothing of a sub-operation can come before the request."""
+        return self.start <= ts <= self.end + slack
 
     def failed(self) -> bool:
         """The C-MOVE did not deliver everything (a failure, a warning, failed counters)."""
@@ -136,6 +136,8 @@ class _Move:
             association=self.association,
             exchange=self.exchange,
             destination=self.destination,
+            originator=self.originator,
+            scp_ae=self.scp_ae,
             subs=tuple(sorted(self.subs, key=lambda s: (s.start_ts, s.id))),
             attempts=tuple(self.attempts),
             stores=tuple(sorted(self.stores, key=lambda s: s.start_ts)),
@@ -266,13 +268,19 @@ class MoveLinker:
     def _exact(
         self, sub: _Sub, pair: tuple[str | None, int], stores: list[Exchange]
     ) -> _Move | None:
-        """The C-MOVE the originator fields name, at the time of the C-STOREs."""
+        """The C-MOVE the originator fields name, at the time of the C-STOREs.
+
+        The AE title must be the C-MOVE SCU's, or the SCP's own (pynetdicom's C-MOVE SCP
+        writes its own title there); message IDs are reused (every movescu run starts at 1),
+        so two C-MOVEs may fit: then the destination, the SCP's address, and at last the
+        UIDs the C-MOVE asked for against those of the objects sent, decide."""
         first = min(e.start_ts for e in stores)
         ae, mid = pair
         found = [
             m
             for m in self._by_mid.get(mid, ())
-            if m.during(first, _SLACK_NS) and (ae is None or m.originator in (ae, None))
+            if m.during(first, _SLACK_NS)
+            and (ae is None or m.originator is None or ae in (m.originator, m.scp_ae))
         ]
         if len(found) > 1:
             a = sub.association
@@ -281,6 +289,9 @@ class MoveLinker:
                 for m in found
                 if m.destination in (a.called_ae_title, None) and m.scp_ip == a.client.ip
             ]
+        # the C-MOVE that the objects belong to may not be known yet (its association has
+        # not ended): never take one whose identifier names other UIDs
+        found = [m for m in found if _asked_for(m.exchange, stores[:1]) is not False]
         return found[0] if len(found) == 1 else None
 
     def _fits(self, m: _Move, sub: _Sub) -> bool:
@@ -288,7 +299,7 @@ class MoveLinker:
         a = sub.association
         if a.id == m.association.id or a.client.ip != m.scp_ip:
             return False
-        if not m.during(sub.start) or not m.may_have_sub_operations():
+        if not m.during(sub.start):
             return False
         if sub.attempt:
             return m.failed() and a.server != m.scp_server
@@ -349,6 +360,54 @@ class MoveLinker:
             for s in self._subs_by_called.get(m.destination, ())
             if m.key not in s.linked and m.during(s.start)
         ]
+
+
+_KEYS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+
+
+def _asked_for(move: Exchange, stores: list[Exchange]) -> bool | None:
+    """Whether the C-MOVE's identifier names the UIDs of these objects: None when that
+    cannot be told (no UID in the identifier, a data set not captured)."""
+    wanted = _identifier(move)
+    if not wanted:
+        return None
+    for e in stores:
+        msg = e.request
+        if msg is None or msg.dataset is None:
+            return None
+        ds = msg.dataset.decode()
+        for k, values in wanted.items():
+            got = _values(ds.get(k))
+            if got and not got & values:
+                return False
+    return True
+
+
+def _identifier(move: Exchange) -> dict[str, set[str]]:
+    """The UID keys of a C-MOVE's identifier (decoded once per C-MOVE)."""
+    req = move.request
+    if req is None or req.dataset is None:
+        return {}
+    key = (move.association, move.index)
+    found = _IDENTIFIERS.get(key)
+    if found is None:
+        identifier = req.dataset.decode()
+        found = {k: _values(identifier.get(k)) for k in _KEYS if identifier.get(k)}
+        if len(_IDENTIFIERS) >= 4096:
+            _IDENTIFIERS.clear()
+        _IDENTIFIERS[key] = found
+    return found
+
+
+_IDENTIFIERS: dict[tuple[int, int], dict[str, set[str]]] = {}
+
+
+def _values(value: object) -> set[str]:
+    if value is None:
+        return set()
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        return {str(value).strip()}
+    return {str(v).strip() for v in value}
 
 
 def _keep(sub: _Sub, before: int | None) -> bool:
