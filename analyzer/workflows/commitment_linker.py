@@ -210,8 +210,7 @@ class CommitmentLinker:
                 f"{how} from the commitment SCP ({a.client.ip}) to the SCU ({a.server}) after "
                 "the N-ACTION, which carried no report"
                 + (
-                    f"; of {others + 1} requests waiting for a report, the latest one not "
-                    "tried yet"
+                    f"; of {others + 1} requests waiting for a report, the latest one not tried yet"
                     if others
                     else "; no other request was waiting for one"
                 )
