@@ -39,6 +39,7 @@ from dissectors.pdu import (
 )
 
 from .common import in_start_order, iso_time, ms, side
+from .workflows import orphan, orphan_reason
 
 SCHEMA_VERSION = 2
 
@@ -115,6 +116,7 @@ def association_record(
     """The ``association`` record of the schema; ``links`` are the association's links
     (:meth:`Store.links`), ``store`` is asked which side sent a linked report."""
     req, acc = a.requestor_info, a.acceptor_info
+    orphans = sum(1 for e in store.exchanges(a.id) if orphan(e)) if store is not None else 0
     return {
         "type": "association",
         "id": a.id,
@@ -193,7 +195,8 @@ def association_record(
                 "largest_p_data": a.acceptor_pdus.largest_p_data,
             },
         },
-        "exchanges": a.exchanges,
+        "exchanges": a.exchanges - orphans,
+        "orphan_responses": orphans,
         "violations": a.violations,
         "gaps": {"count": a.gaps, "bytes": a.gap_bytes},
         "partial": a.partial,
@@ -271,6 +274,10 @@ def exchange_record(
         },
     }
     record.update(_workflow_fields(e, links, store))
+    if orphan(e):
+        # a response without its request is not an exchange (PS3.7 pairs them by Message ID)
+        record["type"] = "orphan_response"
+        record["orphan_reason"] = orphan_reason(store, e) if store is not None else None
     return record
 
 

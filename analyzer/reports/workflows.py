@@ -118,3 +118,24 @@ def workflow_lines(store: Store, a: Association) -> list[str]:
                 f"{e.message_id}): {orphan_reason(store, e)}"
             )
     return ["  Workflow:", *lines] if lines else []
+
+
+def link_text(store: Store, link: Link) -> str:
+    """One line about a new link, for the live logs: ``C-MOVE #1 → association 2 ...``."""
+    how = _HOW[link.how]
+    if link.kind == LinkKind.MOVE:
+        return f"C-MOVE #{link.exchange} → {_target(store, link)} [{how}]"
+    if link.kind == LinkKind.GET:
+        return f"C-GET #{link.exchange} → C-STORE #{link.target_exchange} [{how}]"
+    if link.target_exchange is None:
+        return (
+            f"N-ACTION #{link.exchange} (storage commitment) → failed delivery: "
+            f"{_target(store, link)} [{how}]"
+        )
+    where = (
+        "this association" if link.target_association == link.association else _target(store, link)
+    )
+    return (
+        f"N-ACTION #{link.exchange} (storage commitment) → report N-EVENT-REPORT "
+        f"#{link.target_exchange} on {where} [{how}]"
+    )
