@@ -250,6 +250,10 @@ class MoveLinker:
         if not sub.attempt and not a.called_ae_title:
             return
         candidates = [m for m in self._moves.values() if self._fits(m, sub)]
+        if sub.plain:  # objects whose UIDs another C-MOVE asked for are not this one's
+            candidates = [
+                m for m in candidates if _asked_for(m.exchange, sub.plain[:1]) is not False
+            ]
         if len(candidates) != 1:
             return  # nothing fits yet, or more than one C-MOVE would: no guess
         if sub.attempt:
@@ -262,6 +266,7 @@ class MoveLinker:
                 f"from the C-MOVE SCP's address {a.client.ip}, calling AE "
                 f"'{a.calling_ae_title}' (the SCP's own), called AE '{a.called_ae_title}' (the "
                 "Move Destination), during the C-MOVE; no other C-MOVE fits"
+                + (" the UIDs of the objects sent" if sub.plain else "")
             )
         self._link(candidates[0], sub, LinkHow.INFERRED, reason, sub.plain)
 
