@@ -79,6 +79,7 @@ class _Move:
     """A C-MOVE exchange waiting for (or holding) its sub-associations."""
 
     __slots__ = (
+        "_identifier",
         "association",
         "attempts",
         "destination",
@@ -113,10 +114,22 @@ class _Move:
         self.attempts: list[Association] = []
         self.stores: list[Exchange] = []
         self.links: list[Link] = []
+        self._identifier: dict[str, set[str]] | None = None
 
     @property
     def key(self) -> tuple[int, int]:
         return (self.association.id, self.exchange.index)
+
+    def identifier(self) -> dict[str, set[str]]:
+        """The UID keys of the C-MOVE's identifier (decoded once, when first needed)."""
+        if self._identifier is None:
+            req = self.exchange.request
+            found: dict[str, set[str]] = {}
+            if req is not None and req.dataset is not None:
+                ds = req.dataset.decode()
+                found = {k: _values(ds.get(k)) for k in _KEYS if ds.get(k)}
+            self._identifier = found
+        return self._identifier
 
     def during(self, ts: int, slack: int = 0) -> bool:
         """Between the C-MOVE-RQ and the final response (``slack`` after it: a response may
@@ -251,9 +264,7 @@ class MoveLinker:
             return
         candidates = [m for m in self._moves.values() if self._fits(m, sub)]
         if sub.plain:  # objects whose UIDs another C-MOVE asked for are not this one's
-            candidates = [
-                m for m in candidates if _asked_for(m.exchange, sub.plain[:1]) is not False
-            ]
+            candidates = [m for m in candidates if _asked_for(m, sub.plain[:1]) is not False]
         if len(candidates) != 1:
             return  # nothing fits yet, or more than one C-MOVE would: no guess
         if sub.attempt:
@@ -296,7 +307,7 @@ class MoveLinker:
             ]
         # the C-MOVE that the objects belong to may not be known yet (its association has
         # not ended): never take one whose identifier names other UIDs
-        found = [m for m in found if _asked_for(m.exchange, stores[:1]) is not False]
+        found = [m for m in found if _asked_for(m, stores[:1]) is not False]
         return found[0] if len(found) == 1 else None
 
     def _fits(self, m: _Move, sub: _Sub) -> bool:
@@ -370,10 +381,10 @@ class MoveLinker:
 _KEYS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
 
 
-def _asked_for(move: Exchange, stores: list[Exchange]) -> bool | None:
+def _asked_for(m: _Move, stores: list[Exchange]) -> bool | None:
     """Whether the C-MOVE's identifier names the UIDs of these objects: None when that
     cannot be told (no UID in the identifier, a data set not captured)."""
-    wanted = _identifier(move)
+    wanted = m.identifier()
     if not wanted:
         return None
     for e in stores:
@@ -386,25 +397,6 @@ def _asked_for(move: Exchange, stores: list[Exchange]) -> bool | None:
             if got and not got & values:
                 return False
     return True
-
-
-def _identifier(move: Exchange) -> dict[str, set[str]]:
-    """The UID keys of a C-MOVE's identifier (decoded once per C-MOVE)."""
-    req = move.request
-    if req is None or req.dataset is None:
-        return {}
-    key = (move.association, move.index)
-    found = _IDENTIFIERS.get(key)
-    if found is None:
-        identifier = req.dataset.decode()
-        found = {k: _values(identifier.get(k)) for k in _KEYS if identifier.get(k)}
-        if len(_IDENTIFIERS) >= 4096:
-            _IDENTIFIERS.clear()
-        _IDENTIFIERS[key] = found
-    return found
-
-
-_IDENTIFIERS: dict[tuple[int, int], dict[str, set[str]]] = {}
 
 
 def _values(value: object) -> set[str]:

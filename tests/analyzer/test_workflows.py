@@ -493,3 +493,19 @@ def test_a_stream_written_as_things_happen_gets_every_link() -> None:
     in_file = [r for r in jsonl.records(store, "test") if r["type"] == "link"]
     in_stream = [r for r in streamed if r["type"] == "link"]
     assert sorted(map(str, in_stream)) == sorted(map(str, in_file)) and in_file
+
+
+def test_captures_analysed_one_after_another_do_not_share_what_the_linker_read(
+    tmp_path: Path,
+) -> None:
+    # Association and exchange numbers restart with every store: nothing the linker reads
+    # from one capture (the UIDs a C-MOVE asked for) may be taken for another's.
+    parts = _split_by_connection(SAMPLES / "move_concurrent_orthanc.pcap", tmp_path)
+    # in order of first packet: C-MOVE 1, its sub-association, C-MOVE 2, its
+    # sub-association, the unrelated one. Read so that C-MOVE 1 is association 3, which is
+    # C-MOVE 2 in the whole capture.
+    shuffled = [parts[1], parts[3], parts[0], parts[2], parts[4]]
+    whole = load("move_concurrent_orthanc.pcap")
+    other = load(*shuffled)
+    assert describe_links(other) == describe_links(whole)
+    assert len(link_set(whole)) == 2
