@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from analyzer.model import Association, Finding, Severity
+from analyzer.model import Association, Exchange, Finding, Severity
 from analyzer.store import Store
 from analyzer.workflows import Linker, Update
 
@@ -146,6 +146,10 @@ class Diagnosis:
             found.extend(rule(facts))
         found.extend(self._workflows(store, update))
         return found
+
+    def exchange_ended(self, store: Store, exchange: Exchange) -> list[Finding]:
+        self.linker.exchange_ended(store, exchange)
+        return []
 
     def source_ended(self, store: Store) -> list[Finding]:
         found = self._workflows(store, self.linker.source_ended(store))

@@ -40,7 +40,7 @@ class Update:
     """What the linker learnt when an association (or the source) ended."""
 
     links: tuple[Link, ...] = ()
-    """The links made now (already in the store)."""
+    """The links made now (already in the store; a C-GET's are made as it completes)."""
     moves: tuple[MoveFlow, ...] = ()
     """C-MOVEs that got new links now."""
     gets: tuple[GetFlow, ...] = ()
@@ -73,10 +73,9 @@ class Linker:
         moves = self._moves.association_ended(a, exchanges)
         claimed = any(link.target_association == a.id for m in moves for link in m.new)
         commitments = self._commitments.association_ended(a, exchanges, claimed=claimed)
-        gets = tuple(_gets(a, exchanges))
+        gets = tuple(_gets(store, a, exchanges))
         links = [link for m in moves for link in m.new]
         links += [link for c in commitments for link in c.new]
-        links += [_get_link(g.exchange, s) for g in gets for s in g.stores]
         for link in links:
             store.add_link(link)
         settled_moves, settled_commitments = self._settle(a.end_ts or a.start_ts)
@@ -88,6 +87,28 @@ class Linker:
             settled_moves=tuple(settled_moves),
             settled_commitments=tuple(settled_commitments),
         )
+
+    def exchange_ended(self, store: Store, e: Exchange) -> list[Link]:
+        """A C-GET is complete (not stored yet): link the C-STOREs its SCP sent meanwhile on
+        the same association, all already stored, so that its record names them."""
+        if e.service != "C-GET" or not e.from_requestor:
+            return []
+        a = store.association(e.association)
+        start = e.request.ts if e.request is not None else (a.start_ts if a else e.start_ts)
+        end = e.end_ts if e.end_ts is not None else None
+        taken = {x.target_exchange for x in store.links(e.association) if x.kind == LinkKind.GET}
+        links = [
+            _get_link(e, s)
+            for s in store.exchanges(e.association)
+            if s.service == "C-STORE"
+            and not s.from_requestor
+            and s.index not in taken
+            and start <= s.start_ts
+            and (end is None or s.start_ts <= end)
+        ]
+        for link in links:
+            store.add_link(link)
+        return links
 
     def source_ended(self, store: Store) -> Update:
         """Settle everything still waiting."""
@@ -107,24 +128,27 @@ class Linker:
         )
 
 
-def _gets(a: Association, exchanges: list[Exchange]) -> list[GetFlow]:
-    """Each C-GET of ``a`` with the C-STOREs the acceptor sent while it ran."""
+def _gets(store: Store, a: Association, exchanges: list[Exchange]) -> list[GetFlow]:
+    """Each C-GET of ``a`` with the C-STOREs linked to it when it completed."""
     gets = [e for e in exchanges if e.service == "C-GET" and e.from_requestor]
     if not gets:
         return []
-    stores = [e for e in exchanges if e.service == "C-STORE" and not e.from_requestor]
-    end = a.end_ts if a.end_ts is not None else max((e.end_ts or e.start_ts) for e in exchanges)
-
-    def window(g: Exchange) -> tuple[int, int]:
-        start = g.request.ts if g.request is not None else a.start_ts
-        return start, g.end_ts if g.end_ts is not None else end
-
-    found: dict[int, list[Exchange]] = {g.index: [] for g in gets}
-    for s in stores:
-        owners = [g for g in gets if window(g)[0] <= s.start_ts <= window(g)[1]]
-        if len(owners) == 1:  # two C-GETs running at once: which one is not on the wire
-            found[owners[0].index].append(s)
-    return [GetFlow(a, g, tuple(found[g.index])) for g in gets]
+    by_index = {e.index: e for e in exchanges}
+    links = store.links(a.id)
+    return [
+        GetFlow(
+            a,
+            g,
+            tuple(
+                by_index[x.target_exchange]
+                for x in links
+                if x.kind == LinkKind.GET
+                and x.exchange == g.index
+                and x.target_exchange in by_index
+            ),
+        )
+        for g in gets
+    ]
 
 
 def _get_link(get: Exchange, store: Exchange) -> Link:

@@ -478,7 +478,8 @@ def test_text_shows_the_links() -> None:
     assert "opened by the C-MOVE SCP for C-MOVE #1 of association 1" in result.stdout
 
 
-def test_a_stream_written_as_things_happen_gets_every_link() -> None:
+@pytest.mark.parametrize("name", ["move_concurrent_orthanc.pcap", "get_orthanc.pcap"])
+def test_a_stream_written_as_things_happen_gets_every_link(name: str) -> None:
     # As `dicomtap live` and the proxy write JSON Lines: records as the store changes.
     store = Store()
     streamed: list[dict[str, Any]] = []
@@ -489,10 +490,14 @@ def test_a_stream_written_as_things_happen_gets_every_link() -> None:
             streamed.append(record)
 
     store.subscribe(changed)
-    analyze_files([SAMPLES / "move_concurrent_orthanc.pcap"], store, rules=Diagnosis())
-    in_file = [r for r in jsonl.records(store, "test") if r["type"] == "link"]
-    in_stream = [r for r in streamed if r["type"] == "link"]
-    assert sorted(map(str, in_stream)) == sorted(map(str, in_file)) and in_file
+    analyze_files([SAMPLES / name], store, rules=Diagnosis())
+    in_file = list(jsonl.records(store, "test"))
+    links = [r for r in in_file if r["type"] == "link"]
+    assert sorted(map(str, (r for r in streamed if r["type"] == "link"))) == sorted(map(str, links))
+    assert links
+    # a C-GET's sub-operations are linked as it completes: its streamed record names them
+    gets = [r for r in in_file if r["type"] == "exchange" and r["command"] == "C-GET"]
+    assert [r for r in streamed if r["type"] == "exchange" and r["command"] == "C-GET"] == gets
 
 
 def test_captures_analysed_one_after_another_do_not_share_what_the_linker_read(
