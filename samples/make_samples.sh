@@ -3,7 +3,8 @@
 #
 # Usage: samples/make_samples.sh [SCENARIO...]
 #   SCENARIO is one or more of: echo store store_mtu1500 find move get
-#   reject_called_ae reject_context abort pynetdicom pcapng, and the failure
+#   reject_called_ae reject_context abort pynetdicom pcapng move_concurrent
+#   commitment_same commitment_reverse, and the failure
 #   samples (fail_*.pcap, for the diagnosis rules): fail_reject_calling_ae
 #   fail_reject_busy fail_no_context fail_abort_provider
 #   fail_transport_dropped fail_never_associated fail_tls_client_to_plain
@@ -13,11 +14,16 @@
 #   fail_move_unknown_dest_orthanc fail_move_dest_down_dcmqrscp
 #   fail_move_dest_down_orthanc fail_cleartext_credentials fail_async_window
 #   fail_get_no_role_orthanc fail_get_no_role_dcmqrscp fail_capture_gap
-#   fail_snaplen fail_partial_association
+#   fail_snaplen fail_partial_association fail_move_sub_rejected_orthanc
+#   fail_move_wrong_ae_pynetdicom fail_move_sub_rejected_pynetdicom
+#   fail_move_capture_filtered fail_commitment_failed_refs
+#   fail_commitment_reverse_rejected fail_commitment_reverse_refused
+#   fail_commitment_no_report fail_get_partial
 #   (default: all of them, in that order; "fail" stands for all the fail_*
-#   ones).  fail_capture_gap, fail_snaplen and
-#   fail_partial_association are cut out of store_mtu1500.pcap / store.pcap
-#   (from $OUT, else from this directory) with tshark and editcap.
+#   ones).  fail_capture_gap, fail_snaplen, fail_partial_association and
+#   fail_get_partial are cut out of store_mtu1500.pcap / store.pcap /
+#   get_orthanc.pcap (from $OUT, else from this directory) with tshark and
+#   editcap.
 #
 # Environment:
 #   OUT=DIR       where the captures go (default: the directory of this script)

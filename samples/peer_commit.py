@@ -30,13 +30,13 @@ Runs until SIGTERM/SIGINT (or 120 s).
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
 import time
 from pathlib import Path
 
 import pydicom
+from peerlib import serve
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 from pynetdicom import AE, build_role, evt
@@ -190,13 +190,7 @@ def scp(argv: list[str]) -> int:
         (host, port), block=False, evt_handlers=[(evt.EVT_N_ACTION, on_action)]
     )
     say(f"storage commitment SCP PYARCHIVE ({mode}) listening on {host}:{port}")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    deadline = time.monotonic() + MAX_RUN
-    while not stop.wait(0.2) and time.monotonic() < deadline:
-        pass
-    server.shutdown()
+    serve(server, MAX_RUN, say)
     return 0
 
 

@@ -14,14 +14,12 @@ sub-association is answered 0xA801 too.  Runs until SIGTERM/SIGINT (or 120 s).
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pydicom
+from peerlib import serve
 from pydicom.uid import (
     CTImageStorage,
     ExplicitVRLittleEndian,
@@ -83,13 +81,7 @@ def main(argv: list[str]) -> int:
 
     server = ae.start_server((host, port), block=False, evt_handlers=[(evt.EVT_C_MOVE, on_move)])
     say(f"C-MOVE SCP PYQRSCP on {host}:{port}, {len(held)} object(s), destinations {destinations}")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    deadline = time.monotonic() + MAX_RUN
-    while not stop.wait(0.2) and time.monotonic() < deadline:
-        pass
-    server.shutdown()
+    serve(server, MAX_RUN, say)
     return 0
 
 

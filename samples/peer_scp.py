@@ -41,11 +41,11 @@ MODE:
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
 import time
 
+from peerlib import serve
 from pydicom.dataset import Dataset
 from pydicom.uid import (
     CTImageStorage,
@@ -182,15 +182,7 @@ def main(argv: list[str]) -> int:
     server = ae.start_server((host, port), block=False, evt_handlers=handlers)
     say(f"pynetdicom SCP {aet} ({mode}) listening on {host}:{port}")
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    deadline = time.monotonic() + MAX_RUN
-    while not stop.wait(0.2):
-        if time.monotonic() > deadline:
-            say(f"stopping after {MAX_RUN:g} s")
-            break
-    server.shutdown()
+    serve(server, MAX_RUN, say)
     return 0
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from analyzer.model import Association, Finding, LinkHow, Outcome, Severity
-from analyzer.reports.common import outcome_text, plural
+from analyzer.reports.common import outcome_text, plural, status_text
 from analyzer.store import Store
 from analyzer.workflows import MoveFlow, Update
 from analyzer.workflows.moves import MOVE_DESTINATION_UNKNOWN
@@ -117,7 +117,7 @@ def sub_association_rejected(store: Store, update: Update) -> Iterator[Finding]:
                 f"C-MOVE to '{flow.destination}': the destination rejected the sub-association",
                 f"{exchange_label(e)} asked {_scp(f, flow)} to send objects to "
                 f"'{flow.destination}'. The SCP opened {_sub_label(sub)} to deliver them, and "
-                f"it was {outcome_text(sub)}. The C-MOVE ended with {e.status_meaning}"
+                f"it was {outcome_text(sub)}. The C-MOVE ended with {status_text(e)}"
                 f"{_counters(flow)}.",
                 hint,
                 frames=(req.frame if req else None, rj.frame, sub.rq_frame),

@@ -194,9 +194,10 @@ class CommitmentLinker:
         fits = [x for x in self._actions.values() if not x.reports and _reverse(x, a)]
         if not fits:
             return
-        # Several requests waiting: the SCP works on the latest one it has not tried yet.
+        # Several requests waiting: SCPs work through their requests in order (a job queue),
+        # so this is the attempt for the oldest one not tried yet.
         untried = [x for x in fits if not x.attempts] or fits
-        action = max(untried, key=lambda x: x.exchange.start_ts)
+        action = min(untried, key=lambda x: x.exchange.start_ts)
         others = len(fits) - 1
         how = "a connection attempt" if a.outcome == Outcome.NEVER_ASSOCIATED else "an association"
         link = Link(
@@ -210,7 +211,7 @@ class CommitmentLinker:
                 f"{how} from the commitment SCP ({a.client.ip}) to the SCU ({a.server}) after "
                 "the N-ACTION, which carried no report"
                 + (
-                    f"; of {others + 1} requests waiting for a report, the latest one not tried yet"
+                    f"; of {others + 1} requests waiting for a report, the oldest one not tried yet"
                     if others
                     else "; no other request was waiting for one"
                 )

@@ -514,3 +514,25 @@ def test_captures_analysed_one_after_another_do_not_share_what_the_linker_read(
     other = load(*shuffled)
     assert describe_links(other) == describe_links(whole)
     assert len(link_set(whole)) == 2
+
+
+def test_a_failed_reverse_association_goes_to_the_oldest_request_still_waiting() -> None:
+    # Commitment SCPs work through their requests in order: with two requests waiting, an
+    # attempt (even one delayed past the second request) is for the first.
+    whole = load("fail_commitment_reverse_refused.pcap")
+    action_assoc, attempt = by_start(whole)
+    (action,) = whole.exchanges(action_assoc.id)
+    shift = (attempt.start_ts - action.start_ts) // 2
+    second = dataclasses.replace(action_assoc, id=50, start_ts=action_assoc.start_ts + shift)
+    second_action = dataclasses.replace(action, association=50, start_ts=action.start_ts + shift)
+    store = Store()
+    for a, exchanges in ((action_assoc, [action]), (second, [second_action]), (attempt, [])):
+        store.put_association(a)
+        for e in exchanges:
+            store.add_exchange(e)
+    linker = Linker()
+    for a in (action_assoc, second, attempt):
+        linker.association_ended(store, a)
+    (link,) = store.links(attempt.id)
+    assert (link.association, link.target_association) == (action_assoc.id, attempt.id)
+    assert "the oldest one not tried yet" in link.reason

@@ -196,7 +196,7 @@ def test_storage_commitment(net: Net, tmp_path: Path) -> None:
 
             scu("reverse", port, "ORTHANC", *map(str, images))
             scu("failed", port, "ORTHANC", str(images[0]), unknown)
-            scu("rejected", port, "ORTHANC", "--reject-calling", "--wait", "4", str(images[0]))
+            scu("rejected", port, "ORTHANC", "--reject-calling", "--wait", "10", str(images[0]))
             scu("refused", port, "ORTHANC", "--no-listen", "--wait", "4", str(images[0]))
             scu("same", pyport, "PYARCHIVE", "--same", "--no-listen", str(images[0]))
     store = analyse(pcap)
