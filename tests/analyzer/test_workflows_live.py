@@ -121,7 +121,7 @@ def test_orthanc_moves_and_get(net: Net, tmp_path: Path) -> None:
                 _finish(_move(net, port, name, uid_a, tmp_path / f"move_{name}.log"))
             keys = ["-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={uid_a}"]
             getscu = [dcmtk("getscu"), "-v", "-S", "-aet", "GETSCU", "-aec", "ORTHANC"]
-            get = net.run([*getscu, "-od", str(got), *keys, HOST, str(port)], timeout=60)
+            get = net.run([*getscu, "-od", str(got), *keys, HOST, str(port)], timeout=120)
     assert unrelated.returncode == 0, unrelated.stderr
     assert all("Received Final Move Response (Success)" in log for log in logs), logs
     assert get.returncode == 0, get.stderr
@@ -183,14 +183,15 @@ def test_storage_commitment(net: Net, tmp_path: Path) -> None:
     ):
         load = net.run(
             [dcmtk("storescu"), "-aet", "LOADER", "-aec", "ORTHANC", HOST, str(port)]
-            + [str(f) for f in images]
+            + [str(f) for f in images],
+            timeout=120,
         )
         assert load.returncode == 0, load.stderr
         with capture(net, tmp_path / "commit.pcap") as pcap:
 
             def scu(name: str, target: int, called: str, *args: str) -> None:
                 out = net.run(
-                    [*commit, "scu", HOST, str(target), called, str(listen), *args], timeout=60
+                    [*commit, "scu", HOST, str(target), called, str(listen), *args], timeout=120
                 )
                 runs[name] = out.stdout
 
@@ -269,7 +270,8 @@ def test_live_capture_streams_the_links(net: Net, tmp_path: Path) -> None:
     ):
         load = net.run(
             [dcmtk("storescu"), "-aet", "LOADER", "-aec", "ORTHANC", HOST, str(port)]
-            + [str(f) for f in study]
+            + [str(f) for f in study],
+            timeout=120,
         )
         assert load.returncode == 0, load.stderr
         with live(net, "-i", "lo", "--format", "json", "-w", str(cap)) as proc:
