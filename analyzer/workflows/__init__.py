@@ -1,4 +1,4 @@
-"""Workflows across associations: policy over the model, as the issue of links goes.
+"""Workflows across associations: links between requests and the work they caused.
 
 A radiology workflow rarely lives in one association: a C-MOVE makes its SCP open a second
 association to the destination; a C-GET's objects come back as C-STOREs on its own

@@ -108,6 +108,14 @@ class _Action:
     def uid(self) -> str | None:
         return self.data.transaction_uid if self.data else None
 
+    @property
+    def addresses(self) -> tuple[str, str]:
+        """(SCP IP, SCU IP)."""
+        a = self.association
+        if self.exchange.from_requestor:
+            return a.server.ip, a.client.ip
+        return a.client.ip, a.server.ip
+
     def flow(self, new: list[Link] | None = None) -> CommitmentFlow:
         return CommitmentFlow(
             association=self.association,
@@ -129,6 +137,8 @@ class CommitmentLinker:
     def __init__(self) -> None:
         self._actions: dict[tuple[int, int], _Action] = {}
         self._by_uid: dict[str, list[_Action]] = defaultdict(list)
+        self._waiting_by_ips: dict[tuple[str, str], list[_Action]] = defaultdict(list)
+        """Requests by (SCP address, SCU address): where a reverse association would go."""
         self._waiting: dict[str, list[_Waiting]] = defaultdict(list)
         """Reports whose N-ACTION is not known yet (read in the other order)."""
         self._touched: dict[tuple[int, int], list[Link]] = {}
@@ -144,6 +154,7 @@ class CommitmentLinker:
             if is_request(e) and (e.request is not None or e.final is not None):
                 action = _Action(a, e, commitment_data(e))
                 self._actions[action.key] = action
+                self._waiting_by_ips[action.addresses].append(action)
                 if action.uid:
                     self._by_uid[action.uid].append(action)
                     for waiting in self._waiting.pop(action.uid, []):
@@ -191,7 +202,8 @@ class CommitmentLinker:
         """An association without report: a reverse association that did not deliver?"""
         if a.exchanges:
             return  # it carried other work: not a failed delivery
-        fits = [x for x in self._actions.values() if not x.reports and _reverse(x, a)]
+        waiting = self._waiting_by_ips.get((a.client.ip, a.server.ip), ())
+        fits = [x for x in waiting if not x.reports and _reverse(x, a)]
         if not fits:
             return
         # Several requests waiting: SCPs work through their requests in order (a job queue),
@@ -231,6 +243,11 @@ class CommitmentLinker:
         done = [x for x in self._actions.values() if before is None or x.exchange.start_ts < before]
         for x in done:
             del self._actions[x.key]
+            near = self._waiting_by_ips.get(x.addresses, [])
+            if x in near:
+                near.remove(x)
+                if not near:
+                    del self._waiting_by_ips[x.addresses]
             if x.uid:
                 same = self._by_uid.get(x.uid, [])
                 if x in same:

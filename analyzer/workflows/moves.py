@@ -195,6 +195,8 @@ class MoveLinker:
     def __init__(self) -> None:
         self._moves: dict[tuple[int, int], _Move] = {}
         self._by_mid: dict[int, list[_Move]] = defaultdict(list)
+        self._by_dest: dict[str, list[_Move]] = defaultdict(list)
+        self._by_scp_ip: dict[str, list[_Move]] = defaultdict(list)
         self._subs_by_mid: dict[int, list[_Sub]] = defaultdict(list)
         self._subs_by_called: dict[str, list[_Sub]] = defaultdict(list)
         self._attempts: list[_Sub] = []
@@ -213,6 +215,9 @@ class MoveLinker:
         for m in new_moves:
             self._moves[m.key] = m
             self._by_mid[m.message_id or 0].append(m)
+            self._by_scp_ip[m.scp_ip].append(m)
+            if m.destination:
+                self._by_dest[m.destination].append(m)
         sub = _Sub(a, exchanges)
         if sub.pairs or sub.attempt or a.called_ae_title:
             self._add_sub(sub)
@@ -262,7 +267,12 @@ class MoveLinker:
         a = sub.association
         if not sub.attempt and not a.called_ae_title:
             return
-        candidates = [m for m in self._moves.values() if self._fits(m, sub)]
+        near = (
+            self._by_scp_ip.get(a.client.ip, ())
+            if sub.attempt
+            else self._by_dest.get(a.called_ae_title or "", ())
+        )
+        candidates = [m for m in near if self._fits(m, sub)]
         if sub.plain:  # objects whose UIDs another C-MOVE asked for are not this one's
             candidates = [m for m in candidates if _asked_for(m, sub.plain[:1]) is not False]
         if len(candidates) != 1:
@@ -358,11 +368,11 @@ class MoveLinker:
         out: list[MoveFlow] = []
         for m in done:
             del self._moves[m.key]
-            same = self._by_mid.get(m.message_id or 0, [])
-            if m in same:
-                same.remove(m)
             out.append(m.flow(unlinked=self._unlinked(m)))
-        self._by_mid = defaultdict(list, {k: v for k, v in self._by_mid.items() if v})
+        if done:
+            self._by_mid = _still(self._by_mid, self._moves)
+            self._by_dest = _still(self._by_dest, self._moves)
+            self._by_scp_ip = _still(self._by_scp_ip, self._moves)
         self._subs_by_mid = _kept(self._subs_by_mid, before)
         self._subs_by_called = _kept(self._subs_by_called, before)
         self._attempts = [s for s in self._attempts if _keep(s, before)]
@@ -405,6 +415,18 @@ def _values(value: object) -> set[str]:
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
         return {str(value).strip()}
     return {str(v).strip() for v in value}
+
+
+def _still(
+    index: dict[_K, list[_Move]], moves: dict[tuple[int, int], _Move]
+) -> defaultdict[_K, list[_Move]]:
+    """``index`` without the C-MOVEs no longer in ``moves``."""
+    out: defaultdict[_K, list[_Move]] = defaultdict(list)
+    for key, found in index.items():
+        kept = [m for m in found if m.key in moves]
+        if kept:
+            out[key] = kept
+    return out
 
 
 def _keep(sub: _Sub, before: int | None) -> bool:
