@@ -152,6 +152,8 @@ def report_missing(store: Store, update: Update) -> Iterator[Finding]:
         e = flow.exchange
         if flow.reports or flow.attempts or e.final is None or e.status != 0:
             continue
+        if e.request is None:
+            continue  # the request is before the capture: its Transaction UID is unknown
         f = Facts.of(store, flow.association)
         last = store.source.last_ts
         waited = (

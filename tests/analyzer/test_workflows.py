@@ -536,3 +536,22 @@ def test_a_failed_reverse_association_goes_to_the_oldest_request_still_waiting()
     (link,) = store.links(attempt.id)
     assert (link.association, link.target_association) == (action_assoc.id, attempt.id)
     assert "the oldest one not tried yet" in link.reason
+
+
+def test_a_request_before_the_capture_is_not_a_report_that_never_came() -> None:
+    # The capture began between the N-ACTION-RQ and its response: the Transaction UID is
+    # unknown, so the report that does come cannot be tied to it, and nothing is missing.
+    whole = load("commitment_reverse_orthanc.pcap")
+    store = Store()
+    rules = Diagnosis()
+    found = []
+    for a in by_start(whole):
+        store.put_association(a)
+        for e in whole.exchanges(a.id):
+            if e.service == "N-ACTION":
+                e = dataclasses.replace(e, request=None)
+            store.add_exchange(e)
+    for a in by_start(whole):
+        found += rules.association_ended(store, a)
+    found += rules.source_ended(store)
+    assert not [f for f in found if f.code.startswith("commitment-")]
