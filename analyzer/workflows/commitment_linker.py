@@ -140,6 +140,8 @@ class CommitmentLinker:
         self._waiting_by_ips: dict[tuple[str, str], list[_Action]] = defaultdict(list)
         """Requests by (SCP address, SCU address): where a reverse association would go."""
         self._waiting: dict[str, list[_Waiting]] = defaultdict(list)
+        self._unclaimed: list[Association] = []
+        """Associations without exchanges not tied to a request yet."""
         """Reports whose N-ACTION is not known yet (read in the other order)."""
         self._touched: dict[tuple[int, int], list[Link]] = {}
 
@@ -150,11 +152,13 @@ class CommitmentLinker:
         ``claimed``: ``a`` is already linked elsewhere (a C-MOVE's attempt)."""
         self._touched = {}
         reports = 0
+        new = False
         for e in exchanges:
             if is_request(e) and (e.request is not None or e.final is not None):
                 action = _Action(a, e, commitment_data(e))
                 self._actions[action.key] = action
                 self._waiting_by_ips[action.addresses].append(action)
+                new = True
                 if action.uid:
                     self._by_uid[action.uid].append(action)
                     for waiting in self._waiting.pop(action.uid, []):
@@ -164,8 +168,11 @@ class CommitmentLinker:
                 data = commitment_data(e)
                 if data is not None and data.transaction_uid:
                     self._report(a, e, data)
-        if not reports and not claimed:
-            self._attempt(a)
+        if not reports and not claimed and not a.exchanges and not self._attempt(a):
+            self._unclaimed.append(a)  # its request may end later (a reverse association
+            # often ends before the association of the N-ACTION does)
+        if new and self._unclaimed:
+            self._unclaimed = [x for x in self._unclaimed if not self._attempt(x)]
         return [
             self._actions[k].flow(new) for k, new in self._touched.items() if k in self._actions
         ]
@@ -198,14 +205,13 @@ class CommitmentLinker:
         action.reports.append(Report(a, e, data, link, delivery))
         self._add(action, link)
 
-    def _attempt(self, a: Association) -> None:
-        """An association without report: a reverse association that did not deliver?"""
-        if a.exchanges:
-            return  # it carried other work: not a failed delivery
+    def _attempt(self, a: Association) -> bool:
+        """An association without exchanges: a reverse association that did not deliver?
+        Returns whether it was linked."""
         waiting = self._waiting_by_ips.get((a.client.ip, a.server.ip), ())
         fits = [x for x in waiting if not x.reports and _reverse(x, a)]
         if not fits:
-            return
+            return False
         # Several requests waiting: SCPs work through their requests in order (a job queue),
         # so this is the attempt for the oldest one not tried yet.
         untried = [x for x in fits if not x.attempts] or fits
@@ -232,6 +238,7 @@ class CommitmentLinker:
         )
         action.attempts.append(a)
         self._add(action, link)
+        return True
 
     def _add(self, action: _Action, link: Link) -> None:
         action.links.append(link)
@@ -254,6 +261,9 @@ class CommitmentLinker:
                     same.remove(x)
                 if not same:
                     self._by_uid.pop(x.uid, None)
+        self._unclaimed = [
+            a for a in self._unclaimed if before is not None and (a.end_ts or a.start_ts) >= before
+        ]
         if before is None:
             self._waiting.clear()
         else:

@@ -126,7 +126,15 @@ def test_two_concurrent_moves_with_the_same_originator_go_to_their_own_sub_assoc
 
 
 @pytest.mark.parametrize(
-    "name", ["move_concurrent_orthanc.pcap", "fail_move_sub_rejected_orthanc.pcap"]
+    "name",
+    [
+        "move_concurrent_orthanc.pcap",
+        "fail_move_sub_rejected_orthanc.pcap",
+        "fail_move_dest_down_orthanc.pcap",
+        "commitment_reverse_orthanc.pcap",
+        "fail_commitment_reverse_rejected.pcap",
+        "fail_commitment_reverse_refused.pcap",
+    ],
 )
 def test_links_do_not_depend_on_the_order_associations_end(name: str) -> None:
     whole = load(name)
