@@ -563,3 +563,16 @@ def test_a_request_before_the_capture_is_not_a_report_that_never_came() -> None:
         found += rules.association_ended(store, a)
     found += rules.source_ended(store)
     assert not [f for f in found if f.code.startswith("commitment-")]
+
+
+def test_live_logs_say_each_link() -> None:
+    from analyzer.reports.eventlines import EventLines
+    from analyzer.store import ChangeKind
+
+    store = load("move_orthanc.pcap")
+    (link,) = store.links(1)
+    ((ts, text),) = EventLines(store).lines(Change(ChangeKind.LINK, link))
+    assert ts == link.ts
+    assert text == (
+        "#1 C-MOVE #1 → association 2 ORTHANC → STORESCP (released) [Move Originator fields]"
+    )
