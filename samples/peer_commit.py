@@ -16,7 +16,8 @@ and exits 0 once it has one (1 without).  Options:
   --roles           propose SCP/SCU role selection (SCU and SCP) for Storage
                     Commitment; the default is no role selection (default roles)
   --reject-calling  the listener only accepts calling AE title PACS, so it rejects
-                    others (A-ASSOCIATE-RJ 1/1/3: calling AE title not recognized)
+                    others (A-ASSOCIATE-RJ 1/1/3: calling AE title not recognized); it
+                    exits as soon as it has rejected one (status 1: no report)
   --no-listen       nothing listens on LISTEN_PORT (a reverse association is refused)
   --wait SECS       how long to wait for the report
   --aet TITLE       the modality's AE title (default MODALITY)
@@ -96,6 +97,12 @@ def scu(argv: list[str]) -> int:
             objects.append(arg)
     got = threading.Event()
 
+    rejected = threading.Event()
+
+    def on_rejected(event: evt.Event) -> None:
+        say(f"rejected a reverse association from {event.assoc.requestor.ae_title}")
+        rejected.set()
+
     def on_report(event: evt.Event) -> tuple[int, None]:
         ds = event.event_information
         where = "the same association" if event.assoc.is_requestor else "a reverse association"
@@ -116,7 +123,7 @@ def scu(argv: list[str]) -> int:
         server = ae.start_server(
             (host, listen_port),
             block=False,
-            evt_handlers=[(evt.EVT_N_EVENT_REPORT, on_report)],
+            evt_handlers=[(evt.EVT_N_EVENT_REPORT, on_report), (evt.EVT_REJECTED, on_rejected)],
         )
         say(f"listening for reports on {host}:{listen_port}")
     ae.add_requested_context(StorageCommitmentPushModel)
@@ -149,7 +156,9 @@ def scu(argv: list[str]) -> int:
         else:
             if assoc.is_established:
                 assoc.release()
-            got.wait(wait)
+            deadline = time.monotonic() + wait
+            while not (got.is_set() or rejected.is_set()) and time.monotonic() < deadline:
+                time.sleep(0.05)
     finally:
         if server is not None:
             server.shutdown()

@@ -63,6 +63,14 @@ def _finish(proc: Process, timeout: float = 60) -> str:
     return proc.output()
 
 
+def _wait_for(log: Path, text: str, timeout: float = 60) -> None:
+    """Until ``text`` is in ``log`` (a peer's log: what it did, whatever the machine's load)."""
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text(errors="replace"):
+        assert time.monotonic() < deadline, f"no {text!r} in {log}"
+        time.sleep(0.1)
+
+
 def _moves(store: Store) -> dict[str, tuple[Association, Exchange]]:
     """C-MOVEs by (destination, study asked for)."""
     out = {}
@@ -197,8 +205,9 @@ def test_storage_commitment(net: Net, tmp_path: Path) -> None:
 
             scu("reverse", port, "ORTHANC", *map(str, images))
             scu("failed", port, "ORTHANC", str(images[0]), unknown)
-            scu("rejected", port, "ORTHANC", "--reject-calling", "--wait", "10", str(images[0]))
-            scu("refused", port, "ORTHANC", "--no-listen", "--wait", "4", str(images[0]))
+            scu("rejected", port, "ORTHANC", "--reject-calling", "--wait", "30", str(images[0]))
+            scu("refused", port, "ORTHANC", "--no-listen", "--wait", "0", str(images[0]))
+            _wait_for(tmp_path / "orthanc.log", "Connection refused")
             scu("same", pyport, "PYARCHIVE", "--same", "--no-listen", str(images[0]))
     store = analyse(pcap)
     actions = {
