@@ -162,7 +162,12 @@ def scu(argv: list[str]) -> int:
     finally:
         if server is not None:
             server.shutdown()
-    say("report received" if got.is_set() else f"no report within {wait:g} s")
+    if got.is_set():
+        say("report received")
+    elif rejected.is_set():
+        say("no report: the reverse association was rejected")
+    else:
+        say(f"no report within {wait:g} s")
     return 0 if got.is_set() else 1
 
 
