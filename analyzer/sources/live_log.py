@@ -170,7 +170,7 @@ class LiveJsonl(_Writer):
         self.write(json_line(record))
 
     def _changed(self, change: Change) -> None:
-        record = change_record(change)
+        record = change_record(change, self.store)
         if record is not None:
             self._emit(record)
 

@@ -211,7 +211,7 @@ class JsonlSink:
         return header_record(self.store, self._generator)
 
     def _changed(self, change: Change) -> None:
-        out = change_record(change)
+        out = change_record(change, self.store)
         if out is not None:
             line = json_line(out)
             flush = out["type"] == "association"
