@@ -33,7 +33,7 @@ from analyzer.reports.jsonl import change_record, header_record, json_line, summ
 from analyzer.store import Change, Store
 from analyzer.textsafe import printable
 
-from .writer import BackgroundWriter
+from .writer import BackgroundWriter, Batch
 
 __all__ = ["JsonlSink", "LiveLog", "RotatingFile"]
 
@@ -125,6 +125,8 @@ class LiveLog:
         self._terminal = terminal
         self._files = files
         self._dropped_said = 0
+        self._to_out: Batch[str] = Batch(terminal, self._show)
+        self._to_file = Batch(files, self._keep) if file is not None else None
         self._upstream: dict[int, str] = {}
         self._lines = EventLines(
             store,
@@ -140,20 +142,26 @@ class LiveLog:
             return
         line = f"{clock(ts)} {printable(text)}\n"
         if self._out is not None:
-            self._terminal.submit(lambda: self._show(line), len(line))
-        file = self._file
-        if file is not None:
-            self._files.submit(lambda: file.write(line), len(line))
+            self._to_out.add(line, len(line))
+        if self._to_file is not None:
+            self._to_file.add(line, len(line))
 
-    def _show(self, line: str) -> None:
+    def _keep(self, lines: list[str]) -> None:
+        """Lines to the log file (on the files' writer thread), one by one for its rotation."""
+        assert self._file is not None
+        for line in lines:
+            self._file.write(line)
+
+    def _show(self, lines: list[str]) -> None:
+        """Lines to the terminal, in one write (on the terminal's writer thread)."""
         if self._out is not None:
             dropped = self._terminal.dropped - self._dropped_said
             if dropped:
                 self._dropped_said += dropped
                 note = f"({dropped} lines not shown: the terminal did not keep up)"
-                line = f"{clock(None)} {note}\n{line}"
+                lines.insert(0, f"{clock(None)} {note}\n")
             try:
-                self._out.write(line)
+                self._out.write("".join(lines))
                 self._out.flush()
             except (OSError, ValueError):
                 self._out = None  # stdout went away: keep the file, keep relaying

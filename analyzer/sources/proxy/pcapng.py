@@ -35,7 +35,7 @@ import dpkt
 
 from dissectors.tcp import ACK, FIN, RST, SYN, Segment
 
-from .writer import BackgroundWriter
+from .writer import BackgroundWriter, Batch
 
 __all__ = ["INJECTED", "MAX_PAYLOAD", "Interface", "PcapngWriter", "TcpLeg"]
 
@@ -96,6 +96,9 @@ class PcapngWriter:
         self._size = 0
         self._epb = dpkt.pcapng.EnhancedPacketBlockLE()
         self._file, self._writer = self._open(self.path)
+        self._batch: Batch[tuple[Interface, int, bytes, str | None]] | None = None
+        if output is not None:
+            self._batch = Batch(output, self._write_all)
 
     def _open(self, path: Path) -> tuple[BinaryIO, dpkt.pcapng.Writer]:
         # Captures hold what patients' images and names look like: owner-only permissions.
@@ -158,10 +161,20 @@ class PcapngWriter:
         if self.max_size is not None and self._size >= self.max_size:
             self._rotate()
 
+    def _write_all(self, packets: list[tuple[Interface, int, bytes, str | None]]) -> None:
+        try:
+            for packet in packets:
+                self._write(*packet)
+        except OSError as exc:  # an error names the file
+            raise OSError(exc.errno, exc.strerror, str(self.files[-1])) from None
+
     def packet(self, interface: Interface, ts: int, data: bytes, comment: str | None = None) -> int:
         """Write one packet; returns its frame number."""
         self.frames += 1
-        self._do(lambda: self._write(interface, ts, data, comment), len(data))
+        if self._batch is None:
+            self._do(lambda: self._write(interface, ts, data, comment))
+        else:
+            self._batch.add((interface, ts, data, comment), len(data))
         return self.frames
 
     def flush(self) -> None:
@@ -327,19 +340,19 @@ class TcpLeg:
             return []
         return [self._segment(from_client, ts, ACK)]
 
-    def fin(self, from_client: bool, ts: int) -> list[Segment]:
+    def fin(self, from_client: bool, ts: int, comment: str | None = None) -> list[Segment]:
         """The side closes its half (FIN)."""
         i = 0 if from_client else 1
         if self.closed or self._fin[i]:
             return []
         self._fin[i] = True
-        seg = self._segment(from_client, ts, FIN | ACK)
+        seg = self._segment(from_client, ts, FIN | ACK, comment=comment)
         self._seq[i] = (self._seq[i] + 1) & 0xFFFFFFFF
         return [seg]
 
-    def rst(self, from_client: bool, ts: int) -> list[Segment]:
+    def rst(self, from_client: bool, ts: int, comment: str | None = None) -> list[Segment]:
         """The side resets the connection."""
         if self.closed:
             return []
         self._reset = True
-        return [self._segment(from_client, ts, RST | ACK)]
+        return [self._segment(from_client, ts, RST | ACK, comment=comment)]

@@ -331,12 +331,12 @@ class Relay(SideEvents):
         ts = self.rt.now()
         tap, u_leg = self.tap, self.u_leg
         if client:
-            self.rt.record(lambda: tap.close(False, kind, ts))
+            self.rt.record(lambda: tap.proxy_closed(kind, ts))
         elif u_leg is not None:
             if kind == CloseKind.FIN:
-                self.rt.record(lambda: u_leg.fin(True, ts))
+                self.rt.record(lambda: u_leg.fin(True, ts, INJECTED))
             else:
-                self.rt.record(lambda: u_leg.rst(True, ts))
+                self.rt.record(lambda: u_leg.rst(True, ts, INJECTED))
 
     def abort_both(self, text: str, stuck: bool | None = None) -> None:
         """End the association ourselves: A-ABORT to each side between PDUs (a side that

@@ -36,7 +36,7 @@ from .access import (
 from .config import Address, FailurePolicy, Listener
 from .frames import ControlPdu, first_header
 from .opening import Opening, OpeningKind, classify
-from .pcapng import Interface, TcpLeg
+from .pcapng import INJECTED, Interface, TcpLeg
 from .relay import Relay
 from .rewrite import rewrite_rq
 from .runtime import Runtime, Target
@@ -131,7 +131,7 @@ class Session:
             ts = self.rt.now()
             self.rt.record(partial(self.tap.end, ts))
             if relay is not None and relay.u_leg is not None:
-                self.rt.record(partial(relay.u_leg.rst, True, ts))
+                self.rt.record(partial(relay.u_leg.rst, True, ts, INJECTED))
             if self.rt.pcap is not None:
                 self.rt.record(self.rt.pcap.flush)
             self.rt.record(partial(self.rt.log.forget, self.id))
@@ -237,7 +237,7 @@ class Session:
                 rt.event(self.id, f"client closed before {what}")
                 assert self.client.transport is not None
                 self.client.transport.close()
-                rt.record(partial(tap.close, False, CloseKind.FIN, rt.now()))
+                rt.record(partial(tap.proxy_closed, CloseKind.FIN, rt.now()))
                 return None
             rt.record(partial(tap.data, True, rt.now(), data), len(data))
             initial += data
@@ -268,7 +268,7 @@ class Session:
         proxy's time (nor a lingering socket)."""
         assert self.client.transport is not None
         reset(self.client.transport)
-        self.rt.record(partial(self.tap.close, False, CloseKind.RST, self.rt.now()))
+        self.rt.record(partial(self.tap.proxy_closed, CloseKind.RST, self.rt.now()))
 
     async def _close_client(self) -> None:
         """FIN to the client, then give it a moment to close its side, as the acceptor's
@@ -279,7 +279,7 @@ class Session:
         assert transport is not None
         half = transport.can_write_eof()
         close(transport, half=half)
-        rt.record(partial(tap.close, False, CloseKind.FIN, rt.now()))
+        rt.record(partial(tap.proxy_closed, CloseKind.FIN, rt.now()))
         if not half:
             return
         read = 0
@@ -296,7 +296,7 @@ class Session:
                         raise ConnectionError("too much after the close")
         except (TimeoutError, ConnectionError):
             reset(transport)
-            rt.record(partial(tap.close, False, CloseKind.RST, rt.now()))
+            rt.record(partial(tap.proxy_closed, CloseKind.RST, rt.now()))
             return
         if read > _RECORDED_AFTER_CLOSE:
             rt.record(partial(tap.acknowledge, False, rt.now()))

@@ -16,8 +16,11 @@ chunk on) is left out of the record: a hole in the capture, as if its packets we
 which the flow table (for the proxy, and for ``dicomtap analyze`` on the pcapng) reports as
 a gap.
 
-Bytes the proxy writes itself (an A-ASSOCIATE-RJ, an A-ABORT) are recorded through
-:meth:`ClientTap.injected`, the one place that marks them.
+What the proxy does on its own to the client (the A-ASSOCIATE-RJ or A-ABORT it writes, the
+FIN or RST it closes with) is recorded through :meth:`ClientTap.injected` and
+:meth:`ClientTap.proxy_closed`, the one place that marks it as the proxy's: in the pcapng,
+the packet comment ``written by dicomtap proxy``; what the proxy relays (an upstream's FIN
+or RST passed on) is the upstream's.
 """
 
 from __future__ import annotations
@@ -108,6 +111,13 @@ class ClientTap:
         """The proxy itself wrote ``pdu`` to the client: recorded as such."""
         self.data(False, ts, pdu, comment=INJECTED)
 
+    def proxy_closed(self, kind: CloseKind, ts: int) -> None:
+        """The proxy itself closed (FIN) or reset the connection to the client."""
+        if kind == CloseKind.FIN:
+            self._record(self.leg.fin(False, ts, INJECTED))
+        else:
+            self._record(self.leg.rst(False, ts, INJECTED))
+
     def discarded(self, from_client: bool, size: int) -> None:
         """``size`` bytes were read and thrown away unrecorded (after a refusal; then
         :meth:`acknowledge`)."""
@@ -115,7 +125,8 @@ class ClientTap:
         self.leg.skip(from_client, size)
 
     def close(self, from_client: bool, kind: CloseKind, ts: int) -> None:
-        """A side of the client leg sent FIN or RST."""
+        """A side of the client leg sent FIN or RST (the client, or the upstream's passed on
+        by the proxy)."""
         if kind == CloseKind.FIN:
             self._record(self.leg.fin(from_client, ts))
         else:
@@ -124,7 +135,7 @@ class ClientTap:
     def end(self, ts: int) -> None:
         """The connection is over, however it ended: a leg still open is reset by the proxy
         (which is what closing it without a word does to a peer that still sends)."""
-        self._record(self.leg.rst(False, ts))
+        self.proxy_closed(CloseKind.RST, ts)
 
     def at_boundary(self, to_client: bool) -> bool:
         """Whether the stream towards the client (or from it) is between PDUs."""

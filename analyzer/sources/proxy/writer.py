@@ -2,12 +2,12 @@
 holds up relaying.
 
 Everything the proxy writes (the pcapng, the live log on stdout and in ``--log``, the JSON
-Lines) is handed to a :class:`BackgroundWriter` as small jobs, run in order on its thread.
-The event loop only formats and enqueues; the thread spends its time in ``write`` system
-calls, which release the interpreter lock, so relaying goes on meanwhile. The thread is not
-woken for every job: it wakes every :data:`PERIOD` seconds, or at once when
-:data:`WAKE_AT` bytes are waiting, so that it takes the interpreter lock a few dozen times a
-second rather than once per line or packet.
+Lines) is handed to a :class:`BackgroundWriter`, run in order on its thread. The event loop
+only formats and gathers: lines and packets go into a :class:`Batch` (a lock and an append),
+and each batch is handed over as one job. The thread wakes every :data:`PERIOD` seconds, or
+at once when :data:`WAKE_AT` bytes are waiting, and writes what gathered in one go: it takes
+the interpreter lock a few dozen times a second rather than once per line or packet, and
+spends its time in ``write`` system calls, which release it, so relaying goes on meanwhile.
 
 The queue is bounded in bytes. When the disk cannot keep up, :meth:`BackgroundWriter.submit`
 waits for room (the relay slows to the disk's pace rather than holding an unbounded backlog);
@@ -23,8 +23,9 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
-__all__ = ["QUEUE_LIMIT", "BackgroundWriter"]
+__all__ = ["PERIOD", "QUEUE_LIMIT", "BackgroundWriter", "Batch"]
 
 #: Bytes queued for writing before :meth:`BackgroundWriter.submit` waits for the thread.
 QUEUE_LIMIT = 64 << 20
@@ -34,6 +35,7 @@ WAKE_AT = 1 << 20
 PERIOD = 0.02
 
 Job = Callable[[], None]
+T = TypeVar("T")
 
 
 class BackgroundWriter:
@@ -80,6 +82,21 @@ class BackgroundWriter:
             self._queued += size
             if self._queued >= WAKE_AT:
                 self._cond.notify_all()
+
+    @property
+    def drop(self) -> bool:
+        """Whether this writer drops what does not fit (the terminal)."""
+        return self._drop
+
+    @property
+    def limit(self) -> int:
+        """Bytes that may wait for the thread."""
+        return self._limit
+
+    def wake(self) -> None:
+        """Have the thread write what waits now, without waiting for its next round."""
+        with self._cond:
+            self._cond.notify_all()
 
     def wait(self) -> None:
         """Return once every job submitted so far has run."""
@@ -128,3 +145,46 @@ class BackgroundWriter:
                 self._queued -= sum(size for _, size in batch)
                 self._busy = False
                 self._cond.notify_all()
+
+
+class Batch(Generic[T]):
+    """Items gathered where they happen and written together on ``writer``'s thread by
+    ``write`` (in the order added). Adding costs a lock and an append; the first item after a
+    hand-over submits the one job that will take every item gathered by the time it runs.
+    Past the writer's limit, :meth:`add` drops the item (a dropping writer, counted in its
+    ``dropped``) or waits until the batch is written."""
+
+    def __init__(self, writer: BackgroundWriter, write: Callable[[list[T]], None]) -> None:
+        self._writer = writer
+        self._write = write
+        self._items: list[T] = []
+        self._size = 0
+        self._queued = False
+        self._lock = threading.Lock()
+
+    def add(self, item: T, size: int) -> None:
+        """Write ``item`` (``size`` bytes) with the others."""
+        writer = self._writer
+        while self._size > writer.limit:
+            if writer.drop:
+                writer.dropped += 1
+                return
+            writer.wait()
+        with self._lock:
+            self._items.append(item)
+            before = self._size
+            self._size += size
+            submit = not self._queued
+            self._queued = True
+        if submit:
+            writer.submit(self._flush)
+        if before < WAKE_AT <= before + size:
+            writer.wake()  # a burst: no need to wait for the thread's next round
+
+    def _flush(self) -> None:
+        with self._lock:
+            items, self._items = self._items, []
+            self._size = 0
+            self._queued = False
+        if items:
+            self._write(items)
