@@ -100,14 +100,18 @@ def check(condition: bool, what: str) -> None:
 # was seen, bit 1 the server accepted it, bits 2-3 the bytes kept of each data set. Record:
 # a tag byte (bit 7: sent by the server; bits 4-6: the operation; bits 0-3: milliseconds
 # since the previous record), then its operands:
-#   0-4 data: a 2-byte big-endian length and that many bytes (fewer at the end of input);
+#   0-3 data: a 2-byte big-endian length and that many bytes (fewer at the end of input);
+#   4   repeated data: a 2-byte length, a 2-byte count, and the bytes sent count times in
+#       one call (at most REPEAT_LIMIT bytes): what a small input needs to show a defect that
+#       takes many small PDUs in one segment (a recursion, a quadratic cost);
 #   5   gap: a 2-byte size, times 65536 when bit 0 is set;
 #   6   closed: FIN, or RST when bit 0 is set (the side sends nothing after it);
 #   7   a TCP anomaly.
 # finish() is called at the end.
 
 _KEEP = (64 * 1024, 0, 16, 1024)
-_OP_GAP, _OP_CLOSED, _OP_ANOMALY = 5, 6, 7
+_OP_REPEAT, _OP_GAP, _OP_CLOSED, _OP_ANOMALY = 4, 5, 6, 7
+REPEAT_LIMIT = 256 * 1024
 _ANOMALIES = ("retransmission-differs", "reordered", "zero-window", "")
 
 
@@ -137,11 +141,17 @@ def observer_calls(data: bytes) -> tuple[int, list[Call]]:
         from_client = not tag & 0x80
         op = (tag >> 4) & 7
         ts += (tag & 0x0F) * MS
-        if op < _OP_GAP or op == _OP_GAP:
+        if op <= _OP_GAP:
             n = int.from_bytes(data[pos : pos + 2], "big")
             pos += 2
             if op == _OP_GAP:
                 call = Call("gap", from_client, ts, size=n * (65536 if tag & 1 else 1))
+            elif op == _OP_REPEAT:
+                count = int.from_bytes(data[pos : pos + 2], "big")
+                unit = data[pos + 2 : pos + 2 + n]
+                pos += 2 + n
+                count = min(count, REPEAT_LIMIT // max(1, len(unit)))
+                call = Call("data", from_client, ts, payload=unit * count)
             else:
                 call = Call("data", from_client, ts, payload=data[pos : pos + n])
                 pos += n
