@@ -73,13 +73,12 @@ KNOWN: tuple[Known, ...] = (
         function="_scan_feed",
     ),
     Known(
-        "InvariantBroken[RecursionError]",
+        "InvariantBroken[analysis-error:RecursionError]",
         "issue 9 item 7: the framer's resync recurses (engine), seen as an analysis error",
     ),
     Known(
-        "InvariantBroken",
+        "InvariantBroken[control-characters]",
         "issue 9 item 3: wire text reaches human output unescaped (reports)",
-        message="control characters in ",
     ),
 )
 """Crashes already tracked elsewhere: reported as known, not as new."""
@@ -103,15 +102,14 @@ def classify(exc: BaseException) -> Crash:
     ours = [f for f in frames if f.filename.startswith(str(_ROOT)) and "/bench/" not in f.filename]
     kind = type(exc).__name__
     if isinstance(exc, InvariantBroken):
-        # Raised by the harness: the check that failed is the frame that called check().
+        # Raised by the harness: the target and the name of the check tell it apart.
+        kind = f"{kind}[{exc.name}]"
         site = [f for f in frames if f.name != "check"]
-        top = site[-1] if site else None
-        if exc.kind:
-            kind = f"{kind}[{exc.kind}]"
+        where = f"{relative(site[-1].filename)}:{site[-1].name}" if site else "?"
     else:
         candidates = ours or frames
         top = candidates[-1] if candidates else None
-    where = f"{relative(top.filename)}:{top.name}:{top.lineno}" if top is not None else "?"
+        where = f"{relative(top.filename)}:{top.name}:{top.lineno}" if top is not None else "?"
     message = str(exc).splitlines()[0][:300] if str(exc) else ""
     known = next((k for k in KNOWN if k.matches(kind, frames, message)), None)
     if known is not None and known.function:

@@ -78,20 +78,18 @@ MS = 1_000_000
 
 
 class InvariantBroken(AssertionError):
-    """A property the target checks did not hold (the message says which).
+    """A property the target checks did not hold: ``name`` says which (stable, for telling
+    one defect from another), the message the details."""
 
-    ``kind`` names the failure when its place in the harness does not tell it apart (the
-    exception type behind an analysis error)."""
-
-    def __init__(self, what: str, kind: str = "") -> None:
+    def __init__(self, name: str, what: str) -> None:
         super().__init__(what)
-        self.kind = kind
+        self.name = name
 
 
-def check(condition: bool, what: str) -> None:
-    """Raise :class:`InvariantBroken` with ``what`` unless ``condition``."""
+def check(condition: bool, name: str, what: str) -> None:
+    """Raise :class:`InvariantBroken` (``name``, ``what``) unless ``condition``."""
     if not condition:
-        raise InvariantBroken(what)
+        raise InvariantBroken(name, what)
 
 
 # --- observer ------------------------------------------------------------------------------
@@ -111,7 +109,7 @@ def check(condition: bool, what: str) -> None:
 
 _KEEP = (64 * 1024, 0, 16, 1024)
 _OP_REPEAT, _OP_GAP, _OP_CLOSED, _OP_ANOMALY = 4, 5, 6, 7
-REPEAT_LIMIT = 256 * 1024
+REPEAT_LIMIT = 16 * 1024
 _ANOMALIES = ("retransmission-differs", "reordered", "zero-window", "")
 
 
@@ -230,14 +228,14 @@ def run_observer(data: bytes) -> None:
             obs.anomaly(call.from_client, code, f"crafted {code}", call.ts, frame, None)
     obs.finish()
     ends = [e for e in events if isinstance(e, AssociationEnded | ConnectionWithoutDicom)]
-    check(len(ends) == 1, f"{len(ends)} terminal events, not one")
-    check(events[-1] is ends[0], "events after the terminal event")
+    check(len(ends) == 1, "one-ending", f"{len(ends)} terminal events, not one")
+    check(events[-1] is ends[0], "ending-last", "events after the terminal event")
     end = ends[0]
     if isinstance(end, AssociationEnded):
         counted = end.bytes_from_requestor + end.bytes_from_acceptor
     else:
         counted = end.bytes_from_client + end.bytes_from_server
-    check(counted == fed, f"{counted} bytes counted, {fed} fed")
+    check(counted == fed, "bytes-counted", f"{counted} bytes counted, {fed} fed")
 
 
 # --- flows ---------------------------------------------------------------------------------
@@ -293,7 +291,9 @@ def run_flows(data: bytes) -> None:
             # The flow table reports a failed connection from inside its except block: the
             # exception being handled is the one that stopped the analysis.
             exc = sys.exc_info()[1]
-            failures.append(exc if exc is not None else InvariantBroken(event.text))
+            failures.append(
+                exc if exc is not None else InvariantBroken("analysis-error", event.text)
+            )
 
     table = FlowTable(emit, reorder_limit=64 * 1024)
     for seg in flow_segments(data):
@@ -318,10 +318,10 @@ def run_pdu(data: bytes) -> None:
     pdu_type, body = data[0], data[6:]
     if pdu_type in _CONTROL_TYPES:
         pdu, defects = decode_control_pdu(pdu_type, body)
-        check(all(d.offset >= 0 for d in defects), "a defect with a negative offset")
+        check(all(d.offset >= 0 for d in defects), "defect-offset", "a negative defect offset")
         encoded = pdu.encode()  # the proxy re-encodes what it decoded (rewrites, rejects)
         again, _ = decode_control_pdu(pdu_type, encoded[6:])
-        check(again.encode() == encoded, "a decoded PDU does not re-encode to itself")
+        check(again.encode() == encoded, "re-encode", "a decoded PDU does not re-encode to itself")
     elif pdu_type == PduType.P_DATA_TF:
         decode_p_data(body)
     # ValueError is documented: too short, a length that does not match, an undefined type.
@@ -407,8 +407,10 @@ def _as_file(data: bytes) -> str:
 
 
 def _one_line(message: str, what: str) -> None:
-    check("\n" not in message and "\r" not in message, f"{what} spans several lines")
-    check(_no_control(message), f"{what} holds control characters: {message!r}")
+    check("\n" not in message and "\r" not in message, "one-line", f"{what} spans lines")
+    check(
+        _no_control(message), "control-characters", f"{what} holds control characters: {message!r}"
+    )
 
 
 def _no_control(text: str, allowed: str = "") -> bool:
@@ -425,10 +427,10 @@ def run_pcap(data: bytes) -> None:
         return
     with capture:
         for seg in capture.segments():
-            check(seg.ts is not None and seg.frame is not None, "a segment without time/frame")
+            check(seg.frame is not None, "segment-frame", "a segment without a frame number")
         stats = capture.stats
         if stats.truncated:
-            check(stats.truncation is not None, "truncated without a note")
+            check(stats.truncation is not None, "truncation-note", "truncated without a note")
         if stats.truncation is not None:
             _one_line(stats.truncation, "the truncation note")
         for warning in stats.warnings():
@@ -453,7 +455,9 @@ def run_pipeline(data: bytes) -> None:
         if finding.code == "analysis-error":
             # "... stopped at frame N: RecursionError: maximum recursion depth ..."
             match = re.search(r": (\w+): ", finding.explanation)
-            raise InvariantBroken(finding.explanation, match.group(1) if match else "?")
+            raise InvariantBroken(
+                f"analysis-error:{match.group(1) if match else '?'}", finding.explanation
+            )
 
     # Every writer runs before the control-character checks fail, so that an escaping
     # defect (a finding of its own) does not hide a writer that raises.
@@ -484,7 +488,9 @@ def run_pipeline(data: bytes) -> None:
     for what, value in human:
         if not _no_control(value, "\n"):
             line = next(x for x in value.splitlines() if not _no_control(x))
-            raise InvariantBroken(f"control characters in {what}: {line.strip()[:200]!r}")
+            raise InvariantBroken(
+                "control-characters", f"control characters in {what}: {line.strip()[:200]!r}"
+            )
 
 
 # --- the table of targets ------------------------------------------------------------------
