@@ -125,7 +125,7 @@ def _worker(args: argparse.Namespace) -> None:
             old["size"] = len(data)
         slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)[:120]
         (directory / f"{slug}.bin").write_bytes(data)
-        state.crashes[key]["file"] = f"{slug}.bin"
+        state.crashes[key]["file"] = str(directory / f"{slug}.bin")
         state.save()
 
     def one_input(data: bytes) -> None:
@@ -218,6 +218,7 @@ class _Job:
     runs: int
     seed: int
     log: Path = Path()
+    current: Path = Path()
     restarts: int = 0
     proc: subprocess.Popen[bytes] | None = None
     done_inputs: int = 0  # from earlier incarnations (restarts)
@@ -236,9 +237,9 @@ def _read_state(work: Path) -> dict[str, Any]:
 
 
 def _spawn(job: _Job, args: argparse.Namespace, corpus: list[Path], remaining: int) -> None:
-    job.work.mkdir(parents=True, exist_ok=True)
-    for stale in ("state.json",):
-        (job.work / stale).unlink(missing_ok=True)
+    # Each incarnation of a worker (a restart after a timeout) has its own folder.
+    job.current = job.work / f"r{job.restarts}"
+    job.current.mkdir(parents=True, exist_ok=True)
     seconds = 0
     if args.seconds:
         seconds = max(1, int(args.seconds - (time.monotonic() - job.started)))
@@ -249,7 +250,7 @@ def _spawn(job: _Job, args: argparse.Namespace, corpus: list[Path], remaining: i
         "--target",
         job.target,
         "--work",
-        str(job.work),
+        str(job.current),
         "--runs",
         str(remaining),
         "--seed",
@@ -274,12 +275,14 @@ def _spawn(job: _Job, args: argparse.Namespace, corpus: list[Path], remaining: i
 
 
 def _artifacts(job: _Job) -> list[Path]:
-    return sorted(p for p in job.work.iterdir() if re.match(r"(timeout|oom|crash|leak)-", p.name))
+    return sorted(
+        p for p in job.current.iterdir() if re.match(r"(timeout|oom|crash|leak)-", p.name)
+    )
 
 
 def _collect_exit(job: _Job, code: int) -> bool:
     """Take in a worker's end; True if it should be restarted (it died on an input)."""
-    state = _read_state(job.work)
+    state = _read_state(job.current)
     job.states.append(state)
     # libFuzzer's own count when it finished normally (the state file lags by a second).
     executed = _log_stats(job.log).get("number_of_executed_units")
@@ -308,9 +311,7 @@ def _collect_exit(job: _Job, code: int) -> bool:
             "file": artifact.name,
         }
         state.setdefault("crashes", {})[key] = entry
-        kept = job.work.parent / f"{job.work.name}-r{job.restarts}-{artifact.name}"
-        artifact.replace(kept)
-        entry["file"] = str(kept)
+        entry["file"] = str(artifact)
     return True
 
 
@@ -390,14 +391,14 @@ def _run_target(name: str, args: argparse.Namespace, out: Path) -> dict[str, Any
             if now - last_progress >= PROGRESS_EVERY:
                 last_progress = now
                 done = sum(
-                    j.done_inputs + int(_read_state(j.work).get("inputs", 0))
+                    j.done_inputs + int(_read_state(j.current).get("inputs", 0))
                     for j in jobs
                     if j.proc
                 )
                 done += sum(j.done_inputs for j in jobs if j.proc is None)
                 stats = [_log_stats(j.log) for j in jobs]
                 cov = max((s.get("cov", 0) for s in stats), default=0)
-                crashes = {k for j in jobs for k in _read_state(j.work).get("crashes", {})}
+                crashes = {k for j in jobs for k in _read_state(j.current).get("crashes", {})}
                 print(
                     f"   {name}: {done} inputs, {done / (now - started):.0f}/s, cov {cov}, "
                     f"{len(crashes)} unique crash(es), {now - started:.0f} s",
@@ -434,8 +435,6 @@ def _merge(name: str, jobs: list[_Job], elapsed: float, out: Path) -> dict[str, 
             peak = max(peak, int(state.get("peak_rss_mb", 0)))
             for key, c in state.get("crashes", {}).items():
                 source = Path(c["file"]) if "file" in c else None
-                if source is not None and not source.is_absolute():
-                    source = job.work / source
                 have = crashes.get(key)
                 if have is None:
                     crashes[key] = dict(c, source=str(source) if source else None)
