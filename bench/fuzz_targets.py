@@ -487,7 +487,8 @@ def run_pipeline(data: bytes) -> None:
 
     for what, value in human:
         if not _no_control(value, "\n"):
-            line = next(x for x in value.splitlines() if not _no_control(x))
+            # split("\n"), not splitlines(): that also splits at \x1c-\x1e, \x85, \u2028 ...
+            line = next(x for x in value.split("\n") if not _no_control(x))
             raise InvariantBroken(
                 "control-characters", f"control characters in {what}: {line.strip()[:200]!r}"
             )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from analyzer.model import Association, Exchange
 from analyzer.store import Store
 from dissectors import Outcome
@@ -16,12 +14,35 @@ from dissectors.pdu import (
 
 
 def iso_time(ts: int | None) -> str | None:
-    """UTC ISO 8601 with microseconds, e.g. ``2026-11-24T19:13:52.123456Z``."""
+    """UTC ISO 8601 with microseconds, e.g. ``2026-11-24T19:13:52.123456Z``.
+
+    Any time a capture can hold is written, whatever its year: one outside 0000-9999 (a
+    crafted or damaged timestamp) in ISO 8601's expanded form, ``+22577-03-01T...``."""
     if ts is None:
         return None
     seconds, ns = divmod(ts, 1_000_000_000)
-    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{stamp}.{ns // 1000:06d}Z"
+    days, second = divmod(seconds, 86_400)
+    year, month, day = _civil(days)
+    hh, rest = divmod(second, 3600)
+    stamp = f"{month:02d}-{day:02d}T{hh:02d}:{rest // 60:02d}:{rest % 60:02d}"
+    year_text = f"{year:04d}" if 0 <= year <= 9999 else f"{year:+05d}"
+    return f"{year_text}-{stamp}.{ns // 1000:06d}Z"
+
+
+def _civil(days: int) -> tuple[int, int, int]:
+    """(year, month, day) of the proleptic Gregorian calendar, ``days`` after 1970-01-01.
+
+    ``datetime`` stops at the year 9999; this is H. Hinnant's ``civil_from_days``, exact for
+    any integer."""
+    z = days + 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (month <= 2), month, day
 
 
 def ms(ns: int | None) -> float | None:
