@@ -24,11 +24,15 @@ listed as known), 2 a usage error or a worker that failed to run.
 Usage::
 
     python bench/fuzz.py --target all --runs 200000 --jobs 2 --out /tmp/fuzz
+    python bench/fuzz.py --target pdu --target dimse --runs pdu=300000 --runs dimse=100000 \
+        --corpus tests/data/fuzz --out /tmp/fuzz      # TARGET=N; more corpus folders
     python bench/fuzz.py --target observer --seconds 600 --out /tmp/fuzz
-    python bench/fuzz.py replay --target pcap FILE...       # run inputs once, report
-    python bench/fuzz.py minimize --target flows FILE -o OUT # shrink a crashing input
+    python bench/fuzz.py replay --target pcap FILE...         # run inputs once, say which crash
+    python bench/fuzz.py minimize --target flows FILE -o OUT  # shrink an input, same crash
 
-Needs atheris (``pip install -e '.[fuzz]'``), except for ``replay`` and ``minimize``.
+Crashes already tracked elsewhere are listed in ``bench/fuzz_crashes.py`` (``KNOWN``) and
+reported as known. Needs atheris (in the test extra: ``pip install -e '.[test]'``), except
+for ``replay`` and ``minimize``.
 """
 
 from __future__ import annotations
@@ -507,7 +511,7 @@ def _fuzz(args: argparse.Namespace) -> int:
     try:
         import atheris  # noqa: F401
     except ImportError:
-        print("fuzz.py: atheris is not installed (pip install -e '.[fuzz]')", file=sys.stderr)
+        print("fuzz.py: atheris is not installed (pip install -e '.[test]')", file=sys.stderr)
         return 2
     # Stopped with SIGTERM (a background run): end the workers as for Ctrl-C.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
