@@ -474,7 +474,7 @@ def run_pipeline(data: bytes) -> None:
 
     out = io.StringIO()
     jsonl.write(store, out, "dicomtap fuzz")
-    for line in out.getvalue().splitlines():
+    for line in out.getvalue().split("\n")[:-1]:  # JSON Lines end at a newline only
         json.loads(line)
     for a in in_start_order(store):  # diagnose --format json
         json.loads(jsonl.json_line(jsonl.association_record(a)))
