@@ -195,6 +195,9 @@ def _worker(args: argparse.Namespace) -> None:
         f"-rss_limit_mb={args.rss_mb * 2}",
         f"-artifact_prefix={directory}/",
         "-print_final_stats=1",
+        # Workers share the corpus by reading it again every second; a lone worker does not
+        # need to, and not doing so keeps a seeded run the same from one run to the next.
+        f"-reload={1 if args.shared else 0}",
         "-report_slow_units=100000",
         *(["-dict=" + args.dict] if args.dict else []),
         *([f"-max_total_time={args.seconds}"] if args.seconds else []),
@@ -266,6 +269,7 @@ def _spawn(job: _Job, args: argparse.Namespace, corpus: list[Path], remaining: i
         "--address-space-mb",
         str(args.address_space_mb),
         *(["--seconds", str(seconds)] if seconds else []),
+        *(["--shared"] if args.jobs > 1 else []),
         *(["--dict", args.dict] if args.dict else []),
         *[str(c) for c in corpus],
     ]
@@ -629,6 +633,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--rss-mb", type=int, required=True)
     worker.add_argument("--address-space-mb", type=int, required=True)
     worker.add_argument("--dict")
+    worker.add_argument("--shared", action="store_true")
     worker.add_argument("corpus", nargs="*")
     return parser
 
