@@ -13,7 +13,7 @@ from dissectors import DissectorEvent, FlowTable, Segment
 from dissectors.observer import DEFAULT_KEEP
 
 from .builder import ModelBuilder, Rules
-from .sources.pcap import CaptureFile, CaptureStats
+from .sources.pcap import CaptureFile, CaptureStats, in_time_order
 from .store import Store
 
 Progress = Callable[[int, int], None]
@@ -89,18 +89,23 @@ def analyze_files(
     keep: int = DEFAULT_KEEP,
     progress: Progress | None = None,
 ) -> None:
-    """Read capture files in order, as one capture, into ``store``.
+    """Read capture files, as one capture, into ``store``.
 
     Several files are read as consecutive parts of one capture (a ring buffer, a capture
-    split by size), so a connection may continue from one file into the next; frame numbers
-    continue across files. A truncated file is read up to its cut and noted in
-    ``store.source.truncated``. Raises :class:`~analyzer.errors.InputError` for a file
-    that cannot be read as a capture (nothing is analysed then).
+    split by size), so a connection may continue from one file into the next; they are read
+    in the order of their first packets (a note in ``store.source.warnings`` says so when
+    that is not the order given), and frame numbers continue across files. A truncated file
+    is read up to its cut and noted in ``store.source.truncated``. Raises
+    :class:`~analyzer.errors.InputError` for a file that cannot be read as a capture
+    (nothing is analysed then).
     """
     captures = [CaptureFile(p) for p in paths]  # open all first: fail before any output
+    captures, reordered = in_time_order(captures)
     pipeline = Pipeline(store, ports=ports, rules=rules, keep=keep)
     source = store.source
-    source.files = [str(p) for p in paths]
+    source.files = [c.path for c in captures]
+    if reordered:
+        source.warnings.append(reordered)
     total = sum(c.stats.file_size or 0 for c in captures)
     source.total_bytes = total or None
     done_bytes = 0
@@ -124,6 +129,9 @@ def analyze_files(
             if stats.truncated:
                 source.truncated.append(f"{capture.path}: {stats.truncation}")
             source.warnings.extend(f"{capture.path}: {w}" for w in stats.warnings())
+            for linktype, count in stats.unsupported_linktypes.items():
+                skipped = source.unsupported_link_types
+                skipped[linktype] = skipped.get(linktype, 0) + count
             capture.close()
             if progress is not None:
                 progress(done_bytes, total)

@@ -53,6 +53,8 @@ class SourceInfo:
     total_bytes: int | None = None
     truncated: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    unsupported_link_types: dict[int, int] = field(default_factory=dict)
+    """Frames skipped, per link type the packet decoder does not read."""
     first_ts: int | None = None
     last_ts: int | None = None
     finished: bool = False

@@ -76,10 +76,6 @@ KNOWN: tuple[Known, ...] = (
         "InvariantBroken[analysis-error:RecursionError]",
         "issue 9 item 7: the framer's resync recurses (engine), seen as an analysis error",
     ),
-    Known(
-        "InvariantBroken[control-characters]",
-        "issue 9 item 3: wire text reaches human output unescaped (reports)",
-    ),
 )
 """Crashes already tracked elsewhere: reported as known, not as new."""
 

@@ -22,6 +22,7 @@ from analyzer.pipeline import Progress
 from analyzer.store import Store
 from tui.core import StoreIndex, Update
 from tui.messages import IngestFinished, IngestProgress, StoreUpdated
+from tui.safe import printable
 from tui.screens.findings import FindingsScreen
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
@@ -112,7 +113,13 @@ class DicomtapApp(App[None]):
     def on_ingest_finished(self, message: IngestFinished) -> None:
         if message.error:
             self.ingest_error = message.error
-            self.notify(message.error, title="Reading stopped", severity="error", timeout=15)
+            self.notify(
+                printable(message.error),
+                title="Reading stopped",
+                severity="error",
+                timeout=15,
+                markup=False,
+            )
         self.flush()
 
     # --- batches of store changes (UI thread) ----------------------------------------------

@@ -8,6 +8,7 @@ from .analyze import analyze
 from .common import VERSION
 from .diagnose import diagnose
 from .live import interfaces, live
+from .probe import probe
 from .proxy import proxy
 from .tui import tui
 
@@ -29,3 +30,4 @@ main.add_command(proxy)
 main.add_command(live)
 main.add_command(interfaces)
 main.add_command(tui)
+main.add_command(probe)

@@ -8,6 +8,7 @@ from analyzer.findings import Diagnosis
 from analyzer.pipeline import analyze_files
 from analyzer.reports import csvout, jsonl, text
 from analyzer.store import Store
+from analyzer.textsafe import printable
 
 from .common import (
     GENERATOR,
@@ -53,27 +54,30 @@ def analyze(
 ) -> None:
     """Reconstruct the DICOM associations in packet captures.
 
-    Several FILEs are read in order as one capture (for example the files of a ring
-    buffer). pcap and pcapng are recognised by their content, whatever the file name.
+    Several FILEs are read as one capture (for example the files of a ring buffer), in
+    the order of their first packets whatever order they are given in. pcap and pcapng
+    are recognised by their content, whatever the file name, and so are gzip, xz and bzip2
+    compression (read as they stream). FILE - is standard input.
 
     \b
     Examples:
       dicomtap analyze capture.pcapng
-      dicomtap analyze --format json -o records.jsonl night.pcap
+      dicomtap analyze --format json -o records.jsonl night.pcap.gz
       dicomtap analyze --format csv ring_*.pcapng > exchanges.csv
       dicomtap analyze --port 4100 vendor.pcap
+      ssh modality-gw 'tcpdump -w - port 104' | dicomtap analyze -
 
     \b
     Exit status: 0 analysed (even a truncated capture, which is reported on stderr),
-    2 usage error or unreadable input.
+    2 usage error, unreadable input, or a report that cannot be written (a full disk).
     """
     store = Store()
     with user_errors(), progress_bar(progress) as bar:
         analyze_files(files, store, ports=ports, keep=keep, rules=Diagnosis(), progress=bar)
     for note in store.source.truncated:
-        click.echo(f"dicomtap: warning: {note}; analysed up to the cut", err=True)
+        click.echo(f"dicomtap: warning: {printable(note)}; analysed up to the cut", err=True)
     for note in store.source.warnings:
-        click.echo(f"dicomtap: note: {note}", err=True)
+        click.echo(f"dicomtap: note: {printable(note)}", err=True)
     if not len(store):
         click.echo(f"dicomtap: {text.summary_line(store)}", err=True)
     with output_file(output) as out:

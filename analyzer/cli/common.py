@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from importlib.metadata import PackageNotFoundError, version
 from typing import IO, Any, NoReturn, TypeVar
 
@@ -13,6 +14,7 @@ import click
 
 from analyzer.errors import DicomtapError
 from analyzer.pipeline import Progress
+from analyzer.textsafe import printable
 from dissectors.observer import DEFAULT_KEEP
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -29,7 +31,10 @@ GENERATOR = f"dicomtap {VERSION}"
 def output_file(output: str | None) -> Iterator[IO[str]]:
     """Where a report goes: ``output`` (one clear error if it cannot be written), or stdout.
 
-    A reader that goes away early (``| head``) is not an error."""
+    A write that fails (a full disk, ``> /dev/full``) ends the command with one line and
+    exit status 2. A reader that goes away early (``| head``) is not an error: the rest of
+    the report is dropped quietly and the command ends as it would have."""
+    name = output or "standard output"
     try:
         out: IO[str] = (
             open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
@@ -37,14 +42,32 @@ def output_file(output: str | None) -> Iterator[IO[str]]:
             else sys.stdout
         )
     except OSError as exc:
-        fail(f"cannot write {output}: {exc.strerror}")
+        fail(f"cannot write {output}: {exc.strerror or exc}")
     try:
         yield out
+        out.flush()
     except BrokenPipeError:
-        sys.stderr.close()
+        if out is sys.stdout:
+            drop_stdout()
+    except OSError as exc:
+        if out is sys.stdout:
+            drop_stdout()
+        fail(f"cannot write {name}: {exc.strerror or exc}")
     finally:
         if out is not sys.stdout:
-            out.close()
+            with suppress(OSError):  # what could not be written was reported above
+                out.close()
+
+
+def drop_stdout() -> None:
+    """Send whatever stdout still holds, and will be given, to /dev/null.
+
+    After a failed write (a closed pipe, a full disk) the interpreter would flush stdout
+    once more at exit and print a second error; this makes that flush succeed silently."""
+    with suppress(OSError, ValueError, AttributeError):  # not a real file (tests)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def dicom_port_option(help: str) -> Callable[[F], F]:
@@ -72,7 +95,7 @@ def progress_option() -> Callable[[F], F]:
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """One clear line on stderr, then exit (2: usage or input error)."""
-    click.echo(f"dicomtap: error: {message}", err=True)
+    click.echo(f"dicomtap: error: {printable(message)}", err=True)
     sys.exit(code)
 
 
@@ -96,10 +119,12 @@ def terminal_ui() -> Callable[..., None]:
 
 @contextmanager
 def progress_bar(enabled: bool) -> Iterator[Progress | None]:
-    """A progress bar on stderr, only for a terminal and only when it is worth it."""
+    """A progress bar on stderr, only when stderr is a terminal (so never in the middle of
+    a report, and visible exactly when the report is redirected)."""
     if not enabled or not sys.stderr.isatty():
         yield None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, TimeRemainingColumn
     from rich.progress import Progress as Bar
 
@@ -109,7 +134,7 @@ def progress_bar(enabled: bool) -> Iterator[Progress | None]:
         DownloadColumn(),
         TimeRemainingColumn(),
         transient=True,
-        console=None,
+        console=Console(stderr=True),
         redirect_stdout=False,
     ) as bar:
         task = bar.add_task("reading", total=None)

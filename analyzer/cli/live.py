@@ -13,14 +13,24 @@ import click
 
 from analyzer.findings import Diagnosis
 from analyzer.pipeline import Progress
+from analyzer.reports.common import human_text
 from analyzer.reports.diagnosis import exit_status
 from analyzer.reports.text import table
 from analyzer.sources.live import LiveCapture, LiveOptions, LiveResult, run_live
 from analyzer.sources.live_dumpcap import find_dumpcap, list_interfaces
 from analyzer.sources.live_log import LiveJsonl, LiveLog, summary_lines
 from analyzer.store import Store
+from analyzer.textsafe import printable
 
-from .common import GENERATOR, dicom_port_option, fail, keep_option, terminal_ui, user_errors
+from .common import (
+    GENERATOR,
+    dicom_port_option,
+    drop_stdout,
+    fail,
+    keep_option,
+    terminal_ui,
+    user_errors,
+)
 
 _DUMPCAP_OPTION = click.option(
     "--dumpcap",
@@ -180,11 +190,15 @@ def live(
             sys.exit(130)
     for sink in sinks:
         sink.close(options, result)
+        if sink.stopped:
+            drop_stdout()  # the interpreter's last flush of stdout would fail again
+        if sink.error:
+            fail(f"cannot write standard output: {sink.error}")
     _finish(store, result, fail_on_error)
 
 
 def _notice(line: str) -> None:
-    click.echo(f"dicomtap: {line}", err=True)
+    click.echo(f"dicomtap: {printable(line)}", err=True)
 
 
 class _StopOnSignals:
@@ -210,10 +224,10 @@ class _StopOnSignals:
 
 def _finish(store: Store, result: LiveResult, fail_on_error: bool) -> NoReturn:
     for note in store.source.truncated:
-        click.echo(f"dicomtap: warning: {note}", err=True)
+        click.echo(f"dicomtap: warning: {printable(note)}", err=True)
     if result.write_error:  # the evidence was not kept as asked: an I/O error
         if result.error:
-            click.echo(f"dicomtap: error: {result.error}", err=True)
+            click.echo(f"dicomtap: error: {printable(result.error)}", err=True)
         fail(result.write_error)
     if result.error:
         fail(result.error)
@@ -243,7 +257,7 @@ def _live_tui(options: LiveOptions, fail_on_error: bool) -> NoReturn:
         capture.stop()  # the UI has quit: stop capturing, let the analysis finish
         done.wait(30)
     if store.source.finished:
-        click.echo("\n".join(summary_lines(store, options, capture.result)))
+        click.echo(human_text(summary_lines(store, options, capture.result)), nl=False)
         _finish(store, capture.result, fail_on_error)
     fail("the capture did not finish within 30 s of the terminal UI closing")
 

@@ -8,10 +8,10 @@ import click
 
 from analyzer.findings import Diagnosis
 from analyzer.pipeline import Progress, analyze_files
-from analyzer.sources.pcap import CaptureFile
+from analyzer.sources.pcap import STDIN, CaptureFile
 from analyzer.store import Store
 
-from .common import dicom_port_option, keep_option, terminal_ui, user_errors
+from .common import dicom_port_option, fail, keep_option, terminal_ui, user_errors
 
 
 @click.command("tui")
@@ -24,13 +24,23 @@ def tui(files: tuple[str, ...], ports: tuple[int, ...], keep: int) -> None:
     """Browse the DICOM associations in packet captures, interactively.
 
     The captures are read in the background: associations appear as they are found. Press
-    ? in the program for every key; q quits.
+    ? in the program for every key; q quits. Several files are read as one capture, in the
+    order of their first packets; gzip, xz and bzip2 files are read as they are.
 
     \b
     Examples:
       dicomtap tui capture.pcapng
       dicomtap tui --port 4100 ring_*.pcap
+      dicomtap tui night.pcapng.gz
+
+    \b
+    Exit status: 0 when the program is quit, 2 usage error or unreadable input.
     """
+    if STDIN in files:
+        fail(
+            "the terminal UI reads its keys from the terminal, so not a capture from standard "
+            "input: save the capture to a file (compressed is fine), or use 'dicomtap analyze -'"
+        )
     with user_errors():  # fail here, with an exit status, rather than inside the UI
         for path in files:
             CaptureFile(path).close()

@@ -39,6 +39,7 @@ ASSOCIATION_RULES: tuple[AssociationRule, ...] = (
     wire.capture_gap,
     wire.partial_association,
     wire.ae_title_invalid,
+    wire.uid_invalid,
     security.cleartext_credentials,
 )
 
@@ -71,6 +72,7 @@ CODES: tuple[str, ...] = (
     "capture-gap",
     "partial-association",
     "ae-title-invalid",
+    "uid-invalid",
     "cleartext-credentials",
     "user-identity-unconfirmed",
     "analysis-error",

@@ -28,8 +28,17 @@ from analyzer.model import (
 )
 from analyzer.names import uid_name
 from analyzer.store import Change, ChangeKind, Store
+from analyzer.textsafe import printable
 
-from .common import duration_text, outcome_text, plural, side, size_text, status_text
+from .common import (
+    calendar_seconds,
+    duration_text,
+    outcome_text,
+    plural,
+    side,
+    size_text,
+    status_text,
+)
 
 Line = tuple[int | None, str]
 """The time a line is about (capture time, ns; None: now), and its text."""
@@ -43,7 +52,7 @@ _VIOLATION_LINES = 5
 def clock(ts: int | None) -> str:
     """``12:00:01.234``, local time, for a time in ns (now if None)."""
     ts = time.time_ns() if ts is None else ts
-    seconds, ns = divmod(ts, 1_000_000_000)
+    seconds, _, ns = calendar_seconds(ts)  # a capture's time may lie past the year 9999
     return time.strftime("%H:%M:%S", time.localtime(seconds)) + f".{ns // 1_000_000:03d}"
 
 
@@ -69,6 +78,12 @@ class EventLines:
         self._violations: dict[int, int] = {}
 
     def lines(self, change: Change) -> list[Line]:
+        """The lines a change adds (often none), their wire text escaped
+        (:func:`~analyzer.textsafe.printable`): a crafted AE title or UID can neither forge
+        a log line nor reach the terminal as an escape sequence."""
+        return [(ts, printable(text)) for ts, text in self._lines(change)]
+
+    def _lines(self, change: Change) -> list[Line]:
         record = change.record
         match change.kind:
             case ChangeKind.ASSOCIATION if isinstance(record, Association):

@@ -33,7 +33,7 @@ from dissectors.pdu import (
 
 from .common import in_start_order, iso_time, ms, side
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _context(c: PresentationContext) -> dict[str, Any]:
@@ -345,8 +345,16 @@ def change_record(change: Change) -> dict[str, Any] | None:
 
 
 def json_line(record: dict[str, Any]) -> str:
-    """One record as a line of JSON Lines (compact, UTF-8 text kept as is)."""
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n"
+    """One record as a line of JSON Lines (compact, UTF-8 text kept as is).
+
+    The encoder escapes C0 control characters itself, but not DEL, the C1 controls, bidi
+    overrides or line separators; a line holding any of these (crafted wire text) is written
+    with every non-ASCII character escaped instead: the same JSON value, safe in a terminal
+    and for line-oriented readers."""
+    line = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+    if not line.isprintable():
+        line = json.dumps(record, separators=(",", ":"))
+    return line + "\n"
 
 
 def write(store: Store, out: IO[str], generator: str) -> None:

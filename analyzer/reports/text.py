@@ -11,11 +11,14 @@ from typing import IO
 
 from analyzer.model import Association, Exchange, UserInfo
 from analyzer.names import uid_name, uid_short
+from analyzer.sources.packets import linktype_text
 from analyzer.store import Store
+from analyzer.textsafe import printable
 from dissectors.pdu import context_result_text, user_identity_type_text
 
 from .common import (
     duration_text,
+    human_text,
     in_start_order,
     iso_time,
     outcome_text,
@@ -26,9 +29,13 @@ from .common import (
 
 
 def table(rows: Sequence[Sequence[str]], indent: str = "    ") -> list[str]:
-    """Left-aligned columns, two spaces apart; the last column is not padded."""
+    """Left-aligned columns, two spaces apart; the last column is not padded.
+
+    Cells are escaped here (:func:`~analyzer.textsafe.printable`), before the columns are
+    measured, so that a row holding wire text with control characters stays aligned."""
     if not rows:
         return []
+    rows = [[printable(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(max(len(r) for r in rows))]
     lines = []
     for r in rows:
@@ -174,7 +181,8 @@ def _exchanges(exchanges: Sequence[Exchange]) -> list[str]:
 
 
 def association_block(store: Store, a: Association) -> list[str]:
-    """The lines describing one association."""
+    """The lines describing one association (wire text not yet escaped: :func:`write` and
+    every other caller pass them through :func:`~analyzer.reports.common.human_text`)."""
     title = f"Association {a.id}: {a.client} → {a.server}"
     if a.calling_ae is not None or a.called_ae is not None:
         title += f"  {_ae_text(a.calling_ae)} → {_ae_text(a.called_ae)}"
@@ -223,9 +231,8 @@ def association_block(store: Store, a: Association) -> list[str]:
 def write(store: Store, out: IO[str]) -> None:
     """Write every association, in start order, then a one-line summary."""
     for a in in_start_order(store):
-        out.write("\n".join(association_block(store, a)))
-        out.write("\n\n")
-    out.write(summary_line(store) + "\n")
+        out.write(human_text([*association_block(store, a), ""]))
+    out.write(human_text([summary_line(store)]))
 
 
 def summary_line(store: Store) -> str:
@@ -233,7 +240,10 @@ def summary_line(store: Store) -> str:
     src = store.source
     if not associations:
         text = f"No DICOM found in {src.packets} packet(s)"
-        if src.tcp_segments == 0:
+        if src.tcp_segments == 0 and src.unsupported_link_types:
+            kinds = ", ".join(linktype_text(t) for t in sorted(src.unsupported_link_types))
+            text += f" (unsupported link type {kinds})"
+        elif src.tcp_segments == 0:
             text += " (no TCP traffic at all)"
         return text + "."
     exchanges = sum(a.exchanges for a in associations)

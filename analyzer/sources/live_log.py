@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import IO, Any
 
-from analyzer.reports.common import ms, plural, size_text
+from analyzer.reports.common import human_text, ms, plural, size_text
 from analyzer.reports.diagnosis import exit_status, verdict
 from analyzer.reports.eventlines import EventLines, clock
 from analyzer.reports.jsonl import change_record, header_record, json_line, summary_record
@@ -37,12 +37,15 @@ __all__ = ["LiveJsonl", "LiveLog", "capture_record", "summary_lines"]
 
 
 class _Writer:
-    """Writes whole lines to ``out`` and flushes each. If the reader goes away (``| head``),
-    it stops writing and calls ``closed`` (``dicomtap live`` then stops the capture)."""
+    """Writes whole lines to ``out`` and flushes each. If the reader goes away (``| head``)
+    or a write fails (a full disk), it stops writing and calls ``closed`` (``dicomtap live``
+    then stops the capture); :attr:`error` says why a write failed (None for a reader that
+    went away, which is no error)."""
 
     def __init__(self, out: IO[str], closed: Callable[[], object] | None = None) -> None:
         self._out: IO[str] | None = out
         self._closed = closed
+        self.error: str | None = None
 
     def write(self, text: str) -> None:
         out = self._out
@@ -51,10 +54,17 @@ class _Writer:
         try:
             out.write(text)
             out.flush()
-        except (BrokenPipeError, ValueError):
+        except (OSError, ValueError) as exc:
+            if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
+                self.error = exc.strerror or str(exc)
             self._out = None
             if self._closed is not None:
                 self._closed()
+
+    @property
+    def stopped(self) -> bool:
+        """Writing stopped: the reader went away or a write failed."""
+        return self._out is None
 
 
 class LiveLog(_Writer):
@@ -75,7 +85,7 @@ class LiveLog(_Writer):
     def close(self, options: LiveOptions, result: LiveResult) -> None:
         """Stop listening; write the summary."""
         self._unsubscribe()
-        self.write("\n".join(summary_lines(self.store, options, result)) + "\n")
+        self.write(human_text(summary_lines(self.store, options, result)))
 
     def _changed(self, change: Change) -> None:
         for ts, text in self._lines.lines(change):

@@ -105,6 +105,8 @@ def test_every_code_is_tested_somewhere() -> None:
         "connection-unanswered",
         # test_invalid_ae_title: real peers refuse to send such a title
         "ae-title-invalid",
+        # tests/analyzer/test_hostile_text.py: a crafted UID (tests/data/repros)
+        "uid-invalid",
         # tests/dissectors/test_tcp.py::test_a_defect_on_one_connection_does_not_hide_the_others
         "analysis-error",
         # tests/live: dumpcap's drop counts and an analysis that falls behind

@@ -38,6 +38,7 @@ from tui import charts, timeline
 from tui.core import SEVERITY_MARK
 from tui.messages import StoreUpdated
 from tui.rows import ae_pair
+from tui.safe import printable, safe_text
 from tui.screens import negotiation
 from tui.screens.base import BaseScreen, QueryInput, Throttle
 from tui.widgets.timeline import TimelineHeader, TimelineView
@@ -256,7 +257,7 @@ class AssociationScreen(BaseScreen):
                 e.service,
                 "SCU" if e.from_requestor else "SCP",
                 "-" if e.message_id is None else str(e.message_id),
-                uid_name(e.sop_class) if e.sop_class else "-",
+                safe_text(uid_name(e.sop_class) if e.sop_class else "-"),
                 Text(status, style=self.view.style(f"timeline--{look}")),
                 duration_text(e.latency_ns),
                 size_text(data) if data else "",
@@ -276,9 +277,9 @@ class AssociationScreen(BaseScreen):
             look = self.view.style(f"timeline--{timeline.SEVERITY_LOOK[f.severity]}")
             prompt = Text.assemble(
                 (f"{SEVERITY_MARK[f.severity]} {f.code}", look),
-                f"  {f.title}\n",
-                (f"  {f.explanation}\n", ""),
-                (f"  hint: {f.hint}", "italic"),
+                f"  {printable(f.title)}\n",
+                (f"  {printable(f.explanation)}\n", ""),
+                (f"  hint: {printable(f.hint)}", "italic"),
             )
             options.add_option(Option(prompt))
         if highlighted is not None:
@@ -296,8 +297,8 @@ class AssociationScreen(BaseScreen):
         if row.finding is not None:
             f = row.finding
             # the hint first: at 80×24 the explanation may be cut
-            text.append(f"hint: {f.hint}\n", style="italic")
-            text.append(f.explanation)
+            text.append(f"hint: {printable(f.hint)}\n", style="italic")
+            text.append(printable(f.explanation))
         elif row.exchange is not None:
             e = row.exchange
             text.append(
@@ -379,7 +380,8 @@ class AssociationScreen(BaseScreen):
             return
         found = self.view.find(message.value, self.view.cursor + 1)
         if found is None:
-            self.notify(f"'{message.value}' is not in the timeline.", timeout=3)
+            missing = f"'{printable(message.value)}' is not in the timeline."
+            self.notify(missing, timeout=3, markup=False)  # what was typed is no markup
         else:
             self.view.move_to(found)
 

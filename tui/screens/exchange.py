@@ -20,6 +20,7 @@ from analyzer.model import DimseMessage, Exchange
 from analyzer.names import uid_name
 from analyzer.reports.common import duration_text
 from tui import dataset, details
+from tui.safe import printable, safe_text
 from tui.screens.base import BaseScreen
 from tui.widgets.hexview import HexView
 
@@ -47,7 +48,7 @@ class ExchangeScreen(BaseScreen):
         e = self.exchange
         title = Text.assemble(
             (f"{e.service} #{e.message_id}", "bold"),
-            f"  {uid_name(e.sop_class) if e.sop_class else ''}  ",
+            f"  {printable(uid_name(e.sop_class)) if e.sop_class else ''}  ",
             (e.status_meaning, "bold"),
             f"  latency {duration_text(e.latency_ns)}",
             (f"  (association #{e.association}, exchange {e.index})", "dim"),
@@ -76,7 +77,7 @@ class ExchangeScreen(BaseScreen):
             if info is None:
                 tree.root.add_leaf(f"{title}: no data set")
             else:
-                tree.root.add(f"{title} data set: {dataset.describe(msg)}", data=msg)
+                tree.root.add(safe_text(f"{title} data set: {dataset.describe(msg)}"), data=msg)
         self.query_one("#summary-scroll").focus()
 
     def _summary(self) -> RenderableType:
@@ -85,7 +86,7 @@ class ExchangeScreen(BaseScreen):
         table.add_column(style="bold", no_wrap=True)
         table.add_column(overflow="fold")
         for name, value, look in details.exchange_rows(self.exchange, a):
-            table.add_row(name, Text(value, style=_LOOK.get(look, "")))
+            table.add_row(name, safe_text(value, style=_LOOK.get(look, "")))
         return table
 
     def _commands(self) -> RenderableType:
@@ -102,7 +103,7 @@ class ExchangeScreen(BaseScreen):
             table.add_column("Keyword", no_wrap=True)
             table.add_column("Value", overflow="fold")
             for tag, name, value in details.command_rows(msg, e):
-                table.add_row(tag, name, value)
+                table.add_row(tag, name, safe_text(value))
             parts.append(table)
         if e.pending:
             parts.append(Text(f"{e.pending} pending response(s) were not kept.", style="italic"))
@@ -127,7 +128,7 @@ class ExchangeScreen(BaseScreen):
         if isinstance(data, DimseMessage):
             ds, what = dataset.decode(data)
             if ds is None:
-                node.add_leaf(what)
+                node.add_leaf(safe_text(what))
                 return
             self._add_elements(node, ds)
         elif isinstance(data, DataElement):
@@ -143,9 +144,9 @@ class ExchangeScreen(BaseScreen):
         assert isinstance(node, TreeNode)
         for elem in ds:
             if elem.VR == "SQ" and elem.value:
-                node.add(dataset.label(elem), data=elem)
+                node.add(safe_text(dataset.label(elem)), data=elem)
             else:
-                node.add_leaf(dataset.label(elem))
+                node.add_leaf(safe_text(dataset.label(elem)))
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
