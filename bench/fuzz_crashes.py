@@ -65,18 +65,7 @@ class Known:
         return message.startswith(self.message)
 
 
-KNOWN: tuple[Known, ...] = (
-    Known(
-        "RecursionError",
-        "issue 9 item 7: the framer's resync recurses (engine)",
-        file="dissectors/framing.py",
-        function="_scan_feed",
-    ),
-    Known(
-        "InvariantBroken[analysis-error:RecursionError]",
-        "issue 9 item 7: the framer's resync recurses (engine), seen as an analysis error",
-    ),
-)
+KNOWN: tuple[Known, ...] = ()
 """Crashes already tracked elsewhere: reported as known, not as new."""
 
 
