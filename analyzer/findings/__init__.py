@@ -115,7 +115,7 @@ CODES: tuple[str, ...] = (
     "cleartext-credentials",
     "user-identity-unconfirmed",
     "analysis-error",
-    # made by live capture about the capture itself (analyzer/sources/live_findings.py)
+    # made by live capture about the capture itself (analyzer/sources/live/findings.py)
     "capture-drops",
     "capture-lag",
 )

@@ -31,7 +31,7 @@ from analyzer.reports.jsonl import change_record, header_record, json_line, summ
 from analyzer.reports.text import summary_line
 from analyzer.store import Change, Store
 
-from .live import LiveOptions, LiveResult
+from .capture import LiveOptions, LiveResult
 
 __all__ = ["LiveJsonl", "LiveLog", "capture_record", "summary_lines"]
 
