@@ -76,8 +76,8 @@ _SECONDS = click.FloatRange(min=0.001)
 @click.option(
     "--max-pending",
     type=click.IntRange(min=1),
-    help="Connections still waiting for their A-ASSOCIATE-RQ (100); a new one resets the "
-    "one waiting longest.",
+    help="Connections still waiting for their A-ASSOCIATE-RQ (100); over it, those still "
+    "waiting 2 s later are reset, the longest waiting first.",
 )
 @click.option(
     "--max-pending-per-ip",
