@@ -6,12 +6,13 @@ import os
 
 import click
 
+from analyzer.filter import Filter
 from analyzer.findings import Diagnosis
 from analyzer.pipeline import Progress, analyze_files
 from analyzer.sources.pcap import CaptureFile
 from analyzer.store import Store
 
-from .common import dicom_port_option, keep_option, terminal_ui, user_errors
+from .common import dicom_port_option, filter_option, keep_option, terminal_ui, user_errors
 
 
 @click.command("tui")
@@ -20,7 +21,8 @@ from .common import dicom_port_option, keep_option, terminal_ui, user_errors
 @keep_option(
     "Bytes kept from the start of each data set (shown in the data set tree and hex view)."
 )
-def tui(files: tuple[str, ...], ports: tuple[int, ...], keep: int) -> None:
+@filter_option(help="Start with this filter in the list's filter box (/), e.g. 'status=failure'.")
+def tui(files: tuple[str, ...], ports: tuple[int, ...], keep: int, flt: Filter | None) -> None:
     """Browse the DICOM associations in packet captures, interactively.
 
     The captures are read in the background: associations appear as they are found. Press
@@ -30,6 +32,7 @@ def tui(files: tuple[str, ...], ports: tuple[int, ...], keep: int) -> None:
     Examples:
       dicomtap tui capture.pcapng
       dicomtap tui --port 4100 ring_*.pcap
+      dicomtap tui --filter 'cmd=C-STORE and latency>2s' night.pcap
     """
     with user_errors():  # fail here, with an exit status, rather than inside the UI
         for path in files:
@@ -40,4 +43,9 @@ def tui(files: tuple[str, ...], ports: tuple[int, ...], keep: int) -> None:
 
     run = terminal_ui()
     store = Store(keep_pdus=True, compact_pdus=True)
-    run(store, ingest, source=" ".join(os.path.basename(f) for f in files))
+    run(
+        store,
+        ingest,
+        source=" ".join(os.path.basename(f) for f in files),
+        initial_filter=flt.source if flt else "",
+    )

@@ -9,8 +9,10 @@ from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
+from analyzer.filter import FilterError
 from analyzer.reports.common import outcome_text, plural, size_text
 from tui.core import Look, SortKey
 from tui.messages import StoreUpdated
@@ -19,7 +21,9 @@ from tui.screens.base import BaseScreen, QueryInput, Throttle
 from tui.widgets.associations import AssociationTable, ColumnHeader
 
 _SORT_ORDER = list(SortKey)
-FILTER_HINT = "filter (/): ae:PACS outcome:rejected status:A801 code:… sop:CT ip:10.0.0.5 word"
+FILTER_HINT = "filter (/): called=PACS* and cmd=C-STORE and latency>2s · status=failure · word"
+FILTER_DELAY = 0.2
+"""Seconds the filter box waits for typing to pause before filtering the list again."""
 
 
 class MainScreen(BaseScreen):
@@ -37,6 +41,10 @@ class MainScreen(BaseScreen):
     def __init__(self) -> None:
         super().__init__()
         self.query_filter: Query = Query()
+        """The filter applied (the last valid text of the box)."""
+        self.filter_error: FilterError | None = None
+        """What is wrong with the box's text, if anything (the list keeps the last filter)."""
+        self._filter_timer: Timer | None = None
         self.sort_key = SortKey.START
         self.reverse = False
         self._throttle = Throttle(self, self.refresh_rows)
@@ -55,7 +63,12 @@ class MainScreen(BaseScreen):
 
     def on_mount(self) -> None:
         self.table.focus()
-        self.refresh_rows()
+        initial = self.dicomtap.initial_filter
+        if initial:
+            self.query_one("#filter", Input).value = initial
+            self.apply_filter(initial)
+        else:
+            self.refresh_rows()
 
     def on_resize(self, event: events.Resize) -> None:
         self.call_after_refresh(self._show_header)
@@ -116,8 +129,15 @@ class MainScreen(BaseScreen):
     def _show_status(self) -> None:
         table = self.table
         status = Text(f"{len(table.ids)} of {len(self.index.summaries)} shown", no_wrap=True)
-        for error in self.query_filter.errors:
-            status.append(f"  filter: {error}", style="bold red")
+        error = self.filter_error
+        if error is not None:
+            expression, start, end = error.expression, error.position, error.end
+            status.append(f"  filter: {error.message}: ", style="bold red")
+            status.append(expression[:start])
+            status.append(expression[start:end] or " ", style="reverse red")
+            status.append(expression[end:])
+            self.query_one("#status", Static).update(status)
+            return
         current = table.current
         if current is not None:
             a = self.index.summaries[current].association
@@ -175,14 +195,33 @@ class MainScreen(BaseScreen):
             self.table.focus()
         elif box.value:
             box.value = ""
+            self.apply_filter("")
+
+    def apply_filter(self, text: str) -> None:
+        """Filter the list with ``text``; if it is not a valid filter, keep the list as it
+        is and show what is wrong."""
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+            self._filter_timer = None
+        query = parse(text)
+        self.filter_error = query.error
+        if query.error is None and query.text != self.query_filter.text:
+            self.query_filter = query
+            self.refresh_rows()
+        else:
+            self._show_status()
 
     @on(Input.Changed, "#filter")
     def filter_changed(self, message: Input.Changed) -> None:
-        self.query_filter = parse(message.value)
-        self.refresh_rows()
+        # a list of 20,000 associations is filtered once typing pauses, not at every key
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        value = message.value
+        self._filter_timer = self.set_timer(FILTER_DELAY, lambda: self.apply_filter(value))
 
     @on(Input.Submitted, "#filter")
-    def filter_submitted(self) -> None:
+    def filter_submitted(self, message: Input.Submitted) -> None:
+        self.apply_filter(message.value)
         self.table.focus()
 
 
