@@ -17,7 +17,7 @@ from tui.screens.association import AssociationScreen
 from tui.screens.exchange import ExchangeScreen
 from tui.screens.findings import FindingsScreen
 from tui.screens.help import HelpScreen, binding_rows
-from tui.screens.main import MainScreen
+from tui.screens.main import FILTER_DELAY, MainScreen
 from tui.timeline import Kind
 from tui.widgets.associations import AssociationTable
 from tui.widgets.hexview import HexView
@@ -123,23 +123,61 @@ def test_filter_box() -> None:
 
     async def scenario(pilot: Pilot[None], app: DicomtapApp) -> None:
         t = table(app)
-        assert len(t.ids) == 5
+        screen = app.screen
+        assert isinstance(screen, MainScreen) and len(t.ids) == 5
+        applied: list[str] = []
+        apply = screen.apply_filter
+        screen.apply_filter = lambda text: (applied.append(text), apply(text))[1]  # type: ignore[method-assign]
         await pilot.press("slash")
-        box = app.screen.query_one("#filter", Input)
+        box = screen.query_one("#filter", Input)
         assert box.has_focus
-        await pilot.press(*"outcome:rejected")
+        await pilot.press(*"outcome=rejected")
         await pilot.pause()
+        assert len(t.ids) == 5 and applied == []  # typing: not filtered at every key
+        await pilot.pause(FILTER_DELAY * 2)
+        assert applied == ["outcome=rejected"]  # once, when typing paused
         assert [app.index.summaries[i].association.called_ae_title for i in t.ids] == ["WRONGAE"]
         await pilot.press("enter")  # back to the list, filter kept
         assert t.has_focus and len(t.ids) == 1
-        box.value = "ae:storescu -outcome:aborted"
+        await pilot.press("slash", "ctrl+u", *"calling=STORESCU and not outcome=aborted", "enter")
         await pilot.pause()
+        assert len(t.ids) == 2  # enter applies at once
+        assert all(app.index.summaries[i].association.calling_ae_title == "STORESCU" for i in t.ids)
+        # a mistake: the list stays as it was, the status line says what and where
+        await pilot.press("slash", "end", *" and latency>fast")
+        await pilot.pause(FILTER_DELAY * 2)
         assert len(t.ids) == 2
+        status = static_text(app, "#status", width=160)
+        assert "filter: latency: 'fast' is not a duration" in status
+        assert "calling=STORESCU and not outcome=aborted and latency>fast" in status
+        await pilot.press("backspace", "backspace", "backspace", "backspace", *"2s")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert t.ids == [] and "filter:" not in static_text(app, "#status", width=160)
         await pilot.press("escape")  # clears the filter
         await pilot.pause()
         assert box.value == "" and len(t.ids) == 5
 
     run(store, scenario)
+
+
+def test_filter_given_on_the_command_line() -> None:
+    store = sample_store("store.pcap", "reject_called_ae.pcap", "abort.pcap")
+
+    async def main() -> None:
+        app = DicomtapApp(
+            store, cursor_blink=False, initial_filter="cmd=C-STORE and status=pending"
+        )
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert app.screen.query_one("#filter", Input).value == "cmd=C-STORE and status=pending"
+            ids = table(app).ids
+            assert [app.index.summaries[i].association.calling_ae_title for i in ids] == [
+                "STORESCU"
+            ]
+            assert app.index.summaries[ids[0]].association.outcome == "aborted"
+
+    asyncio.run(main())
 
 
 def test_sort_keys_and_header_click() -> None:

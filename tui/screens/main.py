@@ -21,7 +21,7 @@ from tui.screens.base import BaseScreen, QueryInput, Throttle
 from tui.widgets.associations import AssociationTable, ColumnHeader
 
 _SORT_ORDER = list(SortKey)
-FILTER_HINT = "filter (/): called=PACS* and cmd=C-STORE and latency>2s · status=failure · word"
+FILTER_HINT = "filter (/): called=PACS* and cmd=C-STORE and latency>2s · ? lists the fields"
 FILTER_DELAY = 0.2
 """Seconds the filter box waits for typing to pause before filtering the list again."""
 
