@@ -127,7 +127,12 @@ def test_filter_box() -> None:
         assert isinstance(screen, MainScreen) and len(t.ids) == 5
         applied: list[str] = []
         apply = screen.apply_filter
-        screen.apply_filter = lambda text: (applied.append(text), apply(text))[1]  # type: ignore[method-assign]
+
+        def counted(text: str) -> None:
+            applied.append(text)
+            apply(text)
+
+        screen.apply_filter = counted  # type: ignore[method-assign]
         await pilot.press("slash")
         box = screen.query_one("#filter", Input)
         assert box.has_focus
