@@ -10,6 +10,7 @@ exchanges only ever grow, which lets a filter resume where it stopped (see ``gen
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Generic, Self, TypeVar, overload
 
 from analyzer.model import Association, Exchange, Finding
@@ -198,9 +199,8 @@ class Facts:
         """Every text plain words search, lower-case, one item a line."""
         a = self.association
         items = [f"#{a.id}", str(a.client), str(a.server), self.outcome, *self.aes, *self.impl]
-        for uid in sorted(self.sops | self.transfer_syntaxes):
-            items += uid_texts(uid)
-        items += sorted(self._exchange_words)
+        items += map(_uid_text, self.sops | self.transfer_syntaxes)
+        items += self._exchange_words
         items += self.codes
         return "\n".join(items).lower()
 
@@ -208,6 +208,12 @@ class Facts:
         """The transfer syntax accepted for the exchange's presentation context."""
         message = exchange.request or exchange.final
         return None if message is None else self.context_ts.get(message.context_id)
+
+
+@lru_cache(maxsize=8192)
+def _uid_text(uid: str) -> str:
+    """A UID, its keyword and name, one a line."""
+    return "\n".join(uid_texts(uid))
 
 
 def _exchange_words(e: Exchange) -> tuple[str, ...]:

@@ -448,7 +448,8 @@ def _status_code(text: str, offset: int) -> tuple[int, int]:
     m = _HEX.fullmatch(text)
     if m is None:
         raise Problem(
-            f"{text!r} is not a status: a hex code (A801, 0xA801) or {'|'.join(STATUS_CLASSES)}",
+            f"{text!r} is not a status: a hex code (A801, 0xA801) or {'|'.join(STATUS_CLASSES)}"
+            + _suggest(text.lower(), STATUS_CLASSES),
             offset,
             len(text),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
@@ -45,6 +46,7 @@ class MainScreen(BaseScreen):
         self.filter_error: FilterError | None = None
         """What is wrong with the box's text, if anything (the list keeps the last filter)."""
         self._filter_timer: Timer | None = None
+        self.filter_delay = FILTER_DELAY
         self.sort_key = SortKey.START
         self.reverse = False
         self._throttle = Throttle(self, self.refresh_rows)
@@ -52,6 +54,7 @@ class MainScreen(BaseScreen):
     def compose(self) -> ComposeResult:
         yield Static(id="title", classes="title-bar")
         yield QueryInput(placeholder=FILTER_HINT, id="filter", classes="query")
+        yield Static(id="filter-error", classes="filter-error")
         yield ColumnHeader(id="columns")
         yield AssociationTable(self.index, id="associations")
         yield Static(id="status", classes="status-bar")
@@ -129,15 +132,8 @@ class MainScreen(BaseScreen):
     def _show_status(self) -> None:
         table = self.table
         status = Text(f"{len(table.ids)} of {len(self.index.summaries)} shown", no_wrap=True)
-        error = self.filter_error
-        if error is not None:
-            expression, start, end = error.expression, error.position, error.end
-            status.append(f"  filter: {error.message}: ", style="bold red")
-            status.append(expression[:start])
-            status.append(expression[start:end] or " ", style="reverse red")
-            status.append(expression[end:])
-            self.query_one("#status", Static).update(status)
-            return
+        if self.filter_error is not None:
+            status.append("  filter not applied (see ^ under it)", style="bold red")
         current = table.current
         if current is not None:
             a = self.index.summaries[current].association
@@ -205,11 +201,28 @@ class MainScreen(BaseScreen):
             self._filter_timer = None
         query = parse(text)
         self.filter_error = query.error
+        self._show_filter_error()
         if query.error is None and query.text != self.query_filter.text:
             self.query_filter = query
             self.refresh_rows()
         else:
             self._show_status()
+
+    def _show_filter_error(self) -> None:
+        """Under the filter box, a caret under the mistake and what it is."""
+        line = self.query_one("#filter-error", Static)
+        box = self.query_one("#filter", Input)
+        error = self.filter_error
+        if error is None or error.expression != box.value:
+            line.remove_class("shown")
+            return
+        expression = error.expression
+        before = cell_len(expression[: error.position]) - box.scroll_offset.x
+        under = max(1, cell_len(expression[error.position : error.end]))
+        text = Text(" " * max(0, before) + "^" * under, style="bold red", no_wrap=True)
+        text.append(f"  {error.message}", style="red")
+        line.update(text)
+        line.add_class("shown")
 
     @on(Input.Changed, "#filter")
     def filter_changed(self, message: Input.Changed) -> None:
@@ -217,7 +230,8 @@ class MainScreen(BaseScreen):
         if self._filter_timer is not None:
             self._filter_timer.stop()
         value = message.value
-        self._filter_timer = self.set_timer(FILTER_DELAY, lambda: self.apply_filter(value))
+        self._show_filter_error()  # the caret no longer points at what is in the box
+        self._filter_timer = self.set_timer(self.filter_delay, lambda: self.apply_filter(value))
 
     @on(Input.Submitted, "#filter")
     def filter_submitted(self, message: Input.Submitted) -> None:

@@ -130,6 +130,7 @@ def test_canonical_text(text: str, canonical: str) -> None:
         ("outcome=rejectd", "unknown outcome 'rejectd'; did you mean rejected?", 8, 15),
         ("code=context-rejectd", "did you mean context-rejected?", 5, 20),
         ("status=Z1", "status: 'Z1' is not a status", 7, 9),
+        ("status=failur", "cancel|pending|unknown; did you mean failure?", 7, 13),
         ("status>failure", "a status class goes with = or !=", 7, 14),
         ("ip=10.0.0.300", "'10.0.0.300' is not an IP address or network", 3, 13),
         ("port=ten", "port: 'ten' is not a whole number", 5, 8),
