@@ -90,52 +90,12 @@ def compile_node(node: Node) -> Predicate:
             assert_never(node)
 
 
-# The common two-operand and/or are spelled out: one call less per record than any()/all()
-# over a generator.
-
-
 def _any(tests: list[Predicate]) -> Predicate:
-    if len(tests) == 2:
-        a, b = tests
-        return lambda f: a(f) or b(f)
-
-    def any_of(f: Facts) -> bool:
-        return any(t(f) for t in tests)
-
-    return tests[0] if len(tests) == 1 else any_of
+    return tests[0] if len(tests) == 1 else lambda f: any(t(f) for t in tests)
 
 
 def _all(tests: list[Predicate]) -> Predicate:
-    if len(tests) == 2:
-        a, b = tests
-        return lambda f: a(f) and b(f)
-
-    def all_of(f: Facts) -> bool:
-        return all(t(f) for t in tests)
-
-    return tests[0] if len(tests) == 1 else all_of
-
-
-def _exchange_any(tests: list[_ExchangeTest]) -> _ExchangeTest:
-    if len(tests) == 2:
-        a, b = tests
-        return lambda e, f: a(e, f) or b(e, f)
-
-    def any_of(e: Exchange, f: Facts) -> bool:
-        return any(t(e, f) for t in tests)
-
-    return any_of
-
-
-def _exchange_all(tests: list[_ExchangeTest]) -> _ExchangeTest:
-    if len(tests) == 2:
-        a, b = tests
-        return lambda e, f: a(e, f) and b(e, f)
-
-    def all_of(e: Exchange, f: Facts) -> bool:
-        return all(t(e, f) for t in tests)
-
-    return all_of
+    return tests[0] if len(tests) == 1 else lambda f: all(t(f) for t in tests)
 
 
 def _association_test(node: Compare | Flag | Word) -> Predicate:
@@ -172,9 +132,11 @@ def _exchange_test(node: Node) -> _ExchangeTest:
                 return lambda e, f: not test(get(e, f))
             return lambda e, f: test(get(e, f))
         case And(operands):
-            return _exchange_all([_exchange_test(n) for n in operands])
+            every = [_exchange_test(n) for n in operands]
+            return lambda e, f: all(t(e, f) for t in every)
         case Or(operands):
-            return _exchange_any([_exchange_test(n) for n in operands])
+            some = [_exchange_test(n) for n in operands]
+            return lambda e, f: any(t(e, f) for t in some)
         case _:  # pragma: no cover - _scope() keeps the rest out of exchange groups
             raise AssertionError(node)
 
