@@ -48,6 +48,10 @@ def test_index_reads_a_filled_store_and_filters_sorts() -> None:
     assert everything == sorted(everything, key=lambda i: store.association(i).start_ts)  # type: ignore[union-attr]
     rejected = index.rows(query.parse("outcome=rejected"))
     assert [store.association(i).called_ae_title for i in rejected] == ["WRONGAE"]  # type: ignore[union-attr]
+    # calling is the requestor's AE title only (it used to match the called one too)
+    assert index.rows(query.parse("calling=WRONGAE")) == []
+    assert index.rows(query.parse("called=WRONGAE")) == rejected
+    assert index.rows(query.parse("ae=WRONGAE")) == rejected
     assert len(index.rows(query.parse("code=association-aborted"))) == 2
     assert len(index.rows(query.parse("sop=*MR*"))) == 1
     failed = index.rows(query.parse("outcome=rejected or outcome=aborted"))
