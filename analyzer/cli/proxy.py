@@ -176,6 +176,7 @@ def proxy(**opts: object) -> None:
         value = o(name)
         return value if isinstance(value, int) else None
 
+    log_filter = o("log_filter")  # parsed by its option: a Filter or None
     min_version = text("tls_min_version") or "1.2"
     keylog = text("keylog")
     tls = None
@@ -225,7 +226,7 @@ def proxy(**opts: object) -> None:
         tls=tls,
         upstream_tls=upstream_tls,
         keep=whole("keep"),
-        log_filter=log_filter if isinstance(log_filter := o("log_filter"), Filter) else None,
+        log_filter=log_filter if isinstance(log_filter, Filter) else None,
     )
     with user_errors():
         config = build_config(cli)
