@@ -29,6 +29,7 @@ from analyzer.findings import Diagnosis
 from analyzer.pipeline import Progress, analyze_files
 from analyzer.store import Store
 from tui.app import DicomtapApp
+from tui.screens.main import FILTER_DELAY, MainScreen
 from tui.widgets.associations import AssociationTable
 
 
@@ -88,7 +89,10 @@ def main() -> None:
 
 async def filter_list(pilot: Pilot[None], table: AssociationTable, expression: str) -> None:
     """Type ``expression`` in the filter box, press Enter, and time it (twice)."""
-    box = pilot.app.screen.query_one("#filter", Input)
+    screen = pilot.app.screen
+    assert isinstance(screen, MainScreen)
+    screen.filter_delay = 3600  # typing here is slow: no pause may filter before Enter
+    box = screen.query_one("#filter", Input)
     for attempt in ("first", "again"):
         await pilot.press("slash")
         box.value = ""
@@ -108,6 +112,7 @@ async def filter_list(pilot: Pilot[None], table: AssociationTable, expression: s
         )
         await pilot.press("escape")  # the list has the focus: escape clears the box
         await pilot.pause()
+    screen.filter_delay = FILTER_DELAY
 
 
 if __name__ == "__main__":
