@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from analyzer.model import CAPTURE_WIDE, Association, Exchange, Finding
 from analyzer.store import Change, ChangeKind, Store
 
 from .facts import Facts
 
-__all__ = ["StreamFilter", "select"]
-
-from typing import TYPE_CHECKING
-
 if TYPE_CHECKING:
     from . import Filter
+
+__all__ = ["StreamFilter", "select"]
 
 
 def select(store: Store, flt: Filter) -> Store:

@@ -15,6 +15,7 @@ from analyzer.filter import (
     FIELDS,
     And,
     Compare,
+    Facts,
     Filter,
     FilterError,
     Flag,
@@ -28,6 +29,8 @@ from analyzer.filter import (
 )
 from analyzer.filter.parser import MAX_DEPTH
 from analyzer.findings import CODES
+
+from .conftest import sample
 
 # --- what parses to what ------------------------------------------------------------------
 
@@ -292,6 +295,28 @@ def test_parse_of_print_is_identity(tree: Node) -> None:
     text = to_text(tree)
     assert parse(text) == tree
     Filter(tree)  # every generated tree compiles
+
+
+_VARIED = (
+    "fail_dimse_status.pcap",
+    "abort.pcap",
+    "fail_never_associated.pcap",
+    "fail_snaplen.pcap",
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(TREES)
+def test_any_tree_evaluates_and_not_is_its_complement(tree: Node) -> None:
+    """On associations with and without AE titles, exchanges, latencies, findings."""
+    facts = [
+        Facts(a, store.exchanges(a.id), store.findings(a.id))
+        for store in map(sample, _VARIED)
+        for a in store.associations()
+    ]
+    flt, negated = Filter(tree), Filter(Not(tree))
+    for f in facts:
+        assert negated.matches(f) is (not flt.matches(f))
 
 
 # --- any text: a tree or a FilterError with a valid place ------------------------------------
