@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import cache
 import re
 import string
 
@@ -297,6 +298,15 @@ def test_parse_of_print_is_identity(tree: Node) -> None:
     Filter(tree)  # every generated tree compiles
 
 
+@cache
+def _varied_facts() -> list[Facts]:
+    return [
+        Facts(a, store.exchanges(a.id), store.findings(a.id))
+        for store in map(sample, _VARIED)
+        for a in store.associations()
+    ]
+
+
 _VARIED = (
     "fail_dimse_status.pcap",
     "abort.pcap",
@@ -309,13 +319,8 @@ _VARIED = (
 @given(TREES)
 def test_any_tree_evaluates_and_not_is_its_complement(tree: Node) -> None:
     """On associations with and without AE titles, exchanges, latencies, findings."""
-    facts = [
-        Facts(a, store.exchanges(a.id), store.findings(a.id))
-        for store in map(sample, _VARIED)
-        for a in store.associations()
-    ]
     flt, negated = Filter(tree), Filter(Not(tree))
-    for f in facts:
+    for f in _varied_facts():
         assert negated.matches(f) is (not flt.matches(f))
 
 
