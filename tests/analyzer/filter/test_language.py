@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
-from functools import cache
 import re
 import string
+from functools import cache
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -315,7 +315,7 @@ _VARIED = (
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(TREES)
 def test_any_tree_evaluates_and_not_is_its_complement(tree: Node) -> None:
     """On associations with and without AE titles, exchanges, latencies, findings."""
