@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from rich.console import Console
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Static, TabbedContent, Tree
 
@@ -172,6 +173,26 @@ def test_filter_box() -> None:
         await pilot.press("escape")  # clears the filter
         await pilot.pause()
         assert box.value == "" and len(t.ids) == 5
+
+    run(store, scenario)
+
+
+def test_keys_typed_right_after_slash_go_to_the_filter_box() -> None:
+    """Keys already queued behind / (fast typing, a busy machine) are not lost to the list."""
+    store = sample_store("store.pcap", "reject_called_ae.pcap")
+
+    async def scenario(pilot: Pilot[None], app: DicomtapApp) -> None:
+        driver = app._driver
+        assert driver is not None
+        for key, char in (("slash", "/"), ("o", "o"), ("u", "u")):
+            event = events.Key(key, char)
+            event.set_sender(app)
+            driver.send_message(event)  # all three queued at once, as a terminal can
+        await pilot.pause()
+        box = app.screen.query_one("#filter", Input)
+        assert box.value == "ou"
+        await pilot.press("slash", "8")  # in the box, / is a character
+        assert box.value == "ou/8"
 
     run(store, scenario)
 

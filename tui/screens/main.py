@@ -31,7 +31,8 @@ class MainScreen(BaseScreen):
     """The association list with its filter box."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filter", "Filter", key_display="/"),
+        # priority: decided as the key arrives, so keys typed right after / reach the box
+        Binding("slash", "filter", "Filter", key_display="/", priority=True),
         Binding("escape", "back", "Clear filter", show=False),
         Binding("n", "next_finding(1)", "Next finding"),
         Binding("N", "next_finding(-1)", "Previous finding", show=False),
@@ -182,8 +183,15 @@ class MainScreen(BaseScreen):
 
     # --- the filter ---------------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "filter":  # in the box, / is typed (ip=10.0.0.0/8)
+            boxes = self.query("#filter")
+            return not (boxes and boxes.first().has_focus)
+        return True
+
     def action_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
+        # at once, not after the keys already queued behind / (Widget.focus waits for them)
+        self.set_focus(self.query_one("#filter", Input))
 
     def action_back(self) -> None:
         box = self.query_one("#filter", Input)
