@@ -287,7 +287,7 @@ def _trees(children: st.SearchStrategy[Node]) -> st.SearchStrategy[Node]:
     )
 
 
-TREES = st.recursive(_ATOMS, _trees, max_leaves=12)
+TREES = st.recursive(_ATOMS, lambda children: _trees(children), max_leaves=12)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
