@@ -17,6 +17,7 @@ from .common import (
     output_file,
     progress_bar,
     progress_option,
+    redact_option,
     user_errors,
 )
 
@@ -43,6 +44,7 @@ from .common import (
     "which side is the server when the capture missed the TCP handshake."
 )
 @keep_option("Bytes kept from the start of each data set (for display); the rest is only counted.")
+@redact_option()
 @progress_option()
 def analyze(
     files: tuple[str, ...],

@@ -21,6 +21,7 @@ from .common import (
     output_file,
     progress_bar,
     progress_option,
+    redact_option,
     user_errors,
 )
 
@@ -53,6 +54,7 @@ _SEVERITIES = {"info": Severity.INFO, "warning": Severity.WARNING, "error": Seve
     "Treat this TCP port as a DICOM port (repeatable): connections to it that never "
     "associate are diagnosed too."
 )
+@redact_option()
 @progress_option()
 def diagnose(
     files: tuple[str, ...],

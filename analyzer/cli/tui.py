@@ -11,7 +11,14 @@ from analyzer.pipeline import Progress, analyze_files
 from analyzer.sources.pcap import STDIN, CaptureFile
 from analyzer.store import Store
 
-from .common import dicom_port_option, fail, keep_option, terminal_ui, user_errors
+from .common import (
+    dicom_port_option,
+    fail,
+    keep_option,
+    redact_option,
+    terminal_ui,
+    user_errors,
+)
 
 
 @click.command("tui")
@@ -20,6 +27,7 @@ from .common import dicom_port_option, fail, keep_option, terminal_ui, user_erro
 @keep_option(
     "Bytes kept from the start of each data set (shown in the data set tree and hex view)."
 )
+@redact_option()
 def tui(files: tuple[str, ...], ports: tuple[int, ...], keep: int) -> None:
     """Browse the DICOM associations in packet captures, interactively.
 

@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterable
 from typing import IO, Any
 
+from analyzer import redact
 from analyzer.model import (
     Association,
     Exchange,
@@ -206,7 +207,7 @@ def exchange_record(e: Exchange) -> dict[str, Any]:
         "message_id": e.message_id,
         "sop_class": e.sop_class,
         "sop_class_name": uid_name(e.sop_class) if e.sop_class else None,
-        "sop_instance": e.sop_instance,
+        "sop_instance": redact.uid(e.sop_instance),
         "status": e.status,
         "status_hex": f"0x{e.status:04X}" if e.status is not None else None,
         "status_category": e.status_category,
