@@ -108,7 +108,9 @@ def test_every_phi_value_found_at_its_offset(syntax: str, undefined: bool) -> No
 
 @settings(max_examples=60, deadline=None)
 @given(st.sampled_from(list(SYNTAXES)), st.booleans(), st.lists(st.integers(0, 400), max_size=12))
-def test_splitting_never_changes_what_is_found(syntax: str, undefined: bool, cuts: list[int]) -> None:
+def test_splitting_never_changes_what_is_found(
+    syntax: str, undefined: bool, cuts: list[int]
+) -> None:
     implicit, little = SYNTAXES[syntax]
     data = encode(sample(undefined), implicit, little)
     cuts = [c for c in cuts if c <= len(data)]
