@@ -47,7 +47,9 @@ class Element(NamedTuple):
 
     ``offset`` is where the value starts in the data set's encoding, ``length`` its length
     (for an element cut by the end of the bytes, what was seen of it). ``value`` holds the
-    bytes when the element is hidden and at most :data:`VALUE_LIMIT` long. ``action`` is the
+    bytes of a hidden (or ``report``-ed) element of at most :data:`VALUE_LIMIT` bytes, which is
+    reported when its value ends; any other element (pixel data, large values) is reported
+    with ``value`` None as soon as its value starts. ``action`` is the
     profile's action for the tag itself; ``hidden`` is True when the profile replaces the
     value: its tag has an action, or it sits inside a sequence that has one.
     ``fragment`` marks an item of encapsulated Pixel Data (``tag`` is then the Pixel Data's).
@@ -89,7 +91,7 @@ class DataSetWalker:
     """Walks one data set's encoding fed in pieces (see the module's docstring).
 
     ``report`` chooses, beyond hidden elements and pixel data, which other elements to
-    report (their values are not collected).
+    report (with their values, as for hidden ones).
     """
 
     def __init__(
@@ -320,18 +322,36 @@ class DataSetWalker:
         if parent is not None and parent.end is not None and self.offset + length > parent.end:
             self._stop(f"a value overruns its item at offset {self.offset}")
             return False
-        if not (hidden or tag in PIXEL_TAGS or self._wanted(tag, vr, hidden)):
+        wanted = self._wanted(tag, vr, hidden)
+        if not (wanted or tag in PIXEL_TAGS):
             self._skip = length
             self._current = None
             self._value = None
             return True
-        collect = hidden and length <= VALUE_LIMIT
-        self._current = Element(tag, vr, self.offset, length, None, hidden, code, fragment)
-        self._value = bytearray() if collect else None
+        element = Element(tag, vr, self.offset, length, None, hidden, code, fragment)
+        if not wanted or length > VALUE_LIMIT:
+            # Not collected: reported as its value starts, so that its bytes can be dealt
+            # with as they stream by.
+            out.append(element)
+            self._skip = length
+            self._current = None
+            self._value = None
+            return True
+        self._current = element
+        self._value = bytearray()
         self._skip = length
         if not length:
             self._value_done(out)
         return True
+
+    @property
+    def pending_from(self) -> int:
+        """The offset of the earliest byte a later report may still cover: the start of the
+        value being collected, else :attr:`offset`."""
+        cur = self._current
+        if cur is not None and self._skip:
+            return cur.offset
+        return self.offset
 
     def _value_done(self, out: list[Element]) -> None:
         cur = self._current
