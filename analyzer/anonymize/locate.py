@@ -231,7 +231,7 @@ class Locator:
                 self._zero(key, part, min(pending, part.fed), None, "unparsed")
         part.fed += size
 
-    def pdv_end(self, connection: int, from_requestor: bool) -> None:
+    def pdv_end(self, connection: int, from_requestor: bool, ts: int, frame: int | None) -> None:
         side = self._sides.get((connection, from_requestor))
         if side is None or side.current is None:
             return
@@ -240,7 +240,7 @@ class Locator:
         if last:
             self._close(connection, from_requestor, side, part)
 
-    def broken(self, connection: int, from_requestor: bool) -> None:
+    def broken(self, connection: int, from_requestor: bool, ts: int, frame: int | None) -> None:
         """The stream lost its PDU boundaries: what is in flight ends here, cut."""
         side = self._sides.get((connection, from_requestor))
         if side is None:

@@ -8,6 +8,7 @@ from .analyze import analyze
 from .common import VERSION
 from .crosscheck import crosscheck
 from .diagnose import diagnose
+from .export import export
 from .live import interfaces, live
 from .probe import probe
 from .proxy import proxy
@@ -32,4 +33,5 @@ main.add_command(live)
 main.add_command(interfaces)
 main.add_command(tui)
 main.add_command(probe)
+main.add_command(export)
 main.add_command(crosscheck)

@@ -117,7 +117,20 @@ class Exporter:
         side.current = spool
         side.data = bool(control & 2)  # the last fragment of its data set
 
-    def pdv_data(self, connection: int, from_requestor: bool, data: memoryview) -> None:
+    def pdu_start(self, connection: int, from_requestor: bool, offset: int) -> None:
+        pass
+
+    def control_pdu(
+        self, connection: int, from_requestor: bool, pdu_type: int, body: bytes
+    ) -> None:
+        pass
+
+    def unparsed(self, connection: int, from_requestor: bool, offset: int, size: int) -> None:
+        pass
+
+    def pdv_data(
+        self, connection: int, from_requestor: bool, data: memoryview, offset: int
+    ) -> None:
         side = self._sides.get((connection, from_requestor))
         if side is not None and side.current is not None:
             side.current.write(data)

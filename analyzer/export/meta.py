@@ -41,6 +41,7 @@ def file_meta(
     A SOP class or instance that is not a valid UID is left out rather than written wrong
     (a reader then says it is missing)."""
     meta = FileMetaDataset()
+    meta.FileMetaInformationGroupLength = 0  # the writer puts the group's length there
     meta.FileMetaInformationVersion = b"\x00\x01"
     if sop_class is not None and valid_uid(sop_class):
         meta.MediaStorageSOPClassUID = UID(sop_class)

@@ -57,7 +57,7 @@ def run(
                 continue
             loc.pdv_data(1, True, data, offset)
         else:
-            loc.pdv_end(1, True)
+            loc.pdv_end(1, True, 0, None)
     out = bytearray(stream)
     for e in loc.sorted_edits().get((1, True), []):
         out[e.offset : e.offset + e.length] = e.data if e.data is not None else bytes(e.length)
