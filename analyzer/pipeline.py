@@ -47,6 +47,12 @@ class Pipeline:
         self._table = FlowTable(self._events.append, server_ports=ports, keep=keep, payload=payload)
         self.segments = 0
 
+    @property
+    def flows(self) -> FlowTable:
+        """The flow table the segments go through (a tool that places segments in their
+        streams reads it)."""
+        return self._table
+
     def feed(self, seg: Segment) -> None:
         """One TCP segment, in capture order."""
         self._table.feed(seg)

@@ -27,6 +27,7 @@ from dissectors.dimse.dataset import (
     sniff_transfer_syntax,
 )
 from dissectors.pdu.items import Defect, iter_items
+from dissectors.pdu.pdus import AssociateAc, decode_control_pdu
 
 from .hosts import AeMap
 from .uids import UidMap
@@ -93,19 +94,21 @@ class _Side:
 class Locator:
     """Finds the edits of every stream of a capture (see the module's docstring).
 
-    ``transfer_syntax`` gives the transfer syntax accepted for a presentation context of a
-    connection (None when unknown: the encoding is then guessed from the bytes).
+    The transfer syntax of each presentation context comes from the A-ASSOCIATE-AC seen on
+    the connection (``transfer_syntax`` overrides that); when none was seen (a capture begun
+    mid-association) the encoding is guessed from the data set's first bytes.
     """
 
     def __init__(
         self,
-        transfer_syntax: Callable[[int, int], str | None],
         uids: UidMap,
+        transfer_syntax: Callable[[int, int], str | None] | None = None,
         *,
         keep_pixels: bool = False,
         ae_titles: AeMap | None = None,
     ) -> None:
-        self._ts = transfer_syntax
+        self._accepted: dict[tuple[int, int], str] = {}
+        self._ts = transfer_syntax or (lambda conn, ctx: self._accepted.get((conn, ctx)))
         self.uids = uids
         self.keep_pixels = keep_pixels
         self.ae_titles = ae_titles
@@ -135,6 +138,12 @@ class Locator:
         pseudonymized, replaced in place."""
         if pdu_type not in (_ASSOCIATE_RQ, _ASSOCIATE_AC) or len(body) < 68:
             return
+        if pdu_type == _ASSOCIATE_AC:
+            ac, _ = decode_control_pdu(pdu_type, body)
+            if isinstance(ac, AssociateAc):
+                for ctx in ac.presentation_contexts:
+                    if ctx.result == 0 and ctx.transfer_syntax:
+                        self._accepted[(connection, ctx.context_id)] = ctx.transfer_syntax
         start = self._side(connection, from_requestor).pdu_offset + 6
         if self.ae_titles is not None:
             for at in (4, 20):  # called, calling AE title
@@ -281,15 +290,18 @@ class Locator:
 
     def _element(self, key: tuple[int, bool], part: _Part, e: Element) -> None:
         if e.value is not None:
-            if e.tag in (_MOVE_DESTINATION, _MOVE_ORIGINATOR) and not e.hidden:
-                assert self.ae_titles is not None
+            if e.vr == "AE" and self.ae_titles is not None:
+                # An AE title: the same pseudonym as in the association's PDUs.
                 new = self.ae_titles.replace(e.value)
-                what = "AE title (command set)"
+                what = "AE title (DIMSE)" if e.hidden else "AE title (command set)"
             else:
                 new = replacement(e.vr, e.value, self.uids)
                 what = _keyword(e.tag)
             if new != e.value:
-                self._part_edit(key, part, e.offset, new, e.value)
+                # AE titles name hosts, which stay in the PDUs unless pseudonymized: not a
+                # value the output may not hold.
+                keep = e.vr == "AE" and self.ae_titles is None
+                self._part_edit(key, part, e.offset, new, b"" if keep else e.value)
                 self.tally.value(what)
             return
         if e.hidden:

@@ -6,7 +6,9 @@ retransmission as for the original); every other byte of the packet stays as it 
 sizes, sequence numbers, flags, options and timings are those of the original. Checksums of
 the packets touched are computed again (IPv4 header, TCP over its pseudo-header). With
 host pseudonyms, IP and MAC addresses are replaced too. The TCP payload of a connection that
-carried no DICOM, and of an IP fragment, cannot be checked for PHI: it is zeroed and counted.
+carried no DICOM, and of an IP fragment, cannot be checked for PHI: it is zeroed and counted
+(but for the first 16 bytes of a stream that opens with a TLS record: record and handshake
+headers, which show that a side spoke TLS).
 
 Packets are parsed with dpkt and the file is written with dpkt's pcapng writer: one
 Interface Description Block per link type (nanosecond timestamps), the original timestamps and
@@ -25,12 +27,17 @@ from typing import Any, BinaryIO
 import dpkt
 from dpkt import pcapng
 
+from analyzer.model import is_tls_record
+
 from .hosts import AddressMap
 from .locate import Edit
 
 _LINK_HEADER = {1: 14, 113: 16, 276: 20, 101: 0, 228: 0, 229: 0, 12: 0, 14: 0, 0: 4, 108: 4}
 _VLAN = frozenset({0x8100, 0x88A8, 0x9100, 0x9200, 0x9300})
 _TCP = 6
+#: Bytes kept at the start of a connection without DICOM that opens with a TLS record (the
+#: record and handshake headers: how an analysis tells that a side spoke TLS).
+_TLS_HEAD = 16
 
 Where = tuple[int, bool, int, bool]
 """(connection, from_requestor, stream offset of the payload's first byte, carries DICOM)."""
@@ -157,6 +164,9 @@ class Rewriter:
             where = None if fragment else self._where(frame)
             if start < end:
                 if where is None or not where[3]:
+                    if where is not None and where[2] == 0 and is_tls_record(bytes(buf[start:end])):
+                        # What says "this side spoke TLS" stays: a record header, no PHI.
+                        start = min(end, start + _TLS_HEAD)
                     if any(buf[start:end]):
                         buf[start:end] = bytes(end - start)
                         self.counts.other_payload_zeroed += end - start
@@ -240,7 +250,7 @@ def _tcp_payload(buf: bytearray, ip_start: int, version: int) -> tuple[int, int,
                 return None
             tcp_start = ip_start + ip.hl * 4
             ip_end = min(len(buf), ip_start + ip.len)
-            fragment = bool(ip.off & (dpkt.ip.IP_MF | dpkt.ip.IP_OFFMASK))
+            fragment = bool(ip.mf or ip.offset)
             if fragment:
                 return tcp_start, tcp_start, ip_end, True
         else:

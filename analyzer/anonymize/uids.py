@@ -35,6 +35,10 @@ class UidMap:
     def __len__(self) -> int:
         return len(self._out)
 
+    def pairs(self) -> dict[str, str]:
+        """Every UID replaced so far, with its replacement."""
+        return dict(self._out)
+
     def replace(self, uid: str) -> str:
         """The replacement of ``uid`` (itself for a standard UID, or for text that is not a
         UID: what cannot be parsed is not a UID to keep consistent, the caller blanks it)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .analyze import analyze
+from .anonymize import anonymize
 from .common import VERSION
 from .crosscheck import crosscheck
 from .diagnose import diagnose
@@ -34,4 +35,5 @@ main.add_command(interfaces)
 main.add_command(tui)
 main.add_command(probe)
 main.add_command(export)
+main.add_command(anonymize)
 main.add_command(crosscheck)

@@ -43,7 +43,7 @@ def run(
     implicit = ts == IMPLICIT
     ds = encode(sample(undefined=True), implicit)
     stream, pdvs = p_data_stream(store_message(ds, "1.2.3.4.5.6"), max_pdv)
-    loc = Locator(lambda conn, ctx: ts, UidMap(b"test"), keep_pixels=keep_pixels)
+    loc = Locator(UidMap(b"test"), lambda conn, ctx: ts, keep_pixels=keep_pixels)
     lost_at: tuple[int, int] | None = None
     for call in tap_calls(pdvs, cuts):
         if call.kind == "start":
