@@ -7,18 +7,25 @@ group 0002 in Explicit VR Little Endian with its group length.
 from __future__ import annotations
 
 import re
+from importlib.metadata import PackageNotFoundError, version
 
 from pydicom.dataset import FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import RE_VALID_UID, UID
 
-from analyzer.cli.common import VERSION
+
+def _version() -> str:
+    try:
+        return version("dicomtap")
+    except PackageNotFoundError:  # running from a source tree
+        return "0.0.0"
+
 
 #: dicomtap's Implementation Class UID: a 2.25 UID (PS3.5 Annex B.2) of a name-based UUID.
 IMPLEMENTATION_CLASS_UID = "2.25.118469991236413485299221323208156805628"
 #: Implementation Version Name: at most 16 characters (SH).
-IMPLEMENTATION_VERSION_NAME = f"DICOMTAP_{VERSION}"[:16]
+IMPLEMENTATION_VERSION_NAME = f"DICOMTAP_{_version()}"[:16]
 
 
 def valid_uid(value: str | None) -> bool:
