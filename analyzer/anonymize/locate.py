@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from analyzer.redact.uids import UidMap
+from analyzer.redact.values import replacement
 from analyzer.redact.walk import PIXEL_TAGS, DataSetWalker, Element
 from dissectors.dimse.dataset import (
     DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
@@ -30,8 +32,6 @@ from dissectors.pdu.items import Defect, iter_items
 from dissectors.pdu.pdus import AssociateAc, decode_control_pdu
 
 from .hosts import AeMap
-from .uids import UidMap
-from .values import replacement
 
 _SNIFF = 16  # data set bytes looked at to guess its encoding when none was negotiated
 _MOVE_DESTINATION, _MOVE_ORIGINATOR = 0x00000600, 0x00001030

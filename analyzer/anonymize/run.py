@@ -10,6 +10,8 @@ from analyzer.errors import InputError
 from analyzer.export.tap import Tap
 from analyzer.findings import Diagnosis
 from analyzer.pipeline import Pipeline, Progress, analyze_files
+from analyzer.redact.uids import UidMap
+from analyzer.redact.values import replacement
 from analyzer.reports.jsonl import records
 from analyzer.sources.pcap import CaptureFile, _decompressing, in_time_order, read_packets
 from analyzer.store import Store
@@ -18,8 +20,6 @@ from .hosts import AddressMap, AeMap
 from .locate import Locator, Tally
 from .packets import PacketCounts, PcapngOut, Rewriter
 from .positions import Positions
-from .uids import UidMap
-from .values import replacement
 from .verify import Translation, differences, leftovers
 
 

@@ -22,10 +22,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from analyzer import redact
 from analyzer.model import Association, DimseMessage, Exchange
+from analyzer.redact.uids import UidMap
 from analyzer.store import Change, ChangeKind, Store
-from dissectors.dimse.commands import CommandField
+from dissectors.dimse.assembly import COMMAND_SET_LIMIT
+from dissectors.dimse.commands import CommandField, CommandSet, decode_command_set
 
+from .deidentify import deidentify
 from .meta import file_meta, valid_uid
 from .names import OutputFolder, base_name
 from .spool import Spool
@@ -35,6 +39,7 @@ from .spool import Spool
 MAX_WAITING = 256
 
 _STORE_RQ = CommandField.C_STORE_RQ
+_PENDING = frozenset({0xFF00, 0xFF01})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +67,18 @@ class Counts:
 
 
 class _Direction:
-    __slots__ = ("current", "data", "done", "open")
+    __slots__ = ("command", "commands", "current", "data", "done", "open")
 
     def __init__(self) -> None:
         self.open: dict[int, Spool] = {}
         self.current: Spool | None = None
-        self.data = False  # the current PDV carries data set bytes
+        self.data = False  # the current PDV is the last fragment of its data set
         self.done: deque[Spool] = deque()
+        # The latest command set per context, and whether its last fragment was seen: the
+        # pending responses (C-FIND, C-GET, C-MOVE) are not kept by the model, so their data
+        # sets are named from their own command set.
+        self.commands: dict[int, tuple[bytearray, bool]] = {}
+        self.command: bytearray | None = None  # the command set the current PDV adds to
 
 
 Manifest = Callable[[dict[str, Any]], None]
@@ -91,6 +101,9 @@ class Exporter:
         self._manifest = manifest
         self._sides: dict[tuple[int, bool], _Direction] = {}
         self.counts = Counts()
+        # Under --redact phi: data sets de-identified in place, UIDs replaced consistently
+        # (file names and the manifest included).
+        self._uids = UidMap() if redact.phi_redacted() else None
         self._unsubscribe = store.subscribe(self._changed)
 
     # --- the payload tap side ----------------------------------------------------------
@@ -109,11 +122,19 @@ class Exporter:
         side = self._side(connection, from_requestor)
         if control & 1:
             side.current = None
-            side.data = False
+            side.data = bool(control & 2)
+            raw, complete = side.commands.get(context_id, (bytearray(), True))
+            if complete:
+                raw = bytearray()
+            side.commands[context_id] = (raw, False)
+            side.command = raw if self.selection.include_queries else None
             return
+        side.command = None
         spool = side.open.get(context_id)
         if spool is None:
             spool = side.open[context_id] = Spool(self.folder.spool(), context_id)
+            raw, complete = side.commands.get(context_id, (bytearray(), False))
+            spool.command = bytes(raw) if complete else None
         side.current = spool
         side.data = bool(control & 2)  # the last fragment of its data set
 
@@ -132,8 +153,12 @@ class Exporter:
         self, connection: int, from_requestor: bool, data: memoryview, offset: int
     ) -> None:
         side = self._sides.get((connection, from_requestor))
-        if side is not None and side.current is not None:
+        if side is None:
+            return
+        if side.current is not None:
             side.current.write(data)
+        elif side.command is not None and len(side.command) + len(data) <= COMMAND_SET_LIMIT:
+            side.command += data
 
     def pdv_lost(self, connection: int, from_requestor: bool, size: int) -> None:
         side = self._sides.get((connection, from_requestor))
@@ -142,14 +167,22 @@ class Exporter:
 
     def pdv_end(self, connection: int, from_requestor: bool, ts: int, frame: int | None) -> None:
         side = self._sides.get((connection, from_requestor))
-        if side is None or side.current is None:
+        if side is None:
+            return
+        if side.current is None:
+            if side.command is not None and side.data:  # a command set's last fragment
+                for ctx, (raw, _) in side.commands.items():
+                    if raw is side.command:
+                        side.commands[ctx] = (raw, True)
+            side.command = None
             return
         spool, last = side.current, side.data
         side.current = None
         if last:
             del side.open[spool.context_id]
             spool.ended(ts, frame)
-            self._wait(side, spool)
+            if not self._pending_response(connection, from_requestor, spool):
+                self._wait(side, spool)
 
     def broken(self, connection: int, from_requestor: bool, ts: int, frame: int | None) -> None:
         """The stream lost its PDU boundaries (or ended): every data set in flight on this
@@ -163,6 +196,26 @@ class Exporter:
             spool.ended(ts, frame)
             self._wait(side, spool)
         side.open.clear()
+
+    def _pending_response(self, connection: int, from_requestor: bool, spool: Spool) -> bool:
+        """Write the data set of a pending C-FIND/C-GET/C-MOVE response now (the model keeps
+        no pending response to match it with); False if it is not one."""
+        if not self.selection.include_queries or spool.command is None:
+            return False
+        cmd, _ = decode_command_set(spool.command)
+        if cmd is None or not cmd.is_response or cmd.status not in _PENDING:
+            return False
+        a = next((a for a in self.store.associations() if a.connection == connection), None)
+        if a is None:
+            return False
+        if not self._selected(a, cmd, None):
+            spool.close()
+            return True
+        try:
+            self._record(a, None, cmd, from_requestor, spool, complete=spool.complete)
+        finally:
+            spool.close()
+        return True
 
     def _wait(self, side: _Direction, spool: Spool) -> None:
         side.done.append(spool)
@@ -211,66 +264,108 @@ class Exporter:
             return left
         return None
 
-    def _selected(self, a: Association, e: Exchange, msg: DimseMessage) -> bool:
+    def _selected(self, a: Association, cmd: CommandSet, sop_class: str | None) -> bool:
         sel = self.selection
         if sel.associations and a.id not in sel.associations:
             return False
-        cmd = msg.command
         if cmd.command_field != _STORE_RQ and not sel.include_queries:
             return False
-        return not sel.sop_classes or (cmd.sop_class_uid or e.sop_class) in sel.sop_classes
+        return not sel.sop_classes or (cmd.sop_class_uid or sop_class) in sel.sop_classes
 
     def _consider(self, a: Association, e: Exchange, msg: DimseMessage, spool: Spool) -> None:
-        if not self._selected(a, e, msg):
+        if not self._selected(a, msg.command, e.sop_class):
             return
         info = msg.dataset
         assert info is not None
-        cmd = msg.command
         complete = msg.complete and info.complete and spool.complete
+        self._record(
+            a,
+            e,
+            msg.command,
+            msg.from_requestor,
+            spool,
+            complete=complete,
+            transfer_syntax=info.transfer_syntax,
+            guessed=info.sniffed,
+            frames=(msg.frame, msg.end_frame),
+        )
+
+    def _record(
+        self,
+        a: Association,
+        e: Exchange | None,
+        cmd: CommandSet,
+        from_requestor: bool,
+        spool: Spool,
+        *,
+        complete: bool,
+        transfer_syntax: str | None = None,
+        guessed: bool = False,
+        frames: tuple[int | None, int | None] | None = None,
+    ) -> None:
+        """Write one data set (or say why not) and its manifest line."""
+        if transfer_syntax is None:
+            context = a.context(spool.context_id)
+            transfer_syntax = context.accepted_transfer_syntax if context else None
+        store = cmd.command_field == _STORE_RQ
         record: dict[str, Any] = {
             "type": "dataset",
             "file": None,
             "association": a.id,
-            "exchange": e.index,
-            "message_id": cmd.message_id,
+            "exchange": e.index if e is not None else None,
+            "message_id": cmd.message_id
+            if cmd.message_id is not None
+            else cmd.message_id_being_responded_to,
             "command": cmd.label,
-            "from": "requestor" if msg.from_requestor else "acceptor",
+            "from": "requestor" if from_requestor else "acceptor",
             "sop_class": cmd.sop_class_uid,
-            "sop_instance": cmd.affected_sop_instance_uid or cmd.requested_sop_instance_uid,
-            "transfer_syntax": info.transfer_syntax,
-            "transfer_syntax_guessed": info.sniffed,
+            "sop_instance": self._uid(
+                cmd.affected_sop_instance_uid or cmd.requested_sop_instance_uid
+            ),
+            "transfer_syntax": transfer_syntax,
+            "transfer_syntax_guessed": guessed,
             "bytes": spool.length,
-            "status": e.status if cmd.command_field == _STORE_RQ else None,
+            "status": (e.status if store and e is not None else cmd.status),
             "complete": complete,
             "missing": [list(r) for r in spool.missing],
             "missing_end": spool.cut,
-            "frames": [msg.frame, msg.end_frame],
+            "frames": list(frames) if frames else [None, spool.end_frame],
         }
         if not complete and not self.selection.partial:
             self.counts.left_out_incomplete += 1
             record["left_out"] = "incomplete (use --partial to write it as .partial.dcm)"
-        elif info.transfer_syntax is None:
+        elif transfer_syntax is None:
             self.counts.left_out_incomplete += 1
             record["left_out"] = "transfer syntax unknown"
+        elif self._uids is not None and (why := deidentify(spool, transfer_syntax, self._uids)):
+            self.counts.left_out_incomplete += 1
+            record["left_out"] = f"--redact phi: {why}"
         else:
-            record["file"] = self._write(a, msg, spool, info.transfer_syntax, complete)
+            record["file"] = self._write(a, cmd, from_requestor, spool, transfer_syntax, complete)
         if self._manifest is not None:
             self._manifest(record)
 
     def _write(
-        self, a: Association, msg: DimseMessage, spool: Spool, transfer_syntax: str, complete: bool
+        self,
+        a: Association,
+        cmd: CommandSet,
+        from_requestor: bool,
+        spool: Spool,
+        transfer_syntax: str,
+        complete: bool,
     ) -> str:
-        cmd = msg.command
         instance = cmd.affected_sop_instance_uid or cmd.requested_sop_instance_uid
+        number = cmd.message_id if cmd.message_id is not None else cmd.message_id_being_responded_to
         if cmd.command_field == _STORE_RQ:
-            stem = base_name(instance, a.id, cmd.message_id)
+            stem = base_name(self._uid(instance), a.id, number)
         else:
             what = cmd.label.replace(" ", "-")
-            stem = f"association-{a.id}-message-{cmd.message_id}-{what}"
+            stem = f"association-{a.id}-message-{number}-{what}"
         # The sender's AE title: the requestor's is the calling one (a C-GET's C-STORE comes
         # from the acceptor, the called one).
-        ae = a.calling_ae if msg.from_requestor else a.called_ae
+        ae = a.calling_ae if from_requestor else a.called_ae
         source_ae = ae.decode("ascii", "replace").strip() if ae else None
+        instance = self._uid(instance)
         head = file_meta(
             sop_class=cmd.sop_class_uid,
             sop_instance=instance if valid_uid(instance) else None,
@@ -288,6 +383,12 @@ class Exporter:
         else:
             self.counts.partial += 1
         return name
+
+    def _uid(self, uid: str | None) -> str | None:
+        """A UID as the export writes it (its replacement under --redact phi)."""
+        if uid is None or self._uids is None:
+            return uid
+        return self._uids.replace(uid)
 
     def finish(self) -> None:
         """The capture ended: drop what never met its message."""

@@ -22,6 +22,7 @@ class Spool:
     """The bytes of one data set (``context_id`` on one direction of one connection)."""
 
     __slots__ = (
+        "command",
         "context_id",
         "cut",
         "end_frame",
@@ -44,6 +45,8 @@ class Spool:
         """The stream broke inside the data set: its end is missing, of unknown size."""
         self.end_ts = 0
         self.end_frame: int | None = None
+        self.command: bytes | None = None
+        """The command set sent before the data set on its context, when it was seen whole."""
 
     @property
     def complete(self) -> bool:

@@ -22,16 +22,18 @@ _NOT_PHI = frozenset({b"", b"O", b"M", b"F"})
 
 
 def _values(ds: Dataset, inside: bool = False) -> Iterator[bytes]:
-    for elem in ds:
-        hidden = inside or action(elem.tag) is not None
-        if elem.VR == "SQ":
-            for item in elem.value or ():
-                yield from _values(item, hidden)
-        elif hidden and elem.VR != "AE":
-            raw = ds.get_item(elem.tag)
-            value = getattr(raw, "value", None)
-            if isinstance(value, bytes) and elem.VR not in ("OB", "OW", "UN"):
-                yield value.strip(b"\0 ")
+    """The raw bytes of every hidden value (read before pydicom converts them)."""
+    for tag in list(ds.keys()):
+        raw = ds.get_item(tag)
+        hidden = inside or action(int(tag)) is not None
+        vr = getattr(raw, "VR", None)
+        value = getattr(raw, "value", None)
+        if vr == "SQ" or (vr is None and not isinstance(value, bytes)):
+            for item in ds[tag].value or ():
+                if isinstance(item, Dataset):
+                    yield from _values(item, hidden)
+        elif hidden and vr not in ("AE", "OB", "OW", "UN") and isinstance(value, bytes):
+            yield value.strip(b"\0 ")
 
 
 def phi_values(capture: Path) -> set[bytes]:
@@ -57,10 +59,10 @@ def frames(path: Path) -> list[tuple[float, int, int]]:
         f.seek(0)
         if head == b"\x0a\x0d\x0d\x0a":
             for ts, data in dpkt.pcapng.Reader(f):
-                out.append((round(ts, 6), len(data), 0))
+                out.append((round(float(ts), 6), len(data), 0))
         else:
             for ts, data in dpkt.pcap.Reader(f):
-                out.append((round(ts, 6), len(data), 0))
+                out.append((round(float(ts), 6), len(data), 0))
     return out
 
 

@@ -12,7 +12,7 @@ from pydicom.dataset import Dataset
 from pydicom.filereader import read_dataset
 
 from analyzer.anonymize.locate import Locator
-from analyzer.anonymize.uids import UidMap
+from analyzer.redact.uids import UidMap
 from dissectors.dimse.commands import decode_command_set
 
 from .streams import Pdv, encode, p_data_stream, store_message, tap_calls

@@ -2,7 +2,7 @@
 
 A replacement is always exactly as long as the value it replaces and valid for its VR:
 dates become 19000101, times 000000, numbers 0, text a fixed word, names ``ANONYMIZED``,
-UIDs their consistent replacement (:class:`~analyzer.anonymize.uids.UidMap`), binary values
+UIDs their consistent replacement (:class:`~analyzer.redact.uids.UidMap`), binary values
 zeros. Whatever is left over is padding (a space, NUL for UIDs), as the standard pads.
 """
 
