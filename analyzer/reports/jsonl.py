@@ -307,7 +307,7 @@ def _workflow_fields(e: Exchange, links: Sequence[Link], store: Store | None) ->
         out["sub_operation_exchanges"] = [x.target_exchange for x in _from(e, links, LinkKind.GET)]
     elif is_request(e):
         data = commitment_data(e)
-        out["transaction_uid"] = data.transaction_uid if data else None
+        out["transaction_uid"] = redact.uid(data.transaction_uid) if data else None
         found = _from(e, links, LinkKind.COMMITMENT)
         reports = [x for x in found if x.target_exchange is not None]
         out["commitment_reports"] = [
@@ -321,7 +321,7 @@ def _workflow_fields(e: Exchange, links: Sequence[Link], store: Store | None) ->
         }
     elif is_report(e):
         data = commitment_data(e)
-        out["transaction_uid"] = data.transaction_uid if data else None
+        out["transaction_uid"] = redact.uid(data.transaction_uid) if data else None
         back = next(
             (
                 x
@@ -339,7 +339,7 @@ def _workflow_fields(e: Exchange, links: Sequence[Link], store: Store | None) ->
             [
                 {
                     "sop_class": r.sop_class,
-                    "sop_instance": r.sop_instance,
+                    "sop_instance": redact.uid(r.sop_instance),
                     "reason": r.reason,
                     "reason_meaning": r.reason_text if r.reason is not None else None,
                 }
