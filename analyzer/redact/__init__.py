@@ -20,14 +20,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
+from dataclasses import replace
 from typing import TypedDict
 
 from pydicom import config
+from pydicom._uid_dict import UID_dictionary
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
+from analyzer.model import Finding
 from dissectors.dimse.dataset import (
     EXPLICIT_VR_BIG_ENDIAN,
     IMPLICIT_VR_LITTLE_ENDIAN,
@@ -43,10 +47,12 @@ __all__ = [
     "action",
     "dataset",
     "encoding",
+    "finding",
     "is_phi",
     "mask",
     "phi_redacted",
     "redact_phi",
+    "scrub",
     "text",
     "uid",
 ]
@@ -150,4 +156,32 @@ def encoding(data: bytes, transfer_syntax: str | None) -> Encoding:
     return Encoding(
         implicit=transfer_syntax == IMPLICIT_VR_LITTLE_ENDIAN,
         little=transfer_syntax != EXPLICIT_VR_BIG_ENDIAN,
+    )
+
+
+#: A UID in running text: four components or more (fewer is a version or an address).
+_UID_IN_TEXT = re.compile(r"(?<![\d.])[0-2](?:\.(?:0|[1-9]\d*)){3,}(?![\d.])")
+
+
+def scrub(text: str) -> str:
+    """``text`` with every UID in it that the standard does not define (an instance, a
+    transaction...) replaced by its pseudonym; unchanged when redaction is off."""
+    if not _state["phi"] or not text:
+        return text
+    return _UID_IN_TEXT.sub(
+        lambda m: m.group(0) if m.group(0) in UID_dictionary else pseudonym_uid(m.group(0)), text
+    )
+
+
+def finding(f: Finding) -> Finding:
+    """A finding as an output may show it (UIDs in its text scrubbed under redaction)."""
+    if not _state["phi"]:
+        return f
+    ev = f.evidence
+    return replace(
+        f,
+        title=scrub(f.title),
+        explanation=scrub(f.explanation),
+        hint=scrub(f.hint),
+        evidence=replace(ev, detail=scrub(ev.detail)) if ev.detail else ev,
     )

@@ -376,7 +376,7 @@ def link_record(link: Link) -> dict[str, Any]:
         "exchange": link.exchange,
         "to": {"association": link.target_association, "exchange": link.target_exchange},
         "how": str(link.how),
-        "reason": link.reason,
+        "reason": redact.scrub(link.reason),
         "time": iso_time(link.ts),
     }
 

@@ -167,3 +167,49 @@ def _scp(net: Net, tmp: Path) -> AbstractContextManager[Process]:
     from tests.proxy.harness import UPSTREAM_PORT, storescp
 
     return running(net, storescp(tmp), tmp / "scp.log", UPSTREAM_PORT)
+
+
+def test_storage_commitment_uids() -> None:
+    cap = ROOT / "samples" / "fail_commitment_failed_refs.pcap"
+    records = analyze([cap])
+    uids = {str(r["transaction_uid"]) for r in records if r.get("transaction_uid")}
+    uids |= {
+        str(f["sop_instance"])
+        for r in records
+        for f in (r.get("failed_references") or [])
+        if f.get("sop_instance")
+    }
+    assert len(uids) >= 2
+    for fmt in ("json", "text"):
+        plain = run("analyze", "--format", fmt, str(cap))
+        assert any(u in plain for u in uids)
+        hidden = run("analyze", "--redact", "phi", "--format", fmt, str(cap))
+        redact.redact_phi(False)
+        assert not any(u in hidden for u in uids)
+
+
+SAMPLES = sorted((ROOT / "samples").glob("*.pcap*"))
+#: The root of every instance UID of the samples' objects (pydicom's, samples/make_objects.py).
+INSTANCE_ROOT = "1.2.826.0.1.3680043.8.498."
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
+def test_no_instance_uid_in_any_report(sample: Path) -> None:
+    # Implementation class UIDs name software, not patients: they stay (one of the raw test
+    # peers has one under the same root).
+    software = {
+        str(side["class_uid"])
+        for r in analyze([sample])
+        if r["type"] == "association"
+        for side in (r["implementation"] or {}).values()
+        if side and side.get("class_uid")
+    }
+    outputs = [
+        run(command, "--redact", "phi", "--format", fmt, str(sample))
+        for command in ("analyze", "diagnose")
+        for fmt in ("json", "text", "csv")
+    ]
+    for out in outputs:
+        for uid in software:
+            out = out.replace(uid, "")
+        assert INSTANCE_ROOT not in out
