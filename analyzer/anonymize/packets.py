@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import struct
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -241,35 +242,49 @@ def _ip_start(linktype: int, data: bytes) -> int | None:
 
 def _tcp_payload(buf: bytearray, ip_start: int, version: int) -> tuple[int, int, int, bool] | None:
     """(TCP header start, payload start, payload end, IP fragment) of a TCP segment; None
-    for anything else. Parsed with dpkt; the end comes from the IP length, not the frame's
-    (Ethernet padding is not payload)."""
-    try:
-        if version == 4:
-            ip = dpkt.ip.IP(bytes(buf[ip_start:]))
-            if ip.p != _TCP:
-                return None
-            tcp_start = ip_start + ip.hl * 4
-            ip_end = min(len(buf), ip_start + ip.len)
-            fragment = bool(ip.mf or ip.offset)
-            if fragment:
-                return tcp_start, tcp_start, ip_end, True
-        else:
+    for anything else. The end comes from the IP length, not the frame's (Ethernet padding
+    is not payload). IPv4, the bulk of any capture, is read from its fixed header; IPv6
+    (extension headers) with dpkt."""
+    if version == 4:
+        if len(buf) < ip_start + 20 or buf[ip_start + 9] != _TCP:
+            return None
+        ihl = (buf[ip_start] & 0x0F) * 4
+        total, flags_offset = struct.unpack_from("!H2xH", buf, ip_start + 2)
+        tcp_start = ip_start + ihl
+        ip_end = min(len(buf), ip_start + total)
+        if flags_offset & 0x3FFF:  # more fragments, or not the first one
+            return tcp_start, tcp_start, ip_end, True
+    else:
+        try:
             ip6 = dpkt.ip6.IP6(bytes(buf[ip_start:]))
-            if not isinstance(ip6.data, dpkt.tcp.TCP):
-                if ip6.nxt == 44 or 44 in getattr(ip6, "extension_hdrs", {}):
-                    return ip_start + 40, ip_start + 40, len(buf), True
-                return None
-            ip_end = min(len(buf), ip_start + 40 + ip6.plen)
-            tcp_start = ip_end - len(bytes(ip6.data)) if ip_end == ip_start + 40 + ip6.plen else 0
-            if not tcp_start:
-                return None
-    except (dpkt.UnpackError, struct.error, ValueError):
-        return None
+        except (dpkt.UnpackError, struct.error, ValueError):
+            return None
+        if not isinstance(ip6.data, dpkt.tcp.TCP):
+            if ip6.nxt == 44 or 44 in getattr(ip6, "extension_hdrs", {}):
+                return ip_start + 40, ip_start + 40, len(buf), True
+            return None
+        ip_end = min(len(buf), ip_start + 40 + ip6.plen)
+        if ip_end != ip_start + 40 + ip6.plen:
+            return None
+        tcp_start = ip_end - len(bytes(ip6.data))
     if tcp_start + 20 > len(buf):
         return None
     offset = (buf[tcp_start + 12] >> 4) * 4
     start = tcp_start + offset
     return tcp_start, min(start, ip_end), ip_end, False
+
+
+def _ones_sum(data: bytes | bytearray | memoryview) -> int:
+    """The 16-bit ones' complement sum of ``data`` (RFC 1071), in network byte order."""
+    if len(data) % 2:
+        data = bytes(data) + b"\0"
+    words = memoryview(data).cast("H")
+    total = sum(words)
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    if sys.byteorder == "little":  # summed as little-endian words: swap the result back
+        total = ((total & 0xFF) << 8) | (total >> 8)
+    return total
 
 
 def _tcp_checksum(buf: bytearray, ip_start: int, version: int, tcp_start: int) -> None:
@@ -290,9 +305,9 @@ def _tcp_checksum(buf: bytearray, ip_start: int, version: int, tcp_start: int) -
             "!IxxxB", end - tcp_start, _TCP
         )
     buf[tcp_start + 16 : tcp_start + 18] = b"\x00\x00"
-    s = dpkt.in_cksum_add(0, pseudo)
-    s = dpkt.in_cksum_add(s, bytes(buf[tcp_start:end]))
-    struct.pack_into("!H", buf, tcp_start + 16, dpkt.in_cksum_done(s))
+    total = _ones_sum(pseudo) + _ones_sum(memoryview(buf)[tcp_start:end])
+    total = (total & 0xFFFF) + (total >> 16)
+    struct.pack_into("!H", buf, tcp_start + 16, ~total & 0xFFFF)
 
 
 def _ipv4_checksum(buf: bytearray, ip_start: int) -> None:
@@ -300,4 +315,4 @@ def _ipv4_checksum(buf: bytearray, ip_start: int) -> None:
     if ip_start + hl > len(buf):
         return
     buf[ip_start + 10 : ip_start + 12] = b"\x00\x00"
-    struct.pack_into("!H", buf, ip_start + 10, dpkt.in_cksum(bytes(buf[ip_start : ip_start + hl])))
+    struct.pack_into("!H", buf, ip_start + 10, ~_ones_sum(buf[ip_start : ip_start + hl]) & 0xFFFF)
