@@ -128,7 +128,7 @@ def export(
     c = result.counts
     for note in result.store.source.truncated:
         click.echo(f"dicomtap: warning: {printable(note)}; read up to the cut", err=True)
-    line = f"dicomtap: {c.written} file(s), {size_text(c.bytes)}, written to {directory}"
+    line = f"dicomtap: {c.written} complete file(s) written to {directory} ({size_text(c.bytes)})"
     if c.partial:
         line += f"; {c.partial} incomplete, written as .partial.dcm"
     if c.left_out_incomplete:
