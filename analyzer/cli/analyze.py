@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from analyzer.filter import Filter, select
 from analyzer.findings import Diagnosis
 from analyzer.pipeline import analyze_files
 from analyzer.reports import csvout, jsonl, text
@@ -13,10 +14,12 @@ from analyzer.textsafe import printable
 from .common import (
     GENERATOR,
     dicom_port_option,
+    filter_option,
     keep_option,
     output_file,
     progress_bar,
     progress_option,
+    redact_option,
     user_errors,
 )
 
@@ -43,6 +46,8 @@ from .common import (
     "which side is the server when the capture missed the TCP handshake."
 )
 @keep_option("Bytes kept from the start of each data set (for display); the rest is only counted.")
+@filter_option()
+@redact_option()
 @progress_option()
 def analyze(
     files: tuple[str, ...],
@@ -50,6 +55,7 @@ def analyze(
     output: str | None,
     ports: tuple[int, ...],
     keep: int,
+    flt: Filter | None,
     progress: bool,
 ) -> None:
     """Reconstruct the DICOM associations in packet captures.
@@ -66,6 +72,7 @@ def analyze(
       dicomtap analyze --format csv ring_*.pcapng > exchanges.csv
       dicomtap analyze --port 4100 vendor.pcap
       ssh modality-gw 'tcpdump -w - port 104' | dicomtap analyze -
+      dicomtap analyze --filter 'cmd=C-STORE and latency>2s' night.pcap
 
     \b
     Exit status: 0 analysed (even a truncated capture, which is reported on stderr),
@@ -80,6 +87,8 @@ def analyze(
         click.echo(f"dicomtap: note: {printable(note)}", err=True)
     if not len(store):
         click.echo(f"dicomtap: {text.summary_line(store)}", err=True)
+    if flt is not None:
+        store = select(store, flt)
     with output_file(output) as out:
         if fmt == "json":
             jsonl.write(store, out, GENERATOR)

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from analyzer.filter import Filter, StreamFilter
 from analyzer.reports.eventlines import EventLines, clock
 from analyzer.reports.jsonl import change_record, header_record, json_line, summary_record
 from analyzer.store import Change, Store
@@ -118,8 +119,12 @@ class LiveLog:
         *,
         terminal: BackgroundWriter,
         files: BackgroundWriter,
+        log_filter: Filter | None = None,
     ) -> None:
+        """``log_filter``: association lines only for associations that match it (from the
+        moment they do); the proxy's own lines (connections, refusals) always."""
         self.store = store
+        self._filter = StreamFilter(store, log_filter) if log_filter is not None else None
         self._out = out
         self._file = file
         self._terminal = terminal
@@ -188,6 +193,8 @@ class LiveLog:
     # --- store changes ---------------------------------------------------------------
 
     def _changed(self, change: Change) -> None:
+        if self._filter is not None and not self._filter.accepts(change):
+            return
         for ts, text in self._lines.lines(change):
             self.line(text, ts)
 

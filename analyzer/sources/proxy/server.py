@@ -73,7 +73,14 @@ async def run_proxy(
         log_file = (
             RotatingFile(oc.log, max_size=oc.log_max_size, keep=oc.keep_files) if oc.log else None
         )
-        live = LiveLog(store, None if oc.quiet else out, log_file, terminal=terminal, files=writer)
+        live = LiveLog(
+            store,
+            None if oc.quiet else out,
+            log_file,
+            terminal=terminal,
+            files=writer,
+            log_filter=oc.log_filter,
+        )
         closers.append(live.close)
         if oc.jsonl:
             jsonl = JsonlSink(
