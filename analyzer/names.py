@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from pydicom import config
 from pydicom.uid import UID
 from pynetdicom import status as _status
 from pynetdicom.sop_class import uid_to_service_class
@@ -41,8 +42,20 @@ def uid_name(uid: str | None) -> str:
     """The dictionary name of a UID (``CT Image Storage``), or the UID itself if unknown."""
     if not uid:
         return "(none)"
-    name = str(UID(uid).name)
+    name = str(_uid(uid).name)
     return name or uid
+
+
+def uid_valid(uid: str) -> bool:
+    """True when ``uid`` is a UID as PS3.5 §9.1 allows (digits and dots, no leading zero in a
+    component, at most 64 characters)."""
+    return bool(_uid(uid).is_valid)
+
+
+def _uid(text: str) -> UID:
+    """A UID from the wire, for a dictionary look-up: not validated here (pydicom would warn
+    on stderr); the dissectors report an invalid UID as a violation where it was sent."""
+    return UID(text, validation_mode=config.IGNORE)
 
 
 @lru_cache(maxsize=1024)
@@ -51,7 +64,7 @@ def uid_short(uid: str | None) -> str:
     name is long (``JPEGLosslessSV1`` for Process 14 SV1)."""
     name = uid_name(uid)
     if len(name) > 36 and uid:
-        keyword = str(UID(uid).keyword)
+        keyword = str(_uid(uid).keyword)
         if keyword:
             return keyword
     return name

@@ -17,6 +17,7 @@ from .model import PduRecord
 # sequence, whether the data set PDV came before the command PDV; who sent it; complete
 _CMD, _CMD_LAST, _DATA, _DATA_LAST, _DATA_FIRST = 1, 2, 4, 8, 16
 _FROM_REQUESTOR, _COMPLETE = 32, 64
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
 class PduLog:
@@ -36,8 +37,10 @@ class PduLog:
     )
 
     def __init__(self) -> None:
-        self._ts = array("q")
-        self._end_ts = array("q")
+        # Times in ns since 1970 fit 64 bits until 2262; a capture can say anything (a wild
+        # pcapng if_tsoffset): then they go to plain lists, as large as they need to be.
+        self._ts: array[int] | list[int] = array("q")
+        self._end_ts: array[int] | list[int] = array("q")
         self._frame = array("i")  # -1: no frame number
         self._end_frame = array("i")
         self._length = array("I")
@@ -64,8 +67,11 @@ class PduLog:
                     flags |= _DATA_FIRST
                 flags |= _DATA | (_DATA_LAST if control & 2 else 0)
                 data += size
-        self._ts.append(pdu.ts)
-        self._end_ts.append(pdu.end_ts)
+        ts, end_ts = pdu.ts, pdu.end_ts
+        if not (_INT64_MIN <= ts <= _INT64_MAX and _INT64_MIN <= end_ts <= _INT64_MAX):
+            self._ts, self._end_ts = list(self._ts), list(self._end_ts)
+        self._ts.append(ts)
+        self._end_ts.append(end_ts)
         self._frame.append(-1 if pdu.frame is None else pdu.frame)
         self._end_frame.append(-1 if pdu.end_frame is None else pdu.end_frame)
         self._length.append(pdu.length)
@@ -106,9 +112,9 @@ class PduLog:
         return [self.record(association, i) for i in range(len(self))]
 
     def nbytes(self) -> int:
-        """Memory held by the arrays' items."""
+        """Memory held by the arrays' items (8 bytes a time once they are plain lists)."""
         return sum(
-            a.itemsize * len(a)
+            (a.itemsize if isinstance(a, array) else 8) * len(a)
             for a in (
                 self._ts,
                 self._end_ts,

@@ -10,10 +10,10 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from dissectors import DissectorEvent, FlowTable, Segment
-from dissectors.observer import DEFAULT_KEEP
+from dissectors.observer import DEFAULT_KEEP, PayloadTap
 
 from .builder import ModelBuilder, Rules
-from .sources.pcap import CaptureFile, CaptureStats
+from .sources.pcap import CaptureFile, CaptureStats, in_time_order
 from .store import Store
 
 Progress = Callable[[int, int], None]
@@ -27,7 +27,8 @@ class Pipeline:
 
     ``ports`` are ports to treat as DICOM (see ``dicomtap analyze --port``); ``rules`` the
     findings rules (e.g. :class:`analyzer.findings.Diagnosis`); ``keep`` the bytes kept from
-    the start of each data set. Feed segments in capture order, then call :meth:`finish`.
+    the start of each data set; ``payload`` a tap on the framed bytes (see
+    :mod:`dissectors.observer`). Feed segments in capture order, then call :meth:`finish`.
     """
 
     def __init__(
@@ -37,13 +38,20 @@ class Pipeline:
         ports: Iterable[int] = (),
         rules: Rules | None = None,
         keep: int = DEFAULT_KEEP,
+        payload: PayloadTap | None = None,
     ) -> None:
         ports = frozenset(ports)
         self.store = store
         self._events: list[DissectorEvent] = []
         self._builder = ModelBuilder(store, dicom_ports=ports, rules=rules)
-        self._table = FlowTable(self._events.append, server_ports=ports, keep=keep)
+        self._table = FlowTable(self._events.append, server_ports=ports, keep=keep, payload=payload)
         self.segments = 0
+
+    @property
+    def flows(self) -> FlowTable:
+        """The flow table the segments go through (a tool that places segments in their
+        streams reads it)."""
+        return self._table
 
     def feed(self, seg: Segment) -> None:
         """One TCP segment, in capture order."""
@@ -88,19 +96,25 @@ def analyze_files(
     rules: Rules | None = None,
     keep: int = DEFAULT_KEEP,
     progress: Progress | None = None,
+    payload: PayloadTap | None = None,
 ) -> None:
-    """Read capture files in order, as one capture, into ``store``.
+    """Read capture files, as one capture, into ``store``.
 
     Several files are read as consecutive parts of one capture (a ring buffer, a capture
-    split by size), so a connection may continue from one file into the next; frame numbers
-    continue across files. A truncated file is read up to its cut and noted in
-    ``store.source.truncated``. Raises :class:`~analyzer.errors.InputError` for a file
-    that cannot be read as a capture (nothing is analysed then).
+    split by size), so a connection may continue from one file into the next; they are read
+    in the order of their first packets (a note in ``store.source.warnings`` says so when
+    that is not the order given), and frame numbers continue across files. A truncated file
+    is read up to its cut and noted in ``store.source.truncated``. Raises
+    :class:`~analyzer.errors.InputError` for a file that cannot be read as a capture
+    (nothing is analysed then).
     """
     captures = [CaptureFile(p) for p in paths]  # open all first: fail before any output
-    pipeline = Pipeline(store, ports=ports, rules=rules, keep=keep)
+    captures, reordered = in_time_order(captures)
+    pipeline = Pipeline(store, ports=ports, rules=rules, keep=keep, payload=payload)
     source = store.source
-    source.files = [str(p) for p in paths]
+    source.files = [c.path for c in captures]
+    if reordered:
+        source.warnings.append(reordered)
     total = sum(c.stats.file_size or 0 for c in captures)
     source.total_bytes = total or None
     done_bytes = 0
@@ -124,6 +138,9 @@ def analyze_files(
             if stats.truncated:
                 source.truncated.append(f"{capture.path}: {stats.truncation}")
             source.warnings.extend(f"{capture.path}: {w}" for w in stats.warnings())
+            for linktype, count in stats.unsupported_linktypes.items():
+                skipped = source.unsupported_link_types
+                skipped[linktype] = skipped.get(linktype, 0) + count
             capture.close()
             if progress is not None:
                 progress(done_bytes, total)

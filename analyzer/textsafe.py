@@ -34,8 +34,10 @@ def _escape(text: str) -> str:
 def printable(text: str) -> str:
     """``text`` with control and format characters shown as ``\\xNN``/``\\uNNNN`` escapes.
 
-    Plain printable text is returned unchanged (and fast: the common case is one scan).
+    Plain printable text is returned unchanged (and fast: the common case is one scan;
+    ``str.isprintable`` is false for every character escaped here, so a printable string,
+    accents and arrows included, needs no second look).
     """
-    if text.isprintable() and text.isascii():
+    if text.isprintable():
         return text
     return _escape(text)

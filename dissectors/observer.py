@@ -7,6 +7,31 @@ a capture, the proxy for a relayed connection) calls :meth:`~AssociationObserver
 construction, in the order they happened. The observer never raises for what it is fed:
 anything malformed becomes a :class:`~dissectors.events.Violation`.
 
+Payload tap. Tools that need the bytes themselves (export of data sets to Part-10 files,
+in-place anonymization of a capture, replay of one side) get them from the same framer,
+with their stream offsets, by passing ``payload``: a callable given, after the observer has
+acted on them, the :mod:`~dissectors.framing` records each call produced, with the
+connection, the direction, and the time and frame of the bytes. Among them are
+:class:`~dissectors.framing.PdvStart` (presentation context, message control header),
+:class:`~dissectors.framing.PdvChunk` (payload and stream offset),
+:class:`~dissectors.framing.PdvLost` and :class:`~dissectors.framing.Hole` (gaps),
+:class:`~dissectors.framing.PdvEnd`, and whole control PDUs. A stream offset counts the
+bytes (data and gaps) of that direction given to the observer before it, so for a capture
+it is the TCP stream offset. Chunks are views of the caller's buffer: copy what you keep.
+Without a tap nothing is spent on it::
+
+    def tap(connection, from_requestor, records, ts, frame):
+        for record in records:
+            match record:
+                case PdvStart(context_id, control, length, offset):
+                    ...  # a fragment of a command (control & 1) or data set begins
+                case PdvChunk(data, offset):
+                    spool.write_at(offset, data)
+                case PdvLost(size, offset) | Hole(size, offset):
+                    spool.missing(offset, size)
+
+    table = FlowTable(events.append, payload=tap)  # or AssociationObserver(..., payload=tap)
+
 Detection: with the TCP handshake seen, the client's first bytes must be an
 A-ASSOCIATE-RQ; without it, an A-ASSOCIATE-RQ at the start of either direction settles
 the roles, and otherwise both directions are scanned for a P-DATA-TF carrying a command set
@@ -15,7 +40,7 @@ the roles, and otherwise both directions are scanned for a P-DATA-TF carrying a 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from .dimse.assembly import AssembledMessage
 from .dimse.exchanges import ExchangeTracker
@@ -37,7 +62,7 @@ from .events import (
     Violation,
     ViolationKind,
 )
-from .framing import PduFramer, plausible_header
+from .framing import FramerRecord, PduFramer, plausible_header
 from .pdu.constants import PduType, pdu_name
 from .pdu.items import Defect
 from .pdu.pdus import (
@@ -60,6 +85,8 @@ DETECTION_HOLD = 64 * 1024
 HEAD_BYTES = 16
 
 Emit = Callable[[DissectorEvent], None]
+PayloadTap = Callable[[int, bool, Sequence[FramerRecord], int, int | None], None]
+"""``(connection, from_requestor, records, ts, frame)``: the framer's records for one call."""
 
 
 class AssociationObserver:
@@ -68,7 +95,8 @@ class AssociationObserver:
     ``client``/``server`` are the TCP roles as far as the caller knows them; ``handshake``
     says whether the connection was seen from its SYN (so the streams start at offset 0).
     Without a handshake the roles may be swapped once an A-ASSOCIATE-RQ shows who the
-    requestor is. ``keep`` is the number of bytes kept from the start of each data set.
+    requestor is. ``keep`` is the number of bytes kept from the start of each data set;
+    ``payload`` an optional tap on the framed bytes (see the module's docstring).
     """
 
     def __init__(
@@ -82,8 +110,10 @@ class AssociationObserver:
         frame: int | None,
         handshake: bool,
         keep: int = DEFAULT_KEEP,
+        payload: PayloadTap | None = None,
     ) -> None:
         self.connection = connection
+        self._payload = payload
         self.client = client
         self.server = server
         self._emit = emit
@@ -92,7 +122,9 @@ class AssociationObserver:
         self._handshake = handshake
         self._keep = keep
         self._swapped = False
-        self._dicom: bool | None = None  # None: still deciding
+        self.is_dicom: bool | None = None
+        """True once DICOM was found, False when ruled out, None while undecided (read it,
+        do not set it)."""
         self._scanning = False
         self._fsm: AssociationFsm | None = None
         self._contexts: dict[int, str] = {}
@@ -115,11 +147,6 @@ class AssociationObserver:
 
     # --- public API ------------------------------------------------------------------
 
-    @property
-    def is_dicom(self) -> bool | None:
-        """True once DICOM was found, False when ruled out, None while undecided."""
-        return self._dicom
-
     def accepted(self) -> None:
         """The server answered the client's SYN (SYN+ACK seen)."""
         self._accepted = True
@@ -134,11 +161,12 @@ class AssociationObserver:
         self._last_frame = frame
         if len(side.head) < HEAD_BYTES:
             side.head += bytes(data[: HEAD_BYTES - len(side.head)])
-        if self._dicom or self._scanning:
+        if self.is_dicom or self._scanning:
             assert side.framer is not None
-            side.framer.feed(data if isinstance(data, memoryview) else memoryview(data), ts, frame)
+            view = data if type(data) is memoryview else memoryview(data)
+            side.consume(side.framer.receive_data(view), ts, frame)
             return
-        if self._dicom is False:
+        if self.is_dicom is False:
             return
         side.held.append((bytes(data), ts, frame))
         side.held_size += len(data)
@@ -148,7 +176,7 @@ class AssociationObserver:
         """``size`` bytes that a side sent are missing from the capture."""
         side = self._sides[0 if from_client else 1]
         side.bytes += size
-        if self._dicom:
+        if self.is_dicom:
             self._emit(
                 StreamGap(
                     connection=self.connection,
@@ -159,11 +187,11 @@ class AssociationObserver:
                     frame=frame,
                 )
             )
-        if self._dicom is None and not self._scanning:
+        if self.is_dicom is None and not self._scanning:
             # The start of the stream is gone: look for DICOM further on.
             self._start_scanning()
-        if side.framer is not None and self._dicom is not False:
-            side.framer.gap(size, ts, frame)
+        if side.framer is not None and self.is_dicom is not False:
+            side.gap(size, ts, frame)
 
     def anomaly(
         self,
@@ -175,7 +203,7 @@ class AssociationObserver:
         offset: int | None,
     ) -> None:
         """A TCP-level observation (e.g. retransmitted bytes that differ)."""
-        if self._dicom:
+        if self.is_dicom:
             self._emit(
                 TcpAnomaly(
                     connection=self.connection,
@@ -195,11 +223,11 @@ class AssociationObserver:
         self._closed.add(from_client)
         self._last_ts = ts
         self._last_frame = frame
-        if self._dicom is None and not self._scanning:
+        if self.is_dicom is None and not self._scanning:
             self._decide(final=True)
         by_requestor = from_client != self._swapped
         peer_state: State | None = None
-        if self._dicom and self._fsm is not None:
+        if self.is_dicom and self._fsm is not None:
             state = self._fsm.state_before_close(of_requestor=by_requestor)
             peer_state = self._fsm.state_before_close(of_requestor=not by_requestor)
             for v in self._fsm.closed(by_requestor=by_requestor, ts=ts, frame=frame):
@@ -224,7 +252,7 @@ class AssociationObserver:
                 and self._abort_by_requestor is None
             ):
                 released = bool(self._release_rq_by) and self._release_rp
-                if self._dicom and self._rj is None and not released:
+                if self.is_dicom and self._rj is None and not released:
                     self._idle_before_end = max(0, ts - self._last_pdu_end)
 
     def finish(self, ts: int | None = None, frame: int | None = None) -> None:
@@ -233,10 +261,10 @@ class AssociationObserver:
             return
         end_ts = ts if ts is not None else self._last_ts
         end_frame = frame if frame is not None else self._last_frame
-        if self._dicom is None and not self._scanning:
+        if self.is_dicom is None and not self._scanning:
             self._decide(final=True)
         self._finished = True
-        if not self._dicom:
+        if not self.is_dicom:
             self._report_non_dicom(end_ts, end_frame)
             return
         for side in self._sides:
@@ -284,7 +312,7 @@ class AssociationObserver:
             if verdict:
                 self._detected(Detection.ASSOCIATE_RQ)
             else:
-                self._dicom = False
+                self.is_dicom = False
                 client.held.clear()
                 server.held.clear()
             return
@@ -308,7 +336,7 @@ class AssociationObserver:
             self._start_scanning()
 
     def _detected(self, how: Detection) -> None:
-        self._dicom = True
+        self.is_dicom = True
         partial = how != Detection.ASSOCIATE_RQ
         if how == Detection.ASSOCIATE_AC:
             self._fsm = AssociationFsm(start=(State.STA5, State.STA3))
@@ -330,7 +358,7 @@ class AssociationObserver:
         )
         if how in (Detection.ASSOCIATE_RQ, Detection.ASSOCIATE_AC):
             for side in self._sides:
-                side.framer = PduFramer(side, synced=True)
+                side.framer = PduFramer(synced=True)
             # The requestor's bytes first: a conforming acceptor sends nothing before the RQ.
             self._requestor_side.replay_held()
             self._acceptor_side.replay_held()
@@ -338,14 +366,14 @@ class AssociationObserver:
     def _start_scanning(self) -> None:
         self._scanning = True
         for side in self._sides:
-            side.framer = PduFramer(side, synced=False)
+            side.framer = PduFramer(synced=False)
         for side in self._sides:
             side.replay_held()
 
     def _resynced(
         self, side: StreamSide, offset: int, skipped: int, ts: int, frame: int | None
     ) -> None:
-        if not self._dicom:
+        if not self.is_dicom:
             self._scanning = False
             self._detected(Detection.RESYNC)
         self._emit(

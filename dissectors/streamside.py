@@ -1,15 +1,30 @@
 """One direction of an observed connection: its framer, its DIMSE assembler, the PDU being
-read. A :class:`StreamSide` is the framer's handler and reports to its
-:class:`~dissectors.observer.AssociationObserver`, which owns the association-wide state."""
+read. A :class:`StreamSide` feeds its :class:`~dissectors.framing.PduFramer` and consumes the
+records it returns, reporting to its :class:`~dissectors.observer.AssociationObserver`, which
+owns the association-wide state."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, assert_never
 
 from .dimse.assembly import MessageAssembler
 from .events import PduObserved, ViolationKind
-from .framing import PduFramer
+from .framing import (
+    FramerRecord,
+    FramingProblem,
+    Hole,
+    LostSync,
+    PduBody,
+    PduEnd,
+    PduFramer,
+    PduStart,
+    PdvChunk,
+    PdvEnd,
+    PdvLost,
+    PdvStart,
+    Resynced,
+)
 from .pdu.items import Defect
 from .pdu.pdus import ControlPdu
 
@@ -36,70 +51,85 @@ class StreamSide:
         self.pdu_frame: int | None = None
         self.pdvs: list[tuple[int, int, int]] = []
         self.in_pdu = False
+        self.payload = obs._payload
 
     @property
     def from_requestor(self) -> bool:
         return self.from_client != self.obs._swapped
 
-    # --- FramerHandler ---------------------------------------------------------------
+    # --- input -----------------------------------------------------------------------
 
-    def pdu_header(
-        self, pdu_type: int, length: int, offset: int, ts: int, frame: int | None
-    ) -> None:
-        self.pdu_type = pdu_type
-        self.pdu_length = length
-        self.pdu_offset = offset
-        self.pdu_ts = ts
-        self.pdu_frame = frame
-        self.pdvs = []
-        self.in_pdu = True
-        known = pdu_type if 1 <= pdu_type <= 7 else None
-        self.obs._fsm_pdu(known, self.from_requestor, ts, frame)
+    def feed(self, data: memoryview, ts: int, frame: int | None) -> None:
+        """Frame the next bytes of this direction and act on what they complete."""
+        assert self.framer is not None
+        self.consume(self.framer.receive_data(data), ts, frame)
 
-    def control_pdu(self, pdu_type: int, body: bytes, ts: int, frame: int | None) -> None:
-        self.obs._control_pdu(self, pdu_type, body, ts, frame)
+    def gap(self, size: int, ts: int, frame: int | None) -> None:
+        """``size`` bytes of this direction are missing from the capture."""
+        assert self.framer is not None
+        self.consume(self.framer.gap(size), ts, frame)
 
-    def pdv_start(
-        self, context_id: int, control: int, length: int, ts: int, frame: int | None
-    ) -> None:
-        self.pdvs.append((context_id, control, length))
-        if control & 0xFC:
-            self.framing_problem(
-                "pdv-reserved-bits",
-                f"PDV message control header 0x{control:02X} sets reserved bits 2-7 "
-                "(PS3.8 Annex E: they shall be 0; receivers ignore them)",
-                self.framer.offset if self.framer else 0,
-                ts,
-                frame,
-            )
-        self.assembler.pdv_start(context_id, control, ts, frame)
+    def consume(self, records: list[FramerRecord], ts: int, frame: int | None) -> None:
+        """Act on the framer's records for bytes that arrived at ``ts``/``frame``; then hand
+        them to the payload tap, if there is one."""
+        assembler = self.assembler
+        if len(records) == 1 and type(records[0]) is PdvChunk:
+            # The bulk of any association: one chunk of a PDV's payload.
+            assembler.pdv_data(records[0].data)
+        else:
+            for record in records:
+                match record:  # the most frequent first
+                    case PdvChunk():
+                        assembler.pdv_data(record.data)
+                    case PdvEnd():
+                        assembler.pdv_end(ts, frame)
+                        if assembler.messages or assembler.problems:
+                            self.obs._drain_assembler(self)
+                    case PduEnd():
+                        self.emit_pdu(ts, frame)
+                    case PduStart(pdu_type, length, offset):
+                        self.pdu_type = pdu_type
+                        self.pdu_length = length
+                        self.pdu_offset = offset
+                        self.pdu_ts = ts
+                        self.pdu_frame = frame
+                        self.pdvs = []
+                        self.in_pdu = True
+                        known = pdu_type if 1 <= pdu_type <= 7 else None
+                        self.obs._fsm_pdu(known, self.from_requestor, ts, frame)
+                    case PdvStart(context_id, control, length, offset):
+                        self.pdvs.append((context_id, control, length))
+                        if control & 0xFC:
+                            self._problem(
+                                "pdv-reserved-bits",
+                                f"PDV message control header 0x{control:02X} sets reserved bits "
+                                "2-7 (PS3.8 Annex E: they shall be 0; receivers ignore them)",
+                                offset,
+                                ts,
+                                frame,
+                            )
+                        assembler.pdv_start(context_id, control, ts, frame)
+                    case PduBody(pdu_type, body):
+                        self.obs._control_pdu(self, pdu_type, body, ts, frame)
+                    case PdvLost(size):
+                        assembler.pdv_lost(size)
+                    case FramingProblem(code, text, offset):
+                        self._problem(code, text, offset, ts, frame)
+                    case LostSync():
+                        self.abandon(ts, frame)
+                    case Resynced(offset, skipped):
+                        self.obs._resynced(self, offset, skipped, ts, frame)
+                    case Hole():
+                        pass  # the observer reports the gap itself
+                    case _:
+                        assert_never(record)
+        if self.payload is not None:
+            self.payload(self.obs.connection, self.from_requestor, records, ts, frame)
 
-    def pdv_data(self, data: memoryview) -> None:
-        self.assembler.pdv_data(data)
-
-    def pdv_lost(self, size: int) -> None:
-        self.assembler.pdv_lost(size)
-
-    def pdv_end(self, ts: int, frame: int | None) -> None:
-        self.assembler.pdv_end(ts, frame)
-        if self.assembler.messages or self.assembler.problems:
-            self.obs._drain_assembler(self)
-
-    def pdu_end(self, ts: int, frame: int | None) -> None:
-        self.emit_pdu(ts, frame)
-
-    def framing_problem(
-        self, code: str, text: str, offset: int, ts: int, frame: int | None
-    ) -> None:
+    def _problem(self, code: str, text: str, offset: int, ts: int, frame: int | None) -> None:
         self.obs._violation(
             self.from_requestor, ViolationKind.FRAMING, code, text, ts, frame, offset
         )
-
-    def lost_sync(self, offset: int, ts: int, frame: int | None) -> None:
-        self.abandon(ts, frame)
-
-    def resynced(self, offset: int, skipped: int, ts: int, frame: int | None) -> None:
-        self.obs._resynced(self, offset, skipped, ts, frame)
 
     # ---------------------------------------------------------------------------------
 
@@ -107,9 +137,8 @@ class StreamSide:
         """Feed the bytes held while detecting to the framer just created."""
         held, self.held = self.held, []
         self.held_size = 0
-        assert self.framer is not None
         for chunk, ts, frame in held:
-            self.framer.feed(memoryview(chunk), ts, frame)
+            self.feed(memoryview(chunk), ts, frame)
 
     def abandon(self, ts: int, frame: int | None) -> None:
         """The stream broke or ended: report the PDU and the messages in flight as cut."""

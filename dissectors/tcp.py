@@ -25,7 +25,7 @@ from collections import OrderedDict, deque
 from typing import NamedTuple
 
 from .events import AnalysisError, CloseKind, Endpoint
-from .observer import DEFAULT_KEEP, AssociationObserver, Emit
+from .observer import DEFAULT_KEEP, AssociationObserver, Emit, PayloadTap
 
 FIN = 0x01
 SYN = 0x02
@@ -72,6 +72,7 @@ class _Half:
     """One direction of a connection."""
 
     __slots__ = (
+        "acked",
         "base",
         "fin_at",
         "fin_frame",
@@ -95,11 +96,13 @@ class _Half:
         self.fin_frame: int | None = None
         self.recent: deque[tuple[int, memoryview | bytes]] = deque()
         self.recent_bytes = 0
+        self.acked = -1  # the last acknowledgement number the peer sent for this direction
 
     def start(self, seq: int) -> None:
         self.base = seq
         self.nxt = 0
         self.started = True
+        self.acked = -1
 
     def offset(self, seq: int) -> int:
         """Stream offset of a sequence number, unwrapped around the next expected byte."""
@@ -134,7 +137,8 @@ class FlowTable:
     """Reassembles every TCP connection of a capture and feeds one observer per connection.
 
     ``server_ports`` are extra ports taken as the server side when a connection's handshake
-    was not captured. ``keep`` is passed to each observer.
+    was not captured. ``keep`` and ``payload`` (a tap on the framed bytes of every
+    connection, see :mod:`dissectors.observer`) are passed to each observer.
     """
 
     def __init__(
@@ -144,8 +148,10 @@ class FlowTable:
         server_ports: frozenset[int] = frozenset(),
         keep: int = DEFAULT_KEEP,
         reorder_limit: int = REORDER_LIMIT,
+        payload: PayloadTap | None = None,
     ) -> None:
         self._emit = emit
+        self._payload = payload
         self._server_ports = WELL_KNOWN_DICOM_PORTS | server_ports
         self._keep = keep
         self._reorder_limit = reorder_limit
@@ -207,7 +213,9 @@ class FlowTable:
         obs = conn.observer
         if flags & ACK:
             other = conn.halves[1 if from_client else 0]
-            if other.started and obs.is_dicom is not False:
+            # The same acknowledgement again (the bulk of a one-way transfer) says nothing new.
+            if seg.ack != other.acked and other.started and obs.is_dicom is not False:
+                other.acked = seg.ack
                 self._acked(conn, not from_client, other, other.offset(seg.ack), seg)
         payload = seg.payload
         if payload or seg.missing:
@@ -273,6 +281,7 @@ class FlowTable:
             frame=seg.frame,
             handshake=handshake,
             keep=self._keep,
+            payload=self._payload,
         )
         k1 = (client[0], client[1], server[0], server[1])
         k2 = (server[0], server[1], client[0], client[1])

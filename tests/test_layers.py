@@ -43,7 +43,16 @@ def test_analyzer_core_does_not_load_the_tui() -> None:
     assert "tui" not in loaded and "textual" not in loaded
 
 
+def lint_imports(*args: str, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
+    """import-linter's ``lint-imports ARGS`` run by this interpreter (the project's
+    environment), not looked up on PATH, which a virtual environment does not put there."""
+    code = "import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=cwd, check=False
+    )
+
+
 def test_import_linter_contracts() -> None:
     """The contracts in pyproject.toml ([tool.importlinter]) are kept."""
-    out = subprocess.run(["lint-imports"], capture_output=True, text=True)
+    out = lint_imports()
     assert out.returncode == 0, out.stdout + out.stderr

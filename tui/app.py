@@ -22,6 +22,7 @@ from analyzer.pipeline import Progress
 from analyzer.store import Store
 from tui.core import StoreIndex, Update
 from tui.messages import IngestFinished, IngestProgress, StoreUpdated
+from tui.safe import printable
 from tui.screens.findings import FindingsScreen
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
@@ -58,10 +59,13 @@ class DicomtapApp(App[None]):
         source: str = "",
         flush_every: float = FLUSH_EVERY,
         cursor_blink: bool = True,
+        initial_filter: str = "",
     ) -> None:
         super().__init__()
         self.store = store
         self.source = source
+        self.initial_filter = initial_filter
+        """Filter expression the association list starts with (``--filter``)."""
         self.index = StoreIndex(store)
         self.ingest = ingest
         self.flush_every = flush_every
@@ -112,7 +116,13 @@ class DicomtapApp(App[None]):
     def on_ingest_finished(self, message: IngestFinished) -> None:
         if message.error:
             self.ingest_error = message.error
-            self.notify(message.error, title="Reading stopped", severity="error", timeout=15)
+            self.notify(
+                printable(message.error),
+                title="Reading stopped",
+                severity="error",
+                timeout=15,
+                markup=False,
+            )
         self.flush()
 
     # --- batches of store changes (UI thread) ----------------------------------------------
@@ -139,6 +149,8 @@ class DicomtapApp(App[None]):
             self.push_screen(FindingsScreen())
 
 
-def run(store: Store, ingest: Ingest | None = None, *, source: str = "") -> None:
-    """Run the terminal UI until the user quits."""
-    DicomtapApp(store, ingest, source=source).run()
+def run(
+    store: Store, ingest: Ingest | None = None, *, source: str = "", initial_filter: str = ""
+) -> None:
+    """Run the terminal UI until the user quits (``initial_filter``: the list's filter)."""
+    DicomtapApp(store, ingest, source=source, initial_filter=initial_filter).run()

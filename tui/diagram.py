@@ -9,6 +9,7 @@ names to colours from the stylesheet.
 from __future__ import annotations
 
 from analyzer.model import Association
+from analyzer.textsafe import printable
 
 from .rows import fit
 from .timeline import Kind, Row
@@ -38,8 +39,8 @@ def lane_width(width: int) -> int:
 def header(a: Association, width: int) -> list[Piece]:
     """The names over the two edges of the lane."""
     lane = lane_width(width)
-    left = f"{a.calling_ae_title or str(a.client)} (requestor)"
-    right = f"(acceptor) {a.called_ae_title or str(a.server)}"
+    left = printable(f"{a.calling_ae_title or str(a.client)} (requestor)")
+    right = printable(f"(acceptor) {a.called_ae_title or str(a.server)}")
     room = max(0, lane - len(right) - 1)
     names = fit(left, room) + " " + right
     return [

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from analyzer.model import Association
-from analyzer.reports.common import duration_text, size_text
+from analyzer.reports.common import duration_text, size_text, utc_clock
+from analyzer.textsafe import printable
 
 from .core import OUTCOME_SHORT, SEVERITY_MARK, SortKey, Summary
 
@@ -71,10 +71,7 @@ def layout(width: int) -> list[tuple[Column, int]]:
 
 def clock(ts: int | None) -> str:
     """``HH:MM:SS.mmm`` in UTC."""
-    if ts is None:
-        return "-"
-    seconds, ns = divmod(ts, 1_000_000_000)
-    return datetime.fromtimestamp(seconds, UTC).strftime("%H:%M:%S") + f".{ns // 1_000_000:03d}"
+    return "-" if ts is None else utc_clock(ts)
 
 
 def outcome_word(a: Association) -> str:
@@ -82,9 +79,11 @@ def outcome_word(a: Association) -> str:
 
 
 def ae_pair(a: Association) -> str:
+    """``CALLING → CALLED``, escaped (:func:`~analyzer.textsafe.printable`): AE titles are
+    wire text."""
     if a.calling_ae is None and a.called_ae is None:
         return "-"
-    return f"{a.calling_ae_title or '?'} → {a.called_ae_title or '?'}"
+    return printable(f"{a.calling_ae_title or '?'} → {a.called_ae_title or '?'}")
 
 
 def finding_text(s: Summary) -> str:

@@ -28,6 +28,7 @@ from analyzer.model import (
 )
 from analyzer.names import pdu_name, uid_name
 from analyzer.reports.common import duration_text, outcome_text, size_text
+from analyzer.textsafe import printable
 
 from .core import SEVERITY_MARK
 
@@ -287,7 +288,8 @@ def build(
     notes: Sequence[Note] = (),
     findings: Sequence[Finding] = (),
 ) -> list[Row]:
-    """The rows of one association's timeline, in time order."""
+    """The rows of one association's timeline, in time order, their text escaped
+    (:func:`~analyzer.textsafe.printable`)."""
     if pdus:
         builder = _Builder()
         for p in sorted(pdus, key=lambda p: p.ts):  # stable: same-time PDUs keep their order
@@ -338,7 +340,10 @@ def build(
     for f in findings:
         events.append(_finding_row(f, rows))
     # events go after the traffic row of the same instant (sorted() is stable)
-    return sorted(rows + events, key=lambda r: (r.ts, r.kind in _AFTER))
+    ordered = sorted(rows + events, key=lambda r: (r.ts, r.kind in _AFTER))
+    for row in ordered:  # labels quote wire text (UIDs, violation and finding words)
+        row.label, row.detail = printable(row.label), printable(row.detail)
+    return ordered
 
 
 _AFTER = {Kind.GAP, Kind.VIOLATION, Kind.NOTE, Kind.FINDING, Kind.END}

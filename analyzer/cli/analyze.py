@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import click
 
+from analyzer.filter import Filter, select
 from analyzer.findings import Diagnosis
 from analyzer.pipeline import analyze_files
 from analyzer.reports import csvout, jsonl, text
 from analyzer.store import Store
+from analyzer.textsafe import printable
 
 from .common import (
     GENERATOR,
     dicom_port_option,
+    filter_option,
     keep_option,
     output_file,
     progress_bar,
     progress_option,
+    redact_option,
     user_errors,
 )
 from .scaled import LOCAL, analyze_on_dask, check_usage, write_records
@@ -54,6 +58,8 @@ from .scaled import LOCAL, analyze_on_dask, check_usage, write_records
     "which side is the server when the capture missed the TCP handshake."
 )
 @keep_option("Bytes kept from the start of each data set (for display); the rest is only counted.")
+@filter_option()
+@redact_option()
 @progress_option()
 def analyze(
     files: tuple[str, ...],
@@ -61,20 +67,25 @@ def analyze(
     output: str | None,
     ports: tuple[int, ...],
     keep: int,
+    flt: Filter | None,
     progress: bool,
     dask: str | None,
 ) -> None:
     """Reconstruct the DICOM associations in packet captures.
 
-    Several FILEs are read in order as one capture (for example the files of a ring
-    buffer). pcap and pcapng are recognised by their content, whatever the file name.
+    Several FILEs are read as one capture (for example the files of a ring buffer), in
+    the order of their first packets whatever order they are given in. pcap and pcapng
+    are recognised by their content, whatever the file name, and so are gzip, xz and bzip2
+    compression (read as they stream). FILE - is standard input.
 
     \b
     Examples:
       dicomtap analyze capture.pcapng
-      dicomtap analyze --format json -o records.jsonl night.pcap
+      dicomtap analyze --format json -o records.jsonl night.pcap.gz
       dicomtap analyze --format csv ring_*.pcapng > exchanges.csv
       dicomtap analyze --port 4100 vendor.pcap
+      ssh modality-gw 'tcpdump -w - port 104' | dicomtap analyze -
+      dicomtap analyze --filter 'cmd=C-STORE and latency>2s' night.pcap
 
     \b
     Many captures (files of several capture points, told apart by what the files say
@@ -84,24 +95,34 @@ def analyze(
 
     \b
     Exit status: 0 analysed (even a truncated capture, which is reported on stderr),
-    2 usage error or unreadable input (with --dask: after analysing the files that
-    could be read; each file that could not is an error record).
+    2 usage error, unreadable input, or a report that cannot be written (a full disk);
+    with --dask, after analysing the files that could be read (each file that could not
+    is an error record).
     """
     check_usage(files, fmt, output, dask)
     if dask is not None:
         analyze_on_dask(
-            files, dask=dask, fmt=fmt, output=output, ports=ports, keep=keep, progress=progress
+            files,
+            dask=dask,
+            fmt=fmt,
+            output=output,
+            ports=ports,
+            keep=keep,
+            flt=flt,
+            progress=progress,
         )
         return
     store = Store()
     with user_errors(), progress_bar(progress) as bar:
         analyze_files(files, store, ports=ports, keep=keep, rules=Diagnosis(), progress=bar)
     for note in store.source.truncated:
-        click.echo(f"dicomtap: warning: {note}; analysed up to the cut", err=True)
+        click.echo(f"dicomtap: warning: {printable(note)}; analysed up to the cut", err=True)
     for note in store.source.warnings:
-        click.echo(f"dicomtap: note: {note}", err=True)
+        click.echo(f"dicomtap: note: {printable(note)}", err=True)
     if not len(store):
         click.echo(f"dicomtap: {text.summary_line(store)}", err=True)
+    if flt is not None:
+        store = select(store, flt)
     if fmt == "parquet":
         with user_errors():
             write_records(jsonl.records(store, GENERATOR), fmt, output)

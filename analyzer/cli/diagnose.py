@@ -7,19 +7,23 @@ from typing import IO, Any
 
 import click
 
+from analyzer.filter import Filter, select
 from analyzer.findings import Diagnosis
 from analyzer.model import Severity
 from analyzer.pipeline import analyze_files
-from analyzer.reports import diagnosis, jsonl
+from analyzer.reports import csvout, diagnosis, jsonl
 from analyzer.reports.common import in_start_order
 from analyzer.store import Store
+from analyzer.textsafe import printable
 
 from .common import (
     GENERATOR,
     dicom_port_option,
+    filter_option,
     output_file,
     progress_bar,
     progress_option,
+    redact_option,
     user_errors,
 )
 
@@ -31,11 +35,12 @@ _SEVERITIES = {"info": Severity.INFO, "warning": Severity.WARNING, "error": Seve
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json", "csv"]),
     default="text",
     show_default=True,
     help="text: verdict and findings, worst first; "
-    "json: JSON Lines (association and finding records).",
+    "json: JSON Lines (association and finding records); "
+    "csv: one row per finding, with its association's endpoints, AE titles and outcome.",
 )
 @click.option(
     "--min-severity",
@@ -51,6 +56,8 @@ _SEVERITIES = {"info": Severity.INFO, "warning": Severity.WARNING, "error": Seve
     "Treat this TCP port as a DICOM port (repeatable): connections to it that never "
     "associate are diagnosed too."
 )
+@filter_option()
+@redact_option()
 @progress_option()
 def diagnose(
     files: tuple[str, ...],
@@ -58,35 +65,45 @@ def diagnose(
     min_severity: str,
     output: str | None,
     ports: tuple[int, ...],
+    flt: Filter | None,
     progress: bool,
 ) -> None:
     """Say why DICOM associations in packet captures failed.
 
     Prints a one-line verdict, then each association that has findings, worst first: what
     went wrong in plain words, the likely cause, what to check and on which side, and the
-    evidence (frame numbers, times, direction).
+    evidence (frame numbers, times, direction). FILEs are read as by 'dicomtap analyze'
+    (several as one capture in time order; gzip, xz, bzip2; - for standard input).
 
     \b
     Examples:
       dicomtap diagnose modality-to-pacs.pcapng
       dicomtap diagnose --min-severity warning night.pcap
+      dicomtap diagnose --filter 'called=PACS*' night.pcap   # exit status for PACS only
       dicomtap diagnose --format json capture.pcap | jq 'select(.type=="finding")'
+      dicomtap diagnose --format csv -o findings.csv ring_*.pcapng
+      zcat night.pcap.gz | dicomtap diagnose -
 
     \b
     Exit status (for cron jobs and health checks):
       0  no error-severity finding
       1  at least one error-severity finding
-      2  usage error, or an input that cannot be read as a capture
+      2  usage error, an input that cannot be read as a capture, or a report that
+         cannot be written
     """
     store = Store()
     with user_errors(), progress_bar(progress) as bar:
         analyze_files(files, store, ports=ports, rules=Diagnosis(), progress=bar)
     for note in store.source.warnings:
-        click.echo(f"dicomtap: note: {note}", err=True)
+        click.echo(f"dicomtap: note: {printable(note)}", err=True)
+    if flt is not None:
+        store = select(store, flt)
     threshold = _SEVERITIES[min_severity]
     with output_file(output) as out:
         if fmt == "json":
             _json(store, out, threshold)
+        elif fmt == "csv":
+            csvout.write_findings(store, out, threshold)
         else:
             diagnosis.write(store, out, threshold)
     sys.exit(diagnosis.exit_status(store))
@@ -101,7 +118,7 @@ def _json(store: Store, out: IO[str], threshold: Severity) -> None:
         findings = [f for f in store.findings(a.id) if f.severity >= threshold]
         if not findings:
             continue
-        emit(jsonl.association_record(a))
+        emit(jsonl.association_record(a, store.links(a.id), store))
         for f in findings:
             emit(jsonl.finding_record(f))
     summary = jsonl.summary_record(store)

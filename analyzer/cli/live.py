@@ -11,16 +11,30 @@ from typing import NoReturn
 
 import click
 
+from analyzer.filter import Filter, StreamFilter
 from analyzer.findings import Diagnosis
 from analyzer.pipeline import Progress
+from analyzer.reports.common import human_text
 from analyzer.reports.diagnosis import exit_status
 from analyzer.reports.text import table
 from analyzer.sources.live import LiveCapture, LiveOptions, LiveResult, run_live
-from analyzer.sources.live_dumpcap import find_dumpcap, list_interfaces
-from analyzer.sources.live_log import LiveJsonl, LiveLog, summary_lines
+from analyzer.sources.live.dumpcap import find_dumpcap, list_interfaces
+from analyzer.sources.live.log import LiveJsonl, LiveLog, summary_lines
 from analyzer.store import Store
+from analyzer.textsafe import printable
 
-from .common import GENERATOR, dicom_port_option, fail, keep_option, terminal_ui, user_errors
+from .common import (
+    GENERATOR,
+    dicom_port_option,
+    drop_stdout,
+    fail,
+    filter_option,
+    keep_option,
+    raw_capture_note,
+    redact_option,
+    terminal_ui,
+    user_errors,
+)
 
 _DUMPCAP_OPTION = click.option(
     "--dumpcap",
@@ -58,10 +72,14 @@ class _Ring(click.ParamType[tuple[int, float]]):
 )
 @click.option(
     "-f",
-    "--filter",
+    "--capture-filter",
     "bpf",
     metavar="BPF",
     help="Capture filter (libpcap syntax), instead of the default: 'tcp', or the --port ones.",
+)
+@filter_option(
+    help="Report only associations that match EXPR (the filter language of 'analyze "
+    "--filter'), each from the moment it matches; the summary still covers everything."
 )
 @dicom_port_option(
     "A DICOM port (repeatable): narrows the default filter to 'tcp port N or ...', and "
@@ -105,6 +123,7 @@ class _Ring(click.ParamType[tuple[int, float]]):
 )
 @keep_option("Bytes kept from the start of each data set (for display); the rest is only counted.")
 @_DUMPCAP_OPTION
+@redact_option()
 def live(
     interface: str,
     bpf: str | None,
@@ -117,6 +136,7 @@ def live(
     buffer_size: int,
     keep: int,
     dumpcap: str | None,
+    flt: Filter | None,
 ) -> None:
     """Capture on an interface and report DICOM associations as they happen.
 
@@ -132,6 +152,7 @@ def live(
       dicomtap live -i eth0
       dicomtap live -i eth0 --port 104 --port 11112 -w pacs.pcapng
       dicomtap live -i any -f 'host 10.0.0.9' --format json > records.jsonl
+      dicomtap live -i eth0 --filter 'status=failure or outcome=aborted'
       dicomtap live -i eth0 -w night.pcapng --ring 24:500 --fail-on-error
 
     \b
@@ -143,6 +164,7 @@ def live(
     """
     if ring is not None and not write:
         fail("--ring needs --write FILE.pcapng (the base name of the ring's files)")
+    raw_capture_note(write)
     options = LiveOptions(
         interface=interface,
         capture_filter=bpf,
@@ -154,10 +176,11 @@ def live(
         keep=keep,
     )
     if tui:
-        _live_tui(options, fail_on_error)
+        _live_tui(options, fail_on_error, flt.source if flt else "")
     store = Store()
     sinks: list[LiveLog | LiveJsonl] = []
     stop = threading.Event()
+    accepts = StreamFilter(store, flt).accepts if flt is not None else None
 
     def started(capture: LiveCapture) -> None:
         click.echo(
@@ -166,9 +189,11 @@ def live(
         )
         # the reader of the output went away (| head): stop as on Ctrl-C
         if fmt == "json":
-            sinks.append(LiveJsonl(store, sys.stdout, GENERATOR, options, closed=stop.set))
+            sinks.append(
+                LiveJsonl(store, sys.stdout, GENERATOR, options, closed=stop.set, accepts=accepts)
+            )
         else:
-            sinks.append(LiveLog(store, sys.stdout, closed=stop.set))
+            sinks.append(LiveLog(store, sys.stdout, closed=stop.set, accepts=accepts))
 
     with _StopOnSignals(stop), user_errors():
         try:
@@ -180,11 +205,15 @@ def live(
             sys.exit(130)
     for sink in sinks:
         sink.close(options, result)
+        if sink.stopped:
+            drop_stdout()  # the interpreter's last flush of stdout would fail again
+        if sink.error:
+            fail(f"cannot write standard output: {sink.error}")
     _finish(store, result, fail_on_error)
 
 
 def _notice(line: str) -> None:
-    click.echo(f"dicomtap: {line}", err=True)
+    click.echo(f"dicomtap: {printable(line)}", err=True)
 
 
 class _StopOnSignals:
@@ -210,17 +239,17 @@ class _StopOnSignals:
 
 def _finish(store: Store, result: LiveResult, fail_on_error: bool) -> NoReturn:
     for note in store.source.truncated:
-        click.echo(f"dicomtap: warning: {note}", err=True)
+        click.echo(f"dicomtap: warning: {printable(note)}", err=True)
     if result.write_error:  # the evidence was not kept as asked: an I/O error
         if result.error:
-            click.echo(f"dicomtap: error: {result.error}", err=True)
+            click.echo(f"dicomtap: error: {printable(result.error)}", err=True)
         fail(result.write_error)
     if result.error:
         fail(result.error)
     sys.exit(exit_status(store) if fail_on_error else 0)
 
 
-def _live_tui(options: LiveOptions, fail_on_error: bool) -> NoReturn:
+def _live_tui(options: LiveOptions, fail_on_error: bool, initial_filter: str) -> NoReturn:
     try:
         run_ui = terminal_ui()
     except ImportError as exc:
@@ -238,12 +267,17 @@ def _live_tui(options: LiveOptions, fail_on_error: bool) -> NoReturn:
             done.set()
 
     try:
-        run_ui(store, ingest, source=f"live: {options.interface} ({options.bpf})")
+        run_ui(
+            store,
+            ingest,
+            source=f"live: {options.interface} ({options.bpf})",
+            initial_filter=initial_filter,
+        )
     finally:
         capture.stop()  # the UI has quit: stop capturing, let the analysis finish
         done.wait(30)
     if store.source.finished:
-        click.echo("\n".join(summary_lines(store, options, capture.result)))
+        click.echo(human_text(summary_lines(store, options, capture.result)), nl=False)
         _finish(store, capture.result, fail_on_error)
     fail("the capture did not finish within 30 s of the terminal UI closing")
 

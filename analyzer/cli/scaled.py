@@ -15,6 +15,8 @@ from typing import Any
 
 import click
 
+from analyzer import redact
+from analyzer.filter import Filter
 from analyzer.reports import jsonl
 from analyzer.scale.inputs import expand
 from analyzer.scale.runner import plan, records
@@ -45,6 +47,9 @@ def check_usage(files: tuple[str, ...], fmt: str, output: str | None, dask: str 
         fail("--dask writes JSON Lines or Parquet: add --format json or --format parquet")
     if "-" in files:
         fail("--dask reads capture files: the workers cannot read standard input")
+    if redact.phi_redacted():
+        # The pseudonyms are drawn with a key of this process, which workers do not share.
+        fail("--redact cannot be used with --dask")
 
 
 def scheduler_of(dask: str, files: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
@@ -67,6 +72,7 @@ def analyze_on_dask(
     output: str | None,
     ports: tuple[int, ...],
     keep: int,
+    flt: Filter | None,
     progress: bool,
 ) -> None:
     """Analyse the capture points of ``files`` on Dask and write their merged records.
@@ -75,7 +81,7 @@ def analyze_on_dask(
     from analyzer.scale.cluster import DaskExecutor, dask_client
 
     scheduler, files = scheduler_of(dask, files)
-    settings = Settings(ports, keep, GENERATOR)
+    settings = Settings(ports, keep, GENERATOR, flt)
     errors: list[str] = []
     with user_errors():
         inputs = expand(files)

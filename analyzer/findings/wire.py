@@ -6,7 +6,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 
-from analyzer.model import Finding, Outcome, Severity, ViolationKind, ViolationRecord
+from analyzer.model import (
+    Association,
+    Finding,
+    Outcome,
+    Severity,
+    ViolationKind,
+    ViolationRecord,
+)
+from analyzer.names import uid_valid
 from analyzer.reports.common import plural
 from dissectors.pdu import pdu_name
 from dissectors.ul_fsm import RECEIVE_EVENT, SEND_EVENT, Event
@@ -234,10 +242,81 @@ def ae_title_invalid(f: Facts) -> Iterator[Finding]:
         )
 
 
+#: Invalid UIDs named in a uid-invalid finding; the rest are counted.
+_UIDS_NAMED = 5
+
+
+def uid_invalid(f: Facts) -> Iterator[Finding]:
+    """UIDs of the negotiation that PS3.5 §9.1 does not allow, per side that sent them.
+
+    (The UIDs of DIMSE command sets are checked where they are decoded, and reported as
+    DIMSE violations.)"""
+    a = f.a
+    for requestor, pdu, frame, ts in (
+        (True, "A-ASSOCIATE-RQ", a.rq_frame, a.rq_ts),
+        (False, "A-ASSOCIATE-AC", a.ac_frame, a.ac_ts),
+    ):
+        bad: dict[str, str] = {}  # UID -> where it was first seen
+        for where, uid in _negotiated_uids(a, requestor):
+            if uid not in bad and not uid_valid(uid):
+                bad[uid] = where
+        if not bad:
+            continue
+        named = [f"{where} {uid!r}" for uid, where in list(bad.items())[:_UIDS_NAMED]]
+        more = len(bad) - len(named)
+        yield f.finding(
+            "uid-invalid",
+            Severity.WARNING,
+            f"Invalid UID in the {pdu}",
+            f"The {pdu} sent by {f.party(requestor)} holds "
+            f"{plural(len(bad), 'UID')} that PS3.5 §9.1 does not allow: "
+            + "; ".join(named)
+            + (f"; and {more} more" if more else "")
+            + ". A UID holds only digits and dots, with no leading zero in a component, and "
+            "at most 64 characters. A strict peer refuses the context or the association.",
+            f"Correct the UID in the configuration or software of {f.party(requestor)}; report "
+            "it to its vendor if it is built in.",
+            frames=(frame,),
+            ts=ts,
+            requestor_sent=requestor,
+        )
+
+
+def _negotiated_uids(a: Association, requestor: bool) -> Iterator[tuple[str, str]]:
+    """``(where, UID)`` for every UID one side sent in the negotiation."""
+    info = a.requestor_info if requestor else a.acceptor_info
+    if requestor:
+        if a.application_context is not None:
+            yield "application context", a.application_context
+        for c in a.contexts:
+            if c.abstract_syntax is not None:
+                yield f"abstract syntax of context {c.id}", c.abstract_syntax
+            for ts in c.proposed_transfer_syntaxes:
+                yield f"transfer syntax of context {c.id}", ts
+    else:
+        for c in a.contexts:
+            if c.accepted_transfer_syntax is not None:
+                yield f"accepted transfer syntax of context {c.id}", c.accepted_transfer_syntax
+    if info is None:
+        return
+    if info.implementation_class_uid is not None:
+        yield "implementation class UID", info.implementation_class_uid
+    for r in info.role_selections:
+        yield "role selection SOP class", r.sop_class_uid
+    for e in info.extended_negotiation:
+        yield "extended negotiation SOP class", e.sop_class_uid
+    for common in info.common_extended_negotiation:
+        yield "common extended negotiation SOP class", common.sop_class_uid
+        yield "common extended negotiation service class", common.service_class_uid
+        for uid in common.related_general_sop_classes:
+            yield "related general SOP class", uid
+
+
 __all__ = [
     "ae_title_invalid",
     "capture_gap",
     "partial_association",
     "pdu_exceeds_max_length",
     "protocol_violations",
+    "uid_invalid",
 ]

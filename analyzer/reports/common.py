@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from analyzer.model import Association, Exchange
 from analyzer.store import Store
+from analyzer.textsafe import printable
 from dissectors import Outcome
 from dissectors.pdu import (
     abort_reason_text,
@@ -14,14 +16,53 @@ from dissectors.pdu import (
     reject_source_text,
 )
 
+_CYCLE_NS = 146_097 * 86_400 * 1_000_000_000
+"""400 Gregorian years, to the nanosecond: the calendar repeats itself exactly after them."""
+
+
+def calendar_seconds(ts: int) -> tuple[int, int, int]:
+    """``(seconds, years, ns)``: a time in ns since the Unix epoch as whole seconds moved by
+    whole 400-year cycles into 1970-2369 (where every time library works), the years it was
+    moved by, and the nanoseconds past the second.
+
+    A capture's timestamps are whatever its file says: a pcapng ``if_tsoffset`` or
+    ``if_tsresol`` can put them far past the year 9999 or before the year 1, where
+    :mod:`datetime` and :func:`time.localtime` give up. Date and time of day are the same
+    in the moved second; only the year needs ``years`` added back.
+    """
+    cycles, rest = divmod(ts, _CYCLE_NS)
+    seconds, ns = divmod(rest, 1_000_000_000)
+    return seconds, cycles * 400, ns
+
 
 def iso_time(ts: int | None) -> str | None:
-    """UTC ISO 8601 with microseconds, e.g. ``2026-11-24T19:13:52.123456Z``."""
+    """UTC ISO 8601 with microseconds, e.g. ``2026-11-24T19:13:52.123456Z``.
+
+    Years outside 0000-9999 use ISO 8601's expanded form, sign and six digits or more
+    (``+586438-03-02T11:02:03.000000Z``), as JavaScript's ``toISOString`` does."""
     if ts is None:
         return None
-    seconds, ns = divmod(ts, 1_000_000_000)
-    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{stamp}.{ns // 1000:06d}Z"
+    seconds, years, ns = calendar_seconds(ts)
+    stamp = datetime.fromtimestamp(seconds, UTC)
+    year = stamp.year + years
+    shown = f"{year:04d}" if 0 <= year <= 9999 else f"{year:+07d}"
+    return f"{shown}-{stamp:%m-%dT%H:%M:%S}.{ns // 1000:06d}Z"
+
+
+def utc_clock(ts: int) -> str:
+    """``HH:MM:SS.mmm``, UTC, for a time in ns since the epoch (any year)."""
+    seconds, _, ns = calendar_seconds(ts)
+    return datetime.fromtimestamp(seconds, UTC).strftime("%H:%M:%S") + f".{ns // 1_000_000:03d}"
+
+
+def human_text(lines: Iterable[str]) -> str:
+    """Lines for a person (a terminal, a text file, a log), each ended by a newline.
+
+    Wire text inside them (AE titles, UIDs, implementation names, error comments, data set
+    values, in findings' words too) is escaped by :func:`analyzer.textsafe.printable`, so a
+    crafted value can neither forge a line nor send the terminal an escape sequence.
+    """
+    return "".join(f"{printable(line)}\n" for line in lines)
 
 
 def ms(ns: int | None) -> float | None:

@@ -9,8 +9,9 @@ from typing import IO
 
 from analyzer.model import Association, Finding, Severity
 from analyzer.store import Store
+from analyzer.textsafe import printable
 
-from .common import iso_time, outcome_text
+from .common import human_text, iso_time, outcome_text
 
 _WIDTH = 100
 
@@ -32,7 +33,11 @@ CAUSE_ORDER = (
     "connection-unanswered",
     "no-context-accepted",
     "move-destination-unknown",
+    "move-sub-association-rejected",
+    "move-destination-unreachable",
     "move-without-sub-association",
+    "commitment-reverse-association-failed",
+    "commitment-failed-references",
     "role-not-negotiated",
     "unaccepted-context-used",
     "pdu-exceeds-max-length",
@@ -102,12 +107,13 @@ def _wrap(text: str, indent: str) -> list[str]:
 
 
 def finding_lines(f: Finding) -> list[str]:
-    """A finding as an indented block."""
+    """A finding as an indented block, its wire text escaped (before wrapping, so that the
+    lines keep their width)."""
     label = f.severity.label.upper()
-    lines = [f"  {label:<7} {f.title}  [{f.code}]"]
+    lines = [f"  {label:<7} {printable(f.title)}  [{f.code}]"]
     pad = " " * 10
-    lines += _wrap(f.explanation, pad)
-    lines += _wrap(f"Hint: {f.hint}", pad)
+    lines += _wrap(printable(f.explanation), pad)
+    lines += _wrap(f"Hint: {printable(f.hint)}", pad)
     ev = f.evidence
     where = []
     if ev.frames:
@@ -124,10 +130,9 @@ def finding_lines(f: Finding) -> list[str]:
 
 def write(store: Store, out: IO[str], min_severity: Severity = Severity.INFO) -> None:
     """The verdict line, capture notes, then associations worst first."""
-    out.write(f"Verdict: {verdict(store)}\n")
-    for note in store.source.truncated:
-        out.write(f"Note: {note}; analysed up to the cut.\n")
-    out.write("\n")
+    lines = [f"Verdict: {verdict(store)}"]
+    lines += [f"Note: {note}; analysed up to the cut." for note in store.source.truncated]
+    out.write(human_text([*lines, ""]))
     quiet: Counter[str] = Counter()
     for a in sorted(store.associations(), key=lambda a: _rank(store, a)):
         findings = [f for f in store.findings(a.id) if f.severity >= min_severity]
@@ -137,15 +142,16 @@ def write(store: Store, out: IO[str], min_severity: Severity = Severity.INFO) ->
         title = f"Association {a.id}: {a.client} → {a.server}"
         if a.calling_ae_title or a.called_ae_title:
             title += f"  {a.calling_ae_title or '?'} → {a.called_ae_title or '?'}"
-        out.write(f"{title}\n")
-        out.write(f"  {outcome_text(a)}; started {iso_time(a.start_ts)}\n")
+        lines = [title, f"  {outcome_text(a)}; started {iso_time(a.start_ts)}"]
         for f in findings:
-            out.write("\n".join(finding_lines(f)) + "\n")
-        out.write("\n")
+            lines += finding_lines(f)
+        out.write(human_text([*lines, ""]))
     if quiet:
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(quiet.items()))
         out.write(
-            f"Without findings at this level: {sum(quiet.values())} association(s) ({kinds}).\n"
+            human_text(
+                [f"Without findings at this level: {sum(quiet.values())} association(s) ({kinds})."]
+            )
         )
 
 

@@ -23,13 +23,24 @@ from analyzer.model import (
     Detection,
     Exchange,
     Finding,
+    Link,
     Outcome,
     ViolationRecord,
 )
 from analyzer.names import uid_name
 from analyzer.store import Change, ChangeKind, Store
+from analyzer.textsafe import printable
 
-from .common import duration_text, outcome_text, plural, side, size_text, status_text
+from .common import (
+    calendar_seconds,
+    duration_text,
+    outcome_text,
+    plural,
+    side,
+    size_text,
+    status_text,
+)
+from .workflows import link_text, orphan
 
 Line = tuple[int | None, str]
 """The time a line is about (capture time, ns; None: now), and its text."""
@@ -43,7 +54,7 @@ _VIOLATION_LINES = 5
 def clock(ts: int | None) -> str:
     """``12:00:01.234``, local time, for a time in ns (now if None)."""
     ts = time.time_ns() if ts is None else ts
-    seconds, ns = divmod(ts, 1_000_000_000)
+    seconds, _, ns = calendar_seconds(ts)  # a capture's time may lie past the year 9999
     return time.strftime("%H:%M:%S", time.localtime(seconds)) + f".{ns // 1_000_000:03d}"
 
 
@@ -69,6 +80,12 @@ class EventLines:
         self._violations: dict[int, int] = {}
 
     def lines(self, change: Change) -> list[Line]:
+        """The lines a change adds (often none), their wire text escaped
+        (:func:`~analyzer.textsafe.printable`): a crafted AE title or UID can neither forge
+        a log line nor reach the terminal as an escape sequence."""
+        return [(ts, printable(text)) for ts, text in self._lines(change)]
+
+    def _lines(self, change: Change) -> list[Line]:
         record = change.record
         match change.kind:
             case ChangeKind.ASSOCIATION if isinstance(record, Association):
@@ -81,6 +98,8 @@ class EventLines:
                 return self._finding(record)
             case ChangeKind.VIOLATION if isinstance(record, ViolationRecord):
                 return self._violation(record)
+            case ChangeKind.LINK if isinstance(record, Link):
+                return self._about(record.association, record.ts, link_text(self.store, record))
             case _:
                 return []
 
@@ -157,6 +176,8 @@ def exchange_text(e: Exchange) -> str:
     """``C-STORE CT Image Storage: 0x0000 Success, latency 1.2 ms, 512.0 KiB``."""
     what = uid_name(e.sop_class) if e.sop_class else "-"
     by = "" if e.from_requestor else " (by the acceptor)"
+    if orphan(e):
+        by += " response only (its request is not in the capture)"
     status = status_text(e)
     if e.pending:
         status += f" (+{e.pending} pending)"

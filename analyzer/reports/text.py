@@ -11,11 +11,14 @@ from typing import IO
 
 from analyzer.model import Association, Exchange, UserInfo
 from analyzer.names import uid_name, uid_short
+from analyzer.sources.packets import linktype_text
 from analyzer.store import Store
+from analyzer.textsafe import printable
 from dissectors.pdu import context_result_text, user_identity_type_text
 
 from .common import (
     duration_text,
+    human_text,
     in_start_order,
     iso_time,
     outcome_text,
@@ -23,12 +26,17 @@ from .common import (
     size_text,
     status_text,
 )
+from .workflows import orphan, workflow_lines
 
 
 def table(rows: Sequence[Sequence[str]], indent: str = "    ") -> list[str]:
-    """Left-aligned columns, two spaces apart; the last column is not padded."""
+    """Left-aligned columns, two spaces apart; the last column is not padded.
+
+    Cells are escaped here (:func:`~analyzer.textsafe.printable`), before the columns are
+    measured, so that a row holding wire text with control characters stays aligned."""
     if not rows:
         return []
+    rows = [[printable(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(max(len(r) for r in rows))]
     lines = []
     for r in rows:
@@ -161,7 +169,7 @@ def _exchanges(exchanges: Sequence[Exchange]) -> list[str]:
         rows.append(
             [
                 str(e.index),
-                e.service,
+                f"{e.service}-RSP only" if orphan(e) else e.service,
                 "SCU" if e.from_requestor else "SCP",
                 "-" if e.message_id is None else str(e.message_id),
                 uid_name(e.sop_class) if e.sop_class else "-",
@@ -174,7 +182,8 @@ def _exchanges(exchanges: Sequence[Exchange]) -> list[str]:
 
 
 def association_block(store: Store, a: Association) -> list[str]:
-    """The lines describing one association."""
+    """The lines describing one association (wire text not yet escaped: :func:`write` and
+    every other caller pass them through :func:`~analyzer.reports.common.human_text`)."""
     title = f"Association {a.id}: {a.client} → {a.server}"
     if a.calling_ae is not None or a.called_ae is not None:
         title += f"  {_ae_text(a.calling_ae)} → {_ae_text(a.called_ae)}"
@@ -199,6 +208,7 @@ def association_block(store: Store, a: Association) -> list[str]:
             f"({size_text(a.acceptor_pdus.bytes)})"
         )
     lines += _exchanges(store.exchanges(a.id))
+    lines += workflow_lines(store, a)
     gaps = store.gaps(a.id)
     if gaps:
         lost = sum(g.size for g in gaps)
@@ -223,9 +233,8 @@ def association_block(store: Store, a: Association) -> list[str]:
 def write(store: Store, out: IO[str]) -> None:
     """Write every association, in start order, then a one-line summary."""
     for a in in_start_order(store):
-        out.write("\n".join(association_block(store, a)))
-        out.write("\n\n")
-    out.write(summary_line(store) + "\n")
+        out.write(human_text([*association_block(store, a), ""]))
+    out.write(human_text([summary_line(store)]))
 
 
 def summary_line(store: Store) -> str:
@@ -233,7 +242,10 @@ def summary_line(store: Store) -> str:
     src = store.source
     if not associations:
         text = f"No DICOM found in {src.packets} packet(s)"
-        if src.tcp_segments == 0:
+        if src.tcp_segments == 0 and src.unsupported_link_types:
+            kinds = ", ".join(linktype_text(t) for t in sorted(src.unsupported_link_types))
+            text += f" (unsupported link type {kinds})"
+        elif src.tcp_segments == 0:
             text += " (no TCP traffic at all)"
         return text + "."
     exchanges = sum(a.exchanges for a in associations)

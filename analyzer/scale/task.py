@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analyzer.errors import DicomtapError
+from analyzer.filter import Filter, select
 from analyzer.findings import Diagnosis
 from analyzer.pipeline import analyze_files
 from analyzer.reports import jsonl
@@ -30,11 +31,15 @@ Record = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """How to analyse, as ``dicomtap analyze`` is told (``--port``, ``--keep``)."""
+    """How to analyse, as ``dicomtap analyze`` is told (``--port``, ``--keep``,
+    ``--filter``)."""
 
     ports: tuple[int, ...] = ()
     keep: int = DEFAULT_KEEP
     generator: str = "dicomtap"
+    filter: Filter | None = None
+    """Associations to keep. A capture point's associations are its own, so filtering
+    each capture point keeps what filtering the whole output keeps."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,10 +112,12 @@ def analyze_group(files: Sequence[str], settings: Settings) -> GroupResult:
             error=f"{', '.join(names)}: analysis failed ({type(exc).__name__}: {exc}); this "
             "is a defect of dicomtap: please report it with the capture",
         )
+    ids = [a.id for a in store.associations()]  # ids of the associations filtered out too
+    shown = store if settings.filter is None else select(store, settings.filter)
     chunks: list[bytes] = []
     pending: list[Record] = []
     summary: Record | None = None
-    for record in jsonl.records(store, settings.generator):
+    for record in jsonl.records(shown, settings.generator):
         kind = record["type"]
         if kind == "header":
             continue
@@ -123,7 +130,6 @@ def analyze_group(files: Sequence[str], settings: Settings) -> GroupResult:
             pending = []
     if pending:
         chunks.append(_pack(pending))
-    ids = [a.id for a in store.associations()]
     return GroupResult(
         names,
         tuple(chunks),

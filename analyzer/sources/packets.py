@@ -25,6 +25,7 @@ from __future__ import annotations
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from dissectors.tcp import Segment
 
@@ -39,6 +40,25 @@ LINKTYPE_LINUX_SLL = 113
 LINKTYPE_IPV4 = 228
 LINKTYPE_IPV6 = 229
 LINKTYPE_LINUX_SLL2 = 276
+
+
+@lru_cache(maxsize=1)
+def _linktype_names() -> dict[int, str]:
+    # dpkt is imported only here, for a message: it costs a quarter of a second at start-up.
+    import dpkt.pcap
+
+    names: dict[int, str] = {}
+    for name, value in sorted(vars(dpkt.pcap).items()):
+        if name.startswith("DLT_") and isinstance(value, int):
+            names.setdefault(value, name[4:])
+    return names
+
+
+def linktype_text(linktype: int) -> str:
+    """``147 (USER0)``: a link type with the name libpcap gives it (dpkt's table)."""
+    name = _linktype_names().get(linktype)
+    return f"{linktype} ({name})" if name else str(linktype)
+
 
 _ETH_IPV4 = 0x0800
 _ETH_IPV6 = 0x86DD

@@ -24,21 +24,28 @@ impossible length). Neither raises: what came before is still worth analysing.
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import io
+import lzma
 import os
 import stat
 import struct
+import sys
+import zlib
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from enum import IntEnum
 from types import TracebackType
-from typing import BinaryIO, Literal, TypeVar
+from typing import BinaryIO, Literal, TypeVar, cast
 
 from analyzer.errors import InputError
 from dissectors.tcp import Segment
 
-from .packets import DecodeStats, PacketDecoder
+from .packets import DecodeStats, PacketDecoder, linktype_text
 
-__all__ = ["CaptureFile", "CaptureStats", "InterfaceStatistics", "read_packets"]
+__all__ = ["CaptureFile", "CaptureStats", "InterfaceStatistics", "in_time_order", "read_packets"]
 
 CHUNK = 1 << 20
 """Bytes asked of the file per read."""
@@ -150,7 +157,9 @@ class CaptureStats(DecodeStats):
         """One line per kind of data that was skipped or lost (truncation aside)."""
         out: list[str] = []
         for linktype, count in sorted(self.unsupported_linktypes.items()):
-            out.append(f"{_frames(count)} of unsupported link type {linktype} skipped")
+            out.append(
+                f"{_frames(count)} of unsupported link type {linktype_text(linktype)} skipped"
+            )
         if self.undecodable:
             out.append(f"{_frames(self.undecodable)} too short or malformed to decode")
         if self.snaplen_cut:
@@ -170,17 +179,27 @@ def _frames(n: int) -> str:
     return f"{n} frame{'s' if n != 1 else ''}"
 
 
+def _nothing(size: int) -> bytes:
+    return b""
+
+
 class _Stream:
-    """A refill buffer over a binary stream: reads big chunks, never seeks."""
+    """A refill buffer over a binary stream: reads big chunks, never seeks.
 
-    __slots__ = ("_name", "_read", "stats")
+    ``compression`` names the format the stream is being decompressed from (``gzip``...):
+    a decompression error then ends the capture as a cut would, instead of the analysis."""
 
-    def __init__(self, fileobj: BinaryIO, stats: CaptureStats, name: str) -> None:
+    __slots__ = ("_name", "_read", "compression", "stats")
+
+    def __init__(
+        self, fileobj: BinaryIO, stats: CaptureStats, name: str, compression: str | None = None
+    ) -> None:
         # read1 returns what a pipe has now instead of waiting for a whole chunk.
         read1 = getattr(fileobj, "read1", None)
         self._read: Callable[[int], bytes] = read1 if read1 is not None else fileobj.read
         self.stats = stats
         self._name = name
+        self.compression = compression
 
     def more(self, buf: bytes, pos: int, need: int) -> bytes:
         """``buf[pos:]`` extended to ``need`` bytes or more (fewer at the end of the input)."""
@@ -189,11 +208,9 @@ class _Stream:
         while have < need:
             try:
                 chunk = self._read(max(CHUNK, need - have))
-            except OSError as exc:
-                raise InputError(
-                    f"{self._name}: read error after {self.stats.bytes_read} bytes "
-                    f"({exc.strerror or exc})"
-                ) from None
+            except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
+                self._failed(exc)
+                break
             if not chunk:
                 break
             parts.append(chunk)
@@ -201,18 +218,71 @@ class _Stream:
             self.stats.bytes_read += len(chunk)
         return b"".join(parts)
 
+    def _failed(self, exc: Exception) -> None:
+        """A read failed: an input error, or for a compressed capture, its end."""
+        done = self.stats.bytes_read
+        if self.compression is None or done == 0:
+            what = f"{self.compression}-compressed, but " if self.compression else ""
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise InputError(
+                f"{self._name}: {what}read error after {done} bytes ({detail})"
+            ) from None
+        # What was decompressed so far is a capture cut short: analyse it.
+        _stop(
+            self.stats,
+            f"the {self.compression} stream is cut or damaged after {done} bytes of capture "
+            f"({exc})",
+        )
+        self._read = _nothing
 
-def _not_a_capture(name: str, head: bytes) -> InputError:
+
+#: Compressed formats read as they stream (by their magic number, never the file name).
+_COMPRESSED: dict[bytes, str] = {b"\x1f\x8b": "gzip", b"\xfd7zXZ\x00": "xz", b"BZh": "bzip2"}
+#: Compressed formats recognised, to say so, but not read.
+_OTHER_COMPRESSED: dict[bytes, str] = {
+    b"\x28\xb5\x2f\xfd": "zstd",
+    b"PK\x03\x04": "zip",
+    b"7z\xbc\xaf\x27\x1c": "7z",
+    b"\x04\x22\x4d\x18": "lz4",
+}
+
+
+def _decompressing(raw: BinaryIO) -> tuple[BinaryIO, str | None]:
+    """``raw`` as a stream of capture bytes: decompressed as it is read when it starts with
+    the magic number of gzip, xz or bzip2, else as it is; and the compression's name."""
+    buffered = io.BufferedReader(cast(io.RawIOBase, raw), CHUNK)
+    head = buffered.peek(6)
+    for magic, kind in _COMPRESSED.items():
+        if head.startswith(magic):
+            opener = _OPENERS[kind]
+            return cast(BinaryIO, opener(cast(BinaryIO, buffered))), kind
+    return cast(BinaryIO, buffered), None
+
+
+_OPENERS: dict[str, Callable[[BinaryIO], object]] = {
+    "gzip": lambda f: gzip.GzipFile(fileobj=f, mode="rb"),
+    "xz": lzma.LZMAFile,
+    "bzip2": bz2.BZ2File,
+}
+
+
+def _not_a_capture(name: str, head: bytes, compression: str | None = None) -> InputError:
     shown = " ".join(f"{b:02x}" for b in head[:8])
     hint = ""
-    if head.startswith(b"\x1f\x8b"):
-        hint = "; it is gzip-compressed: decompress it first"
+    other = next((k for m, k in _OTHER_COMPRESSED.items() if head.startswith(m)), None)
+    if other is not None:
+        hint = f"; it is {other}-compressed: decompress it first (gzip, xz and bzip2 are read)"
     elif all(32 <= b < 127 or b in b"\t\r\n" for b in head[:8]):
         hint = "; it looks like text"
-    return InputError(f"{name} is not a pcap or pcapng capture (starts with {shown}){hint}")
+    what = f"{name} ({compression}-compressed)" if compression else name
+    return InputError(f"{what} is not a pcap or pcapng capture (starts with {shown}){hint}")
 
 
 def _stop(stats: CaptureStats, message: str) -> None:
+    """The capture ends here, for the reason ``message`` gives (the first reason stands:
+    a compressed stream cut short also leaves its last record cut)."""
+    if stats.truncated:
+        return
     stats.truncated = True
     stats.truncation = message
 
@@ -511,6 +581,39 @@ def _packet(
     return ts, frame, linktype, buf[start:stop], orig_len
 
 
+def _timestamp(
+    ts: int, frame: int, linktype: int, buf: bytes, start: int, stop: int, orig_len: int
+) -> int:
+    return ts
+
+
+def _stdin() -> BinaryIO:
+    """Standard input, unbuffered, left open when the capture is closed."""
+    try:
+        return open(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
+    except (AttributeError, OSError, ValueError):  # replaced by a test harness: no descriptor
+        return sys.stdin.buffer
+
+
+def in_time_order(captures: list[CaptureFile]) -> tuple[list[CaptureFile], str | None]:
+    """``captures`` sorted by the time of their first packet, and a note when that is not
+    the order they were given in (None otherwise).
+
+    Several files are read as one capture (the files of a ring buffer, of a capture split
+    by size): a connection may continue from one into the next, so they must be read in
+    the order they were written, whatever order a shell glob or a user gave them in.
+    Files holding no packet go last; files that start at the same time keep their order.
+    """
+    if len(captures) < 2:
+        return captures, None
+    keyed = [(c.first_timestamp(), i, c) for i, c in enumerate(captures)]
+    ordered = [c for _, _, c in sorted(keyed, key=lambda k: (k[0] is None, k[0] or 0, k[1]))]
+    if ordered == captures:
+        return captures, None
+    names = ", ".join(c.path for c in ordered)
+    return ordered, f"files read in the order of their first packets, not as given: {names}"
+
+
 def read_packets(fileobj: BinaryIO, stats: CaptureStats | None = None) -> Iterator[Packet]:
     """Stream the packet records of a pcap or pcapng stream: ``(ts_ns, frame, linktype,
     data, orig_len)``, ``data`` being what was captured of a frame of ``orig_len`` bytes.
@@ -528,18 +631,28 @@ def read_packets(fileobj: BinaryIO, stats: CaptureStats | None = None) -> Iterat
     return _records(stream, head, "input", _packet, counts=False)
 
 
+STDIN = "-"
+"""The file name that means standard input."""
+
+
 class CaptureFile:
     """A pcap or pcapng file, opened and checked at construction, streamed by :meth:`segments`.
 
+    ``path`` ``-`` reads standard input. A capture compressed with gzip, xz or bzip2 is
+    decompressed as it is read (recognised by its magic number, whatever its name).
     Raises :class:`InputError` if the file is missing, unreadable, empty or not a capture.
     Use as a context manager, or call :meth:`close`.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = os.fspath(path)
+        given = os.fspath(path)
+        self.path = "<stdin>" if given == STDIN else given
+        """The name used in messages and reports (``<stdin>`` for standard input)."""
         name = self.path
         try:
-            self._file: BinaryIO = open(path, "rb", buffering=0)  # noqa: SIM115 - see close()
+            self._raw: BinaryIO = (
+                _stdin() if given == STDIN else open(given, "rb", buffering=0)  # noqa: SIM115
+            )
         except FileNotFoundError:
             raise InputError(f"{name}: no such file") from None
         except IsADirectoryError:
@@ -548,22 +661,48 @@ class CaptureFile:
             raise InputError(f"{name}: permission denied") from None
         except OSError as exc:
             raise InputError(f"{name}: cannot open ({exc.strerror or exc})") from None
+        self._file = self._raw
         try:
-            st = os.fstat(self._file.fileno())
-            size = st.st_size if stat.S_ISREG(st.st_mode) else None
-            self.stats = CaptureStats(file_size=size)
-            """Counters, updated while :meth:`segments` streams."""
-            self._stream = _Stream(self._file, self.stats, name)
+            st = os.fstat(self._raw.fileno())
+            self._file, self.compression = _decompressing(self._raw)
+            """``gzip``, ``xz``, ``bzip2``, or None for a capture read as it is."""
+            regular = stat.S_ISREG(st.st_mode) and self.compression is None
+            self.stats = CaptureStats(file_size=st.st_size if regular else None)
+            """Counters, updated while :meth:`segments` streams (``file_size`` is None when
+            the size of the capture is not known beforehand: a pipe, a compressed file)."""
+            self._stream = _Stream(self._file, self.stats, name, self.compression)
             self._head = self._stream.more(b"", 0, 4)
             if not self._head:
                 raise InputError(f"{name} is empty")
             if self._head[:4] not in _PCAP_MAGICS and self._head[:4] != _PCAPNG_MAGIC:
-                raise _not_a_capture(name, self._head)
+                raise _not_a_capture(name, self._head, self.compression)
+        except OSError as exc:  # peeking at the first bytes failed
+            self.close()
+            raise InputError(f"{name}: cannot read ({exc.strerror or exc})") from None
         except BaseException:
-            self._file.close()
+            self.close()
             raise
         self.stats.format = "pcapng" if self._head[:4] == _PCAPNG_MAGIC else "pcap"
         self._started = False
+
+    def first_timestamp(self) -> int | None:
+        """When the capture's first packet was captured (ns), or None if it holds none.
+
+        Read ahead, from the start of the capture (a refill of the buffer :meth:`segments`
+        starts from, so nothing is read twice); call it before :meth:`segments`.
+        """
+        if self._started:
+            raise RuntimeError("CaptureFile.first_timestamp() comes before segments()")
+        while True:
+            probe = _Stream(io.BytesIO(), CaptureStats(), self.path)
+            ts = next(_records(probe, self._head, self.path, _timestamp, counts=False), None)
+            # Blocks are at most MAX_RECORD long: a packet shows up within a few of them.
+            if ts is not None or len(self._head) > 4 * MAX_RECORD:
+                return ts
+            longer = self._stream.more(self._head, 0, len(self._head) + 1)
+            if len(longer) == len(self._head):  # the whole capture holds no packet
+                return None
+            self._head = longer
 
     def segments(self) -> Iterator[Segment]:
         """Stream the TCP segments of the capture, in capture order (once only).
@@ -581,8 +720,10 @@ class CaptureFile:
             decoder.finish()
 
     def close(self) -> None:
-        """Close the file (again is harmless)."""
-        self._file.close()
+        """Close the file (again is harmless; standard input itself stays open)."""
+        with suppress(OSError):  # a decompressor flushing nothing
+            self._file.close()
+        self._raw.close()
 
     def __enter__(self) -> CaptureFile:
         return self

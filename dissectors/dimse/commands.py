@@ -11,7 +11,9 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
+from pydicom import config
 from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.valuerep import validate_value
 
 from dissectors.pdu.items import Defect
 
@@ -185,6 +187,35 @@ _BY_TAG: dict[int, tuple[str, str]] = {
 _TAG_OF_FIELD: dict[str, tuple[int, str]] = {f: (t, vr) for t, (vr, f) in _BY_TAG.items()}
 
 
+#: Value representations of the command set whose values are checked: identifiers a
+#: receiver looks up (SOP classes and instances, move destinations), where a malformed value
+#: misroutes or is refused.
+_CHECKED_VRS = frozenset({"UI", "AE"})
+_KEYWORDS = {name: keyword for keyword, name in _FIELDS.items()}
+
+
+def _invalid(vr: str, value: str) -> str | None:
+    """Why ``value`` breaks PS3.5 for ``vr`` (pydicom's validators), or None if it does not.
+
+    Checked here rather than left to pydicom's reading, which would print a UserWarning on
+    the analyser's stderr: a bad value on the wire is the sender's defect, reported as one."""
+    try:
+        validate_value(vr, value, config.RAISE)
+    except ValueError:
+        limit = _MAX_LENGTH.get(vr)
+        if limit is not None and len(value) > limit:
+            return f"longer than {limit} characters"
+        return _RULES[vr]
+    return None
+
+
+_MAX_LENGTH = {"UI": 64, "AE": 16}
+_RULES = {
+    "UI": "a UID holds only digits and dots, with no leading zero in a component",
+    "AE": "an AE title holds no control characters",
+}
+
+
 def _value(vr: str, data: bytes) -> object:
     if vr == "US":
         return _U16.unpack_from(data, 0)[0] if len(data) >= 2 else None
@@ -227,7 +258,19 @@ def decode_command_set(raw: bytes) -> tuple[CommandSet | None, list[Defect]]:
         known = _BY_TAG.get((group << 16) | element)
         if known is not None:
             vr, name = known
-            values[name] = _value(vr, raw[pos + 8 : pos + 8 + length])
+            value = _value(vr, raw[pos + 8 : pos + 8 + length])
+            values[name] = value
+            if vr in _CHECKED_VRS and isinstance(value, str):
+                problem = _invalid(vr, value)
+                if problem is not None:
+                    defects.append(
+                        Defect(
+                            pos,
+                            f"{_KEYWORDS[name]} ({group:04X},{element:04X}) {value!r} is not a "
+                            f"valid {vr}: {problem}",
+                            "invalid-value",
+                        )
+                    )
         pos += 8 + length
     if not isinstance(values.get("command_field"), int):
         defects.append(Defect(0, "the command set has no Command Field (0000,0100)"))

@@ -544,7 +544,7 @@ def test_non_tcp_and_unsupported_link_types_are_counted(tmp_path: Path) -> None:
     _, frames = read_classic(ECHO)
     _, stats = segments(write_pcap(tmp_path / "wifi.pcap", frames, 105))
     assert stats.unsupported_linktypes == {105: 20}
-    assert stats.warnings() == ["20 frames of unsupported link type 105 skipped"]
+    assert stats.warnings() == ["20 frames of unsupported link type 105 (IEEE802_11) skipped"]
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analyzer.textsafe import printable
+from analyzer.textsafe import _escape, printable
 
 
 def test_plain_text_unchanged() -> None:
@@ -32,3 +32,10 @@ def test_never_a_control_character(text: str) -> None:
     out = printable(text)
     unsafe = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
     assert not any(unicodedata.category(ch) in unsafe for ch in out)
+
+
+@given(st.text())
+def test_printable_text_is_returned_as_is(text: str) -> None:
+    # the fast path (str.isprintable) never skips a character the escaping would change
+    if text.isprintable():
+        assert _escape(text) == text

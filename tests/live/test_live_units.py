@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from analyzer.sources.live import LiveOptions
-from analyzer.sources.live_dumpcap import explain_failure, parse_stats
-from analyzer.sources.live_findings import Drops, capture_drops, capture_lag
-from analyzer.sources.live_monitor import FULL_FOR, NOTICE_EVERY, Backlog
-from analyzer.sources.live_tee import PcapngFiles, TeeReader, ring_name
+from analyzer.sources.live.dumpcap import explain_failure, parse_stats
+from analyzer.sources.live.findings import Drops, capture_drops, capture_lag
+from analyzer.sources.live.monitor import FULL_FOR, NOTICE_EVERY, Backlog
+from analyzer.sources.live.tee import PcapngFiles, TeeReader, ring_name
 from analyzer.sources.pcap import CaptureFile, CaptureStats, read_packets
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "pcap"
@@ -242,3 +242,60 @@ def test_default_filter() -> None:
     assert LiveOptions("lo").bpf == "tcp"
     assert LiveOptions("lo", ports=(11112, 104, 104)).bpf == "tcp port 104 or tcp port 11112"
     assert LiveOptions("lo", capture_filter="host 10.0.0.9", ports=(104,)).bpf == "host 10.0.0.9"
+
+
+class _Failing:
+    """An output whose writes fail as a full disk or a closed pipe makes them fail."""
+
+    def __init__(self, error: OSError) -> None:
+        self.error = error
+
+    def write(self, text: str) -> int:
+        raise self.error
+
+    def flush(self) -> None:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (OSError(28, "No space left on device"), "No space left on device"),
+        (BrokenPipeError(), None),
+    ],
+)
+def test_the_live_log_stops_when_its_output_fails(error: OSError, said: str | None) -> None:
+    """A full disk is an error ``dicomtap live`` reports; a reader gone away is none."""
+    from analyzer.sources.live.log import LiveLog
+    from analyzer.store import Store
+
+    stopped = threading.Event()
+    log = LiveLog(Store(), _Failing(error), closed=stopped.set)  # type: ignore[arg-type]
+    log.line(None, "first")
+    log.line(None, "second")  # not tried again
+    assert stopped.is_set() and log.stopped and log.error == said
+
+
+def test_the_live_log_stamps_times_past_the_year_9999(tmp_path: Path) -> None:
+    """Its clock gives the time of day of any capture time, even 2^60 s after 1970 (an
+    interface whose if_tsresol says whole seconds), where time.localtime gives up."""
+    import io
+
+    from analyzer.findings import Diagnosis
+    from analyzer.pipeline import analyze_files
+    from analyzer.sources.live.log import LiveLog
+    from analyzer.store import Store
+    from tests.analyzer.test_pcap_source import ng_epb, ng_idb, ng_shb
+    from tests.pcapgen import read_classic
+
+    _, frames = read_classic(DATA / "dicom_echo.pcap")
+    blocks = [ng_shb(), ng_idb(1, tsresol=0)]
+    blocks += [ng_epb(0, 2**60 + i, data, orig) for i, (_, data, orig) in enumerate(frames)]
+    wild = tmp_path / "wild.pcapng"
+    wild.write_bytes(b"".join(blocks))
+    store, out = Store(), io.StringIO()
+    LiveLog(store, out)
+    analyze_files([wild], store, rules=Diagnosis())
+    lines = out.getvalue().splitlines()
+    assert any("#1 C-ECHO Verification SOP Class: 0x0000 Success" in line for line in lines)
+    assert len(lines) >= 4 and all(line[2] == ":" and line[12] == " " for line in lines)

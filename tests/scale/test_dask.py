@@ -173,6 +173,21 @@ def test_an_unreachable_scheduler_is_one_line(monkeypatch: pytest.MonkeyPatch) -
     assert len(result.stderr.splitlines()) == 1
 
 
+def test_redaction_is_refused_on_dask() -> None:
+    """--redact phi draws its pseudonyms with a key of the process: workers would each draw
+    their own, so the same UID would read differently across capture points."""
+    from analyzer import redact
+
+    try:
+        result = CliRunner().invoke(
+            main, ["analyze", "--dask", "--redact", "phi", "--format", "json", str(SAMPLES[0])]
+        )
+    finally:
+        redact.redact_phi(False)
+    assert result.exit_code == 2
+    assert result.stderr == "dicomtap: error: --redact cannot be used with --dask\n"
+
+
 def test_an_existing_scheduler_and_worker(tmp_path: Path) -> None:
     """``dask scheduler`` and ``dask worker`` started as processes of their own on
     127.0.0.1 (in a network namespace of the test's own when it can), then ``dicomtap analyze

@@ -10,9 +10,13 @@ from typing import Any
 
 import pytest
 
+from analyzer.filter import Filter, select
+from analyzer.findings import Diagnosis
 from analyzer.pipeline import analyze_files
+from analyzer.reports.jsonl import records
 from analyzer.scale.merge import ASSOCIATION_REFERENCES, Merge, MergeError, renumber
 from analyzer.scale.task import GroupResult, Settings, analyze_group
+from analyzer.store import Store
 from tests.pcapgen import Conversation, write_pcap
 from tests.scale.captures import (
     GENERATOR,
@@ -145,6 +149,29 @@ def test_capture_points_one_after_the_other(tmp_path: Path) -> None:
     assert len(ids) == len(set(ids)) == summary["associations"]
     for record in got[1:-1]:
         assert record.get("association", ids[0]) in ids
+
+
+def test_a_filter_keeps_in_each_capture_point_what_it_keeps_in_one_process() -> None:
+    """``--dask --filter``: each capture point keeps the associations ``analyze --filter``
+    keeps of it, and the ids of those it dropped still count (ids are the unfiltered
+    output's, as in one process)."""
+    chosen = [s for s in SAMPLES if s.stem in ("move_orthanc", "abort", "store", "echo")]
+    flt = Filter.parse("cmd=C-STORE")
+    got = in_process([str(p) for p in chosen], filter=flt)
+    expected: list[Record] = []
+    offset = 0
+    for name in [Path(f).name for f in got[0]["sources"]]:
+        store = Store()
+        analyze_files([str(next(p for p in chosen if p.name == name))], store, rules=Diagnosis())
+        body = list(records(select(store, flt), GENERATOR))[1:-1]
+        expected += [_moved(r, offset) for r in body]
+        offset += max(a.id for a in store.associations())
+    assert got[1:-1] == expected
+    kept = [r for r in got if r["type"] == "association"]
+    assert kept and len(kept) < len(
+        [r for r in in_process([str(p) for p in chosen]) if r["type"] == "association"]
+    )
+    assert got[-1]["associations"] == len(kept)
 
 
 def test_renumber_every_declared_field() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import json
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.peers import missing
+from tests.test_layers import lint_imports
 
 ROOT = Path(__file__).resolve().parents[2]
 TUI = ROOT / "tui"
@@ -81,8 +80,6 @@ def test_analyzer_does_not_load_the_tui(module: str) -> None:
 def test_direct_import_contract(tmp_path: Path) -> None:
     """The tui → dissectors ban, for direct imports (the model itself is built on dissectors'
     types, so an indirect path through analyzer always exists)."""
-    if shutil.which("lint-imports") is None:
-        missing("import-linter (the test extra)")
     config = tmp_path / "contract.toml"
     config.write_text(
         textwrap.dedent(
@@ -105,7 +102,5 @@ def test_direct_import_contract(tmp_path: Path) -> None:
             """
         )
     )
-    out = subprocess.run(
-        ["lint-imports", "--no-cache", str(config)], capture_output=True, text=True, cwd=ROOT
-    )
+    out = lint_imports("--no-cache", str(config), cwd=str(ROOT))
     assert out.returncode == 0, out.stdout + out.stderr

@@ -34,10 +34,11 @@ from analyzer.reports.common import (
     size_text,
     status_text,
 )
-from tui import charts, timeline
+from tui import charts, links, timeline
 from tui.core import SEVERITY_MARK
 from tui.messages import StoreUpdated
 from tui.rows import ae_pair
+from tui.safe import printable, safe_text
 from tui.screens import negotiation
 from tui.screens.base import BaseScreen, QueryInput, Throttle
 from tui.widgets.timeline import TimelineHeader, TimelineView
@@ -73,6 +74,7 @@ class AssociationScreen(BaseScreen):
         Binding("2", "tab('negotiation')", "Negotiation", show=False),
         Binding("3", "tab('exchanges')", "Exchanges", show=False),
         Binding("4", "tab('findings')", "Findings tab", show=False),
+        Binding("l", "follow_link", "Follow the workflow link", show=False),
     ]
 
     def __init__(self, association_id: int, finding: Finding | None = None) -> None:
@@ -230,6 +232,9 @@ class AssociationScreen(BaseScreen):
             f"{plural(a.exchanges, 'exchange')} · {size_text(total)} · "
             f"{plural(len(self._findings), 'finding')}"
         )
+        workflow = links.workflow_line(self.store, a)
+        if workflow is not None:
+            text.append(f"\n{workflow}", style="italic")
         self.query_one("#assoc-title", Static).update(text)
 
     def _charts(self, flow: charts.Series, spread: charts.Series) -> None:
@@ -256,7 +261,7 @@ class AssociationScreen(BaseScreen):
                 e.service,
                 "SCU" if e.from_requestor else "SCP",
                 "-" if e.message_id is None else str(e.message_id),
-                uid_name(e.sop_class) if e.sop_class else "-",
+                safe_text(uid_name(e.sop_class) if e.sop_class else "-"),
                 Text(status, style=self.view.style(f"timeline--{look}")),
                 duration_text(e.latency_ns),
                 size_text(data) if data else "",
@@ -276,9 +281,9 @@ class AssociationScreen(BaseScreen):
             look = self.view.style(f"timeline--{timeline.SEVERITY_LOOK[f.severity]}")
             prompt = Text.assemble(
                 (f"{SEVERITY_MARK[f.severity]} {f.code}", look),
-                f"  {f.title}\n",
-                (f"  {f.explanation}\n", ""),
-                (f"  hint: {f.hint}", "italic"),
+                f"  {printable(f.title)}\n",
+                (f"  {printable(f.explanation)}\n", ""),
+                (f"  hint: {printable(f.hint)}", "italic"),
             )
             options.add_option(Option(prompt))
         if highlighted is not None:
@@ -296,8 +301,8 @@ class AssociationScreen(BaseScreen):
         if row.finding is not None:
             f = row.finding
             # the hint first: at 80×24 the explanation may be cut
-            text.append(f"hint: {f.hint}\n", style="italic")
-            text.append(f.explanation)
+            text.append(f"hint: {printable(f.hint)}\n", style="italic")
+            text.append(printable(f.explanation))
         elif row.exchange is not None:
             e = row.exchange
             text.append(
@@ -340,6 +345,22 @@ class AssociationScreen(BaseScreen):
         self.action_tab("timeline")
         self.view.move_to(timeline.index_of_finding(self.view.rows, finding))
 
+    def action_follow_link(self) -> None:
+        """To the request this association was opened for (a C-MOVE, a storage commitment
+        N-ACTION), or else to the first association its own requests led to."""
+        a = self.association
+        back = links.origin(self.store, a)
+        if back is not None:
+            request = links.origin_exchange(self.store, back)
+            if request is not None:
+                self.open_exchange(request)
+                return
+        onward = links.onward(self.store, a)
+        if onward:
+            self.app.push_screen(AssociationScreen(onward[0].target_association))
+            return
+        self.notify("No workflow link from or to this association.", timeout=3)
+
     def action_next_finding(self, step: int) -> None:
         self.action_tab("timeline")
         found = self.view.next_finding(step)
@@ -379,7 +400,8 @@ class AssociationScreen(BaseScreen):
             return
         found = self.view.find(message.value, self.view.cursor + 1)
         if found is None:
-            self.notify(f"'{message.value}' is not in the timeline.", timeout=3)
+            missing = f"'{printable(message.value)}' is not in the timeline."
+            self.notify(missing, timeout=3, markup=False)  # what was typed is no markup
         else:
             self.view.move_to(found)
 

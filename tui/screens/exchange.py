@@ -19,7 +19,8 @@ from textual.widgets import Footer, Static, TabbedContent, TabPane, Tree
 from analyzer.model import DimseMessage, Exchange
 from analyzer.names import uid_name
 from analyzer.reports.common import duration_text
-from tui import dataset, details
+from tui import dataset, details, links
+from tui.safe import printable, safe_text
 from tui.screens.base import BaseScreen
 from tui.widgets.hexview import HexView
 
@@ -37,6 +38,7 @@ class ExchangeScreen(BaseScreen):
         Binding("2", "tab('command')", "Command", show=False),
         Binding("3", "tab('dataset')", "Data set", show=False),
         Binding("4", "tab('hex')", "Hex", show=False),
+        Binding("l", "follow_link", "Open the linked association", show=False),
     ]
 
     def __init__(self, exchange: Exchange) -> None:
@@ -47,11 +49,15 @@ class ExchangeScreen(BaseScreen):
         e = self.exchange
         title = Text.assemble(
             (f"{e.service} #{e.message_id}", "bold"),
-            f"  {uid_name(e.sop_class) if e.sop_class else ''}  ",
+            f"  {printable(uid_name(e.sop_class)) if e.sop_class else ''}  ",
             (e.status_meaning, "bold"),
             f"  latency {duration_text(e.latency_ns)}",
             (f"  (association #{e.association}, exchange {e.index})", "dim"),
         )
+        targets = links.exchange_targets(self.store, e)
+        if targets:
+            shown = ", ".join(f"#{t}" for t in targets[:4]) + (" …" if len(targets) > 4 else "")
+            title.append(f"\nworkflow: → association {shown}   (l: open)", style="italic")
         yield Static(title, classes="title-bar")
         with TabbedContent(initial="summary"):
             with TabPane("1 Summary", id="summary"), VerticalScroll(id="summary-scroll"):
@@ -76,7 +82,7 @@ class ExchangeScreen(BaseScreen):
             if info is None:
                 tree.root.add_leaf(f"{title}: no data set")
             else:
-                tree.root.add(f"{title} data set: {dataset.describe(msg)}", data=msg)
+                tree.root.add(safe_text(f"{title} data set: {dataset.describe(msg)}"), data=msg)
         self.query_one("#summary-scroll").focus()
 
     def _summary(self) -> RenderableType:
@@ -85,7 +91,7 @@ class ExchangeScreen(BaseScreen):
         table.add_column(style="bold", no_wrap=True)
         table.add_column(overflow="fold")
         for name, value, look in details.exchange_rows(self.exchange, a):
-            table.add_row(name, Text(value, style=_LOOK.get(look, "")))
+            table.add_row(name, safe_text(value, style=_LOOK.get(look, "")))
         return table
 
     def _commands(self) -> RenderableType:
@@ -102,7 +108,7 @@ class ExchangeScreen(BaseScreen):
             table.add_column("Keyword", no_wrap=True)
             table.add_column("Value", overflow="fold")
             for tag, name, value in details.command_rows(msg, e):
-                table.add_row(tag, name, value)
+                table.add_row(tag, name, safe_text(value))
             parts.append(table)
         if e.pending:
             parts.append(Text(f"{e.pending} pending response(s) were not kept.", style="italic"))
@@ -127,7 +133,7 @@ class ExchangeScreen(BaseScreen):
         if isinstance(data, DimseMessage):
             ds, what = dataset.decode(data)
             if ds is None:
-                node.add_leaf(what)
+                node.add_leaf(safe_text(what))
                 return
             self._add_elements(node, ds)
         elif isinstance(data, DataElement):
@@ -143,9 +149,9 @@ class ExchangeScreen(BaseScreen):
         assert isinstance(node, TreeNode)
         for elem in ds:
             if elem.VR == "SQ" and elem.value:
-                node.add(dataset.label(elem), data=elem)
+                node.add(safe_text(dataset.label(elem)), data=elem)
             else:
-                node.add_leaf(dataset.label(elem))
+                node.add_leaf(safe_text(dataset.label(elem)))
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
@@ -156,6 +162,16 @@ class ExchangeScreen(BaseScreen):
             "hex": "#hex-view",
         }[tab]
         self.query_one(target).focus()
+
+    def action_follow_link(self) -> None:
+        """To the association this exchange led to (a C-MOVE's sub-association)."""
+        targets = links.exchange_targets(self.store, self.exchange)
+        if not targets:
+            self.notify("No other association is linked to this exchange.", timeout=3)
+            return
+        from tui.screens.association import AssociationScreen
+
+        self.app.push_screen(AssociationScreen(targets[0]))
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -14,6 +14,7 @@ from analyzer.model import Finding, Severity
 from tui.core import SEVERITY_MARK
 from tui.messages import StoreUpdated
 from tui.rows import ae_pair
+from tui.safe import printable, safe_text
 from tui.screens.base import BaseScreen, Throttle
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -68,8 +69,8 @@ class FindingsScreen(BaseScreen):
             table.add_row(
                 Text(f"{SEVERITY_MARK[f.severity]} {f.severity.label}", style=_STYLE[f.severity]),
                 f.code,
-                who,
-                f.title,
+                safe_text(who),
+                safe_text(f.title),
             )
         if keep is not None and keep in self.findings:
             table.move_cursor(row=self.findings.index(keep))
@@ -93,12 +94,12 @@ class FindingsScreen(BaseScreen):
         ev = f.evidence
         where = ", ".join(f"#{n}" for n in ev.frames[:8]) if ev.frames else "-"
         text = Text.assemble(
-            (f"{f.title}\n", "bold"),
-            f"{f.explanation}\n",
+            (f"{printable(f.title)}\n", "bold"),
+            f"{printable(f.explanation)}\n",
             ("hint: ", "bold"),
-            (f"{f.hint}\n", "italic"),
+            (f"{printable(f.hint)}\n", "italic"),
             (f"evidence: association #{ev.association}, frames {where}", "dim"),
-            (f" — {ev.detail}" if ev.detail else "", "dim"),
+            (f" — {printable(ev.detail)}" if ev.detail else "", "dim"),
             ("   enter: show on the timeline", "dim italic"),
         )
         detail.update(text)

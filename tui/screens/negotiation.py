@@ -13,6 +13,7 @@ from rich.text import Text
 from analyzer.model import Association
 from analyzer.names import uid_name
 from tui import details
+from tui.safe import safe_text
 
 LookStyle = Callable[[str], Style]
 """Gives the colours of a timeline look (``timeline--failed`` ...) from the stylesheet."""
@@ -22,7 +23,9 @@ def contexts(a: Association, look: LookStyle) -> RenderableType:
     """Application context, then the presentation-context matrix; mismatches coloured."""
     version = a.protocol_version if a.protocol_version is not None else "-"
     parts: list[RenderableType] = [
-        Text(f"Application context {uid_name(a.application_context)} · protocol version {version}")
+        safe_text(
+            f"Application context {uid_name(a.application_context)} · protocol version {version}"
+        )
     ]
     rows = details.context_rows(a)
     if not rows:
@@ -36,9 +39,14 @@ def contexts(a: Association, look: LookStyle) -> RenderableType:
     for r in rows:
         style = look(f"timeline--{r.look}") if r.look != "ok" else None
         result = r.result + (f" ({r.why})" if r.why and r.why != "rejected" else "")
-        proposed = "\n".join(r.proposed)
+        proposed = Text("\n").join(safe_text(p) for p in r.proposed)
         table.add_row(
-            str(r.id), r.abstract_syntax, proposed, result, r.accepted, r.roles, style=style
+            str(r.id),
+            safe_text(r.abstract_syntax),
+            proposed,
+            *(safe_text(cell) for cell in (result, r.accepted)),
+            r.roles,
+            style=style,
         )
     parts.append(table)
     return Group(*parts)
@@ -54,6 +62,7 @@ def user_info(a: Association, look: LookStyle) -> RenderableType:
         table.add_column(name, overflow="fold")
     for r in rows:
         table.add_row(
-            r.field, r.requestor, r.acceptor, style=look(f"timeline--{r.look}") if r.look else None
+            *(safe_text(cell) for cell in (r.field, r.requestor, r.acceptor)),
+            style=look(f"timeline--{r.look}") if r.look else None,
         )
     return table

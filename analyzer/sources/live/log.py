@@ -24,25 +24,31 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import IO, Any
 
-from analyzer.reports.common import ms, plural, size_text
+from analyzer.reports.common import human_text, ms, plural, size_text
 from analyzer.reports.diagnosis import exit_status, verdict
 from analyzer.reports.eventlines import EventLines, clock
 from analyzer.reports.jsonl import change_record, header_record, json_line, summary_record
 from analyzer.reports.text import summary_line
 from analyzer.store import Change, Store
 
-from .live import LiveOptions, LiveResult
+from .capture import LiveOptions, LiveResult
+
+Accepts = Callable[[Change], bool]
+"""Which changes a sink writes (``StreamFilter.accepts`` for ``--filter``)."""
 
 __all__ = ["LiveJsonl", "LiveLog", "capture_record", "summary_lines"]
 
 
 class _Writer:
-    """Writes whole lines to ``out`` and flushes each. If the reader goes away (``| head``),
-    it stops writing and calls ``closed`` (``dicomtap live`` then stops the capture)."""
+    """Writes whole lines to ``out`` and flushes each. If the reader goes away (``| head``)
+    or a write fails (a full disk), it stops writing and calls ``closed`` (``dicomtap live``
+    then stops the capture); :attr:`error` says why a write failed (None for a reader that
+    went away, which is no error)."""
 
     def __init__(self, out: IO[str], closed: Callable[[], object] | None = None) -> None:
         self._out: IO[str] | None = out
         self._closed = closed
+        self.error: str | None = None
 
     def write(self, text: str) -> None:
         out = self._out
@@ -51,20 +57,32 @@ class _Writer:
         try:
             out.write(text)
             out.flush()
-        except (BrokenPipeError, ValueError):
+        except (OSError, ValueError) as exc:
+            if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
+                self.error = exc.strerror or str(exc)
             self._out = None
             if self._closed is not None:
                 self._closed()
+
+    @property
+    def stopped(self) -> bool:
+        """Writing stopped: the reader went away or a write failed."""
+        return self._out is None
 
 
 class LiveLog(_Writer):
     """The text live log of a store being filled (see the module docstring)."""
 
     def __init__(
-        self, store: Store, out: IO[str], closed: Callable[[], object] | None = None
+        self,
+        store: Store,
+        out: IO[str],
+        closed: Callable[[], object] | None = None,
+        accepts: Accepts | None = None,
     ) -> None:
         super().__init__(out, closed)
         self.store = store
+        self._accepts = accepts
         self._lines = EventLines(store)
         self._unsubscribe = store.subscribe(self._changed)
 
@@ -75,9 +93,11 @@ class LiveLog(_Writer):
     def close(self, options: LiveOptions, result: LiveResult) -> None:
         """Stop listening; write the summary."""
         self._unsubscribe()
-        self.write("\n".join(summary_lines(self.store, options, result)) + "\n")
+        self.write(human_text(summary_lines(self.store, options, result)))
 
     def _changed(self, change: Change) -> None:
+        if self._accepts is not None and not self._accepts(change):
+            return
         for ts, text in self._lines.lines(change):
             self.line(ts, text)
 
@@ -144,9 +164,11 @@ class LiveJsonl(_Writer):
         generator: str,
         options: LiveOptions,
         closed: Callable[[], object] | None = None,
+        accepts: Accepts | None = None,
     ) -> None:
         super().__init__(out, closed)
         self.store = store
+        self._accepts = accepts
         header = header_record(store, generator)
         header["live"] = {
             "interface": options.interface,
@@ -160,7 +182,9 @@ class LiveJsonl(_Writer):
         self.write(json_line(record))
 
     def _changed(self, change: Change) -> None:
-        record = change_record(change)
+        if self._accepts is not None and not self._accepts(change):
+            return
+        record = change_record(change, self.store)
         if record is not None:
             self._emit(record)
 
