@@ -8,12 +8,14 @@ from analyzer.filter import Filter, select
 from analyzer.findings import Diagnosis
 from analyzer.pipeline import analyze_files
 from analyzer.reports import csvout, jsonl, text
+from analyzer.scale import jobs as sharded
 from analyzer.store import Store
 from analyzer.textsafe import printable
 
 from .common import (
     GENERATOR,
     dicom_port_option,
+    fail,
     filter_option,
     keep_option,
     output_file,
@@ -52,6 +54,15 @@ from .scaled import LOCAL, analyze_on_dask, check_usage, write_records
     "task on Dask: a cluster of this machine's cores, or the scheduler at SCHEDULER "
     "(tcp://host:8786). FILE may be a folder or a quoted glob pattern.",
 )
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Processes to share the TCP connections among (the output is the same). "
+    "Default: every core for captures of 64 MiB or more, else 1.",
+)
 @dicom_port_option(
     "Treat this TCP port as a DICOM port (repeatable). DICOM is found on any port "
     "anyway; a port named here also reports connections that never associated and settles "
@@ -70,6 +81,7 @@ def analyze(
     flt: Filter | None,
     progress: bool,
     dask: str | None,
+    jobs: int | None,
 ) -> None:
     """Reconstruct the DICOM associations in packet captures.
 
@@ -86,6 +98,7 @@ def analyze(
       dicomtap analyze --port 4100 vendor.pcap
       ssh modality-gw 'tcpdump -w - port 104' | dicomtap analyze -
       dicomtap analyze --filter 'cmd=C-STORE and latency>2s' night.pcap
+      dicomtap analyze --jobs 2 --format json -o records.jsonl big.pcap
 
     \b
     Many captures (files of several capture points, told apart by what the files say
@@ -100,6 +113,11 @@ def analyze(
     is an error record).
     """
     check_usage(files, fmt, output, dask)
+    if jobs is not None and jobs > 1:
+        if dask is not None:
+            fail("--jobs shares out one capture's connections; --dask runs capture points as tasks")
+        if "-" in files:
+            fail("--jobs reads the capture once per job: standard input can be read only once")
     if dask is not None:
         analyze_on_dask(
             files,
@@ -113,8 +131,14 @@ def analyze(
         )
         return
     store = Store()
+    n = jobs if jobs is not None else sharded.default_jobs(files)
     with user_errors(), progress_bar(progress) as bar:
-        analyze_files(files, store, ports=ports, keep=keep, rules=Diagnosis(), progress=bar)
+        if n > 1:
+            sharded.analyze_jobs(
+                files, store, jobs=n, ports=ports, keep=keep, rules=Diagnosis(), progress=bar
+            )
+        else:
+            analyze_files(files, store, ports=ports, keep=keep, rules=Diagnosis(), progress=bar)
     for note in store.source.truncated:
         click.echo(f"dicomtap: warning: {printable(note)}; analysed up to the cut", err=True)
     for note in store.source.warnings:

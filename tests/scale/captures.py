@@ -3,10 +3,12 @@ second capture point that saw the same traffic a little later."""
 
 from __future__ import annotations
 
+import heapq
 import random
 import shutil
 import struct
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,3 +96,48 @@ def repeated(sample: Path, target: Path, copies: int) -> Path:
                 ts += copy * span
                 out.write(struct.pack("<IIII", ts // 10**9, ts % 10**9, len(data), orig) + data)
     return target
+
+
+def overlapping(samples: list[Path], target: Path, copies: int, gap_ns: int = 20_000_000) -> Path:
+    """A larger capture of many concurrent connections: the traffic of the Ethernet
+    ``samples``, ``copies`` times over, each sample's copy starting ``gap_ns`` after the one
+    before it (so the copies overlap in time), every copy on client ports of its own."""
+    streams = []
+    for sample in samples:
+        linktype, frames = read_classic(sample)
+        if linktype == 1:
+            t0 = frames[0][0]
+            streams.append([(ts - t0, data, orig) for ts, data, orig in frames])
+    start = 1_800_000_000 * 10**9
+
+    def copy(k: int, frames: list[tuple[int, bytes, int]]) -> Iterator[tuple[int, int, bytes, int]]:
+        for offset, data, orig in frames:
+            yield start + k * gap_ns + offset, k, _client_ports_moved(data, k), orig
+
+    copies_in_order = (
+        copy(c * len(streams) + i, frames)
+        for c in range(copies)
+        for i, frames in enumerate(streams)
+    )
+    with open(target, "wb") as out:
+        out.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 262144, 1))
+        for ts, _, data, orig in heapq.merge(*copies_in_order):
+            out.write(struct.pack("<IIII", ts // 10**9, ts % 10**9, len(data), orig) + data)
+    return target
+
+
+def _client_ports_moved(frame: bytes, k: int) -> bytes:
+    """``frame`` (Ethernet) with its ephemeral TCP ports (32768 and up) moved to copy
+    ``k``'s own range of 53 ports: the same conversation on other client ports, never those
+    of another copy (for up to 528 copies). Checksums are not recomputed (dicomtap does not
+    check them)."""
+    if frame[12:14] != b"\x08\x00" or len(frame) < 34 or frame[23] != 6:
+        return frame
+    at = 14 + (frame[14] & 0x0F) * 4
+    if len(frame) < at + 4:
+        return frame
+    ports = [
+        32768 + (k % 528) * 53 + p % 53 if p >= 32768 else p
+        for p in struct.unpack_from("!HH", frame, at)
+    ]
+    return frame[:at] + struct.pack("!HH", *ports) + frame[at + 4 :]
