@@ -225,8 +225,11 @@ def analyze_jobs(
     """:func:`analyzer.pipeline.analyze_files` with the connections shared out among
     ``jobs`` processes: the same store."""
     ports = tuple(ports)
-    context = multiprocessing.get_context(
-        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    # Forked jobs start at once, with what this process has imported.
+    context = (
+        multiprocessing.get_context("fork")
+        if "fork" in multiprocessing.get_all_start_methods()
+        else multiprocessing.get_context("spawn")
     )
     processes = []
     streams = []

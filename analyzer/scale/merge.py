@@ -9,8 +9,9 @@ with association ids moved past the highest id of the capture points before it, 
 Moving ids means changing every field that holds one. They are listed in one table,
 :data:`ASSOCIATION_REFERENCES`, by record type; a record of a type the table does not
 name is an error, never passed through with stale ids. :func:`renumber` applies any
-mapping of ids, so that a merge of another shape (flows sharded across processes, ids
-assigned in a new order) uses the same table.
+mapping of ids. (``analyze --jobs``, one capture's connections shared out among processes,
+merges their dissector events instead, before the model is built: see
+:mod:`analyzer.scale.jobs`.)
 """
 
 from __future__ import annotations
