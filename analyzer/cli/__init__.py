@@ -11,6 +11,7 @@ from .diagnose import diagnose
 from .live import interfaces, live
 from .probe import probe
 from .proxy import proxy
+from .replay import replay
 from .tui import tui
 
 
@@ -33,3 +34,4 @@ main.add_command(interfaces)
 main.add_command(tui)
 main.add_command(probe)
 main.add_command(crosscheck)
+main.add_command(replay)
