@@ -180,7 +180,13 @@ def replay(**kw: Any) -> None:
     a = captured.association
     with output_file(kw["output"]) as out:
         if opts.dry_run:
-            steps = script(opts.capture, a, requestor=opts.requestor, keep=opts.keep)
+            steps = script(
+                opts.capture,
+                a,
+                requestor=opts.requestor,
+                lossy=bool(captured.lost_by(not opts.requestor)),
+                keep=opts.keep,
+            )
             try:
                 out.write(human_text(dry_run_lines(opts, a, steps)))
             except DicomtapError as exc:

@@ -262,5 +262,8 @@ def test_set_us_changes_only_the_value() -> None:
     assert decode_command_set(out)[0].message_id_being_responded_to == 0x1234  # type: ignore[union-attr]
     assert sum(a != b for a, b in zip(raw, out, strict=True)) <= 2
     assert set_us(raw, MESSAGE_ID, 3) is None  # a response has no Message ID
-    assert set_us(raw[:-3], MESSAGE_ID_BEING_RESPONDED_TO, 3) in (None, set_us(raw, MESSAGE_ID_BEING_RESPONDED_TO, 3)[:-3])  # type: ignore[index]
+    assert set_us(raw[:-3], MESSAGE_ID_BEING_RESPONDED_TO, 3) in (
+        None,
+        set_us(raw, MESSAGE_ID_BEING_RESPONDED_TO, 3)[:-3],
+    )  # type: ignore[index]
     assert set_us(b"\x00\x00\x00\x00\xff\xff\xff\xff", MESSAGE_ID, 1) is None

@@ -28,6 +28,8 @@ class LiveState:
         self.finals: Counter[int] = Counter()
         """Final responses of the peer, by the Message ID they respond to."""
         self.pending = 0
+        self.undefined = 0
+        """PDUs of a type PS3.8 does not define."""
         self.release_rq = False
         self.release_rp = False
         self.abort: Abort | None = None
@@ -38,6 +40,9 @@ class LiveState:
     def handle(self, event: DissectorEvent) -> None:
         """One event of the live connection."""
         match event:
+            case PduObserved(from_requestor=by_requestor, pdu_type=kind, pdu=None):
+                if self._peer(by_requestor) and not 1 <= kind <= 7:
+                    self.undefined += 1
             case PduObserved(from_requestor=by_requestor, pdu=pdu) if pdu is not None:
                 if not self._peer(by_requestor):
                     return

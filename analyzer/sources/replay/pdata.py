@@ -172,6 +172,10 @@ class PDataWriter:
         still being read is committed with the framing it has so far."""
         self._force()
 
+    def send_complete(self) -> None:
+        """Send the PDUs held that are complete (and no command set is waiting for)."""
+        self._flush()
+
     @property
     def in_pdu(self) -> bool:
         """A P-DATA-TF was begun on the wire and not finished."""

@@ -105,6 +105,8 @@ class Player:
         self._sent_types: set[int] = set()
         self._unknown: tuple[int, int] | None = None  # a PDU of an undefined type being read
         self._anchor: tuple[int, float] | None = None  # (captured ts, monotonic) for pacing
+        # What the peer did that the script has already waited for (so it is no surprise).
+        self._awaited: set[AwaitKind] = set()
 
     # --- the script --------------------------------------------------------------------
 
@@ -119,6 +121,7 @@ class Player:
                     case Await():
                         self._await(step)
                     case Close(kind):
+                        self._pace(step.ts)
                         self._close(kind)
                     case Message():
                         pass
@@ -128,7 +131,10 @@ class Player:
         except WriterBrokenError as exc:
             self.stopped = str(exc)
         except LinkClosedError:
-            self.stopped = self._gone()
+            if self._peer_ends():
+                self.notes.append(f"{self._gone()} while the replay was sending, as captured")
+            else:
+                self.stopped = self._gone()
         except TimeoutError:
             self.stopped = (
                 f"the target took no data for {self.opts.timeout:g} s while the replay was sending"
@@ -174,7 +180,7 @@ class Player:
         due = at + max(0, ts - cap) / 1e9
         if due <= time.monotonic():
             return
-        self.writer.flush()
+        self.writer.send_complete()
         while time.monotonic() < due and self.link.receive(due):
             pass
         self._anchor = (ts, due)
@@ -188,7 +194,6 @@ class Player:
         if self.writer.in_pdu:
             self.notes.append("a control PDU came in the middle of a P-DATA-TF: not sent")
             return
-        self._check_alive()
         self._sent_types.add(pdu_type)
         self._send(pdu)
 
@@ -206,7 +211,6 @@ class Player:
                 "for its body (the framer does not keep it)"
             )
         self.writer.flush()
-        self._check_alive()
         self._send(PDU_HEADER.pack(pdu_type, 0, length) + bytes(min(length, 1 << 16)))
         left = length - min(length, 1 << 16)
         while left > 0:
@@ -243,6 +247,8 @@ class Player:
         if ac is None:
             return "the target did not accept the association"
         captured = self.captured.association.context(context_id)
+        if captured is None or not captured.accepted:
+            return None  # the captured requestor used it anyway: that is what is replayed
         for ctx in ac.presentation_contexts:
             if ctx.context_id != context_id:
                 continue
@@ -251,7 +257,7 @@ class Player:
                     f"the target did not accept presentation context {context_id} "
                     f"({context_result_text(ctx.result)})"
                 )
-            wanted = captured.accepted_transfer_syntax if captured else None
+            wanted = captured.accepted_transfer_syntax
             if has_dataset and wanted and ctx.transfer_syntax != wanted:
                 return (
                     f"the target accepted presentation context {context_id} with "
@@ -268,6 +274,7 @@ class Player:
     def _await(self, step: Await) -> None:
         if not self._satisfied(step):
             self.writer.flush()
+            # After a release (or once the replay closed), either side may close first.
             grace = step.kind == AwaitKind.CLOSE and (
                 self._released() or self.link.we_closed is not None
             )
@@ -283,11 +290,8 @@ class Player:
                         f"waited {self.opts.timeout:g} s for {self._what(step)}: the target "
                         "sent nothing more"
                     )
-                if not self.link.receive(limit) and self.link.peer_closed is not None:
-                    if step.kind == AwaitKind.CLOSE:
-                        break
-                    if grace:
-                        return
+                if not self.link.receive(limit) and self.link.peer_closed is not None and grace:
+                    return
         self._after(step)
 
     def _what(self, step: Await) -> str:
@@ -332,42 +336,48 @@ class Player:
                 return live.abort is not None
             case AwaitKind.CLOSE:
                 return self.link.peer_closed is not None
+            case AwaitKind.UNDEFINED_PDU:
+                return live.undefined >= step.index
 
-    def _check_alive(self, step: Await | None = None) -> None:
-        """Stop when the peer can no longer do what the script needs."""
+    def _check_alive(self, step: Await) -> None:
+        """Stop when the peer can no longer do what ``step`` waits for: it did something
+        else the capture does not show there."""
         live = self.live
-        kind = step.kind if step is not None else None
-        if live.abort is not None and kind != AwaitKind.ABORT:
+        kind = step.kind
+        seen = self._awaited
+        if live.abort is not None and AwaitKind.ABORT not in seen and kind != AwaitKind.ABORT:
             self._stop(
                 f"the target aborted the association (A-ABORT from the "
                 f"{abort_source_text(live.abort.source)}: "
-                f"{abort_reason_text(live.abort.source, live.abort.reason)})"
+                f"{abort_reason_text(live.abort.source, live.abort.reason)}) where the capture "
+                f"has {self._what(step)}"
             )
-        if isinstance(live.answer, AssociateRj) and kind != AwaitKind.ASSOCIATE_ANSWER:
+        if isinstance(live.answer, AssociateRj) and AwaitKind.ASSOCIATE_ANSWER not in seen:
             self._stop(
                 "the target rejected the association "
                 f"({reject_reason_text(live.answer.source, live.answer.reason)})"
             )
         if self.link.peer_closed is not None and kind != AwaitKind.CLOSE:
-            self._stop(self._gone())
-        if live.release_rq and kind not in (
-            AwaitKind.RELEASE_RQ,
-            AwaitKind.RELEASE_RP,
-            AwaitKind.CLOSE,
-            None,
-        ):
+            self._stop(f"{self._gone()} where the capture has {self._what(step)}")
+        if live.release_rq and AwaitKind.RELEASE_RQ not in seen and kind != AwaitKind.RELEASE_RQ:
             self._stop(
                 f"the {self.opts.peer_side} asked to release the association where the "
                 f"capture has {self._what(step)}"
-                if step is not None
-                else ""
             )
-        if kind not in (None, AwaitKind.REQUEST) and len(live.requests) > self._awaited_requests:
+        if kind != AwaitKind.REQUEST and len(live.requests) > self._awaited_requests:
             extra = live.requests[self._awaited_requests]
             self._stop(
                 f"the {self.opts.peer_side} sent a {extra.label} the capture does not have "
                 f"(its request {self._awaited_requests + 1})"
             )
+
+    def _peer_ends(self) -> bool:
+        """The capture shows the peer ending the connection (abort, close or reset first)."""
+        a = self.captured.association
+        peer_is_requestor = not self.opts.requestor
+        if a.abort is not None and a.abort.by_requestor == peer_is_requestor:
+            return True
+        return a.closed_by_requestor is not None and a.closed_by_requestor == peer_is_requestor
 
     def _gone(self) -> str:
         how = "reset" if self.link.peer_closed == CloseKind.RST else "closed"
@@ -375,6 +385,7 @@ class Player:
 
     def _after(self, step: Await) -> None:
         live = self.live
+        self._awaited.add(step.kind)
         match step.kind:
             case AwaitKind.ASSOCIATE_ANSWER:
                 ac = live.accepted

@@ -124,7 +124,13 @@ def replay(
     )
     peer = f"{link.peer[0]}:{link.peer[1]}"
     player = Player(opts, captured, link, live)
-    steps = script(captured.path, captured.association, requestor=opts.requestor, keep=opts.keep)
+    steps = script(
+        captured.path,
+        captured.association,
+        requestor=opts.requestor,
+        lossy=bool(captured.lost_by(not opts.requestor)),
+        keep=opts.keep,
+    )
     player.play(steps)
     builder.finish()
     store.finish()

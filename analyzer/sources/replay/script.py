@@ -65,6 +65,7 @@ class AwaitKind(StrEnum):
     RELEASE_RP = "A-RELEASE-RP"
     ABORT = "A-ABORT"
     CLOSE = "close"
+    UNDEFINED_PDU = "PDU of an undefined type"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,7 @@ class Await:
 
     REQUEST: the ``index``-th request of the other side (from 1), ``command`` its captured
     command set. FINAL: the final response to the played side's ``index``-th request.
+    UNDEFINED_PDU: the ``index``-th PDU of a type PS3.8 does not define.
     ``pdu``: the captured control PDU (AC, RJ, A-ABORT ...).
     """
 
@@ -109,12 +111,16 @@ Step = Send | Await | Close | Message
 class _Builder:
     """Turns the observer's output for one connection into steps."""
 
-    def __init__(self, requestor: bool) -> None:
+    def __init__(self, requestor: bool, lossy: bool) -> None:
         self.requestor = requestor  # the played side is the requestor
+        # The capture lost bytes of the other side: its messages are incomplete for that
+        # reason, not because the connection ended in the middle of them.
+        self.lossy = lossy
         self.steps: list[Step] = []
         self.connection: int | None = None
         self.ended = False
         self._their_requests = 0
+        self._their_undefined = 0
         self._our_requests = 0
         self._outstanding: dict[int, int] = {}  # our request's message ID -> its index
 
@@ -144,6 +150,17 @@ class _Builder:
             case PduObserved(from_requestor=by_requestor, pdu=pdu) if pdu is not None:
                 if not self._ours(by_requestor):
                     self._their_pdu(pdu, event.ts, event.frame)
+            case PduObserved(from_requestor=by_requestor, pdu_type=pdu_type, complete=True):
+                if not self._ours(by_requestor) and not 1 <= pdu_type <= 7:
+                    self._their_undefined += 1
+                    self.steps.append(
+                        Await(
+                            AwaitKind.UNDEFINED_PDU,
+                            event.end_ts,
+                            event.end_frame,
+                            index=self._their_undefined,
+                        )
+                    )
             case DimseMessageObserved(from_requestor=by_requestor, message=message):
                 if self._ours(by_requestor):
                     self._our_message(message)
@@ -185,6 +202,8 @@ class _Builder:
         self.steps.append(Message(message, cmd.is_response and cmd.status in PENDING_STATUSES))
 
     def _their_message(self, message: AssembledMessage) -> None:
+        if not message.complete and not self.lossy:
+            return  # cut by the end of the connection: nothing answered it
         cmd = message.command
         if not cmd.is_response:
             self._their_requests += 1
@@ -213,15 +232,21 @@ def _packed(ip: str) -> bytes:
 
 
 def script(
-    path: str, association: Association, *, requestor: bool, keep: int = DEFAULT_KEEP
+    path: str,
+    association: Association,
+    *,
+    requestor: bool,
+    lossy: bool = False,
+    keep: int = DEFAULT_KEEP,
 ) -> Iterator[Step]:
     """The steps of ``association`` (read from ``path`` again), played as the requestor (or
-    the acceptor). Raises :class:`~analyzer.errors.InputError` if the file cannot be read."""
+    the acceptor); ``lossy``: the capture lost bytes of the other side. Raises
+    :class:`~analyzer.errors.InputError` if the file cannot be read."""
     a = association
     ends = {(_packed(a.client.ip), a.client.port), (_packed(a.server.ip), a.server.port)}
     first = a.start_frame or 0
     last = a.end_frame
-    builder = _Builder(requestor)
+    builder = _Builder(requestor, lossy)
     table = FlowTable(builder.event, keep=keep, payload=builder.tap)
     with CaptureFile(path) as capture:
         for seg in capture.segments():
