@@ -2,7 +2,7 @@
 replayed: both sides of each association played by ``dicomtap replay`` at once, in one
 process (the acceptor in a thread), on 127.0.0.1 (run it inside a network namespace).
 
-Usage: python selfreplay.py OUTDIR PORT TIMEOUT CAPTURE...
+Usage: python selfreplay.py OUTDIR PORT TIMEOUT [--allow-incomplete] CAPTURE...
 
 Prints one JSON line per association: what each side's replay found, or why it was refused,
 and the pcapng file of the requestor side's own traffic (OUTDIR/<capture>-<n>.pcapng).
@@ -35,9 +35,17 @@ def summary(result: ReplayResult | None) -> dict[str, Any] | None:
     }
 
 
-def one(out: Path, capture: str, n: int, port: int, timeout: float) -> dict[str, Any]:
+def one(
+    out: Path, capture: str, n: int, port: int, timeout: float, allow_incomplete: bool
+) -> dict[str, Any]:
     record: dict[str, Any] = {"capture": Path(capture).name, "association": n}
-    common = {"capture": capture, "association": n, "timeout": timeout, "pace": Pace.CAPTURED}
+    common = {
+        "capture": capture,
+        "association": n,
+        "timeout": timeout,
+        "pace": Pace.CAPTURED,
+        "allow_incomplete": allow_incomplete,
+    }
     acceptor_opts = ReplayOptions(listen=("127.0.0.1", port), **common)  # type: ignore[arg-type]
     requestor_opts = ReplayOptions(target=("127.0.0.1", port), **common)  # type: ignore[arg-type]
     try:
@@ -74,11 +82,14 @@ def one(out: Path, capture: str, n: int, port: int, timeout: float) -> dict[str,
 
 def main(argv: list[str]) -> int:
     out, port, timeout = Path(argv[1]), int(argv[2]), float(argv[3])
-    for capture in argv[4:]:
+    captures = argv[4:]
+    allow_incomplete = "--allow-incomplete" in captures
+    for capture in (c for c in captures if c != "--allow-incomplete"):
         store = Store()
         analyze_files([capture], store)
         for a in sorted(store.associations(), key=lambda a: a.id):
-            print(json.dumps(one(out, capture, a.id, port, timeout)), flush=True)
+            record = one(out, capture, a.id, port, timeout, allow_incomplete)
+            print(json.dumps(record), flush=True)
             port += 1
     return 0
 
