@@ -67,7 +67,7 @@ def _context(c: PresentationContext | None) -> str:
 
 
 def _proposed(c: PresentationContext | None) -> str:
-    if c is None:
+    if c is None or not c.proposed:
         return "(not proposed)"
     syntaxes = ", ".join(uid_short(ts) for ts in c.proposed_transfer_syntaxes)
     return f"{uid_short(c.abstract_syntax)}: {syntaxes}"
