@@ -73,16 +73,21 @@ def _proposed(c: PresentationContext | None) -> str:
     return f"{uid_short(c.abstract_syntax)}: {syntaxes}"
 
 
+#: With more contexts than this, those answered the same are details (shown with --all).
+_FEW_CONTEXTS = 8
+
+
 def _contexts(cap: Association, live: Association, proposals: bool) -> list[Row]:
     rows: list[Row] = []
     ids = sorted({c.id for c in cap.contexts} | {c.id for c in live.contexts})
+    many = len(ids) > _FEW_CONTEXTS
     for i in ids:
         c, lv = cap.context(i), live.context(i)
         either = c if c is not None else lv
         name = uid_short(either.abstract_syntax if either is not None else None)
         if proposals:
             rows.append(_row(f"context {i} proposed", _proposed(c), _proposed(lv), detail=True))
-        rows.append(_row(f"context {i} {name}", _context(c), _context(lv)))
+        rows.append(_row(f"context {i} {name}", _context(c), _context(lv), detail=many))
     return rows
 
 

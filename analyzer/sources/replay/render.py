@@ -34,8 +34,6 @@ from .script import Await, AwaitKind, Close, Message, Send, Step
 __all__ = ["dry_run_lines", "heading", "result_lines"]
 
 _MARK = {Verdict.SAME: "=", Verdict.DIFFERENT: "≠", Verdict.INFO: "~"}
-#: Up to this many compared facts are all shown; beyond, only what differs (``--all``).
-_SHOW_ALL = 40
 
 
 def _titles(a: Association) -> str:
@@ -83,8 +81,7 @@ def result_lines(result: ReplayResult, *, show_all: bool = False) -> list[str]:
     if result.stopped:
         lines.append(f"  Stopped before the end of the capture: {result.stopped}")
     rows = result.rows
-    many = len(rows) > _SHOW_ALL
-    shown = [r for r in rows if show_all or r.verdict != Verdict.SAME or not (r.detail or many)]
+    shown = [r for r in rows if show_all or r.verdict != Verdict.SAME or not r.detail]
     table_rows = [["", "", "Captured", "Replay"]]
     table_rows += [[_MARK[r.verdict], r.topic, r.captured, r.replay] for r in shown]
     lines.append("  Comparison (= same, ≠ different, ~ differs but not counted):")
