@@ -90,6 +90,7 @@ class Player:
         """Why the script could not be played to its end (None: it was)."""
         self.skipped = 0
         self.renumbered = 0
+        self._them = "the target" if opts.requestor else "the requestor"
         a = captured.association
         peer_info = a.acceptor_info if opts.requestor else a.requestor_info
         self.writer = PDataWriter(
@@ -137,7 +138,7 @@ class Player:
                 self.stopped = self._gone()
         except TimeoutError:
             self.stopped = (
-                f"the target took no data for {self.opts.timeout:g} s while the replay was sending"
+                f"{self._them} took no data for {self.opts.timeout:g} s while the replay was sending"
             )
         self._end()
 
@@ -287,7 +288,7 @@ class Player:
                     if grace:
                         return
                     self._stop(
-                        f"waited {self.opts.timeout:g} s for {self._what(step)}: the target "
+                        f"waited {self.opts.timeout:g} s for {self._what(step)}: {self._them} "
                         "sent nothing more"
                     )
                 if not self.link.receive(limit) and self.link.peer_closed is not None and grace:
@@ -347,7 +348,7 @@ class Player:
         seen = self._awaited
         if live.abort is not None and AwaitKind.ABORT not in seen and kind != AwaitKind.ABORT:
             self._stop(
-                f"the target aborted the association (A-ABORT from the "
+                f"{self._them} aborted the association (A-ABORT from the "
                 f"{abort_source_text(live.abort.source)}: "
                 f"{abort_reason_text(live.abort.source, live.abort.reason)}) where the capture "
                 f"has {self._what(step)}"
@@ -381,7 +382,7 @@ class Player:
 
     def _gone(self) -> str:
         how = "reset" if self.link.peer_closed == CloseKind.RST else "closed"
-        return f"the target {how} the connection"
+        return f"{self._them} {how} the connection"
 
     def _after(self, step: Await) -> None:
         live = self.live
