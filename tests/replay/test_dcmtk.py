@@ -62,9 +62,15 @@ def test_store_replayed_to_storescp_gives_the_captured_records(net: Net, tmp_pat
         for n in (1, 2):
             pcap = tmp_path / f"store-{n}.pcapng"
             run = replay(
-                net, str(SAMPLES / "store.pcap"), "-a", str(n), "--to", f"{HOST}:{port}",
-                "--pcap", str(pcap),
-            )  # fmt: skip
+                net,
+                str(SAMPLES / "store.pcap"),
+                "-a",
+                str(n),
+                "--to",
+                f"{HOST}:{port}",
+                "--pcap",
+                str(pcap),
+            )
             assert run.returncode == 0, run.stdout + run.stderr
             assert run.result == "Result: no difference: the acceptor answers as captured."
             assert run.mark("association") == "=" and run.mark("exchange 1 (SCU C-STORE)") == "="
@@ -158,11 +164,21 @@ def test_acceptor_played_to_storescu(net: Net, tmp_path: Path) -> None:
     port = net.port(11113)
     with acceptor(net, tmp_path, "store.pcap", 1, port) as acc:
         scu = net.run(
-            [dcmtk("storescu"), "-R", "+C", "-xe", "-aet", "STORESCU", "-aec", "STORESCP",
-             HOST, str(port), *(str(objects / f) for f in ("ct1.dcm", "ct2.dcm", "ct3.dcm",
-                                                           "big1.dcm"))],
+            [
+                dcmtk("storescu"),
+                "-R",
+                "+C",
+                "-xe",
+                "-aet",
+                "STORESCU",
+                "-aec",
+                "STORESCP",
+                HOST,
+                str(port),
+                *(str(objects / f) for f in ("ct1.dcm", "ct2.dcm", "ct3.dcm", "big1.dcm")),
+            ],
             timeout=60,
-        )  # fmt: skip
+        )
         run = acc.wait()
     assert scu.returncode == 0, scu.stdout + scu.stderr
     assert run.returncode == 0, run.stdout
@@ -202,20 +218,43 @@ def test_rejection_played_to_echoscu(net: Net, tmp_path: Path) -> None:
 
 
 FIND_STUDY = [
-    "-k", "QueryRetrieveLevel=STUDY", "-k", "PatientName=*", "-k", "PatientID",
-    "-k", "StudyInstanceUID", "-k", "StudyDate", "-k", "StudyDescription",
-    "-k", "ModalitiesInStudy", "-k", "NumberOfStudyRelatedInstances",
-]  # fmt: skip
+    "-k",
+    "QueryRetrieveLevel=STUDY",
+    "-k",
+    "PatientName=*",
+    "-k",
+    "PatientID",
+    "-k",
+    "StudyInstanceUID",
+    "-k",
+    "StudyDate",
+    "-k",
+    "StudyDescription",
+    "-k",
+    "ModalitiesInStudy",
+    "-k",
+    "NumberOfStudyRelatedInstances",
+]
 
 
 def test_acceptor_played_to_findscu(net: Net, tmp_path: Path) -> None:
     port = net.port(11113)
     with acceptor(net, tmp_path, "find_orthanc.pcap", 1, port) as acc:
         scu = net.run(
-            [dcmtk("findscu"), "-v", "-S", "-aet", "FINDSCU", "-aec", "ORTHANC", *FIND_STUDY,
-             HOST, str(port)],
+            [
+                dcmtk("findscu"),
+                "-v",
+                "-S",
+                "-aet",
+                "FINDSCU",
+                "-aec",
+                "ORTHANC",
+                *FIND_STUDY,
+                HOST,
+                str(port),
+            ],
             timeout=60,
-        )  # fmt: skip
+        )
         run = acc.wait()
     text = scu.stdout + scu.stderr
     assert scu.returncode == 0, text

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from analyzer.cli import main
 from tests.factories import IMPLICIT, VERIFICATION, associate_ac, associate_rq, echo_rq, echo_rsp
-from tests.peers import Net, dicomtap_argv
 from tests.pcapgen import Conversation, write_pcap
+from tests.peers import Net, dicomtap_argv
 
 from .harness import HOST, ROOT, SAMPLES, acceptor, python_peer, replay, script
 
@@ -56,7 +56,7 @@ def cli(*args: str) -> tuple[int, str, str]:
                 "--dry-run",
             ),
             "its A-ASSOCIATE-AC (or -RJ) was not captured",
-        ),  # fmt: skip
+        ),
         ((str(ROOT / "README.md"), "-a", "1", "--dry-run"), "is not a pcap or pcapng capture"),
         ((str(ROOT / "no-such.pcap"), "-a", "1", "--dry-run"), "no such file"),
         (("-", "-a", "1", "--dry-run"), "give a file, not standard input"),
@@ -133,8 +133,17 @@ def test_nothing_listens_there(net: Net) -> None:
 @pytest.mark.peers
 def test_nobody_connects_to_the_acceptor(net: Net) -> None:
     port = net.port(11198)
-    run = replay(net, str(SAMPLES / "echo.pcap"), "-a", "1", "--as-acceptor", "--listen",
-                 f"{HOST}:{port}", "--timeout", "1")  # fmt: skip
+    run = replay(
+        net,
+        str(SAMPLES / "echo.pcap"),
+        "-a",
+        "1",
+        "--as-acceptor",
+        "--listen",
+        f"{HOST}:{port}",
+        "--timeout",
+        "1",
+    )
     assert run.returncode == 3 and "nobody connected to 127.0.0.1:" in run.stdout, run.stdout
     assert run.seconds < 30
 
@@ -151,8 +160,9 @@ def test_nobody_connects_to_the_acceptor(net: Net) -> None:
 def test_a_target_that_is_not_a_dicom_peer(net: Net, tmp_path: Path, mode: str, words: str) -> None:
     port = net.port(11197)
     with python_peer(net, tmp_path, port, "badpeer.py", mode, HOST, str(port)):
-        run = replay(net, str(SAMPLES / "echo.pcap"), "-a", "1", "--to", f"{HOST}:{port}",
-                     "--timeout", "1")  # fmt: skip
+        run = replay(
+            net, str(SAMPLES / "echo.pcap"), "-a", "1", "--to", f"{HOST}:{port}", "--timeout", "1"
+        )
     assert run.returncode == 1, run.stdout
     assert words in run.stdout, run.stdout
     assert run.seconds < 30
@@ -185,10 +195,24 @@ def test_a_capture_declaring_a_4_gb_pdu_is_replayed_in_bounded_memory(
     write_pcap(path, talk.frames)
     port = net.port(11195)
     proc = subprocess.Popen(
-        net.wrap(dicomtap_argv("replay", str(path), "-a", "1", "--as-acceptor", "--listen",
-                               f"{HOST}:{port}", "--timeout", "3")),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
-    )  # fmt: skip
+        net.wrap(
+            dicomtap_argv(
+                "replay",
+                str(path),
+                "-a",
+                "1",
+                "--as-acceptor",
+                "--listen",
+                f"{HOST}:{port}",
+                "--timeout",
+                "3",
+            )
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
     try:
         deadline = time.monotonic() + 30
         while not net.listening(port) and time.monotonic() < deadline:

@@ -86,11 +86,22 @@ def test_orthanc_configured_alike_answers_as_captured(net: Net, tmp_path: Path) 
     ):
         empty = to(net, "find_orthanc.pcap", 1)
         load = net.run(
-            [dcmtk("storescu"), "-R", "-aet", "LOADER", "-aec", "ORTHANC", HOST, str(ORTHANC),
-             *(str(objects / f) for f in ("ct1.dcm", "ct2.dcm", "ct3.dcm", "mr1.dcm",
-                                          "big1.dcm"))],
+            [
+                dcmtk("storescu"),
+                "-R",
+                "-aet",
+                "LOADER",
+                "-aec",
+                "ORTHANC",
+                HOST,
+                str(ORTHANC),
+                *(
+                    str(objects / f)
+                    for f in ("ct1.dcm", "ct2.dcm", "ct3.dcm", "mr1.dcm", "big1.dcm")
+                ),
+            ],
             timeout=120,
-        )  # fmt: skip
+        )
         assert load.returncode == 0, load.stdout + load.stderr
         for capture, association in (
             ("find_orthanc.pcap", 1),
@@ -132,9 +143,15 @@ def test_strict_orthanc_rejects_the_unknown_calling_ae_as_captured(
         accepted = to(net, "fail_reject_calling_ae.pcap", 2, STRICT)
         # The accepted one, from the rejected calling AE title: a difference.
         renamed = replay(
-            net, str(SAMPLES / "fail_reject_calling_ae.pcap"), "-a", "2", "--to",
-            f"{HOST}:{STRICT}", "--calling-ae", "UNKNOWNSCU",
-        )  # fmt: skip
+            net,
+            str(SAMPLES / "fail_reject_calling_ae.pcap"),
+            "-a",
+            "2",
+            "--to",
+            f"{HOST}:{STRICT}",
+            "--calling-ae",
+            "UNKNOWNSCU",
+        )
     assert rejected.returncode == 0, rejected.stdout
     assert "rejected: calling-AE-title-not-recognized" in rejected.row("association")[1]
     assert accepted.returncode == 0, accepted.stdout

@@ -49,8 +49,15 @@ def test_peer_scp_configured_alike_answers_as_captured(
 def test_statuses_are_those_of_the_capture(net: Net, tmp_path: Path) -> None:
     port = net.port(PORT)
     with python_peer(net, tmp_path, port, "peer_scp.py", HOST, str(port), "PYSCP", "statuses"):
-        run = replay(net, str(SAMPLES / "fail_dimse_status.pcap"), "-a", "1", "--to",
-                     f"{HOST}:{port}", "--all")  # fmt: skip
+        run = replay(
+            net,
+            str(SAMPLES / "fail_dimse_status.pcap"),
+            "-a",
+            "1",
+            "--to",
+            f"{HOST}:{port}",
+            "--all",
+        )
     assert run.returncode == 0, run.stdout
     assert "0xA700" in run.row("exchange 1 (SCU C-STORE)")[1]
     assert "0xB000" in run.row("exchange 2 (SCU C-STORE)")[1]
@@ -63,11 +70,20 @@ def test_the_captured_pace_keeps_the_requestors_wait(net: Net, tmp_path: Path) -
     port = net.port(PORT)
     peer = ("peer_scp.py", HOST, str(port), "PYSCP", "slow-echo", "4")
     with python_peer(net, tmp_path, port, *peer):
-        fast = replay(net, str(SAMPLES / "fail_unanswered.pcap"), "-a", "1", "--to",
-                      f"{HOST}:{port}")  # fmt: skip
+        fast = replay(
+            net, str(SAMPLES / "fail_unanswered.pcap"), "-a", "1", "--to", f"{HOST}:{port}"
+        )
     with python_peer(net, tmp_path, port, *peer):
-        paced = replay(net, str(SAMPLES / "fail_unanswered.pcap"), "-a", "1", "--to",
-                       f"{HOST}:{port}", "--pace", "captured")  # fmt: skip
+        paced = replay(
+            net,
+            str(SAMPLES / "fail_unanswered.pcap"),
+            "-a",
+            "1",
+            "--to",
+            f"{HOST}:{port}",
+            "--pace",
+            "captured",
+        )
     assert fast.returncode == 0 and paced.returncode == 0, fast.stdout + paced.stdout
 
     def seconds(text: str) -> float:

@@ -138,7 +138,8 @@ class Player:
                 self.stopped = self._gone()
         except TimeoutError:
             self.stopped = (
-                f"{self._them} took no data for {self.opts.timeout:g} s while the replay was sending"
+                f"{self._them} took no data for {self.opts.timeout:g} s while the replay "
+                "was sending"
             )
         self._end()
 

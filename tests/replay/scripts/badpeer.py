@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from tests.factories import associate_rq  # noqa: E402
+from tests.factories import associate_rq
 
 
 def main(argv: list[str]) -> int:
