@@ -13,7 +13,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from .model import Association, Exchange, Finding, Gap, Note, PduRecord, ViolationRecord
+from .model import (
+    Association,
+    Exchange,
+    Finding,
+    Gap,
+    Link,
+    Note,
+    PduRecord,
+    ViolationRecord,
+)
 from .pdulog import PduLog
 
 
@@ -27,10 +36,11 @@ class ChangeKind(StrEnum):
     GAP = "gap"
     NOTE = "note"
     PDU = "pdu"
+    LINK = "link"
     DONE = "done"
 
 
-Record = Association | Exchange | Finding | ViolationRecord | Gap | Note | PduRecord | None
+Record = Association | Exchange | Finding | ViolationRecord | Gap | Note | PduRecord | Link | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +94,7 @@ class Store:
         self._notes_of: dict[int, list[Note]] = {}
         self._pdus_of: dict[int, list[PduRecord]] = {}
         self._pdu_logs: dict[int, PduLog] = {}
+        self._links_of: dict[int, list[Link]] = {}
         self._listeners: list[Listener] = []
 
     # --- listening -------------------------------------------------------------------
@@ -156,6 +167,14 @@ class Store:
                 self._pdus_of.setdefault(pdu.association, []).append(pdu)
         self._notify(Change(ChangeKind.PDU, pdu))
 
+    def add_link(self, link: Link) -> None:
+        """A workflow link (see :mod:`analyzer.workflows`), indexed under both ends."""
+        with self._lock:
+            self._links_of.setdefault(link.association, []).append(link)
+            if link.target_association != link.association:
+                self._links_of.setdefault(link.target_association, []).append(link)
+        self._notify(Change(ChangeKind.LINK, link))
+
     def finish(self) -> None:
         """The source has ended; nothing more will be added."""
         self.source.finished = True
@@ -194,6 +213,11 @@ class Store:
     def notes(self, association_id: int) -> list[Note]:
         with self._lock:
             return list(self._notes_of.get(association_id, ()))
+
+    def links(self, association_id: int) -> list[Link]:
+        """The links from or to an association, in the order they were made."""
+        with self._lock:
+            return list(self._links_of.get(association_id, ()))
 
     def pdus(self, association_id: int) -> list[PduRecord]:
         with self._lock:

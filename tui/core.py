@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from analyzer.model import Association, Exchange, Finding, Outcome, Severity
+from analyzer.model import Association, Exchange, Finding, Link, Outcome, Severity
 from analyzer.names import uid_name
 from analyzer.store import Change, ChangeKind, Store
 
@@ -279,6 +279,9 @@ class StoreIndex:
                     self._finding(record)
                     findings += 1
                     changed.add(record.evidence.association)
+                case ChangeKind.LINK:
+                    assert isinstance(record, Link)  # a workflow link changes both ends
+                    changed.update((record.association, record.target_association))
                 case ChangeKind.DONE:
                     done = True
                 case _:

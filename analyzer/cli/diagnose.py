@@ -109,7 +109,7 @@ def _json(store: Store, out: IO[str], threshold: Severity) -> None:
         findings = [f for f in store.findings(a.id) if f.severity >= threshold]
         if not findings:
             continue
-        emit(jsonl.association_record(a))
+        emit(jsonl.association_record(a, store.links(a.id), store))
         for f in findings:
             emit(jsonl.finding_record(f))
     summary = jsonl.summary_record(store)

@@ -17,8 +17,8 @@ from analyzer.reports.common import human_text
 from analyzer.reports.diagnosis import exit_status
 from analyzer.reports.text import table
 from analyzer.sources.live import LiveCapture, LiveOptions, LiveResult, run_live
-from analyzer.sources.live_dumpcap import find_dumpcap, list_interfaces
-from analyzer.sources.live_log import LiveJsonl, LiveLog, summary_lines
+from analyzer.sources.live.dumpcap import find_dumpcap, list_interfaces
+from analyzer.sources.live.log import LiveJsonl, LiveLog, summary_lines
 from analyzer.store import Store
 from analyzer.textsafe import printable
 

@@ -160,7 +160,7 @@ class JsonlSink:
         return header_record(self.store, self._generator)
 
     def _changed(self, change: Change) -> None:
-        out = change_record(change)
+        out = change_record(change, self.store)
         if out is not None:
             self._file.write(json_line(out))
             if out["type"] == "association":

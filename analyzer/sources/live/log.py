@@ -31,7 +31,7 @@ from analyzer.reports.jsonl import change_record, header_record, json_line, summ
 from analyzer.reports.text import summary_line
 from analyzer.store import Change, Store
 
-from .live import LiveOptions, LiveResult
+from .capture import LiveOptions, LiveResult
 
 __all__ = ["LiveJsonl", "LiveLog", "capture_record", "summary_lines"]
 
@@ -170,7 +170,7 @@ class LiveJsonl(_Writer):
         self.write(json_line(record))
 
     def _changed(self, change: Change) -> None:
-        record = change_record(change)
+        record = change_record(change, self.store)
         if record is not None:
             self._emit(record)
 
