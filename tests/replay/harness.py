@@ -8,6 +8,7 @@ pynetdicom peers of ``samples/`` (the very programs the samples were captured fr
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import signal
@@ -19,7 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.peers import Net, Process, dicomtap_argv, running
+import dpkt
+
+from analyzer.sources.packets import PacketDecoder
+from analyzer.sources.pcap import read_packets
+from tests.peers import Net, Process, analyze, dicomtap_argv, running
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"
@@ -95,13 +100,14 @@ class Acceptor:
 
 @contextlib.contextmanager
 def acceptor(
-    net: Net, tmp: Path, capture: str, association: int, port: int, *extra: str
+    net: Net, tmp: Path, capture: str | Path, association: int, port: int, *extra: str
 ) -> Iterator[Acceptor]:
     """The captured acceptor of ``association`` played on ``port`` (listening when this
-    yields)."""
+    yields; the capture is analysed first, which takes a while on a loaded machine)."""
+    path = capture if isinstance(capture, Path) else SAMPLES / capture
     argv = dicomtap_argv(
         "replay",
-        str(SAMPLES / capture),
+        str(path),
         "-a",
         str(association),
         "--as-acceptor",
@@ -109,9 +115,13 @@ def acceptor(
         f"{HOST}:{port}",
         *extra,
     )
-    log = tmp / f"acceptor-{Path(capture).stem}-{association}.log"
-    with running(net, argv, log, port, cwd=ROOT, stop_timeout=30) as proc:
+    log = tmp / f"acceptor-{path.stem}-{association}.log"
+    proc = Process(net, argv, log, ROOT)
+    try:
+        net.wait_listening(port, proc, timeout=90)
         yield Acceptor(proc)
+    finally:
+        proc.stop(timeout=30)
 
 
 def make_objects(tmp: Path) -> Path:
@@ -145,8 +155,42 @@ def python_peer(net: Net, tmp: Path, port: int, name: str, *args: str) -> Iterat
 
 # --- records ------------------------------------------------------------------------------
 
+
+def alone(capture: Path, association: int, out: Path) -> Path:
+    """The packets of one association of ``capture`` (its connection, from its first frame to
+    its last) in a pcap of its own: what a replay of that association can be compared with,
+    without the other associations a workflow links to it."""
+    a = next(r for r in analyze([capture]) if r["type"] == "association" and r["id"] == association)
+    ends = {
+        (ipaddress.ip_address(a[side]["ip"]).packed, a[side]["port"])
+        for side in ("client", "server")
+    }
+    first, last = a["frames"]["first"], a["frames"]["last"]
+    decoder = PacketDecoder()
+    writer = None
+    with open(capture, "rb") as f, open(out, "wb") as o:
+        for ts, frame, linktype, data, orig_len in read_packets(f):
+            if writer is None:
+                writer = dpkt.pcap.Writer(o, linktype=linktype, nano=True)
+            if not first <= frame <= last:
+                continue
+            seg = decoder.decode(ts, frame, linktype, data, orig_len)
+            if seg is not None and (seg.src, seg.sport) in ends and (seg.dst, seg.dport) in ends:
+                writer.writepkt(data, ts=ts / 1e9)
+    return out
+
+
 _TIMES_AND_PLACES = {"id", "client", "server", "start", "end", "duration_ms", "frames"}
 _EXCHANGE_TIMES = {"association", "start", "end", "frames", "latency_ms", "duration_ms"}
+
+
+def _timeless(value: Any) -> Any:
+    """``value`` without times (keys ending in ``_ms``), at any depth."""
+    if isinstance(value, dict):
+        return {k: _timeless(v) for k, v in value.items() if not k.endswith("_ms")}
+    if isinstance(value, list):
+        return [_timeless(v) for v in value]
+    return value
 
 
 def normalized(records: list[dict[str, Any]], association: int) -> dict[str, Any]:
@@ -167,7 +211,10 @@ def normalized(records: list[dict[str, Any]], association: int) -> dict[str, Any
         for r in records
         if r["type"] == "finding" and r["association"] == association
     )
-    return {"association": a, "exchanges": exchanges, "findings": findings}
+    kept: dict[str, Any] = _timeless(
+        {"association": a, "exchanges": exchanges, "findings": findings}
+    )
+    return kept
 
 
 def env_with_root() -> dict[str, str]:

@@ -14,7 +14,7 @@ import pytest
 
 from tests.peers import Net, analyze
 
-from .harness import ROOT, SAMPLES, SCRIPTS, env_with_root, json_lines, normalized
+from .harness import ROOT, SAMPLES, SCRIPTS, alone, env_with_root, json_lines, normalized
 
 pytestmark = pytest.mark.peers
 
@@ -23,6 +23,8 @@ CAPTURES = sorted(p for p in SAMPLES.iterdir() if p.suffix in (".pcap", ".pcapng
 #: The associations that cannot be replayed, and why (by the words of the refusal).
 REFUSED = {
     ("fail_capture_gap.pcap", 1): "the capture lost 1448 B of what the requestor sent",
+    ("fail_commitment_reverse_refused.pcap", 2): "carried no DICOM",
+    ("fail_get_partial.pcap", 1): "the capture began after its A-ASSOCIATE-RQ",
     ("fail_move_dest_down_dcmqrscp.pcap", 2): "carried no DICOM",
     ("fail_move_dest_down_orthanc.pcap", 2): "carried no DICOM",
     ("fail_never_associated.pcap", 1): "carried no DICOM",
@@ -51,33 +53,42 @@ def self_replay(net: Net, tmp: Path, *args: str) -> list[dict[str, Any]]:
     return json_lines(out.stdout)
 
 
-def test_every_sample_association_replays_as_captured(net: Net, tmp_path: Path) -> None:
-    results = self_replay(net, tmp_path, *map(str, CAPTURES))
+CHUNKS = 3  # the samples in three parts, which the test runner may run side by side
+
+
+@pytest.mark.parametrize("chunk", range(CHUNKS))
+def test_every_sample_association_replays_as_captured(net: Net, tmp_path: Path, chunk: int) -> None:
+    captures = CAPTURES[chunk::CHUNKS]
+    results = self_replay(net, tmp_path, *map(str, captures))
     seen = {(r["capture"], r["association"]) for r in results}
     expected = {
-        (c.name, a["id"]) for c in CAPTURES for a in analyze([c]) if a["type"] == "association"
+        (c.name, a["id"]) for c in captures for a in analyze([c]) if a["type"] == "association"
     }
     assert seen == expected
     refused = {(r["capture"], r["association"]): r["refused"] for r in results if "refused" in r}
-    assert set(refused) == set(REFUSED)
-    for key, words in REFUSED.items():
-        assert words in refused[key], refused[key]
+    assert set(refused) == {k for k in REFUSED if k[0] in {c.name for c in captures}}
+    for key, words in refused.items():
+        assert REFUSED[key] in words, words
     played = [r for r in results if "refused" not in r]
-    assert len(played) >= 40
+    assert len(played) >= 15
     for r in played:
         where = f"{r['capture']} association {r['association']}"
         for side in ("requestor", "acceptor"):
             assert r[side]["exit"] == 0, (where, side, r[side])
             assert not r[side]["differences"] and not r[side]["stopped"], (where, side, r[side])
-        original = normalized(analyze([SAMPLES / r["capture"]]), r["association"])
-        assert normalized(analyze([Path(r["pcap"])]), 1) == original, where
+        original = alone(SAMPLES / r["capture"], r["association"], tmp_path / "alone.pcap")
+        assert normalized(analyze([Path(r["pcap"])]), 1) == normalized(analyze([original]), 1), (
+            where
+        )
 
 
 def test_bytes_the_capture_lost_are_replayed_as_zeros(net: Net, tmp_path: Path) -> None:
     (r,) = self_replay(net, tmp_path, "--allow-incomplete", str(SAMPLES / "fail_capture_gap.pcap"))
     assert r["requestor"]["exit"] == 0 and r["acceptor"]["exit"] == 0, r
     assert any("zeros are sent in their place" in n for n in r["requestor"]["notes"])
-    original = normalized(analyze([SAMPLES / "fail_capture_gap.pcap"]), 1)
+    original = normalized(
+        analyze([alone(SAMPLES / "fail_capture_gap.pcap", 1, tmp_path / "a.pcap")]), 1
+    )
     replayed = normalized(analyze([Path(r["pcap"])]), 1)
     # What differs is the capture's loss itself: the replay's own capture has none.
     assert original["association"].pop("gaps") == {"count": 1, "bytes": 1448}

@@ -14,14 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from analyzer.builder import ModelBuilder
-from analyzer.findings import Diagnosis
 from analyzer.model import Association, Exchange, Finding
 from analyzer.reports.common import outcome_text
 from analyzer.sources.proxy.pcapng import PcapngWriter
 from analyzer.store import Store
 from dissectors import DissectorEvent
 
-from .captured import Captured, check_complete, load
+from .captured import Captured, check_complete, diagnosis, load
 from .compare import Row, Verdict, compare
 from .link import Link, Unreachable, accept, connect, listener
 from .live import LiveState
@@ -88,7 +87,7 @@ def replay(
     where = opts.target if opts.requestor else opts.listen
     assert where is not None
     # The target's port is a DICOM port: a connection on which it spoke no DICOM is reported.
-    builder = ModelBuilder(store, dicom_ports={where[1]}, rules=Diagnosis())
+    builder = ModelBuilder(store, dicom_ports={where[1]}, rules=diagnosis())
     live = LiveState(opts.requestor)
 
     def emit(event: DissectorEvent) -> None:
