@@ -161,16 +161,22 @@ def replay(**kw: Any) -> None:
     the target's answers are compared with the captured ones (acceptance, statuses,
     response counts, ending, findings; timing is shown) and the differences printed.
 
+    \b
     Examples:
-      dicomtap replay night.pcap -a 3 --to archive-test:104
-      dicomtap replay night.pcap -a 3 --to 10.0.0.5:11112 --called-ae TESTPACS --pcap replay.pcapng
       dicomtap replay night.pcap -a 3 --dry-run
+      dicomtap replay night.pcap -a 3 --to archive-test:104
+      dicomtap replay night.pcap -a 3 --to 10.0.0.5:11112 --called-ae TESTPACS \\
+          --pace captured --pcap replay.pcapng
       dicomtap replay night.pcap -a 3 --as-acceptor --listen 0.0.0.0:11112
 
-    Exit status: 0 the peer answered as captured, 1 it did not (differences printed),
-    2 usage error or a capture that cannot be replayed (association not found, bytes lost
-    without --allow-incomplete, started mid-association), 3 the replay could not be made
-    (target unreachable, nobody connected within --timeout).
+    \b
+    Exit status:
+      0  the peer answered as captured
+      1  it did not (the differences are printed)
+      2  usage error, or a capture that cannot be replayed (association not found,
+         bytes lost without --allow-incomplete, capture started mid-association)
+      3  the replay could not be made (target unreachable, nobody connected within
+         --timeout)
     """
     opts = _options(kw)
     try:

@@ -119,6 +119,15 @@ def test_dry_run_lists_what_would_be_sent() -> None:
     assert lines[-2] == "  close the connection (FIN)" or "A-RELEASE-RQ" in out
 
 
+def test_help_lists_each_example_and_exit_status_on_its_own_line() -> None:
+    code, out, _ = cli("--help")
+    assert code == 0, out
+    lines = [line.strip() for line in out.splitlines()]
+    assert "dicomtap replay night.pcap -a 3 --dry-run" in lines
+    assert "dicomtap replay night.pcap -a 3 --as-acceptor --listen 0.0.0.0:11112" in lines
+    assert "1  it did not (the differences are printed)" in lines
+
+
 # --- live peers that are not good DICOM peers ---------------------------------------------
 
 
