@@ -175,6 +175,44 @@ class Store:
                 self._links_of.setdefault(link.target_association, []).append(link)
         self._notify(Change(ChangeKind.LINK, link))
 
+    def subset(self, keep: set[int], *, capture_wide: int | None = None) -> Store:
+        """A store holding the associations whose ids are in ``keep``, with every record
+        about them (and the findings under ``capture_wide``, the id of findings about the
+        capture as a whole); a link is kept when either of its ends is. Records are shared,
+        not copied; order is kept. Every kind of record the store holds is handled here, so
+        a new kind cannot be forgotten by a caller."""
+        out = Store(keep_pdus=self.keep_pdus, compact_pdus=self.compact_pdus)
+        out.source = self.source
+        with self._lock:
+            out._associations = {i: a for i, a in self._associations.items() if i in keep}
+            out._exchanges = [e for e in self._exchanges if e.association in keep]
+            out._findings = [
+                f
+                for f in self._findings
+                if f.evidence.association in keep or f.evidence.association == capture_wide
+            ]
+            for name in (
+                "_exchanges_of",
+                "_findings_of",
+                "_violations_of",
+                "_gaps_of",
+                "_notes_of",
+                "_pdus_of",
+                "_pdu_logs",
+                "_links_of",
+            ):
+                table = getattr(self, name)
+                setattr(
+                    out,
+                    name,
+                    {
+                        i: v
+                        for i, v in table.items()
+                        if i in keep or (name == "_findings_of" and i == capture_wide)
+                    },
+                )
+        return out
+
     def finish(self) -> None:
         """The source has ended; nothing more will be added."""
         self.source.finished = True
