@@ -12,7 +12,19 @@ import pytest
 from click.testing import CliRunner
 
 from analyzer.cli import main
-from tests.factories import IMPLICIT, VERIFICATION, associate_ac, associate_rq, echo_rq, echo_rsp
+from tests.factories import (
+    CT_STORAGE,
+    IMPLICIT,
+    VERIFICATION,
+    associate_ac,
+    associate_rq,
+    command,
+    echo_rq,
+    echo_rsp,
+    message,
+    release_rp,
+    release_rq,
+)
 from tests.pcapgen import Conversation, write_pcap
 from tests.peers import Net
 
@@ -215,3 +227,44 @@ def test_a_capture_declaring_a_4_gb_pdu_is_replayed_in_bounded_memory(
 def test_echo_factories_are_what_the_capture_tests_use() -> None:
     # The generated captures above rely on the factories' C-ECHO being a whole message.
     assert echo_rq().startswith(b"\x04") and echo_rsp().startswith(b"\x04")
+
+
+@pytest.mark.peers
+def test_the_captured_pace_follows_the_capture_not_each_send(net: Net, tmp_path: Path) -> None:
+    """A data set the captured requestor sent in 2000 segments, 0.5 ms apart (1 s in all):
+    with --pace captured each segment goes at its captured time after the A-ASSOCIATE-AC,
+    so the replay takes about that second, not 2000 times the captured gap plus the time
+    each send and wait takes."""
+    path = tmp_path / "paced.pcap"
+    talk = Conversation((HOST, 40000), (HOST, 11112)).handshake()
+    talk.send(True, associate_rq(((1, CT_STORAGE, (IMPLICIT,)),), called="SELF"))
+    talk.send(False, associate_ac(called="SELF"))
+    store = command(
+        command_field=0x0001,
+        message_id=1,
+        affected_sop_class_uid=CT_STORAGE,
+        affected_sop_instance_uid="1.2.3.4",
+        priority=0,
+        dataset_type=0x0102,
+    )
+    data = message(1, store, bytes(2000 * 1000 - 200), fragment=16000)
+    for i in range(0, len(data), 1000):
+        talk.send(True, data[i : i + 1000], mss=1000, dt=0.0005)
+    rsp = command(
+        command_field=0x8001,
+        message_id_being_responded_to=1,
+        affected_sop_class_uid=CT_STORAGE,
+        affected_sop_instance_uid="1.2.3.4",
+        status=0,
+    )
+    talk.send(False, message(1, rsp)).send(True, release_rq()).send(False, release_rp())
+    write_pcap(path, talk.close().frames)
+    port = net.port(11194)
+    with acceptor(net, tmp_path, path, 1, port, "--timeout", "60") as acc:
+        run = replay(net, str(path), "-a", "1", "--to", f"{HOST}:{port}", "--pace", "captured")
+        acc.wait()
+    assert run.returncode == 0, run.stdout
+    captured, replayed = run.row("duration")[1].split("duration", 1)[1].split()[::2][:2]
+    assert float(captured) == 1.0, run.stdout  # seconds, as captured
+    # Each step paced after the previous send took 4.8 s here.
+    assert 0.95 <= float(replayed) < 2.5 and run.row("duration")[1].endswith(" s"), run.stdout

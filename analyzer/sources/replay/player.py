@@ -169,10 +169,13 @@ class Player:
                         self._unknown = None
                     case _:
                         self.writer.feed((record,))
-        if self._anchor is not None:
-            self._anchor = (step.ts, max(time.monotonic(), self._anchor[1]))
 
     def _pace(self, ts: int) -> None:
+        """Wait until ``ts`` is due: as long after the last thing waited for (the anchor) as
+        in the capture. The anchor stays on the captured timeline while the replay sends: a
+        send that is late is caught up by the next, rather than every captured gap being
+        added to the time each send took (a data set in thousands of segments would
+        otherwise take several times as long as captured)."""
         if self.opts.pace != Pace.CAPTURED:
             return
         if self._anchor is None:
