@@ -27,11 +27,14 @@ from dissectors.pdu import (
     AbortSource,
     AssociateAc,
     AssociateRj,
+    AssociateRq,
+    PduType,
     ReleaseRp,
     ReleaseRq,
     abort_reason_text,
     abort_source_text,
     context_result_text,
+    decode_control_pdu,
     reject_reason_text,
 )
 
@@ -61,7 +64,9 @@ def rewritten_rq(opts: ReplayOptions, pdu: bytes) -> tuple[bytes, list[str]]:
         called_ae={"*": opts.called_ae} if opts.called_ae else {},
         max_pdu=opts.max_pdu,
     )
-    done = rewrite_rq(pdu, rules)
+    rq, _ = decode_control_pdu(PduType.A_ASSOCIATE_RQ, pdu[PDU_HEADER.size :])
+    assert isinstance(rq, AssociateRq)
+    done = rewrite_rq(pdu, rq, rules)
     notes = [
         printable(c if c.startswith("A-ASSOCIATE-RQ") else f"A-ASSOCIATE-RQ {c}")
         for c in done.changes
