@@ -5,9 +5,9 @@ the peer under test (the replay accepted). What is sent and received is handed, 
 time it was written or read, to a :class:`~analyzer.sources.proxy.tap.ClientTap` (the
 proxy's and the probe's: pcapng packets, and segments into a
 :class:`~dissectors.tcp.FlowTable` of the connection's own, which observes them as a
-capture is observed), so the replay is observed as any traffic is. While it sends, it also reads: a peer that
-answers (or sends C-STORE sub-operations) while a long data set goes out is never left
-blocked on a full window. Every wait ends at a deadline.
+capture is observed), so the replay is observed as any traffic is. While it sends, it
+also reads: a peer that answers (or sends C-STORE sub-operations) while a long data set
+goes out is never left blocked on a full window. Every wait ends at a deadline.
 """
 
 from __future__ import annotations
