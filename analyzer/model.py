@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
-from dissectors import CloseKind, Detection, Endpoint, Outcome, State, ViolationKind
+from dissectors import Action, CloseKind, Detection, Endpoint, Outcome, Party, State, ViolationKind
 from dissectors.dimse import CommandSet, DataSetInfo
 from dissectors.pdu import (
     RoleSelection,
@@ -34,6 +34,7 @@ __all__ = [
     "Gap",
     "Note",
     "Outcome",
+    "Party",
     "PduRecord",
     "PduStats",
     "PresentationContext",
@@ -106,11 +107,13 @@ class RejectInfo:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AbortInfo:
-    """Decoded A-ABORT and who sent it."""
+    """Decoded A-ABORT, who wrote it (``by``: a third party when a middlebox injected it) and
+    the direction it travelled (``from_requestor``)."""
 
     source: int
     reason: int
-    by_requestor: bool
+    by: Party
+    from_requestor: bool
     ts: int
     frame: int | None
 
@@ -144,7 +147,11 @@ class Association:
     outcome: Outcome | None = None
     """None while the association is still being observed."""
     outcome_state: State | None = None
-    closed_by_requestor: bool | None = None
+    ended_by: Party | None = None
+    """Who rejected, aborted, asked for the release (None for a release collision) or
+    closed the connection first (transport dropped); see :class:`dissectors.Ending`."""
+    closed_by: Party | None = None
+    """Who closed the TCP connection first (None: nobody did)."""
     handshake: bool = True
     partial: bool = False
     detection: Detection | None = None
@@ -162,7 +169,6 @@ class Association:
     acceptor_info: UserInfo | None = None
     reject: RejectInfo | None = None
     abort: AbortInfo | None = None
-    release_requested_by: tuple[bool, ...] = ()
     requestor_pdus: PduStats = field(default_factory=PduStats)
     acceptor_pdus: PduStats = field(default_factory=PduStats)
     exchanges: int = 0
@@ -317,7 +323,7 @@ class ViolationRecord:
     frame: int | None
     offset: int | None
     cell: str | None
-    action: str | None
+    action: Action | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -40,7 +40,7 @@ class StreamSide:
         self.from_client = from_client
         self.bytes = 0
         self.head = bytearray()
-        self.held: list[tuple[bytes, int, int | None]] = []
+        self.held: list[tuple[bytes, int, int | None, bool]] = []
         self.held_size = 0
         self.framer: PduFramer | None = None
         self.assembler = MessageAssembler(obs._contexts.get, obs._keep)
@@ -51,6 +51,7 @@ class StreamSide:
         self.pdu_frame: int | None = None
         self.pdvs: list[tuple[int, int, int]] = []
         self.in_pdu = False
+        self.pdu_injected = False  # a middlebox wrote the PDU being read
         self.payload = obs._payload
 
     @property
@@ -59,19 +60,21 @@ class StreamSide:
 
     # --- input -----------------------------------------------------------------------
 
-    def feed(self, data: memoryview, ts: int, frame: int | None) -> None:
+    def feed(self, data: memoryview, ts: int, frame: int | None, injected: bool = False) -> None:
         """Frame the next bytes of this direction and act on what they complete."""
         assert self.framer is not None
-        self.consume(self.framer.receive_data(data), ts, frame)
+        self.consume(self.framer.receive_data(data), ts, frame, injected)
 
     def gap(self, size: int, ts: int, frame: int | None) -> None:
         """``size`` bytes of this direction are missing from the capture."""
         assert self.framer is not None
         self.consume(self.framer.gap(size), ts, frame)
 
-    def consume(self, records: list[FramerRecord], ts: int, frame: int | None) -> None:
-        """Act on the framer's records for bytes that arrived at ``ts``/``frame``; then hand
-        them to the payload tap, if there is one."""
+    def consume(
+        self, records: list[FramerRecord], ts: int, frame: int | None, injected: bool = False
+    ) -> None:
+        """Act on the framer's records for bytes that arrived at ``ts``/``frame`` (written by
+        a middlebox: ``injected``); then hand them to the payload tap, if there is one."""
         assembler = self.assembler
         if len(records) == 1 and type(records[0]) is PdvChunk:
             # The bulk of any association: one chunk of a PDV's payload.
@@ -95,8 +98,9 @@ class StreamSide:
                         self.pdu_frame = frame
                         self.pdvs = []
                         self.in_pdu = True
+                        self.pdu_injected = injected
                         known = pdu_type if 1 <= pdu_type <= 7 else None
-                        self.obs._fsm_pdu(known, self.from_requestor, ts, frame)
+                        self.obs._fsm_pdu(known, self.from_requestor, ts, frame, injected)
                     case PdvStart(context_id, control, length, offset):
                         self.pdvs.append((context_id, control, length))
                         if control & 0xFC:
@@ -137,8 +141,8 @@ class StreamSide:
         """Feed the bytes held while detecting to the framer just created."""
         held, self.held = self.held, []
         self.held_size = 0
-        for chunk, ts, frame in held:
-            self.feed(memoryview(chunk), ts, frame)
+        for chunk, ts, frame, injected in held:
+            self.feed(memoryview(chunk), ts, frame, injected)
 
     def abandon(self, ts: int, frame: int | None) -> None:
         """The stream broke or ended: report the PDU and the messages in flight as cut."""
@@ -175,5 +179,6 @@ class StreamSide:
                 pdvs=tuple(self.pdvs),
                 defects=tuple(defects),
                 complete=complete,
+                injected=self.pdu_injected,
             )
         )

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from pynetdicom.status import Status
 
-from analyzer.model import Association, Exchange, Finding, Outcome, Severity
+from analyzer.model import Association, Exchange, Finding, Outcome, Party, Severity
 from analyzer.store import Store
 
 from .facts import Facts, exchange_label
@@ -110,7 +110,7 @@ def _attempts(attempts: list[Association]) -> str:
     for o in attempts[:3]:
         if o.syn_answered:
             described.append(f"to {o.server} (connected, but no association)")
-        elif o.close_kind is not None and o.closed_by_requestor is False:
+        elif o.close_kind is not None and o.closed_by == Party.ACCEPTOR:
             described.append(f"to {o.server} and was refused: nothing listens there")
         else:
             described.append(f"to {o.server} and got no answer")

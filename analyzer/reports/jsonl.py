@@ -33,7 +33,7 @@ from dissectors.pdu import (
 
 from .common import in_start_order, iso_time, ms, side
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _context(c: PresentationContext) -> dict[str, Any]:
@@ -120,7 +120,8 @@ def association_record(a: Association) -> dict[str, Any]:
         "frames": {"first": a.start_frame, "last": a.end_frame},
         "outcome": str(a.outcome) if a.outcome else None,
         "outcome_state": a.outcome_state.label if a.outcome_state else None,
-        "closed_by": side(a.closed_by_requestor),
+        "ended_by": a.ended_by,
+        "closed_by": a.closed_by,
         "reject": (
             {
                 "result": a.reject.result,
@@ -138,7 +139,7 @@ def association_record(a: Association) -> dict[str, Any]:
             {
                 "source": a.abort.source,
                 "reason": a.abort.reason,
-                "by": side(a.abort.by_requestor),
+                "by": a.abort.by,
                 "source_meaning": abort_source_text(a.abort.source),
                 "reason_meaning": abort_reason_text(a.abort.source, a.abort.reason),
                 "frame": a.abort.frame,

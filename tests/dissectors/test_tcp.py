@@ -15,6 +15,7 @@ from dissectors import (
     DissectorEvent,
     Endpoint,
     FlowTable,
+    Party,
     Segment,
     StreamGap,
     TcpAnomaly,
@@ -242,7 +243,7 @@ def test_reset_ends_the_connection() -> None:
     events = _run(segs)
     (ended,) = [e for e in events if isinstance(e, AssociationEnded)]
     assert ended.outcome == "transport-dropped"
-    assert ended.closed_by_requestor is False
+    assert ended.closed_by == Party.ACCEPTOR == ended.ended_by
 
 
 def test_port_reuse_starts_a_new_connection() -> None:

@@ -12,7 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from analyzer.model import Association, Direction, Exchange, Finding, Outcome, Severity
+from analyzer.model import (
+    Association,
+    Direction,
+    Exchange,
+    Finding,
+    Outcome,
+    Party,
+    Severity,
+)
 from analyzer.names import context_result_text, status_meaning, uid_name
 from analyzer.reports.common import duration_text, plural
 from analyzer.reports.diagnosis import primary_cause
@@ -233,7 +241,7 @@ def _association_problems(
             )
         ]
     if a is None or a.ac_ts is None:
-        if a is not None and a.abort is not None and not a.abort.by_requestor:
+        if a is not None and a.abort is not None and not a.abort.from_requestor:
             return [
                 Problem(
                     Health.CRITICAL,
@@ -244,7 +252,7 @@ def _association_problems(
             ]
         silent = a is not None and a.acceptor_pdus.total == 0 and not a.server_head
         if (trouble is not None and trouble.cause == Cause.TIMEOUT) or (
-            silent and (a is not None and a.closed_by_requestor is not False)
+            silent and (a is not None and a.closed_by != Party.ACCEPTOR)
         ):
             return [
                 Problem(
@@ -295,17 +303,17 @@ def _association_problems(
                     )
                 )
     if a.abort is not None:
-        who = "the probe" if a.abort.by_requestor else "the SCP"
+        who = "the probe" if a.abort.from_requestor else "the SCP"
         problems.append(
             Problem(
                 Health.CRITICAL,
                 "aborted",
                 f"association aborted by {who} (A-ABORT source {a.abort.source}: "
                 f"{abort_source_text(a.abort.source)})"
-                + (f": {trouble.text}" if trouble is not None and a.abort.by_requestor else ""),
+                + (f": {trouble.text}" if trouble is not None and a.abort.from_requestor else ""),
             )
         )
-    elif a.outcome == Outcome.TRANSPORT_DROPPED and a.closed_by_requestor is False:
+    elif a.outcome == Outcome.TRANSPORT_DROPPED and a.closed_by == Party.ACCEPTOR:
         problems.append(
             Problem(Health.CRITICAL, "dropped", "the SCP closed the connection without a release")
         )
