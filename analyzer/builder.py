@@ -67,6 +67,11 @@ class Rules(Protocol):
     def association_ended(self, store: Store, association: Association) -> Iterable[Finding]:
         """Findings about one association, when it has ended."""
 
+    def exchange_ended(self, store: Store, exchange: Exchange) -> Iterable[Finding]:
+        """Findings when an exchange is complete, just before it is stored (the linker ties
+        a C-GET to its sub-operations there, so that its record, written as it is stored,
+        names them)."""
+
     def source_ended(self, store: Store) -> Iterable[Finding]:
         """Findings across associations, when the source has ended."""
 
@@ -475,6 +480,9 @@ class ModelBuilder:
             start_ts=start,
             end_ts=wire.final.end_ts if wire.final else None,
         )
+        if self._rules is not None:
+            for finding in self._rules.exchange_ended(self.store, exchange):
+                self.store.add_finding(finding)
         self.store.add_exchange(exchange)
         self._publish(work, exchange.end_ts or exchange.start_ts)
 

@@ -32,6 +32,9 @@ __all__ = [
     "Exchange",
     "Finding",
     "Gap",
+    "Link",
+    "LinkHow",
+    "LinkKind",
     "Note",
     "Outcome",
     "Party",
@@ -395,3 +398,48 @@ class Finding:
     explanation: str
     hint: str
     evidence: Evidence
+
+
+class LinkKind(StrEnum):
+    """What a :class:`Link` ties together (workflows across associations and exchanges)."""
+
+    MOVE = "move"
+    """A C-MOVE exchange → an association carrying (or trying to carry) its C-STOREs."""
+    GET = "get"
+    """A C-GET exchange → one of its C-STORE sub-operations, on the same association."""
+    COMMITMENT = "commitment"
+    """A Storage Commitment N-ACTION → its N-EVENT-REPORT, or an association that tried to
+    deliver it (``target_exchange`` None: a reverse association that was refused)."""
+
+
+class LinkHow(StrEnum):
+    """How a link was made: read off the wire, or inferred (and then explained)."""
+
+    ORIGINATOR_FIELDS = "originator-fields"
+    """Move Originator AE Title (0000,1030) and Message ID (0000,1031) of the C-STORE-RQs."""
+    INFERRED = "inferred"
+    """Addresses, AE titles and timing; ``reason`` says which."""
+    SAME_ASSOCIATION = "same-association"
+    """A C-STORE from the acceptor during a C-GET on the same association."""
+    TRANSACTION_UID = "transaction-uid"
+    """The same Transaction UID (0008,1195) in the N-ACTION and the N-EVENT-REPORT."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Link:
+    """A request on one association tied to what carried out its work, here or elsewhere.
+
+    ``association``/``exchange`` name the request (the C-MOVE, C-GET or N-ACTION);
+    ``target_association``/``target_exchange`` what it led to (``target_exchange`` None: the
+    association as a whole). ``reason`` says in words how the link was made.
+    """
+
+    kind: LinkKind
+    association: int
+    exchange: int
+    target_association: int
+    target_exchange: int | None
+    how: LinkHow
+    reason: str
+    ts: int
+    """When the target began (the association's start, the exchange's request)."""

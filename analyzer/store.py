@@ -13,7 +13,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from .model import Association, Exchange, Finding, Gap, Note, PduRecord, ViolationRecord
+from .model import (
+    Association,
+    Exchange,
+    Finding,
+    Gap,
+    Link,
+    Note,
+    PduRecord,
+    ViolationRecord,
+)
 from .pdulog import PduLog
 
 
@@ -27,10 +36,11 @@ class ChangeKind(StrEnum):
     GAP = "gap"
     NOTE = "note"
     PDU = "pdu"
+    LINK = "link"
     DONE = "done"
 
 
-Record = Association | Exchange | Finding | ViolationRecord | Gap | Note | PduRecord | None
+Record = Association | Exchange | Finding | ViolationRecord | Gap | Note | PduRecord | Link | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +94,7 @@ class Store:
         self._notes_of: dict[int, list[Note]] = {}
         self._pdus_of: dict[int, list[PduRecord]] = {}
         self._pdu_logs: dict[int, PduLog] = {}
+        self._links_of: dict[int, list[Link]] = {}
         self._listeners: list[Listener] = []
 
     # --- listening -------------------------------------------------------------------
@@ -156,6 +167,52 @@ class Store:
                 self._pdus_of.setdefault(pdu.association, []).append(pdu)
         self._notify(Change(ChangeKind.PDU, pdu))
 
+    def add_link(self, link: Link) -> None:
+        """A workflow link (see :mod:`analyzer.workflows`), indexed under both ends."""
+        with self._lock:
+            self._links_of.setdefault(link.association, []).append(link)
+            if link.target_association != link.association:
+                self._links_of.setdefault(link.target_association, []).append(link)
+        self._notify(Change(ChangeKind.LINK, link))
+
+    def subset(self, keep: set[int], *, capture_wide: int | None = None) -> Store:
+        """A store holding the associations whose ids are in ``keep``, with every record
+        about them (and the findings under ``capture_wide``, the id of findings about the
+        capture as a whole); a link is kept when either of its ends is. Records are shared,
+        not copied; order is kept. Every kind of record the store holds is handled here, so
+        a new kind cannot be forgotten by a caller."""
+        out = Store(keep_pdus=self.keep_pdus, compact_pdus=self.compact_pdus)
+        out.source = self.source
+        with self._lock:
+            out._associations = {i: a for i, a in self._associations.items() if i in keep}
+            out._exchanges = [e for e in self._exchanges if e.association in keep]
+            out._findings = [
+                f
+                for f in self._findings
+                if f.evidence.association in keep or f.evidence.association == capture_wide
+            ]
+            for name in (
+                "_exchanges_of",
+                "_findings_of",
+                "_violations_of",
+                "_gaps_of",
+                "_notes_of",
+                "_pdus_of",
+                "_pdu_logs",
+                "_links_of",
+            ):
+                table = getattr(self, name)
+                setattr(
+                    out,
+                    name,
+                    {
+                        i: v
+                        for i, v in table.items()
+                        if i in keep or (name == "_findings_of" and i == capture_wide)
+                    },
+                )
+        return out
+
     def finish(self) -> None:
         """The source has ended; nothing more will be added."""
         self.source.finished = True
@@ -194,6 +251,11 @@ class Store:
     def notes(self, association_id: int) -> list[Note]:
         with self._lock:
             return list(self._notes_of.get(association_id, ()))
+
+    def links(self, association_id: int) -> list[Link]:
+        """The links from or to an association, in the order they were made."""
+        with self._lock:
+            return list(self._links_of.get(association_id, ()))
 
     def pdus(self, association_id: int) -> list[PduRecord]:
         with self._lock:

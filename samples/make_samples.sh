@@ -3,7 +3,8 @@
 #
 # Usage: samples/make_samples.sh [SCENARIO...]
 #   SCENARIO is one or more of: echo store store_mtu1500 find move get
-#   reject_called_ae reject_context abort pynetdicom pcapng, and the failure
+#   reject_called_ae reject_context abort pynetdicom pcapng move_concurrent
+#   commitment_same commitment_reverse, and the failure
 #   samples (fail_*.pcap, for the diagnosis rules): fail_reject_calling_ae
 #   fail_reject_busy fail_no_context fail_abort_provider
 #   fail_transport_dropped fail_never_associated fail_tls_client_to_plain
@@ -13,11 +14,16 @@
 #   fail_move_unknown_dest_orthanc fail_move_dest_down_dcmqrscp
 #   fail_move_dest_down_orthanc fail_cleartext_credentials fail_async_window
 #   fail_get_no_role_orthanc fail_get_no_role_dcmqrscp fail_capture_gap
-#   fail_snaplen fail_partial_association
+#   fail_snaplen fail_partial_association fail_move_sub_rejected_orthanc
+#   fail_move_wrong_ae_pynetdicom fail_move_sub_rejected_pynetdicom
+#   fail_move_capture_filtered fail_commitment_failed_refs
+#   fail_commitment_reverse_rejected fail_commitment_reverse_refused
+#   fail_commitment_no_report fail_get_partial
 #   (default: all of them, in that order; "fail" stands for all the fail_*
-#   ones).  fail_capture_gap, fail_snaplen and
-#   fail_partial_association are cut out of store_mtu1500.pcap / store.pcap
-#   (from $OUT, else from this directory) with tshark and editcap.
+#   ones).  fail_capture_gap, fail_snaplen, fail_partial_association and
+#   fail_get_partial are cut out of store_mtu1500.pcap / store.pcap /
+#   get_orthanc.pcap (from $OUT, else from this directory) with tshark and
+#   editcap.
 #
 # Environment:
 #   OUT=DIR       where the captures go (default: the directory of this script)
@@ -67,13 +73,21 @@ P_RAW=11116
 P_CLOSED=11119
 P_TLS=2762
 
+# Workflow samples: pynetdicom's C-MOVE SCP (peer_qrscp.py), the modality's
+# storage commitment report listener (peer_commit.py scu), pynetdicom's
+# storage commitment SCP (peer_commit.py scp).
+P_QRSCP=11118
+P_MODALITY=11120
+P_COMMIT=11121
+
 # The veth pair of the MTU 1500 scenario: client side A, server side B.
 VETH_A_IP=10.77.0.1
 VETH_B_IP=10.77.0.2
 VETH_MTU=1500
 
 ALL_SCENARIOS=(echo store store_mtu1500 find move get reject_called_ae
-               reject_context abort pynetdicom pcapng
+               reject_context abort pynetdicom pcapng move_concurrent
+               commitment_same commitment_reverse
                fail_reject_calling_ae fail_reject_busy fail_no_context
                fail_abort_provider fail_transport_dropped fail_never_associated
                fail_tls_client_to_plain fail_plain_client_to_tls
@@ -83,7 +97,12 @@ ALL_SCENARIOS=(echo store store_mtu1500 find move get reject_called_ae
                fail_move_dest_down_dcmqrscp fail_move_dest_down_orthanc
                fail_cleartext_credentials fail_async_window
                fail_get_no_role_orthanc fail_get_no_role_dcmqrscp
-               fail_capture_gap fail_snaplen fail_partial_association)
+               fail_capture_gap fail_snaplen fail_partial_association
+               fail_move_sub_rejected_orthanc fail_move_wrong_ae_pynetdicom
+               fail_move_sub_rejected_pynetdicom fail_move_capture_filtered
+               fail_commitment_failed_refs fail_commitment_reverse_rejected
+               fail_commitment_reverse_refused fail_commitment_no_report
+               fail_get_partial)
 
 NS=""                      # main namespace ("" = host, fallback mode)
 NS_A="" NS_B=""            # the two ends of the veth pair
@@ -315,6 +334,9 @@ make_objects() {
     STUDY1_UID=$("$DCMTK/dcmdump" -q -s +P 0020,000d "$OBJ/ct1.dcm" |
                  sed -n 's/.*\[\(.*\)\].*/\1/p')
     [[ -n $STUDY1_UID ]] || die "could not read StudyInstanceUID of ct1.dcm"
+    STUDY2_UID=$("$DCMTK/dcmdump" -q -s +P 0020,000d "$MR" |
+                 sed -n 's/.*\[\(.*\)\].*/\1/p')
+    [[ -n $STUDY2_UID ]] || die "could not read StudyInstanceUID of mr1.dcm"
 }
 
 # start_storescp DIR PORT [OPTION...]: DCMTK storescp (AE STORESCP) storing
@@ -471,11 +493,16 @@ start_orthanc() {
     "MOVESCU"  : [ "MOVESCU",  "$HOST", 11191 ],
     "GETSCU"   : [ "GETSCU",   "$HOST", 11192 ],
     "PYSCU"    : [ "PYSCU",    "$HOST", 11193 ],  // fail_get_no_role_orthanc
-    "DOWNDEST" : [ "DOWNDEST", "$HOST", $P_CLOSED ]  // down: fail_move_dest_down_*
+    "DOWNDEST" : [ "DOWNDEST", "$HOST", $P_CLOSED ],  // down: fail_move_dest_down_*
+    // a destination that rejects Orthanc's association (peer_scp.py
+    // strict-called answers only to PYSCP): fail_move_sub_rejected_orthanc
+    "REJDEST"  : [ "REJDEST",  "$HOST", $P_PYNET ],
+    // the storage commitment SCU, whose report listener is on P_MODALITY
+    "MODALITY" : [ "MODALITY", "$HOST", $P_MODALITY ]
   },
   "SynchronousCMove" : true,
   "DicomAssociationCloseDelay" : 0,
-  "DicomScuTimeout" : 10,
+  "DicomScuTimeout" : 10,  // also bounds a storage commitment report attempt
   "DicomScpTimeout" : 30,
   "ConcurrentJobs" : 1,
   "SaveJobs" : false,
@@ -676,6 +703,92 @@ scenario_pcapng() {
     stop_pid "$SCP_PID"
     check_received "$d/recv" 3
     expect "$OUT/store_pdu4096.pcapng" "$P_SCP" 3 'C-STORE-RSP'
+}
+
+# --- workflows across associations -----------------------------------------
+
+# MOVE_ARGS: movescu's arguments for a study-level C-MOVE by MOVESCU, to
+# which "-aec CALLED -aem DEST -k StudyInstanceUID=UID HOST PORT" are added.
+MOVE_ARGS=(-v -S -aet MOVESCU -k QueryRetrieveLevel=STUDY)
+
+# 12. Two C-MOVEs at once from the same AE title and with the same Message
+# ID (two movescu runs, AE MOVESCU, both message ID 1): study 1 (3 CT) and
+# study 2 (MR) from Orthanc to STORESCP, a `storescp --fork` that sleeps 1 s
+# in each C-STORE so that the two C-MOVEs overlap.  Meanwhile an unrelated
+# storescu (AE MODALITY2) stores mr1.dcm to the same STORESCP.  Orthanc's
+# sub-associations carry Move Originator AE Title MOVESCU and Message ID 1,
+# both of them: only the time and the UIDs asked for tell them apart.
+scenario_move_concurrent() {
+    start_orthanc
+    local d=$WORK/move_concurrent; mkdir -p "$d"
+    start_storescp "$d" "$P_MOVE_DEST" --fork --sleep-during 1 +uf
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_ORTHANC or tcp port $P_MOVE_DEST"
+    start_peer_bg "$d/move1.log" "$DCMTK/movescu" "${MOVE_ARGS[@]}" -aec ORTHANC \
+        -aem STORESCP -k "StudyInstanceUID=$STUDY1_UID" "$HOST" "$P_ORTHANC"
+    local m1=$BG_PID
+    wait_for_line "$d/move1.log" "Sending Move Request"
+    start_peer_bg "$d/move2.log" "$DCMTK/movescu" "${MOVE_ARGS[@]}" -aec ORTHANC \
+        -aem STORESCP -k "StudyInstanceUID=$STUDY2_UID" "$HOST" "$P_ORTHANC"
+    local m2=$BG_PID
+    wait_for_line "$d/move2.log" "Sending Move Request"
+    peer "$DCMTK/storescu" -v -aet MODALITY2 -aec STORESCP "$HOST" "$P_MOVE_DEST" "$MR"
+    wait_exit "$m1" 30
+    wait_exit "$m2" 30
+    capture_stop move_concurrent_orthanc.pcap "$P_ORTHANC $P_MOVE_DEST"
+    stop_pid "$SCP_PID"
+    check_received "$d/recv" 5
+    local f=$OUT/move_concurrent_orthanc.pcap ports="$P_ORTHANC $P_MOVE_DEST"
+    expect "$f" "$ports" 2 'C-MOVE-RQ'
+    expect "$f" "$ports" 5 'C-STORE-RQ'
+    expect "$f" "$ports" 4 'Move Originator Application Entity Title'
+    expect "$f" "$ports" 2 'C-MOVE-RSP.*Success'
+}
+
+# 13. Storage commitment on the N-ACTION's own association: peer_commit.py scu
+# (AE MODALITY, no role selection: default roles) asks pynetdicom's commitment
+# SCP (peer_commit.py scp same, AE PYARCHIVE) for ct1 and ct2; PYARCHIVE
+# answers the N-ACTION, then sends the N-EVENT-REPORT (event type 1) on the
+# same association, which MODALITY keeps open for it (PS3.4 J.3).
+scenario_commitment_same() {
+    local d=$WORK/commitment_same; mkdir -p "$d"
+    start_commit_scp "$d" same
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_COMMIT"
+    peer "$PY" "$HERE/peer_commit.py" scu "$HOST" "$P_COMMIT" PYARCHIVE "$P_MODALITY" \
+        --same --no-listen "${CT[0]}" "${CT[1]}"
+    capture_stop commitment_same_pynetdicom.pcap "$P_COMMIT"
+    stop_pid "$COMMIT_PID"
+    local f=$OUT/commitment_same_pynetdicom.pcap p=$P_COMMIT
+    expect "$f" "$p" 1 'N-ACTION-RSP'
+    expect "$f" "$p" 1 'N-EVENT-REPORT-RQ'
+    expect "$f" "$p" 1 'Transaction UID'
+    expect_none "$f" "$p" 'Role Selection'
+}
+
+# 14. Storage commitment on a reverse association: MODALITY asks Orthanc
+# (storage commitment SCP) for ct1 and ct2 and releases; Orthanc opens an
+# association back to MODALITY (DicomModalities: 127.0.0.1:P_MODALITY, SCP
+# role proposed) and sends the N-EVENT-REPORT (event type 1, both committed).
+scenario_commitment_reverse() {
+    start_orthanc
+    local d=$WORK/commitment_reverse; mkdir -p "$d"
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_ORTHANC or tcp port $P_MODALITY"
+    peer "$PY" "$HERE/peer_commit.py" scu "$HOST" "$P_ORTHANC" ORTHANC "$P_MODALITY" \
+        "${CT[0]}" "${CT[1]}"
+    capture_stop commitment_reverse_orthanc.pcap "$P_ORTHANC $P_MODALITY"
+    local f=$OUT/commitment_reverse_orthanc.pcap ports="$P_ORTHANC $P_MODALITY"
+    expect "$f" "$ports" 1 'N-ACTION-RSP'
+    expect "$f" "$ports" 1 'N-EVENT-REPORT-RQ'
+    expect "$f" "$ports" 1 'Role Selection'
+    expect "$f" "$ports" 2 'A-RELEASE response'
+}
+
+# start_commit_scp DIR MODE: peer_commit.py scp MODE on P_COMMIT; sets COMMIT_PID.
+start_commit_scp() {
+    ns_prefix "$NS"
+    start_bg "$1/commit_scp.log" "${RUN[@]}" "$PY" "$HERE/peer_commit.py" scp \
+        "$HOST" "$P_COMMIT" "$2"
+    COMMIT_PID=$BG_PID
+    wait_listen "$NS" "$P_COMMIT"
 }
 
 # ---------------------------------------------------------------------------
@@ -1286,6 +1399,159 @@ scenario_fail_async_window() {
     expect "$f" "$p" 2 '^DICOM, C-ECHO-RSP ID=[12] \(Success\)$'
 }
 
+# --- workflows: C-MOVE sub-associations, storage commitment ------------------
+
+# The destination rejects the sub-association: Orthanc's REJDEST is
+# 127.0.0.1:P_PYNET, where peer_scp.py strict-called answers only to the
+# called AE title PYSCP: A-ASSOCIATE-RJ 1/1/7 to Orthanc's REJDEST; Orthanc
+# answers the C-MOVE 0xC000 without counts.
+scenario_fail_move_sub_rejected_orthanc() {
+    start_orthanc
+    local d=$WORK/fail_move_sub_rejected_orthanc; mkdir -p "$d"
+    start_py_scp "$d" "$P_PYNET" strict-called
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_ORTHANC or tcp port $P_PYNET"
+    move_study1 "$P_ORTHANC" ORTHANC REJDEST
+    fail_capture_stop fail_move_sub_rejected_orthanc.pcap "$P_ORTHANC $P_PYNET"
+    stop_pid "$PYSCP_PID"
+    local f=$OUT/fail_move_sub_rejected_orthanc.pcap p="$P_ORTHANC $P_PYNET"
+    expect "$f" "$p" 1 'Called +AE Title: REJDEST'
+    expect "$f" "$p" 1 'Reason: Called AE title not recognized'
+    expect "$f" "$p" 1 '\(0000,0900\).*\(0xc000\)'
+    expect_none "$f" "$p" 'C-STORE'
+}
+
+# start_qrscp DIR DEST...: pynetdicom's C-MOVE SCP (peer_qrscp.py, AE PYQRSCP)
+# on P_QRSCP holding study 1; sets QRSCP_PID.
+start_qrscp() {
+    local dir=$1; shift
+    ns_prefix "$NS"
+    start_bg "$dir/qrscp.log" "${RUN[@]}" "$PY" "$HERE/peer_qrscp.py" "$HOST" "$P_QRSCP" \
+        "$@" -- "${CT[@]}"
+    QRSCP_PID=$BG_PID
+    wait_listen "$NS" "$P_QRSCP"
+}
+
+# pynetdicom's C-MOVE SCP sends the objects to another AE than the one asked
+# for: its STORESCP destination is configured as 127.0.0.1:P_MOVE_DEST with
+# the called AE title ARCHIVE2, and storescp accepts any called AE title.
+# The C-STORE-RQs name PYQRSCP itself as Move Originator AE Title.
+scenario_fail_move_wrong_ae_pynetdicom() {
+    local d=$WORK/fail_move_wrong_ae_pynetdicom; mkdir -p "$d"
+    start_storescp "$d" "$P_MOVE_DEST"
+    start_qrscp "$d" "STORESCP=$HOST:$P_MOVE_DEST:ARCHIVE2"
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_QRSCP or tcp port $P_MOVE_DEST"
+    move_study1 "$P_QRSCP" PYQRSCP STORESCP
+    fail_capture_stop fail_move_wrong_ae_pynetdicom.pcap "$P_QRSCP $P_MOVE_DEST"
+    stop_pid "$QRSCP_PID"
+    stop_pid "$SCP_PID"
+    check_received "$d/recv" 3
+    local f=$OUT/fail_move_wrong_ae_pynetdicom.pcap p="$P_QRSCP $P_MOVE_DEST"
+    expect "$f" "$p" 1 '\(0000,0600\).*Move Destination +STORESCP'
+    expect "$f" "$p" 1 'Called +AE Title: ARCHIVE2'
+    expect "$f" "$p" 3 '\(0000,1030\).*Move Originator Application Entity Title +PYQRSCP'
+    expect "$f" "$p" 1 'C-MOVE-RSP.*Success'
+}
+
+# pynetdicom's C-MOVE SCP and a destination that rejects its association
+# (REJDEST: peer_scp.py strict-called, as above): pynetdicom answers the
+# C-MOVE 0xA801 (Move Destination unknown) although it knew the destination.
+scenario_fail_move_sub_rejected_pynetdicom() {
+    local d=$WORK/fail_move_sub_rejected_pynetdicom; mkdir -p "$d"
+    start_py_scp "$d" "$P_PYNET" strict-called
+    start_qrscp "$d" "REJDEST=$HOST:$P_PYNET"
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_QRSCP or tcp port $P_PYNET"
+    move_study1 "$P_QRSCP" PYQRSCP REJDEST
+    fail_capture_stop fail_move_sub_rejected_pynetdicom.pcap "$P_QRSCP $P_PYNET"
+    stop_pid "$QRSCP_PID"
+    stop_pid "$PYSCP_PID"
+    local f=$OUT/fail_move_sub_rejected_pynetdicom.pcap p="$P_QRSCP $P_PYNET"
+    expect "$f" "$p" 1 'Reason: Called AE title not recognized'
+    expect "$f" "$p" 1 '\(0000,0900\).*\(0xa801\)'
+}
+
+# The C-MOVE of move_orthanc.pcap (study 1 to STORESCP, Success, 3 completed)
+# captured on Orthanc's port only, as one often does: the sub-association to
+# 11113 is outside the capture.
+scenario_fail_move_capture_filtered() {
+    start_orthanc
+    local d=$WORK/fail_move_capture_filtered; mkdir -p "$d"
+    start_storescp "$d" "$P_MOVE_DEST"
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_ORTHANC"
+    move_study1 "$P_ORTHANC" ORTHANC STORESCP
+    fail_capture_stop fail_move_capture_filtered.pcap "$P_ORTHANC"
+    stop_pid "$SCP_PID"
+    check_received "$d/recv" 3
+    local f=$OUT/fail_move_capture_filtered.pcap p=$P_ORTHANC
+    expect "$f" "$p" 1 'C-MOVE-RSP ID=1 C=3'
+    expect_none "$f" "$p" 'C-STORE'
+}
+
+# commit_scu PORT CALLED OPTION... FILE...: peer_commit.py scu (AE MODALITY,
+# report listener on P_MODALITY unless --no-listen), exit status logged.
+commit_scu() {
+    local port=$1 called=$2; shift 2
+    peer_rc "$PY" "$HERE/peer_commit.py" scu "$HOST" "$port" "$called" "$P_MODALITY" "$@"
+}
+
+# Storage commitment with a failure: MODALITY asks Orthanc for ct1 and for an
+# instance Orthanc never received (1.2.826.0.1.3680043.8.498.999); Orthanc's
+# report (event type 2, on a reverse association) lists it in the Failed SOP
+# Sequence, Failure Reason 0x0112 (no such object instance).
+scenario_fail_commitment_failed_refs() {
+    start_orthanc
+    local d=$WORK/fail_commitment_failed_refs; mkdir -p "$d"
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_ORTHANC or tcp port $P_MODALITY"
+    commit_scu "$P_ORTHANC" ORTHANC "${CT[0]}" "1.2.840.10008.5.1.4.1.1.2/1.2.826.0.1.3680043.8.498.999"
+    fail_capture_stop fail_commitment_failed_refs.pcap "$P_ORTHANC $P_MODALITY"
+    local f=$OUT/fail_commitment_failed_refs.pcap p="$P_ORTHANC $P_MODALITY"
+    expect "$f" "$p" 1 '\(0000,1002\).*Event Type ID +2'
+    expect "$f" "$p" 1 'Failed SOP Sequence'
+}
+
+# The reverse association is rejected: MODALITY's report listener accepts
+# only the calling AE title PACS, so it rejects Orthanc (A-ASSOCIATE-RJ
+# 1/1/3); no report reaches MODALITY.
+scenario_fail_commitment_reverse_rejected() {
+    start_orthanc
+    local d=$WORK/fail_commitment_reverse_rejected; mkdir -p "$d"
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_ORTHANC or tcp port $P_MODALITY"
+    commit_scu "$P_ORTHANC" ORTHANC --reject-calling --wait 5 "${CT[0]}" "${CT[1]}"
+    fail_capture_stop fail_commitment_reverse_rejected.pcap "$P_ORTHANC $P_MODALITY"
+    local f=$OUT/fail_commitment_reverse_rejected.pcap p="$P_ORTHANC $P_MODALITY"
+    expect "$f" "$p" 1 'N-ACTION-RSP'
+    expect "$f" "$p" 1 'Reason: Calling AE title not recognized'
+    expect_none "$f" "$p" 'N-EVENT-REPORT'
+}
+
+# The reverse association is refused: nothing listens on P_MODALITY (the
+# modality's report listener is down); Orthanc's SYN is answered by RST.
+scenario_fail_commitment_reverse_refused() {
+    start_orthanc
+    local d=$WORK/fail_commitment_reverse_refused; mkdir -p "$d"
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_ORTHANC or tcp port $P_MODALITY"
+    commit_scu "$P_ORTHANC" ORTHANC --no-listen --wait 5 "${CT[0]}" "${CT[1]}"
+    fail_capture_stop fail_commitment_reverse_refused.pcap "$P_ORTHANC $P_MODALITY"
+    local f=$OUT/fail_commitment_reverse_refused.pcap p="$P_ORTHANC $P_MODALITY"
+    expect "$f" "$p" 1 'N-ACTION-RSP'
+    expect_filter "$f" "$p" 1 "tcp.flags.reset == 1 && tcp.srcport == $P_MODALITY"
+    expect_none "$f" "$p" 'N-EVENT-REPORT'
+}
+
+# No report at all: pynetdicom's commitment SCP (peer_commit.py scp none)
+# answers the N-ACTION Success and never reports; MODALITY keeps the
+# association open 5 s for a report on it, then releases.
+scenario_fail_commitment_no_report() {
+    local d=$WORK/fail_commitment_no_report; mkdir -p "$d"
+    start_commit_scp "$d" none
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_COMMIT or tcp port $P_MODALITY"
+    commit_scu "$P_COMMIT" PYARCHIVE --same --wait 5 "${CT[0]}" "${CT[1]}"
+    fail_capture_stop fail_commitment_no_report.pcap "$P_COMMIT $P_MODALITY"
+    stop_pid "$COMMIT_PID"
+    local f=$OUT/fail_commitment_no_report.pcap p="$P_COMMIT $P_MODALITY"
+    expect "$f" "$p" 1 'N-ACTION-RSP'
+    expect_none "$f" "$p" 'N-EVENT-REPORT'
+}
+
 # --- cut out of existing captures --------------------------------------------
 
 # source_capture NAME: path of an existing capture (this run's $OUT, else the
@@ -1353,6 +1619,26 @@ scenario_fail_partial_association() {
     expect "$f" "$p" 1 'A-ASSOCIATE request not found in capture'
     expect "$f" "$p" 1 'C-STORE-RQ'
     expect "$f" "$p" 1 'A-RELEASE response'
+}
+
+# A capture that begins in the middle of a C-GET: get_orthanc.pcap from the
+# frame after the first C-STORE-RSP (no A-ASSOCIATE, no C-GET-RQ, no first
+# C-STORE): two C-STOREs, their responses, the C-GET's final response
+# (3 completed) whose request is before the capture, the release.
+scenario_fail_get_partial() {
+    [[ $HAVE_TSHARK -eq 1 ]] || { warn "fail_get_partial needs tshark: skipped"; return 0; }
+    local src rsp
+    src=$(source_capture get_orthanc.pcap)
+    rsp=$(tshark -r "$src" -d "tcp.port==$P_ORTHANC,dicom" -Y dicom -T fields \
+          -e frame.number -e _ws.col.Info 2>/dev/null | awk '/C-STORE-RSP/ {print $1; exit}')
+    [[ -n $rsp ]] || die "fail_get_partial: no C-STORE-RSP in $src"
+    editcap "$src" "$OUT/fail_get_partial.pcap" "1-$rsp"
+    log "    dropped frames 1-$rsp of $(basename "$src")"
+    derived_done fail_get_partial.pcap "$P_ORTHANC"
+    local f=$OUT/fail_get_partial.pcap p=$P_ORTHANC
+    expect_none "$f" "$p" 'C-GET-RQ|PDU Type: ASSOC'
+    expect "$f" "$p" 2 'C-STORE-RQ'
+    expect "$f" "$p" 1 'C-GET-RSP'
 }
 
 # ---------------------------------------------------------------------------

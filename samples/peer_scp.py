@@ -33,17 +33,26 @@ MODE:
   async1          Verification; answers an Asynchronous Operations Window
                   negotiation (other than the default 1/1) with 1/1
   verification    Verification only (default settings)
+  strict-called   CT and MR Image Storage; require_called_aet: an
+                  association called with any AE title but AETITLE is
+                  rejected (A-ASSOCIATE-RJ 1/1/7: called AE title not
+                  recognized)
 """
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
 import time
 
+from peerlib import serve
 from pydicom.dataset import Dataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import (
+    CTImageStorage,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    MRImageStorage,
+)
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
@@ -75,8 +84,11 @@ def main(argv: list[str]) -> int:
     if mode in ("one-assoc", "verification", "identity", "pdu4096", "idle-timeout", "async1"):
         ae.add_supported_context(Verification, UNCOMPRESSED)
         handlers.append((evt.EVT_C_ECHO, on_echo))
-    if mode in ("ct-only", "statuses", "pdu4096"):
+    if mode in ("ct-only", "statuses", "pdu4096", "strict-called"):
         ae.add_supported_context(CTImageStorage, UNCOMPRESSED)
+    if mode == "strict-called":
+        ae.add_supported_context(MRImageStorage, UNCOMPRESSED)
+        ae.require_called_aet = True
 
     if mode == "one-assoc":
         ae.maximum_associations = 1
@@ -115,7 +127,7 @@ def main(argv: list[str]) -> int:
             return 1, 1  # pynetdicom always answers 1/1 once a handler is bound
 
         handlers.append((evt.EVT_ASYNC_OPS, on_async_ops))
-    elif mode not in ("ct-only", "statuses", "verification"):
+    elif mode not in ("ct-only", "statuses", "verification", "strict-called"):
         print(__doc__, file=sys.stderr)
         return 2
 
@@ -145,7 +157,7 @@ def main(argv: list[str]) -> int:
             return rsp
 
         handlers.append((evt.EVT_C_STORE, on_store_statuses))
-    elif mode in ("ct-only", "pdu4096"):
+    elif mode in ("ct-only", "pdu4096", "strict-called"):
         handlers.append((evt.EVT_C_STORE, on_store))
 
     def on_rejected(event: evt.Event) -> None:
@@ -170,15 +182,7 @@ def main(argv: list[str]) -> int:
     server = ae.start_server((host, port), block=False, evt_handlers=handlers)
     say(f"pynetdicom SCP {aet} ({mode}) listening on {host}:{port}")
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    deadline = time.monotonic() + MAX_RUN
-    while not stop.wait(0.2):
-        if time.monotonic() > deadline:
-            say(f"stopping after {MAX_RUN:g} s")
-            break
-    server.shutdown()
+    serve(server, MAX_RUN, say)
     return 0
 
 

@@ -59,10 +59,13 @@ class DicomtapApp(App[None]):
         source: str = "",
         flush_every: float = FLUSH_EVERY,
         cursor_blink: bool = True,
+        initial_filter: str = "",
     ) -> None:
         super().__init__()
         self.store = store
         self.source = source
+        self.initial_filter = initial_filter
+        """Filter expression the association list starts with (``--filter``)."""
         self.index = StoreIndex(store)
         self.ingest = ingest
         self.flush_every = flush_every
@@ -146,6 +149,8 @@ class DicomtapApp(App[None]):
             self.push_screen(FindingsScreen())
 
 
-def run(store: Store, ingest: Ingest | None = None, *, source: str = "") -> None:
-    """Run the terminal UI until the user quits."""
-    DicomtapApp(store, ingest, source=source).run()
+def run(
+    store: Store, ingest: Ingest | None = None, *, source: str = "", initial_filter: str = ""
+) -> None:
+    """Run the terminal UI until the user quits (``initial_filter``: the list's filter)."""
+    DicomtapApp(store, ingest, source=source, initial_filter=initial_filter).run()

@@ -1,7 +1,9 @@
 """The TUI's headless core: the association index behind the list (no Textual here).
 
 :class:`StoreIndex` listens to a :class:`~analyzer.store.Store` and keeps, per association,
-what the list shows and filters on (statuses, SOP classes, findings). Store listeners run in
+what the list shows and filters on: the :class:`~analyzer.filter.Facts` the filter tests,
+kept up to date record by record, so that a new filter over 20,000 associations runs on
+what is already derived. Store listeners run in
 the writer's thread (a capture worker, a proxy), so the listener only queues changes under
 a lock; :meth:`StoreIndex.drain`, called from the UI thread every quarter second, applies
 them in one batch. Nothing here is built for a row that is not on screen: the list keeps ids
@@ -15,11 +17,11 @@ import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from analyzer.model import Association, Exchange, Finding, Outcome, Severity
-from analyzer.names import uid_name
+from analyzer.filter import Facts
+from analyzer.model import Association, Exchange, Finding, Link, Outcome, Severity
 from analyzer.store import Change, ChangeKind, Store
 
-from .query import Facts, Query
+from .query import Query
 
 SEVERITY_MARK = {Severity.ERROR: "✖", Severity.WARNING: "▲", Severity.INFO: "●"}
 
@@ -52,16 +54,21 @@ class Summary:
 
     association: Association
     version: int = 0
-    sop_classes: set[str] = field(default_factory=set)
-    statuses: set[int] = field(default_factory=set)
     categories: set[str] = field(default_factory=set)
-    findings: list[Finding] = field(default_factory=list)
-    _facts: Facts | None = None
+    facts: Facts = field(init=False)
+    """What the filter tests (the record, its exchanges and findings)."""
     _look: Look | None = None
+
+    def __post_init__(self) -> None:
+        self.facts = Facts(self.association)
 
     @property
     def id(self) -> int:
         return self.association.id
+
+    @property
+    def findings(self) -> list[Finding]:
+        return self.facts.findings
 
     @property
     def worst(self) -> Finding | None:
@@ -95,41 +102,9 @@ class Summary:
             return Look.WARNING
         return Look.OPEN if a.outcome is None else Look.OK
 
-    def facts(self) -> Facts:
-        """What a filter query tests, built once per version."""
-        if self._facts is None:
-            self._facts = _facts(self)
-        return self._facts
-
     def touch(self) -> None:
         self.version += 1
-        self._facts = None
         self._look = None
-
-
-def _facts(s: Summary) -> Facts:
-    a = s.association
-    aes = tuple(t.lower() for t in (a.calling_ae_title, a.called_ae_title) if t)
-    ips = (str(a.client), str(a.server))
-    outcome = (str(a.outcome) if a.outcome else "in-progress", s.look.value)
-    sops = {c.abstract_syntax for c in a.contexts if c.abstract_syntax} | s.sop_classes
-    sop = tuple(sorted(x.lower() for uid in sops for x in (uid, uid_name(uid))))
-    codes = tuple(f.code.lower() for f in s.findings)
-    sevs = tuple(sorted({f.severity.label for f in s.findings}))
-    text = " ".join(
-        (f"#{a.id}", *aes, *ips, *outcome, *sop, *codes, *(f"{x:04x}" for x in s.statuses))
-    ).lower()
-    return Facts(
-        ae=aes,
-        ip=ips,
-        outcome=outcome,
-        sop=sop,
-        status=frozenset(s.statuses),
-        status_categories=frozenset(c.lower() for c in s.categories),
-        code=codes,
-        sev=sevs,
-        text=text,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +243,7 @@ class StoreIndex:
                             self._by_start.remove((summary.association.start_ts, record.id))
                             bisect.insort(self._by_start, (record.start_ts, record.id))
                         summary.association = record
+                        summary.facts.set_association(record)
                         summary.touch()
                     changed.add(record.id)
                 case ChangeKind.EXCHANGE:
@@ -279,6 +255,9 @@ class StoreIndex:
                     self._finding(record)
                     findings += 1
                     changed.add(record.evidence.association)
+                case ChangeKind.LINK:
+                    assert isinstance(record, Link)  # a workflow link changes both ends
+                    changed.update((record.association, record.target_association))
                 case ChangeKind.DONE:
                     done = True
                 case _:
@@ -293,10 +272,7 @@ class StoreIndex:
         summary = self._summary(e.association)
         if summary is None:
             return
-        if e.sop_class:
-            summary.sop_classes.add(e.sop_class)
-        if e.status is not None:
-            summary.statuses.add(e.status)
+        summary.facts.add_exchange(e)
         summary.categories.add(e.status_category.lower())
         summary.touch()
 
@@ -304,7 +280,7 @@ class StoreIndex:
         self.findings.append(f)
         summary = self._summary(f.evidence.association)
         if summary is not None:
-            summary.findings.append(f)
+            summary.facts.add_finding(f)
             summary.touch()
 
     def _summary(self, association_id: int) -> Summary | None:
@@ -326,14 +302,17 @@ class StoreIndex:
 
     def rows(self, query: Query, key: SortKey = SortKey.START, reverse: bool = False) -> list[int]:
         """Ids of the associations that match ``query``, sorted."""
-        if not query and key is SortKey.START:
+        if key is SortKey.START:  # the order kept as associations arrive: no sort
             ids = [i for _, i in self._by_start]
+            if query:
+                summaries = self.summaries
+                ids = [i for i in ids if query.matches(summaries[i].facts)]
             return ids[::-1] if reverse else ids
-        summaries: list[Summary] = list(self.summaries.values())
+        chosen: list[Summary] = list(self.summaries.values())
         if query:
-            summaries = [s for s in summaries if query.matches(s.facts())]
-        summaries.sort(key=lambda s: sort_value(key, s), reverse=reverse)
-        return [s.id for s in summaries]
+            chosen = [s for s in chosen if query.matches(s.facts)]
+        chosen.sort(key=lambda s: sort_value(key, s), reverse=reverse)
+        return [s.id for s in chosen]
 
     def counts(self) -> dict[Look, int]:
         """How many associations look failed, warning, ok, open."""

@@ -1,130 +1,50 @@
-"""The filter box's small query language (headless: no Textual here).
+"""The filter box: the analyzer's filter language (:mod:`analyzer.filter`), as the list
+uses it (headless: no Textual here).
 
 ::
 
-    ae:PACS outcome:rejected status:A801 code:association-rejected ip:10.0.0.5 timeout
+    called=PACS* and cmd=C-STORE and latency>2s and not ip=10.0.0.5
 
-A term ``key:value`` tests one field of an association; a plain word matches anywhere in
-its text. Terms with the same key are alternatives (``outcome:rejected outcome:aborted``:
-either); terms with different keys must all hold. ``-`` in front negates a term
-(``-outcome:released``). Values are case-insensitive substrings, except ``status``: hex
-digits match DIMSE status codes by prefix (``status:A7`` is any 0xA7xx, ``status:0xA801``
-one code), a word matches the status category (``status:failure``). Quote a value that
-holds spaces: ``ae:"MY AE"``. A ``key:`` this module does not know is taken as a plain word,
-so ``10.0.0.1:104`` searches for that text.
+:func:`parse` never raises: a mistake comes back in :attr:`Query.error` (with its place,
+for the status line), so the box can be typed into freely.
 """
 
 from __future__ import annotations
 
-import shlex
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-KEYS: dict[str, str] = {
-    "ae": "calling or called AE title",
-    "ip": "client or server address (ip or ip:port)",
-    "outcome": "released, rejected, aborted, transport-dropped, ... or failed/warning/ok",
-    "sop": "SOP class (name or UID) proposed or used",
-    "status": "DIMSE status: hex code or prefix (A801, 0xA7), or category (failure)",
-    "code": "finding code (association-rejected ...)",
-    "sev": "worst finding severity (error, warning, info)",
-}
-"""Every key the filter understands, with what it tests (shown in the help screen)."""
+from analyzer.filter import FIELDS, Facts, Filter, FilterError
 
-_ALIASES = {"severity": "sev", "calling": "ae", "called": "ae", "host": "ip", "sop-class": "sop"}
+KEYS: dict[str, str] = {f.usage: f.help for f in FIELDS.values()}
+"""Every field with an example and what it tests (shown in the help screen)."""
 
-
-@dataclass(frozen=True, slots=True)
-class Facts:
-    """What a query can test about one association (all text lower-case)."""
-
-    ae: tuple[str, ...] = ()
-    ip: tuple[str, ...] = ()
-    outcome: tuple[str, ...] = ()
-    sop: tuple[str, ...] = ()
-    status: frozenset[int] = frozenset()
-    status_categories: frozenset[str] = frozenset()
-    code: tuple[str, ...] = ()
-    sev: tuple[str, ...] = ()
-    text: str = ""
-    """Everything else a plain word may match (id, ports, outcome words ...)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Term:
-    """One term: ``key`` None for a plain word."""
-
-    key: str | None
-    value: str
-    negate: bool = False
-
-    def test(self, facts: Facts) -> bool:
-        """Whether the association described by ``facts`` satisfies the term (ignoring
-        ``negate``)."""
-        v = self.value
-        match self.key:
-            case None:
-                return v in facts.text
-            case "status":
-                return _status_matches(v, facts)
-            case key:
-                values: Iterable[str] = getattr(facts, key)
-                return any(v in x for x in values)
+SYNTAX = (
+    "and / or / not (&& || !), ( ), = != < <= > >=, ~ regex, PACS* glob, "
+    "500ms 2s 10MB units, low..high ranges; a plain word searches all text"
+)
+"""The operators, in one line for the help screen."""
 
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """A parsed filter; the empty query matches everything."""
+    """A parsed filter: the empty query (no filter) matches everything."""
 
-    terms: tuple[Term, ...] = ()
     text: str = ""
-    errors: tuple[str, ...] = field(default=(), compare=False)
+    filter: Filter | None = None
+    error: FilterError | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.terms)
+        return self.filter is not None
 
     def matches(self, facts: Facts) -> bool:
-        """AND over keys, OR within a key; a negated term must fail."""
-        groups: dict[str | None, bool] = {}
-        for term in self.terms:
-            ok = term.test(facts)
-            if term.negate:
-                if ok:
-                    return False
-                continue
-            # plain words are each required, so give each its own group
-            group = term.key if term.key is not None else f"\0{term.value}"
-            groups[group] = groups.get(group, False) or ok
-        return all(groups.values())
+        return self.filter is None or self.filter.matches(facts)
 
 
 def parse(text: str) -> Query:
-    """Parse the filter box's text. Never raises: unbalanced quotes are reported in
-    ``errors`` and the text is then split on spaces."""
-    errors: list[str] = []
+    """The query for the box's text (blank: no filter). Never raises."""
+    if not text.strip():
+        return Query(text)
     try:
-        words = shlex.split(text)
-    except ValueError as exc:
-        errors.append(f"{exc}")
-        words = text.split()
-    terms: list[Term] = []
-    for word in words:
-        negate = word.startswith("-") and len(word) > 1
-        body = word[1:] if negate else word
-        key, sep, value = body.partition(":")
-        key = _ALIASES.get(key.lower(), key.lower())
-        if sep and key in KEYS:
-            if not value:
-                errors.append(f"{key}: needs a value")
-                continue
-            terms.append(Term(key, value.lower(), negate))
-        else:
-            terms.append(Term(None, body.lower(), negate))
-    return Query(tuple(terms), text, tuple(errors))
-
-
-def _status_matches(value: str, facts: Facts) -> bool:
-    digits = value[2:] if value.startswith("0x") else value
-    if digits and all(c in "0123456789abcdef" for c in digits) and len(digits) <= 4:
-        return any(f"{s:04x}".startswith(digits) for s in facts.status)
-    return any(value in c for c in facts.status_categories)
+        return Query(text, Filter.parse(text))
+    except FilterError as error:
+        return Query(text, None, error)

@@ -6,6 +6,7 @@ import click
 
 from .analyze import analyze
 from .common import VERSION
+from .crosscheck import crosscheck
 from .diagnose import diagnose
 from .live import interfaces, live
 from .probe import probe
@@ -31,3 +32,4 @@ main.add_command(live)
 main.add_command(interfaces)
 main.add_command(tui)
 main.add_command(probe)
+main.add_command(crosscheck)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from analyzer.filter import Filter, select
 from analyzer.findings import Diagnosis
 from analyzer.pipeline import analyze_files
 from analyzer.reports import csvout, jsonl, text
@@ -13,6 +14,7 @@ from analyzer.textsafe import printable
 from .common import (
     GENERATOR,
     dicom_port_option,
+    filter_option,
     keep_option,
     output_file,
     progress_bar,
@@ -43,6 +45,7 @@ from .common import (
     "which side is the server when the capture missed the TCP handshake."
 )
 @keep_option("Bytes kept from the start of each data set (for display); the rest is only counted.")
+@filter_option()
 @progress_option()
 def analyze(
     files: tuple[str, ...],
@@ -50,6 +53,7 @@ def analyze(
     output: str | None,
     ports: tuple[int, ...],
     keep: int,
+    flt: Filter | None,
     progress: bool,
 ) -> None:
     """Reconstruct the DICOM associations in packet captures.
@@ -66,6 +70,7 @@ def analyze(
       dicomtap analyze --format csv ring_*.pcapng > exchanges.csv
       dicomtap analyze --port 4100 vendor.pcap
       ssh modality-gw 'tcpdump -w - port 104' | dicomtap analyze -
+      dicomtap analyze --filter 'cmd=C-STORE and latency>2s' night.pcap
 
     \b
     Exit status: 0 analysed (even a truncated capture, which is reported on stderr),
@@ -80,6 +85,8 @@ def analyze(
         click.echo(f"dicomtap: note: {printable(note)}", err=True)
     if not len(store):
         click.echo(f"dicomtap: {text.summary_line(store)}", err=True)
+    if flt is not None:
+        store = select(store, flt)
     with output_file(output) as out:
         if fmt == "json":
             jsonl.write(store, out, GENERATOR)

@@ -13,6 +13,7 @@ from typing import IO, Any, NoReturn, TypeVar
 import click
 
 from analyzer.errors import DicomtapError
+from analyzer.filter import Filter, FilterError
 from analyzer.pipeline import Progress
 from analyzer.textsafe import printable
 from dissectors.observer import DEFAULT_KEEP
@@ -84,6 +85,32 @@ def keep_option(help: str, *, default: int | None = DEFAULT_KEEP) -> Callable[[F
         show_default=default is not None,
         help=help,
     )
+
+
+FILTER_HELP = (
+    "Only the associations that match EXPR, e.g. 'called=PACS* and status=failure' "
+    "(the filter language of the TUI's /, see the README's 'Filters')."
+)
+
+
+def filter_option(
+    name: str = "--filter", dest: str = "flt", help: str = FILTER_HELP
+) -> Callable[[F], F]:
+    """``--filter EXPR``: the command gets a :class:`~analyzer.filter.Filter` (None if not
+    given). A bad expression exits with 2, after the expression with a caret under the
+    mistake."""
+    return click.option(name, dest, metavar="EXPR", callback=_parse_filter, help=help)
+
+
+def _parse_filter(ctx: click.Context, param: click.Parameter, value: str | None) -> Filter | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return Filter.parse(value)
+    except FilterError as exc:
+        click.echo(f"dicomtap: error: {param.opts[0]}: {exc.message}", err=True)
+        click.echo("\n".join(exc.caret_lines()), err=True)
+        sys.exit(2)
 
 
 def progress_option() -> Callable[[F], F]:

@@ -7,6 +7,7 @@ from typing import IO, Any
 
 import click
 
+from analyzer.filter import Filter, select
 from analyzer.findings import Diagnosis
 from analyzer.model import Severity
 from analyzer.pipeline import analyze_files
@@ -18,6 +19,7 @@ from analyzer.textsafe import printable
 from .common import (
     GENERATOR,
     dicom_port_option,
+    filter_option,
     output_file,
     progress_bar,
     progress_option,
@@ -53,6 +55,7 @@ _SEVERITIES = {"info": Severity.INFO, "warning": Severity.WARNING, "error": Seve
     "Treat this TCP port as a DICOM port (repeatable): connections to it that never "
     "associate are diagnosed too."
 )
+@filter_option()
 @progress_option()
 def diagnose(
     files: tuple[str, ...],
@@ -60,6 +63,7 @@ def diagnose(
     min_severity: str,
     output: str | None,
     ports: tuple[int, ...],
+    flt: Filter | None,
     progress: bool,
 ) -> None:
     """Say why DICOM associations in packet captures failed.
@@ -73,6 +77,7 @@ def diagnose(
     Examples:
       dicomtap diagnose modality-to-pacs.pcapng
       dicomtap diagnose --min-severity warning night.pcap
+      dicomtap diagnose --filter 'called=PACS*' night.pcap   # exit status for PACS only
       dicomtap diagnose --format json capture.pcap | jq 'select(.type=="finding")'
       dicomtap diagnose --format csv -o findings.csv ring_*.pcapng
       zcat night.pcap.gz | dicomtap diagnose -
@@ -89,6 +94,8 @@ def diagnose(
         analyze_files(files, store, ports=ports, rules=Diagnosis(), progress=bar)
     for note in store.source.warnings:
         click.echo(f"dicomtap: note: {printable(note)}", err=True)
+    if flt is not None:
+        store = select(store, flt)
     threshold = _SEVERITIES[min_severity]
     with output_file(output) as out:
         if fmt == "json":
@@ -109,7 +116,7 @@ def _json(store: Store, out: IO[str], threshold: Severity) -> None:
         findings = [f for f in store.findings(a.id) if f.severity >= threshold]
         if not findings:
             continue
-        emit(jsonl.association_record(a))
+        emit(jsonl.association_record(a, store.links(a.id), store))
         for f in findings:
             emit(jsonl.finding_record(f))
     summary = jsonl.summary_record(store)

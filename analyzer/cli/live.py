@@ -11,14 +11,15 @@ from typing import NoReturn
 
 import click
 
+from analyzer.filter import Filter, StreamFilter
 from analyzer.findings import Diagnosis
 from analyzer.pipeline import Progress
 from analyzer.reports.common import human_text
 from analyzer.reports.diagnosis import exit_status
 from analyzer.reports.text import table
 from analyzer.sources.live import LiveCapture, LiveOptions, LiveResult, run_live
-from analyzer.sources.live_dumpcap import find_dumpcap, list_interfaces
-from analyzer.sources.live_log import LiveJsonl, LiveLog, summary_lines
+from analyzer.sources.live.dumpcap import find_dumpcap, list_interfaces
+from analyzer.sources.live.log import LiveJsonl, LiveLog, summary_lines
 from analyzer.store import Store
 from analyzer.textsafe import printable
 
@@ -27,6 +28,7 @@ from .common import (
     dicom_port_option,
     drop_stdout,
     fail,
+    filter_option,
     keep_option,
     terminal_ui,
     user_errors,
@@ -68,10 +70,14 @@ class _Ring(click.ParamType[tuple[int, float]]):
 )
 @click.option(
     "-f",
-    "--filter",
+    "--capture-filter",
     "bpf",
     metavar="BPF",
     help="Capture filter (libpcap syntax), instead of the default: 'tcp', or the --port ones.",
+)
+@filter_option(
+    help="Report only associations that match EXPR (the filter language of 'analyze "
+    "--filter'), each from the moment it matches; the summary still covers everything."
 )
 @dicom_port_option(
     "A DICOM port (repeatable): narrows the default filter to 'tcp port N or ...', and "
@@ -127,6 +133,7 @@ def live(
     buffer_size: int,
     keep: int,
     dumpcap: str | None,
+    flt: Filter | None,
 ) -> None:
     """Capture on an interface and report DICOM associations as they happen.
 
@@ -142,6 +149,7 @@ def live(
       dicomtap live -i eth0
       dicomtap live -i eth0 --port 104 --port 11112 -w pacs.pcapng
       dicomtap live -i any -f 'host 10.0.0.9' --format json > records.jsonl
+      dicomtap live -i eth0 --filter 'status=failure or outcome=aborted'
       dicomtap live -i eth0 -w night.pcapng --ring 24:500 --fail-on-error
 
     \b
@@ -164,10 +172,11 @@ def live(
         keep=keep,
     )
     if tui:
-        _live_tui(options, fail_on_error)
+        _live_tui(options, fail_on_error, flt.source if flt else "")
     store = Store()
     sinks: list[LiveLog | LiveJsonl] = []
     stop = threading.Event()
+    accepts = StreamFilter(store, flt).accepts if flt is not None else None
 
     def started(capture: LiveCapture) -> None:
         click.echo(
@@ -176,9 +185,11 @@ def live(
         )
         # the reader of the output went away (| head): stop as on Ctrl-C
         if fmt == "json":
-            sinks.append(LiveJsonl(store, sys.stdout, GENERATOR, options, closed=stop.set))
+            sinks.append(
+                LiveJsonl(store, sys.stdout, GENERATOR, options, closed=stop.set, accepts=accepts)
+            )
         else:
-            sinks.append(LiveLog(store, sys.stdout, closed=stop.set))
+            sinks.append(LiveLog(store, sys.stdout, closed=stop.set, accepts=accepts))
 
     with _StopOnSignals(stop), user_errors():
         try:
@@ -234,7 +245,7 @@ def _finish(store: Store, result: LiveResult, fail_on_error: bool) -> NoReturn:
     sys.exit(exit_status(store) if fail_on_error else 0)
 
 
-def _live_tui(options: LiveOptions, fail_on_error: bool) -> NoReturn:
+def _live_tui(options: LiveOptions, fail_on_error: bool, initial_filter: str) -> NoReturn:
     try:
         run_ui = terminal_ui()
     except ImportError as exc:
@@ -252,7 +263,12 @@ def _live_tui(options: LiveOptions, fail_on_error: bool) -> NoReturn:
             done.set()
 
     try:
-        run_ui(store, ingest, source=f"live: {options.interface} ({options.bpf})")
+        run_ui(
+            store,
+            ingest,
+            source=f"live: {options.interface} ({options.bpf})",
+            initial_filter=initial_filter,
+        )
     finally:
         capture.stop()  # the UI has quit: stop capturing, let the analysis finish
         done.wait(30)

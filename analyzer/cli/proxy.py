@@ -6,13 +6,14 @@ import asyncio
 
 import click
 
+from analyzer.filter import Filter
 from analyzer.pipeline import Progress
 from analyzer.sources.proxy.config import ProxyConfig, TlsConfig
 from analyzer.sources.proxy.options import CliOptions, build_config
 from analyzer.sources.proxy.server import run_proxy, serve
 from analyzer.store import Store
 
-from .common import GENERATOR, keep_option, terminal_ui, user_errors
+from .common import GENERATOR, filter_option, keep_option, terminal_ui, user_errors
 
 _SECONDS = click.FloatRange(min=0.001)
 
@@ -127,6 +128,12 @@ _SECONDS = click.FloatRange(min=0.001)
 @click.option("--keylog", metavar="FILE", help="TLS key log for Wireshark (else $SSLKEYLOGFILE).")
 @keep_option("Bytes kept from the start of each data set (65536).", default=None)
 @click.option("-q", "--quiet", is_flag=True, help="No live log on stdout.")
+@filter_option(
+    "--log-filter",
+    "log_filter",
+    help="Live log lines only for associations that match EXPR (the filter language of "
+    "'analyze --filter'), from the moment they match; --jsonl and --pcap keep everything.",
+)
 @click.option(
     "--tui",
     is_flag=True,
@@ -169,6 +176,7 @@ def proxy(**opts: object) -> None:
         value = o(name)
         return value if isinstance(value, int) else None
 
+    log_filter = o("log_filter")  # parsed by its option: a Filter or None
     min_version = text("tls_min_version") or "1.2"
     keylog = text("keylog")
     tls = None
@@ -218,6 +226,7 @@ def proxy(**opts: object) -> None:
         tls=tls,
         upstream_tls=upstream_tls,
         keep=whole("keep"),
+        log_filter=log_filter if isinstance(log_filter, Filter) else None,
     )
     with user_errors():
         config = build_config(cli)

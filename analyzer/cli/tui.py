@@ -6,12 +6,13 @@ import os
 
 import click
 
+from analyzer.filter import Filter
 from analyzer.findings import Diagnosis
 from analyzer.pipeline import Progress, analyze_files
 from analyzer.sources.pcap import STDIN, CaptureFile
 from analyzer.store import Store
 
-from .common import dicom_port_option, fail, keep_option, terminal_ui, user_errors
+from .common import dicom_port_option, fail, filter_option, keep_option, terminal_ui, user_errors
 
 
 @click.command("tui")
@@ -20,7 +21,8 @@ from .common import dicom_port_option, fail, keep_option, terminal_ui, user_erro
 @keep_option(
     "Bytes kept from the start of each data set (shown in the data set tree and hex view)."
 )
-def tui(files: tuple[str, ...], ports: tuple[int, ...], keep: int) -> None:
+@filter_option(help="Start with this filter in the list's filter box (/), e.g. 'status=failure'.")
+def tui(files: tuple[str, ...], ports: tuple[int, ...], keep: int, flt: Filter | None) -> None:
     """Browse the DICOM associations in packet captures, interactively.
 
     The captures are read in the background: associations appear as they are found. Press
@@ -32,6 +34,7 @@ def tui(files: tuple[str, ...], ports: tuple[int, ...], keep: int) -> None:
       dicomtap tui capture.pcapng
       dicomtap tui --port 4100 ring_*.pcap
       dicomtap tui night.pcapng.gz
+      dicomtap tui --filter 'cmd=C-STORE and latency>2s' night.pcap
 
     \b
     Exit status: 0 when the program is quit, 2 usage error or unreadable input.
@@ -50,4 +53,9 @@ def tui(files: tuple[str, ...], ports: tuple[int, ...], keep: int) -> None:
 
     run = terminal_ui()
     store = Store(keep_pdus=True, compact_pdus=True)
-    run(store, ingest, source=" ".join(os.path.basename(f) for f in files))
+    run(
+        store,
+        ingest,
+        source=" ".join(os.path.basename(f) for f in files),
+        initial_filter=flt.source if flt else "",
+    )

@@ -16,8 +16,6 @@ from .facts import Facts, cap, exchange_label, sop_name
 #: (getscu's 120 storage classes); rejections are then expected, not failures.
 TARGETED_PROPOSAL = 16
 
-STORAGE_COMMITMENT_PUSH = "1.2.840.10008.1.20.1"
-
 _REASON_HINTS: dict[int, str] = {
     ContextResult.USER_REJECTION: (
         "The acceptor's application refused it (user rejection): a local policy; its "
@@ -212,14 +210,12 @@ def role_not_negotiated(f: Facts) -> Iterator[Finding]:
         req = e.request
         if req is None or e.from_requestor:
             continue
-        # A request from the acceptor: C-STORE sub-operations of a C-GET, or a storage
-        # commitment N-EVENT-REPORT. The requestor must have taken the SCP role (0x54).
+        # A C-STORE from the acceptor (a C-GET's sub-operation): the requestor must have taken
+        # the SCP role (0x54) for its SOP class. A storage commitment N-EVENT-REPORT from the
+        # acceptor needs no role selection: the acceptor is the SCP of the SOP class with the
+        # default roles, and PS3.4 J.3 lets it report on the N-ACTION's association.
         ctx = by_id.get(req.context_id)
-        needs = e.service == "C-STORE" or (
-            e.service == "N-EVENT-REPORT"
-            and (ctx is None or ctx.abstract_syntax == STORAGE_COMMITMENT_PUSH)
-        )
-        if not needs or ctx is None or ctx.accepted_scp_role == 1:
+        if e.service != "C-STORE" or ctx is None or ctx.accepted_scp_role == 1:
             continue
         sop = ctx.abstract_syntax or "?"
         if sop in reported:
@@ -239,8 +235,7 @@ def role_not_negotiated(f: Facts) -> Iterator[Finding]:
             "(SCP/SCU Role Selection, PS3.7 D.3.3.4). Without it the requestor is not expected to "
             "accept such requests.",
             "For C-GET the requestor must propose the SCP role for every storage SOP class it "
-            "wants to receive; for storage commitment on the same association it must propose "
-            "the SCP role for Storage Commitment Push Model.",
+            "wants to receive (getscu does this by default; pynetdicom needs build_role()).",
             frames=(req.frame,),
             ts=req.ts,
             requestor_sent=False,

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 from analyzer.model import Exchange, Finding, Severity
 from analyzer.reports.common import plural
+from analyzer.workflows.moves import MOVE_DESTINATION_UNKNOWN
 
 from .facts import Facts, sop_name
-from .move import MOVE_DESTINATION_UNKNOWN
 
 
 def status_hint(service: str, status: int) -> str:

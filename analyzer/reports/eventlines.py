@@ -23,6 +23,7 @@ from analyzer.model import (
     Detection,
     Exchange,
     Finding,
+    Link,
     Outcome,
     ViolationRecord,
 )
@@ -39,6 +40,7 @@ from .common import (
     size_text,
     status_text,
 )
+from .workflows import link_text, orphan
 
 Line = tuple[int | None, str]
 """The time a line is about (capture time, ns; None: now), and its text."""
@@ -96,6 +98,8 @@ class EventLines:
                 return self._finding(record)
             case ChangeKind.VIOLATION if isinstance(record, ViolationRecord):
                 return self._violation(record)
+            case ChangeKind.LINK if isinstance(record, Link):
+                return self._about(record.association, record.ts, link_text(self.store, record))
             case _:
                 return []
 
@@ -172,6 +176,8 @@ def exchange_text(e: Exchange) -> str:
     """``C-STORE CT Image Storage: 0x0000 Success, latency 1.2 ms, 512.0 KiB``."""
     what = uid_name(e.sop_class) if e.sop_class else "-"
     by = "" if e.from_requestor else " (by the acceptor)"
+    if orphan(e):
+        by += " response only (its request is not in the capture)"
     status = status_text(e)
     if e.pending:
         status += f" (+{e.pending} pending)"

@@ -7,7 +7,7 @@ this module. Fields are only ever added within a version.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
 from analyzer.model import (
@@ -15,12 +15,19 @@ from analyzer.model import (
     Exchange,
     Finding,
     Gap,
+    Link,
+    LinkKind,
     PresentationContext,
     UserInfo,
     ViolationRecord,
 )
 from analyzer.names import uid_name
 from analyzer.store import Change, ChangeKind, Store
+from analyzer.workflows import (
+    commitment_data,
+    is_report,
+    is_request,
+)
 from dissectors.pdu import (
     abort_reason_text,
     abort_source_text,
@@ -32,6 +39,7 @@ from dissectors.pdu import (
 )
 
 from .common import in_start_order, iso_time, ms, side
+from .workflows import orphan, orphan_reason
 
 SCHEMA_VERSION = 3
 
@@ -102,9 +110,13 @@ def _user_info(u: UserInfo | None) -> dict[str, Any] | None:
     }
 
 
-def association_record(a: Association) -> dict[str, Any]:
-    """The ``association`` record of the schema."""
+def association_record(
+    a: Association, links: Sequence[Link] = (), store: Store | None = None
+) -> dict[str, Any]:
+    """The ``association`` record of the schema; ``links`` are the association's links
+    (:meth:`Store.links`), ``store`` is asked which side sent a linked report."""
     req, acc = a.requestor_info, a.acceptor_info
+    orphans = sum(1 for e in store.exchanges(a.id) if orphan(e)) if store is not None else 0
     return {
         "type": "association",
         "id": a.id,
@@ -184,21 +196,49 @@ def association_record(a: Association) -> dict[str, Any]:
                 "largest_p_data": a.acceptor_pdus.largest_p_data,
             },
         },
-        "exchanges": a.exchanges,
+        "exchanges": a.exchanges - orphans,
+        "orphan_responses": orphans,
         "violations": a.violations,
         "gaps": {"count": a.gaps, "bytes": a.gap_bytes},
         "partial": a.partial,
         "handshake_seen": a.handshake,
         "tls_client_hello": a.tls_client_hello,
+        "initiated_by": _initiated_by(a, links, store),
     }
 
 
-def exchange_record(e: Exchange) -> dict[str, Any]:
-    """The ``exchange`` record of the schema."""
+def _initiated_by(a: Association, links: Sequence[Link], store: Store | None) -> Any:
+    """The request whose work this association was opened for: a C-MOVE (sub-association,
+    or an attempt at one), or a storage commitment request (a reverse association)."""
+    for link in links:
+        if link.target_association != a.id or link.association == a.id:
+            continue
+        if link.target_exchange is not None:  # a report: reverse only if the SCP opened it
+            sent = _exchange(store, a.id, link.target_exchange) if store is not None else None
+            if sent is None or not sent.from_requestor:
+                continue
+        return {
+            "association": link.association,
+            "exchange": link.exchange,
+            "kind": str(link.kind),
+            "how": str(link.how),
+        }
+    return None
+
+
+def _exchange(store: Store, association: int, index: int) -> Exchange | None:
+    return next((e for e in store.exchanges(association) if e.index == index), None)
+
+
+def exchange_record(
+    e: Exchange, links: Sequence[Link] = (), store: Store | None = None
+) -> dict[str, Any]:
+    """The ``exchange`` record of the schema; ``links`` are its association's links
+    (:meth:`Store.links`), ``store`` gives the linked reports' details."""
     sub = e.suboperations
     req = e.request
     move_destination = req.command.move_destination if req else None
-    return {
+    record = {
         "type": "exchange",
         "association": e.association,
         "index": e.index,
@@ -233,6 +273,111 @@ def exchange_record(e: Exchange) -> dict[str, Any]:
             "request": req.frame if req else None,
             "response": e.final.frame if e.final else None,
         },
+    }
+    record.update(_workflow_fields(e, links, store))
+    if orphan(e):
+        # a response without its request is not an exchange (PS3.7 pairs them by Message ID)
+        record["type"] = "orphan_response"
+        record["orphan_reason"] = orphan_reason(store, e) if store is not None else None
+    return record
+
+
+def _from(e: Exchange, links: Sequence[Link], kind: LinkKind) -> list[Link]:
+    return [
+        x
+        for x in links
+        if x.kind == kind and x.association == e.association and x.exchange == e.index
+    ]
+
+
+def _workflow_fields(e: Exchange, links: Sequence[Link], store: Store | None) -> dict[str, Any]:
+    """The link fields of an exchange record (null where they do not apply)."""
+    out: dict[str, Any] = {
+        "sub_associations": None,
+        "sub_operation_exchanges": None,
+        "transaction_uid": None,
+        "commitment_reports": None,
+        "commitment": None,
+        "commitment_request": None,
+        "failed_references": None,
+    }
+    if e.service == "C-MOVE":
+        out["sub_associations"] = [x.target_association for x in _from(e, links, LinkKind.MOVE)]
+    elif e.service == "C-GET":
+        out["sub_operation_exchanges"] = [x.target_exchange for x in _from(e, links, LinkKind.GET)]
+    elif is_request(e):
+        data = commitment_data(e)
+        out["transaction_uid"] = data.transaction_uid if data else None
+        found = _from(e, links, LinkKind.COMMITMENT)
+        reports = [x for x in found if x.target_exchange is not None]
+        out["commitment_reports"] = [
+            {"association": x.target_association, "exchange": x.target_exchange} for x in reports
+        ]
+        out["commitment"] = {
+            "delivery": _delivery(e, reports, store),
+            "time_to_report_ms": ms(min(x.ts for x in reports) - e.start_ts) if reports else None,
+            "references": data.references if data else None,
+            "reverse_attempts": [x.target_association for x in found if x.target_exchange is None],
+        }
+    elif is_report(e):
+        data = commitment_data(e)
+        out["transaction_uid"] = data.transaction_uid if data else None
+        back = next(
+            (
+                x
+                for x in links
+                if x.kind == LinkKind.COMMITMENT
+                and x.target_association == e.association
+                and x.target_exchange == e.index
+            ),
+            None,
+        )
+        out["commitment_request"] = (
+            {"association": back.association, "exchange": back.exchange} if back else None
+        )
+        out["failed_references"] = (
+            [
+                {
+                    "sop_class": r.sop_class,
+                    "sop_instance": r.sop_instance,
+                    "reason": r.reason,
+                    "reason_meaning": r.reason_text if r.reason is not None else None,
+                }
+                for r in data.failed
+            ]
+            if data
+            else None
+        )
+    return out
+
+
+def _delivery(e: Exchange, reports: list[Link], store: Store | None) -> str:
+    if not reports:
+        return "none"
+    first = min(reports, key=lambda x: x.ts)
+    if first.target_association == e.association:
+        return "same-association"
+    sent = (
+        _exchange(store, first.target_association, first.target_exchange or 0)
+        if store is not None
+        else None
+    )
+    if sent is not None and not sent.from_requestor:
+        return "new-association"
+    return "reverse-association"
+
+
+def link_record(link: Link) -> dict[str, Any]:
+    """A ``link`` record: a request tied to what carried out its work."""
+    return {
+        "type": "link",
+        "kind": str(link.kind),
+        "association": link.association,
+        "exchange": link.exchange,
+        "to": {"association": link.target_association, "exchange": link.target_exchange},
+        "how": str(link.how),
+        "reason": link.reason,
+        "time": iso_time(link.ts),
     }
 
 
@@ -312,9 +457,10 @@ def records(store: Store, generator: str, *, findings: bool = True) -> Iterable[
     """Every record, associations in start order each followed by its own records."""
     yield header_record(store, generator)
     for a in in_start_order(store):
-        yield association_record(a)
+        links = store.links(a.id)
+        yield association_record(a, links, store)
         for e in store.exchanges(a.id):
-            yield exchange_record(e)
+            yield exchange_record(e, links, store)
         for v in store.violations(a.id):
             yield violation_record(v)
         for g in store.gaps(a.id):
@@ -322,19 +468,29 @@ def records(store: Store, generator: str, *, findings: bool = True) -> Iterable[
         if findings:
             for f in store.findings(a.id):
                 yield finding_record(f)
+        for link in links:
+            if link.association == a.id:
+                yield link_record(link)
     yield summary_record(store)
 
 
-def change_record(change: Change) -> dict[str, Any] | None:
+def change_record(change: Change, store: Store | None = None) -> dict[str, Any] | None:
     """The record a store change adds to a stream written as things happen (the proxy's and
     live capture's JSON Lines): associations once they have ended, everything else as it is
-    stored. None for changes that have no record of their own."""
+    stored, links as they are made. None for changes that have no record of their own.
+    With ``store``, association and exchange records carry the links known so far."""
     record = change.record
     match change.kind:
         case ChangeKind.ASSOCIATION if isinstance(record, Association):
-            return association_record(record) if record.outcome is not None else None
+            if record.outcome is None:
+                return None
+            links = store.links(record.id) if store is not None else ()
+            return association_record(record, links, store)
         case ChangeKind.EXCHANGE if isinstance(record, Exchange):
-            return exchange_record(record)
+            links = store.links(record.association) if store is not None else ()
+            return exchange_record(record, links, store)
+        case ChangeKind.LINK if isinstance(record, Link):
+            return link_record(record)
         case ChangeKind.FINDING if isinstance(record, Finding):
             return finding_record(record)
         case ChangeKind.VIOLATION if isinstance(record, ViolationRecord):

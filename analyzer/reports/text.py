@@ -26,6 +26,7 @@ from .common import (
     size_text,
     status_text,
 )
+from .workflows import orphan, workflow_lines
 
 
 def table(rows: Sequence[Sequence[str]], indent: str = "    ") -> list[str]:
@@ -168,7 +169,7 @@ def _exchanges(exchanges: Sequence[Exchange]) -> list[str]:
         rows.append(
             [
                 str(e.index),
-                e.service,
+                f"{e.service}-RSP only" if orphan(e) else e.service,
                 "SCU" if e.from_requestor else "SCP",
                 "-" if e.message_id is None else str(e.message_id),
                 uid_name(e.sop_class) if e.sop_class else "-",
@@ -207,6 +208,7 @@ def association_block(store: Store, a: Association) -> list[str]:
             f"({size_text(a.acceptor_pdus.bytes)})"
         )
     lines += _exchanges(store.exchanges(a.id))
+    lines += workflow_lines(store, a)
     gaps = store.gaps(a.id)
     if gaps:
         lost = sum(g.size for g in gaps)

@@ -101,13 +101,29 @@ def decode_dataset(kept: bytes, transfer_syntax: str | None) -> Dataset:
         warnings.simplefilter("ignore")
         try:
             ds = read_dataset(BytesIO(kept), implicit, little, stop_when=_stop_at_pixel_data)
-            # Materialise the elements now, while warnings are silenced: a cut value is
-            # dropped rather than failing later.
-            for elem in list(ds):
-                _ = elem.value
         except Exception:
             return Dataset()
+        _materialise(ds)
     return ds
+
+
+def _materialise(ds: Dataset) -> None:
+    """Convert every element now, the items of sequences included, while warnings are
+    silenced: pydicom converts lazily, so a cut or crafted value (a wrong length, an unknown
+    VR, a damaged item) would otherwise raise later, in whatever displays it. Such an element
+    is dropped; the rest stands. A loop, not recursion: items nest as deep as bytes allow."""
+    pending = [ds]
+    while pending:
+        current = pending.pop()
+        for tag in list(current.keys()):
+            try:
+                elem = current[tag]
+                value = elem.value
+                items = list(value) if elem.VR == "SQ" and value is not None else []
+            except Exception:
+                del current[tag]
+                continue
+            pending.extend(items)
 
 
 class DataSetCollector:

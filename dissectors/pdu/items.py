@@ -40,8 +40,11 @@ def uid_text(raw: bytes) -> str:
 
 
 def uid_bytes(uid: str) -> bytes:
-    """Encode a UID as PS3.8 sends it in items: ASCII, no padding."""
-    return uid.encode("ascii")
+    """Encode a UID as PS3.8 sends it in items: ASCII, no padding.
+
+    A UID decoded from the wire may hold bytes that are not ASCII (:func:`uid_text` turns
+    them into U+FFFD): they encode as ``?``, so whatever was decoded encodes again."""
+    return uid.encode("ascii", "replace")
 
 
 def _item(item_type: int, body: bytes, second: int = 0) -> bytes:

@@ -60,9 +60,49 @@ RULES: dict[str, tuple[str, Severity, str]] = {
         "move_orthanc.pcap",
     ),
     "move-without-sub-association": (
+        "fail_move_unknown_dest_orthanc.pcap",
+        Severity.ERROR,
+        "fail_move_dest_down_orthanc.pcap",  # the same SCP and status, but it tried
+    ),
+    "move-destination-unreachable": (
         "fail_move_dest_down_dcmqrscp.pcap",
         Severity.ERROR,
+        "fail_move_unknown_dest_orthanc.pcap",
+    ),
+    "move-sub-association-rejected": (
+        "fail_move_sub_rejected_orthanc.pcap",
+        Severity.ERROR,
+        "move_concurrent_orthanc.pcap",
+    ),
+    "move-sub-association-wrong-ae": (
+        "fail_move_wrong_ae_pynetdicom.pcap",
+        Severity.WARNING,
+        "move_concurrent_orthanc.pcap",
+    ),
+    "suboperation-count-mismatch": (
+        "fail_move_capture_filtered.pcap",
+        Severity.INFO,
         "move_orthanc.pcap",
+    ),
+    "commitment-failed-references": (
+        "fail_commitment_failed_refs.pcap",
+        Severity.ERROR,
+        "commitment_reverse_orthanc.pcap",
+    ),
+    "commitment-reverse-association-failed": (
+        "fail_commitment_reverse_rejected.pcap",
+        Severity.ERROR,
+        "commitment_reverse_orthanc.pcap",
+    ),
+    "commitment-report-missing": (
+        "fail_commitment_no_report.pcap",
+        Severity.WARNING,
+        "commitment_same_pynetdicom.pcap",
+    ),
+    "implementation-quirk": (
+        "fail_move_unknown_dest_orthanc.pcap",
+        Severity.INFO,
+        "fail_move_unknown_dest_dcmqrscp.pcap",  # the same request; dcmqrscp answers 0xA801
     ),
     "pdu-exceeds-max-length": ("fail_pdu_too_long.pcap", Severity.ERROR, "store_pdu4096.pcapng"),
     "protocol-violation": ("fail_abort_provider.pcap", Severity.ERROR, "pynetdicom.pcap"),
@@ -143,7 +183,29 @@ VERDICTS: dict[str, tuple[str, int]] = {
     "fail_dimse_status.pcap": ("C-STORE failed: Refused: Out of Resources", 1),
     "fail_move_unknown_dest_dcmqrscp.pcap": ("C-MOVE destination 'UNKNOWNDEST' unknown", 1),
     "fail_move_unknown_dest_orthanc.pcap": ("C-MOVE to 'UNKNOWNDEST' sent nothing", 1),
-    "fail_move_dest_down_dcmqrscp.pcap": ("C-MOVE to 'DOWNDEST' sent nothing", 1),
+    "fail_move_dest_down_dcmqrscp.pcap": ("C-MOVE to 'DOWNDEST': destination unreachable", 1),
+    "fail_move_dest_down_orthanc.pcap": ("C-MOVE to 'DOWNDEST': destination unreachable", 1),
+    "fail_move_sub_rejected_orthanc.pcap": (
+        "C-MOVE to 'REJDEST': the destination rejected the sub-association",
+        1,
+    ),
+    "fail_move_sub_rejected_pynetdicom.pcap": (
+        "C-MOVE to 'REJDEST': the destination rejected the sub-association",
+        1,
+    ),
+    "fail_move_wrong_ae_pynetdicom.pcap": ("No failure in 2 associations (1 with warnings)", 0),
+    "fail_move_capture_filtered.pcap": ("No failure", 0),
+    "fail_get_partial.pcap": ("No failure", 0),
+    "fail_commitment_failed_refs.pcap": ("storage commitment refused for 1 object", 1),
+    "fail_commitment_reverse_rejected.pcap": (
+        "storage commitment report could not be delivered",
+        1,
+    ),
+    "fail_commitment_reverse_refused.pcap": (
+        "storage commitment report could not be delivered",
+        1,
+    ),
+    "fail_commitment_no_report.pcap": ("No failure in 1 association (1 with warnings)", 0),
     "fail_get_no_role_dcmqrscp.pcap": ("C-GET without the Storage SCP role", 1),
     "fail_get_no_role_orthanc.pcap": ("C-STORE sent without the SCP/SCU role negotiated", 1),
     "fail_pdu_too_long.pcap": ("PDU larger than the receiver accepts", 1),
@@ -174,7 +236,7 @@ def test_diagnose_names_the_cause_first(name: str) -> None:
 
 def test_every_failure_sample_has_a_verdict() -> None:
     fail = {p.name for p in SAMPLES.glob("fail_*.pcap*")}
-    covered = set(VERDICTS) | {"fail_snaplen.pcap", "fail_move_dest_down_orthanc.pcap"}
+    covered = set(VERDICTS) | {"fail_snaplen.pcap"}
     assert fail <= covered, fail - covered
 
 

@@ -55,6 +55,20 @@ EXPECTED: dict[str, list[tuple[str | None, str | None, Outcome, Exchanges]]] = {
         ("ECHOSCU", "STORESCP", Outcome.ABORTED, [("C-ECHO", 0, 0)]),
         ("STORESCU", "STORESCP", Outcome.ABORTED, [("C-STORE", None, 0)]),  # never answered
     ],
+    "move_concurrent_orthanc.pcap": [
+        ("MOVESCU", "ORTHANC", Outcome.RELEASED, [("C-MOVE", 0, 2)]),
+        ("ORTHANC", "STORESCP", Outcome.RELEASED, [("C-STORE", 0, 0)] * 3),
+        ("MOVESCU", "ORTHANC", Outcome.RELEASED, [("C-MOVE", 0, 0)]),
+        ("ORTHANC", "STORESCP", Outcome.RELEASED, [("C-STORE", 0, 0)]),
+        ("MODALITY2", "STORESCP", Outcome.RELEASED, [("C-STORE", 0, 0)]),
+    ],
+    "commitment_same_pynetdicom.pcap": [
+        ("MODALITY", "PYARCHIVE", Outcome.RELEASED, [("N-ACTION", 0, 0), ("N-EVENT-REPORT", 0, 0)])
+    ],
+    "commitment_reverse_orthanc.pcap": [
+        ("MODALITY", "ORTHANC", Outcome.RELEASED, [("N-ACTION", 0, 0)]),
+        ("ORTHANC", "MODALITY", Outcome.RELEASED, [("N-EVENT-REPORT", 0, 0)]),
+    ],
     "pynetdicom.pcap": [
         (
             "PYSCU",

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from analyzer.sources.live import LiveOptions
-from analyzer.sources.live_dumpcap import explain_failure, parse_stats
-from analyzer.sources.live_findings import Drops, capture_drops, capture_lag
-from analyzer.sources.live_monitor import FULL_FOR, NOTICE_EVERY, Backlog
-from analyzer.sources.live_tee import PcapngFiles, TeeReader, ring_name
+from analyzer.sources.live.dumpcap import explain_failure, parse_stats
+from analyzer.sources.live.findings import Drops, capture_drops, capture_lag
+from analyzer.sources.live.monitor import FULL_FOR, NOTICE_EVERY, Backlog
+from analyzer.sources.live.tee import PcapngFiles, TeeReader, ring_name
 from analyzer.sources.pcap import CaptureFile, CaptureStats, read_packets
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "pcap"
@@ -266,7 +266,7 @@ class _Failing:
 )
 def test_the_live_log_stops_when_its_output_fails(error: OSError, said: str | None) -> None:
     """A full disk is an error ``dicomtap live`` reports; a reader gone away is none."""
-    from analyzer.sources.live_log import LiveLog
+    from analyzer.sources.live.log import LiveLog
     from analyzer.store import Store
 
     stopped = threading.Event()
@@ -283,7 +283,7 @@ def test_the_live_log_stamps_times_past_the_year_9999(tmp_path: Path) -> None:
 
     from analyzer.findings import Diagnosis
     from analyzer.pipeline import analyze_files
-    from analyzer.sources.live_log import LiveLog
+    from analyzer.sources.live.log import LiveLog
     from analyzer.store import Store
     from tests.analyzer.test_pcap_source import ng_epb, ng_idb, ng_shb
     from tests.pcapgen import read_classic

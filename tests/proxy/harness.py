@@ -122,8 +122,26 @@ def leg_records(recs: list[dict[str, Any]], server_port: int | None = None) -> l
     number = {r["id"]: n for n, r in enumerate(assocs, 1)}
     out: list[dict[str, Any]] = []
     for a in assocs:
-        out.append(dict(a, id=number[a["id"]]))
+        out.append(_renumbered(dict(a, id=number[a["id"]]), number))
         own = [r for r in recs if r["type"] != "association" and r.get("association") == a["id"]]
         own.sort(key=lambda r: (r["type"], r.get("index", 0), r.get("frame") or 0))
-        out += [dict(r, association=number[a["id"]]) for r in own]
+        out += [_renumbered(dict(r, association=number[a["id"]]), number) for r in own]
     return out
+
+
+def _renumbered(record: dict[str, Any], number: dict[int, int]) -> dict[str, Any]:
+    """The association ids inside workflow link fields, renumbered like the records'."""
+
+    def one(ref: Any) -> Any:
+        if isinstance(ref, dict) and ref.get("association") in number:
+            return dict(ref, association=number[ref["association"]])
+        return ref
+
+    for key in ("to", "initiated_by", "commitment_request"):
+        if record.get(key) is not None:
+            record[key] = one(record[key])
+    if record.get("commitment_reports"):
+        record["commitment_reports"] = [one(r) for r in record["commitment_reports"]]
+    if record.get("sub_associations"):
+        record["sub_associations"] = [number.get(i, i) for i in record["sub_associations"]]
+    return record

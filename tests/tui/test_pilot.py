@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from rich.console import Console
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Static, TabbedContent, Tree
 
@@ -17,7 +18,7 @@ from tui.screens.association import AssociationScreen
 from tui.screens.exchange import ExchangeScreen
 from tui.screens.findings import FindingsScreen
 from tui.screens.help import HelpScreen, binding_rows
-from tui.screens.main import MainScreen
+from tui.screens.main import FILTER_DELAY, MainScreen
 from tui.timeline import Kind
 from tui.widgets.associations import AssociationTable
 from tui.widgets.hexview import HexView
@@ -123,23 +124,96 @@ def test_filter_box() -> None:
 
     async def scenario(pilot: Pilot[None], app: DicomtapApp) -> None:
         t = table(app)
-        assert len(t.ids) == 5
+        screen = app.screen
+        assert isinstance(screen, MainScreen) and len(t.ids) == 5
+        applied: list[str] = []
+        apply = screen.apply_filter
+
+        def counted(text: str) -> None:
+            applied.append(text)
+            apply(text)
+
+        screen.apply_filter = counted  # type: ignore[method-assign]
         await pilot.press("slash")
-        box = app.screen.query_one("#filter", Input)
+        box = screen.query_one("#filter", Input)
         assert box.has_focus
-        await pilot.press(*"outcome:rejected")
+        screen.filter_delay = 60  # typing that never pauses (a loaded machine is slow to type)
+        await pilot.press(*"outcome=rej")
         await pilot.pause()
+        assert len(t.ids) == 5 and applied == []  # typing: not filtered at every key
+        screen.filter_delay = FILTER_DELAY
+        await pilot.press(*"ected")
+        await pilot.pause(FILTER_DELAY * 3)
+        assert applied[-1] == "outcome=rejected" and len(applied) <= 5  # when typing paused
         assert [app.index.summaries[i].association.called_ae_title for i in t.ids] == ["WRONGAE"]
         await pilot.press("enter")  # back to the list, filter kept
         assert t.has_focus and len(t.ids) == 1
-        box.value = "ae:storescu -outcome:aborted"
+        await pilot.press("slash", "ctrl+u", *"calling=STORESCU and not outcome=aborted", "enter")
         await pilot.pause()
+        assert len(t.ids) == 2  # enter applies at once
+        assert all(app.index.summaries[i].association.calling_ae_title == "STORESCU" for i in t.ids)
+        # a mistake: the list stays as it was; a caret under the box says what and where
+        await pilot.press("slash", "end", *" and latency>fast")
+        await pilot.pause(FILTER_DELAY * 2)
         assert len(t.ids) == 2
+        assert "filter not applied" in static_text(app, "#status", width=160)
+        caret = static_text(app, "#filter-error", width=160).rstrip()
+        start = len("calling=STORESCU and not outcome=aborted and latency>")
+        message = "latency: 'fast' is not a duration with a unit (500ms, 2s, 1.5min, 250us)"
+        assert caret == " " * start + "^^^^  " + message
+        await pilot.press("backspace")  # editing: the caret goes until the box is read again
+        assert not screen.query_one("#filter-error").has_class("shown")
+        await pilot.pause(FILTER_DELAY * 2)
+        assert screen.query_one("#filter-error").has_class("shown")
+        await pilot.press("backspace", "backspace", "backspace", *"2s")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert t.ids == [] and "filter not" not in static_text(app, "#status", width=160)
+        assert not screen.query_one("#filter-error").has_class("shown")
         await pilot.press("escape")  # clears the filter
         await pilot.pause()
         assert box.value == "" and len(t.ids) == 5
 
     run(store, scenario)
+
+
+def test_keys_typed_right_after_slash_go_to_the_filter_box() -> None:
+    """Keys already queued behind / (fast typing, a busy machine) are not lost to the list."""
+    store = sample_store("store.pcap", "reject_called_ae.pcap")
+
+    async def scenario(pilot: Pilot[None], app: DicomtapApp) -> None:
+        driver = app._driver
+        assert driver is not None
+        for key, char in (("slash", "/"), ("o", "o"), ("u", "u")):
+            event = events.Key(key, char)
+            event.set_sender(app)
+            driver.send_message(event)  # all three queued at once, as a terminal can
+        await pilot.pause()
+        box = app.screen.query_one("#filter", Input)
+        assert box.value == "ou"
+        await pilot.press("slash", "8")  # in the box, / is a character
+        assert box.value == "ou/8"
+
+    run(store, scenario)
+
+
+def test_filter_given_on_the_command_line() -> None:
+    store = sample_store("store.pcap", "reject_called_ae.pcap", "abort.pcap")
+
+    async def main() -> None:
+        app = DicomtapApp(
+            store, cursor_blink=False, initial_filter="cmd=C-STORE and status=pending"
+        )
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert app.screen.query_one("#filter", Input).value == "cmd=C-STORE and status=pending"
+            ids = table(app).ids
+            assert [app.index.summaries[i].association.calling_ae_title for i in ids] == [
+                "STORESCU"
+            ]
+            assert app.index.summaries[ids[0]].association.outcome == "aborted"
+
+    asyncio.run(main())
 
 
 def test_sort_keys_and_header_click() -> None:

@@ -128,7 +128,7 @@ def test_dicomtap_tui_in_tmux(terminal: Callable[[list[str]], Terminal]) -> None
     t.keys("Escape")
     t.wait(lambda s: "3 associations" in s, "back to the list")
     t.keys("/")
-    for ch in "outcome:rejected":
+    for ch in "outcome=rejected":
         t.keys(ch)
     screen = t.wait(lambda s: "1 of 3 shown" in s, "the filter")
     assert "STORESCU → STORESCP" not in screen

@@ -42,7 +42,7 @@ class TestAssociationList:
         assert snap_compare(app_for(*MIXED), terminal_size=SMALL)
 
     def test_filtered(self, snap_compare: Compare) -> None:
-        press = ["slash", *"outcome:failed", "enter"]
+        press = ["slash", *"outcome=rejected or code=association-aborted", "enter"]
         assert snap_compare(app_for(*MIXED), press=press, terminal_size=WIDE)
 
     def test_sorted_by_bytes_descending(self, snap_compare: Compare) -> None:

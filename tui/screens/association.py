@@ -34,7 +34,7 @@ from analyzer.reports.common import (
     size_text,
     status_text,
 )
-from tui import charts, timeline
+from tui import charts, links, timeline
 from tui.core import SEVERITY_MARK
 from tui.messages import StoreUpdated
 from tui.rows import ae_pair
@@ -74,6 +74,7 @@ class AssociationScreen(BaseScreen):
         Binding("2", "tab('negotiation')", "Negotiation", show=False),
         Binding("3", "tab('exchanges')", "Exchanges", show=False),
         Binding("4", "tab('findings')", "Findings tab", show=False),
+        Binding("l", "follow_link", "Follow the workflow link", show=False),
     ]
 
     def __init__(self, association_id: int, finding: Finding | None = None) -> None:
@@ -231,6 +232,9 @@ class AssociationScreen(BaseScreen):
             f"{plural(a.exchanges, 'exchange')} · {size_text(total)} · "
             f"{plural(len(self._findings), 'finding')}"
         )
+        workflow = links.workflow_line(self.store, a)
+        if workflow is not None:
+            text.append(f"\n{workflow}", style="italic")
         self.query_one("#assoc-title", Static).update(text)
 
     def _charts(self, flow: charts.Series, spread: charts.Series) -> None:
@@ -340,6 +344,22 @@ class AssociationScreen(BaseScreen):
         finding = self._findings[message.option_index]
         self.action_tab("timeline")
         self.view.move_to(timeline.index_of_finding(self.view.rows, finding))
+
+    def action_follow_link(self) -> None:
+        """To the request this association was opened for (a C-MOVE, a storage commitment
+        N-ACTION), or else to the first association its own requests led to."""
+        a = self.association
+        back = links.origin(self.store, a)
+        if back is not None:
+            request = links.origin_exchange(self.store, back)
+            if request is not None:
+                self.open_exchange(request)
+                return
+        onward = links.onward(self.store, a)
+        if onward:
+            self.app.push_screen(AssociationScreen(onward[0].target_association))
+            return
+        self.notify("No workflow link from or to this association.", timeout=3)
 
     def action_next_finding(self, step: int) -> None:
         self.action_tab("timeline")

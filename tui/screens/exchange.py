@@ -19,7 +19,7 @@ from textual.widgets import Footer, Static, TabbedContent, TabPane, Tree
 from analyzer.model import DimseMessage, Exchange
 from analyzer.names import uid_name
 from analyzer.reports.common import duration_text
-from tui import dataset, details
+from tui import dataset, details, links
 from tui.safe import printable, safe_text
 from tui.screens.base import BaseScreen
 from tui.widgets.hexview import HexView
@@ -38,6 +38,7 @@ class ExchangeScreen(BaseScreen):
         Binding("2", "tab('command')", "Command", show=False),
         Binding("3", "tab('dataset')", "Data set", show=False),
         Binding("4", "tab('hex')", "Hex", show=False),
+        Binding("l", "follow_link", "Open the linked association", show=False),
     ]
 
     def __init__(self, exchange: Exchange) -> None:
@@ -53,6 +54,10 @@ class ExchangeScreen(BaseScreen):
             f"  latency {duration_text(e.latency_ns)}",
             (f"  (association #{e.association}, exchange {e.index})", "dim"),
         )
+        targets = links.exchange_targets(self.store, e)
+        if targets:
+            shown = ", ".join(f"#{t}" for t in targets[:4]) + (" …" if len(targets) > 4 else "")
+            title.append(f"\nworkflow: → association {shown}   (l: open)", style="italic")
         yield Static(title, classes="title-bar")
         with TabbedContent(initial="summary"):
             with TabPane("1 Summary", id="summary"), VerticalScroll(id="summary-scroll"):
@@ -157,6 +162,16 @@ class ExchangeScreen(BaseScreen):
             "hex": "#hex-view",
         }[tab]
         self.query_one(target).focus()
+
+    def action_follow_link(self) -> None:
+        """To the association this exchange led to (a C-MOVE's sub-association)."""
+        targets = links.exchange_targets(self.store, self.exchange)
+        if not targets:
+            self.notify("No other association is linked to this exchange.", timeout=3)
+            return
+        from tui.screens.association import AssociationScreen
+
+        self.app.push_screen(AssociationScreen(targets[0]))
 
     def action_back(self) -> None:
         self.app.pop_screen()

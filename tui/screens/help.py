@@ -63,16 +63,15 @@ class HelpScreen(ModalScreen[None]):
         syntax = Table(
             title="Filter (/ on the association list)", title_justify="left", box=box.SIMPLE_HEAD
         )
-        syntax.add_column("Term", style="bold", no_wrap=True)
+        syntax.add_column("Example", style="bold", no_wrap=True)
         syntax.add_column("Matches")
-        for key, what in query.KEYS.items():
-            syntax.add_row(f"{key}:VALUE", what)
-        syntax.add_row(
-            "word", "anything in the row (AE, address, outcome, SOP class, code, status)"
-        )
-        syntax.add_row("-term", "rows that do not match the term")
+        for example, what in query.KEYS.items():
+            syntax.add_row(example, what)
+        syntax.add_row("word", "any text of the association (AE, address, SOP class, code ...)")
+        syntax.add_row("a and b, a b", "both; or, not, && || !, ( ) as usual")
         notes = Text(
-            "Same key twice: either value. Different keys: all must hold. "
+            f"{query.SYNTAX}. Exchange fields joined by and/or hold for one exchange: "
+            "cmd=C-STORE and latency>2s is a slow C-STORE. "
             "The mouse works too: click a row to select it, click it again to open it, "
             "click a column title to sort.",
             style="italic",

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from typing import ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
+from analyzer.filter import FilterError
 from analyzer.reports.common import outcome_text, plural, size_text
 from tui.core import Look, SortKey
 from tui.messages import StoreUpdated
@@ -19,14 +22,17 @@ from tui.screens.base import BaseScreen, QueryInput, Throttle
 from tui.widgets.associations import AssociationTable, ColumnHeader
 
 _SORT_ORDER = list(SortKey)
-FILTER_HINT = "filter (/): ae:PACS outcome:rejected status:A801 code:… sop:CT ip:10.0.0.5 word"
+FILTER_HINT = "filter (/): called=PACS* and cmd=C-STORE and latency>2s · ? lists the fields"
+FILTER_DELAY = 0.2
+"""Seconds the filter box waits for typing to pause before filtering the list again."""
 
 
 class MainScreen(BaseScreen):
     """The association list with its filter box."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filter", "Filter", key_display="/"),
+        # priority: decided as the key arrives, so keys typed right after / reach the box
+        Binding("slash", "filter", "Filter", key_display="/", priority=True),
         Binding("escape", "back", "Clear filter", show=False),
         Binding("n", "next_finding(1)", "Next finding"),
         Binding("N", "next_finding(-1)", "Previous finding", show=False),
@@ -37,6 +43,11 @@ class MainScreen(BaseScreen):
     def __init__(self) -> None:
         super().__init__()
         self.query_filter: Query = Query()
+        """The filter applied (the last valid text of the box)."""
+        self.filter_error: FilterError | None = None
+        """What is wrong with the box's text, if anything (the list keeps the last filter)."""
+        self._filter_timer: Timer | None = None
+        self.filter_delay = FILTER_DELAY
         self.sort_key = SortKey.START
         self.reverse = False
         self._throttle = Throttle(self, self.refresh_rows)
@@ -44,6 +55,7 @@ class MainScreen(BaseScreen):
     def compose(self) -> ComposeResult:
         yield Static(id="title", classes="title-bar")
         yield QueryInput(placeholder=FILTER_HINT, id="filter", classes="query")
+        yield Static(id="filter-error", classes="filter-error")
         yield ColumnHeader(id="columns")
         yield AssociationTable(self.index, id="associations")
         yield Static(id="status", classes="status-bar")
@@ -55,7 +67,12 @@ class MainScreen(BaseScreen):
 
     def on_mount(self) -> None:
         self.table.focus()
-        self.refresh_rows()
+        initial = self.dicomtap.initial_filter
+        if initial:
+            self.query_one("#filter", Input).value = initial
+            self.apply_filter(initial)
+        else:
+            self.refresh_rows()
 
     def on_resize(self, event: events.Resize) -> None:
         self.call_after_refresh(self._show_header)
@@ -116,8 +133,8 @@ class MainScreen(BaseScreen):
     def _show_status(self) -> None:
         table = self.table
         status = Text(f"{len(table.ids)} of {len(self.index.summaries)} shown", no_wrap=True)
-        for error in self.query_filter.errors:
-            status.append(f"  filter: {error}", style="bold red")
+        if self.filter_error is not None:
+            status.append("  filter not applied (see ^ under it)", style="bold red")
         current = table.current
         if current is not None:
             a = self.index.summaries[current].association
@@ -166,8 +183,15 @@ class MainScreen(BaseScreen):
 
     # --- the filter ---------------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "filter":  # in the box, / is typed (ip=10.0.0.0/8)
+            boxes = self.query("#filter")
+            return not (boxes and boxes.first().has_focus)
+        return True
+
     def action_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
+        # at once, not after the keys already queued behind / (Widget.focus waits for them)
+        self.set_focus(self.query_one("#filter", Input))
 
     def action_back(self) -> None:
         box = self.query_one("#filter", Input)
@@ -175,14 +199,51 @@ class MainScreen(BaseScreen):
             self.table.focus()
         elif box.value:
             box.value = ""
+            self.apply_filter("")
+
+    def apply_filter(self, text: str) -> None:
+        """Filter the list with ``text``; if it is not a valid filter, keep the list as it
+        is and show what is wrong."""
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+            self._filter_timer = None
+        query = parse(text)
+        self.filter_error = query.error
+        self._show_filter_error()
+        if query.error is None and query.text != self.query_filter.text:
+            self.query_filter = query
+            self.refresh_rows()
+        else:
+            self._show_status()
+
+    def _show_filter_error(self) -> None:
+        """Under the filter box, a caret under the mistake and what it is."""
+        line = self.query_one("#filter-error", Static)
+        box = self.query_one("#filter", Input)
+        error = self.filter_error
+        if error is None or error.expression != box.value:
+            line.remove_class("shown")
+            return
+        expression = error.expression
+        before = cell_len(expression[: error.position]) - box.scroll_offset.x
+        under = max(1, cell_len(expression[error.position : error.end]))
+        text = Text(" " * max(0, before) + "^" * under, style="bold red", no_wrap=True)
+        text.append(f"  {error.message}", style="red")
+        line.update(text)
+        line.add_class("shown")
 
     @on(Input.Changed, "#filter")
     def filter_changed(self, message: Input.Changed) -> None:
-        self.query_filter = parse(message.value)
-        self.refresh_rows()
+        # a list of 20,000 associations is filtered once typing pauses, not at every key
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        value = message.value
+        self._show_filter_error()  # the caret no longer points at what is in the box
+        self._filter_timer = self.set_timer(self.filter_delay, lambda: self.apply_filter(value))
 
     @on(Input.Submitted, "#filter")
-    def filter_submitted(self) -> None:
+    def filter_submitted(self, message: Input.Submitted) -> None:
+        self.apply_filter(message.value)
         self.table.focus()
 
 

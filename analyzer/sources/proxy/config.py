@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from analyzer.errors import DicomtapError
+from analyzer.filter import Filter
 from dissectors.observer import DEFAULT_KEEP
 
 __all__ = [
@@ -144,6 +145,8 @@ class OutputConfig:
     log_max_size: int | None = None
     keep_files: int = 10
     quiet: bool = False
+    log_filter: Filter | None = None
+    """Only associations that match it are in the live log (stdout and --log)."""
 
 
 @dataclass(frozen=True, slots=True)

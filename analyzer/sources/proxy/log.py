@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from analyzer.filter import Filter, StreamFilter
 from analyzer.reports.eventlines import EventLines, clock
 from analyzer.reports.jsonl import change_record, header_record, json_line, summary_record
 from analyzer.store import Change, Store
@@ -87,8 +88,18 @@ class RotatingFile:
 class LiveLog:
     """One line per proxy event, association event and exchange, on ``out`` and/or a file."""
 
-    def __init__(self, store: Store, out: IO[str] | None, file: RotatingFile | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        out: IO[str] | None,
+        file: RotatingFile | None = None,
+        *,
+        log_filter: Filter | None = None,
+    ) -> None:
+        """``log_filter``: association lines only for associations that match it (from the
+        moment they do); the proxy's own lines (connections, refusals) always."""
         self.store = store
+        self._filter = StreamFilter(store, log_filter) if log_filter is not None else None
         self._out = out
         self._file = file
         self._upstream: dict[int, str] = {}
@@ -131,6 +142,8 @@ class LiveLog:
     # --- store changes ---------------------------------------------------------------
 
     def _changed(self, change: Change) -> None:
+        if self._filter is not None and not self._filter.accepts(change):
+            return
         for ts, text in self._lines.lines(change):
             self.line(text, ts)
 
@@ -160,7 +173,7 @@ class JsonlSink:
         return header_record(self.store, self._generator)
 
     def _changed(self, change: Change) -> None:
-        out = change_record(change)
+        out = change_record(change, self.store)
         if out is not None:
             self._file.write(json_line(out))
             if out["type"] == "association":

@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analyzer.filter import Filter
 from dissectors.observer import DEFAULT_KEEP
 
 from .config import (
@@ -185,6 +186,7 @@ class CliOptions:
     tls: TlsConfig | None = None
     upstream_tls: TlsConfig | None = None
     keep: int | None = None
+    log_filter: Filter | None = None
 
 
 def _policy(value: object, what: str) -> FailurePolicy:
@@ -322,6 +324,7 @@ def build_config(cli: CliOptions) -> ProxyConfig:
         log_max_size=parse_size(log_max, "log max size") if log_max else None,
         keep_files=keep_files,
         quiet=cli.quiet or bool(o_doc.get("quiet", False)),
+        log_filter=cli.log_filter,
     )
     on_failure = _policy(
         cli.on_upstream_failure or o_doc.get("on_upstream_failure", "reject"), "on_upstream_failure"

@@ -64,7 +64,7 @@ async def run_proxy(
         log_file = (
             RotatingFile(oc.log, max_size=oc.log_max_size, keep=oc.keep_files) if oc.log else None
         )
-        live = LiveLog(store, None if oc.quiet else out, log_file)
+        live = LiveLog(store, None if oc.quiet else out, log_file, log_filter=oc.log_filter)
         closers.append(live.close)
         jsonl = None
         if oc.jsonl:

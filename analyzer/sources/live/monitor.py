@@ -24,10 +24,10 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 from analyzer.pipeline import Progress
+from analyzer.sources.pcap import CaptureStats
 from analyzer.store import SourceInfo
 
-from .live_process import DumpcapProcess, pending_bytes
-from .pcap import CaptureStats
+from .process import DumpcapProcess, pending_bytes
 
 __all__ = ["STOP_TIMEOUT", "TICK", "Backlog", "Monitor"]
 

@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from analyzer.errors import DicomtapError
-
-from .pcap import BYTE_ORDER, MAX_RECORD, PACKET_BLOCKS, BlockType
+from analyzer.sources.pcap import BYTE_ORDER, MAX_RECORD, PACKET_BLOCKS, BlockType
 
 __all__ = ["PcapngFiles", "TeeReader", "WriteError", "ring_name"]
 

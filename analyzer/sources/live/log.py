@@ -31,7 +31,10 @@ from analyzer.reports.jsonl import change_record, header_record, json_line, summ
 from analyzer.reports.text import summary_line
 from analyzer.store import Change, Store
 
-from .live import LiveOptions, LiveResult
+from .capture import LiveOptions, LiveResult
+
+Accepts = Callable[[Change], bool]
+"""Which changes a sink writes (``StreamFilter.accepts`` for ``--filter``)."""
 
 __all__ = ["LiveJsonl", "LiveLog", "capture_record", "summary_lines"]
 
@@ -71,10 +74,15 @@ class LiveLog(_Writer):
     """The text live log of a store being filled (see the module docstring)."""
 
     def __init__(
-        self, store: Store, out: IO[str], closed: Callable[[], object] | None = None
+        self,
+        store: Store,
+        out: IO[str],
+        closed: Callable[[], object] | None = None,
+        accepts: Accepts | None = None,
     ) -> None:
         super().__init__(out, closed)
         self.store = store
+        self._accepts = accepts
         self._lines = EventLines(store)
         self._unsubscribe = store.subscribe(self._changed)
 
@@ -88,6 +96,8 @@ class LiveLog(_Writer):
         self.write(human_text(summary_lines(self.store, options, result)))
 
     def _changed(self, change: Change) -> None:
+        if self._accepts is not None and not self._accepts(change):
+            return
         for ts, text in self._lines.lines(change):
             self.line(ts, text)
 
@@ -154,9 +164,11 @@ class LiveJsonl(_Writer):
         generator: str,
         options: LiveOptions,
         closed: Callable[[], object] | None = None,
+        accepts: Accepts | None = None,
     ) -> None:
         super().__init__(out, closed)
         self.store = store
+        self._accepts = accepts
         header = header_record(store, generator)
         header["live"] = {
             "interface": options.interface,
@@ -170,7 +182,9 @@ class LiveJsonl(_Writer):
         self.write(json_line(record))
 
     def _changed(self, change: Change) -> None:
-        record = change_record(change)
+        if self._accepts is not None and not self._accepts(change):
+            return
+        record = change_record(change, self.store)
         if record is not None:
             self._emit(record)
 

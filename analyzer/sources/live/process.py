@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import BinaryIO, cast
 
-from .live_dumpcap import CaptureError, explain_failure
+from .dumpcap import CaptureError, explain_failure
 
 __all__ = ["DumpcapProcess", "pending_bytes"]
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from analyzer.builder import Rules
-from analyzer.model import CAPTURE_WIDE, Association, Evidence, Finding, Severity
+from analyzer.model import CAPTURE_WIDE, Association, Evidence, Exchange, Finding, Severity
 from analyzer.reports.common import plural
 from analyzer.store import Store
 
@@ -134,6 +134,11 @@ class LiveRules:
         if self._rules is None:
             return ()
         return self._rules.association_ended(store, association)
+
+    def exchange_ended(self, store: Store, exchange: Exchange) -> Iterable[Finding]:
+        if self._rules is None:
+            return ()
+        return self._rules.exchange_ended(store, exchange)
 
     def source_ended(self, store: Store) -> Iterable[Finding]:
         found = list(self._rules.source_ended(store)) if self._rules is not None else []

@@ -5,7 +5,7 @@ pipe is read by :func:`~analyzer.sources.pcap.read_packets`, the reader of captu
 and the frames go through the same :class:`~analyzer.sources.packets.PacketDecoder` and
 :class:`~analyzer.pipeline.Pipeline` as ``dicomtap analyze``: live and file analysis share
 one path, so the records of a live session equal those of ``analyze`` on its capture
-(``--write``/``--ring`` keep it, see :mod:`analyzer.sources.live_tee`).
+(``--write``/``--ring`` keep it, see :mod:`analyzer.sources.live.tee`).
 
 :func:`run_live` fills a :class:`~analyzer.store.Store` from the calling thread until the
 capture is stopped (``stop`` event, or :meth:`LiveCapture.stop` from a signal handler); a
@@ -17,7 +17,7 @@ Stopping: dumpcap gets SIGINT, writes what it has captured and its Interface Sta
 Block, and exits; the pipe is read to its end, the pipeline finished (associations still
 open become ``open-at-end``), the capture files closed. Drops (the ISB, and dumpcap's report
 on stderr) and the analysis falling behind the capture become capture-wide findings
-(:mod:`analyzer.sources.live_findings`).
+(:mod:`analyzer.sources.live.findings`).
 """
 
 from __future__ import annotations
@@ -32,10 +32,12 @@ from analyzer.builder import Rules
 from analyzer.errors import InputError
 from analyzer.model import Finding
 from analyzer.pipeline import Pipeline, Progress
+from analyzer.sources.packets import PacketDecoder
+from analyzer.sources.pcap import CaptureStats, Packet, read_packets
 from analyzer.store import Store
 from dissectors.observer import DEFAULT_KEEP
 
-from .live_dumpcap import (
+from .dumpcap import (
     CaptureError,
     DumpcapStats,
     capture_argv,
@@ -43,12 +45,10 @@ from .live_dumpcap import (
     find_dumpcap,
     parse_stats,
 )
-from .live_findings import Drops, LiveRules, capture_drops, capture_lag
-from .live_monitor import STOP_TIMEOUT, Backlog, Monitor
-from .live_process import DumpcapProcess
-from .live_tee import PcapngFiles, TeeReader
-from .packets import PacketDecoder
-from .pcap import CaptureStats, Packet, read_packets
+from .findings import Drops, LiveRules, capture_drops, capture_lag
+from .monitor import STOP_TIMEOUT, Backlog, Monitor
+from .process import DumpcapProcess
+from .tee import PcapngFiles, TeeReader
 
 __all__ = ["CaptureError", "LiveCapture", "LiveOptions", "LiveResult", "run_live"]
 
@@ -135,7 +135,7 @@ class LiveCapture:
 
     Construction finds dumpcap (:class:`~analyzer.errors.ToolMissingError` if it is not
     there); :meth:`start` starts it and waits until it captures (:class:`CaptureError`: no
-    permission, no such interface, invalid filter; :class:`~analyzer.sources.live_tee.
+    permission, no such interface, invalid filter; :class:`~analyzer.sources.live.tee.
     WriteError`: capture file not writable); :meth:`run` analyses the stream into a store
     until dumpcap ends; :meth:`stop` (thread- and signal-safe) ends it cleanly.
     """
