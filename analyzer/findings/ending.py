@@ -233,7 +233,7 @@ def release_collision(f: Facts) -> Iterator[Finding]:
         closer = f.who(a.ended_by) if a.ended_by is not None else "one side"
         yield f.finding(
             "release-collision",
-            Severity.WARNING,
+            Severity.INFO,  # the work was done; only the release was cut short
             "Release collision left unfinished",
             "The requestor and the acceptor both sent A-RELEASE-RQ before seeing the other's "
             f"(a release collision, PS3.8 states Sta9-Sta12); then {closer} closed the "
