@@ -207,6 +207,15 @@ def _latency_problems(opts: ProbeOptions, what: str, key: str, ns: int | None) -
     return []
 
 
+#: Who aborted the check association, by the party :func:`dissectors.outcome.ending` named.
+_ABORTER: dict[Party | None, str] = {
+    Party.REQUESTOR: "the probe",
+    Party.ACCEPTOR: "the SCP",
+    Party.THIRD_PARTY: "a third party between the probe and the SCP (a proxy?)",
+    None: "one side",
+}
+
+
 def _association_problems(
     opts: ProbeOptions, check: CheckRun, a: Association | None, findings: Sequence[Finding]
 ) -> list[Problem]:
@@ -241,12 +250,17 @@ def _association_problems(
             )
         ]
     if a is None or a.ac_ts is None:
-        if a is not None and a.abort is not None and not a.abort.from_requestor:
+        if (
+            a is not None
+            and a.abort is not None
+            and a.outcome == Outcome.ABORTED
+            and a.ended_by != Party.REQUESTOR
+        ):
             return [
                 Problem(
                     Health.CRITICAL,
                     "aborted",
-                    "the SCP aborted instead of answering the A-ASSOCIATE-RQ "
+                    f"{_ABORTER[a.ended_by]} aborted instead of answering the A-ASSOCIATE-RQ "
                     f"(A-ABORT source {a.abort.source}: {abort_source_text(a.abort.source)})",
                 )
             ]
@@ -302,15 +316,15 @@ def _association_problems(
                         f"({context_result_text(c.result)})",
                     )
                 )
-    if a.abort is not None:
-        who = "the probe" if a.abort.from_requestor else "the SCP"
+    if a.abort is not None and a.outcome == Outcome.ABORTED:
+        by_probe = a.ended_by == Party.REQUESTOR
         problems.append(
             Problem(
                 Health.CRITICAL,
                 "aborted",
-                f"association aborted by {who} (A-ABORT source {a.abort.source}: "
-                f"{abort_source_text(a.abort.source)})"
-                + (f": {trouble.text}" if trouble is not None and a.abort.from_requestor else ""),
+                f"association aborted by {_ABORTER[a.ended_by]} (A-ABORT source "
+                f"{a.abort.source}: {abort_source_text(a.abort.source)})"
+                + (f": {trouble.text}" if trouble is not None and by_probe else ""),
             )
         )
     elif a.outcome == Outcome.TRANSPORT_DROPPED and a.closed_by == Party.ACCEPTOR:
