@@ -32,6 +32,20 @@ Without a tap nothing is spent on it::
 
     table = FlowTable(events.append, payload=tap)  # or AssociationObserver(..., payload=tap)
 
+Third parties. A middlebox that relays a connection (``dicomtap proxy``) sometimes writes
+on its own: an A-ABORT or A-ASSOCIATE-RJ to a client after a write timeout or a refused
+calling AE, or a close (FIN/RST) of one leg. It says so by passing ``injected=True``::
+
+    observer.data(False, abort_pdu, ts, frame, injected=True)  # towards the client
+    observer.closed(False, CloseKind.FIN, ts, frame, injected=True)  # proxy closed on it
+
+``from_client`` is the direction the bytes travel (False: towards the client), as for any
+data; injected bytes must be whole PDUs written between PDUs of that direction. The
+state machines then take them as received by the other side but sent by nobody, the PDU
+is reported with ``injected=True`` (:attr:`~dissectors.events.PduObserved.sender` is
+``third-party``), and the association's outcome (:func:`dissectors.outcome.ending`)
+names a third party as who rejected, aborted or closed, instead of the peer.
+
 Detection: with the TCP handshake seen, the client's first bytes must be an
 A-ASSOCIATE-RQ; without it, an A-ASSOCIATE-RQ at the start of either direction settles
 the roles, and otherwise both directions are scanned for a P-DATA-TF carrying a command set
