@@ -344,7 +344,7 @@ class ModelBuilder:
         side = 0 if event.from_requestor else 1
         if 0 < event.pdu_type < 8:
             work.counts[side][event.pdu_type] += 1
-        work.bytes[side] += event.length + 6
+        work.bytes[side] += event.size  # what was seen, not what the header declared
         if event.pdu_type == 4 and event.length > work.largest[side]:
             work.largest[side] = event.length
             work.largest_frame[side] = event.end_frame
@@ -361,6 +361,7 @@ class ModelBuilder:
                     end_frame=event.end_frame,
                     pdvs=event.pdvs,
                     complete=event.complete,
+                    size=event.size,
                 )
             )
         if event.pdu_type == 4:  # P-DATA-TF: counted above; republished at most twice a second

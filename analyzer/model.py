@@ -306,11 +306,9 @@ class PduRecord:
     end_frame: int | None
     pdvs: tuple[tuple[int, int, int], ...]
     complete: bool
-
-    @property
-    def size(self) -> int:
-        """Bytes on the wire: the body and the 6-byte PDU header."""
-        return self.length + 6
+    size: int
+    """Bytes of the PDU, header included, the stream held: ``length + 6`` when complete;
+    fewer when it was cut (its header may declare 4 GB)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

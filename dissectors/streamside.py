@@ -119,8 +119,8 @@ class StreamSide:
                         assembler.pdv_lost(size)
                     case FramingProblem(code, text, offset):
                         self._problem(code, text, offset, ts, frame)
-                    case LostSync():
-                        self.abandon(ts, frame)
+                    case LostSync(offset):
+                        self.abandon(ts, frame, offset)
                     case Resynced(offset, skipped):
                         self.obs._resynced(self, offset, skipped, ts, frame)
                     case Hole():
@@ -144,10 +144,15 @@ class StreamSide:
         for chunk, ts, frame, injected in held:
             self.feed(memoryview(chunk), ts, frame, injected)
 
-    def abandon(self, ts: int, frame: int | None) -> None:
-        """The stream broke or ended: report the PDU and the messages in flight as cut."""
+    def abandon(self, ts: int, frame: int | None, at: int | None = None) -> None:
+        """The stream broke (at stream offset ``at``) or ended: report the PDU and the
+        messages in flight as cut."""
         if self.in_pdu:
-            self.emit_pdu(ts, frame, complete=False)
+            assert self.framer is not None
+            end = self.framer.offset if at is None else at
+            # What the stream held of it, never what its header declared; the header at least.
+            seen = min(self.pdu_length + 6, max(6, end - self.pdu_offset))
+            self.emit_pdu(ts, frame, complete=False, size=seen)
         self.assembler.abandon_all(ts, frame)
         self.obs._drain_assembler(self)
 
@@ -157,10 +162,12 @@ class StreamSide:
         frame: int | None,
         *,
         complete: bool = True,
+        size: int | None = None,
         pdu: ControlPdu | None = None,
         defects: Sequence[Defect] = (),
     ) -> None:
-        """The PDU being read ends at ``ts``/``frame`` (or never will: ``complete`` False)."""
+        """The PDU being read ends at ``ts``/``frame`` (or never will: ``complete`` False,
+        after ``size`` of its bytes)."""
         self.in_pdu = False
         if complete:
             self.obs._last_pdu_end = ts
@@ -170,6 +177,7 @@ class StreamSide:
                 from_requestor=self.from_requestor,
                 pdu_type=self.pdu_type,
                 length=self.pdu_length,
+                size=self.pdu_length + 6 if size is None else size,
                 offset=self.pdu_offset,
                 ts=self.pdu_ts,
                 frame=self.pdu_frame,
