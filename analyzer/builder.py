@@ -560,6 +560,7 @@ class ModelBuilder:
             closed_by=event.closed_by,
             close_kind=event.close_kind,
             idle_before_end_ns=event.idle_before_end_ns,
+            violations_unreported=event.violations_unreported,
             client_head=event.requestor_head,
             server_head=event.acceptor_head,
         )

@@ -176,6 +176,8 @@ class Association:
     acceptor_pdus: PduStats = field(default_factory=PduStats)
     exchanges: int = 0
     violations: int = 0
+    violations_unreported: int = 0
+    """Violations beyond what one association records (a hostile stream), counted only."""
     gaps: int = 0
     gap_bytes: int = 0
     close_kind: CloseKind | None = None

@@ -234,6 +234,8 @@ class AssociationEnded:
     ``acceptor_head`` are the first bytes each side sent (a TLS record there means one side
     spoke TLS). ``idle_before_end_ns`` is how long nothing was sent before the A-ABORT or
     the close that ended the association (None when it ended otherwise).
+    ``violations_unreported``: violations found beyond the bounds of what one association
+    reports (:data:`dissectors.observer.MAX_VIOLATIONS`), counted only.
     """
 
     connection: int
@@ -249,6 +251,7 @@ class AssociationEnded:
     requestor_head: bytes = b""
     acceptor_head: bytes = b""
     idle_before_end_ns: int | None = None
+    violations_unreported: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

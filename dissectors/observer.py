@@ -96,6 +96,12 @@ DETECTION_HOLD = 64 * 1024
 #: First bytes of each direction kept (a TLS record there says one side spoke TLS).
 HEAD_BYTES = 16
 
+#: Violation records an association reports at most, in all and of one kind (sender, kind,
+#: code, table cell): a hostile stream can break a rule at every PDU. The rest are counted
+#: (:attr:`~dissectors.events.AssociationEnded.violations_unreported`).
+MAX_VIOLATIONS = 200
+MAX_VIOLATIONS_OF_A_KIND = 20
+
 Emit = Callable[[DissectorEvent], None]
 PayloadTap = Callable[[int, bool, Sequence[FramerRecord], int, int | None], None]
 """``(connection, from_requestor, records, ts, frame)``: the framer's records for one call."""
@@ -143,6 +149,9 @@ class AssociationObserver:
         self._exchanges = ExchangeTracker()
         self._sides = (StreamSide(self, True), StreamSide(self, False))
         self._rq: AssociateRq | None = None
+        self._violation_kinds: dict[tuple[bool, ViolationKind, str, str | None], int] = {}
+        self._violations_reported = 0
+        self._violations_unreported = 0
         self._ac: AssociateAc | None = None
         self._aborted = False  # an A-ABORT was seen (for the silence before it)
         self._closes: list[tuple[bool, CloseKind, int, int | None, bool]] = []
@@ -322,6 +331,7 @@ class AssociationObserver:
                 requestor_head=bytes(self._requestor_side.head),
                 acceptor_head=bytes(self._acceptor_side.head),
                 idle_before_end_ns=self._idle_before_end,
+                violations_unreported=self._violations_unreported,
             )
         )
 
@@ -457,7 +467,7 @@ class AssociationObserver:
                 f"the {machine} received {what} while {v.state.description} ({v.state.label}); "
                 f"it cannot accept it there ({v.cell}{prescribed})"
             )
-        self._emit(
+        self._report(
             Violation(
                 connection=self.connection,
                 from_requestor=sender_is_requestor,
@@ -588,7 +598,7 @@ class AssociationObserver:
         frame: int | None,
         offset: int | None,
     ) -> None:
-        self._emit(
+        self._report(
             Violation(
                 connection=self.connection,
                 from_requestor=from_requestor,
@@ -600,6 +610,17 @@ class AssociationObserver:
                 offset=offset,
             )
         )
+
+    def _report(self, v: Violation) -> None:
+        """Emit ``v`` within the bounds (:data:`MAX_VIOLATIONS`); count it otherwise."""
+        key = (v.from_requestor, v.kind, v.code, v.cell)
+        seen = self._violation_kinds.get(key, 0)
+        if self._violations_reported >= MAX_VIOLATIONS or seen >= MAX_VIOLATIONS_OF_A_KIND:
+            self._violations_unreported += 1
+            return
+        self._violation_kinds[key] = seen + 1
+        self._violations_reported += 1
+        self._emit(v)
 
 
 def _starts_with(head: bytes | bytearray, pdu_type: PduType) -> bool | None:

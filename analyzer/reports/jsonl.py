@@ -199,6 +199,7 @@ def association_record(
         "exchanges": a.exchanges - orphans,
         "orphan_responses": orphans,
         "violations": a.violations,
+        "violations_unreported": a.violations_unreported,
         "gaps": {"count": a.gaps, "bytes": a.gap_bytes},
         "partial": a.partial,
         "handshake_seen": a.handshake,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import struct
 
+import pytest
+
 from analyzer.builder import ModelBuilder
 from analyzer.findings import Diagnosis
 from analyzer.store import Store
@@ -61,3 +63,42 @@ def test_an_a_associate_ac_declaring_4_gb_counts_its_header() -> None:
     assert not ac.complete and ac.size == 6
     (a,) = _model(rec).associations()
     assert a.acceptor_pdus.bytes == 6
+
+
+def _reserved_bits_pdv(n: int) -> bytes:
+    """A P-DATA-TF whose one PDV sets reserved control bits (a violation each time)."""
+    return struct.pack(">BBIIBB", 4, 0, 6 + n, 2 + n, 1, 0xF0) + b"\0" * n
+
+
+def test_violations_of_one_kind_are_recorded_up_to_a_bound_and_counted() -> None:
+    from dissectors import AssociationEnded, Violation
+    from dissectors.observer import MAX_VIOLATIONS_OF_A_KIND
+
+    flood = _reserved_bits_pdv(2) * 5000
+    rec = _observe((True, associate_rq()), (False, associate_ac()), (True, flood))
+    found = [v for v in rec.of(Violation) if v.code == "pdv-reserved-bits"]
+    assert len(found) == MAX_VIOLATIONS_OF_A_KIND
+    (ended,) = rec.of(AssociationEnded)
+    assert ended.violations_unreported == 5000 - MAX_VIOLATIONS_OF_A_KIND
+    (a,) = _model(rec).associations()
+    assert a.violations == len(rec.of(Violation)) < 2 * MAX_VIOLATIONS_OF_A_KIND
+    assert a.violations_unreported == 5000 - MAX_VIOLATIONS_OF_A_KIND
+
+
+def test_violations_of_every_kind_are_bounded_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dissectors import AssociationEnded, Violation, observer
+
+    # Two kinds: reserved PDV bits from the requestor, and the same from the acceptor.
+    chunks = (
+        (True, associate_rq()),
+        (False, associate_ac()),
+        (True, _reserved_bits_pdv(2) * 2),
+        (False, _reserved_bits_pdv(2) * 2),
+    )
+    everything = len(_observe(*chunks).of(Violation))
+    assert everything > 3
+    monkeypatch.setattr(observer, "MAX_VIOLATIONS", 3)
+    rec = _observe(*chunks)
+    assert len(rec.of(Violation)) == 3
+    (ended,) = rec.of(AssociationEnded)
+    assert ended.violations_unreported == everything - 3
