@@ -39,6 +39,14 @@ RECENT_LIMIT = 256 << 10
 #: Closed connections remembered, so that late ACKs and retransmissions do not open new ones.
 CLOSED_MEMORY = 4096
 
+#: Capture time after which a connection that has sent nothing is finished and released
+#: (memory stays flat however many connections a capture holds): one that never got past
+#: its SYN (Linux gives up retrying after 127 s), and any other.
+HANDSHAKE_IDLE_NS = 180 * 1_000_000_000
+IDLE_NS = 3600 * 1_000_000_000
+#: How often, in capture time, connections are checked for idleness.
+SWEEP_EVERY_NS = 10 * 1_000_000_000
+
 #: Ports taken as the server side when the handshake was not captured.
 WELL_KNOWN_DICOM_PORTS = frozenset({104, 11112, 2761, 2762, 4242})
 
@@ -61,6 +69,11 @@ class Segment(NamedTuple):
     flags: int
     payload: memoryview | bytes
     missing: int = 0
+
+
+def _carried(conn: _Connection) -> bool:
+    """Whether any data went either way on ``conn``."""
+    return any(h.nxt or h.pending_bytes for h in conn.halves)
 
 
 def endpoint(address: bytes, port: int) -> Endpoint:
@@ -94,7 +107,8 @@ class _Half:
         self.fin_at: int | None = None
         self.fin_ts = 0
         self.fin_frame: int | None = None
-        self.recent: deque[tuple[int, memoryview | bytes]] = deque()
+        # Made on first delivery: an empty deque costs 600 bytes, times every SYN of a scan.
+        self.recent: deque[tuple[int, memoryview | bytes]] | None = None
         self.recent_bytes = 0
         self.acked = -1  # the last acknowledgement number the peer sent for this direction
 
@@ -120,7 +134,7 @@ _Key = tuple[bytes, int, bytes, int]
 
 
 class _Connection:
-    __slots__ = ("client", "closed", "halves", "keys", "observer", "rst")
+    __slots__ = ("client", "closed", "halves", "keys", "last_frame", "last_ts", "observer", "rst")
 
     def __init__(
         self, observer: AssociationObserver, client: tuple[bytes, int], keys: tuple[_Key, _Key]
@@ -131,6 +145,8 @@ class _Connection:
         self.halves = (_Half(), _Half())
         self.closed = [False, False]
         self.rst = False
+        self.last_ts = 0  # capture time and frame of the last segment
+        self.last_frame: int | None = None
 
 
 class FlowTable:
@@ -139,6 +155,10 @@ class FlowTable:
     ``server_ports`` are extra ports taken as the server side when a connection's handshake
     was not captured. ``keep`` and ``payload`` (a tap on the framed bytes of every
     connection, see :mod:`dissectors.observer`) are passed to each observer.
+
+    A connection silent for ``idle_ns`` of capture time (``handshake_idle_ns`` when it has
+    carried no data yet: a SYN unanswered, a port scan) is finished there, as if the capture
+    had ended, and forgotten; if it speaks again, it is a new connection (a partial one).
     """
 
     def __init__(
@@ -149,8 +169,13 @@ class FlowTable:
         keep: int = DEFAULT_KEEP,
         reorder_limit: int = REORDER_LIMIT,
         payload: PayloadTap | None = None,
+        idle_ns: int = IDLE_NS,
+        handshake_idle_ns: int = HANDSHAKE_IDLE_NS,
     ) -> None:
         self._emit = emit
+        self._idle_ns = idle_ns
+        self._handshake_idle_ns = handshake_idle_ns
+        self._next_sweep = -(1 << 63)  # capture time of the next check for idleness
         self._payload = payload
         self._server_ports = WELL_KNOWN_DICOM_PORTS | server_ports
         self._keep = keep
@@ -191,6 +216,8 @@ class FlowTable:
     def _feed(self, seg: Segment) -> None:
         self.last_ts = seg.ts
         self.last_frame = seg.frame
+        if seg.ts >= self._next_sweep:
+            self._sweep(seg.ts)
         key = (seg.src, seg.sport, seg.dst, seg.dport)
         conn = self._flows.get(key)
         flags = seg.flags
@@ -202,6 +229,8 @@ class FlowTable:
             conn = self._open(seg)
             if conn is None:
                 return
+        conn.last_ts = seg.ts
+        conn.last_frame = seg.frame
         from_client = (seg.src, seg.sport) == conn.client
         half = conn.halves[0 if from_client else 1]
         if flags & SYN:
@@ -254,6 +283,32 @@ class FlowTable:
         self._flows.clear()
 
     # --- connections -----------------------------------------------------------------
+
+    def _sweep(self, now: int) -> None:
+        """Finish and release the connections idle at capture time ``now``."""
+        self._next_sweep = now + SWEEP_EVERY_NS
+        idle = [
+            conn
+            for key, conn in self._flows.items()
+            if key == conn.keys[0]
+            and now - conn.last_ts
+            > (
+                self._idle_ns
+                if conn.observer.is_dicom or _carried(conn)
+                else self._handshake_idle_ns
+            )
+        ]
+        for conn in idle:
+            try:
+                for i, h in enumerate(conn.halves):
+                    self._flush(conn, i == 0, h, conn.last_ts, conn.last_frame)
+                conn.observer.finish(conn.last_ts, conn.last_frame)
+            except Exception as exc:
+                self._failed(conn, exc, conn.last_ts, conn.last_frame)
+                continue
+            for key in conn.keys:
+                if self._flows.get(key) is conn:
+                    del self._flows[key]
 
     def _is_new_syn(self, conn: _Connection, seg: Segment) -> bool:
         half = conn.halves[0 if (seg.src, seg.sport) == conn.client else 1]
@@ -438,10 +493,13 @@ class FlowTable:
             conn.observer.closed(from_client, CloseKind.FIN, half.fin_ts, half.fin_frame)
 
     def _remember(self, half: _Half, off: int, data: memoryview | bytes) -> None:
-        half.recent.append((off, data))
+        recent = half.recent
+        if recent is None:
+            recent = half.recent = deque()
+        recent.append((off, data))
         half.recent_bytes += len(data)
-        while half.recent_bytes > RECENT_LIMIT and len(half.recent) > 1:
-            _, old = half.recent.popleft()
+        while half.recent_bytes > RECENT_LIMIT and len(recent) > 1:
+            _, old = recent.popleft()
             half.recent_bytes -= len(old)
 
     def _compare(
@@ -455,7 +513,7 @@ class FlowTable:
     ) -> None:
         """Retransmitted bytes: check them against what was delivered, where remembered."""
         end = off + len(data)
-        for r_off, r_data in half.recent:
+        for r_off, r_data in half.recent or ():
             r_end = r_off + len(r_data)
             lo, hi = max(off, r_off), min(end, r_end)
             if lo < hi and bytes(data[lo - off : hi - off]) != bytes(

@@ -15,6 +15,7 @@ from dissectors import (
     DissectorEvent,
     Endpoint,
     FlowTable,
+    Outcome,
     Party,
     Segment,
     StreamGap,
@@ -302,3 +303,51 @@ def test_a_defect_on_one_connection_does_not_hide_the_others(
     assert len(errors) == 1 and "simulated defect" in errors[0].text
     ended = [e for e in events if isinstance(e, AssociationEnded)]
     assert [e.outcome for e in ended] == ["released"]
+
+
+def test_unanswered_syns_are_released_in_capture_time() -> None:
+    """A port scan: 5000 SYNs 100 ms apart, none answered. Each is reported, and the table
+    holds only those of the last few minutes of capture time, not all of them."""
+    from dissectors import ConnectionWithoutDicom
+    from dissectors.tcp import HANDSHAKE_IDLE_NS, SWEEP_EVERY_NS
+
+    events: list[DissectorEvent] = []
+    table = FlowTable(events.append)
+    gap = 100_000_000
+    most = 0
+    for i in range(5000):
+        src = bytes([10, 1, i >> 8, i & 0xFF])
+        table.feed(Segment(i * gap, i + 1, src, 40000, B, 104, 1, 0, SYN, b""))
+        most = max(most, table.open_connections)
+    assert most <= (HANDSHAKE_IDLE_NS + SWEEP_EVERY_NS) // gap + 1
+    table.finish()
+    ended = [e for e in events if isinstance(e, (ConnectionWithoutDicom, AssociationEnded))]
+    assert len(ended) == 5000
+    first = next(e for e in ended if e.connection == 1)
+    assert (first.ts, first.frame) == (0, 1)  # as of its last segment, not when found idle
+
+
+def test_an_idle_association_is_finished_and_its_return_is_a_new_one() -> None:
+    from dissectors import AssociationStarted
+    from dissectors.tcp import IDLE_NS
+    from tests.factories import associate_ac, associate_rq, echo_rq
+
+    cap = Capture()
+    segs = cap.handshake()
+    segs += cap.data(True, associate_rq()) + cap.data(False, associate_ac())
+    events: list[DissectorEvent] = []
+    table = FlowTable(events.append)
+    for s in segs:
+        table.feed(s)
+    last = segs[-1].ts
+    # Another connection's segment an hour later: the first one has been silent too long.
+    table.feed(Segment(last + IDLE_NS + 20 * 10**9, 99, A, 40001, B, 104, 7, 0, SYN, b""))
+    assert table.open_connections == 1
+    (ended,) = [e for e in events if isinstance(e, AssociationEnded)]
+    assert ended.outcome == Outcome.OPEN_AT_END and ended.ts == last
+    cap.ts = last + IDLE_NS + 30 * 10**9
+    for s in cap.data(True, echo_rq()):
+        table.feed(s)
+    table.finish()
+    started = [e for e in events if isinstance(e, AssociationStarted)]
+    assert len(started) == 2 and started[1].partial
