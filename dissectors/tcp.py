@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import OrderedDict, deque
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 from .events import AnalysisError, CloseKind, Endpoint
@@ -44,6 +45,8 @@ CLOSED_MEMORY = 4096
 #: its SYN (Linux gives up retrying after 127 s), and any other.
 HANDSHAKE_IDLE_NS = 180 * 1_000_000_000
 IDLE_NS = 3600 * 1_000_000_000
+#: Connections held at once (about 3.5 KB each while they carry no data).
+MAX_OPEN = 20_000
 #: How often, in capture time, connections are checked for idleness.
 SWEEP_EVERY_NS = 10 * 1_000_000_000
 
@@ -72,8 +75,8 @@ class Segment(NamedTuple):
 
 
 def _carried(conn: _Connection) -> bool:
-    """Whether any data went either way on ``conn``."""
-    return any(h.nxt or h.pending_bytes for h in conn.halves)
+    """Whether any data went either way on ``conn`` (or it is known to be DICOM)."""
+    return bool(conn.observer.is_dicom) or any(h.nxt or h.pending_bytes for h in conn.halves)
 
 
 def endpoint(address: bytes, port: int) -> Endpoint:
@@ -159,6 +162,8 @@ class FlowTable:
     A connection silent for ``idle_ns`` of capture time (``handshake_idle_ns`` when it has
     carried no data yet: a SYN unanswered, a port scan) is finished there, as if the capture
     had ended, and forgotten; if it speaks again, it is a new connection (a partial one).
+    At most ``max_open`` connections are held: when a new one would exceed it, the tenth that
+    were silent the longest are released the same way.
     """
 
     def __init__(
@@ -171,8 +176,10 @@ class FlowTable:
         payload: PayloadTap | None = None,
         idle_ns: int = IDLE_NS,
         handshake_idle_ns: int = HANDSHAKE_IDLE_NS,
+        max_open: int = MAX_OPEN,
     ) -> None:
         self._emit = emit
+        self._max_open = max_open
         self._idle_ns = idle_ns
         self._handshake_idle_ns = handshake_idle_ns
         self._next_sweep = -(1 << 63)  # capture time of the next check for idleness
@@ -287,18 +294,25 @@ class FlowTable:
     def _sweep(self, now: int) -> None:
         """Finish and release the connections idle at capture time ``now``."""
         self._next_sweep = now + SWEEP_EVERY_NS
-        idle = [
+        self._release(
             conn
-            for key, conn in self._flows.items()
-            if key == conn.keys[0]
-            and now - conn.last_ts
-            > (
-                self._idle_ns
-                if conn.observer.is_dicom or _carried(conn)
-                else self._handshake_idle_ns
-            )
-        ]
-        for conn in idle:
+            for conn in self._connections()
+            if now - conn.last_ts > (self._idle_ns if _carried(conn) else self._handshake_idle_ns)
+        )
+
+    def _make_room(self) -> None:
+        """The table holds ``max_open`` connections: release the tenth that were silent the
+        longest, those that never carried data first (a scan, a SYN flood)."""
+        conns = sorted(self._connections(), key=lambda c: (_carried(c), c.last_ts))
+        self._release(conns[: max(1, len(conns) // 10)])
+
+    def _connections(self) -> Iterator[_Connection]:
+        return (conn for key, conn in self._flows.items() if key == conn.keys[0])
+
+    def _release(self, conns: Iterable[_Connection]) -> None:
+        """Finish ``conns`` as of their last segment and forget them (not as closed: a
+        segment that comes later starts a new connection)."""
+        for conn in list(conns):
             try:
                 for i, h in enumerate(conn.halves):
                     self._flush(conn, i == 0, h, conn.last_ts, conn.last_frame)
@@ -318,6 +332,8 @@ class FlowTable:
         flags = seg.flags
         if flags & RST and not seg.payload:
             return None  # a reset for a connection we never saw: nothing to report
+        if len(self._flows) >= 2 * self._max_open:
+            self._make_room()
         handshake = bool(flags & SYN)
         # SYN: the sender is the client; SYN+ACK: the receiver is.
         client_is_src = not flags & ACK if flags & SYN else self._guess_client_is_src(seg)

@@ -351,3 +351,28 @@ def test_an_idle_association_is_finished_and_its_return_is_a_new_one() -> None:
     table.finish()
     started = [e for e in events if isinstance(e, AssociationStarted)]
     assert len(started) == 2 and started[1].partial
+
+
+def test_a_syn_flood_is_bounded_and_spares_the_connections_that_carry_data() -> None:
+    """1000 SYNs in a tenth of a second with room for 100 connections: the table never
+    holds more, every attempt is still reported, and a live association is not released."""
+    from dissectors import ConnectionWithoutDicom
+    from tests.factories import associate_ac, associate_rq
+
+    events: list[DissectorEvent] = []
+    table = FlowTable(events.append, max_open=100)
+    cap = Capture()
+    for s in cap.handshake() + cap.data(True, associate_rq()) + cap.data(False, associate_ac()):
+        table.feed(s)
+    most = 0
+    for i in range(1000):
+        src = bytes([10, 1, i >> 8, i & 0xFF])
+        table.feed(Segment(cap.ts + i * 100_000, 100 + i, src, 40000, B, 104, 1, 0, SYN, b""))
+        most = max(most, table.open_connections)
+    assert most <= 100
+    assert not [e for e in events if isinstance(e, AssociationEnded)]  # the association lives
+    table.finish()
+    attempts = [e for e in events if isinstance(e, ConnectionWithoutDicom)]
+    assert len(attempts) == 1000
+    (ended,) = [e for e in events if isinstance(e, AssociationEnded)]
+    assert ended.outcome == Outcome.OPEN_AT_END
