@@ -34,9 +34,13 @@ Without a tap nothing is spent on it::
 
 Third parties. A middlebox that relays a connection (``dicomtap proxy``) sometimes writes
 on its own: an A-ABORT or A-ASSOCIATE-RJ to a client after a write timeout or a refused
-calling AE, or a close (FIN/RST) of one leg. It says so by passing ``injected=True``::
+calling AE, or a close (FIN/RST) of one leg. It says so with ``injected=True``: on the
+:class:`~dissectors.tcp.Segment` it gives a :class:`~dissectors.tcp.FlowTable` (data, FIN
+or RST), or straight to an observer::
 
-    observer.data(False, abort_pdu, ts, frame, injected=True)  # towards the client
+    table.feed(Segment(ts, frame, proxy, 104, client, port, seq, ack, PSH | ACK, abort_pdu,
+                       injected=True))  # the A-ABORT the proxy wrote to the client
+    observer.data(False, abort_pdu, ts, frame, injected=True)  # the same, to an observer
     observer.closed(False, CloseKind.FIN, ts, frame, injected=True)  # proxy closed on it
 
 ``from_client`` is the direction the bytes travel (False: towards the client), as for any

@@ -58,7 +58,11 @@ class Segment(NamedTuple):
     """One TCP segment as a capture source decodes it.
 
     ``src``/``dst`` are packed addresses (4 or 16 bytes). ``missing`` counts payload bytes
-    that were on the wire but not in the capture (snap length).
+    that were on the wire but not in the capture (snap length). ``injected``: a middlebox
+    that relays the connection (``dicomtap proxy``) wrote this segment on its own, in the
+    name of the side it appears to come from: its payload (whole PDUs, between PDUs) and its
+    FIN or RST are a third party's, not that side's (see :mod:`dissectors.observer`). Taken
+    into account for a segment delivered in order, as a relay's are.
     """
 
     ts: int
@@ -72,6 +76,7 @@ class Segment(NamedTuple):
     flags: int
     payload: memoryview | bytes
     missing: int = 0
+    injected: bool = False
 
 
 def _carried(conn: _Connection) -> bool:
@@ -92,6 +97,7 @@ class _Half:
         "base",
         "fin_at",
         "fin_frame",
+        "fin_injected",
         "fin_ts",
         "nxt",
         "pending",
@@ -110,6 +116,7 @@ class _Half:
         self.fin_at: int | None = None
         self.fin_ts = 0
         self.fin_frame: int | None = None
+        self.fin_injected = False
         # Made on first delivery: an empty deque costs 600 bytes, times every SYN of a scan.
         self.recent: deque[tuple[int, memoryview | bytes]] | None = None
         self.recent_bytes = 0
@@ -267,12 +274,13 @@ class FlowTable:
             half.fin_at = half.offset(seg.seq) + len(payload) + seg.missing
             half.fin_ts = seg.ts
             half.fin_frame = seg.frame
+            half.fin_injected = seg.injected
             self._maybe_fin(conn, from_client, half)
         if flags & RST and not conn.rst:
             conn.rst = True
             for i, h in enumerate(conn.halves):
                 self._flush(conn, i == 0, h, seg.ts, seg.frame)
-            obs.closed(from_client, CloseKind.RST, seg.ts, seg.frame)
+            obs.closed(from_client, CloseKind.RST, seg.ts, seg.frame, injected=seg.injected)
             self._end(conn, seg.ts, seg.frame)
             return
         if conn.closed[0] and conn.closed[1]:
@@ -396,7 +404,10 @@ class FlowTable:
         obs = conn.observer
         if off == half.nxt:
             if payload:
-                obs.data(from_client, payload, seg.ts, seg.frame)
+                if seg.injected:
+                    obs.data(from_client, payload, seg.ts, seg.frame, injected=True)
+                else:
+                    obs.data(from_client, payload, seg.ts, seg.frame)
                 self._remember(half, off, payload)
             half.nxt = end
             if seg.missing:
@@ -506,7 +517,9 @@ class FlowTable:
         i = 0 if from_client else 1
         if half.fin_at is not None and half.nxt >= half.fin_at and not conn.closed[i]:
             conn.closed[i] = True
-            conn.observer.closed(from_client, CloseKind.FIN, half.fin_ts, half.fin_frame)
+            conn.observer.closed(
+                from_client, CloseKind.FIN, half.fin_ts, half.fin_frame, injected=half.fin_injected
+            )
 
     def _remember(self, half: _Half, off: int, data: memoryview | bytes) -> None:
         recent = half.recent

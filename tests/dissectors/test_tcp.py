@@ -17,6 +17,7 @@ from dissectors import (
     FlowTable,
     Outcome,
     Party,
+    PduObserved,
     Segment,
     StreamGap,
     TcpAnomaly,
@@ -376,3 +377,32 @@ def test_a_syn_flood_is_bounded_and_spares_the_connections_that_carry_data() -> 
     assert len(attempts) == 1000
     (ended,) = [e for e in events if isinstance(e, AssociationEnded)]
     assert ended.outcome == Outcome.OPEN_AT_END
+
+
+@pytest.mark.parametrize("close", [FIN | ACK, RST | ACK])
+def test_a_relay_marks_the_abort_and_the_close_it_wrote_itself(close: int) -> None:
+    """The proxy's A-ABORT to the client and its close go through the flow table marked as
+    injected: the association was aborted by a third party, not by the acceptor."""
+    from tests.factories import abort, associate_ac, associate_rq, echo_rq, echo_rsp
+
+    cap = Capture()
+    segs = cap.handshake() + cap.data(True, associate_rq()) + cap.data(False, associate_ac())
+    segs += cap.data(True, echo_rq()) + cap.data(False, echo_rsp())
+    segs += [s._replace(injected=True) for s in cap.data(False, abort(2, 0))]
+    segs.append(cap.seg(False, close)._replace(injected=True))
+    events = _run(segs)
+    (ended,) = [e for e in events if isinstance(e, AssociationEnded)]
+    assert ended.outcome == Outcome.ABORTED
+    assert ended.ended_by == Party.THIRD_PARTY == ended.closed_by
+    (pdu,) = [e for e in events if isinstance(e, PduObserved) and e.pdu_type == 7]
+    assert pdu.injected and pdu.sender == Party.THIRD_PARTY
+
+
+def test_without_the_mark_the_same_abort_is_the_acceptors() -> None:
+    from tests.factories import abort, associate_ac, associate_rq
+
+    cap = Capture()
+    segs = cap.handshake() + cap.data(True, associate_rq()) + cap.data(False, associate_ac())
+    segs += [*cap.data(False, abort(2, 0)), cap.fin(False)]
+    (ended,) = [e for e in _run(segs) if isinstance(e, AssociationEnded)]
+    assert ended.ended_by == Party.ACCEPTOR == ended.closed_by
