@@ -288,14 +288,21 @@ class FlowTable:
 
     def finish(self) -> None:
         """The capture ended: declare what is still missing and end every connection."""
-        for conn in list({id(c): c for c in self._flows.values()}.values()):
-            try:
-                for i, h in enumerate(conn.halves):
-                    self._flush(conn, i == 0, h, self.last_ts, self.last_frame)
-                conn.observer.finish(self.last_ts, self.last_frame)
-            except Exception as exc:
-                self._failed(conn, exc, self.last_ts, self.last_frame)
+        for conn in list(self._connections()):
+            self._finish_one(conn, self.last_ts, self.last_frame)
         self._flows.clear()
+
+    def _finish_one(self, conn: _Connection, ts: int, frame: int | None) -> bool:
+        """Declare what ``conn`` still misses and finish its observer at ``ts``/``frame``;
+        False if its analysis failed (then it is reported and forgotten)."""
+        try:
+            for i, h in enumerate(conn.halves):
+                self._flush(conn, i == 0, h, ts, frame)
+            conn.observer.finish(ts, frame)
+        except Exception as exc:
+            self._failed(conn, exc, ts, frame)
+            return False
+        return True
 
     # --- connections -----------------------------------------------------------------
 
@@ -315,18 +322,14 @@ class FlowTable:
         self._release(conns[: max(1, len(conns) // 10)])
 
     def _connections(self) -> Iterator[_Connection]:
-        return (conn for key, conn in self._flows.items() if key == conn.keys[0])
+        """Each connection once (the table holds it under both directions' keys)."""
+        return iter({id(c): c for c in self._flows.values()}.values())
 
     def _release(self, conns: Iterable[_Connection]) -> None:
         """Finish ``conns`` as of their last segment and forget them (not as closed: a
         segment that comes later starts a new connection)."""
         for conn in list(conns):
-            try:
-                for i, h in enumerate(conn.halves):
-                    self._flush(conn, i == 0, h, conn.last_ts, conn.last_frame)
-                conn.observer.finish(conn.last_ts, conn.last_frame)
-            except Exception as exc:
-                self._failed(conn, exc, conn.last_ts, conn.last_frame)
+            if not self._finish_one(conn, conn.last_ts, conn.last_frame):
                 continue
             for key in conn.keys:
                 if self._flows.get(key) is conn:
