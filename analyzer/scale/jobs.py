@@ -17,9 +17,12 @@ reverse association) are made once, by the builder, whichever jobs their connect
 to. What the jobs do in parallel is the reassembly and the dissection, the bulk of the work;
 reading the packets is done by every job.
 
-One difference can remain, on captures of more than 4096 connections: a flow table
-remembers the last 4096 closed connections, so that a late packet does not open a new one;
-a job, seeing only its share, remembers further back.
+Differences can remain where a flow table acts across connections, since a job's table
+sees only its share: it remembers the last 4096 closed connections (so that a late packet
+does not open a new one), a job's further back; it releases the connections idle for long
+(an hour, or 180 s without data) when it checks, every 10 s of capture time, at a segment of
+its own, so a job may release one later than one process would; and it holds at most
+20,000 connections at once, a job that many of its share.
 """
 
 from __future__ import annotations
