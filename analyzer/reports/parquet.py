@@ -149,6 +149,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("frames", _struct(first=_INT, last=_INT)),
             ("outcome", _STR),
             ("outcome_state", _STR),
+            ("ended_by", _STR),
             ("closed_by", _STR),
             (
                 "reject",
@@ -181,6 +182,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("pdus", _struct(requestor=_PDUS, acceptor=_PDUS)),
             ("exchanges", _INT),
             ("violations", _INT),
+            ("violations_unreported", _INT),
             ("gaps", _struct(count=_INT, bytes=_INT)),
             ("partial", _BOOL),
             ("handshake_seen", _BOOL),
