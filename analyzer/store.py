@@ -81,7 +81,7 @@ class Retention:
     the oldest first, with every record about them. Their number stays in
     :attr:`Store.forgotten` so that totals remain true."""
 
-    associations: int = 1000
+    associations: int = 500
     """Ended associations kept."""
     kept_bytes: int = 32 << 20
     """Data set bytes kept for display (``keep`` per data set) by the ended associations."""
