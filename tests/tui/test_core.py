@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from analyzer.model import Association, PduRecord, Severity
+from analyzer.model import Association, DimseMessage, PduRecord, Severity
 from analyzer.pdulog import PduLog
 from analyzer.store import Change, ChangeKind, Store
 from tui import charts, details, diagram, query, timeline
@@ -349,3 +349,26 @@ def test_pdu_log_summarises_several_pdvs() -> None:
         False,
     )
     assert log.nbytes() == 39
+
+
+def test_timeline_pairs_messages_without_frame_numbers() -> None:
+    """A proxy writing no pcapng numbers no frame: each response still goes under its
+    own request, not under the last response of its direction."""
+    store = sample_store("store.pcap")
+    a = store.associations()[0]
+
+    def unnumbered(m: DimseMessage | None) -> DimseMessage | None:
+        return None if m is None else dataclasses.replace(m, frame=None, end_frame=None)
+
+    pdus = [dataclasses.replace(p, frame=None, end_frame=None) for p in store.pdus(a.id)]
+    exchanges = [
+        dataclasses.replace(e, request=unnumbered(e.request), final=unnumbered(e.final))
+        for e in store.exchanges(a.id)
+    ]
+    rows = [r for r in timeline.build(a, pdus, exchanges) if r.kind is timeline.Kind.MESSAGE]
+    numbers = [r.label.split()[1] for r in rows]
+    assert numbers == ["#1", "#1", "#2", "#2", "#3", "#3", "#4", "#4"]
+    assert all(r.exchange is not None for r in rows)
+    assert [r.exchange.index for r in rows if r.exchange] == [
+        e.index for e in exchanges for _ in (0, 1)
+    ]
