@@ -34,7 +34,7 @@ from analyzer.reports.common import (
     size_text,
     status_text,
 )
-from tui import charts, links, timeline
+from tui import charts, links, timeline, wireshark
 from tui.core import SEVERITY_MARK
 from tui.messages import StoreUpdated
 from tui.rows import ae_pair
@@ -75,6 +75,11 @@ class AssociationScreen(BaseScreen):
         Binding("3", "tab('exchanges')", "Exchanges", show=False),
         Binding("4", "tab('findings')", "Findings tab", show=False),
         Binding("l", "follow_link", "Follow the workflow link", show=False),
+        Binding("left_square_bracket", "step(-1)", "Previous association", key_display="["),
+        Binding("right_square_bracket", "step(1)", "Next association", key_display="]"),
+        Binding("w", "save", "Save"),
+        Binding("y", "copy_filter", "Copy a Wireshark filter", show=False),
+        Binding("Y", "copy_ids", "Copy AE titles", show=False),
     ]
 
     def __init__(self, association_id: int, finding: Finding | None = None) -> None:
@@ -360,6 +365,40 @@ class AssociationScreen(BaseScreen):
             self.app.push_screen(AssociationScreen(onward[0].target_association))
             return
         self.notify("No workflow link from or to this association.", timeout=3)
+
+    def action_step(self, step: int) -> None:
+        """To the previous or next association of the list (as filtered and sorted)."""
+        order = self.list_order()
+        if self.association_id not in order:
+            self.notify("This association is not in the list.", timeout=3)
+            return
+        i = order.index(self.association_id) + step
+        if not 0 <= i < len(order):
+            self.notify("No more associations this way.", timeout=2)
+            return
+        self.app.switch_screen(AssociationScreen(order[i]))
+
+    def list_order(self) -> list[int]:
+        """The association list's rows, as the list screen shows them."""
+        from tui.screens.main import MainScreen
+
+        for screen in self.app.screen_stack:
+            if isinstance(screen, MainScreen):
+                return list(screen.table.ids)
+        return sorted(self.index.summaries)
+
+    def action_save(self) -> None:
+        aid = self.association_id
+        self.save_associations([aid], f"association #{aid}", f"assoc{aid}")
+
+    def action_copy_filter(self) -> None:
+        single = len(self.store.source.files) == 1
+        self.copy(
+            wireshark.display_filter(self.association, single_file=single), "Wireshark filter"
+        )
+
+    def action_copy_ids(self) -> None:
+        self.copy(wireshark.identifiers(self.association), "AE titles")
 
     def action_next_finding(self, step: int) -> None:
         self.action_tab("timeline")

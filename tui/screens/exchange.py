@@ -19,7 +19,7 @@ from textual.widgets import Footer, Static, TabbedContent, TabPane, Tree
 from analyzer.model import DimseMessage, Exchange
 from analyzer.names import uid_name
 from analyzer.reports.common import duration_text
-from tui import dataset, details, links
+from tui import dataset, details, links, wireshark
 from tui.safe import printable, safe_text
 from tui.screens.base import BaseScreen
 from tui.widgets.hexview import HexView
@@ -39,6 +39,10 @@ class ExchangeScreen(BaseScreen):
         Binding("3", "tab('dataset')", "Data set", show=False),
         Binding("4", "tab('hex')", "Hex", show=False),
         Binding("l", "follow_link", "Open the linked association", show=False),
+        Binding("left_square_bracket", "step(-1)", "Previous exchange", key_display="["),
+        Binding("right_square_bracket", "step(1)", "Next exchange", key_display="]"),
+        Binding("y", "copy_filter", "Copy a Wireshark filter", show=False),
+        Binding("Y", "copy_ids", "Copy AE titles and UIDs", show=False),
     ]
 
     def __init__(self, exchange: Exchange) -> None:
@@ -172,6 +176,27 @@ class ExchangeScreen(BaseScreen):
         from tui.screens.association import AssociationScreen
 
         self.app.push_screen(AssociationScreen(targets[0]))
+
+    def action_step(self, step: int) -> None:
+        """To the previous or next exchange of the association."""
+        e = self.exchange
+        exchanges = self.store.exchanges(e.association)
+        i = next((k for k, x in enumerate(exchanges) if x.index == e.index), None)
+        if i is None or not 0 <= i + step < len(exchanges):
+            self.notify("No more exchanges this way.", timeout=2)
+            return
+        self.app.switch_screen(ExchangeScreen(exchanges[i + step]))
+
+    def action_copy_filter(self) -> None:
+        a = self.store.association(self.exchange.association)
+        if a is not None:
+            single = len(self.store.source.files) == 1
+            self.copy(wireshark.display_filter(a, single_file=single), "Wireshark filter")
+
+    def action_copy_ids(self) -> None:
+        a = self.store.association(self.exchange.association)
+        if a is not None:
+            self.copy(wireshark.identifiers(a, self.exchange), "AE titles and UIDs")
 
     def action_back(self) -> None:
         self.app.pop_screen()
