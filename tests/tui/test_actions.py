@@ -88,7 +88,7 @@ def test_save_one_association_as_pcapng_reads_back_the_same(tmp_path: Path) -> N
 def test_save_refuses_what_it_cannot_do(tmp_path: Path) -> None:
     store = sample_store("echo.pcap")
     ids = [a.id for a in store.associations()]
-    with pytest.raises(SaveError, match="pcapng, .jsonl or .csv"):
+    with pytest.raises(SaveError, match=r"pcapng, \.jsonl or \.csv"):
         save(store, ids, str(tmp_path / "x.txt"))
     with pytest.raises(SaveError, match="is not a folder"):
         save(store, ids, str(tmp_path / "missing" / "x.csv"))
