@@ -68,6 +68,10 @@ class AssociationScreen(BaseScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("slash", "search", "Search", key_display="/"),
+        Binding("down", "search_key(1)", "Next match", show=False),
+        Binding("up", "search_key(-1)", "Previous match", show=False),
+        Binding("greater_than_sign", "step_match(1)", "Next match", key_display=">", show=False),
+        Binding("less_than_sign", "step_match(-1)", "Previous match", key_display="<", show=False),
         Binding("n", "next_finding(1)", "Next finding"),
         Binding("N", "next_finding(-1)", "Previous finding", show=False),
         Binding("1", "tab('timeline')", "Timeline", show=False),
@@ -126,11 +130,13 @@ class AssociationScreen(BaseScreen):
                 yield DataTable(id="exchange-table", cursor_type="row", zebra_stripes=True)
             with TabPane("4 Findings", id="findings"):
                 yield OptionList(id="finding-list")
-        yield QueryInput(
-            placeholder="search the timeline (enter: next match, esc: close)",
-            id="search",
-            classes="query",
-        )
+        with Horizontal(id="search-bar"):
+            yield QueryInput(
+                placeholder="search the timeline (enter: next match, esc: close)",
+                id="search",
+                classes="query",
+            )
+            yield Static(id="search-count")
         yield Footer()
 
     @property
@@ -422,32 +428,63 @@ class AssociationScreen(BaseScreen):
 
     def action_search(self) -> None:
         self.action_tab("timeline")
-        box = self.query_one("#search", Input)
-        box.display = True
-        box.focus()
+        self.query_one("#search-bar").display = True
+        self.query_one("#search", Input).focus()
 
     @on(Input.Changed, "#search")
     def search_changed(self, message: Input.Changed) -> None:
-        if message.value:
-            found = self.view.find(message.value, self.view.cursor)
-            if found is not None:
-                self.view.move_to(found)
+        view = self.view
+        view.search(message.value)
+        if view.matches:
+            view.move_to(view.step_match(1) if view.cursor not in view.matches else view.cursor)
+        self._search_count()
 
     @on(Input.Submitted, "#search")
-    def search_next(self, message: Input.Submitted) -> None:
-        if not message.value:
+    def search_submitted(self, message: Input.Submitted) -> None:
+        self.action_step_match(1)
+
+    def action_step_match(self, step: int) -> None:
+        """To the next (1) or previous (-1) row the search matches."""
+        view = self.view
+        if not view.needle:
+            self.action_search()
             return
-        found = self.view.find(message.value, self.view.cursor + 1)
+        found = view.step_match(step)
         if found is None:
-            missing = f"'{printable(message.value)}' is not in the timeline."
+            missing = f"'{printable(view.needle)}' is not in the timeline."
             self.notify(missing, timeout=3, markup=False)  # what was typed is no markup
         else:
-            self.view.move_to(found)
+            view.move_to(found)
+        self._search_count()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "search_key":  # ↑ and ↓ step through matches while typing only
+            return self.query_one("#search", Input).has_focus
+        return True
+
+    def action_search_key(self, step: int) -> None:
+        self.action_step_match(step)
+
+    def _search_count(self) -> None:
+        view = self.view
+        count = self.query_one("#search-count", Static)
+        if not view.needle:
+            count.update("")
+            return
+        where = view.match_position()
+        total = len(view.matches)
+        text = f"{where}/{total}" if where else f"{total} match{'es' if total != 1 else ''}"
+        count.update(Text(f"{text}  enter/↓ next · ↑ previous", style="bold" if total else "red"))
+
+    @on(TimelineView.Highlighted)
+    def _cursor_moved(self) -> None:
+        if self.view.needle:
+            self._search_count()
 
     def action_back(self) -> None:
-        box = self.query_one("#search", Input)
-        if box.display:
-            box.display = False
+        bar = self.query_one("#search-bar")
+        if bar.display:
+            bar.display = False  # the matches stay highlighted; > and < still step
             self.view.focus()
             return
         self.app.pop_screen()
