@@ -212,5 +212,9 @@ def test_proxy_with_the_tui(terminal: Callable[[list[str]], Terminal], tmp_path:
             assert messages == [["RQ", "#1"], ["RSP", "#1"], ["RQ", "#2"], ["RSP", "#2"]], screen
             t.keys("Escape")
             t.wait(lambda s: "MODALITY → PACS" in s and "Quit" in s, "back to the list")
-            t.keys("q")
+            t.keys("q")  # the relay is live: q asks first
+            t.wait(lambda s: "Stop the proxy and quit?" in s, "the question")
+            t.keys("n")
+            t.wait(lambda s: "Stop the proxy" not in s and "live" in s, "the relay still running")
+            t.keys("q", "y")
             t.wait(lambda s: "EXITED 0" in s, "the proxy to shut down")
