@@ -15,14 +15,16 @@ from analyzer.pipeline import analyze_files
 from analyzer.store import Store
 from tui import wireshark
 from tui.app import DicomtapApp
+from tui.frames import FrameNames
 from tui.save import SaveError, save
 from tui.screens.association import AssociationScreen
 from tui.screens.exchange import ExchangeScreen
 from tui.screens.main import MainScreen
 from tui.screens.save import SaveScreen
+from tui.widgets.timeline import TimelineView
 
 from .conftest import SAMPLES, sample_store
-from .test_pilot import run
+from .test_pilot import line_text, run, static_text
 
 MIXED = ("store.pcap", "reject_called_ae.pcap")
 
@@ -107,7 +109,7 @@ def test_save_refuses_what_it_cannot_do(tmp_path: Path) -> None:
 def test_wireshark_filter_selects_the_association_s_frames(tmp_path: Path) -> None:
     store = sample_store("store.pcap")
     a = store.associations()[1]
-    text = wireshark.display_filter(a, single_file=True)
+    text = wireshark.display_filter(a, wireshark.frame_names(store.source))
     assert f"tcp.port=={a.client.port}" in text and "frame.number>=" in text
     assert "calling=STORESCU called=STORESCP" in wireshark.identifiers(a)
     if shutil.which("tshark") is None:
@@ -139,7 +141,7 @@ def test_copy_keys_put_the_filter_on_the_clipboard() -> None:
     async def scenario(pilot: Pilot[None], app: DicomtapApp) -> None:
         await pilot.press("y")
         first = store.associations()[0]
-        assert app.clipboard == wireshark.display_filter(first, single_file=True)
+        assert app.clipboard == wireshark.display_filter(first, FrameNames.of(store.source))
         await pilot.press("enter", "Y")
         assert app.clipboard.startswith("calling=STORESCU called=STORESCP")
         await pilot.press("3", "enter")  # the first exchange
@@ -177,5 +179,45 @@ def test_brackets_step_between_associations_and_exchanges() -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)
+
+    run(store, scenario)
+
+
+def test_several_files_name_frames_by_file_as_wireshark_does(tmp_path: Path) -> None:
+    """Frames continue from one file to the next inside dicomtap; on screen and in the
+    filters a frame is its file and its number in that file."""
+    store = sample_store(*MIXED)
+    rejected = next(a for a in store.associations() if a.reject is not None)
+    names = FrameNames.of(store.source)
+    assert names.locate(1) == ("store.pcap", 1)
+    assert rejected.start_frame is not None and rejected.start_frame > 1
+    file, number = names.locate(rejected.start_frame)
+    assert file == "reject_called_ae.pcap" and number == 1
+    text = wireshark.display_filter(rejected, wireshark.frame_names(store.source))
+    assert "frame.number>=1 &&" in text
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed")
+    listed = subprocess.run(
+        ["tshark", "-r", str(SAMPLES / file), "-Y", text, "-T", "fields", "-e", "frame.number"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    shown = [int(f) for f in listed.stdout.split()]
+    assert shown[0] == 1 and shown[-1] == names.locate(rejected.end_frame or 0)[1]
+
+    async def scenario(pilot: Pilot[None], app: DicomtapApp) -> None:
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        screen.table.move_to(screen.table.ids.index(rejected.id))
+        await pilot.press("enter")
+        await pilot.pause()
+        view = app.screen.query_one(TimelineView)
+        frames = [line_text(view, y).split()[-1] for y in range(len(view.rows))]
+        assert "#1" in frames and f"#{rejected.start_frame}" not in frames
+        view.move_to(next(i for i, r in enumerate(view.rows) if r.first_frame is not None))
+        await pilot.pause()
+        assert "(frame reject_called_ae.pcap:1)" in static_text(app, "#row-detail")
 
     run(store, scenario)

@@ -36,6 +36,7 @@ from analyzer.reports.common import (
 )
 from tui import charts, links, timeline, wireshark
 from tui.core import SEVERITY_MARK
+from tui.frames import FrameNames
 from tui.messages import StoreUpdated
 from tui.rows import ae_pair
 from tui.safe import printable, safe_text
@@ -144,6 +145,7 @@ class AssociationScreen(BaseScreen):
         return self.query_one(TimelineView)
 
     def on_mount(self) -> None:
+        self.view.frames = FrameNames.of(self.store.source)
         table = self.query_one("#exchange-table", DataTable)
         table.add_columns("#", "Command", "By", "Msg", "SOP class", "Status", "Latency", "Data")
         self.view.focus()
@@ -322,11 +324,7 @@ class AssociationScreen(BaseScreen):
             )
             text.append("   enter: command, data set, bytes", style="italic")
         else:
-            frames = (
-                f"frames {row.first_frame}-{row.last_frame}"
-                if row.last_frame and row.last_frame != row.first_frame
-                else f"frame {row.first_frame}"
-            )
+            frames = view.frames.span(row.first_frame, row.last_frame)
             text.append(f"{row.label}  {row.detail}  ({frames})" if row.first_frame else row.label)
         self.query_one("#row-detail", Static).update(text)
 
@@ -398,9 +396,9 @@ class AssociationScreen(BaseScreen):
         self.save_associations([aid], f"association #{aid}", f"assoc{aid}")
 
     def action_copy_filter(self) -> None:
-        single = len(self.store.source.files) == 1
         self.copy(
-            wireshark.display_filter(self.association, single_file=single), "Wireshark filter"
+            wireshark.display_filter(self.association, wireshark.frame_names(self.store.source)),
+            "Wireshark filter",
         )
 
     def action_copy_ids(self) -> None:

@@ -11,8 +11,9 @@ from textual import work
 from textual.screen import Screen
 from textual.widgets import Input
 
+from analyzer.model import Association
 from analyzer.store import Store
-from tui import save
+from tui import save, wireshark
 from tui.core import StoreIndex
 from tui.safe import printable
 
@@ -66,6 +67,11 @@ class BaseScreen(Screen[None]):
         self.app.call_from_thread(
             self.notify, printable(message), severity=severity, timeout=8, markup=False
         )
+
+    def copy_filter(self, a: Association) -> None:
+        """Copy a Wireshark display filter for ``a``."""
+        names = wireshark.frame_names(self.store.source)
+        self.copy(wireshark.display_filter(a, names), "Wireshark filter")
 
     def copy(self, text: str, what: str) -> None:
         """Put ``text`` on the clipboard (the terminal's, through OSC 52) and show it."""

@@ -20,6 +20,7 @@ from analyzer.model import DimseMessage, Exchange
 from analyzer.names import uid_name
 from analyzer.reports.common import duration_text
 from tui import dataset, details, links, wireshark
+from tui.frames import FrameNames
 from tui.safe import printable, safe_text
 from tui.screens.base import BaseScreen
 from tui.widgets.hexview import HexView
@@ -94,7 +95,8 @@ class ExchangeScreen(BaseScreen):
         table = Table(show_header=False, box=None, expand=True, padding=(0, 1))
         table.add_column(style="bold", no_wrap=True)
         table.add_column(overflow="fold")
-        for name, value, look in details.exchange_rows(self.exchange, a):
+        frames = FrameNames.of(self.store.source)
+        for name, value, look in details.exchange_rows(self.exchange, a, frames):
             table.add_row(name, safe_text(value, style=_LOOK.get(look, "")))
         return table
 
@@ -190,8 +192,10 @@ class ExchangeScreen(BaseScreen):
     def action_copy_filter(self) -> None:
         a = self.store.association(self.exchange.association)
         if a is not None:
-            single = len(self.store.source.files) == 1
-            self.copy(wireshark.display_filter(a, single_file=single), "Wireshark filter")
+            self.copy(
+                wireshark.display_filter(a, wireshark.frame_names(self.store.source)),
+                "Wireshark filter",
+            )
 
     def action_copy_ids(self) -> None:
         a = self.store.association(self.exchange.association)

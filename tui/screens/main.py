@@ -204,8 +204,10 @@ class MainScreen(BaseScreen):
         current = self.table.current
         if current is not None:
             a = self.index.summaries[current].association
-            single = len(self.store.source.files) == 1
-            self.copy(wireshark.display_filter(a, single_file=single), "Wireshark filter")
+            self.copy(
+                wireshark.display_filter(a, wireshark.frame_names(self.store.source)),
+                "Wireshark filter",
+            )
 
     def action_copy_ids(self) -> None:
         current = self.table.current

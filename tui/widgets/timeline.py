@@ -13,6 +13,7 @@ from textual.widget import Widget
 
 from analyzer.model import Association
 from tui.diagram import header, line, plain
+from tui.frames import FrameNames
 from tui.timeline import Kind, Row
 
 from .linelist import LineList
@@ -40,6 +41,8 @@ class TimelineView(LineList):
         self.matches: list[int] = []
         """Rows holding the needle, in order."""
         self._matched: set[int] = set()
+        self.frames = FrameNames()
+        """How frames are numbered (in their own file, when the capture is several)."""
 
     def set_rows(self, association: Association, rows: list[Row]) -> None:
         """Show new rows (a rebuilt timeline); the cursor stays on the same line number."""
@@ -56,7 +59,7 @@ class TimelineView(LineList):
         return (self.generation, index)
 
     def render_row(self, index: int, width: int) -> Strip:
-        pieces = line(self.rows[index], self.association, width)
+        pieces = line(self.rows[index], self.association, width, self.frames)
         strip = Strip([Segment(text, self.style(f"timeline--{name}")) for text, name in pieces])
         if self.needle and index in self._matched:
             look = self.style("timeline--match")
