@@ -9,6 +9,7 @@ import pytest
 
 from analyzer.model import Association, DimseMessage, PduRecord, Severity
 from analyzer.pdulog import PduLog
+from analyzer.reports.common import duration_text
 from analyzer.store import Change, ChangeKind, Store
 from tui import charts, details, diagram, query, timeline
 from tui.core import Look, SortKey, StoreIndex
@@ -312,7 +313,23 @@ def test_charts() -> None:
     assert sum(flow.values) == total
     spread = charts.latency_distribution(store.exchanges(a.id), 10)
     assert sum(spread.values) == 4 and spread.caption.startswith("4 answered")
+    assert "log scale" in spread.caption
+    latencies = sorted(e.latency_ns or 0 for e in store.exchanges(a.id))
+    assert (spread.low, spread.high) == (
+        duration_text(latencies[0]),
+        duration_text(latencies[-1]),
+    )
     assert charts.latency_distribution([], 10).values == []
+
+
+def test_peak_rate_does_not_depend_on_the_width() -> None:
+    store = sample_store("store.pcap")
+    a = store.associations()[0]
+    captions = {charts.throughput(a, store.pdus(a.id), [], n).caption for n in (8, 30, 110)}
+    assert len(captions) == 1
+    # 1,000 bytes in the first 100 ms window and 3,000 in a later one: 30 kB/s
+    points = [(0, 1000), (250_000_000, 1000), (260_000_000, 2000)]
+    assert charts.peak_rate(points, 0, 1_000_000_000) == 30_000
 
 
 # --- the compact PDU log (analyzer.pdulog, added for large captures) ----------------------

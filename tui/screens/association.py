@@ -35,7 +35,7 @@ from analyzer.reports.common import (
     status_text,
 )
 from tui import charts, links, timeline, wireshark
-from tui.core import SEVERITY_MARK
+from tui.core import SEVERITY_MARK, outcome_look
 from tui.frames import FrameNames
 from tui.messages import StoreUpdated
 from tui.rows import ae_pair
@@ -113,8 +113,10 @@ class AssociationScreen(BaseScreen):
             yield Sparkline([], id="throughput")
             yield Label(id="throughput-caption", classes="chart-caption")
         with Horizontal(classes="chart"):
-            yield Label("latency   ", classes="chart-name")
+            yield Label("latencies ", classes="chart-name")
+            yield Label(id="latency-low", classes="chart-axis")
             yield Sparkline([], id="latency")
+            yield Label(id="latency-high", classes="chart-axis")
             yield Label(id="latency-caption", classes="chart-caption")
         with TabbedContent(initial="timeline"):
             with TabPane("1 Timeline", id="timeline"):
@@ -233,8 +235,7 @@ class AssociationScreen(BaseScreen):
             self._pending_finding = None
 
     def _title(self, a: Association) -> None:
-        summary = self.index.summaries.get(a.id)
-        look = summary.look.value if summary is not None else "open"
+        look = outcome_look(a.outcome).value
         text = Text.assemble(
             (f"#{a.id} ", "bold"), (ae_pair(a), "bold"), f"  {a.client} → {a.server}  "
         )
@@ -254,6 +255,9 @@ class AssociationScreen(BaseScreen):
         self.query_one("#throughput", Sparkline).data = flow.values
         self.query_one("#throughput-caption", Label).update(flow.caption)
         self.query_one("#latency", Sparkline).data = spread.values
+        # the histogram's ends are latencies, not times: its axis says so
+        self.query_one("#latency-low", Label).update(f"{spread.low} ▕" if spread.low else "")
+        self.query_one("#latency-high", Label).update(f"▏{spread.high}" if spread.high else "")
         self.query_one("#latency-caption", Label).update(spread.caption)
 
     def _negotiation(self, a: Association) -> None:
