@@ -138,6 +138,8 @@ def test_layout_adds_columns_as_the_screen_widens() -> None:
     assert SortKey.DURATION in [c.key for c, _ in layout(99)]
     aes = {w for c, w in layout(79) if c.key is SortKey.AES}
     assert aes.pop() >= 22  # two AE titles and an arrow fit at 80 columns
+    finding = {w for c, w in layout(80) if c.key is SortKey.FINDING}
+    assert finding.pop() >= len("✖ association-rejected")  # a whole finding code at 80
 
 
 def test_cells_are_fitted() -> None:

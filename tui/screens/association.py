@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import (
     DataTable,
     Footer,
@@ -44,6 +44,9 @@ from tui.screens import negotiation
 from tui.screens.base import BaseScreen, QueryInput, Throttle
 from tui.widgets.timeline import TimelineHeader, TimelineView
 
+COMPACT_BELOW = 32
+"""Terminals with fewer rows than this get the compact header (one title line, one chart
+line)."""
 THREAD_ABOVE = 20_000
 """An association of more PDUs than this is read in a worker thread (0.1 s and more)."""
 
@@ -108,16 +111,17 @@ class AssociationScreen(BaseScreen):
     def compose(self) -> ComposeResult:
         a = self.association
         yield Static(id="assoc-title", classes="title-bar")
-        with Horizontal(classes="chart"):
-            yield Label("throughput", classes="chart-name")
-            yield Sparkline([], id="throughput")
-            yield Label(id="throughput-caption", classes="chart-caption")
-        with Horizontal(classes="chart"):
-            yield Label("latencies ", classes="chart-name")
-            yield Label(id="latency-low", classes="chart-axis")
-            yield Sparkline([], id="latency")
-            yield Label(id="latency-high", classes="chart-axis")
-            yield Label(id="latency-caption", classes="chart-caption")
+        with Vertical(id="charts"):
+            with Horizontal(classes="chart"):
+                yield Label("throughput", classes="chart-name")
+                yield Sparkline([], id="throughput")
+                yield Label(id="throughput-caption", classes="chart-caption")
+            with Horizontal(classes="chart"):
+                yield Label("latencies ", classes="chart-name")
+                yield Label(id="latency-low", classes="chart-axis")
+                yield Sparkline([], id="latency")
+                yield Label(id="latency-high", classes="chart-axis")
+                yield Label(id="latency-caption", classes="chart-caption")
         with TabbedContent(initial="timeline"):
             with TabPane("1 Timeline", id="timeline"):
                 yield TimelineHeader(a, id="timeline-header")
@@ -234,12 +238,34 @@ class AssociationScreen(BaseScreen):
             self.view.move_to(timeline.index_of_finding(reading.rows, self._pending_finding))
             self._pending_finding = None
 
+    def on_resize(self, event: events.Resize) -> None:
+        # a short terminal (80×24) keeps its rows for the timeline: a one-line title, the
+        # two charts side by side without captions
+        compact = event.size.height < COMPACT_BELOW
+        if compact != self.has_class("compact"):
+            self.set_class(compact, "compact")
+            self._title(self.association)
+
     def _title(self, a: Association) -> None:
         look = outcome_look(a.outcome).value
+        outcome_style = self.view.style(f"timeline--{_LOOK_ROW[look]}")
+        if self.has_class("compact"):
+            text = Text.assemble(
+                (f"#{a.id} ", "bold"),
+                (ae_pair(a), "bold"),
+                "  ",
+                (outcome_text(a), outcome_style),
+                f" · {duration_text(a.duration_ns)} · {plural(a.exchanges, 'exchange')} · "
+                f"{plural(len(self._findings), 'finding')}",
+                no_wrap=True,
+                overflow="ellipsis",
+            )
+            self.query_one("#assoc-title", Static).update(text)
+            return
         text = Text.assemble(
             (f"#{a.id} ", "bold"), (ae_pair(a), "bold"), f"  {a.client} → {a.server}  "
         )
-        text.append(outcome_text(a), style=self.view.style(f"timeline--{_LOOK_ROW[look]}"))
+        text.append(outcome_text(a), style=outcome_style)
         total = a.requestor_pdus.bytes + a.acceptor_pdus.bytes
         text.append(
             f"\n{iso_time(a.start_ts)} · {duration_text(a.duration_ns)} · "
