@@ -1,16 +1,23 @@
-"""Saving what the list shows: pcapng, JSON Lines or CSV (headless: no Textual here).
+"""Saving what the list shows: pcapng, JSON Lines or CSV; an exchange's data sets as
+DICOM files (headless: no Textual here).
 
 JSON Lines and CSV are the reports ``dicomtap analyze`` writes (:mod:`analyzer.reports`),
 over the store's subset of the chosen associations. pcapng holds the chosen associations'
 frames, read again from the capture files the store was filled from (streamed, one packet
 at a time) and written with the project's pcapng writer; a frame belongs to an association
 when it is TCP between its two endpoints, in either direction, within its lifetime.
+Data sets are written by ``dicomtap export``'s code (:mod:`analyzer.export`), which
+reads the capture again, under ``--redact phi`` de-identified as it does.
 """
 
 from __future__ import annotations
 
+import io
 import ipaddress
+import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -18,7 +25,9 @@ from pathlib import Path
 from typing import IO
 
 from analyzer.errors import InputError
-from analyzer.model import Association
+from analyzer.export.exporter import Selection
+from analyzer.export.run import export_files
+from analyzer.model import Association, Exchange
 from analyzer.reports import csvout, jsonl
 from analyzer.reports.common import plural
 from analyzer.sources.packets import PacketDecoder
@@ -170,3 +179,72 @@ def _save_pcapng(store: Store, ids: Sequence[int], target: Path) -> Saved:
     finally:
         writer.close()
     return Saved(target, len(chosen), written, skipped)
+
+
+@dataclass(frozen=True, slots=True)
+class SavedDataSets:
+    """What saving an exchange's data sets wrote (``.dcm`` files) or left out, and why."""
+
+    folder: Path
+    files: tuple[str, ...]
+    left_out: tuple[str, ...]
+
+    def __str__(self) -> str:
+        if not self.files:
+            why = "; ".join(self.left_out) or "the exchange carried no data set"
+            return f"no data set saved: {why}"
+        shown = ", ".join(self.files[:3]) + (" …" if len(self.files) > 3 else "")
+        more = f" ({len(self.left_out)} left out: {self.left_out[0]})" if self.left_out else ""
+        return f"saved {plural(len(self.files), 'data set')} to {self.folder}: {shown}{more}"
+
+
+def save_datasets(store: Store, e: Exchange, folder: str) -> SavedDataSets:
+    """Write the data sets of exchange ``e`` as DICOM Part-10 files into ``folder`` (made
+    if missing), with ``dicomtap export``'s code: the capture is read again and the
+    association's data sets exported into a private folder inside ``folder``, from which
+    this exchange's files are moved out; nothing is written outside ``folder``, no file
+    is overwritten."""
+    paths = capture_files(store)
+    target = Path(os.path.expanduser(folder))
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".dicomtap-", dir=target))
+    except OSError as exc:
+        raise SaveError(f"{target}: {exc.strerror or exc}") from None
+    manifest = io.StringIO()
+    selection = Selection(
+        associations=frozenset({e.association}), include_queries=True, partial=True
+    )
+    files: list[str] = []
+    left_out: list[str] = []
+    try:
+        export_files(paths, str(work), selection, manifest=manifest)
+        for line in manifest.getvalue().splitlines():
+            record = json.loads(line)
+            if record.get("type") != "dataset" or record.get("exchange") != e.index:
+                continue
+            name = record.get("file")
+            if not name:
+                left_out.append(str(record.get("left_out") or "not written"))
+                continue
+            files.append(_move_out(work / name, target))
+    except InputError as exc:
+        raise SaveError(str(exc)) from None
+    except OSError as exc:
+        raise SaveError(f"{target}: {exc.strerror or exc}") from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return SavedDataSets(target, tuple(files), tuple(left_out))
+
+
+def _move_out(path: Path, folder: Path) -> str:
+    """Move ``path`` into ``folder`` under its own name, or a free variant of it."""
+    stem, suffix = path.name.split(".dcm")[0], ".dcm"
+    for n in range(1, 1000):
+        name = f"{stem}{suffix}" if n == 1 else f"{stem}.{n}{suffix}"
+        try:
+            os.link(path, folder / name)  # fails if the name is taken: never overwrites
+        except FileExistsError:
+            continue
+        return name
+    raise SaveError(f"{folder}: too many files named {stem}…{suffix}")

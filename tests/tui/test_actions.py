@@ -16,7 +16,7 @@ from analyzer.store import Store
 from tui import wireshark
 from tui.app import DicomtapApp
 from tui.frames import FrameNames
-from tui.save import SaveError, save
+from tui.save import SaveError, save, save_datasets
 from tui.screens.association import AssociationScreen
 from tui.screens.exchange import ExchangeScreen
 from tui.screens.main import MainScreen
@@ -221,3 +221,37 @@ def test_several_files_name_frames_by_file_as_wireshark_does(tmp_path: Path) -> 
         assert "(frame reject_called_ae.pcap:1)" in static_text(app, "#row-detail")
 
     run(store, scenario)
+
+
+def test_save_an_exchange_s_data_set_as_dicom(tmp_path: Path) -> None:
+    import pydicom
+
+    store = sample_store("store.pcap")
+    first = store.exchanges(store.associations()[0].id)[0]
+    folder = tmp_path / "out"
+
+    async def scenario(pilot: Pilot[None], app: DicomtapApp) -> None:
+        await pilot.press("enter", "3", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ExchangeScreen) and app.screen.exchange.index == 1
+        await save_as(pilot, app, "w", folder)
+        await save_as(pilot, app, "w", folder)  # again: a second name, nothing overwritten
+        messages = [str(n.message) for n in app._notifications]
+        assert any(m.startswith("saved 1 data set to") for m in messages), messages
+
+    run(store, scenario)
+    files = sorted(p.name for p in folder.iterdir())
+    assert files == [f"{first.sop_instance}.2.dcm", f"{first.sop_instance}.dcm"]
+    ds = pydicom.dcmread(folder / files[1])
+    assert ds.SOPInstanceUID == first.sop_instance
+    assert ds.file_meta.MediaStorageSOPClassUID == first.sop_class
+
+
+def test_data_sets_cannot_be_saved_from_a_relay(tmp_path: Path) -> None:
+    store = sample_store("store.pcap")
+    relayed = Store()
+    relayed.source.files = ["proxy 127.0.0.1:11112"]
+    e = store.exchanges()[0]
+    with pytest.raises(SaveError, match="only be saved from capture files"):
+        save_datasets(relayed, e, str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()

@@ -10,7 +10,7 @@ from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -19,7 +19,7 @@ from textual.widgets import Footer, Static, TabbedContent, TabPane, Tree
 from analyzer.model import DimseMessage, Exchange
 from analyzer.names import uid_name
 from analyzer.reports.common import duration_text
-from tui import dataset, details, links, wireshark
+from tui import dataset, details, links, save, wireshark
 from tui.frames import FrameNames
 from tui.safe import printable, safe_text
 from tui.screens.base import BaseScreen
@@ -42,6 +42,7 @@ class ExchangeScreen(BaseScreen):
         Binding("l", "follow_link", "Open the linked association", show=False),
         Binding("left_square_bracket", "step(-1)", "Previous exchange", key_display="["),
         Binding("right_square_bracket", "step(1)", "Next exchange", key_display="]"),
+        Binding("w", "save", "Save .dcm"),
         Binding("y", "copy_filter", "Copy a Wireshark filter", show=False),
         Binding("Y", "copy_ids", "Copy AE titles and UIDs", show=False),
     ]
@@ -188,6 +189,35 @@ class ExchangeScreen(BaseScreen):
             self.notify("No more exchanges this way.", timeout=2)
             return
         self.app.switch_screen(ExchangeScreen(exchanges[i + step]))
+
+    def action_save(self) -> None:
+        """Ask for a folder, then write the exchange's data sets there as DICOM files."""
+        from tui.screens.save import SaveScreen
+
+        e = self.exchange
+        if all(m is None or m.dataset is None for m in (e.request, e.final)):
+            self.notify("This exchange carried no data set.", timeout=3)
+            return
+
+        def chosen(folder: str | None) -> None:
+            if folder:
+                self._save_datasets(folder)
+
+        what = f"the data sets of {e.service} #{e.message_id} as DICOM files into the folder"
+        hint = "a folder (made if missing); files are named after their SOP instance UIDs"
+        self.app.push_screen(SaveScreen(what, "dicomtap-export", hint), chosen)
+
+    @work(thread=True, group="save")
+    def _save_datasets(self, folder: str) -> None:
+        try:
+            done = save.save_datasets(self.store, self.exchange, folder)
+        except save.SaveError as exc:
+            message, severity = f"Not saved: {exc}", "error"
+        else:
+            message, severity = str(done), "information" if done.files else "warning"
+        self.app.call_from_thread(
+            self.notify, printable(message), severity=severity, timeout=10, markup=False
+        )
 
     def action_copy_filter(self) -> None:
         a = self.store.association(self.exchange.association)

@@ -14,28 +14,27 @@ from textual.widgets import Input, Static
 
 from tui.screens.base import QueryInput
 
+FORMATS = ".pcapng: the frames · .jsonl: analyze's records · .csv: one row per exchange"
+"""What the extension of the name chooses."""
+
 
 class SaveScreen(ModalScreen[str | None]):
     """A file name for ``what``; enter saves, escape gives up (dismissed with None)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, what: str, suggestion: str) -> None:
+    def __init__(self, what: str, suggestion: str, hint: str = FORMATS) -> None:
         super().__init__()
         self.what = what
         self.suggestion = suggestion
+        self.hint = hint
 
     def compose(self) -> ComposeResult:
         with Vertical(id="save-box"):
             yield Static(Text.assemble(("Save ", "bold"), self.what), id="save-title")
             yield QueryInput(value=self.suggestion, id="save-name", classes="query")
             yield Static(
-                Text(
-                    ".pcapng: the frames · .jsonl: analyze's records · .csv: one row per "
-                    "exchange    enter: save, esc: cancel",
-                    style="italic",
-                ),
-                id="save-hint",
+                Text(f"{self.hint}    enter: save, esc: cancel", style="italic"), id="save-hint"
             )
 
     def on_mount(self) -> None:
