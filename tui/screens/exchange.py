@@ -13,8 +13,9 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
-from textual.widgets import Footer, Static, TabbedContent, TabPane, Tree
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, Tree
+from textual.widgets.tree import NodeID, TreeNode
 
 from analyzer.model import DimseMessage, Exchange
 from analyzer.names import uid_name
@@ -22,7 +23,7 @@ from analyzer.reports.common import duration_text
 from tui import dataset, details, links, save, wireshark
 from tui.frames import FrameNames
 from tui.safe import printable, safe_text
-from tui.screens.base import BaseScreen
+from tui.screens.base import BaseScreen, QueryInput
 from tui.widgets.hexview import HexView
 
 TreeData = DimseMessage | DataElement | Dataset | None
@@ -42,6 +43,9 @@ class ExchangeScreen(BaseScreen):
         Binding("l", "follow_link", "Open the linked association", show=False),
         Binding("left_square_bracket", "step(-1)", "Previous exchange", key_display="["),
         Binding("right_square_bracket", "step(1)", "Next exchange", key_display="]"),
+        Binding("slash", "search", "Search the data sets", key_display="/"),
+        Binding("down", "search_key(1)", "Next match", show=False),
+        Binding("up", "search_key(-1)", "Previous match", show=False),
         Binding("w", "save", "Save .dcm"),
         Binding("y", "copy_filter", "Copy a Wireshark filter", show=False),
         Binding("Y", "copy_ids", "Copy AE titles and UIDs", show=False),
@@ -50,6 +54,10 @@ class ExchangeScreen(BaseScreen):
     def __init__(self, exchange: Exchange) -> None:
         super().__init__()
         self.exchange = exchange
+        self._matches: list[TreeNode[TreeData]] = []
+        self._labels: dict[NodeID, Text] = {}
+        """The labels of the matched nodes as they were before being highlighted."""
+        self._match = 0
 
     def compose(self) -> ComposeResult:
         e = self.exchange
@@ -74,6 +82,13 @@ class ExchangeScreen(BaseScreen):
                 yield Tree[TreeData]("Data sets", id="dataset-tree")
             with TabPane("4 Hex", id="hex"):
                 yield HexView(details.hex_sections(e), id="hex-view")
+        with Horizontal(id="tree-search-bar", classes="search-bar"):
+            yield QueryInput(
+                placeholder="search the data sets (enter: next match, esc: close)",
+                id="tree-search",
+                classes="query",
+            )
+            yield Static(id="tree-search-count", classes="search-count")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -133,7 +148,11 @@ class ExchangeScreen(BaseScreen):
 
     @on(Tree.NodeExpanded, "#dataset-tree")
     def node_expanded(self, message: Tree.NodeExpanded[TreeData]) -> None:
-        node = message.node
+        self._fill(message.node)
+
+    def _fill(self, node: TreeNode[TreeData]) -> None:
+        """Add the children of ``node`` (once): decode a message's data set, or list the
+        items of a sequence or the elements of an item."""
         data = node.data
         if data is None or node.children:
             return
@@ -150,15 +169,95 @@ class ExchangeScreen(BaseScreen):
             self._add_elements(node, data)
 
     @staticmethod
-    def _add_elements(node: object, ds: Dataset) -> None:
-        from textual.widgets.tree import TreeNode
-
-        assert isinstance(node, TreeNode)
+    def _add_elements(node: TreeNode[TreeData], ds: Dataset) -> None:
         for elem in ds:
             if elem.VR == "SQ" and elem.value:
-                node.add(safe_text(dataset.label(elem)), data=elem)
+                node.add(element_label(elem), data=elem)
             else:
-                node.add_leaf(safe_text(dataset.label(elem)))
+                node.add_leaf(element_label(elem))
+
+    # --- searching the data set tree --------------------------------------------------------
+
+    def action_search(self) -> None:
+        self.action_tab("dataset")
+        self.query_one("#tree-search-bar").display = True
+        self.query_one("#tree-search", Input).focus()
+
+    def _all_nodes(self) -> list[TreeNode[TreeData]]:
+        """Every node of the tree, each data set decoded and every sequence opened (in
+        the tree's model, not on screen), up to :data:`SEARCH_NODES` nodes."""
+        out: list[TreeNode[TreeData]] = []
+        todo = list(reversed(self.query_one("#dataset-tree", Tree).root.children))
+        while todo and len(out) < SEARCH_NODES:
+            node = todo.pop()
+            out.append(node)
+            self._fill(node)
+            todo.extend(reversed(node.children))
+        return out
+
+    @on(Input.Changed, "#tree-search")
+    def tree_search_changed(self, message: Input.Changed) -> None:
+        needle = message.value.lower()
+        for node in self._matches:  # the previous matches look as they did
+            node.set_label(self._labels.pop(node.id))
+        self._matches = []
+        if needle:
+            for node in self._all_nodes():
+                label = node.label
+                if needle in label.plain.lower():
+                    self._labels[node.id] = label
+                    shown = label.copy()
+                    shown.stylize(MATCH_STYLE)
+                    node.set_label(shown)
+                    self._matches.append(node)
+        self._match = 0
+        if self._matches:
+            self._show(self._matches[0])
+        self._tree_search_count()
+
+    @on(Input.Submitted, "#tree-search")
+    def tree_search_submitted(self) -> None:
+        self.action_step_match(1)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "search_key":  # ↑ and ↓ step through matches while typing only
+            return self.query_one("#tree-search", Input).has_focus
+        return True
+
+    def action_search_key(self, step: int) -> None:
+        self.action_step_match(step)
+
+    def action_step_match(self, step: int) -> None:
+        """To the next (1) or previous (-1) element the search matches."""
+        if not self._matches:
+            return
+        self._match = (self._match + step) % len(self._matches)
+        self._show(self._matches[self._match])
+        self._tree_search_count()
+
+    def _show(self, node: TreeNode[TreeData]) -> None:
+        parent = node.parent
+        while parent is not None:
+            parent.expand()
+            parent = parent.parent
+        tree = self.query_one("#dataset-tree", Tree)
+
+        def move() -> None:  # once the opened branches are laid out
+            tree.move_cursor(node)
+            tree.scroll_to_node(node, animate=False)
+
+        self.call_after_refresh(move)
+
+    def _tree_search_count(self) -> None:
+        box = self.query_one("#tree-search", Input)
+        count = self.query_one("#tree-search-count", Static)
+        total = len(self._matches)
+        if not box.value:
+            count.update("")
+        elif total:
+            count.update(Text(f"{self._match + 1}/{total}  enter/↓ next · ↑ previous"))
+        else:
+            count.update(Text("no match", style="red"))
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
@@ -233,7 +332,39 @@ class ExchangeScreen(BaseScreen):
             self.copy(wireshark.identifiers(a, self.exchange), "AE titles and UIDs")
 
     def action_back(self) -> None:
+        bar = self.query_one("#tree-search-bar")
+        if bar.display:
+            bar.display = False  # the matches stay highlighted
+            self.query_one("#dataset-tree").focus()
+            return
         self.app.pop_screen()
+
+
+def element_label(elem: DataElement) -> Text:
+    """A tree label coloured by part: the tag dim, the value by its VR group."""
+    text = Text()
+    for piece, part in dataset.label_parts(elem):
+        text.append(printable(piece), style=PART_STYLE.get(part, ""))
+    return text
+
+
+PART_STYLE = {
+    "tag": "dim",
+    "vr": "dim bold",
+    "keyword": "",
+    "name": "bold magenta",
+    "time": "green",
+    "uid": "cyan",
+    "code": "yellow",
+    "number": "bright_blue",
+    "binary": "dim italic",
+    "sequence": "bold",
+    "text": "",
+}
+"""Colours of the label's parts and of the value's VR groups (:func:`tui.dataset.vr_group`)."""
+MATCH_STYLE = "reverse"
+SEARCH_NODES = 50_000
+"""Most tree nodes a search opens (a data set is kept up to its pixel data: far fewer)."""
 
 
 _LOOK = {"ok": "green", "warning": "yellow", "failed": "bold red", "muted": "dim"}
