@@ -97,7 +97,7 @@ def test_tree_colours_and_search() -> None:
         )
         await pilot.press("escape")
         await pilot.pause()
-        assert not screen.query_one("#tree-search-bar").display
+        assert not screen.query_one("#tree-search-bar").has_class("shown")
         assert isinstance(app.screen, ExchangeScreen)
 
     run(store, scenario)

@@ -264,7 +264,7 @@ def test_search_in_the_timeline() -> None:
         await pilot.press("slash")
         box = screen.query_one("#search", Input)
         bar = screen.query_one("#search-bar")
-        assert bar.display and box.has_focus
+        assert bar.has_class("shown") and bar.region.height == 1 and box.has_focus
         await pilot.press(*"c-store-rq")
         await pilot.pause()
         assert view.rows[view.cursor].label.startswith("C-STORE-RQ #1")
@@ -289,7 +289,7 @@ def test_search_in_the_timeline() -> None:
         )
         await pilot.press("escape")  # closes the search, stays on the screen
         await pilot.pause()
-        assert not bar.display and isinstance(app.screen, AssociationScreen)
+        assert not bar.has_class("shown") and isinstance(app.screen, AssociationScreen)
         await pilot.press("greater_than_sign")  # the matches stay: > steps on from the view
         await pilot.pause()
         assert view.rows[view.cursor].label.startswith("C-STORE-RQ #1")

@@ -71,7 +71,8 @@ class AssociationScreen(BaseScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
-        Binding("slash", "search", "Search", key_display="/"),
+        # priority: decided as the key arrives, so keys typed right after / reach the box
+        Binding("slash", "search", "Search", key_display="/", priority=True),
         Binding("down", "search_key(1)", "Next match", show=False),
         Binding("up", "search_key(-1)", "Previous match", show=False),
         Binding("greater_than_sign", "step_match(1)", "Next match", key_display=">", show=False),
@@ -455,9 +456,11 @@ class AssociationScreen(BaseScreen):
     # --- search and back ---------------------------------------------------------------
 
     def action_search(self) -> None:
-        self.action_tab("timeline")
-        self.query_one("#search-bar").display = True
-        self.query_one("#search", Input).focus()
+        # the tab without focusing its view: a deferred focus would take it from the box
+        self.query_one(TabbedContent).active = "timeline"
+        self.query_one("#search-bar").add_class("shown")
+        # at once, not after the keys already queued behind / (Widget.focus waits for them)
+        self.set_focus(self.query_one("#search", Input))
 
     @on(Input.Changed, "#search")
     def search_changed(self, message: Input.Changed) -> None:
@@ -488,6 +491,8 @@ class AssociationScreen(BaseScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "search_key":  # ↑ and ↓ step through matches while typing only
             return self.query_one("#search", Input).has_focus
+        if action == "search":  # in the box, / is typed
+            return not self.query_one("#search", Input).has_focus
         return True
 
     def action_search_key(self, step: int) -> None:
@@ -511,8 +516,8 @@ class AssociationScreen(BaseScreen):
 
     def action_back(self) -> None:
         bar = self.query_one("#search-bar")
-        if bar.display:
-            bar.display = False  # the matches stay highlighted; > and < still step
+        if bar.has_class("shown"):
+            bar.remove_class("shown")  # the matches stay highlighted; > and < still step
             self.view.focus()
             return
         self.app.pop_screen()

@@ -43,7 +43,8 @@ class ExchangeScreen(BaseScreen):
         Binding("l", "follow_link", "Open the linked association", show=False),
         Binding("left_square_bracket", "step(-1)", "Previous exchange", key_display="["),
         Binding("right_square_bracket", "step(1)", "Next exchange", key_display="]"),
-        Binding("slash", "search", "Search the data sets", key_display="/"),
+        # priority: decided as the key arrives, so keys typed right after / reach the box
+        Binding("slash", "search", "Search the data sets", key_display="/", priority=True),
         Binding("down", "search_key(1)", "Next match", show=False),
         Binding("up", "search_key(-1)", "Previous match", show=False),
         Binding("w", "save", "Save .dcm"),
@@ -104,7 +105,8 @@ class ExchangeScreen(BaseScreen):
                 tree.root.add_leaf(f"{title}: no data set")
             else:
                 tree.root.add(safe_text(f"{title} data set: {dataset.describe(msg)}"), data=msg)
-        self.query_one("#summary-scroll").focus()
+        # at once: a deferred focus would land after keys typed as the screen opens (/)
+        self.set_focus(self.query_one("#summary-scroll"))
 
     def _summary(self) -> RenderableType:
         a = self.store.association(self.exchange.association)
@@ -144,7 +146,8 @@ class ExchangeScreen(BaseScreen):
             tree = self.query_one("#dataset-tree", Tree)
             if tree.root.children and not tree.root.children[0].is_expanded:
                 tree.root.children[0].expand()
-            tree.focus()
+            if not self.query_one("#tree-search-bar").has_class("shown"):  # / opened it
+                tree.focus()
 
     @on(Tree.NodeExpanded, "#dataset-tree")
     def node_expanded(self, message: Tree.NodeExpanded[TreeData]) -> None:
@@ -179,9 +182,11 @@ class ExchangeScreen(BaseScreen):
     # --- searching the data set tree --------------------------------------------------------
 
     def action_search(self) -> None:
-        self.action_tab("dataset")
-        self.query_one("#tree-search-bar").display = True
-        self.query_one("#tree-search", Input).focus()
+        # the tab without focusing the tree: a deferred focus would take it from the box
+        self.query_one(TabbedContent).active = "dataset"
+        self.query_one("#tree-search-bar").add_class("shown")
+        # at once, not after the keys already queued behind / (Widget.focus waits for them)
+        self.set_focus(self.query_one("#tree-search", Input))
 
     def _all_nodes(self) -> list[TreeNode[TreeData]]:
         """Every node of the tree, each data set decoded and every sequence opened (in
@@ -222,6 +227,8 @@ class ExchangeScreen(BaseScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "search_key":  # ↑ and ↓ step through matches while typing only
             return self.query_one("#tree-search", Input).has_focus
+        if action == "search":  # in the box, / is typed
+            return not self.query_one("#tree-search", Input).has_focus
         return True
 
     def action_search_key(self, step: int) -> None:
@@ -333,8 +340,8 @@ class ExchangeScreen(BaseScreen):
 
     def action_back(self) -> None:
         bar = self.query_one("#tree-search-bar")
-        if bar.display:
-            bar.display = False  # the matches stay highlighted
+        if bar.has_class("shown"):
+            bar.remove_class("shown")  # the matches stay highlighted
             self.query_one("#dataset-tree").focus()
             return
         self.app.pop_screen()
