@@ -170,7 +170,9 @@ def _save_pcapng(store: Store, ids: Sequence[int], target: Path) -> Saved:
                         if linktype != LINKTYPE_ETHERNET:
                             skipped += 1
                             continue
-                        writer.packet(Interface.CLIENT_LEG, ts, (data,))
+                        # where it came from, as Wireshark numbers it (shown as its comment)
+                        origin = f"{path.name} frame {frame}"
+                        writer.packet(Interface.CLIENT_LEG, ts, bytes(data), origin)
                         written += 1
             except InputError as exc:
                 raise SaveError(str(exc)) from None
