@@ -261,6 +261,9 @@ class AssociationScreen(BaseScreen):
                 no_wrap=True,
                 overflow="ellipsis",
             )
+            workflow = links.workflow_line(self.store, a)
+            if workflow is not None:  # the way to a C-MOVE's sub-association and back
+                text.append(f"\n{workflow}", style="italic")
             self.query_one("#assoc-title", Static).update(text)
             return
         text = Text.assemble(
