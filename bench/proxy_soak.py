@@ -362,6 +362,10 @@ def report(soak: Soak, status: int, tmp: Path) -> None:
     print("the proxy's log says:")
     for name, pattern in said.items():
         print(f"  {name}: {len(re.findall(pattern, log))}")
+    # An internal error is a defect of the proxy: show what they were, not only how many.
+    errors = Counter(re.findall(r"internal error \(([^)]*)\)", log))
+    for text, n in errors.most_common(5):
+        print(f"    internal error x{n}: {text}")
     if soak.samples:
         rss = [r for _, r, _ in soak.samples]
         fds = [f for _, _, f in soak.samples]

@@ -24,7 +24,7 @@ from typing import IO, Any
 
 from analyzer.builder import ModelBuilder
 from analyzer.findings import Diagnosis
-from analyzer.store import Store
+from analyzer.store import Retention, Store
 
 from .access import AccessPolicy
 from .config import Address, ConfigError, Listener, ProxyConfig
@@ -231,7 +231,9 @@ def _quiet_handler(
 def serve(config: ProxyConfig, *, out: IO[str] = sys.stdout, generator: str = "dicomtap") -> int:
     """Run the proxy until SIGINT or SIGTERM.
     Returns the exit status; raises :class:`~.config.ConfigError` for start-up problems."""
-    store = Store()
+    # Without a terminal UI nothing reads old associations again: a proxy that runs for
+    # weeks keeps a bounded past (the log and --jsonl have written it).
+    store = Store(retention=Retention())
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
