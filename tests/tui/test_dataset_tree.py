@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from rich.text import Span, Text
 from textual.pilot import Pilot
 from textual.widgets import Input, Tree
+from textual.widgets.tree import TreeNode
 
 from analyzer import redact
 from tui import dataset
@@ -40,12 +43,26 @@ def test_vr_groups() -> None:
     ]
 
 
+def label(node: TreeNode[Any]) -> Text:
+    return node.label if isinstance(node.label, Text) else Text(node.label)
+
+
+def plain(node: TreeNode[Any] | None) -> str:
+    assert node is not None
+    return label(node).plain
+
+
+def spans(node: TreeNode[Any] | None) -> list[Span]:
+    assert node is not None
+    return label(node).spans
+
+
 def _labels(tree: Tree[object]) -> list[str]:
     out = []
     todo = list(tree.root.children)
     while todo:
         node = todo.pop(0)
-        out.append(node.label.plain)
+        out.append(plain(node))
         todo.extend(node.children)
     return out
 
@@ -62,12 +79,12 @@ def test_tree_colours_and_search() -> None:
         await pilot.pause()
         tree = screen.query_one("#dataset-tree", Tree)
         first = tree.root.children[0]
-        name = next(n for n in first.children if "PatientName" in n.label.plain)
-        value = name.label.plain.split(": ", 1)[1]
-        spans = [(name.label.plain[s.start : s.end], str(s.style)) for s in name.label.spans]
-        assert (value, PART_STYLE["name"]) in spans  # a person's name reads as one
-        uid = next(n for n in first.children if "SOPInstanceUID" in n.label.plain)
-        assert any(str(s.style) == PART_STYLE["uid"] for s in uid.label.spans)
+        name = next(n for n in first.children if "PatientName" in plain(n))
+        value = plain(name).split(": ", 1)[1]
+        pieces = [(plain(name)[s.start : s.end], str(s.style)) for s in spans(name)]
+        assert (value, PART_STYLE["name"]) in pieces  # a person's name reads as one
+        uid = next(n for n in first.children if "SOPInstanceUID" in plain(n))
+        assert any(str(s.style) == PART_STYLE["uid"] for s in spans(uid))
 
         await pilot.press("slash")
         box = screen.query_one("#tree-search", Input)
@@ -77,8 +94,8 @@ def test_tree_colours_and_search() -> None:
         count = static_text(app, "#tree-search-count")
         total = sum("uid" in label.lower() for label in _labels(tree))
         assert total >= 3 and count.startswith(f"1/{total}")
-        assert "uid" in tree.cursor_node.label.plain.lower()  # type: ignore[union-attr]
-        assert any(str(s.style) == MATCH_STYLE for s in tree.cursor_node.label.spans)  # type: ignore[union-attr]
+        assert "uid" in plain(tree.cursor_node).lower()
+        assert any(str(s.style) == MATCH_STYLE for s in spans(tree.cursor_node))
         before = tree.cursor_node
         await pilot.press("down")
         await pilot.pause()
@@ -91,9 +108,7 @@ def test_tree_colours_and_search() -> None:
         await pilot.pause()
         assert static_text(app, "#tree-search-count").startswith("no match")
         assert not any(  # the old matches are no longer highlighted
-            str(s.style) == MATCH_STYLE
-            for n in [before]
-            for s in n.label.spans  # type: ignore[union-attr]
+            str(s.style) == MATCH_STYLE for n in [before] for s in spans(n)
         )
         await pilot.press("escape")
         await pilot.pause()
@@ -112,8 +127,8 @@ def test_redacted_tree_hides_the_patient_and_search_cannot_find_it(phi_hidden: N
         screen = app.screen
         assert isinstance(screen, ExchangeScreen)
         tree = screen.query_one("#dataset-tree", Tree)
-        name = next(n for n in tree.root.children[0].children if "PatientName" in n.label.plain)
-        assert name.label.plain.endswith(f": {redact.REDACTED}")
+        name = next(n for n in tree.root.children[0].children if "PatientName" in plain(n))
+        assert plain(name).endswith(f": {redact.REDACTED}")
         request = screen.exchange.request
         assert request is not None and request.dataset is not None
         real = str(request.dataset.decode().PatientName)  # what the wire carried

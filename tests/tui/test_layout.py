@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from textual.pilot import Pilot
-from textual.widgets import Static, TabbedContent
+from textual.widgets import Label, Static, TabbedContent
 
 from tui.app import DicomtapApp
 from tui.core import outcome_look
@@ -50,7 +50,7 @@ def test_wide_terminals_keep_the_full_header() -> None:
         assert not screen.has_class("compact")
         text = static_text(app, "#assoc-title", 160)
         assert "127.0.0.1:50718 → 127.0.0.1:11112" in text and "317.9 KiB" in text
-        assert "peak" in str(screen.query_one("#throughput-caption").content)
+        assert "peak" in str(screen.query_one("#throughput-caption", Label).content)
 
     run(store, scenario, (160, 48))
 

@@ -211,7 +211,7 @@ def test_quitting_a_live_source_asks_then_counts_down_while_it_stops() -> None:
             await pilot.pause()
             assert isinstance(app.screen, ConfirmQuitScreen) and app.is_running
             assert "Stop the source and quit?" in str(
-                app.screen.query_one("#quit-question").content
+                app.screen.query_one("#quit-question", Static).content
             )
             await pilot.press("n")  # keep running
             await pilot.pause(0.2)
@@ -220,9 +220,9 @@ def test_quitting_a_live_source_asks_then_counts_down_while_it_stops() -> None:
             await pilot.press("q", "y")
             await until(pilot, told_to_stop.is_set)
             assert app.is_running  # not a blank screen: the countdown shows
-            question = str(app.screen.query_one("#quit-question").content)
+            question = str(app.screen.query_one("#quit-question", Static).content)
             assert "Stopping" in question and "s left" in question
-            hint = str(app.screen.query_one("#quit-hint").content)
+            hint = str(app.screen.query_one("#quit-hint", Static).content)
             assert "1 association still open" in hint
             await until(pilot, lambda: not app.is_running)
         assert finished.is_set()

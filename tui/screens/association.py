@@ -469,8 +469,9 @@ class AssociationScreen(BaseScreen):
     def search_changed(self, message: Input.Changed) -> None:
         view = self.view
         view.search(message.value)
-        if view.matches:
-            view.move_to(view.step_match(1) if view.cursor not in view.matches else view.cursor)
+        found = view.cursor if view.cursor in view.matches else view.step_match(1)
+        if found is not None:
+            view.move_to(found)
         self._search_count()
 
     @on(Input.Submitted, "#search")

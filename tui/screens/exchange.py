@@ -208,7 +208,7 @@ class ExchangeScreen(BaseScreen):
         self._matches = []
         if needle:
             for node in self._all_nodes():
-                label = node.label
+                label = Text(node.label) if isinstance(node.label, str) else node.label
                 if needle in label.plain.lower():
                     self._labels[node.id] = label
                     shown = label.copy()
