@@ -200,7 +200,7 @@ def test_proxy_with_the_tui(terminal: Callable[[list[str]], Terminal], tmp_path:
             assert store.returncode == 0, store.stderr
             screen = t.wait(lambda s: "MODALITY → PACS" in s and "released" in s, "the association")
             row = next(line for line in screen.splitlines() if "MODALITY → PACS" in line)
-            assert " 2 " in row  # two exchanges
+            assert " 2 " in f"{row} ", screen  # two exchanges (the last column shown at 80)
             # without --pcap no frame is numbered: each response still pairs with its request
             t.keys("Enter")
             screen = t.wait(lambda s: "C-STORE-RSP #2" in s, "the timeline")
