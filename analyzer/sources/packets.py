@@ -85,7 +85,8 @@ _TCP = struct.Struct("!HHIIBB")  # sport, dport, seq, ack, data offset, flags
 _ETH_IPV4_TCP = struct.Struct("!12xHBxHHHxB2x4s4sHHIIBB")  # EtherType + _IPV4 + _TCP
 
 # Segment is a NamedTuple; tuple.__new__ builds one without the generated Python-level
-# __new__, which is a measurable part of the per-packet cost.
+# __new__, which is a measurable part of the per-packet cost. Every field is given (the last,
+# ``injected``, is False: a capture cannot tell).
 _new_tuple = tuple.__new__
 
 #: Limits of IP fragment reassembly (memory stays bounded whatever the capture holds).
@@ -299,7 +300,20 @@ class PacketDecoder:
                 if ip_end <= end and start <= ip_end and doff >= 0x50:
                     return _new_tuple(
                         Segment,
-                        (ts, frame, src, sport, dst, dport, seq, ack, flags, buf[start:ip_end], 0),
+                        (
+                            ts,
+                            frame,
+                            src,
+                            sport,
+                            dst,
+                            dport,
+                            seq,
+                            ack,
+                            flags,
+                            buf[start:ip_end],
+                            0,
+                            False,
+                        ),
                     )
         lost = orig_len - (end - off)  # bytes the snap length cut off the end of the frame
         if lost < 0:
@@ -497,5 +511,6 @@ class PacketDecoder:
                 flags,
                 buf[start:cap_end],
                 missing,
+                False,  # injected: a capture cannot tell
             ),
         )
