@@ -125,6 +125,7 @@ def analyze_files(
             segments: Iterable[Segment] = capture.segments()
             if progress is not None:
                 segments = _reporting(segments, progress, done_bytes, stats, total)
+            source.frame_bases.append(frame_base)
             pipeline.feed_all(segments, frame_base)
             frame_base += stats.packets
             done_bytes += stats.bytes_read
