@@ -25,6 +25,7 @@ from dissectors import (
     StreamGap,
     StreamResynced,
     TcpAnomaly,
+    TcpSummary,
     Violation,
 )
 from dissectors.dimse import AssembledMessage
@@ -218,6 +219,8 @@ class ModelBuilder:
         self._next_id = 1
         self._dicom_servers: set[tuple[str, int]] = set()
         self._silent: list[ConnectionWithoutDicom] = []
+        self._tcp: dict[int, TcpSummary] = {}  # connections without DICOM (yet), by number
+        self._silent_tcp: dict[int, TcpSummary] = {}
 
     def handle(self, event: DissectorEvent) -> None:
         """Apply one event."""
@@ -253,13 +256,18 @@ class ModelBuilder:
                     event.ts,
                     event.frame,
                 )
+            case TcpSummary():
+                self._tcp_summary(event)
             case ConnectionClosed():
                 pass  # the outcome comes with AssociationEnded
             case AssociationEnded():
                 self._ended(event)
             case ConnectionWithoutDicom():
+                tcp = self._tcp.pop(event.connection, None)
                 if event.handshake:
                     self._silent.append(event)
+                    if tcp is not None:
+                        self._silent_tcp[event.connection] = tcp
             case AnalysisError():
                 self._analysis_error(event)
             case _:
@@ -307,10 +315,12 @@ class ModelBuilder:
                 client_head=event.client_head,
                 server_head=event.server_head,
                 syn_answered=event.accepted,
+                tcp=self._silent_tcp.get(event.connection),
             )
             self.store.put_association(record)
             self._run_rules(record)
         self._silent.clear()
+        self._silent_tcp.clear()
 
     # --- events ----------------------------------------------------------------------
 
@@ -545,6 +555,14 @@ class ModelBuilder:
                 frame=frame,
             )
         )
+
+    def _tcp_summary(self, event: TcpSummary) -> None:
+        """The TCP health of a connection comes just before its last event."""
+        work = self._open.get(event.connection)
+        if work is not None:
+            work.update(tcp=event)
+        else:
+            self._tcp[event.connection] = event
 
     def _ended(self, event: AssociationEnded) -> None:
         work = self._open.pop(event.connection, None)

@@ -10,7 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
-from dissectors import CloseKind, Detection, Endpoint, Outcome, State, ViolationKind
+from dissectors import (
+    CloseKind,
+    Detection,
+    Endpoint,
+    Outcome,
+    ResetInfo,
+    State,
+    TcpSide,
+    TcpSummary,
+    UnansweredBurst,
+    ViolationKind,
+)
 from dissectors.dimse import CommandSet, DataSetInfo
 from dissectors.pdu import (
     RoleSelection,
@@ -41,8 +52,12 @@ __all__ = [
     "PduStats",
     "PresentationContext",
     "RejectInfo",
+    "ResetInfo",
     "Severity",
     "State",
+    "TcpSide",
+    "TcpSummary",
+    "UnansweredBurst",
     "UserInfo",
     "ViolationKind",
     "ViolationRecord",
@@ -182,6 +197,8 @@ class Association:
     """First bytes the server sent."""
     syn_answered: bool = True
     """For a connection without DICOM: whether the server answered the SYN."""
+    tcp: TcpSummary | None = None
+    """TCP health of the connection (None: not from a capture, or not ended yet)."""
 
     @property
     def calling_ae_title(self) -> str | None:

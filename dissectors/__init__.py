@@ -33,6 +33,7 @@ from .events import (
 )
 from .observer import AssociationObserver
 from .tcp import FlowTable, Segment
+from .tcphealth import ResetInfo, TcpSide, TcpSummary, UnansweredBurst
 from .ul_fsm import State
 
 __all__ = [
@@ -51,11 +52,15 @@ __all__ = [
     "FlowTable",
     "Outcome",
     "PduObserved",
+    "ResetInfo",
     "Segment",
     "State",
     "StreamGap",
     "StreamResynced",
     "TcpAnomaly",
+    "TcpSide",
+    "TcpSummary",
+    "UnansweredBurst",
     "Violation",
     "ViolationKind",
 ]

@@ -17,6 +17,7 @@ from .dimse.assembly import AssembledMessage
 from .dimse.exchanges import Exchange
 from .pdu.items import Defect
 from .pdu.pdus import ControlPdu
+from .tcphealth import TcpSummary
 from .ul_fsm import State
 
 
@@ -284,6 +285,7 @@ DissectorEvent = (
     | StreamGap
     | StreamResynced
     | TcpAnomaly
+    | TcpSummary
     | ConnectionClosed
     | AssociationEnded
     | ConnectionWithoutDicom

@@ -16,6 +16,11 @@ reassembles each direction:
   capture) and the roles are guessed from the ports, to be corrected by the observer if an
   A-ASSOCIATE-RQ says otherwise;
 * FIN is delivered after the data before it; RST at once.
+
+Each connection's TCP health (retransmissions, zero windows, silences, resets, round trips,
+see :mod:`dissectors.tcphealth`) is followed on the way: its episodes become
+:class:`TcpAnomaly` notes as they end, its summary a :class:`TcpSummary` event just before
+the observer's last events.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import NamedTuple
 
 from .events import AnalysisError, CloseKind, Endpoint
 from .observer import DEFAULT_KEEP, AssociationObserver, Emit, PayloadTap
+from .tcphealth import HealthTracker
 
 FIN = 0x01
 SYN = 0x02
@@ -47,7 +53,8 @@ class Segment(NamedTuple):
     """One TCP segment as a capture source decodes it.
 
     ``src``/``dst`` are packed addresses (4 or 16 bytes). ``missing`` counts payload bytes
-    that were on the wire but not in the capture (snap length).
+    that were on the wire but not in the capture (snap length). ``window`` is the advertised
+    window field, unscaled (-1: not known).
     """
 
     ts: int
@@ -61,6 +68,7 @@ class Segment(NamedTuple):
     flags: int
     payload: memoryview | bytes
     missing: int = 0
+    window: int = -1
 
 
 def endpoint(address: bytes, port: int) -> Endpoint:
@@ -120,17 +128,34 @@ _Key = tuple[bytes, int, bytes, int]
 
 
 class _Connection:
-    __slots__ = ("client", "closed", "halves", "keys", "observer", "rst")
+    __slots__ = ("client", "closed", "emit", "halves", "health", "keys", "observer", "rst")
 
     def __init__(
-        self, observer: AssociationObserver, client: tuple[bytes, int], keys: tuple[_Key, _Key]
+        self,
+        observer: AssociationObserver,
+        client: tuple[bytes, int],
+        keys: tuple[_Key, _Key],
+        emit: Emit,
     ) -> None:
         self.observer = observer
+        self.emit: Emit | None = emit
+        self.health = HealthTracker(observer.connection, self._note)
         self.client = client
         self.keys = keys
         self.halves = (_Half(), _Half())
         self.closed = [False, False]
         self.rst = False
+
+    def _note(self, from_client: bool, code: str, text: str, ts: int, frame: int | None) -> None:
+        self.observer.anomaly(from_client, code, text, ts, frame, None)
+
+    def finish(self, ts: int, frame: int | None) -> None:
+        """Report the TCP health summary, then end the observer."""
+        if self.emit is not None:
+            swapped = endpoint(*self.client) != self.observer.client
+            self.emit(self.health.finish(ts, frame, swapped=swapped))
+            self.emit = None
+        self.observer.finish(ts, frame)
 
 
 class FlowTable:
@@ -204,6 +229,9 @@ class FlowTable:
                 return
         from_client = (seg.src, seg.sport) == conn.client
         half = conn.halves[0 if from_client else 1]
+        health = conn.health
+        payload = seg.payload
+        health.packet(from_client, flags, seg.window, len(payload) + seg.missing, seg.ts, seg.frame)
         if flags & SYN:
             if not half.started or not half.nxt:
                 half.start((seg.seq + 1) & 0xFFFFFFFF)
@@ -213,14 +241,18 @@ class FlowTable:
         obs = conn.observer
         if flags & ACK:
             other = conn.halves[1 if from_client else 0]
+            if other.started:
+                health.acked(not from_client, other.offset(seg.ack), seg.ts)
             # The same acknowledgement again (the bulk of a one-way transfer) says nothing new.
             if seg.ack != other.acked and other.started and obs.is_dicom is not False:
                 other.acked = seg.ack
                 self._acked(conn, not from_client, other, other.offset(seg.ack), seg)
-        payload = seg.payload
         if payload or seg.missing:
             if not half.started:
                 half.start(seg.seq)
+            health.sent(
+                from_client, half.offset(seg.seq), len(payload) + seg.missing, seg.ts, seg.frame
+            )
             if obs.is_dicom is False:
                 obs.data(from_client, payload, seg.ts, seg.frame)  # only counted
             else:
@@ -248,7 +280,7 @@ class FlowTable:
             try:
                 for i, h in enumerate(conn.halves):
                     self._flush(conn, i == 0, h, self.last_ts, self.last_frame)
-                conn.observer.finish(self.last_ts, self.last_frame)
+                conn.finish(self.last_ts, self.last_frame)
             except Exception as exc:
                 self._failed(conn, exc, self.last_ts, self.last_frame)
         self._flows.clear()
@@ -285,7 +317,7 @@ class FlowTable:
         )
         k1 = (client[0], client[1], server[0], server[1])
         k2 = (server[0], server[1], client[0], client[1])
-        conn = _Connection(observer, client, (k1, k2))
+        conn = _Connection(observer, client, (k1, k2), self._emit)
         if flags & SYN and flags & ACK:
             conn.halves[0].start(seg.ack)  # the client's ISN + 1
         self._flows[k1] = conn
@@ -303,7 +335,7 @@ class FlowTable:
         return seg.sport > seg.dport
 
     def _end(self, conn: _Connection, ts: int, frame: int | None) -> None:
-        conn.observer.finish(ts, frame)
+        conn.finish(ts, frame)
         self._forget(conn)
         while len(self._closed) > CLOSED_MEMORY:
             self._closed.popitem(last=False)

@@ -18,6 +18,8 @@ from analyzer.model import (
     Link,
     LinkKind,
     PresentationContext,
+    TcpSide,
+    TcpSummary,
     UserInfo,
     ViolationRecord,
 )
@@ -41,7 +43,7 @@ from dissectors.pdu import (
 from .common import in_start_order, iso_time, ms, side
 from .workflows import orphan, orphan_reason
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _context(c: PresentationContext) -> dict[str, Any]:
@@ -203,6 +205,65 @@ def association_record(
         "handshake_seen": a.handshake,
         "tls_client_hello": a.tls_client_hello,
         "initiated_by": _initiated_by(a, links, store),
+        "tcp": tcp_record(a.tcp),
+    }
+
+
+def _tcp_side(t: TcpSide) -> dict[str, Any]:
+    return {
+        "segments": t.segments,
+        "data_segments": t.data_segments,
+        "retransmissions": t.retransmissions,
+        "retransmitted_bytes": t.retransmitted_bytes,
+        "retransmission_bursts": t.retransmission_bursts,
+        "zero_windows": t.zero_windows,
+        "zero_window_episodes": t.zero_window_episodes,
+        "zero_window_ms": ms(t.zero_window_ns),
+        "longest_zero_window_ms": ms(t.longest_zero_window_ns),
+        "keepalives": t.keepalives,
+        "resets": t.resets,
+        "rtt": {
+            "samples": t.rtt_samples,
+            "min_ms": ms(t.rtt_min_ns),
+            "mean_ms": ms(t.rtt_mean_ns),
+            "max_ms": ms(t.rtt_max_ns),
+        },
+    }
+
+
+def tcp_record(t: TcpSummary | None) -> dict[str, Any] | None:
+    """The ``tcp`` object of an ``association`` record (None: not from a capture)."""
+    if t is None:
+        return None
+    reset = t.reset
+    stall = t.unanswered
+    return {
+        "requestor": _tcp_side(t.requestor),
+        "acceptor": _tcp_side(t.acceptor),
+        "handshake_rtt_ms": ms(t.handshake_rtt_ns),
+        "silences": t.silences,
+        "longest_silence_ms": ms(t.longest_silence_ns) if t.silences else None,
+        "longest_silence_frame": t.longest_silence_frame,
+        "reset": (
+            {
+                "by": side(reset.by_requestor),
+                "frame": reset.frame,
+                "after_silence_ms": ms(reset.after_silence_ns),
+            }
+            if reset
+            else None
+        ),
+        "unanswered_retransmissions": (
+            {
+                "by": side(stall.by_requestor),
+                "count": stall.retransmissions,
+                "first_frame": stall.since_frame,
+                "last_frame": stall.last_frame,
+                "duration_ms": ms(stall.last_ts - stall.since_ts),
+            }
+            if stall
+            else None
+        ),
     }
 
 
