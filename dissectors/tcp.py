@@ -257,6 +257,8 @@ class FlowTable:
                 obs.data(from_client, payload, seg.ts, seg.frame)  # only counted
             else:
                 self._data(conn, from_client, half, half.offset(seg.seq), seg)
+        elif half.started and not flags & (FIN | RST):
+            health.empty(from_client, half.offset(seg.seq))
         if flags & FIN and half.fin_at is None:
             if not half.started:
                 half.start(seg.seq)

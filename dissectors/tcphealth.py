@@ -345,10 +345,10 @@ class HealthTracker:
         side = self._sides[0 if from_client else 1]
         side.data_segments += 1
         end = offset + size
+        if size == 1 and offset == side.max_end - 1:
+            side.keepalives += 1
+            return
         if side.seen_data and offset < side.max_end:
-            if size == 1 and offset == side.max_end - 1:
-                side.keepalives += 1
-                return
             side.retrans += 1
             side.retrans_bytes += min(end, side.max_end) - offset
             side.pending.clear()  # Karn: no round trip from data sent more than once
@@ -367,6 +367,13 @@ class HealthTracker:
         if end > side.max_end or not side.seen_data:
             side.max_end = end
         side.seen_data = True
+
+    def empty(self, from_client: bool, offset: int) -> None:
+        """A segment without data, SYN, FIN or RST at stream ``offset``: a pure acknowledgement,
+        or a keep-alive (or zero-window probe) when it sits just below the data sent."""
+        side = self._sides[0 if from_client else 1]
+        if offset == side.max_end - 1:
+            side.keepalives += 1
 
     def acked(self, from_client: bool, offset: int, ts: int) -> None:
         """The other side acknowledged everything below stream ``offset`` of ``from_client``'s
