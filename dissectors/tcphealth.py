@@ -144,8 +144,8 @@ class _Side:
         "rtt_min",
         "rtt_n",
         "rtt_sum",
-        "segments",
         "seen_data",
+        "segments",
         "zw_count",
         "zw_episodes",
         "zw_frame",
@@ -217,6 +217,7 @@ class HealthTracker:
     """TCP health of one connection, fed by the flow table segment by segment."""
 
     __slots__ = (
+        "_handshake_rtt",
         "_last_active",
         "_longest",
         "_longest_frame",
@@ -228,7 +229,6 @@ class HealthTracker:
         "_silences",
         "_syn_ts",
         "_synack_seen",
-        "_handshake_rtt",
         "connection",
     )
 
@@ -289,9 +289,12 @@ class HealthTracker:
             if self._reset is None:
                 after = None
                 resumed = self._resumed
-                if resumed is not None and resumed[0] != from_client:
-                    if ts - resumed[1] <= RESET_ANSWER_NS:
-                        after = resumed[2]
+                if (
+                    resumed is not None
+                    and resumed[0] != from_client
+                    and ts - resumed[1] <= RESET_ANSWER_NS
+                ):
+                    after = resumed[2]
                 self._reset = (from_client, ts, frame, after)
         if size or flags & (SYN | FIN | RST):
             self._active(from_client, ts, frame, size)
