@@ -64,12 +64,15 @@ class TcpSide:
     retransmissions: int = 0
     retransmitted_bytes: int = 0
     retransmission_bursts: int = 0
+    first_retransmission_frame: int | None = None
     zero_windows: int = 0
     """Segments advertising a zero window (this side could not take more data)."""
     zero_window_episodes: int = 0
     zero_window_ns: int = 0
     """Time this side's window stayed at zero, in all."""
     longest_zero_window_ns: int = 0
+    longest_zero_window_frame: int | None = None
+    """Where the longest zero-window episode began."""
     keepalives: int = 0
     resets: int = 0
     rtt_samples: int = 0
@@ -133,6 +136,7 @@ class _Side:
         "burst_ts",
         "bursts",
         "data_segments",
+        "first_retrans_frame",
         "keepalives",
         "max_end",
         "notes",
@@ -150,6 +154,7 @@ class _Side:
         "zw_episodes",
         "zw_frame",
         "zw_longest",
+        "zw_longest_frame",
         "zw_since",
         "zw_total",
     )
@@ -161,6 +166,7 @@ class _Side:
         self.seen_data = False
         self.retrans = 0
         self.retrans_bytes = 0
+        self.first_retrans_frame: int | None = None
         self.bursts = 0
         self.burst_n = 0
         self.burst_top = 0
@@ -176,6 +182,7 @@ class _Side:
         self.zw_frame: int | None = None
         self.zw_total = 0
         self.zw_longest = 0
+        self.zw_longest_frame: int | None = None
         self.pending: deque[tuple[int, int]] = deque()  # (end offset, ts) of first copies
         self.rtt_n = 0
         self.rtt_sum = 0
@@ -190,10 +197,12 @@ class _Side:
             retransmissions=self.retrans,
             retransmitted_bytes=self.retrans_bytes,
             retransmission_bursts=self.bursts,
+            first_retransmission_frame=self.first_retrans_frame,
             zero_windows=self.zw_count,
             zero_window_episodes=self.zw_episodes,
             zero_window_ns=self.zw_total,
             longest_zero_window_ns=self.zw_longest,
+            longest_zero_window_frame=self.zw_longest_frame,
             keepalives=self.keepalives,
             resets=self.resets,
             rtt_samples=self.rtt_n,
@@ -331,7 +340,9 @@ class HealthTracker:
         side.zw_since = None
         side.zw_episodes += 1
         side.zw_total += span
-        side.zw_longest = max(side.zw_longest, span)
+        if span > side.zw_longest or side.zw_longest_frame is None:
+            side.zw_longest = span
+            side.zw_longest_frame = side.zw_frame
         if span >= ZERO_WINDOW_NOTE_NS:
             self._say(
                 side,
@@ -353,6 +364,8 @@ class HealthTracker:
             return
         if side.seen_data and offset < side.max_end:
             side.retrans += 1
+            if side.first_retrans_frame is None:
+                side.first_retrans_frame = frame
             side.retrans_bytes += min(end, side.max_end) - offset
             side.pending.clear()  # Karn: no round trip from data sent more than once
             if side.burst_n == 0:

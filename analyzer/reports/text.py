@@ -26,6 +26,7 @@ from .common import (
     size_text,
     status_text,
 )
+from .tcp import tcp_line
 from .workflows import orphan, workflow_lines
 
 
@@ -213,6 +214,9 @@ def association_block(store: Store, a: Association) -> list[str]:
     if gaps:
         lost = sum(g.size for g in gaps)
         lines.append(f"  Capture gaps: {len(gaps)} ({size_text(lost)} missing from the capture)")
+    tcp = tcp_line(a.tcp)
+    if tcp is not None:
+        lines.append(f"  {tcp}")
     findings = store.findings(a.id)
     if findings:
         lines.append(f"  Findings ({len(findings)}), see 'dicomtap diagnose' for the details:")
