@@ -44,7 +44,7 @@ def zero_window(f: Facts) -> Iterator[Finding]:
             "full internal queue. A receiver that reads slowly is a property of that "
             "application, not of the network.",
             frames=(s.longest_zero_window_frame,),
-            requestor_sent=not by_requestor,
+            requestor_sent=by_requestor,
             detail=f"{s.zero_windows} zero-window segment(s)",
         )
 
@@ -77,8 +77,8 @@ def retransmissions(f: Facts) -> Iterator[Finding]:
             + f"): packets on the way to {other} were lost and sent again. Each loss costs "
             "at least one round trip and slows the transfer; DICOM itself saw no error.",
             "Look at the path between the two (a duplex mismatch, a congested or faulty link, "
-            "a policer or shaper, an overloaded firewall). When the capture was taken on the "
-            "sender, some 'retransmissions' may be packets the capture point missed.",
+            "a policer or shaper, an overloaded firewall). A retransmission is counted whether "
+            "the packet was lost before or after the capture point.",
             frames=(s.first_retransmission_frame,),
             requestor_sent=by_requestor,
             detail=f"{s.retransmissions} retransmission(s)",
@@ -92,13 +92,12 @@ def unanswered(f: Facts) -> Iterator[Finding]:
     u = t.unanswered
     who, other = f.party(u.by_requestor), f.party(not u.by_requestor)
     silence = ""
-    if t.longest_silence_ns and t.longest_silence_ts is not None:
-        if t.longest_silence_ts <= u.since_ts:
-            silence = (
-                f" It began after {seconds(t.longest_silence_ns)} of silence: a firewall, NAT "
-                "or load balancer between them that forgets idle connections drops their "
-                "packets exactly like this."
-            )
+    if t.longest_silence_ts is not None and t.longest_silence_ts <= u.since_ts:
+        silence = (
+            f" It began after {seconds(t.longest_silence_ns)} of silence: a firewall, NAT "
+            "or load balancer between them that forgets idle connections drops their "
+            "packets exactly like this."
+        )
     yield f.finding(
         "tcp-unanswered",
         Severity.ERROR,
