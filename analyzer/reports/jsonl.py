@@ -216,10 +216,12 @@ def _tcp_side(t: TcpSide) -> dict[str, Any]:
         "retransmissions": t.retransmissions,
         "retransmitted_bytes": t.retransmitted_bytes,
         "retransmission_bursts": t.retransmission_bursts,
+        "first_retransmission_frame": t.first_retransmission_frame,
         "zero_windows": t.zero_windows,
         "zero_window_episodes": t.zero_window_episodes,
         "zero_window_ms": ms(t.zero_window_ns),
         "longest_zero_window_ms": ms(t.longest_zero_window_ns),
+        "longest_zero_window_frame": t.longest_zero_window_frame,
         "keepalives": t.keepalives,
         "resets": t.resets,
         "rtt": {
