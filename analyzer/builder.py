@@ -171,6 +171,7 @@ class _Working:
         self.largest = [0, 0]
         self.largest_frame: list[int | None] = [None, None]
         self.exchanges = 0
+        self.orphans = 0
         self.violations = 0
         self.gaps = 0
         self.gap_bytes = 0
@@ -194,7 +195,8 @@ class _Working:
             acceptor_pdus=PduStats(
                 tuple(self.counts[1]), self.bytes[1], self.largest[1], self.largest_frame[1]
             ),
-            exchanges=self.exchanges,
+            exchanges=self.exchanges - self.orphans,
+            orphan_responses=self.orphans,
             violations=self.violations,
             gaps=self.gaps,
             gap_bytes=self.gap_bytes,
@@ -437,7 +439,9 @@ class ModelBuilder:
         work = self._open.get(connection)
         if work is None:
             return
-        work.exchanges += 1
+        work.exchanges += 1  # every exchange record gets an index, orphans too
+        if wire.orphan:
+            work.orphans += 1
         assoc_id = work.record.id
         request = _message(assoc_id, wire.request, wire.from_requestor)
         final = _message(assoc_id, wire.final, not wire.from_requestor)
@@ -489,6 +493,7 @@ class ModelBuilder:
             outstanding_before=wire.outstanding_before,
             start_ts=start,
             end_ts=wire.final.end_ts if wire.final else None,
+            orphan=wire.orphan,
         )
         if self._rules is not None:
             for finding in self._rules.exchange_ended(self.store, exchange):

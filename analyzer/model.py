@@ -184,6 +184,9 @@ class Association:
     requestor_pdus: PduStats = field(default_factory=PduStats)
     acceptor_pdus: PduStats = field(default_factory=PduStats)
     exchanges: int = 0
+    """DIMSE exchanges, orphan responses not included."""
+    orphan_responses: int = 0
+    """Responses whose request is not in the capture."""
     violations: int = 0
     gaps: int = 0
     gap_bytes: int = 0
@@ -286,6 +289,9 @@ class Exchange:
     outstanding_before: int
     start_ts: int
     end_ts: int | None
+    orphan: bool = False
+    """Responses whose request is not in the capture: not an exchange of the association
+    (see :class:`dissectors.dimse.Exchange`)."""
 
     @property
     def responses(self) -> int:

@@ -118,7 +118,6 @@ def association_record(
     """The ``association`` record of the schema; ``links`` are the association's links
     (:meth:`Store.links`), ``store`` is asked which side sent a linked report."""
     req, acc = a.requestor_info, a.acceptor_info
-    orphans = sum(1 for e in store.exchanges(a.id) if orphan(e)) if store is not None else 0
     return {
         "type": "association",
         "id": a.id,
@@ -197,8 +196,8 @@ def association_record(
                 "largest_p_data": a.acceptor_pdus.largest_p_data,
             },
         },
-        "exchanges": a.exchanges - orphans,
-        "orphan_responses": orphans,
+        "exchanges": a.exchanges,
+        "orphan_responses": a.orphan_responses,
         "violations": a.violations,
         "gaps": {"count": a.gaps, "bytes": a.gap_bytes},
         "partial": a.partial,
