@@ -3,6 +3,7 @@ a capture that comes close (samples/README.md says how each capture was made).""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -183,7 +184,7 @@ VERDICTS: dict[str, tuple[str, int]] = {
     "reject_context.pcap": ("MR Image Storage not accepted", 1),
     "fail_no_context.pcap": ("no presentation context accepted", 1),
     "abort.pcap": ("association aborted by the acceptor", 1),
-    "fail_abort_provider.pcap": ("unrecognised PDU (Evt19@Sta6)", 1),
+    "fail_abort_provider.pcap": ("unrecognised PDU from the requestor", 1),
     "fail_transport_dropped.pcap": ("connection dropped without release or abort", 1),
     "fail_unanswered.pcap": ("C-ECHO request never answered", 1),
     "fail_idle_timeout.pcap": ("association aborted by the acceptor", 1),
@@ -214,7 +215,10 @@ VERDICTS: dict[str, tuple[str, int]] = {
     ),
     "fail_commitment_no_report.pcap": ("No failure in 1 association (1 with warnings)", 0),
     "fail_get_no_role_dcmqrscp.pcap": ("C-GET without the Storage SCP role", 1),
-    "fail_get_no_role_orthanc.pcap": ("C-STORE sent without the SCP/SCU role negotiated", 1),
+    "fail_get_no_role_orthanc.pcap": (
+        "C-GET whose Storage SCP role for CT Image Storage was not negotiated",
+        1,
+    ),
     "fail_pdu_too_long.pcap": ("PDU larger than the receiver accepts", 1),
     "fail_unaccepted_context.pcap": (
         "message sent on a presentation context that was not accepted",
@@ -241,6 +245,15 @@ def test_diagnose_names_the_cause_first(name: str) -> None:
     first = result.stdout.splitlines()[0]
     assert first.startswith("Verdict: ") and cause in first, first
     assert result.exit_code == status
+
+
+def test_verdicts_never_headline_a_state_machine_cell() -> None:
+    """A PS3.8 table cell (Evt19@Sta6) is evidence: it may be in a finding's text, never in
+    the verdict line."""
+    for name in VERDICTS:
+        result = CliRunner().invoke(main, ["diagnose", "--no-progress", str(SAMPLES / name)])
+        first = result.stdout.splitlines()[0]
+        assert not re.search(r"Evt\d+|Sta\d+", first), first
 
 
 def test_every_failure_sample_has_a_verdict() -> None:
