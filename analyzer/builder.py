@@ -220,6 +220,7 @@ class ModelBuilder:
         self._open: dict[int, _Working] = {}
         self._next_id = 1
         self._dicom_servers: set[tuple[str, int]] = set()
+        self._dicom_pairs: set[tuple[str, str]] = set()  # (requestor IP, acceptor IP)
         self._silent: list[ConnectionWithoutDicom] = []
         self._tcp: dict[int, TcpSummary] = {}  # connections without DICOM (yet), by number
         self._silent_tcp: dict[int, TcpSummary] = {}
@@ -286,9 +287,11 @@ class ModelBuilder:
     def report_unassociated(self) -> None:
         """Report the connections without DICOM seen so far that matter.
 
-        Those to a DICOM port (named, well known, or seen carrying DICOM in this source), and
-        those a DICOM acceptor opened itself: a C-MOVE SCP or a storage commitment SCP
-        trying to reach its destination, wherever that is.
+        Those to a DICOM port (named, well known, or seen carrying DICOM in this source),
+        those a DICOM acceptor opened itself (a C-MOVE SCP or a storage commitment SCP
+        trying to reach its destination, wherever that is), and those between two hosts that
+        spoke DICOM to each other on another port (a modality trying a second port of its
+        PACS).
         """
         dicom_hosts = {ip for ip, _ in self._dicom_servers}
         for event in self._silent:
@@ -297,6 +300,7 @@ class ModelBuilder:
                 server.port not in self._dicom_ports
                 and (server.ip, server.port) not in self._dicom_servers
                 and event.client.ip not in dicom_hosts
+                and (event.client.ip, server.ip) not in self._dicom_pairs
             ):
                 continue
             record = Association(
@@ -344,6 +348,7 @@ class ModelBuilder:
             detection=event.detection,
         )
         self._dicom_servers.add((event.server.ip, event.server.port))
+        self._dicom_pairs.add((event.client.ip, event.server.ip))
         self._open[event.connection] = _Working(record)
         self.store.put_association(record)
 

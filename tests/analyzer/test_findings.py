@@ -15,7 +15,7 @@ from analyzer.model import Finding, Severity
 from analyzer.pipeline import analyze_files
 from analyzer.store import Store
 
-from ..factories import associate_rq
+from ..factories import associate_rq, echo_association
 from ..pcapgen import SYN, Conversation, frame, write_pcap
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -310,3 +310,26 @@ def test_every_finding_has_evidence() -> None:
         for f in findings(name):
             assert f.title and f.explanation and f.hint
             assert f.evidence.frames or f.evidence.ts is not None, (name, f.code)
+
+
+def _silent_connection(client: tuple[str, int], server: tuple[str, int], t0: float) -> Conversation:
+    """A connection that is accepted, carries nothing and is closed."""
+    return Conversation(client, server, t0).handshake().close()
+
+
+def test_never_associated_on_any_port_between_hosts_that_speak_dicom(tmp_path: Path) -> None:
+    """A modality that associates with its PACS on port 4100 and also opens a connection to
+    port 5100 of the same host that never associates: the second is reported without any
+    --port, by the pair's other traffic; the same connection from an unrelated host is not."""
+    dicom = Conversation(("10.0.0.1", 50000), ("10.0.0.2", 4100)).handshake()
+    for from_client, pdu in echo_association():
+        dicom.send(from_client, pdu)
+    dicom.close()
+    tried = _silent_connection(("10.0.0.1", 50001), ("10.0.0.2", 5100), 1_700_000_010.0)
+    other = _silent_connection(("10.0.0.3", 50002), ("10.0.0.2", 5100), 1_700_000_020.0)
+    path = write_pcap(tmp_path / "ports.pcap", dicom.frames + tried.frames + other.frames)
+    store = Store()
+    analyze_files([path], store, rules=Diagnosis())
+    never = [a for a in store.associations() if a.outcome == "never-associated"]
+    assert [(a.client.ip, a.server.port) for a in never] == [("10.0.0.1", 5100)]
+    assert any(f.code == "never-associated" for f in store.findings(never[0].id))
