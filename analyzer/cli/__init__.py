@@ -5,9 +5,11 @@ from __future__ import annotations
 import click
 
 from .analyze import analyze
+from .anonymize import anonymize
 from .common import VERSION
 from .crosscheck import crosscheck
 from .diagnose import diagnose
+from .export import export
 from .live import interfaces, live
 from .probe import probe
 from .proxy import proxy
@@ -32,4 +34,6 @@ main.add_command(live)
 main.add_command(interfaces)
 main.add_command(tui)
 main.add_command(probe)
+main.add_command(export)
+main.add_command(anonymize)
 main.add_command(crosscheck)

@@ -19,6 +19,7 @@ from .common import (
     output_file,
     progress_bar,
     progress_option,
+    redact_option,
     user_errors,
 )
 
@@ -46,6 +47,7 @@ from .common import (
 )
 @keep_option("Bytes kept from the start of each data set (for display); the rest is only counted.")
 @filter_option()
+@redact_option()
 @progress_option()
 def analyze(
     files: tuple[str, ...],

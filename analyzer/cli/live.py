@@ -20,7 +20,7 @@ from analyzer.reports.text import table
 from analyzer.sources.live import LiveCapture, LiveOptions, LiveResult, run_live
 from analyzer.sources.live.dumpcap import find_dumpcap, list_interfaces
 from analyzer.sources.live.log import LiveJsonl, LiveLog, summary_lines
-from analyzer.store import Store
+from analyzer.store import Retention, Store
 from analyzer.textsafe import printable
 
 from .common import (
@@ -30,6 +30,8 @@ from .common import (
     fail,
     filter_option,
     keep_option,
+    raw_capture_note,
+    redact_option,
     terminal_ui,
     user_errors,
 )
@@ -121,6 +123,7 @@ class _Ring(click.ParamType[tuple[int, float]]):
 )
 @keep_option("Bytes kept from the start of each data set (for display); the rest is only counted.")
 @_DUMPCAP_OPTION
+@redact_option()
 def live(
     interface: str,
     bpf: str | None,
@@ -161,6 +164,7 @@ def live(
     """
     if ring is not None and not write:
         fail("--ring needs --write FILE.pcapng (the base name of the ring's files)")
+    raw_capture_note(write)
     options = LiveOptions(
         interface=interface,
         capture_filter=bpf,
@@ -173,7 +177,9 @@ def live(
     )
     if tui:
         _live_tui(options, fail_on_error, flt.source if flt else "")
-    store = Store()
+    # The log and --jsonl write each association as it ends; a capture that runs for days
+    # keeps a bounded past.
+    store = Store(retention=Retention())
     sinks: list[LiveLog | LiveJsonl] = []
     stop = threading.Event()
     accepts = StreamFilter(store, flt).accepts if flt is not None else None
