@@ -33,7 +33,7 @@ def _codes(records: list[dict[str, Any]]) -> Counter[str]:
     return Counter(r["code"] for r in records if r["type"] == "finding")
 
 
-def _tshark_count(path: Path, display_filter: str) -> int:
+def _tshark_frames(path: Path, display_filter: str) -> list[int]:
     out = subprocess.run(
         [
             tool("tshark"),
@@ -51,7 +51,11 @@ def _tshark_count(path: Path, display_filter: str) -> int:
         timeout=120,
         check=True,
     )
-    return len(out.stdout.split())
+    return [int(n) for n in out.stdout.split()]
+
+
+def _tshark_count(path: Path, display_filter: str) -> int:
+    return len(_tshark_frames(path, display_filter))
 
 
 def _tshark_initial_rtts(path: Path) -> list[float]:
@@ -115,30 +119,10 @@ def test_packet_loss_on_a_real_transfer() -> None:
     assert req["rtt"]["samples"] > 0 and req["rtt"]["min_ms"] <= req["rtt"]["max_ms"]
     assert _codes(records)["tcp-retransmissions"] == 1
     (finding,) = [r for r in records if r.get("code") == "tcp-retransmissions"]
-    assert finding["evidence"]["frames"][0] == req_first_retransmission(
-        SAMPLES / "fail_tcp_loss.pcap"
+    assert (
+        finding["evidence"]["frames"][0]
+        == _tshark_frames(SAMPLES / "fail_tcp_loss.pcap", RETRANSMISSIONS)[0]
     )
-
-
-def req_first_retransmission(path: Path) -> int:
-    out = subprocess.run(
-        [
-            tool("tshark"),
-            "-r",
-            str(path),
-            "-Y",
-            RETRANSMISSIONS,
-            "-T",
-            "fields",
-            "-e",
-            "frame.number",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return int(out.stdout.split()[0])
 
 
 def test_zero_window_of_a_receiver_that_stops_reading() -> None:
