@@ -13,6 +13,7 @@ from .export import export
 from .live import interfaces, live
 from .probe import probe
 from .proxy import proxy
+from .replay import replay
 from .tui import tui
 
 
@@ -37,3 +38,4 @@ main.add_command(probe)
 main.add_command(export)
 main.add_command(anonymize)
 main.add_command(crosscheck)
+main.add_command(replay)
