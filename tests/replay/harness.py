@@ -180,7 +180,8 @@ def alone(capture: Path, association: int, out: Path) -> Path:
     return out
 
 
-_TIMES_AND_PLACES = {"id", "client", "server", "start", "end", "duration_ms", "frames"}
+# ``tcp``: the TCP health of the connection (segments, round trips) differs from run to run.
+_TIMES_AND_PLACES = {"id", "client", "server", "start", "end", "duration_ms", "frames", "tcp"}
 _EXCHANGE_TIMES = {"association", "start", "end", "frames", "latency_ms", "duration_ms"}
 
 
