@@ -21,6 +21,7 @@ from dissectors import (
     DissectorEvent,
     ExchangeObserved,
     Outcome,
+    Party,
     PduObserved,
     StreamGap,
     StreamResynced,
@@ -177,7 +178,6 @@ class _Working:
         self.gap_bytes = 0
         self.last_published = record.start_ts
         self.changes: dict[str, object] = {}
-        self.release_by: list[bool] = []
 
     def update(self, **changes: object) -> None:
         """Changes to the record; applied when the next snapshot is taken."""
@@ -313,7 +313,9 @@ class ModelBuilder:
                 end_ts=event.end_ts,
                 end_frame=event.end_frame,
                 outcome=Outcome.NEVER_ASSOCIATED,
-                closed_by_requestor=event.closed_by_client,
+                closed_by=None
+                if event.closed_by_client is None
+                else Party.of(event.closed_by_client),
                 close_kind=event.close_kind,
                 handshake=True,
                 requestor_pdus=PduStats(bytes=event.bytes_from_client),
@@ -359,7 +361,7 @@ class ModelBuilder:
         side = 0 if event.from_requestor else 1
         if 0 < event.pdu_type < 8:
             work.counts[side][event.pdu_type] += 1
-        work.bytes[side] += event.length + 6
+        work.bytes[side] += event.size  # what was seen, not what the header declared
         if event.pdu_type == 4 and event.length > work.largest[side]:
             work.largest[side] = event.length
             work.largest_frame[side] = event.end_frame
@@ -376,6 +378,7 @@ class ModelBuilder:
                     end_frame=event.end_frame,
                     pdvs=event.pdvs,
                     complete=event.complete,
+                    size=event.size,
                 )
             )
         if event.pdu_type == 4:  # P-DATA-TF: counted above; republished at most twice a second
@@ -422,14 +425,12 @@ class ModelBuilder:
                     abort=AbortInfo(
                         source=pdu.source,
                         reason=pdu.reason,
-                        by_requestor=event.from_requestor,
+                        by=event.sender,
+                        from_requestor=event.from_requestor,
                         ts=event.ts,
                         frame=event.frame,
                     )
                 )
-            case _ if event.pdu_type == 5:
-                work.release_by.append(event.from_requestor)
-                work.update(release_requested_by=tuple(work.release_by))
         self._publish(work, event.end_ts)
 
     def _publish(self, work: _Working, ts: int) -> None:
@@ -583,9 +584,11 @@ class ModelBuilder:
             end_frame=event.frame,
             outcome=event.outcome,
             outcome_state=event.state,
-            closed_by_requestor=event.closed_by_requestor,
+            ended_by=event.ended_by,
+            closed_by=event.closed_by,
             close_kind=event.close_kind,
             idle_before_end_ns=event.idle_before_end_ns,
+            violations_unreported=event.violations_unreported,
             client_head=event.requestor_head,
             server_head=event.acceptor_head,
         )

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
 from dissectors import (
+    Action,
     CloseKind,
     Detection,
     Endpoint,
     Outcome,
+    Party,
     ResetInfo,
     State,
     TcpSide,
@@ -48,6 +50,7 @@ __all__ = [
     "LinkKind",
     "Note",
     "Outcome",
+    "Party",
     "PduRecord",
     "PduStats",
     "PresentationContext",
@@ -124,11 +127,13 @@ class RejectInfo:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AbortInfo:
-    """Decoded A-ABORT and who sent it."""
+    """Decoded A-ABORT, who wrote it (``by``: a third party when a middlebox injected it) and
+    the direction it travelled (``from_requestor``)."""
 
     source: int
     reason: int
-    by_requestor: bool
+    by: Party
+    from_requestor: bool
     ts: int
     frame: int | None
 
@@ -162,7 +167,11 @@ class Association:
     outcome: Outcome | None = None
     """None while the association is still being observed."""
     outcome_state: State | None = None
-    closed_by_requestor: bool | None = None
+    ended_by: Party | None = None
+    """Who rejected, aborted, asked for the release (None for a release collision) or
+    closed the connection first (transport dropped); see :class:`dissectors.Ending`."""
+    closed_by: Party | None = None
+    """Who closed the TCP connection first (None: nobody did)."""
     handshake: bool = True
     partial: bool = False
     detection: Detection | None = None
@@ -180,7 +189,6 @@ class Association:
     acceptor_info: UserInfo | None = None
     reject: RejectInfo | None = None
     abort: AbortInfo | None = None
-    release_requested_by: tuple[bool, ...] = ()
     requestor_pdus: PduStats = field(default_factory=PduStats)
     acceptor_pdus: PduStats = field(default_factory=PduStats)
     exchanges: int = 0
@@ -188,6 +196,8 @@ class Association:
     orphan_responses: int = 0
     """Responses whose request is not in the capture."""
     violations: int = 0
+    violations_unreported: int = 0
+    """Violations beyond what one association records (a hostile stream), counted only."""
     gaps: int = 0
     gap_bytes: int = 0
     close_kind: CloseKind | None = None
@@ -323,11 +333,9 @@ class PduRecord:
     end_frame: int | None
     pdvs: tuple[tuple[int, int, int], ...]
     complete: bool
-
-    @property
-    def size(self) -> int:
-        """Bytes on the wire: the body and the 6-byte PDU header."""
-        return self.length + 6
+    size: int
+    """Bytes of the PDU, header included, the stream held: ``length + 6`` when complete;
+    fewer when it was cut (its header may declare 4 GB)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -343,7 +351,7 @@ class ViolationRecord:
     frame: int | None
     offset: int | None
     cell: str | None
-    action: str | None
+    action: Action | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

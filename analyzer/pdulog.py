@@ -26,6 +26,7 @@ class PduLog:
     __slots__ = (
         "_cmd",
         "_ctx",
+        "_cut",
         "_data",
         "_end_frame",
         "_end_ts",
@@ -49,6 +50,8 @@ class PduLog:
         self._ctx = array("B")
         self._cmd = array("I")  # command bytes in this PDU
         self._data = array("I")  # data set bytes in this PDU
+        # The size of each PDU that was cut (otherwise length + 6): one or two at most.
+        self._cut: dict[int, int] = {}
 
     def __len__(self) -> int:
         return len(self._ts)
@@ -74,6 +77,8 @@ class PduLog:
         self._end_ts.append(end_ts)
         self._frame.append(-1 if pdu.frame is None else pdu.frame)
         self._end_frame.append(-1 if pdu.end_frame is None else pdu.end_frame)
+        if pdu.size != pdu.length + 6:
+            self._cut[len(self._length)] = pdu.size
         self._length.append(pdu.length)
         self._kind.append(pdu.pdu_type & 0xFF)
         self._flags.append(flags)
@@ -105,6 +110,7 @@ class PduLog:
             end_frame=None if end_frame < 0 else end_frame,
             pdvs=pdvs,
             complete=bool(flags & _COMPLETE),
+            size=self._cut.get(i, self._length[i] + 6),
         )
 
     def records(self, association: int) -> list[PduRecord]:

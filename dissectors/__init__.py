@@ -8,7 +8,8 @@ file or a socket, starts a thread or logs: the analyzer owns all I/O.
   table or the proxy) and reports the association, its PDUs, DIMSE messages, exchanges and
   violations;
 * :mod:`dissectors.pdu` decodes and encodes PDUs; :mod:`dissectors.dimse` command and data
-  sets; :mod:`dissectors.ul_fsm` holds the PS3.8 state machine.
+  sets; :mod:`dissectors.ul_fsm` holds the PS3.8 state machine, whose log
+  :func:`dissectors.outcome.ending` reads the outcome from.
 """
 
 from .events import (
@@ -32,11 +33,13 @@ from .events import (
     ViolationKind,
 )
 from .observer import AssociationObserver
+from .outcome import Ending, ending
 from .tcp import FlowTable, Segment
 from .tcphealth import ResetInfo, TcpSide, TcpSummary, UnansweredBurst
-from .ul_fsm import State
+from .ul_fsm import Action, Party, State
 
 __all__ = [
+    "Action",
     "AnalysisError",
     "AssociationEnded",
     "AssociationObserver",
@@ -47,10 +50,12 @@ __all__ = [
     "Detection",
     "DimseMessageObserved",
     "DissectorEvent",
+    "Ending",
     "Endpoint",
     "ExchangeObserved",
     "FlowTable",
     "Outcome",
+    "Party",
     "PduObserved",
     "ResetInfo",
     "Segment",
@@ -63,4 +68,5 @@ __all__ = [
     "UnansweredBurst",
     "Violation",
     "ViolationKind",
+    "ending",
 ]

@@ -18,7 +18,7 @@ from .dimse.exchanges import Exchange
 from .pdu.items import Defect
 from .pdu.pdus import ControlPdu
 from .tcphealth import TcpSummary
-from .ul_fsm import State
+from .ul_fsm import Action, Party, State
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +86,17 @@ class PduObserved:
 
     ``pdu`` is the decoded PDU for every type but P-DATA-TF; for P-DATA-TF, ``pdvs`` lists
     each PDV as ``(context_id, control, item_length)``. ``complete`` is False when the
-    connection or the capture ended inside the PDU.
+    connection or the capture ended inside the PDU. ``size`` is the bytes of the PDU, header
+    included, that the stream held: ``length + 6`` when complete, what was there when it was
+    cut (a header declaring 4 GB followed by 1 MB counts 1 MB, not 4 GB). ``injected``: a
+    middlebox (the proxy) wrote it in ``from_requestor``'s direction; that side did not send it.
     """
 
     connection: int
     from_requestor: bool
     pdu_type: int
     length: int
+    size: int
     offset: int
     ts: int
     frame: int | None
@@ -102,6 +106,12 @@ class PduObserved:
     pdvs: tuple[tuple[int, int, int], ...] = ()
     defects: tuple[Defect, ...] = ()
     complete: bool = True
+    injected: bool = False
+
+    @property
+    def sender(self) -> Party:
+        """Who wrote the PDU: the requestor, the acceptor or a third party."""
+        return Party.sender(self.from_requestor, self.injected)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -154,7 +164,7 @@ class Violation:
     frame: int | None
     offset: int | None = None
     cell: str | None = None
-    action: str | None = None
+    action: Action | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -199,7 +209,8 @@ class ConnectionClosed:
     """One side closed (FIN) or reset (RST) the connection.
 
     ``state`` is that side's PS3.8 state when it closed, once it had read everything sent
-    to it; ``peer_state`` the other side's.
+    to it; ``peer_state`` the other side's. ``injected``: a middlebox closed the connection
+    in that side's name.
     """
 
     connection: int
@@ -209,18 +220,23 @@ class ConnectionClosed:
     frame: int | None
     state: State
     peer_state: State
+    injected: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AssociationEnded:
     """The last event of an association.
 
+    ``outcome``, ``state`` and ``ended_by`` are those of :func:`dissectors.outcome.ending`:
     ``state`` is the PS3.8 state in which the transport dropped (``transport-dropped``), or
-    the state when the capture ended (``open-at-end``); ``closed_by_requestor`` says who
-    closed first, when anyone did, and ``close_kind`` how. ``requestor_head`` and
+    the state when the capture ended (``open-at-end``); ``ended_by`` who rejected, aborted,
+    asked for the release, or closed first (dropped). ``closed_by`` says who closed the
+    connection first, when anyone did, and ``close_kind`` how. ``requestor_head`` and
     ``acceptor_head`` are the first bytes each side sent (a TLS record there means one side
     spoke TLS). ``idle_before_end_ns`` is how long nothing was sent before the A-ABORT or
     the close that ended the association (None when it ended otherwise).
+    ``violations_unreported``: violations found beyond the bounds of what one association
+    reports (:data:`dissectors.observer.MAX_VIOLATIONS`), counted only.
     """
 
     connection: int
@@ -228,13 +244,15 @@ class AssociationEnded:
     ts: int
     frame: int | None
     state: State | None
-    closed_by_requestor: bool | None
+    ended_by: Party | None
+    closed_by: Party | None
     bytes_from_requestor: int
     bytes_from_acceptor: int
     close_kind: CloseKind | None = None
     requestor_head: bytes = b""
     acceptor_head: bytes = b""
     idle_before_end_ns: int | None = None
+    violations_unreported: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

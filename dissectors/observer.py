@@ -32,6 +32,24 @@ Without a tap nothing is spent on it::
 
     table = FlowTable(events.append, payload=tap)  # or AssociationObserver(..., payload=tap)
 
+Third parties. A middlebox that relays a connection (``dicomtap proxy``) sometimes writes
+on its own: an A-ABORT or A-ASSOCIATE-RJ to a client after a write timeout or a refused
+calling AE, or a close (FIN/RST) of one leg. It says so with ``injected=True``: on the
+:class:`~dissectors.tcp.Segment` it gives a :class:`~dissectors.tcp.FlowTable` (data, FIN
+or RST), or straight to an observer::
+
+    table.feed(Segment(ts, frame, proxy, 104, client, port, seq, ack, PSH | ACK, abort_pdu,
+                       injected=True))  # the A-ABORT the proxy wrote to the client
+    observer.data(False, abort_pdu, ts, frame, injected=True)  # the same, to an observer
+    observer.closed(False, CloseKind.FIN, ts, frame, injected=True)  # proxy closed on it
+
+``from_client`` is the direction the bytes travel (False: towards the client), as for any
+data; injected bytes must be whole PDUs written between PDUs of that direction. The
+state machines then take them as received by the other side but sent by nobody, the PDU
+is reported with ``injected=True`` (:attr:`~dissectors.events.PduObserved.sender` is
+``third-party``), and the association's outcome (:func:`dissectors.outcome.ending`)
+names a third party as who rejected, aborted or closed, instead of the peer.
+
 Detection: with the TCP handshake seen, the client's first bytes must be an
 A-ASSOCIATE-RQ; without it, an A-ASSOCIATE-RQ at the start of either direction settles
 the roles, and otherwise both directions are scanned for a P-DATA-TF carrying a command set
@@ -63,15 +81,13 @@ from .events import (
     ViolationKind,
 )
 from .framing import FramerRecord, PduFramer, plausible_header
+from .outcome import ending
 from .pdu.constants import PduType, pdu_name
 from .pdu.items import Defect
 from .pdu.pdus import (
     Abort,
     AssociateAc,
-    AssociateRj,
     AssociateRq,
-    ReleaseRp,
-    ReleaseRq,
     decode_control_pdu,
 )
 from .streamside import StreamSide
@@ -83,6 +99,12 @@ DEFAULT_KEEP = 64 * 1024
 DETECTION_HOLD = 64 * 1024
 #: First bytes of each direction kept (a TLS record there says one side spoke TLS).
 HEAD_BYTES = 16
+
+#: Violation records an association reports at most, in all and of one kind (sender, kind,
+#: code, table cell): a hostile stream can break a rule at every PDU. The rest are counted
+#: (:attr:`~dissectors.events.AssociationEnded.violations_unreported`).
+MAX_VIOLATIONS = 200
+MAX_VIOLATIONS_OF_A_KIND = 20
 
 Emit = Callable[[DissectorEvent], None]
 PayloadTap = Callable[[int, bool, Sequence[FramerRecord], int, int | None], None]
@@ -131,13 +153,12 @@ class AssociationObserver:
         self._exchanges = ExchangeTracker()
         self._sides = (StreamSide(self, True), StreamSide(self, False))
         self._rq: AssociateRq | None = None
+        self._violation_kinds: dict[tuple[bool, ViolationKind, str, str | None], int] = {}
+        self._violations_reported = 0
+        self._violations_unreported = 0
         self._ac: AssociateAc | None = None
-        self._rj: AssociateRj | None = None
-        self._abort_by_requestor: bool | None = None
-        self._release_rq_by: set[bool] = set()
-        self._release_rp = False
-        self._first_close: tuple[bool, CloseKind, State | None] | None = None
-        self._closed: set[bool] = set()
+        self._aborted = False  # an A-ABORT was seen (for the silence before it)
+        self._closes: list[tuple[bool, CloseKind, int, int | None, bool]] = []
         self._finished = False
         self._last_ts = ts
         self._last_frame = frame
@@ -151,8 +172,17 @@ class AssociationObserver:
         """The server answered the client's SYN (SYN+ACK seen)."""
         self._accepted = True
 
-    def data(self, from_client: bool, data: bytes | memoryview, ts: int, frame: int | None) -> None:
-        """Bytes a side sent, in stream order."""
+    def data(
+        self,
+        from_client: bool,
+        data: bytes | memoryview,
+        ts: int,
+        frame: int | None,
+        *,
+        injected: bool = False,
+    ) -> None:
+        """Bytes a side sent, in stream order. ``injected``: a middlebox (the proxy) wrote
+        them in that side's direction, not the side itself (whole PDUs, between PDUs)."""
         if self._finished:
             raise RuntimeError("data() after finish()")
         side = self._sides[0 if from_client else 1]
@@ -164,11 +194,11 @@ class AssociationObserver:
         if self.is_dicom or self._scanning:
             assert side.framer is not None
             view = data if type(data) is memoryview else memoryview(data)
-            side.consume(side.framer.receive_data(view), ts, frame)
+            side.consume(side.framer.receive_data(view), ts, frame, injected)
             return
         if self.is_dicom is False:
             return
-        side.held.append((bytes(data), ts, frame))
+        side.held.append((bytes(data), ts, frame, injected))
         side.held_size += len(data)
         self._decide()
 
@@ -216,44 +246,58 @@ class AssociationObserver:
                 )
             )
 
-    def closed(self, from_client: bool, kind: CloseKind, ts: int, frame: int | None) -> None:
-        """A side sent FIN or RST (after all its data was delivered)."""
-        if from_client in self._closed:
+    def closed(
+        self,
+        from_client: bool,
+        kind: CloseKind,
+        ts: int,
+        frame: int | None,
+        *,
+        injected: bool = False,
+    ) -> None:
+        """A side sent FIN or RST (after all its data was delivered). ``injected``: a
+        middlebox closed the connection towards the other side; this side did not."""
+        if any(c[0] == from_client for c in self._closes):
             return
-        self._closed.add(from_client)
         self._last_ts = ts
         self._last_frame = frame
         if self.is_dicom is None and not self._scanning:
             self._decide(final=True)
-        by_requestor = from_client != self._swapped
-        peer_state: State | None = None
+        self._closes.append((from_client, kind, ts, frame, injected))
         if self.is_dicom and self._fsm is not None:
-            state = self._fsm.state_before_close(of_requestor=by_requestor)
-            peer_state = self._fsm.state_before_close(of_requestor=not by_requestor)
-            for v in self._fsm.closed(by_requestor=by_requestor, ts=ts, frame=frame):
-                self._fsm_violation(v)
-            self._emit(
-                ConnectionClosed(
-                    connection=self.connection,
-                    by_requestor=by_requestor,
-                    kind=kind,
-                    ts=ts,
-                    frame=frame,
-                    state=state,
-                    peer_state=peer_state,
-                )
+            self._fsm_closed(from_client, kind, ts, frame, injected)
+
+    def _fsm_closed(
+        self, from_client: bool, kind: CloseKind, ts: int, frame: int | None, injected: bool
+    ) -> None:
+        assert self._fsm is not None
+        fsm = self._fsm
+        by_requestor = from_client != self._swapped
+        first = fsm.first_close is None
+        state = fsm.state_before_close(of_requestor=by_requestor)
+        peer_state = fsm.state_before_close(of_requestor=not by_requestor)
+        for v in fsm.closed(by_requestor=by_requestor, ts=ts, frame=frame, injected=injected):
+            self._fsm_violation(v)
+        self._emit(
+            ConnectionClosed(
+                connection=self.connection,
+                by_requestor=by_requestor,
+                kind=kind,
+                ts=ts,
+                frame=frame,
+                state=state,
+                peer_state=peer_state,
+                injected=injected,
             )
-        if self._first_close is None:
-            # The state reported for a transport drop is the one of the side left behind.
-            self._first_close = (from_client, kind, peer_state)
-            if (
-                self._idle_before_end is None
-                and self._last_pdu_end
-                and self._abort_by_requestor is None
-            ):
-                released = bool(self._release_rq_by) and self._release_rp
-                if self.is_dicom and self._rj is None and not released:
-                    self._idle_before_end = max(0, ts - self._last_pdu_end)
+        )
+        if (
+            first
+            and self._idle_before_end is None
+            and self._last_pdu_end
+            and ending(fsm).outcome == Outcome.TRANSPORT_DROPPED
+        ):
+            # Nothing ended the association before the close: how long was it quiet?
+            self._idle_before_end = max(0, ts - self._last_pdu_end)
 
     def finish(self, ts: int | None = None, frame: int | None = None) -> None:
         """No more bytes will come (connection closed, or end of capture)."""
@@ -274,21 +318,24 @@ class AssociationObserver:
         if self._fsm is not None:
             for v in self._fsm.finish():
                 self._fsm_violation(v)
-        outcome, state, by_requestor = self._outcome()
+        assert self._fsm is not None
+        end = ending(self._fsm)
         self._emit(
             AssociationEnded(
                 connection=self.connection,
-                outcome=outcome,
+                outcome=end.outcome,
                 ts=end_ts,
                 frame=end_frame,
-                state=state,
-                closed_by_requestor=by_requestor,
+                state=end.state,
+                ended_by=end.by,
+                closed_by=end.closed_by,
                 bytes_from_requestor=self._requestor_side.bytes,
                 bytes_from_acceptor=self._acceptor_side.bytes,
-                close_kind=self._first_close[1] if self._first_close else None,
+                close_kind=self._closes[0][1] if self._closes else None,
                 requestor_head=bytes(self._requestor_side.head),
                 acceptor_head=bytes(self._acceptor_side.head),
                 idle_before_end_ns=self._idle_before_end,
+                violations_unreported=self._violations_unreported,
             )
         )
 
@@ -362,6 +409,8 @@ class AssociationObserver:
             # The requestor's bytes first: a conforming acceptor sends nothing before the RQ.
             self._requestor_side.replay_held()
             self._acceptor_side.replay_held()
+        for close in self._closes:  # found while scanning, before DICOM was
+            self._fsm_closed(*close)
 
     def _start_scanning(self) -> None:
         self._scanning = True
@@ -390,11 +439,19 @@ class AssociationObserver:
     # --- PDUs ------------------------------------------------------------------------
 
     def _fsm_pdu(
-        self, pdu_type: int | None, from_requestor: bool, ts: int, frame: int | None
+        self,
+        pdu_type: int | None,
+        from_requestor: bool,
+        ts: int,
+        frame: int | None,
+        injected: bool = False,
     ) -> None:
         if self._fsm is None:
             return
-        for v in self._fsm.pdu(pdu_type, from_requestor=from_requestor, ts=ts, frame=frame):
+        found = self._fsm.pdu(
+            pdu_type, from_requestor=from_requestor, ts=ts, frame=frame, injected=injected
+        )
+        for v in found:
             self._fsm_violation(v)
 
     def _fsm_violation(self, v: FsmViolation) -> None:
@@ -414,7 +471,7 @@ class AssociationObserver:
                 f"the {machine} received {what} while {v.state.description} ({v.state.label}); "
                 f"it cannot accept it there ({v.cell}{prescribed})"
             )
-        self._emit(
+        self._report(
             Violation(
                 connection=self.connection,
                 from_requestor=sender_is_requestor,
@@ -457,16 +514,9 @@ class AssociationObserver:
                                     "did not propose",
                                 )
                             )
-            case AssociateRj():
-                if self._rj is None:
-                    self._rj = pdu
-            case ReleaseRq():
-                self._release_rq_by.add(from_requestor)
-            case ReleaseRp():
-                self._release_rp = True
             case Abort():
-                if self._abort_by_requestor is None:
-                    self._abort_by_requestor = from_requestor
+                if not self._aborted:
+                    self._aborted = True
                     if self._last_pdu_end:
                         self._idle_before_end = max(0, side.pdu_ts - self._last_pdu_end)
         side.emit_pdu(ts, frame, pdu=pdu, defects=defects)
@@ -516,31 +566,12 @@ class AssociationObserver:
 
     # --- ending ----------------------------------------------------------------------
 
-    def _outcome(self) -> tuple[Outcome, State | None, bool | None]:
-        closed_by: bool | None = None
-        drop_state: State | None = None
-        if self._first_close is not None:
-            from_client, _kind, drop_state = self._first_close
-            closed_by = from_client != self._swapped
-        if self._rj is not None:
-            return Outcome.REJECTED, None, closed_by
-        if self._abort_by_requestor is not None:
-            return Outcome.ABORTED, None, closed_by
-        if len(self._release_rq_by) == 2:
-            return Outcome.RELEASE_COLLISION, None, closed_by
-        if self._release_rq_by and self._release_rp:
-            return Outcome.RELEASED, None, closed_by
-        if self._first_close is not None:
-            return Outcome.TRANSPORT_DROPPED, drop_state, closed_by
-        state = self._fsm.requestor.state if self._fsm is not None else None
-        return Outcome.OPEN_AT_END, state, None
-
     def _report_non_dicom(self, ts: int, frame: int | None) -> None:
         client, server = self._sides
         closed_by: bool | None = None
         kind: CloseKind | None = None
-        if self._first_close is not None:
-            closed_by, kind, _ = self._first_close
+        if self._closes:
+            closed_by, kind = self._closes[0][:2]
         self._emit(
             ConnectionWithoutDicom(
                 connection=self.connection,
@@ -571,7 +602,7 @@ class AssociationObserver:
         frame: int | None,
         offset: int | None,
     ) -> None:
-        self._emit(
+        self._report(
             Violation(
                 connection=self.connection,
                 from_requestor=from_requestor,
@@ -583,6 +614,17 @@ class AssociationObserver:
                 offset=offset,
             )
         )
+
+    def _report(self, v: Violation) -> None:
+        """Emit ``v`` within the bounds (:data:`MAX_VIOLATIONS`); count it otherwise."""
+        key = (v.from_requestor, v.kind, v.code, v.cell)
+        seen = self._violation_kinds.get(key, 0)
+        if self._violations_reported >= MAX_VIOLATIONS or seen >= MAX_VIOLATIONS_OF_A_KIND:
+            self._violations_unreported += 1
+            return
+        self._violation_kinds[key] = seen + 1
+        self._violations_reported += 1
+        self._emit(v)
 
 
 def _starts_with(head: bytes | bytearray, pdu_type: PduType) -> bool | None:

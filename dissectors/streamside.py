@@ -40,7 +40,7 @@ class StreamSide:
         self.from_client = from_client
         self.bytes = 0
         self.head = bytearray()
-        self.held: list[tuple[bytes, int, int | None]] = []
+        self.held: list[tuple[bytes, int, int | None, bool]] = []
         self.held_size = 0
         self.framer: PduFramer | None = None
         self.assembler = MessageAssembler(obs._contexts.get, obs._keep)
@@ -51,6 +51,7 @@ class StreamSide:
         self.pdu_frame: int | None = None
         self.pdvs: list[tuple[int, int, int]] = []
         self.in_pdu = False
+        self.pdu_injected = False  # a middlebox wrote the PDU being read
         self.payload = obs._payload
 
     @property
@@ -59,19 +60,21 @@ class StreamSide:
 
     # --- input -----------------------------------------------------------------------
 
-    def feed(self, data: memoryview, ts: int, frame: int | None) -> None:
+    def feed(self, data: memoryview, ts: int, frame: int | None, injected: bool = False) -> None:
         """Frame the next bytes of this direction and act on what they complete."""
         assert self.framer is not None
-        self.consume(self.framer.receive_data(data), ts, frame)
+        self.consume(self.framer.receive_data(data), ts, frame, injected)
 
     def gap(self, size: int, ts: int, frame: int | None) -> None:
         """``size`` bytes of this direction are missing from the capture."""
         assert self.framer is not None
         self.consume(self.framer.gap(size), ts, frame)
 
-    def consume(self, records: list[FramerRecord], ts: int, frame: int | None) -> None:
-        """Act on the framer's records for bytes that arrived at ``ts``/``frame``; then hand
-        them to the payload tap, if there is one."""
+    def consume(
+        self, records: list[FramerRecord], ts: int, frame: int | None, injected: bool = False
+    ) -> None:
+        """Act on the framer's records for bytes that arrived at ``ts``/``frame`` (written by
+        a middlebox: ``injected``); then hand them to the payload tap, if there is one."""
         assembler = self.assembler
         if len(records) == 1 and type(records[0]) is PdvChunk:
             # The bulk of any association: one chunk of a PDV's payload.
@@ -95,8 +98,9 @@ class StreamSide:
                         self.pdu_frame = frame
                         self.pdvs = []
                         self.in_pdu = True
+                        self.pdu_injected = injected
                         known = pdu_type if 1 <= pdu_type <= 7 else None
-                        self.obs._fsm_pdu(known, self.from_requestor, ts, frame)
+                        self.obs._fsm_pdu(known, self.from_requestor, ts, frame, injected)
                     case PdvStart(context_id, control, length, offset):
                         self.pdvs.append((context_id, control, length))
                         if control & 0xFC:
@@ -115,8 +119,8 @@ class StreamSide:
                         assembler.pdv_lost(size)
                     case FramingProblem(code, text, offset):
                         self._problem(code, text, offset, ts, frame)
-                    case LostSync():
-                        self.abandon(ts, frame)
+                    case LostSync(offset):
+                        self.abandon(ts, frame, offset)
                     case Resynced(offset, skipped):
                         self.obs._resynced(self, offset, skipped, ts, frame)
                     case Hole():
@@ -137,13 +141,18 @@ class StreamSide:
         """Feed the bytes held while detecting to the framer just created."""
         held, self.held = self.held, []
         self.held_size = 0
-        for chunk, ts, frame in held:
-            self.feed(memoryview(chunk), ts, frame)
+        for chunk, ts, frame, injected in held:
+            self.feed(memoryview(chunk), ts, frame, injected)
 
-    def abandon(self, ts: int, frame: int | None) -> None:
-        """The stream broke or ended: report the PDU and the messages in flight as cut."""
+    def abandon(self, ts: int, frame: int | None, at: int | None = None) -> None:
+        """The stream broke (at stream offset ``at``) or ended: report the PDU and the
+        messages in flight as cut."""
         if self.in_pdu:
-            self.emit_pdu(ts, frame, complete=False)
+            assert self.framer is not None
+            end = self.framer.offset if at is None else at
+            # What the stream held of it, never what its header declared; the header at least.
+            seen = min(self.pdu_length + 6, max(6, end - self.pdu_offset))
+            self.emit_pdu(ts, frame, complete=False, size=seen)
         self.assembler.abandon_all(ts, frame)
         self.obs._drain_assembler(self)
 
@@ -153,10 +162,12 @@ class StreamSide:
         frame: int | None,
         *,
         complete: bool = True,
+        size: int | None = None,
         pdu: ControlPdu | None = None,
         defects: Sequence[Defect] = (),
     ) -> None:
-        """The PDU being read ends at ``ts``/``frame`` (or never will: ``complete`` False)."""
+        """The PDU being read ends at ``ts``/``frame`` (or never will: ``complete`` False,
+        after ``size`` of its bytes)."""
         self.in_pdu = False
         if complete:
             self.obs._last_pdu_end = ts
@@ -166,6 +177,7 @@ class StreamSide:
                 from_requestor=self.from_requestor,
                 pdu_type=self.pdu_type,
                 length=self.pdu_length,
+                size=self.pdu_length + 6 if size is None else size,
                 offset=self.pdu_offset,
                 ts=self.pdu_ts,
                 frame=self.pdu_frame,
@@ -175,5 +187,6 @@ class StreamSide:
                 pdvs=tuple(self.pdvs),
                 defects=tuple(defects),
                 complete=complete,
+                injected=self.pdu_injected,
             )
         )

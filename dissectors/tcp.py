@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import OrderedDict, deque
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 from .events import AnalysisError, CloseKind, Endpoint
@@ -45,6 +46,16 @@ RECENT_LIMIT = 256 << 10
 #: Closed connections remembered, so that late ACKs and retransmissions do not open new ones.
 CLOSED_MEMORY = 4096
 
+#: Capture time after which a connection that has sent nothing is finished and released
+#: (memory stays flat however many connections a capture holds): one that never got past
+#: its SYN (Linux gives up retrying after 127 s), and any other.
+HANDSHAKE_IDLE_NS = 180 * 1_000_000_000
+IDLE_NS = 3600 * 1_000_000_000
+#: Connections held at once (about 3.5 KB each while they carry no data).
+MAX_OPEN = 20_000
+#: How often, in capture time, connections are checked for idleness.
+SWEEP_EVERY_NS = 10 * 1_000_000_000
+
 #: Ports taken as the server side when the handshake was not captured.
 WELL_KNOWN_DICOM_PORTS = frozenset({104, 11112, 2761, 2762, 4242})
 
@@ -53,8 +64,12 @@ class Segment(NamedTuple):
     """One TCP segment as a capture source decodes it.
 
     ``src``/``dst`` are packed addresses (4 or 16 bytes). ``missing`` counts payload bytes
-    that were on the wire but not in the capture (snap length). ``window`` is the advertised
-    window field, unscaled (-1: not known).
+    that were on the wire but not in the capture (snap length). ``injected``: a middlebox
+    that relays the connection (``dicomtap proxy``) wrote this segment on its own, in the
+    name of the side it appears to come from: its payload (whole PDUs, between PDUs) and its
+    FIN or RST are a third party's, not that side's (see :mod:`dissectors.observer`). Taken
+    into account for a segment delivered in order, as a relay's are. ``window`` is the
+    advertised window field, unscaled (-1: not known).
     """
 
     ts: int
@@ -68,7 +83,13 @@ class Segment(NamedTuple):
     flags: int
     payload: memoryview | bytes
     missing: int = 0
+    injected: bool = False
     window: int = -1
+
+
+def _carried(conn: _Connection) -> bool:
+    """Whether any data went either way on ``conn`` (or it is known to be DICOM)."""
+    return bool(conn.observer.is_dicom) or any(h.nxt or h.pending_bytes for h in conn.halves)
 
 
 def endpoint(address: bytes, port: int) -> Endpoint:
@@ -84,6 +105,7 @@ class _Half:
         "base",
         "fin_at",
         "fin_frame",
+        "fin_injected",
         "fin_ts",
         "nxt",
         "pending",
@@ -102,7 +124,9 @@ class _Half:
         self.fin_at: int | None = None
         self.fin_ts = 0
         self.fin_frame: int | None = None
-        self.recent: deque[tuple[int, memoryview | bytes]] = deque()
+        self.fin_injected = False
+        # Made on first delivery: an empty deque costs 600 bytes, times every SYN of a scan.
+        self.recent: deque[tuple[int, memoryview | bytes]] | None = None
         self.recent_bytes = 0
         self.acked = -1  # the last acknowledgement number the peer sent for this direction
 
@@ -128,7 +152,18 @@ _Key = tuple[bytes, int, bytes, int]
 
 
 class _Connection:
-    __slots__ = ("client", "closed", "emit", "halves", "health", "keys", "observer", "rst")
+    __slots__ = (
+        "client",
+        "closed",
+        "emit",
+        "halves",
+        "health",
+        "keys",
+        "last_frame",
+        "last_ts",
+        "observer",
+        "rst",
+    )
 
     def __init__(
         self,
@@ -145,6 +180,8 @@ class _Connection:
         self.halves = (_Half(), _Half())
         self.closed = [False, False]
         self.rst = False
+        self.last_ts = 0  # capture time and frame of the last segment
+        self.last_frame: int | None = None
 
     def _note(self, from_client: bool, code: str, text: str, ts: int, frame: int | None) -> None:
         self.observer.anomaly(from_client, code, text, ts, frame, None)
@@ -164,6 +201,12 @@ class FlowTable:
     ``server_ports`` are extra ports taken as the server side when a connection's handshake
     was not captured. ``keep`` and ``payload`` (a tap on the framed bytes of every
     connection, see :mod:`dissectors.observer`) are passed to each observer.
+
+    A connection silent for ``idle_ns`` of capture time (``handshake_idle_ns`` when it has
+    carried no data yet: a SYN unanswered, a port scan) is finished there, as if the capture
+    had ended, and forgotten; if it speaks again, it is a new connection (a partial one).
+    At most ``max_open`` connections are held: when a new one would exceed it, the tenth that
+    were silent the longest are released the same way.
     """
 
     def __init__(
@@ -174,8 +217,15 @@ class FlowTable:
         keep: int = DEFAULT_KEEP,
         reorder_limit: int = REORDER_LIMIT,
         payload: PayloadTap | None = None,
+        idle_ns: int = IDLE_NS,
+        handshake_idle_ns: int = HANDSHAKE_IDLE_NS,
+        max_open: int = MAX_OPEN,
     ) -> None:
         self._emit = emit
+        self._max_open = max_open
+        self._idle_ns = idle_ns
+        self._handshake_idle_ns = handshake_idle_ns
+        self._next_sweep = -(1 << 63)  # capture time of the next check for idleness
         self._payload = payload
         self._server_ports = WELL_KNOWN_DICOM_PORTS | server_ports
         self._keep = keep
@@ -216,6 +266,8 @@ class FlowTable:
     def _feed(self, seg: Segment) -> None:
         self.last_ts = seg.ts
         self.last_frame = seg.frame
+        if seg.ts >= self._next_sweep:
+            self._sweep(seg.ts)
         key = (seg.src, seg.sport, seg.dst, seg.dport)
         conn = self._flows.get(key)
         flags = seg.flags
@@ -227,6 +279,8 @@ class FlowTable:
             conn = self._open(seg)
             if conn is None:
                 return
+        conn.last_ts = seg.ts
+        conn.last_frame = seg.frame
         from_client = (seg.src, seg.sport) == conn.client
         half = conn.halves[0 if from_client else 1]
         health = conn.health
@@ -265,12 +319,13 @@ class FlowTable:
             half.fin_at = half.offset(seg.seq) + len(payload) + seg.missing
             half.fin_ts = seg.ts
             half.fin_frame = seg.frame
+            half.fin_injected = seg.injected
             self._maybe_fin(conn, from_client, half)
         if flags & RST and not conn.rst:
             conn.rst = True
             for i, h in enumerate(conn.halves):
                 self._flush(conn, i == 0, h, seg.ts, seg.frame)
-            obs.closed(from_client, CloseKind.RST, seg.ts, seg.frame)
+            obs.closed(from_client, CloseKind.RST, seg.ts, seg.frame, injected=seg.injected)
             self._end(conn, seg.ts, seg.frame)
             return
         if conn.closed[0] and conn.closed[1]:
@@ -278,16 +333,52 @@ class FlowTable:
 
     def finish(self) -> None:
         """The capture ended: declare what is still missing and end every connection."""
-        for conn in list({id(c): c for c in self._flows.values()}.values()):
-            try:
-                for i, h in enumerate(conn.halves):
-                    self._flush(conn, i == 0, h, self.last_ts, self.last_frame)
-                conn.finish(self.last_ts, self.last_frame)
-            except Exception as exc:
-                self._failed(conn, exc, self.last_ts, self.last_frame)
+        for conn in list(self._connections()):
+            self._finish_one(conn, self.last_ts, self.last_frame)
         self._flows.clear()
 
+    def _finish_one(self, conn: _Connection, ts: int, frame: int | None) -> bool:
+        """Declare what ``conn`` still misses and finish its observer at ``ts``/``frame``;
+        False if its analysis failed (then it is reported and forgotten)."""
+        try:
+            for i, h in enumerate(conn.halves):
+                self._flush(conn, i == 0, h, ts, frame)
+            conn.finish(ts, frame)
+        except Exception as exc:
+            self._failed(conn, exc, ts, frame)
+            return False
+        return True
+
     # --- connections -----------------------------------------------------------------
+
+    def _sweep(self, now: int) -> None:
+        """Finish and release the connections idle at capture time ``now``."""
+        self._next_sweep = now + SWEEP_EVERY_NS
+        self._release(
+            conn
+            for conn in self._connections()
+            if now - conn.last_ts > (self._idle_ns if _carried(conn) else self._handshake_idle_ns)
+        )
+
+    def _make_room(self) -> None:
+        """The table holds ``max_open`` connections: release the tenth that were silent the
+        longest, those that never carried data first (a scan, a SYN flood)."""
+        conns = sorted(self._connections(), key=lambda c: (_carried(c), c.last_ts))
+        self._release(conns[: max(1, len(conns) // 10)])
+
+    def _connections(self) -> Iterator[_Connection]:
+        """Each connection once (the table holds it under both directions' keys)."""
+        return iter({id(c): c for c in self._flows.values()}.values())
+
+    def _release(self, conns: Iterable[_Connection]) -> None:
+        """Finish ``conns`` as of their last segment and forget them (not as closed: a
+        segment that comes later starts a new connection)."""
+        for conn in list(conns):
+            if not self._finish_one(conn, conn.last_ts, conn.last_frame):
+                continue
+            for key in conn.keys:
+                if self._flows.get(key) is conn:
+                    del self._flows[key]
 
     def _is_new_syn(self, conn: _Connection, seg: Segment) -> bool:
         half = conn.halves[0 if (seg.src, seg.sport) == conn.client else 1]
@@ -297,6 +388,8 @@ class FlowTable:
         flags = seg.flags
         if flags & RST and not seg.payload:
             return None  # a reset for a connection we never saw: nothing to report
+        if len(self._flows) >= 2 * self._max_open:
+            self._make_room()
         handshake = bool(flags & SYN)
         # SYN: the sender is the client; SYN+ACK: the receiver is.
         client_is_src = not flags & ACK if flags & SYN else self._guess_client_is_src(seg)
@@ -359,7 +452,10 @@ class FlowTable:
         obs = conn.observer
         if off == half.nxt:
             if payload:
-                obs.data(from_client, payload, seg.ts, seg.frame)
+                if seg.injected:
+                    obs.data(from_client, payload, seg.ts, seg.frame, injected=True)
+                else:
+                    obs.data(from_client, payload, seg.ts, seg.frame)
                 self._remember(half, off, payload)
             half.nxt = end
             if seg.missing:
@@ -469,13 +565,18 @@ class FlowTable:
         i = 0 if from_client else 1
         if half.fin_at is not None and half.nxt >= half.fin_at and not conn.closed[i]:
             conn.closed[i] = True
-            conn.observer.closed(from_client, CloseKind.FIN, half.fin_ts, half.fin_frame)
+            conn.observer.closed(
+                from_client, CloseKind.FIN, half.fin_ts, half.fin_frame, injected=half.fin_injected
+            )
 
     def _remember(self, half: _Half, off: int, data: memoryview | bytes) -> None:
-        half.recent.append((off, data))
+        recent = half.recent
+        if recent is None:
+            recent = half.recent = deque()
+        recent.append((off, data))
         half.recent_bytes += len(data)
-        while half.recent_bytes > RECENT_LIMIT and len(half.recent) > 1:
-            _, old = half.recent.popleft()
+        while half.recent_bytes > RECENT_LIMIT and len(recent) > 1:
+            _, old = recent.popleft()
             half.recent_bytes -= len(old)
 
     def _compare(
@@ -489,7 +590,7 @@ class FlowTable:
     ) -> None:
         """Retransmitted bytes: check them against what was delivered, where remembered."""
         end = off + len(data)
-        for r_off, r_data in half.recent:
+        for r_off, r_data in half.recent or ():
             r_end = r_off + len(r_data)
             lo, hi = max(off, r_off), min(end, r_end)
             if lo < hi and bytes(data[lo - off : hi - off]) != bytes(

@@ -17,11 +17,27 @@ before Y has read it while Y is already sending. PS3.8 allows two such crossings
 crosses an A-RELEASE-RQ, and anything that crosses an A-ABORT); the release collision is a
 third. To evaluate them fairly, a receive event is not applied to the receiver's machine at
 capture time but queued (``pending``) until the receiver next acts (sends a PDU or closes
-the connection). At that point the receiver's action is tried after all queued receives,
-then after fewer of them: if it is legal only before some receives were processed, and
-those receives were captured at most :data:`CROSSING_WINDOW_NS` earlier, the PDUs crossed
-on the wire and nothing is flagged. Only when no ordering makes the action legal is it a
-violation, named by its table cell (``Evt9@Sta7``).
+the connection). At that point the receiver may have read any number of the queued
+receives, but all those captured more than :data:`CROSSING_WINDOW_NS` earlier: if the
+action is legal after some such number, the PDUs crossed on the wire and nothing is flagged.
+The largest such number is taken (an action usually answers what came before it), except
+for P-DATA, which keeps the state: the smallest, so that an A-RELEASE-RQ that crossed the
+data is read when the machine next acts, not before its own A-RELEASE-RQ (a release
+collision). Only when no number makes the action legal is it a violation, named by its
+table cell (``Evt9@Sta7``). A property test drives both machines with random conversations
+of two conforming peers, in every order a capture point could see them: no violation.
+
+The log. Each machine's steps (event, state, the action the table prescribes, or none) go
+to :attr:`AssociationFsm.log` as they are taken: every step that changes a state, and the
+first of each kind that breaks the table; the loops of data transfer (DT-1, DT-2, AR-6, AR-7,
+AA-6) are not logged, so the log stays a few dozen entries long however long the
+association. How the association ended is a function of this log
+(:func:`dissectors.outcome.ending`).
+
+Third parties. A middlebox (the proxy) sometimes writes a PDU, or closes the connection, on
+its own: an A-ABORT to a client after a write timeout, say. Such a PDU is *injected*: it is a
+receive event on the receiver's machine but no send event on any machine, and its steps say
+so, so that the outcome names a third party rather than the peer.
 
 Violations. A receive event whose cell is AA-8 (or AA-1 in Sta2, AA-7 in Sta13) means the
 peer sent something the receiver's machine cannot accept: the receiver would answer with an
@@ -34,113 +50,31 @@ tolerates the violation is followed without a cascade of further reports.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import IntEnum
 
 from .pdu.constants import PduType
+from .ul_terms import STATE_DESCRIPTIONS, Action, Event, Party, State
 
-
-class State(IntEnum):
-    """Association states, PS3.8 Table 9-1 (names shortened)."""
-
-    STA1 = 1
-    """Idle."""
-    STA2 = 2
-    """Transport connection open, awaiting A-ASSOCIATE-RQ PDU (acceptor)."""
-    STA3 = 3
-    """Awaiting local A-ASSOCIATE response primitive (acceptor)."""
-    STA4 = 4
-    """Awaiting transport connection opening to complete (requestor)."""
-    STA5 = 5
-    """Awaiting A-ASSOCIATE-AC or A-ASSOCIATE-RJ PDU (requestor)."""
-    STA6 = 6
-    """Association established and ready for data transfer."""
-    STA7 = 7
-    """Awaiting A-RELEASE-RP PDU."""
-    STA8 = 8
-    """Awaiting local A-RELEASE response primitive."""
-    STA9 = 9
-    """Release collision requestor side; awaiting A-RELEASE response primitive."""
-    STA10 = 10
-    """Release collision acceptor side; awaiting A-RELEASE-RP PDU."""
-    STA11 = 11
-    """Release collision requestor side; awaiting A-RELEASE-RP PDU."""
-    STA12 = 12
-    """Release collision acceptor side; awaiting A-RELEASE response primitive."""
-    STA13 = 13
-    """Awaiting transport connection close indication."""
-
-    @property
-    def label(self) -> str:
-        return f"Sta{self.value}"
-
-    @property
-    def description(self) -> str:
-        return STATE_DESCRIPTIONS[self]
-
-
-STATE_DESCRIPTIONS: dict[State, str] = {
-    # Worded to read after "while" and in parentheses alike.
-    State.STA1: "idle (the association is over)",
-    State.STA2: "connected and waiting for the A-ASSOCIATE-RQ",
-    State.STA3: "deciding whether to accept the A-ASSOCIATE-RQ",
-    State.STA4: "waiting for the TCP connection to open",
-    State.STA5: "waiting for the answer to its A-ASSOCIATE-RQ",
-    State.STA6: "the association is established",
-    State.STA7: "waiting for the A-RELEASE-RP to its A-RELEASE-RQ",
-    State.STA8: "about to answer an A-RELEASE-RQ",
-    State.STA9: "in a release collision (requestor), about to answer",
-    State.STA10: "in a release collision (acceptor), waiting for the A-RELEASE-RP",
-    State.STA11: "in a release collision (requestor), waiting for the A-RELEASE-RP",
-    State.STA12: "in a release collision (acceptor), about to answer",
-    State.STA13: "waiting for the TCP connection to close",
-}
-
-
-class Event(IntEnum):
-    """State machine events, PS3.8 Table 9-2."""
-
-    EVT1 = 1
-    """A-ASSOCIATE request (local user)."""
-    EVT2 = 2
-    """Transport connect confirmation (local transport service)."""
-    EVT3 = 3
-    """A-ASSOCIATE-AC PDU received."""
-    EVT4 = 4
-    """A-ASSOCIATE-RJ PDU received."""
-    EVT5 = 5
-    """Transport connection indication."""
-    EVT6 = 6
-    """A-ASSOCIATE-RQ PDU received."""
-    EVT7 = 7
-    """A-ASSOCIATE response primitive (accept): send A-ASSOCIATE-AC."""
-    EVT8 = 8
-    """A-ASSOCIATE response primitive (reject): send A-ASSOCIATE-RJ."""
-    EVT9 = 9
-    """P-DATA request primitive: send P-DATA-TF."""
-    EVT10 = 10
-    """P-DATA-TF PDU received."""
-    EVT11 = 11
-    """A-RELEASE request primitive: send A-RELEASE-RQ."""
-    EVT12 = 12
-    """A-RELEASE-RQ PDU received."""
-    EVT13 = 13
-    """A-RELEASE-RP PDU received."""
-    EVT14 = 14
-    """A-RELEASE response primitive: send A-RELEASE-RP."""
-    EVT15 = 15
-    """A-ABORT request primitive: send A-ABORT."""
-    EVT16 = 16
-    """A-ABORT PDU received."""
-    EVT17 = 17
-    """Transport connection closed indication."""
-    EVT18 = 18
-    """ARTIM timer expired."""
-    EVT19 = 19
-    """Unrecognized or invalid PDU received."""
-
-    @property
-    def label(self) -> str:
-        return f"Evt{self.value}"
+__all__ = [
+    "ABORTING_ACTIONS",
+    "ACTION_NEXT_STATE",
+    "CROSSING_WINDOW_NS",
+    "LOOPS",
+    "RECEIVE_EVENT",
+    "SENDS",
+    "SEND_EVENT",
+    "STATE_DESCRIPTIONS",
+    "TRANSITIONS",
+    "Action",
+    "AssociationFsm",
+    "Close",
+    "Event",
+    "FsmViolation",
+    "Party",
+    "State",
+    "Step",
+    "cell",
+    "next_state",
+]
 
 
 # Which event a PDU is on the sender's machine and on the receiver's machine.
@@ -165,106 +99,110 @@ RECEIVE_EVENT: dict[int, Event] = {
 
 _S = State
 _E = Event
+_A = Action
 
 # PS3.8 Table 9-10. Cells not listed are not defined by the standard.
-TRANSITIONS: dict[tuple[Event, State], str] = {
-    (_E.EVT1, _S.STA1): "AE-1",
-    (_E.EVT2, _S.STA4): "AE-2",
-    **{(_E.EVT3, s): "AA-8" for s in _S if s not in (_S.STA1, _S.STA4)},
-    (_E.EVT3, _S.STA2): "AA-1",
-    (_E.EVT3, _S.STA5): "AE-3",
-    (_E.EVT3, _S.STA13): "AA-6",
-    **{(_E.EVT4, s): "AA-8" for s in _S if s not in (_S.STA1, _S.STA4)},
-    (_E.EVT4, _S.STA2): "AA-1",
-    (_E.EVT4, _S.STA5): "AE-4",
-    (_E.EVT4, _S.STA13): "AA-6",
-    (_E.EVT5, _S.STA1): "AE-5",
-    **{(_E.EVT6, s): "AA-8" for s in _S if s not in (_S.STA1, _S.STA4)},
-    (_E.EVT6, _S.STA2): "AE-6",
-    (_E.EVT6, _S.STA13): "AA-7",
-    (_E.EVT7, _S.STA3): "AE-7",
-    (_E.EVT8, _S.STA3): "AE-8",
-    (_E.EVT9, _S.STA6): "DT-1",
-    (_E.EVT9, _S.STA8): "AR-7",
-    **{(_E.EVT10, s): "AA-8" for s in _S if s not in (_S.STA1, _S.STA4)},
-    (_E.EVT10, _S.STA2): "AA-1",
-    (_E.EVT10, _S.STA6): "DT-2",
-    (_E.EVT10, _S.STA7): "AR-6",
-    (_E.EVT10, _S.STA13): "AA-6",
-    (_E.EVT11, _S.STA6): "AR-1",
-    **{(_E.EVT12, s): "AA-8" for s in _S if s not in (_S.STA1, _S.STA4)},
-    (_E.EVT12, _S.STA2): "AA-1",
-    (_E.EVT12, _S.STA6): "AR-2",
-    (_E.EVT12, _S.STA7): "AR-8",
-    (_E.EVT12, _S.STA13): "AA-6",
-    **{(_E.EVT13, s): "AA-8" for s in _S if s not in (_S.STA1, _S.STA4)},
-    (_E.EVT13, _S.STA2): "AA-1",
-    (_E.EVT13, _S.STA7): "AR-3",
-    (_E.EVT13, _S.STA10): "AR-10",
-    (_E.EVT13, _S.STA11): "AR-3",
-    (_E.EVT13, _S.STA13): "AA-6",
-    (_E.EVT14, _S.STA8): "AR-4",
-    (_E.EVT14, _S.STA9): "AR-9",
-    (_E.EVT14, _S.STA12): "AR-4",
-    **{(_E.EVT15, s): "AA-1" for s in _S if s not in (_S.STA1, _S.STA2, _S.STA13)},
-    (_E.EVT15, _S.STA4): "AA-2",
-    **{(_E.EVT16, s): "AA-3" for s in _S if s not in (_S.STA1, _S.STA4)},
-    (_E.EVT16, _S.STA2): "AA-2",
-    (_E.EVT16, _S.STA13): "AA-2",
-    **{(_E.EVT17, s): "AA-4" for s in _S if s != _S.STA1},
-    (_E.EVT17, _S.STA2): "AA-5",
-    (_E.EVT17, _S.STA13): "AR-5",
-    (_E.EVT18, _S.STA2): "AA-2",
-    (_E.EVT18, _S.STA13): "AA-2",
-    **{(_E.EVT19, s): "AA-8" for s in _S if s not in (_S.STA1, _S.STA4)},
-    (_E.EVT19, _S.STA2): "AA-1",
-    (_E.EVT19, _S.STA13): "AA-7",
+TRANSITIONS: dict[tuple[Event, State], Action] = {
+    (_E.EVT1, _S.STA1): _A.AE_1,
+    (_E.EVT2, _S.STA4): _A.AE_2,
+    **{(_E.EVT3, s): _A.AA_8 for s in _S if s not in (_S.STA1, _S.STA4)},
+    (_E.EVT3, _S.STA2): _A.AA_1,
+    (_E.EVT3, _S.STA5): _A.AE_3,
+    (_E.EVT3, _S.STA13): _A.AA_6,
+    **{(_E.EVT4, s): _A.AA_8 for s in _S if s not in (_S.STA1, _S.STA4)},
+    (_E.EVT4, _S.STA2): _A.AA_1,
+    (_E.EVT4, _S.STA5): _A.AE_4,
+    (_E.EVT4, _S.STA13): _A.AA_6,
+    (_E.EVT5, _S.STA1): _A.AE_5,
+    **{(_E.EVT6, s): _A.AA_8 for s in _S if s not in (_S.STA1, _S.STA4)},
+    (_E.EVT6, _S.STA2): _A.AE_6,
+    (_E.EVT6, _S.STA13): _A.AA_7,
+    (_E.EVT7, _S.STA3): _A.AE_7,
+    (_E.EVT8, _S.STA3): _A.AE_8,
+    (_E.EVT9, _S.STA6): _A.DT_1,
+    (_E.EVT9, _S.STA8): _A.AR_7,
+    **{(_E.EVT10, s): _A.AA_8 for s in _S if s not in (_S.STA1, _S.STA4)},
+    (_E.EVT10, _S.STA2): _A.AA_1,
+    (_E.EVT10, _S.STA6): _A.DT_2,
+    (_E.EVT10, _S.STA7): _A.AR_6,
+    (_E.EVT10, _S.STA13): _A.AA_6,
+    (_E.EVT11, _S.STA6): _A.AR_1,
+    **{(_E.EVT12, s): _A.AA_8 for s in _S if s not in (_S.STA1, _S.STA4)},
+    (_E.EVT12, _S.STA2): _A.AA_1,
+    (_E.EVT12, _S.STA6): _A.AR_2,
+    (_E.EVT12, _S.STA7): _A.AR_8,
+    (_E.EVT12, _S.STA13): _A.AA_6,
+    **{(_E.EVT13, s): _A.AA_8 for s in _S if s not in (_S.STA1, _S.STA4)},
+    (_E.EVT13, _S.STA2): _A.AA_1,
+    (_E.EVT13, _S.STA7): _A.AR_3,
+    (_E.EVT13, _S.STA10): _A.AR_10,
+    (_E.EVT13, _S.STA11): _A.AR_3,
+    (_E.EVT13, _S.STA13): _A.AA_6,
+    (_E.EVT14, _S.STA8): _A.AR_4,
+    (_E.EVT14, _S.STA9): _A.AR_9,
+    (_E.EVT14, _S.STA12): _A.AR_4,
+    **{(_E.EVT15, s): _A.AA_1 for s in _S if s not in (_S.STA1, _S.STA2, _S.STA13)},
+    (_E.EVT15, _S.STA4): _A.AA_2,
+    **{(_E.EVT16, s): _A.AA_3 for s in _S if s not in (_S.STA1, _S.STA4)},
+    (_E.EVT16, _S.STA2): _A.AA_2,
+    (_E.EVT16, _S.STA13): _A.AA_2,
+    **{(_E.EVT17, s): _A.AA_4 for s in _S if s != _S.STA1},
+    (_E.EVT17, _S.STA2): _A.AA_5,
+    (_E.EVT17, _S.STA13): _A.AR_5,
+    (_E.EVT18, _S.STA2): _A.AA_2,
+    (_E.EVT18, _S.STA13): _A.AA_2,
+    **{(_E.EVT19, s): _A.AA_8 for s in _S if s not in (_S.STA1, _S.STA4)},
+    (_E.EVT19, _S.STA2): _A.AA_1,
+    (_E.EVT19, _S.STA13): _A.AA_7,
 }
 
 # PS3.8 Table 9-6 to 9-9: the state each action leaves the machine in. AE-6 goes to Sta3
 # when the request is passed to the user; the provider's own reject (to Sta13) looks the same
 # on the wire as the user's (Evt8 in Sta3), so the observer always takes Sta3. AR-8 depends
 # on the role and is handled in :func:`next_state`.
-ACTION_NEXT_STATE: dict[str, State] = {
-    "AE-1": _S.STA4,
-    "AE-2": _S.STA5,
-    "AE-3": _S.STA6,
-    "AE-4": _S.STA1,
-    "AE-5": _S.STA2,
-    "AE-6": _S.STA3,
-    "AE-7": _S.STA6,
-    "AE-8": _S.STA13,
-    "DT-1": _S.STA6,
-    "DT-2": _S.STA6,
-    "AR-1": _S.STA7,
-    "AR-2": _S.STA8,
-    "AR-3": _S.STA1,
-    "AR-4": _S.STA13,
-    "AR-5": _S.STA1,
-    "AR-6": _S.STA7,
-    "AR-7": _S.STA8,
-    "AR-9": _S.STA11,
-    "AR-10": _S.STA12,
-    "AA-1": _S.STA13,
-    "AA-2": _S.STA1,
-    "AA-3": _S.STA1,
-    "AA-4": _S.STA1,
-    "AA-5": _S.STA1,
-    "AA-6": _S.STA13,
-    "AA-7": _S.STA13,
-    "AA-8": _S.STA13,
+ACTION_NEXT_STATE: dict[Action, State] = {
+    _A.AE_1: _S.STA4,
+    _A.AE_2: _S.STA5,
+    _A.AE_3: _S.STA6,
+    _A.AE_4: _S.STA1,
+    _A.AE_5: _S.STA2,
+    _A.AE_6: _S.STA3,
+    _A.AE_7: _S.STA6,
+    _A.AE_8: _S.STA13,
+    _A.DT_1: _S.STA6,
+    _A.DT_2: _S.STA6,
+    _A.AR_1: _S.STA7,
+    _A.AR_2: _S.STA8,
+    _A.AR_3: _S.STA1,
+    _A.AR_4: _S.STA13,
+    _A.AR_5: _S.STA1,
+    _A.AR_6: _S.STA7,
+    _A.AR_7: _S.STA8,
+    _A.AR_9: _S.STA11,
+    _A.AR_10: _S.STA12,
+    _A.AA_1: _S.STA13,
+    _A.AA_2: _S.STA1,
+    _A.AA_3: _S.STA1,
+    _A.AA_4: _S.STA1,
+    _A.AA_5: _S.STA1,
+    _A.AA_6: _S.STA13,
+    _A.AA_7: _S.STA13,
+    _A.AA_8: _S.STA13,
 }
 
 #: Actions that mean "the received PDU is not acceptable here; send an A-ABORT".
-ABORTING_ACTIONS = frozenset({"AA-1", "AA-7", "AA-8"})
+ABORTING_ACTIONS = frozenset({Action.AA_1, Action.AA_7, Action.AA_8})
+#: Actions that keep the machine where it is, repeated for every PDU of a data transfer
+#: (and AA-6, which ignores what arrives in Sta13): not logged.
+LOOPS = frozenset({Action.DT_1, Action.DT_2, Action.AR_6, Action.AR_7, Action.AA_6})
 
 #: How long after a PDU was captured its receiver may still act without having read it.
 CROSSING_WINDOW_NS = 1_000_000_000
 
 
-def next_state(action: str, *, requestor: bool) -> State:
+def next_state(action: Action, *, requestor: bool) -> State:
     """The state an action leads to; AR-8 (release collision) depends on the role."""
-    if action == "AR-8":
+    if action == Action.AR_8:
         return _S.STA9 if requestor else _S.STA10
     return ACTION_NEXT_STATE[action]
 
@@ -295,7 +233,7 @@ class FsmViolation:
     by_sender: bool
     event: Event
     state: State
-    action: str | None
+    action: Action | None
     pdu_type: int | None
     ts: int
     frame: int | None
@@ -305,6 +243,53 @@ class FsmViolation:
         return cell(self.event, self.state)
 
 
+#: Events that are a PDU its machine sends.
+SENDS = frozenset(SEND_EVENT.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step of one machine, as :attr:`AssociationFsm.log` records it.
+
+    ``requestor`` says whose machine; ``event`` happened in ``state``; ``action`` is what the
+    table prescribes there (None: no cell, the step broke the table). ``injected``: the PDU
+    or the close came from a third party, not from the other AE.
+    """
+
+    requestor: bool
+    event: Event
+    state: State
+    action: Action | None
+    ts: int
+    frame: int | None
+    injected: bool = False
+
+    @property
+    def sent(self) -> bool:
+        """The step is a PDU this machine sent."""
+        return self.event in SENDS
+
+    @property
+    def party(self) -> Party:
+        """Who wrote the PDU of a send or receive step: this machine's AE for a send, the
+        other AE for a receive, a third party for an injected one."""
+        return Party.sender(self.requestor == self.sent, self.injected)
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """The first TCP close (FIN or RST) of the connection.
+
+    ``left_state`` is the state of the machine left behind once it has read everything sent
+    to it: where the transport dropped, for it.
+    """
+
+    by: Party
+    ts: int
+    frame: int | None
+    left_state: State
+
+
 @dataclass(slots=True)
 class _Pending:
     event: Event
@@ -312,6 +297,7 @@ class _Pending:
     ts: int
     frame: int | None
     flagged: bool  # the sender side already reported this PDU
+    injected: bool = False
 
 
 @dataclass(slots=True)
@@ -319,23 +305,34 @@ class _Machine:
     requestor: bool
     state: State
     pending: list[_Pending] = field(default_factory=list)
-    owes_abort: bool = False
+    owes_abort: Action | None = None  # the AA-n that calls for an A-ABORT from this machine
 
     def receive(
-        self, event: Event, pdu_type: int | None, ts: int, frame: int | None, flagged: bool
+        self,
+        event: Event,
+        pdu_type: int | None,
+        ts: int,
+        frame: int | None,
+        flagged: bool,
+        injected: bool = False,
     ) -> None:
         last = self.pending[-1] if self.pending else None
         # P-DATA receives loop on their state (DT-2, AR-6, AA-6): keep one entry for a run.
-        if last is not None and last.event == event == Event.EVT10 and not flagged:
+        if (
+            last is not None
+            and last.event == event == Event.EVT10
+            and not flagged
+            and last.injected == injected
+        ):
             return
-        self.pending.append(_Pending(event, pdu_type, ts, frame, flagged))
+        self.pending.append(_Pending(event, pdu_type, ts, frame, flagged, injected))
 
 
 def _trial(
     state: State, entries: list[_Pending], requestor: bool
-) -> tuple[State, list[tuple[_Pending, State, str | None]]]:
+) -> tuple[State, list[tuple[_Pending, State, Action | None]]]:
     """Apply receive entries to ``state``; return the new state and each entry's outcome."""
-    outcomes: list[tuple[_Pending, State, str | None]] = []
+    outcomes: list[tuple[_Pending, State, Action | None]] = []
     for entry in entries:
         if state == State.STA1:
             # Sta1 is reached by closing the transport (AE-4, AR-3, AA-3 ...): whatever
@@ -351,11 +348,25 @@ def _trial(
     return state, outcomes
 
 
+def _prefix_states(state: State, entries: list[_Pending], requestor: bool) -> list[State]:
+    """The state after each number of ``entries`` applied (0 to all), as :func:`_trial`
+    would leave it."""
+    states = [state]
+    for entry in entries:
+        if state != State.STA1:
+            action = TRANSITIONS.get((entry.event, state))
+            if action is not None and action not in ABORTING_ACTIONS:
+                state = next_state(action, requestor=requestor)
+        states.append(state)
+    return states
+
+
 class AssociationFsm:
     """Both PS3.8 machines of one association, driven by what the capture shows.
 
     Call :meth:`pdu` for each PDU in capture order, :meth:`closed` when a side closes (FIN or
-    RST), and :meth:`finish` at the end. Each call returns the violations it found.
+    RST), and :meth:`finish` at the end. Each call returns the violations it found; the
+    steps taken are in :attr:`log`, the first close in :attr:`first_close`.
     """
 
     def __init__(
@@ -367,58 +378,99 @@ class AssociationFsm:
             start = (State.STA6, State.STA6) if mid_stream else (State.STA4, State.STA2)
         self.requestor = _Machine(True, start[0])
         self.acceptor = _Machine(False, start[1])
+        self.log: list[Step] = []
+        self.first_close: Close | None = None
+        self._logged: set[tuple[bool, Event, State, Action | None]] = set()
 
     def _machines(self, from_requestor: bool) -> tuple[_Machine, _Machine]:
         if from_requestor:
             return self.requestor, self.acceptor
         return self.acceptor, self.requestor
 
+    def _log(
+        self,
+        machine: _Machine,
+        event: Event,
+        state: State,
+        action: Action | None,
+        moved: bool,
+        ts: int,
+        frame: int | None,
+        injected: bool = False,
+    ) -> None:
+        """Record a step: always when it ``moved`` the machine, once per kind otherwise."""
+        if action in LOOPS:
+            return
+        if not moved:
+            key = (machine.requestor, event, state, action)
+            if key in self._logged:
+                return
+            self._logged.add(key)
+        self.log.append(Step(machine.requestor, event, state, action, ts, frame, injected))
+
     def _act(
         self, machine: _Machine, event: Event, pdu_type: int | None, ts: int, frame: int | None
     ) -> tuple[FsmViolation | None, list[FsmViolation]]:
-        """Apply the sender-side ``event`` on ``machine`` after as many pending receives as fit."""
+        """Apply the sender-side ``event`` on ``machine`` after the pending receives that fit.
+
+        The machine may have read any number of its pending receives, but all those captured
+        more than :data:`CROSSING_WINDOW_NS` before. Of the numbers that make ``event``
+        legal, the largest is taken (an action usually answers what came before it), except
+        for an action that keeps the state (P-DATA: DT-1, AR-7): then the smallest, so that
+        a request that crossed the data on the wire is read when the machine next acts,
+        rather than too early. Linear in the number of pending receives."""
         pending = machine.pending
+        states = _prefix_states(machine.state, pending, machine.requestor)
+        first = 0
+        while first < len(pending) and ts - pending[first].ts > CROSSING_WINDOW_NS:
+            first += 1
+        legal = [k for k in range(first, len(pending) + 1) if (event, states[k]) in TRANSITIONS]
         chosen = len(pending)
-        applied, outcomes = _trial(machine.state, pending, machine.requestor)
-        if (event, applied) not in TRANSITIONS:
-            for k in range(len(pending) - 1, -1, -1):
-                if ts - pending[k].ts > CROSSING_WINDOW_NS:
-                    # Receives older than the window were read by now: no crossing possible.
-                    break
-                state, fewer = _trial(machine.state, pending[:k], machine.requestor)
-                if (event, state) in TRANSITIONS:
-                    chosen, applied, outcomes = k, state, fewer
-                    break
-        found = self._report(machine, outcomes)
+        if legal:
+            chosen = legal[0] if TRANSITIONS[(event, states[legal[0]])] in LOOPS else legal[-1]
+        applied = states[chosen]
+        _, outcomes = _trial(machine.state, pending[:chosen], machine.requestor)
+        found = self._apply(machine, outcomes)
         del pending[:chosen]
         machine.state = applied
-        if event == Event.EVT15 and machine.owes_abort:
+        before = machine.state
+        if event == Event.EVT15 and machine.owes_abort is not None:
             # The A-ABORT that AA-1/AA-7/AA-8 sends: consistent, whatever the state.
-            machine.owes_abort = False
+            owed, machine.owes_abort = machine.owes_abort, None
             machine.state = State.STA13
+            self._log(machine, event, before, owed, before != State.STA13, ts, frame)
             return None, found
         own: FsmViolation | None = None
-        action = TRANSITIONS.get((event, machine.state))
+        action = TRANSITIONS.get((event, before))
         if action is None:
-            own = FsmViolation(
-                machine.requestor, True, event, machine.state, None, pdu_type, ts, frame
-            )
+            own = FsmViolation(machine.requestor, True, event, before, None, pdu_type, ts, frame)
             if event == Event.EVT15:
                 machine.state = State.STA13
         else:
             machine.state = next_state(action, requestor=machine.requestor)
+        self._log(machine, event, before, action, machine.state != before, ts, frame)
         return own, found
 
     def pdu(
-        self, pdu_type: int | None, *, from_requestor: bool, ts: int, frame: int | None
+        self,
+        pdu_type: int | None,
+        *,
+        from_requestor: bool,
+        ts: int,
+        frame: int | None,
+        injected: bool = False,
     ) -> list[FsmViolation]:
-        """A PDU was captured; ``pdu_type`` None means undecodable (Evt19 on the receiver)."""
+        """A PDU was captured; ``pdu_type`` None means undecodable (Evt19 on the receiver).
+
+        ``injected``: a third party wrote it in the sender's direction; no machine sent it.
+        """
         sender, receiver = self._machines(from_requestor)
         if (
             pdu_type == PduType.P_DATA_TF
             and not sender.pending
             and sender.state in _DATA_LOOPS
-            and not sender.owes_abort
+            and sender.owes_abort is None
+            and not injected
         ):
             # The bulk of any association: data sent where DT-1/AR-7 keep the state, with
             # nothing queued for the sender. The table lookup below would say the same.
@@ -426,39 +478,54 @@ class AssociationFsm:
             return []
         violations: list[FsmViolation] = []
         flagged = False
-        if pdu_type is not None and pdu_type in SEND_EVENT:
+        if pdu_type is not None and pdu_type in SEND_EVENT and not injected:
             own, found = self._act(sender, SEND_EVENT[pdu_type], pdu_type, ts, frame)
             violations.extend(found)
             if own is not None:
                 violations.append(own)
                 flagged = True
         event = RECEIVE_EVENT.get(pdu_type, Event.EVT19) if pdu_type is not None else Event.EVT19
-        receiver.receive(event, pdu_type, ts, frame, flagged)
+        receiver.receive(event, pdu_type, ts, frame, flagged, injected)
         return violations
 
-    def closed(self, *, by_requestor: bool, ts: int, frame: int | None) -> list[FsmViolation]:
-        """A side closed the TCP connection (FIN or RST)."""
+    def closed(
+        self, *, by_requestor: bool, ts: int, frame: int | None, injected: bool = False
+    ) -> list[FsmViolation]:
+        """A side closed the TCP connection (FIN or RST); ``injected``: a third party closed
+        it in that side's name (the side itself did nothing)."""
         closer, other = self._machines(by_requestor)
-        # Everything the closer received was read before it closed.
-        _, outcomes = _trial(closer.state, closer.pending, closer.requestor)
-        violations = self._report(closer, outcomes)
-        closer.pending.clear()
-        closer.state = State.STA1
+        violations: list[FsmViolation] = []
+        if not injected:
+            # Everything the closer received was read before it closed.
+            _, outcomes = _trial(closer.state, closer.pending, closer.requestor)
+            violations = self._apply(closer, outcomes)
+            closer.pending.clear()
+            closer.state = State.STA1
+        if self.first_close is None:
+            by = Party.THIRD_PARTY if injected else Party.of(by_requestor)
+            left = self.state_before_close(of_requestor=not by_requestor)
+            self.first_close = Close(by, ts, frame, left)
         # The other side learns of the close like of a PDU: it may still send what crossed
         # it (an A-ABORT that was already on its way is not a violation).
-        other.receive(Event.EVT17, None, ts, frame, False)
+        other.receive(Event.EVT17, None, ts, frame, False, injected)
         return violations
 
-    def _report(
-        self, machine: _Machine, outcomes: list[tuple[_Pending, State, str | None]]
+    def _apply(
+        self, machine: _Machine, outcomes: list[tuple[_Pending, State, Action | None]]
     ) -> list[FsmViolation]:
-        """Violations among applied receives; the receiver then owes an A-ABORT (AA-8 &c.).
-
-        A PDU its sender already got flagged for is not reported a second time."""
+        """Log applied receives; violations among them (the receiver then owes an A-ABORT:
+        AA-8 &c.). A PDU its sender already got flagged for is not reported a second time."""
         found: list[FsmViolation] = []
         for entry, st, action in outcomes:
-            if action in ABORTING_ACTIONS or action is None:
-                machine.owes_abort = True
+            aborting = action is None or action in ABORTING_ACTIONS
+            moved = False
+            if action is not None and not aborting:
+                moved = next_state(action, requestor=machine.requestor) != st
+            self._log(
+                machine, entry.event, st, action, moved, entry.ts, entry.frame, entry.injected
+            )
+            if aborting:
+                machine.owes_abort = action or Action.AA_8
                 if not entry.flagged:
                     found.append(
                         FsmViolation(
@@ -485,7 +552,7 @@ class AssociationFsm:
         violations: list[FsmViolation] = []
         for machine in (self.requestor, self.acceptor):
             state, outcomes = _trial(machine.state, machine.pending, machine.requestor)
-            violations.extend(self._report(machine, outcomes))
+            violations.extend(self._apply(machine, outcomes))
             machine.pending.clear()
             machine.state = state
         return violations

@@ -273,7 +273,9 @@ def _without_pdus(a: Association, exchanges: Sequence[Exchange]) -> list[Row]:
     if a.abort is not None:
         ab = a.abort
         rows.append(
-            Row(Kind.PDU, ab.ts, pdu_name(7), ab.by_requestor, look="failed", first_frame=ab.frame)
+            Row(
+                Kind.PDU, ab.ts, pdu_name(7), ab.from_requestor, look="failed", first_frame=ab.frame
+            )
         )
     return rows
 

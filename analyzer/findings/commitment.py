@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from analyzer.model import Association, Finding, Outcome, Severity
+from analyzer.model import Association, Finding, Outcome, Party, Severity
 from analyzer.reports.common import duration_text, outcome_text, plural
 from analyzer.store import Store
 from analyzer.workflows import CommitmentFlow, Delivery, Update
@@ -82,7 +82,7 @@ def _delivery_text(d: Delivery) -> str:
 
 def _what_failed(a: Association) -> str:
     if a.outcome == Outcome.NEVER_ASSOCIATED:
-        if not a.syn_answered and a.closed_by_requestor is False:
+        if not a.syn_answered and a.closed_by == Party.ACCEPTOR:
             return f"the connection to {a.server} was refused: nothing listens there"
         if not a.syn_answered:
             return f"the connection to {a.server} got no answer"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from analyzer.model import Finding, Outcome, Severity
+from analyzer.model import Finding, Outcome, Party, Severity
 
 from .facts import Facts, seconds
 
@@ -34,7 +34,7 @@ def never_associated(f: Facts) -> Iterator[Finding]:
         )
         return
     if not a.syn_answered:
-        if a.close_kind is not None and a.closed_by_requestor is False:
+        if a.close_kind is not None and a.closed_by == Party.ACCEPTOR:
             yield f.finding(
                 "connection-refused",
                 Severity.ERROR,
@@ -61,12 +61,8 @@ def never_associated(f: Facts) -> Iterator[Finding]:
                 ts=a.start_ts,
             )
         return
-    who = (
-        "the client"
-        if a.closed_by_requestor
-        else "the server"
-        if a.closed_by_requestor is False
-        else "nobody"
+    who = {Party.REQUESTOR: "the client", Party.ACCEPTOR: "the server"}.get(
+        a.closed_by or Party.THIRD_PARTY, "nobody"
     )
     yield f.finding(
         "never-associated",
@@ -95,7 +91,7 @@ def _tls_answer(f: Facts) -> Iterator[Finding]:
     silent_close = (
         a.server.port == DICOM_TLS_PORT
         and a.outcome == Outcome.TRANSPORT_DROPPED
-        and a.closed_by_requestor is False
+        and a.closed_by == Party.ACCEPTOR
         and a.acceptor_pdus.total == 0
         and not a.server_head
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from analyzer.model import CloseKind, Exchange, Finding, Outcome, Severity, State
+from analyzer.model import CloseKind, Exchange, Finding, Outcome, Party, Severity, State
 from analyzer.reports.common import plural
 from dissectors.pdu import AbortSource, abort_reason_text, abort_source_text
 
@@ -15,6 +15,8 @@ from .facts import Facts, cap, exchange_label, seconds
 #: answer in milliseconds; timeouts are configured in seconds).
 IDLE_THRESHOLD_NS = 2_000_000_000
 _COMMON_TIMEOUTS_S = (10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1800, 3600)
+#: States of the side left behind in which a release collision was under way (PS3.8 Sta9-12).
+_COLLISION_STATES = frozenset({State.STA9, State.STA10, State.STA11, State.STA12})
 
 
 def _silence(f: Facts) -> int | None:
@@ -46,18 +48,30 @@ def _before(f: Facts, ts: int) -> str:
 def association_aborted(f: Facts) -> Iterator[Finding]:
     a = f.a
     ab = a.abort
-    if a.outcome != Outcome.ABORTED or ab is None:
+    by = a.ended_by
+    if a.outcome != Outcome.ABORTED or ab is None or by is None:
         return
-    who = f.party(ab.by_requestor)
-    other = f.party(not ab.by_requestor)
+    who = f.who(by)
     context = _before(f, ab.ts)
-    if ab.source == AbortSource.SERVICE_PROVIDER:
+    if by == Party.THIRD_PARTY:
+        why = (
+            f"Neither DICOM peer sent this A-ABORT: {who} wrote it to the "
+            f"{'acceptor' if ab.from_requestor else 'requestor'} in the other's name."
+        )
+        hint = (
+            "Look at the log of the proxy or middlebox at that time: a write timeout, a stalled "
+            "peer, a limit or its own shutdown makes it abort the association."
+        )
+    elif ab.source == AbortSource.SERVICE_PROVIDER:
+        other = f.party(by != Party.REQUESTOR)
         reason = abort_reason_text(ab.source, ab.reason)
         why = (
             f"The DICOM stack of {who} aborted the association because of a protocol "
             f"error ({reason})."
         )
-        found = [v for v in f.violations if v.from_requestor != ab.by_requestor and v.ts <= ab.ts]
+        found = [
+            v for v in f.violations if v.from_requestor != (by == Party.REQUESTOR) and v.ts <= ab.ts
+        ]
         if found:
             v = found[-1]
             why += f" The capture shows what it objected to: {v.text}."
@@ -71,10 +85,11 @@ def association_aborted(f: Facts) -> Iterator[Finding]:
                 f"{who} may also be stricter than the standard (a known quirk of some devices)."
             )
     else:
+        other = f.party(by != Party.REQUESTOR)
         why = (
             f"{cap(who)} aborted the association on purpose (A-ABORT from the DICOM service-user)."
         )
-        if ab.by_requestor:
+        if by == Party.REQUESTOR:
             hint = (
                 f"The requestor gave up. Its log at that time says why: often a DIMSE or "
                 f"network timeout while waiting for {other}, or an error of its own."
@@ -90,13 +105,13 @@ def association_aborted(f: Facts) -> Iterator[Finding]:
     yield f.finding(
         "association-aborted",
         Severity.ERROR,
-        "Association aborted by the " + ("requestor" if ab.by_requestor else "acceptor"),
+        "Association aborted by " + ("a third party" if by == Party.THIRD_PARTY else f"the {by}"),
         f"{why} {context} A-ABORT source {ab.source} ({abort_source_text(ab.source)}), "
         f"reason {ab.reason} ({abort_reason_text(ab.source, ab.reason)}).",
         hint,
         frames=(ab.frame,),
         ts=ab.ts,
-        requestor_sent=ab.by_requestor,
+        requestor_sent=ab.from_requestor,
         detail=f"source={ab.source} reason={ab.reason}",
     )
 
@@ -105,9 +120,8 @@ def transport_dropped(f: Facts) -> Iterator[Finding]:
     a = f.a
     if a.outcome != Outcome.TRANSPORT_DROPPED:
         return
-    closer = (
-        f.party(bool(a.closed_by_requestor)) if a.closed_by_requestor is not None else "one side"
-    )
+    closer = f.who(a.ended_by) if a.ended_by is not None else "one side"
+    sent = _direction(a.ended_by)
     how = (
         "reset the connection (TCP RST)"
         if a.close_kind == CloseKind.RST
@@ -115,17 +129,20 @@ def transport_dropped(f: Facts) -> Iterator[Finding]:
     )
     state = a.outcome_state
     where = f" while the other side was in {state.label} ({state.description})" if state else ""
-    if state == State.STA7 and a.closed_by_requestor:
+    if state in _COLLISION_STATES:
+        return  # a release collision left unfinished: see release_collision
+    if state == State.STA8 and a.ended_by != Party.THIRD_PARTY:
+        # The side left behind had read the closer's A-RELEASE-RQ and not answered it yet.
         yield f.finding(
             "transport-dropped",
             Severity.WARNING,
             "Connection closed before the release answer",
             f"{cap(closer)} asked to release the association and {how} without waiting "
             "for the A-RELEASE-RP.",
-            "Usually harmless (some devices close early); the acceptor may log an error for it.",
+            "Usually harmless (some devices close early); the other side may log an error for it.",
             frames=(a.end_frame,),
             ts=a.end_ts,
-            requestor_sent=a.closed_by_requestor,
+            requestor_sent=sent,
         )
         return
     context = _before(f, a.end_ts or a.start_ts)
@@ -154,7 +171,7 @@ def transport_dropped(f: Facts) -> Iterator[Finding]:
         hint,
         frames=(a.end_frame,),
         ts=a.end_ts,
-        requestor_sent=a.closed_by_requestor,
+        requestor_sent=sent,
         detail=f"{a.close_kind or 'close'} in {state.label if state else '?'}",
     )
 
@@ -171,11 +188,11 @@ def idle_before_end(f: Facts) -> Iterator[Finding]:
         if abs(near - secs) <= max(1.0, 0.05 * near)
         else ""
     )
-    if a.outcome == Outcome.ABORTED and a.abort is not None:
-        who = f.party(a.abort.by_requestor)
+    if a.outcome == Outcome.ABORTED and a.abort is not None and a.ended_by is not None:
+        who = f.who(a.ended_by)
         what = f"{who} aborted"
         ts, frame = a.abort.ts, a.abort.frame
-        by: bool | None = a.abort.by_requestor
+        by: bool | None = a.abort.from_requestor
         hint = (
             f"A timeout on the side of {who} ended the association (a DIMSE, ACSE or network "
             "timeout). "
@@ -183,10 +200,10 @@ def idle_before_end(f: Facts) -> Iterator[Finding]:
             "timeout; otherwise find out why the peer stalled."
         )
     else:
-        who = f.party(bool(a.closed_by_requestor))
+        who = f.who(a.ended_by) if a.ended_by is not None else "one side"
         what = f"{who} closed the connection"
         ts, frame = a.end_ts or a.start_ts, a.end_frame
-        by = a.closed_by_requestor
+        by = _direction(a.ended_by)
         hint = (
             "A silence followed by a dropped connection is the mark of an idle timeout: on one of "
             "the applications, or on a firewall or NAT device between them. Compare the silence "
@@ -205,8 +222,31 @@ def idle_before_end(f: Facts) -> Iterator[Finding]:
     )
 
 
+def _direction(party: Party | None) -> bool | None:
+    """The direction of what ``party`` sent (None for a third party: it may write either)."""
+    return None if party in (None, Party.THIRD_PARTY) else party == Party.REQUESTOR
+
+
 def release_collision(f: Facts) -> Iterator[Finding]:
     a = f.a
+    if a.outcome == Outcome.TRANSPORT_DROPPED and a.outcome_state in _COLLISION_STATES:
+        closer = f.who(a.ended_by) if a.ended_by is not None else "one side"
+        yield f.finding(
+            "release-collision",
+            Severity.INFO,  # the work was done; only the release was cut short
+            "Release collision left unfinished",
+            "The requestor and the acceptor both sent A-RELEASE-RQ before seeing the other's "
+            f"(a release collision, PS3.8 states Sta9-Sta12); then {closer} closed the "
+            "connection without the A-RELEASE-RP the collision still called for. The work of "
+            "the association was done; only the release was cut short.",
+            f"The software of {closer} does not finish release collisions (DCMTK closes the "
+            "connection). Usually harmless; it is avoided when only the requestor releases.",
+            frames=(a.end_frame,),
+            ts=a.end_ts,
+            requestor_sent=_direction(a.ended_by),
+            detail=f"close in {a.outcome_state.label if a.outcome_state else '?'}",
+        )
+        return
     if a.outcome != Outcome.RELEASE_COLLISION:
         return
     yield f.finding(

@@ -12,6 +12,7 @@ from analyzer.model import (
     Exchange,
     Finding,
     Gap,
+    Party,
     Severity,
     ViolationRecord,
 )
@@ -36,6 +37,12 @@ class Facts:
         return cls(store, a, store.exchanges(a.id), store.violations(a.id), store.gaps(a.id))
 
     # --- naming the parties --------------------------------------------------------
+
+    def who(self, party: Party) -> str:
+        """:meth:`party` for the requestor or the acceptor; a third party in words."""
+        if party == Party.THIRD_PARTY:
+            return "a third party between them (a proxy or another middlebox)"
+        return self.party(party == Party.REQUESTOR)
 
     def party(self, requestor: bool, *, by_title: bool = True) -> str:
         """``the requestor MODALITY (10.0.0.1:51234)``; ``by_title=False`` names the side by

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from analyzer.model import Association, Finding, LinkHow, Outcome, Severity
+from analyzer.model import Association, Finding, LinkHow, Outcome, Party, Severity
 from analyzer.reports.common import outcome_text, plural, status_text
 from analyzer.store import Store
 from analyzer.workflows import MoveFlow, Update
@@ -221,7 +221,7 @@ def _attempts(attempts: tuple[Association, ...]) -> str:
     for o in attempts[:3]:
         if o.syn_answered:
             described.append(f"to {o.server} (connected, but no association; association {o.id})")
-        elif o.close_kind is not None and o.closed_by_requestor is False:
+        elif o.close_kind is not None and o.closed_by == Party.ACCEPTOR:
             described.append(
                 f"to {o.server} and was refused: nothing listens there (association {o.id})"
             )

@@ -10,6 +10,7 @@ from analyzer.model import (
     Association,
     Finding,
     Outcome,
+    Party,
     Severity,
     ViolationKind,
     ViolationRecord,
@@ -59,14 +60,13 @@ def protocol_violations(f: Facts) -> Iterator[Finding]:
             continue
         key = v.cell or v.code
         groups[(str(v.kind), key, v.from_requestor)].append(v)
-    aborted_by = f.a.abort.by_requestor if f.a.abort else None
+    aborted_by = f.a.abort.by if f.a.abort else None
     for (kind, key, from_requestor), items in groups.items():
         first = items[0]
         sender = f.party(from_requestor)
         # Did the receiver react by aborting after the first occurrence?
         reacted = (
-            aborted_by is not None
-            and aborted_by != from_requestor
+            aborted_by == Party.of(not from_requestor)
             and f.a.abort is not None
             and f.a.abort.ts >= first.ts
         )

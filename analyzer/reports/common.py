@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from analyzer.model import Association, Exchange
 from analyzer.store import Store
 from analyzer.textsafe import printable
-from dissectors import Outcome
+from dissectors import Outcome, Party
 from dissectors.pdu import (
     abort_reason_text,
     reject_reason_text,
@@ -92,6 +92,13 @@ def size_text(n: int) -> str:
     return f"{n / 1073741824:.2f} GiB"
 
 
+def party_text(party: Party | None) -> str:
+    """``the requestor``, ``the acceptor``, ``a third party`` (a proxy), ``one side``."""
+    if party is None:
+        return "one side"
+    return "a third party" if party == Party.THIRD_PARTY else f"the {party}"
+
+
 def side(from_requestor: bool | None) -> str | None:
     if from_requestor is None:
         return None
@@ -133,21 +140,26 @@ def outcome_text(a: Association) -> str:
             ab = a.abort
             if ab is None:
                 return "aborted"
-            who = side(ab.by_requestor)
+            who = party_text(a.ended_by)
+            if a.ended_by == Party.THIRD_PARTY:
+                return (
+                    f"aborted by {who} (an A-ABORT neither peer sent; source {ab.source}, "
+                    f"reason {ab.reason})"
+                )
             if ab.source == 2:
                 return (
-                    f"aborted by the {who}'s DICOM stack "
+                    f"aborted by {who}'s DICOM stack "
                     f"({abort_reason_text(ab.source, ab.reason)}; source 2, reason {ab.reason})"
                 )
-            return f"aborted by the {who} (A-ABORT from the application; source {ab.source})"
+            return f"aborted by {who} (A-ABORT from the application; source {ab.source})"
         case Outcome.TRANSPORT_DROPPED:
-            who = side(a.closed_by_requestor) or "one side"
+            who = party_text(a.ended_by)
             state = (
                 f" in {a.outcome_state.label} ({a.outcome_state.description})"
                 if a.outcome_state
                 else ""
             )
-            return f"TCP connection closed by the {who} without release or abort{state}"
+            return f"TCP connection closed by {who} without release or abort{state}"
         case Outcome.NEVER_ASSOCIATED:
             if not a.syn_answered:
                 return "connection attempt refused or unanswered"

@@ -44,7 +44,7 @@ from dissectors.pdu import (
 from .common import in_start_order, iso_time, ms, side
 from .workflows import orphan, orphan_reason
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _context(c: PresentationContext) -> dict[str, Any]:
@@ -134,7 +134,8 @@ def association_record(
         "frames": {"first": a.start_frame, "last": a.end_frame},
         "outcome": str(a.outcome) if a.outcome else None,
         "outcome_state": a.outcome_state.label if a.outcome_state else None,
-        "closed_by": side(a.closed_by_requestor),
+        "ended_by": a.ended_by,
+        "closed_by": a.closed_by,
         "reject": (
             {
                 "result": a.reject.result,
@@ -152,7 +153,7 @@ def association_record(
             {
                 "source": a.abort.source,
                 "reason": a.abort.reason,
-                "by": side(a.abort.by_requestor),
+                "by": a.abort.by,
                 "source_meaning": abort_source_text(a.abort.source),
                 "reason_meaning": abort_reason_text(a.abort.source, a.abort.reason),
                 "frame": a.abort.frame,
@@ -200,6 +201,7 @@ def association_record(
         "exchanges": a.exchanges,
         "orphan_responses": a.orphan_responses,
         "violations": a.violations,
+        "violations_unreported": a.violations_unreported,
         "gaps": {"count": a.gaps, "bytes": a.gap_bytes},
         "partial": a.partial,
         "handshake_seen": a.handshake,

@@ -269,7 +269,10 @@ def association_block(store: Store, a: Association) -> list[str]:
             lines.append(f"    {f.severity.label.upper():<7} {f.title}  [{f.code}]")
     violations = store.violations(a.id)
     if violations:
-        lines.append(f"  Protocol violations ({len(violations)}):")
+        unreported = (
+            f"; {a.violations_unreported} more not recorded" if a.violations_unreported else ""
+        )
+        lines.append(f"  Protocol violations ({len(violations)}{unreported}):")
         for v in violations[:20]:
             where = f"frame {v.frame}" if v.frame is not None else "?"
             cell = f" [{v.cell}]" if v.cell else ""

@@ -85,7 +85,8 @@ _TCP = struct.Struct("!HHIIBBH")  # sport, dport, seq, ack, data offset, flags, 
 _ETH_IPV4_TCP = struct.Struct("!12xHBxHHHxB2x4s4sHHIIBBH")  # EtherType + _IPV4 + _TCP
 
 # Segment is a NamedTuple; tuple.__new__ builds one without the generated Python-level
-# __new__, which is a measurable part of the per-packet cost.
+# __new__, which is a measurable part of the per-packet cost. Every field is given (the last,
+# ``injected``, is False: a capture cannot tell).
 _new_tuple = tuple.__new__
 
 #: Limits of IP fragment reassembly (memory stays bounded whatever the capture holds).
@@ -325,6 +326,7 @@ class PacketDecoder:
                             flags,
                             buf[start:ip_end],
                             0,
+                            False,
                             win,
                         ),
                     )
@@ -524,6 +526,7 @@ class PacketDecoder:
                 flags,
                 buf[start:cap_end],
                 missing,
+                False,  # injected: a capture cannot tell
                 win,
             ),
         )

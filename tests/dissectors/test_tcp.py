@@ -15,6 +15,9 @@ from dissectors import (
     DissectorEvent,
     Endpoint,
     FlowTable,
+    Outcome,
+    Party,
+    PduObserved,
     Segment,
     StreamGap,
     TcpAnomaly,
@@ -249,7 +252,7 @@ def test_reset_ends_the_connection() -> None:
     events = _run(segs)
     (ended,) = [e for e in events if isinstance(e, AssociationEnded)]
     assert ended.outcome == "transport-dropped"
-    assert ended.closed_by_requestor is False
+    assert ended.closed_by == Party.ACCEPTOR == ended.ended_by
 
 
 def test_port_reuse_starts_a_new_connection() -> None:
@@ -308,3 +311,105 @@ def test_a_defect_on_one_connection_does_not_hide_the_others(
     assert len(errors) == 1 and "simulated defect" in errors[0].text
     ended = [e for e in events if isinstance(e, AssociationEnded)]
     assert [e.outcome for e in ended] == ["released"]
+
+
+def test_unanswered_syns_are_released_in_capture_time() -> None:
+    """A port scan: 5000 SYNs 100 ms apart, none answered. Each is reported, and the table
+    holds only those of the last few minutes of capture time, not all of them."""
+    from dissectors import ConnectionWithoutDicom
+    from dissectors.tcp import HANDSHAKE_IDLE_NS, SWEEP_EVERY_NS
+
+    events: list[DissectorEvent] = []
+    table = FlowTable(events.append)
+    gap = 100_000_000
+    most = 0
+    for i in range(5000):
+        src = bytes([10, 1, i >> 8, i & 0xFF])
+        table.feed(Segment(i * gap, i + 1, src, 40000, B, 104, 1, 0, SYN, b""))
+        most = max(most, table.open_connections)
+    assert most <= (HANDSHAKE_IDLE_NS + SWEEP_EVERY_NS) // gap + 1
+    table.finish()
+    ended = [e for e in events if isinstance(e, (ConnectionWithoutDicom, AssociationEnded))]
+    assert len(ended) == 5000
+    first = next(e for e in ended if e.connection == 1)
+    assert (first.ts, first.frame) == (0, 1)  # as of its last segment, not when found idle
+
+
+def test_an_idle_association_is_finished_and_its_return_is_a_new_one() -> None:
+    from dissectors import AssociationStarted
+    from dissectors.tcp import IDLE_NS
+    from tests.factories import associate_ac, associate_rq, echo_rq
+
+    cap = Capture()
+    segs = cap.handshake()
+    segs += cap.data(True, associate_rq()) + cap.data(False, associate_ac())
+    events: list[DissectorEvent] = []
+    table = FlowTable(events.append)
+    for s in segs:
+        table.feed(s)
+    last = segs[-1].ts
+    # Another connection's segment an hour later: the first one has been silent too long.
+    table.feed(Segment(last + IDLE_NS + 20 * 10**9, 99, A, 40001, B, 104, 7, 0, SYN, b""))
+    assert table.open_connections == 1
+    (ended,) = [e for e in events if isinstance(e, AssociationEnded)]
+    assert ended.outcome == Outcome.OPEN_AT_END and ended.ts == last
+    cap.ts = last + IDLE_NS + 30 * 10**9
+    for s in cap.data(True, echo_rq()):
+        table.feed(s)
+    table.finish()
+    started = [e for e in events if isinstance(e, AssociationStarted)]
+    assert len(started) == 2 and started[1].partial
+
+
+def test_a_syn_flood_is_bounded_and_spares_the_connections_that_carry_data() -> None:
+    """1000 SYNs in a tenth of a second with room for 100 connections: the table never
+    holds more, every attempt is still reported, and a live association is not released."""
+    from dissectors import ConnectionWithoutDicom
+    from tests.factories import associate_ac, associate_rq
+
+    events: list[DissectorEvent] = []
+    table = FlowTable(events.append, max_open=100)
+    cap = Capture()
+    for s in cap.handshake() + cap.data(True, associate_rq()) + cap.data(False, associate_ac()):
+        table.feed(s)
+    most = 0
+    for i in range(1000):
+        src = bytes([10, 1, i >> 8, i & 0xFF])
+        table.feed(Segment(cap.ts + i * 100_000, 100 + i, src, 40000, B, 104, 1, 0, SYN, b""))
+        most = max(most, table.open_connections)
+    assert most <= 100
+    assert not [e for e in events if isinstance(e, AssociationEnded)]  # the association lives
+    table.finish()
+    attempts = [e for e in events if isinstance(e, ConnectionWithoutDicom)]
+    assert len(attempts) == 1000
+    (ended,) = [e for e in events if isinstance(e, AssociationEnded)]
+    assert ended.outcome == Outcome.OPEN_AT_END
+
+
+@pytest.mark.parametrize("close", [FIN | ACK, RST | ACK])
+def test_a_relay_marks_the_abort_and_the_close_it_wrote_itself(close: int) -> None:
+    """The proxy's A-ABORT to the client and its close go through the flow table marked as
+    injected: the association was aborted by a third party, not by the acceptor."""
+    from tests.factories import abort, associate_ac, associate_rq, echo_rq, echo_rsp
+
+    cap = Capture()
+    segs = cap.handshake() + cap.data(True, associate_rq()) + cap.data(False, associate_ac())
+    segs += cap.data(True, echo_rq()) + cap.data(False, echo_rsp())
+    segs += [s._replace(injected=True) for s in cap.data(False, abort(2, 0))]
+    segs.append(cap.seg(False, close)._replace(injected=True))
+    events = _run(segs)
+    (ended,) = [e for e in events if isinstance(e, AssociationEnded)]
+    assert ended.outcome == Outcome.ABORTED
+    assert ended.ended_by == Party.THIRD_PARTY == ended.closed_by
+    (pdu,) = [e for e in events if isinstance(e, PduObserved) and e.pdu_type == 7]
+    assert pdu.injected and pdu.sender == Party.THIRD_PARTY
+
+
+def test_without_the_mark_the_same_abort_is_the_acceptors() -> None:
+    from tests.factories import abort, associate_ac, associate_rq
+
+    cap = Capture()
+    segs = cap.handshake() + cap.data(True, associate_rq()) + cap.data(False, associate_ac())
+    segs += [*cap.data(False, abort(2, 0)), cap.fin(False)]
+    (ended,) = [e for e in _run(segs) if isinstance(e, AssociationEnded)]
+    assert ended.ended_by == Party.ACCEPTOR == ended.closed_by

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
 
+from dissectors.outcome import ending
 from dissectors.pdu import PduType
 from dissectors.ul_fsm import (
     ACTION_NEXT_STATE,
     CROSSING_WINDOW_NS,
     TRANSITIONS,
+    Action,
     AssociationFsm,
     Event,
     State,
     next_state,
 )
+
+from .conversations import FIN, Conversation, conversations
 
 RQ, AC, RJ, DATA, RL_RQ, RL_RP, ABORT = (
     PduType.A_ASSOCIATE_RQ,
@@ -57,9 +62,9 @@ def test_every_action_has_a_next_state() -> None:
     for action in set(TRANSITIONS.values()):
         for requestor in (True, False):
             assert isinstance(next_state(action, requestor=requestor), State)
-    assert next_state("AR-8", requestor=True) == State.STA9
-    assert next_state("AR-8", requestor=False) == State.STA10
-    assert "AR-8" not in ACTION_NEXT_STATE
+    assert next_state(Action.AR_8, requestor=True) == State.STA9
+    assert next_state(Action.AR_8, requestor=False) == State.STA10
+    assert Action.AR_8 not in ACTION_NEXT_STATE
 
 
 def test_receive_rows_cover_every_state_but_the_local_ones() -> None:
@@ -201,3 +206,30 @@ def test_abort_crossing_a_close_is_legal() -> None:
     assert fsm.closed(by_requestor=True, ts=3, frame=None) == []
     assert fsm.pdu(ABORT, from_requestor=False, ts=4, frame=None) == []
     assert fsm.finish() == []
+
+
+def test_the_table_is_pynetdicoms() -> None:
+    """All 123 cells of PS3.8 Table 9-10, as pynetdicom transcribes them."""
+    from pynetdicom.fsm import TRANSITION_TABLE
+
+    ours = {(e.label, s.label): str(a) for (e, s), a in TRANSITIONS.items()}
+    assert len(TRANSITION_TABLE) == 123
+    assert ours == dict(TRANSITION_TABLE)
+
+
+@settings(max_examples=400, deadline=None)
+@given(conversations())
+def test_two_conforming_peers_never_violate_the_table(conv: Conversation) -> None:
+    """Whatever two conforming peers do, in whatever order a capture point sees it, the
+    observer's machines find no violation, and the outcome is what happened."""
+    fsm = AssociationFsm()
+    found = []
+    for ts, (kind, from_requestor) in enumerate(conv.wire):
+        if kind == FIN:
+            found += fsm.closed(by_requestor=from_requestor, ts=ts * 1000, frame=ts)
+        else:
+            found += fsm.pdu(kind, from_requestor=from_requestor, ts=ts * 1000, frame=ts)
+    found += fsm.finish()
+    assert found == [], (conv.wire, found)
+    end = ending(fsm)
+    assert (end.outcome, end.by) == conv.expected(), conv.wire

@@ -200,3 +200,41 @@ def test_queries_are_checked_before_sending() -> None:
         check_query(FindSpec(level, (("PatientID", "X*"), ("StudyDate", "20260101-"))))
     with pytest.raises(ValueError):
         check_query(FindSpec(FindLevel.STUDY, (("Rows", "many"),)))
+
+
+def _check_store(*steps: tuple[bool, bytes, bool]) -> Store:
+    """The store of a check association: (from_probe, PDU, injected by a middlebox)."""
+    from analyzer.builder import ModelBuilder
+    from analyzer.findings import Diagnosis
+    from dissectors import CloseKind
+    from dissectors.observer import AssociationObserver
+    from tests.factories import CLIENT, SERVER, associate_ac, associate_rq, echo_rq, echo_rsp
+
+    store = Store()
+    builder = ModelBuilder(store, rules=Diagnosis())
+    obs = AssociationObserver(1, CLIENT, SERVER, builder.handle, ts=0, frame=1, handshake=True)
+    opening = [(True, associate_rq(), False), (False, associate_ac(), False)]
+    opening += [(True, echo_rq(), False), (False, echo_rsp(), False)]
+    ts = 0
+    for from_probe, pdu, injected in [*opening, *steps]:
+        ts += 1_000_000
+        obs.data(from_probe, pdu, ts, None, injected=injected)
+    obs.closed(False, CloseKind.FIN, ts + 1, None, injected=steps[-1][2])
+    obs.finish()
+    return store
+
+
+@pytest.mark.parametrize(
+    ("injected", "who"),
+    [(False, "aborted by the SCP"), (True, "aborted by a third party between the probe")],
+)
+def test_the_probe_names_who_aborted_as_the_outcome_does(injected: bool, who: str) -> None:
+    """An A-ABORT a proxy wrote towards the probe is not blamed on the SCP."""
+    from tests.factories import abort
+
+    store = _check_store((False, abort(0, 0), injected))
+    check = CheckRun(1, (), frozenset(), None, None, None, b"", ())
+    opts = ProbeOptions(host="127.0.0.1", port=104, calling_ae="PROBE", called_ae="SCP")
+    result = evaluate(opts, store, check, started_ts=0, duration_ns=1)
+    (problem,) = [p for p in result.problems if p.key == "aborted"]
+    assert who in problem.text, problem.text

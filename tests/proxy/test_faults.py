@@ -157,7 +157,9 @@ def test_upstream_reset_or_stops_reading(net: Net, tmp_path: Path, fault: str) -
         assert first["outcome"] == "transport-dropped"
     else:
         assert first["outcome"] == "aborted" and first["abort"]["source"] == 2
-        assert first["abort"]["by"] == "acceptor"  # the proxy's A-ABORT, as the client saw it
+        # The proxy wrote that A-ABORT: a third party's, not the PACS's (the client saw it
+        # come from the acceptor's side, hence source 2).
+        assert first["abort"]["by"] == "third-party" and first["ended_by"] == "third-party"
         # The pcapng marks the A-ABORT as written by the proxy, not by the upstream.
         marked = subprocess.run(
             [

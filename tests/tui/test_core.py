@@ -338,10 +338,11 @@ def test_pdu_log_summarises_several_pdvs() -> None:
         end_frame=9,
         pdvs=((3, 2, 100), (3, 3, 60), (3, 1, 10)),
         complete=False,
+        size=200,
     )
     log.append(pdu)
     back = log.record(1, 0)
-    assert back.pdvs == ((3, 2, 100), (3, 3, 70))
+    assert back.pdvs == ((3, 2, 100), (3, 3, 70)) and back.size == 200
     assert (back.frame, back.end_frame, back.complete, back.from_requestor) == (
         None,
         9,

@@ -12,7 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from analyzer.model import Association, Direction, Exchange, Finding, Outcome, Severity
+from analyzer.model import (
+    Association,
+    Direction,
+    Exchange,
+    Finding,
+    Outcome,
+    Party,
+    Severity,
+)
 from analyzer.names import context_result_text, status_meaning, uid_name
 from analyzer.reports.common import duration_text, plural
 from analyzer.reports.diagnosis import primary_cause
@@ -199,6 +207,15 @@ def _latency_problems(opts: ProbeOptions, what: str, key: str, ns: int | None) -
     return []
 
 
+#: Who aborted the check association, by the party :func:`dissectors.outcome.ending` named.
+_ABORTER: dict[Party | None, str] = {
+    Party.REQUESTOR: "the probe",
+    Party.ACCEPTOR: "the SCP",
+    Party.THIRD_PARTY: "a third party between the probe and the SCP (a proxy?)",
+    None: "one side",
+}
+
+
 def _association_problems(
     opts: ProbeOptions, check: CheckRun, a: Association | None, findings: Sequence[Finding]
 ) -> list[Problem]:
@@ -233,18 +250,23 @@ def _association_problems(
             )
         ]
     if a is None or a.ac_ts is None:
-        if a is not None and a.abort is not None and not a.abort.by_requestor:
+        if (
+            a is not None
+            and a.abort is not None
+            and a.outcome == Outcome.ABORTED
+            and a.ended_by != Party.REQUESTOR
+        ):
             return [
                 Problem(
                     Health.CRITICAL,
                     "aborted",
-                    "the SCP aborted instead of answering the A-ASSOCIATE-RQ "
+                    f"{_ABORTER[a.ended_by]} aborted instead of answering the A-ASSOCIATE-RQ "
                     f"(A-ABORT source {a.abort.source}: {abort_source_text(a.abort.source)})",
                 )
             ]
         silent = a is not None and a.acceptor_pdus.total == 0 and not a.server_head
         if (trouble is not None and trouble.cause == Cause.TIMEOUT) or (
-            silent and (a is not None and a.closed_by_requestor is not False)
+            silent and (a is not None and a.closed_by != Party.ACCEPTOR)
         ):
             return [
                 Problem(
@@ -294,18 +316,18 @@ def _association_problems(
                         f"({context_result_text(c.result)})",
                     )
                 )
-    if a.abort is not None:
-        who = "the probe" if a.abort.by_requestor else "the SCP"
+    if a.abort is not None and a.outcome == Outcome.ABORTED:
+        by_probe = a.ended_by == Party.REQUESTOR
         problems.append(
             Problem(
                 Health.CRITICAL,
                 "aborted",
-                f"association aborted by {who} (A-ABORT source {a.abort.source}: "
-                f"{abort_source_text(a.abort.source)})"
-                + (f": {trouble.text}" if trouble is not None and a.abort.by_requestor else ""),
+                f"association aborted by {_ABORTER[a.ended_by]} (A-ABORT source "
+                f"{a.abort.source}: {abort_source_text(a.abort.source)})"
+                + (f": {trouble.text}" if trouble is not None and by_probe else ""),
             )
         )
-    elif a.outcome == Outcome.TRANSPORT_DROPPED and a.closed_by_requestor is False:
+    elif a.outcome == Outcome.TRANSPORT_DROPPED and a.closed_by == Party.ACCEPTOR:
         problems.append(
             Problem(Health.CRITICAL, "dropped", "the SCP closed the connection without a release")
         )

@@ -291,6 +291,7 @@ class TcpLeg:
             self._seq[1 - i] if flags & ACK else 0,
             flags,
             payload,
+            injected=comment == INJECTED,  # the proxy wrote it: a third party's, for the outcome
         )
         if self.writer is not None:
             data = self._packet(seg, i)

@@ -19,7 +19,10 @@ writes on its own goes through :meth:`Relay.inject`, which records it as the pro
 from __future__ import annotations
 
 import asyncio
+import traceback
+from pathlib import Path
 
+from analyzer.textsafe import printable
 from dissectors import CloseKind
 from dissectors.framing import PduFramer
 from dissectors.pdu import (
@@ -46,6 +49,14 @@ _ABORT = Abort(AbortSource.SERVICE_PROVIDER, 0).encode()
 
 def _name(client: bool) -> str:
     return "client" if client else "upstream"
+
+
+def internal_error(exc: BaseException) -> str:
+    """The log's words for a defect of the proxy itself, with where it happened (the
+    innermost frame), so that a user's log is enough to find it."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"internal error ({type(exc).__name__}: {printable(str(exc))}{where})"
 
 
 class Relay(SideEvents):
@@ -301,7 +312,7 @@ class Relay(SideEvents):
     # --- ending it ourselves -----------------------------------------------------------
 
     def _internal(self, exc: Exception) -> None:
-        self.rt.event(self.id, f"internal error ({type(exc).__name__}: {exc}); closing")
+        self.rt.event(self.id, f"{internal_error(exc)}; closing")
         self.abort_both("internal error")
 
     def _stop(self, stop: Stop) -> None:

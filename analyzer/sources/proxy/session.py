@@ -37,7 +37,7 @@ from .config import Address, FailurePolicy, Listener
 from .frames import ControlPdu, first_header
 from .opening import Opening, OpeningKind, classify
 from .pcapng import INJECTED, Interface, TcpLeg
-from .relay import Relay
+from .relay import Relay, internal_error
 from .rewrite import rewrite_rq
 from .runtime import Runtime, Target
 from .sides import Side
@@ -118,7 +118,7 @@ class Session:
                 self.relay.abort_both("shutdown: grace period over")
             raise
         except Exception as exc:  # one connection's bug must not stop the proxy
-            self.rt.event(self.id, f"internal error ({type(exc).__name__}: {exc}); closing")
+            self.rt.event(self.id, f"{internal_error(exc)}; closing")
             if self.relay is not None:
                 self.relay.abort_both("internal error")
         finally:

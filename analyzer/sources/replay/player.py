@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from analyzer.sources.proxy.config import RewriteConfig
 from analyzer.sources.proxy.rewrite import rewrite_rq
 from analyzer.textsafe import printable
-from dissectors import CloseKind
+from dissectors import CloseKind, Party
 from dissectors.dimse import CommandField, decode_command_set
 from dissectors.framing import PduBody, PduEnd, PduStart
 from dissectors.pdu import (
@@ -384,10 +384,8 @@ class Player:
     def _peer_ends(self) -> bool:
         """The capture shows the peer ending the connection (abort, close or reset first)."""
         a = self.captured.association
-        peer_is_requestor = not self.opts.requestor
-        if a.abort is not None and a.abort.by_requestor == peer_is_requestor:
-            return True
-        return a.closed_by_requestor is not None and a.closed_by_requestor == peer_is_requestor
+        peer = Party.of(not self.opts.requestor)
+        return (a.abort is not None and a.abort.by == peer) or a.closed_by == peer
 
     def _gone(self) -> str:
         how = "reset" if self.link.peer_closed == CloseKind.RST else "closed"
