@@ -34,6 +34,7 @@ from analyzer.reports.common import (
     size_text,
     status_text,
 )
+from analyzer.reports.tcp import tcp_line
 from tui import charts, links, timeline, wireshark
 from tui.core import SEVERITY_MARK, outcome_look
 from tui.frames import FrameNames
@@ -279,6 +280,9 @@ class AssociationScreen(BaseScreen):
         workflow = links.workflow_line(self.store, a)
         if workflow is not None:
             text.append(f"\n{workflow}", style="italic")
+        tcp = tcp_line(a.tcp)
+        if tcp is not None:
+            text.append(f"\n{tcp}")
         self.query_one("#assoc-title", Static).update(text)
 
     def _charts(self, flow: charts.Series, spread: charts.Series) -> None:
