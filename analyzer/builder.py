@@ -26,6 +26,7 @@ from dissectors import (
     StreamGap,
     StreamResynced,
     TcpAnomaly,
+    TcpSummary,
     Violation,
 )
 from dissectors.dimse import AssembledMessage
@@ -171,6 +172,7 @@ class _Working:
         self.largest = [0, 0]
         self.largest_frame: list[int | None] = [None, None]
         self.exchanges = 0
+        self.orphans = 0
         self.violations = 0
         self.gaps = 0
         self.gap_bytes = 0
@@ -193,7 +195,8 @@ class _Working:
             acceptor_pdus=PduStats(
                 tuple(self.counts[1]), self.bytes[1], self.largest[1], self.largest_frame[1]
             ),
-            exchanges=self.exchanges,
+            exchanges=self.exchanges - self.orphans,
+            orphan_responses=self.orphans,
             violations=self.violations,
             gaps=self.gaps,
             gap_bytes=self.gap_bytes,
@@ -217,7 +220,10 @@ class ModelBuilder:
         self._open: dict[int, _Working] = {}
         self._next_id = 1
         self._dicom_servers: set[tuple[str, int]] = set()
+        self._dicom_pairs: set[tuple[str, str]] = set()  # (requestor IP, acceptor IP)
         self._silent: list[ConnectionWithoutDicom] = []
+        self._tcp: dict[int, TcpSummary] = {}  # connections without DICOM (yet), by number
+        self._silent_tcp: dict[int, TcpSummary] = {}
 
     def handle(self, event: DissectorEvent) -> None:
         """Apply one event."""
@@ -253,13 +259,18 @@ class ModelBuilder:
                     event.ts,
                     event.frame,
                 )
+            case TcpSummary():
+                self._tcp_summary(event)
             case ConnectionClosed():
                 pass  # the outcome comes with AssociationEnded
             case AssociationEnded():
                 self._ended(event)
             case ConnectionWithoutDicom():
+                tcp = self._tcp.pop(event.connection, None)
                 if event.handshake:
                     self._silent.append(event)
+                    if tcp is not None:
+                        self._silent_tcp[event.connection] = tcp
             case AnalysisError():
                 self._analysis_error(event)
             case _:
@@ -276,9 +287,11 @@ class ModelBuilder:
     def report_unassociated(self) -> None:
         """Report the connections without DICOM seen so far that matter.
 
-        Those to a DICOM port (named, well known, or seen carrying DICOM in this source), and
-        those a DICOM acceptor opened itself: a C-MOVE SCP or a storage commitment SCP
-        trying to reach its destination, wherever that is.
+        Those to a DICOM port (named, well known, or seen carrying DICOM in this source),
+        those a DICOM acceptor opened itself (a C-MOVE SCP or a storage commitment SCP
+        trying to reach its destination, wherever that is), and those between two hosts that
+        spoke DICOM to each other on another port (a modality trying a second port of its
+        PACS).
         """
         dicom_hosts = {ip for ip, _ in self._dicom_servers}
         for event in self._silent:
@@ -287,6 +300,7 @@ class ModelBuilder:
                 server.port not in self._dicom_ports
                 and (server.ip, server.port) not in self._dicom_servers
                 and event.client.ip not in dicom_hosts
+                and (event.client.ip, server.ip) not in self._dicom_pairs
             ):
                 continue
             record = Association(
@@ -309,10 +323,12 @@ class ModelBuilder:
                 client_head=event.client_head,
                 server_head=event.server_head,
                 syn_answered=event.accepted,
+                tcp=self._silent_tcp.get(event.connection),
             )
             self.store.put_association(record)
             self._run_rules(record)
         self._silent.clear()
+        self._silent_tcp.clear()
 
     # --- events ----------------------------------------------------------------------
 
@@ -334,6 +350,7 @@ class ModelBuilder:
             detection=event.detection,
         )
         self._dicom_servers.add((event.server.ip, event.server.port))
+        self._dicom_pairs.add((event.client.ip, event.server.ip))
         self._open[event.connection] = _Working(record)
         self.store.put_association(record)
 
@@ -428,7 +445,9 @@ class ModelBuilder:
         work = self._open.get(connection)
         if work is None:
             return
-        work.exchanges += 1
+        work.exchanges += 1  # every exchange record gets an index, orphans too
+        if wire.orphan:
+            work.orphans += 1
         assoc_id = work.record.id
         request = _message(assoc_id, wire.request, wire.from_requestor)
         final = _message(assoc_id, wire.final, not wire.from_requestor)
@@ -480,6 +499,7 @@ class ModelBuilder:
             outstanding_before=wire.outstanding_before,
             start_ts=start,
             end_ts=wire.final.end_ts if wire.final else None,
+            orphan=wire.orphan,
         )
         if self._rules is not None:
             for finding in self._rules.exchange_ended(self.store, exchange):
@@ -546,6 +566,14 @@ class ModelBuilder:
                 frame=frame,
             )
         )
+
+    def _tcp_summary(self, event: TcpSummary) -> None:
+        """The TCP health of a connection comes just before its last event."""
+        work = self._open.get(event.connection)
+        if work is not None:
+            work.update(tcp=event)
+        else:
+            self._tcp[event.connection] = event
 
     def _ended(self, event: AssociationEnded) -> None:
         work = self._open.pop(event.connection, None)

@@ -10,7 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
-from dissectors import Action, CloseKind, Detection, Endpoint, Outcome, Party, State, ViolationKind
+from dissectors import (
+    Action,
+    CloseKind,
+    Detection,
+    Endpoint,
+    Outcome,
+    Party,
+    ResetInfo,
+    State,
+    TcpSide,
+    TcpSummary,
+    UnansweredBurst,
+    ViolationKind,
+)
 from dissectors.dimse import CommandSet, DataSetInfo
 from dissectors.pdu import (
     RoleSelection,
@@ -42,8 +55,12 @@ __all__ = [
     "PduStats",
     "PresentationContext",
     "RejectInfo",
+    "ResetInfo",
     "Severity",
     "State",
+    "TcpSide",
+    "TcpSummary",
+    "UnansweredBurst",
     "UserInfo",
     "ViolationKind",
     "ViolationRecord",
@@ -175,6 +192,9 @@ class Association:
     requestor_pdus: PduStats = field(default_factory=PduStats)
     acceptor_pdus: PduStats = field(default_factory=PduStats)
     exchanges: int = 0
+    """DIMSE exchanges, orphan responses not included."""
+    orphan_responses: int = 0
+    """Responses whose request is not in the capture."""
     violations: int = 0
     violations_unreported: int = 0
     """Violations beyond what one association records (a hostile stream), counted only."""
@@ -190,6 +210,8 @@ class Association:
     """First bytes the server sent."""
     syn_answered: bool = True
     """For a connection without DICOM: whether the server answered the SYN."""
+    tcp: TcpSummary | None = None
+    """TCP health of the connection (None: not from a capture, or not ended yet)."""
 
     @property
     def calling_ae_title(self) -> str | None:
@@ -277,6 +299,9 @@ class Exchange:
     outstanding_before: int
     start_ts: int
     end_ts: int | None
+    orphan: bool = False
+    """Responses whose request is not in the capture: not an exchange of the association
+    (see :class:`dissectors.dimse.Exchange`)."""
 
     @property
     def responses(self) -> int:

@@ -146,6 +146,7 @@ def read_files(
             segments: Iterable[Segment] = capture.segments()
             if progress is not None:
                 segments = _reporting(segments, progress, done_bytes, stats, total)
+            source.frame_bases.append(frame_base)
             sink.feed_all(segments, frame_base)
             frame_base += stats.packets
             done_bytes += stats.bytes_read

@@ -58,6 +58,9 @@ class SourceInfo:
 
     name: str = ""
     files: list[str] = field(default_factory=list)
+    frame_bases: list[int] = field(default_factory=list)
+    """Frames read before each of ``files`` (frame numbers continue across files), so a
+    frame can be named as Wireshark names it: its file and its number in that file."""
     packets: int = 0
     tcp_segments: int = 0
     bytes_read: int = 0
@@ -81,7 +84,7 @@ class Retention:
     the oldest first, with every record about them. Their number stays in
     :attr:`Store.forgotten` so that totals remain true."""
 
-    associations: int = 1000
+    associations: int = 500
     """Ended associations kept."""
     kept_bytes: int = 32 << 20
     """Data set bytes kept for display (``keep`` per data set) by the ended associations."""

@@ -35,6 +35,7 @@ from .events import (
 from .observer import AssociationObserver
 from .outcome import Ending, ending
 from .tcp import FlowTable, Segment
+from .tcphealth import ResetInfo, TcpSide, TcpSummary, UnansweredBurst
 from .ul_fsm import Action, Party, State
 
 __all__ = [
@@ -56,11 +57,15 @@ __all__ = [
     "Outcome",
     "Party",
     "PduObserved",
+    "ResetInfo",
     "Segment",
     "State",
     "StreamGap",
     "StreamResynced",
     "TcpAnomaly",
+    "TcpSide",
+    "TcpSummary",
+    "UnansweredBurst",
     "Violation",
     "ViolationKind",
     "ending",

@@ -17,6 +17,7 @@ from .dimse.assembly import AssembledMessage
 from .dimse.exchanges import Exchange
 from .pdu.items import Defect
 from .pdu.pdus import ControlPdu
+from .tcphealth import TcpSummary
 from .ul_fsm import Action, Party, State
 
 
@@ -302,6 +303,7 @@ DissectorEvent = (
     | StreamGap
     | StreamResynced
     | TcpAnomaly
+    | TcpSummary
     | ConnectionClosed
     | AssociationEnded
     | ConnectionWithoutDicom

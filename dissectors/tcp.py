@@ -16,6 +16,11 @@ reassembles each direction:
   capture) and the roles are guessed from the ports, to be corrected by the observer if an
   A-ASSOCIATE-RQ says otherwise;
 * FIN is delivered after the data before it; RST at once.
+
+Each connection's TCP health (retransmissions, zero windows, silences, resets, round trips,
+see :mod:`dissectors.tcphealth`) is followed on the way: its episodes become
+:class:`TcpAnomaly` notes as they end, its summary a :class:`TcpSummary` event just before
+the observer's last events.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import NamedTuple
 
 from .events import AnalysisError, CloseKind, Endpoint
 from .observer import DEFAULT_KEEP, AssociationObserver, Emit, PayloadTap
+from .tcphealth import HealthTracker
 
 FIN = 0x01
 SYN = 0x02
@@ -62,7 +68,8 @@ class Segment(NamedTuple):
     that relays the connection (``dicomtap proxy``) wrote this segment on its own, in the
     name of the side it appears to come from: its payload (whole PDUs, between PDUs) and its
     FIN or RST are a third party's, not that side's (see :mod:`dissectors.observer`). Taken
-    into account for a segment delivered in order, as a relay's are.
+    into account for a segment delivered in order, as a relay's are. ``window`` is the
+    advertised window field, unscaled (-1: not known).
     """
 
     ts: int
@@ -77,6 +84,7 @@ class Segment(NamedTuple):
     payload: memoryview | bytes
     missing: int = 0
     injected: bool = False
+    window: int = -1
 
 
 def _carried(conn: _Connection) -> bool:
@@ -144,12 +152,29 @@ _Key = tuple[bytes, int, bytes, int]
 
 
 class _Connection:
-    __slots__ = ("client", "closed", "halves", "keys", "last_frame", "last_ts", "observer", "rst")
+    __slots__ = (
+        "client",
+        "closed",
+        "emit",
+        "halves",
+        "health",
+        "keys",
+        "last_frame",
+        "last_ts",
+        "observer",
+        "rst",
+    )
 
     def __init__(
-        self, observer: AssociationObserver, client: tuple[bytes, int], keys: tuple[_Key, _Key]
+        self,
+        observer: AssociationObserver,
+        client: tuple[bytes, int],
+        keys: tuple[_Key, _Key],
+        emit: Emit,
     ) -> None:
         self.observer = observer
+        self.emit: Emit | None = emit
+        self.health = HealthTracker(observer.connection, self._note)
         self.client = client
         self.keys = keys
         self.halves = (_Half(), _Half())
@@ -157,6 +182,17 @@ class _Connection:
         self.rst = False
         self.last_ts = 0  # capture time and frame of the last segment
         self.last_frame: int | None = None
+
+    def _note(self, from_client: bool, code: str, text: str, ts: int, frame: int | None) -> None:
+        self.observer.anomaly(from_client, code, text, ts, frame, None)
+
+    def finish(self, ts: int, frame: int | None) -> None:
+        """Report the TCP health summary, then end the observer."""
+        if self.emit is not None:
+            swapped = endpoint(*self.client) != self.observer.client
+            self.emit(self.health.finish(ts, frame, swapped=swapped))
+            self.emit = None
+        self.observer.finish(ts, frame)
 
 
 class FlowTable:
@@ -252,6 +288,9 @@ class FlowTable:
         conn.last_frame = seg.frame
         from_client = (seg.src, seg.sport) == conn.client
         half = conn.halves[0 if from_client else 1]
+        health = conn.health
+        payload = seg.payload
+        health.packet(from_client, flags, seg.window, len(payload) + seg.missing, seg.ts, seg.frame)
         if flags & SYN:
             if not half.started or not half.nxt:
                 half.start((seg.seq + 1) & 0xFFFFFFFF)
@@ -261,18 +300,24 @@ class FlowTable:
         obs = conn.observer
         if flags & ACK:
             other = conn.halves[1 if from_client else 0]
+            if other.started:
+                health.acked(not from_client, other.offset(seg.ack), seg.ts)
             # The same acknowledgement again (the bulk of a one-way transfer) says nothing new.
             if seg.ack != other.acked and other.started and obs.is_dicom is not False:
                 other.acked = seg.ack
                 self._acked(conn, not from_client, other, other.offset(seg.ack), seg)
-        payload = seg.payload
         if payload or seg.missing:
             if not half.started:
                 half.start(seg.seq)
+            health.sent(
+                from_client, half.offset(seg.seq), len(payload) + seg.missing, seg.ts, seg.frame
+            )
             if obs.is_dicom is False:
                 obs.data(from_client, payload, seg.ts, seg.frame)  # only counted
             else:
                 self._data(conn, from_client, half, half.offset(seg.seq), seg)
+        elif half.started and not flags & (FIN | RST):
+            health.empty(from_client, half.offset(seg.seq))
         if flags & FIN and half.fin_at is None:
             if not half.started:
                 half.start(seg.seq)
@@ -303,7 +348,7 @@ class FlowTable:
         try:
             for i, h in enumerate(conn.halves):
                 self._flush(conn, i == 0, h, ts, frame)
-            conn.observer.finish(ts, frame)
+            conn.finish(ts, frame)
         except Exception as exc:
             self._failed(conn, exc, ts, frame)
             return False
@@ -372,7 +417,7 @@ class FlowTable:
         )
         k1 = (client[0], client[1], server[0], server[1])
         k2 = (server[0], server[1], client[0], client[1])
-        conn = _Connection(observer, client, (k1, k2))
+        conn = _Connection(observer, client, (k1, k2), self._emit)
         if flags & SYN and flags & ACK:
             conn.halves[0].start(seg.ack)  # the client's ISN + 1
         self._flows[k1] = conn
@@ -390,7 +435,7 @@ class FlowTable:
         return seg.sport > seg.dport
 
     def _end(self, conn: _Connection, ts: int, frame: int | None) -> None:
-        conn.observer.finish(ts, frame)
+        conn.finish(ts, frame)
         self._forget(conn)
         while len(self._closed) > CLOSED_MEMORY:
             self._closed.popitem(last=False)

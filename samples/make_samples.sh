@@ -18,7 +18,8 @@
 #   fail_move_wrong_ae_pynetdicom fail_move_sub_rejected_pynetdicom
 #   fail_move_capture_filtered fail_commitment_failed_refs
 #   fail_commitment_reverse_rejected fail_commitment_reverse_refused
-#   fail_commitment_no_report fail_get_partial
+#   fail_commitment_no_report fail_get_partial fail_tcp_loss
+#   fail_tcp_zero_window
 #   (default: all of them, in that order; "fail" stands for all the fail_*
 #   ones).  fail_capture_gap, fail_snaplen, fail_partial_association and
 #   fail_get_partial are cut out of store_mtu1500.pcap / store.pcap /
@@ -102,7 +103,7 @@ ALL_SCENARIOS=(echo store store_mtu1500 find move get reject_called_ae
                fail_move_sub_rejected_pynetdicom fail_move_capture_filtered
                fail_commitment_failed_refs fail_commitment_reverse_rejected
                fail_commitment_reverse_refused fail_commitment_no_report
-               fail_get_partial)
+               fail_get_partial fail_tcp_loss fail_tcp_zero_window)
 
 NS=""                      # main namespace ("" = host, fallback mode)
 NS_A="" NS_B=""            # the two ends of the veth pair
@@ -272,7 +273,7 @@ capture_stop() {
     if grep -Eq '^[1-9][0-9]* packets dropped by kernel' "$CAP_ERR"; then
         die "$name: tcpdump reports drops: $(grep dropped "$CAP_ERR" | tr '\n' ' ')"
     fi
-    if [[ $HAVE_TSHARK -eq 1 ]]; then
+    if [[ $HAVE_TSHARK -eq 1 && -z ${ALLOW_LOSS:-} ]]; then
         local holes
         holes=$(tshark -r "$CAP_FILE" -Y 'tcp.analysis.lost_segment or tcp.analysis.ack_lost_segment' \
                 2>/dev/null | wc -l)
@@ -1639,6 +1640,60 @@ scenario_fail_get_partial() {
     expect_none "$f" "$p" 'C-GET-RQ|PDU Type: ASSOC'
     expect "$f" "$p" 2 'C-STORE-RQ'
     expect "$f" "$p" 1 'C-GET-RSP'
+}
+
+# --- TCP health --------------------------------------------------------------
+
+# Packet loss: the same C-STOREs as store.pcap through a token bucket (tc tbf)
+# on the namespace loopback (MTU 1500) whose queue is too short for the bursts, so that
+# packets are dropped before the capture point and TCP retransmits them.  The
+# capture shows the holes (ALLOW_LOSS: they are the point) and the
+# retransmissions that fill them.
+scenario_fail_tcp_loss() {
+    if [[ -z $NS ]]; then
+        warn "fail_tcp_loss needs ip netns (tc on a private loopback): skipped"
+        return 0
+    fi
+    local d=$WORK/fail_tcp_loss; mkdir -p "$d"
+    start_storescp "$d" "$P_SCP"
+    # MTU 1500: the loopback's 64 KiB packets would never fit the bucket.
+    in_ns ip link set lo mtu 1500
+    in_ns tc qdisc add dev lo root tbf rate 40mbit burst 16k limit 24k
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_SCP"
+    peer "$DCMTK/storescu" -v -R +C -xe -aet STORESCU -aec STORESCP \
+        "$HOST" "$P_SCP" "${CT[@]}" "$BIG"
+    ALLOW_LOSS=1 fail_capture_stop fail_tcp_loss.pcap "$P_SCP"
+    in_ns tc qdisc del dev lo root
+    in_ns ip link set lo mtu 65536
+    stop_pid "$SCP_PID"
+    check_received "$d/recv" 4
+    local f=$OUT/fail_tcp_loss.pcap
+    expect "$f" "$P_SCP" 4 'C-STORE-RSP'
+    expect_filter "$f" "$P_SCP" 1 "tcp.analysis.retransmission || tcp.analysis.fast_retransmission"
+}
+
+# A zero window: storescp sleeps 2 s on each 128 KiB PDU of a C-STORE
+# (--sleep-during) with a 16 KiB receive buffer, so its TCP window closes
+# while storescu still has data to send; storescu waits and then goes on.
+scenario_fail_tcp_zero_window() {
+    if [[ -z $NS ]]; then
+        warn "fail_tcp_zero_window needs ip netns (a private tcp_rmem): skipped"
+        return 0
+    fi
+    local d=$WORK/fail_tcp_zero_window; mkdir -p "$d"
+    local rmem
+    rmem=$(in_ns sysctl -n net.ipv4.tcp_rmem)
+    in_ns sysctl -q -w net.ipv4.tcp_rmem="4096 16384 16384"
+    start_storescp "$d" "$P_SCP" --max-pdu 131072 --sleep-during 2
+    capture_start "$NS" lo "$d/cap.pcap" "tcp port $P_SCP"
+    peer "$DCMTK/storescu" -v -aet STORESCU -aec STORESCP "$HOST" "$P_SCP" "$BIG"
+    fail_capture_stop fail_tcp_zero_window.pcap "$P_SCP"
+    stop_pid "$SCP_PID"
+    in_ns sysctl -q -w net.ipv4.tcp_rmem="$rmem"
+    check_received "$d/recv" 1
+    local f=$OUT/fail_tcp_zero_window.pcap
+    expect "$f" "$P_SCP" 1 'C-STORE-RSP'
+    expect_filter "$f" "$P_SCP" 1 "tcp.analysis.zero_window"
 }
 
 # ---------------------------------------------------------------------------

@@ -100,6 +100,17 @@ class Conversation:
             self._emit(from_client, ACK | PSH, payload[i : i + mss], dt if i == 0 else 0.00001)
         return self
 
+    def retransmit(self, from_client: bool, payload: bytes, dt: float) -> Conversation:
+        """The last ``payload`` ``from_client`` sent, sent again ``dt`` seconds later."""
+        self.seq[from_client] -= len(payload)
+        self._emit(from_client, ACK | PSH, payload, dt)
+        return self
+
+    def reset(self, from_client: bool, dt: float = 0.001) -> Conversation:
+        """A TCP reset (RST+ACK) by one side."""
+        self._emit(from_client, RST | ACK, b"", dt)
+        return self
+
     def close(self, from_client: bool = True) -> Conversation:
         self._emit(from_client, FIN | ACK)
         self._emit(not from_client, FIN | ACK)

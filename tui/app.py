@@ -16,7 +16,7 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.worker import get_current_worker
+from textual.worker import Worker, get_current_worker
 
 from analyzer.pipeline import Progress
 from analyzer.store import Store
@@ -60,6 +60,7 @@ class DicomtapApp(App[None]):
         flush_every: float = FLUSH_EVERY,
         cursor_blink: bool = True,
         initial_filter: str = "",
+        stop_grace: float | None = None,
     ) -> None:
         super().__init__()
         self.store = store
@@ -74,6 +75,11 @@ class DicomtapApp(App[None]):
         self.ingest_error: str | None = None
         self._progress_seen: tuple[int, int] | None = None
         self._closing = False
+        self._stopping = False
+        self.stop_grace = stop_grace
+        """Seconds a live source gives open associations once told to stop (the proxy's
+        ``--grace``), for the countdown; None when it does not say."""
+        self._ingest_worker: Worker[None] | None = None
 
     def get_default_screen(self) -> Screen[None]:
         return MainScreen()
@@ -82,7 +88,7 @@ class DicomtapApp(App[None]):
         self.flush()  # whatever the store already holds shows at once
         self.set_interval(self.flush_every, self.flush)
         if self.ingest is not None:
-            self.run_ingest()
+            self._ingest_worker = self.run_ingest()
 
     def on_unmount(self) -> None:
         self._closing = True
@@ -97,7 +103,7 @@ class DicomtapApp(App[None]):
         worker = get_current_worker()
 
         def progress(done: int, total: int) -> None:
-            if self._closing or worker.is_cancelled:
+            if self._closing or self._stopping or worker.is_cancelled:
                 raise IngestCancelled
             self.post_message(IngestProgress(done, total))
 
@@ -138,6 +144,34 @@ class DicomtapApp(App[None]):
         for screen in self.screen_stack:
             screen.post_message(StoreUpdated(update))
 
+    # --- quitting ------------------------------------------------------------------------------
+
+    def ingest_running(self) -> bool:
+        """Whether the ingest worker is still filling the store."""
+        worker = self._ingest_worker
+        return worker is not None and not worker.is_finished
+
+    def is_live(self) -> bool:
+        """A source with no end of its own (a proxy, a live capture) is running."""
+        progress = self.progress
+        return self.ingest_running() and progress is not None and progress[1] < 0
+
+    def stop_ingest(self) -> None:
+        """Tell the ingest worker to stop (its next progress call raises)."""
+        self._stopping = True
+
+    async def action_quit(self) -> None:
+        """Quit; a live source is asked about first (see :class:`ConfirmQuitScreen`)."""
+        from tui.screens.quit import ConfirmQuitScreen
+
+        if not self.is_live():
+            self.exit()
+            return
+        if not isinstance(self.screen, ConfirmQuitScreen):
+            name = self.source.split(" on ")[0] if self.source else "source"
+            what = "the capture" if name.startswith("live") else f"the {name}"
+            self.push_screen(ConfirmQuitScreen(what, self.stop_grace))
+
     # --- app-wide actions --------------------------------------------------------------------
 
     def action_help(self) -> None:
@@ -150,7 +184,15 @@ class DicomtapApp(App[None]):
 
 
 def run(
-    store: Store, ingest: Ingest | None = None, *, source: str = "", initial_filter: str = ""
+    store: Store,
+    ingest: Ingest | None = None,
+    *,
+    source: str = "",
+    initial_filter: str = "",
+    stop_grace: float | None = None,
 ) -> None:
-    """Run the terminal UI until the user quits (``initial_filter``: the list's filter)."""
-    DicomtapApp(store, ingest, source=source, initial_filter=initial_filter).run()
+    """Run the terminal UI until the user quits (``initial_filter``: the list's filter;
+    ``stop_grace``: seconds a live source takes at most to stop, for the countdown)."""
+    DicomtapApp(
+        store, ingest, source=source, initial_filter=initial_filter, stop_grace=stop_grace
+    ).run()

@@ -17,6 +17,10 @@ class Series:
 
     values: list[float]
     caption: str
+    low: str = ""
+    """What the left end of the picture stands for (an axis' first label)."""
+    high: str = ""
+    """What the right end stands for."""
 
 
 def throughput(
@@ -47,15 +51,29 @@ def throughput(
         i = min(buckets - 1, max(0, (ts - start) * buckets // span))
         values[i] += size
     total = sum(size for _, size in points)
-    peak = max(values) if values else 0.0
-    per = span / buckets
-    rate = peak / (per / 1e9) if per else 0.0
-    caption = f"{size_text(total)} in {duration_text(span)}, peak {size_text(int(rate))}/s"
+    peak = size_text(peak_rate(points, start, span))
+    caption = f"{size_text(total)} in {duration_text(span)}, peak {peak}/s"
     return Series(values, caption)
 
 
+PEAK_WINDOW = 100_000_000
+"""The peak rate is the most bytes seen in one window of this many nanoseconds (or of the
+whole association when it is shorter): the same figure whatever the terminal's width."""
+
+
+def peak_rate(points: Sequence[tuple[int, int]], start: int, span: int) -> int:
+    """Bytes per second in the busiest :data:`PEAK_WINDOW` of ``points`` (time, size)."""
+    window = max(1, min(PEAK_WINDOW, span))
+    per: dict[int, int] = {}
+    for ts, size in points:
+        key = max(0, ts - start) // window
+        per[key] = per.get(key, 0) + size
+    return int(max(per.values(), default=0) * 1e9 / window)
+
+
 def latency_distribution(exchanges: Sequence[Exchange], buckets: int) -> Series:
-    """How many exchanges answered within each latency band (log scale, fastest left)."""
+    """How many exchanges answered within each latency band: a histogram on a log scale,
+    fastest left; :attr:`Series.low` and :attr:`Series.high` label its two ends."""
     buckets = max(1, buckets)
     latencies = sorted(e.latency_ns for e in exchanges if e.latency_ns is not None)
     if not latencies:
@@ -68,8 +86,5 @@ def latency_distribution(exchanges: Sequence[Exchange], buckets: int) -> Series:
         i = min(buckets - 1, int((math.log10(max(1, ns)) - low) / width))
         values[i] += 1
     median = latencies[len(latencies) // 2]
-    caption = (
-        f"{len(latencies)} answered: {duration_text(latencies[0])} … "
-        f"{duration_text(latencies[-1])}, median {duration_text(median)}"
-    )
-    return Series(values, caption)
+    caption = f"{len(latencies)} answered, median {duration_text(median)} (log scale)"
+    return Series(values, caption, duration_text(latencies[0]), duration_text(latencies[-1]))

@@ -48,6 +48,18 @@ OUTCOME_SHORT = {
 }
 
 
+def outcome_look(outcome: Outcome | None) -> Look:
+    """The colour of an outcome itself: a released association is green even when its
+    exchanges failed (that shows in the finding column and the row's number)."""
+    if outcome is None:
+        return Look.OPEN
+    if outcome in _FAILED_OUTCOMES:
+        return Look.FAILED
+    if outcome in _WARNING_OUTCOMES:
+        return Look.WARNING
+    return Look.OK
+
+
 @dataclass(slots=True, eq=False)
 class Summary:
     """What the index knows of one association; ``version`` changes whenever it does."""

@@ -52,14 +52,42 @@ def describe(msg: DimseMessage) -> str:
     return what
 
 
-def label(elem: DataElement) -> str:
-    """``(0010,0010) PN PatientName: DOE^JOHN``."""
+VR_GROUPS: dict[str, str] = {
+    **dict.fromkeys(("PN",), "name"),
+    **dict.fromkeys(("DA", "DT", "TM"), "time"),
+    **dict.fromkeys(("UI",), "uid"),
+    **dict.fromkeys(("AE", "AS", "CS"), "code"),
+    **dict.fromkeys(("DS", "IS", "FL", "FD", "SL", "SS", "SV", "UL", "US", "UV", "AT"), "number"),
+    **dict.fromkeys(("OB", "OD", "OF", "OL", "OV", "OW", "UN"), "binary"),
+    **dict.fromkeys(("SQ",), "sequence"),
+}
+"""The colour group of each VR (PS3.5 6.2); every other VR (LO, SH, LT, ST, UT, UC, UR) is
+``text``."""
+
+
+def vr_group(vr: str | None) -> str:
+    """``name``, ``time``, ``uid``, ``code``, ``number``, ``binary``, ``sequence`` or
+    ``text``: what the tree colours a value by."""
+    return VR_GROUPS.get(vr or "", "text")
+
+
+def label_parts(elem: DataElement) -> list[tuple[str, str]]:
+    """The label as ``(text, part)`` pieces: ``tag``, ``vr`` and ``keyword``, then the value
+    with its VR group (see :func:`vr_group`). Values are wire text: escape them."""
     tag = f"({elem.tag.group:04X},{elem.tag.element:04X})"
     name = elem.keyword or elem.name or "Unknown"
+    group = vr_group(elem.VR)
     if elem.VR == "SQ":
         n = len(elem.value) if elem.value is not None else 0
-        return f"{tag} SQ {name}: {n} item{'s' if n != 1 else ''}"
-    return f"{tag} {elem.VR} {name}: {value_text(elem)}"
+        value = f"{n} item{'s' if n != 1 else ''}"
+    else:
+        value = value_text(elem)
+    return [(tag, "tag"), (f" {elem.VR} ", "vr"), (name, "keyword"), (": ", ""), (value, group)]
+
+
+def label(elem: DataElement) -> str:
+    """``(0010,0010) PN PatientName: DOE^JOHN``."""
+    return "".join(text for text, _ in label_parts(elem))
 
 
 def value_text(elem: DataElement) -> str:

@@ -18,6 +18,7 @@ from analyzer.names import context_result_text, uid_name, user_identity_type_tex
 from analyzer.reports.common import duration_text, iso_time, size_text
 
 from .diagram import rel_time
+from .frames import FrameNames
 from .timeline import STATUS_LOOK
 
 
@@ -248,8 +249,11 @@ def command_rows(msg: DimseMessage, exchange: Exchange | None = None) -> list[tu
     return rows
 
 
-def exchange_rows(e: Exchange, a: Association | None) -> list[tuple[str, str, str]]:
-    """``(field, value, look)`` lines summing up one exchange."""
+def exchange_rows(
+    e: Exchange, a: Association | None, frames: FrameNames | None = None
+) -> list[tuple[str, str, str]]:
+    """``(field, value, look)`` lines summing up one exchange (``frames``: how frames are
+    named when the capture is several files)."""
     start = a.start_ts if a else e.start_ts
     status = "no final response" if e.final is None else f"0x{e.status or 0:04X} {e.status_meaning}"
     look = STATUS_LOOK.get(e.status_category, "warning")
@@ -288,14 +292,16 @@ def exchange_rows(e: Exchange, a: Association | None) -> list[tuple[str, str, st
         )
     for title, msg in (("Request", e.request), ("Final response", e.final)):
         if msg is not None:
-            rows.append((title, message_text(msg, start), "" if msg.complete else "warning"))
+            rows.append(
+                (title, message_text(msg, start, frames), "" if msg.complete else "warning")
+            )
     return rows
 
 
-def message_text(msg: DimseMessage, start: int) -> str:
+def message_text(msg: DimseMessage, start: int, frames: FrameNames | None = None) -> str:
     """When, where and how big one message was."""
-    frames = f"frames {msg.frame}-{msg.end_frame}" if msg.frame is not None else "frames ?"
-    text = f"{rel_time(msg.ts - start)} ({iso_time(msg.ts)}), {frames}"
+    where = (frames or FrameNames()).span(msg.frame, msg.end_frame)
+    text = f"{rel_time(msg.ts - start)} ({iso_time(msg.ts)}), {where}"
     text += f", command {size_text(len(msg.command.raw))}"
     ds = msg.dataset
     if ds is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from analyzer.model import Association
 from analyzer.textsafe import printable
 
+from .frames import FrameNames
 from .rows import fit
 from .timeline import Kind, Row
 
@@ -50,12 +51,14 @@ def header(a: Association, width: int) -> list[Piece]:
     ]
 
 
-def line(row: Row, a: Association, width: int) -> list[Piece]:
-    """One row as pieces that fill exactly ``width`` cells (or the minimum lane width)."""
+def line(row: Row, a: Association, width: int, frames: FrameNames | None = None) -> list[Piece]:
+    """One row as pieces that fill exactly ``width`` cells (or the minimum lane width).
+    ``frames`` numbers frames within their file when the capture is several files."""
     lane = lane_width(width)
     inner = lane - 2
     time = fit(rel_time(row.ts - a.start_ts) if row.kind is not Kind.SILENCE else "", TIME_W, True)
-    frame = fit(f"#{row.first_frame}" if row.first_frame is not None else "", FRAME_W, True)
+    number = (frames or _ONE_FILE).number(row.first_frame)
+    frame = fit(f"#{number}" if number else "", FRAME_W, True)
     pieces: list[Piece] = [(time + " ", "time")]
     if row.from_requestor is not None:
         # the text sits next to the sender's edge, the shaft runs to the receiver's
@@ -87,3 +90,6 @@ def _text(row: Row, room: int) -> str:
 def plain(pieces: list[Piece]) -> str:
     """The text of a line without its styles (for search and tests)."""
     return "".join(text for text, _ in pieces)
+
+
+_ONE_FILE = FrameNames()

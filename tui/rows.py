@@ -28,14 +28,15 @@ class Column:
 
 COLUMNS: tuple[Column, ...] = (
     Column(SortKey.ID, "#", 4, 0, right=True),
-    Column(SortKey.START, "Start UTC", 12, 1),
+    Column(SortKey.START, "Start UTC", 12, 2),
     Column(SortKey.AES, "Calling → Called", 20, 0, flex=2),
     Column(SortKey.OUTCOME, "Outcome", 9, 0),
-    Column(SortKey.EXCHANGES, "Exch", 4, 2, right=True),
-    Column(SortKey.BYTES, "Bytes", 9, 3, right=True),
-    Column(SortKey.DURATION, "Duration", 8, 4, right=True),
-    Column(SortKey.FINDING, "Finding", 10, 2, flex=1),
-    Column(SortKey.PEERS, "Client → Server", 22, 5, flex=3),
+    Column(SortKey.EXCHANGES, "Exch", 4, 3, right=True),
+    Column(SortKey.BYTES, "Bytes", 9, 4, right=True),
+    Column(SortKey.DURATION, "Duration", 8, 5, right=True),
+    # a finding code is read whole (association-rejected): it goes before the figures
+    Column(SortKey.FINDING, "Finding", 19, 0, flex=3),
+    Column(SortKey.PEERS, "Client → Server", 22, 6, flex=3),
 )
 GAP = 1
 """Blank cells between two columns."""

@@ -184,11 +184,7 @@ def _match(groups: list[_Group], exchanges: Sequence[Exchange]) -> None:
             and g.row.first_frame == msg.frame
             and g.command_bytes == len(msg.command.raw)
             and (g.data_bytes == data or not msg.complete)
-        ] or [
-            g
-            for g in free
-            if g.row.from_requestor == msg.from_requestor and g.row.first_frame == msg.frame
-        ]
+        ] or _fallback(free, msg)
         if not candidates:
             continue
         group = candidates[-1] if final else candidates[0]
@@ -205,6 +201,20 @@ def _match(groups: list[_Group], exchanges: Sequence[Exchange]) -> None:
         else:
             kind = "command" if group.command_bytes else "data"
             row.label = f"P-DATA-TF ({kind}, context {group.context_id})"
+
+
+def _fallback(free: list[_Group], msg: DimseMessage) -> list[_Group]:
+    """Groups that may carry ``msg`` when no group matched it exactly: those starting in
+    the message's frame, or, without frame numbers (a proxy writing no pcapng), the
+    groups of its direction and context that are nearest to it in time."""
+    same = [g for g in free if g.row.from_requestor == msg.from_requestor]
+    if msg.frame is not None:
+        return [g for g in same if g.row.first_frame == msg.frame]
+    same = [g for g in same if g.context_id == msg.context_id] or same
+    if not same:
+        return []
+    closest = min(abs(g.row.ts - msg.ts) for g in same)
+    return [g for g in same if abs(g.row.ts - msg.ts) == closest]
 
 
 def _pending_owner(group: _Group, exchanges: Sequence[Exchange]) -> Exchange | None:

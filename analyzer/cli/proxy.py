@@ -303,4 +303,4 @@ def _with_tui(config: ProxyConfig) -> None:
             raise stopped_by[0]
 
     listening = ", ".join(str(lst.address) for lst in config.listeners)
-    run_ui(store, ingest, source=f"proxy on {listening}")
+    run_ui(store, ingest, source=f"proxy on {listening}", stop_grace=config.timeouts.grace)

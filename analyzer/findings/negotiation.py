@@ -206,6 +206,7 @@ def role_not_negotiated(f: Facts) -> Iterator[Finding]:
         return
     by_id = {c.id: c for c in a.contexts}
     reported: set[str] = set()
+    get = any(x.service == "C-GET" and x.from_requestor for x in f.exchanges)
     for e in f.exchanges:
         req = e.request
         if req is None or e.from_requestor:
@@ -226,10 +227,16 @@ def role_not_negotiated(f: Facts) -> Iterator[Finding]:
             if ctx.scp_role != 1
             else "proposed the SCP role but the acceptor did not confirm it"
         )
+        # The cause is the C-GET's missing role; the unexpected C-STORE is its symptom.
+        title = (
+            f"C-GET whose Storage SCP role for {sop_name(sop)} was not negotiated"
+            if get
+            else f"{e.service} sent without the SCP/SCU role negotiated"
+        )
         yield f.finding(
             "role-not-negotiated",
             Severity.ERROR,
-            f"{e.service} sent without the SCP/SCU role negotiated",
+            title,
             f"{cap(f.party(False))} sent {exchange_label(e)} to the requestor on context "
             f"{ctx.id} ({sop_name(sop)}), but the requestor {proposed} for that SOP class "
             "(SCP/SCU Role Selection, PS3.7 D.3.3.4). Without it the requestor is not expected to "

@@ -85,7 +85,8 @@ def protocol_violations(f: Facts) -> Iterator[Finding]:
         elif kind == ViolationKind.STATE_MACHINE:
             code = "protocol-violation"
             severity = Severity.ERROR
-            title = f"{_cell_title(key)} ({key})"
+            # The cell is evidence (in the text and the detail), not a headline.
+            title = f"{_cell_title(key)} from the {'requestor' if from_requestor else 'acceptor'}"
             text = f"{cap(first.text)}{count}.{reaction}"
             hint = (
                 f"The software of {sender} breaks the association protocol: report it to its "

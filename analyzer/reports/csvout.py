@@ -38,8 +38,11 @@ COLUMNS = [
     "request_dataset_bytes",
     "response_dataset_bytes",
     "start",
+    "orphan_response",
 ]
-"""The columns of :func:`write` (``dicomtap analyze --format csv``)."""
+"""The columns of :func:`write` (``dicomtap analyze --format csv``). An orphan response (its
+request is not in the capture) is a row of its own, ``command`` ``C-STORE-RSP only``,
+``orphan_response`` true: it is not an exchange."""
 
 FINDING_COLUMNS = [
     *_ASSOCIATION_COLUMNS,
@@ -88,7 +91,7 @@ def write(store: Store, out: IO[str]) -> None:
             cells = [
                 *association,
                 e.index,
-                e.service,
+                f"{e.service}-RSP only" if e.orphan else e.service,
                 "" if e.message_id is None else e.message_id,
                 e.sop_class or "",
                 uid_name(e.sop_class) if e.sop_class else "",
@@ -102,6 +105,7 @@ def write(store: Store, out: IO[str]) -> None:
                 e.request_dataset_bytes,
                 e.response_dataset_bytes,
                 iso_time(e.start_ts) or "",
+                "true" if e.orphan else "false",
             ]
             writer.writerow(_row(COLUMNS, cells))
 

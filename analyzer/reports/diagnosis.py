@@ -45,6 +45,8 @@ CAUSE_ORDER = (
     "malformed-pdu",
     "context-rejected",
     "dimse-failure-status",
+    "tcp-reset-after-idle",
+    "tcp-unanswered",
     "association-aborted",
     "transport-dropped",
     "unanswered-request",

@@ -19,6 +19,8 @@ from analyzer.model import (
     Link,
     LinkKind,
     PresentationContext,
+    TcpSide,
+    TcpSummary,
     UserInfo,
     ViolationRecord,
 )
@@ -42,7 +44,7 @@ from dissectors.pdu import (
 from .common import in_start_order, iso_time, ms, side
 from .workflows import orphan, orphan_reason
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _context(c: PresentationContext) -> dict[str, Any]:
@@ -117,7 +119,6 @@ def association_record(
     """The ``association`` record of the schema; ``links`` are the association's links
     (:meth:`Store.links`), ``store`` is asked which side sent a linked report."""
     req, acc = a.requestor_info, a.acceptor_info
-    orphans = sum(1 for e in store.exchanges(a.id) if orphan(e)) if store is not None else 0
     return {
         "type": "association",
         "id": a.id,
@@ -197,8 +198,8 @@ def association_record(
                 "largest_p_data": a.acceptor_pdus.largest_p_data,
             },
         },
-        "exchanges": a.exchanges - orphans,
-        "orphan_responses": orphans,
+        "exchanges": a.exchanges,
+        "orphan_responses": a.orphan_responses,
         "violations": a.violations,
         "violations_unreported": a.violations_unreported,
         "gaps": {"count": a.gaps, "bytes": a.gap_bytes},
@@ -206,6 +207,67 @@ def association_record(
         "handshake_seen": a.handshake,
         "tls_client_hello": a.tls_client_hello,
         "initiated_by": _initiated_by(a, links, store),
+        "tcp": tcp_record(a.tcp),
+    }
+
+
+def _tcp_side(t: TcpSide) -> dict[str, Any]:
+    return {
+        "segments": t.segments,
+        "data_segments": t.data_segments,
+        "retransmissions": t.retransmissions,
+        "retransmitted_bytes": t.retransmitted_bytes,
+        "retransmission_bursts": t.retransmission_bursts,
+        "first_retransmission_frame": t.first_retransmission_frame,
+        "zero_windows": t.zero_windows,
+        "zero_window_episodes": t.zero_window_episodes,
+        "zero_window_ms": ms(t.zero_window_ns),
+        "longest_zero_window_ms": ms(t.longest_zero_window_ns),
+        "longest_zero_window_frame": t.longest_zero_window_frame,
+        "keepalives": t.keepalives,
+        "resets": t.resets,
+        "rtt": {
+            "samples": t.rtt_samples,
+            "min_ms": ms(t.rtt_min_ns),
+            "mean_ms": ms(t.rtt_mean_ns),
+            "max_ms": ms(t.rtt_max_ns),
+        },
+    }
+
+
+def tcp_record(t: TcpSummary | None) -> dict[str, Any] | None:
+    """The ``tcp`` object of an ``association`` record (None: not from a capture)."""
+    if t is None:
+        return None
+    reset = t.reset
+    stall = t.unanswered
+    return {
+        "requestor": _tcp_side(t.requestor),
+        "acceptor": _tcp_side(t.acceptor),
+        "handshake_rtt_ms": ms(t.handshake_rtt_ns),
+        "silences": t.silences,
+        "longest_silence_ms": ms(t.longest_silence_ns) if t.silences else None,
+        "longest_silence_frame": t.longest_silence_frame,
+        "reset": (
+            {
+                "by": side(reset.by_requestor),
+                "frame": reset.frame,
+                "after_silence_ms": ms(reset.after_silence_ns),
+            }
+            if reset
+            else None
+        ),
+        "unanswered_retransmissions": (
+            {
+                "by": side(stall.by_requestor),
+                "count": stall.retransmissions,
+                "first_frame": stall.since_frame,
+                "last_frame": stall.last_frame,
+                "duration_ms": ms(stall.last_ts - stall.since_ts),
+            }
+            if stall
+            else None
+        ),
     }
 
 

@@ -124,6 +124,36 @@ _EXCHANGE_FIELDS: list[tuple[str, pa.DataType]] = [
     ),
 ]
 
+_TCP_SIDE = _struct(
+    segments=_INT,
+    data_segments=_INT,
+    retransmissions=_INT,
+    retransmitted_bytes=_INT,
+    retransmission_bursts=_INT,
+    first_retransmission_frame=_INT,
+    zero_windows=_INT,
+    zero_window_episodes=_INT,
+    zero_window_ms=_MS,
+    longest_zero_window_ms=_MS,
+    longest_zero_window_frame=_INT,
+    keepalives=_INT,
+    resets=_INT,
+    rtt=_struct(samples=_INT, min_ms=_MS, mean_ms=_MS, max_ms=_MS),
+)
+_TCP = _struct(
+    requestor=_TCP_SIDE,
+    acceptor=_TCP_SIDE,
+    handshake_rtt_ms=_MS,
+    silences=_INT,
+    longest_silence_ms=_MS,
+    longest_silence_frame=_INT,
+    reset=_struct(by=_STR, frame=_INT, after_silence_ms=_MS),
+    unanswered_retransmissions=_struct(
+        by=_STR, count=_INT, first_frame=_INT, last_frame=_INT, duration_ms=_MS
+    ),
+)
+"""The ``tcp`` object of an association (JSON Lines schema 4)."""
+
 SCHEMAS: dict[str, pa.Schema] = {
     "header": pa.schema(
         [
@@ -183,6 +213,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("exchanges", _INT),
             ("violations", _INT),
             ("violations_unreported", _INT),
+            ("tcp", _TCP),
             ("gaps", _struct(count=_INT, bytes=_INT)),
             ("partial", _BOOL),
             ("handshake_seen", _BOOL),

@@ -6,6 +6,7 @@ be set side by side with vendor logs.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import IO
 
@@ -26,6 +27,7 @@ from .common import (
     size_text,
     status_text,
 )
+from .tcp import tcp_line
 from .workflows import orphan, workflow_lines
 
 
@@ -53,9 +55,51 @@ def _ae_text(raw: bytes | None) -> str:
     return stripped if stripped else repr(text)
 
 
-def _contexts(a: Association) -> list[str]:
+#: More presentation contexts than this are summarised in the text view (a modality that
+#: proposes every storage SOP class sends 100 or more): the counts, then only the contexts
+#: the DIMSE messages used and those refused (at most :data:`REFUSED_SHOWN`).
+CONTEXTS_SHOWN = 16
+REFUSED_SHOWN = 10
+
+
+def _context_selection(a: Association, used: set[int]) -> tuple[list[str], list[int]]:
+    """The summary lines and the IDs of the contexts worth a row, for a long proposal."""
+    results = Counter(
+        context_result_text(c.result).split(" (")[0] if c.result is not None else "no answer"
+        for c in a.contexts
+        if c.result != 0
+    )
+    accepted = sum(1 for c in a.contexts if c.result == 0)
+    refused = ", ".join(f"{n} {why}" for why, n in results.most_common())
+    line = f"  Presentation contexts: {len(a.contexts)} proposed, {accepted} accepted" + (
+        f", {refused}" if refused else ""
+    )
+    shown_used = [c.id for c in a.contexts if c.id in used]
+    others = [c.id for c in a.contexts if c.result != 0 and c.id not in used]
+    what = [f"the {len(shown_used)} used by DIMSE messages"]
+    if others:
+        what.append(
+            f"{REFUSED_SHOWN} of the {len(others)} not accepted"
+            if len(others) > REFUSED_SHOWN
+            else "the ones not accepted"
+        )
+    note = f"  (shown: {' and '.join(what)}; every one: --format json)"
+    return [line, note], shown_used + others[:REFUSED_SHOWN]
+
+
+def _contexts(a: Association, used: set[int] | None = None) -> list[str]:
+    """The presentation context table; a long proposal is summarised (see
+    :data:`CONTEXTS_SHOWN`) when ``used`` (the context IDs of the DIMSE messages) is given."""
     if not a.contexts:
         return []
+    head = ["  Presentation contexts:"]
+    contexts = a.contexts
+    if used is not None and len(contexts) > CONTEXTS_SHOWN:
+        head, ids = _context_selection(a, used)
+        keep = set(ids)
+        contexts = tuple(c for c in contexts if c.id in keep)
+        if not contexts:
+            return head
     rows = [
         [
             "ID",
@@ -65,7 +109,7 @@ def _contexts(a: Association) -> list[str]:
             "Accepted transfer syntax",
         ]
     ]
-    for c in a.contexts:
+    for c in contexts:
         proposed = [uid_short(ts) for ts in c.proposed_transfer_syntaxes] or ["(not captured)"]
         result = (
             context_result_text(c.result).split(" (")[0] if c.result is not None else "(no answer)"
@@ -87,7 +131,7 @@ def _contexts(a: Association) -> list[str]:
         )
         for ts in proposed[1:]:
             rows.append(["", "", ts, "", ""])
-    return ["  Presentation contexts:", *table(rows)]
+    return [*head, *table(rows)]
 
 
 def _user_info_rows(req: UserInfo | None, acc: UserInfo | None) -> list[str]:
@@ -199,7 +243,9 @@ def association_block(store: Store, a: Association) -> list[str]:
             "  Partial: the capture began after the association started; contexts are unknown "
             "and data set encodings were guessed"
         )
-    lines += _contexts(a)
+    exchanges = store.exchanges(a.id)
+    used = {m.context_id for e in exchanges for m in (e.request, e.final) if m is not None}
+    lines += _contexts(a, used)
     lines += _user_info_rows(a.requestor_info, a.acceptor_info)
     if a.requestor_pdus.total or a.acceptor_pdus.total:
         lines.append(
@@ -207,12 +253,15 @@ def association_block(store: Store, a: Association) -> list[str]:
             f"({size_text(a.requestor_pdus.bytes)}), acceptor sent {a.acceptor_pdus.total} "
             f"({size_text(a.acceptor_pdus.bytes)})"
         )
-    lines += _exchanges(store.exchanges(a.id))
+    lines += _exchanges(exchanges)
     lines += workflow_lines(store, a)
     gaps = store.gaps(a.id)
     if gaps:
         lost = sum(g.size for g in gaps)
         lines.append(f"  Capture gaps: {len(gaps)} ({size_text(lost)} missing from the capture)")
+    tcp = tcp_line(a.tcp)
+    if tcp is not None:
+        lines.append(f"  {tcp}")
     findings = store.findings(a.id)
     if findings:
         lines.append(f"  Findings ({len(findings)}), see 'dicomtap diagnose' for the details:")

@@ -22,7 +22,7 @@ _HOW = {
 
 def orphan(e: Exchange) -> bool:
     """A response whose request is not in the capture: not an exchange of its own."""
-    return e.request is None and e.final is not None
+    return e.orphan
 
 
 def orphan_reason(store: Store, e: Exchange) -> str:

@@ -81,8 +81,8 @@ _EXT = struct.Struct("!BB")
 _IPV4 = struct.Struct("!BxHHHxB2x4s4s")  # vhl, total length, id, flags+offset, proto, src, dst
 _IPV6 = struct.Struct("!4xHB1x16s16s")  # payload length, next header, src, dst
 _IPV6_FRAG = struct.Struct("!BxHI")  # next header, offset+M, identification
-_TCP = struct.Struct("!HHIIBB")  # sport, dport, seq, ack, data offset, flags
-_ETH_IPV4_TCP = struct.Struct("!12xHBxHHHxB2x4s4sHHIIBB")  # EtherType + _IPV4 + _TCP
+_TCP = struct.Struct("!HHIIBBH")  # sport, dport, seq, ack, data offset, flags, window
+_ETH_IPV4_TCP = struct.Struct("!12xHBxHHHxB2x4s4sHHIIBBH")  # EtherType + _IPV4 + _TCP
 
 # Segment is a NamedTuple; tuple.__new__ builds one without the generated Python-level
 # __new__, which is a measurable part of the per-packet cost. Every field is given (the last,
@@ -291,9 +291,23 @@ class PacketDecoder:
         """
         if linktype == LINKTYPE_ETHERNET and end - off >= 54:
             # The common case, Ethernet + IPv4 without options + TCP, in one unpack.
-            (etype, vhl, total, _, frag, proto, src, dst, sport, dport, seq, ack, doff, flags) = (
-                _ETH_IPV4_TCP.unpack_from(buf, off)
-            )
+            (
+                etype,
+                vhl,
+                total,
+                _,
+                frag,
+                proto,
+                src,
+                dst,
+                sport,
+                dport,
+                seq,
+                ack,
+                doff,
+                flags,
+                win,
+            ) = _ETH_IPV4_TCP.unpack_from(buf, off)
             if etype == _ETH_IPV4 and vhl == 0x45 and proto == _PROTO_TCP and not frag & 0x3FFF:
                 ip_end = off + 14 + total
                 start = off + 34 + ((doff >> 4) << 2)
@@ -313,6 +327,7 @@ class PacketDecoder:
                             buf[start:ip_end],
                             0,
                             False,
+                            win,
                         ),
                     )
         lost = orig_len - (end - off)  # bytes the snap length cut off the end of the frame
@@ -481,7 +496,7 @@ class PacketDecoder:
         if off + 20 > cap_end:
             self.stats.undecodable += 1  # includes a TCP header the snap length cut
             return None
-        sport, dport, seq, ack, doff, flags = _TCP.unpack_from(buf, off)
+        sport, dport, seq, ack, doff, flags, win = _TCP.unpack_from(buf, off)
         start = off + ((doff >> 4) << 2)
         if start < off + 20 or start > wire_end:
             self.stats.undecodable += 1  # a data offset that is impossible
@@ -512,5 +527,6 @@ class PacketDecoder:
                 buf[start:cap_end],
                 missing,
                 False,  # injected: a capture cannot tell
+                win,
             ),
         )

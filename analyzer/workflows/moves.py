@@ -190,7 +190,9 @@ class _Sub:
     __slots__ = ("association", "linked", "pairs", "plain")
 
     def __init__(self, a: Association, exchanges: list[Exchange]) -> None:
-        self.association = a
+        # Without its presentation contexts (a storage SCU proposes a hundred): links and
+        # the rules about them need the titles, addresses, times and outcome.
+        self.association = replace(a, contexts=()) if a.contexts else a
         self.pairs: dict[tuple[str | None, int], list[Exchange]] = defaultdict(list)
         self.plain: list[Exchange] = []
         for e in exchanges:

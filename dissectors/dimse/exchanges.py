@@ -19,7 +19,9 @@ class Exchange:
 
     ``request`` is None when the capture began after the request was sent. ``final`` is None
     for an unanswered request. ``outstanding_before`` counts the other requests from the same
-    side still unanswered when this one was sent (asynchronous operations).
+    side still unanswered when this one was sent (asynchronous operations). ``orphan``: the
+    responses of a request that is not in the stream (sent before the capture began, or
+    never seen): they are not an exchange of their own.
     """
 
     from_requestor: bool
@@ -30,13 +32,15 @@ class Exchange:
     last_pending: AssembledMessage | None
     cancel: AssembledMessage | None
     outstanding_before: int
+    orphan: bool = False
 
     @property
     def message_id(self) -> int | None:
         if self.request is not None:
             return self.request.command.message_id
-        if self.final is not None:
-            return self.final.command.message_id_being_responded_to
+        response = self.final or self.last_pending
+        if response is not None:
+            return response.command.message_id_being_responded_to
         return None
 
 
@@ -49,6 +53,7 @@ class _Open:
     first_response_ts: int | None = None
     last_pending: AssembledMessage | None = None
     cancel: AssembledMessage | None = None
+    orphan: bool = False
 
     def close(self, final: AssembledMessage | None) -> Exchange:
         return Exchange(
@@ -60,6 +65,7 @@ class _Open:
             self.last_pending,
             self.cancel,
             self.outstanding_before,
+            self.orphan,
         )
 
 
@@ -104,7 +110,7 @@ class ExchangeTracker:
         key = (not from_requestor, cmd.message_id_being_responded_to or 0)
         entry = self._open.get(key)
         if entry is None:
-            entry = _Open(None, not from_requestor, 0)
+            entry = _Open(None, not from_requestor, 0, orphan=True)
             if cmd.status in PENDING_STATUSES:
                 self._open[key] = entry
         if entry.first_response_ts is None:

@@ -33,7 +33,7 @@ def test_json_lines_schema() -> None:
     code, out, _ = run("analyze", "--format", "json", str(SAMPLES / "move_orthanc.pcap"))
     assert code == 0
     records = [json.loads(line) for line in out.splitlines()]
-    assert records[0]["type"] == "header" and records[0]["schema_version"] == 3
+    assert records[0]["type"] == "header" and records[0]["schema_version"] == 4
     assert records[-1]["type"] == "summary"
     associations = [r for r in records if r["type"] == "association"]
     exchanges = [r for r in records if r["type"] == "exchange"]
@@ -181,3 +181,23 @@ def test_help_has_examples() -> None:
     for command in ("analyze", "diagnose"):
         code, out, _ = run(command, "--help")
         assert code == 0 and "Examples:" in out and "Exit status" in out
+
+
+def test_a_long_proposal_is_summarised_in_the_text_view() -> None:
+    """getscu proposes 121 contexts: the default text view gives the counts and the two
+    contexts the messages used (the C-GET's and the CT storage one), not 121 table rows."""
+    _, out, _ = run("analyze", str(SAMPLES / "get_orthanc.pcap"))
+    assert "Presentation contexts: 121 proposed, 121 accepted" in out
+    assert "(shown: the 2 used by DIMSE messages; every one: --format json)" in out
+    table = out.split("Presentation contexts:")[1].split("User information")[0]
+    assert "Study Root Query/Retrieve Information Model - GET" in table
+    assert "CT Image Storage" in table and "MR Image Storage" not in table
+    _, js, _ = run("analyze", "--format", "json", str(SAMPLES / "get_orthanc.pcap"))
+    records = [json.loads(line) for line in js.splitlines()]
+    (a,) = [r for r in records if r["type"] == "association"]
+    assert len(a["contexts"]) == 121  # JSON keeps every one
+
+
+def test_a_short_proposal_is_printed_whole() -> None:
+    _, out, _ = run("analyze", str(SAMPLES / "store.pcap"))
+    assert "  Presentation contexts:\n" in out and "proposed," not in out

@@ -3,6 +3,7 @@ a capture that comes close (samples/README.md says how each capture was made).""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from analyzer.model import Finding, Severity
 from analyzer.pipeline import analyze_files
 from analyzer.store import Store
 
-from ..factories import associate_rq
+from ..factories import associate_rq, echo_association
 from ..pcapgen import SYN, Conversation, frame, write_pcap
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -122,6 +123,9 @@ RULES: dict[str, tuple[str, Severity, str]] = {
         Severity.WARNING,
         "pynetdicom.pcap",
     ),
+    "tcp-retransmissions": ("fail_tcp_loss.pcap", Severity.WARNING, "store.pcap"),
+    # store.pcap: one zero window of 55 µs, a receiver catching up
+    "tcp-zero-window": ("fail_tcp_zero_window.pcap", Severity.WARNING, "store.pcap"),
 }
 
 
@@ -152,6 +156,10 @@ def test_every_code_is_tested_somewhere() -> None:
         # tests/live: dumpcap's drop counts and an analysis that falls behind
         "capture-drops",
         "capture-lag",
+        # tests/analyzer/test_tcp_health.py: crafted, a middlebox cannot be put between
+        # two peers on the test machine
+        "tcp-unanswered",
+        "tcp-reset-after-idle",
     }
     assert set(CODES) == set(RULES) | tested_elsewhere
 
@@ -176,7 +184,7 @@ VERDICTS: dict[str, tuple[str, int]] = {
     "reject_context.pcap": ("MR Image Storage not accepted", 1),
     "fail_no_context.pcap": ("no presentation context accepted", 1),
     "abort.pcap": ("association aborted by the acceptor", 1),
-    "fail_abort_provider.pcap": ("unrecognised PDU (Evt19@Sta6)", 1),
+    "fail_abort_provider.pcap": ("unrecognised PDU from the requestor", 1),
     "fail_transport_dropped.pcap": ("connection dropped without release or abort", 1),
     "fail_unanswered.pcap": ("C-ECHO request never answered", 1),
     "fail_idle_timeout.pcap": ("association aborted by the acceptor", 1),
@@ -207,7 +215,10 @@ VERDICTS: dict[str, tuple[str, int]] = {
     ),
     "fail_commitment_no_report.pcap": ("No failure in 1 association (1 with warnings)", 0),
     "fail_get_no_role_dcmqrscp.pcap": ("C-GET without the Storage SCP role", 1),
-    "fail_get_no_role_orthanc.pcap": ("C-STORE sent without the SCP/SCU role negotiated", 1),
+    "fail_get_no_role_orthanc.pcap": (
+        "C-GET whose Storage SCP role for CT Image Storage was not negotiated",
+        1,
+    ),
     "fail_pdu_too_long.pcap": ("PDU larger than the receiver accepts", 1),
     "fail_unaccepted_context.pcap": (
         "message sent on a presentation context that was not accepted",
@@ -222,6 +233,8 @@ VERDICTS: dict[str, tuple[str, int]] = {
     "fail_partial_association.pcap": ("No failure", 0),
     "fail_never_associated.pcap": ("No failure", 0),
     "store.pcap": ("No failure", 0),
+    "fail_tcp_loss.pcap": ("No failure", 0),  # TCP recovered: slower, not failed
+    "fail_tcp_zero_window.pcap": ("No failure", 0),
 }
 
 
@@ -232,6 +245,15 @@ def test_diagnose_names_the_cause_first(name: str) -> None:
     first = result.stdout.splitlines()[0]
     assert first.startswith("Verdict: ") and cause in first, first
     assert result.exit_code == status
+
+
+def test_verdicts_never_headline_a_state_machine_cell() -> None:
+    """A PS3.8 table cell (Evt19@Sta6) is evidence: it may be in a finding's text, never in
+    the verdict line."""
+    for name in VERDICTS:
+        result = CliRunner().invoke(main, ["diagnose", "--no-progress", str(SAMPLES / name)])
+        first = result.stdout.splitlines()[0]
+        assert not re.search(r"Evt\d+|Sta\d+", first), first
 
 
 def test_every_failure_sample_has_a_verdict() -> None:
@@ -288,3 +310,26 @@ def test_every_finding_has_evidence() -> None:
         for f in findings(name):
             assert f.title and f.explanation and f.hint
             assert f.evidence.frames or f.evidence.ts is not None, (name, f.code)
+
+
+def _silent_connection(client: tuple[str, int], server: tuple[str, int], t0: float) -> Conversation:
+    """A connection that is accepted, carries nothing and is closed."""
+    return Conversation(client, server, t0).handshake().close()
+
+
+def test_never_associated_on_any_port_between_hosts_that_speak_dicom(tmp_path: Path) -> None:
+    """A modality that associates with its PACS on port 4100 and also opens a connection to
+    port 5100 of the same host that never associates: the second is reported without any
+    --port, by the pair's other traffic; the same connection from an unrelated host is not."""
+    dicom = Conversation(("10.0.0.1", 50000), ("10.0.0.2", 4100)).handshake()
+    for from_client, pdu in echo_association():
+        dicom.send(from_client, pdu)
+    dicom.close()
+    tried = _silent_connection(("10.0.0.1", 50001), ("10.0.0.2", 5100), 1_700_000_010.0)
+    other = _silent_connection(("10.0.0.3", 50002), ("10.0.0.2", 5100), 1_700_000_020.0)
+    path = write_pcap(tmp_path / "ports.pcap", dicom.frames + tried.frames + other.frames)
+    store = Store()
+    analyze_files([path], store, rules=Diagnosis())
+    never = [a for a in store.associations() if a.outcome == "never-associated"]
+    assert [(a.client.ip, a.server.port) for a in never] == [("10.0.0.1", 5100)]
+    assert any(f.code == "never-associated" for f in store.findings(never[0].id))

@@ -40,7 +40,9 @@ REFUSED = {
 def self_replay(net: Net, tmp: Path, *args: str) -> list[dict[str, Any]]:
     out = subprocess.run(
         net.wrap(
-            [sys.executable, str(SCRIPTS / "selfreplay.py"), str(tmp), str(net.port(12000)), "10"]
+            # 30 s per wait: fail_tcp_zero_window.pcap's acceptor answers 4 s after a request
+            # that took 6 s to send (its TCP window stayed closed), and the replay keeps pace.
+            [sys.executable, str(SCRIPTS / "selfreplay.py"), str(tmp), str(net.port(12000)), "30"]
         )
         + list(args),
         capture_output=True,

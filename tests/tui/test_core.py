@@ -7,8 +7,9 @@ import itertools
 
 import pytest
 
-from analyzer.model import Association, PduRecord, Severity
+from analyzer.model import Association, DimseMessage, PduRecord, Severity
 from analyzer.pdulog import PduLog
+from analyzer.reports.common import duration_text
 from analyzer.store import Change, ChangeKind, Store
 from tui import charts, details, diagram, query, timeline
 from tui.core import Look, SortKey, StoreIndex
@@ -137,6 +138,8 @@ def test_layout_adds_columns_as_the_screen_widens() -> None:
     assert SortKey.DURATION in [c.key for c, _ in layout(99)]
     aes = {w for c, w in layout(79) if c.key is SortKey.AES}
     assert aes.pop() >= 22  # two AE titles and an arrow fit at 80 columns
+    finding = {w for c, w in layout(80) if c.key is SortKey.FINDING}
+    assert finding.pop() >= len("✖ association-rejected")  # a whole finding code at 80
 
 
 def test_cells_are_fitted() -> None:
@@ -312,7 +315,23 @@ def test_charts() -> None:
     assert sum(flow.values) == total
     spread = charts.latency_distribution(store.exchanges(a.id), 10)
     assert sum(spread.values) == 4 and spread.caption.startswith("4 answered")
+    assert "log scale" in spread.caption
+    latencies = sorted(e.latency_ns or 0 for e in store.exchanges(a.id))
+    assert (spread.low, spread.high) == (
+        duration_text(latencies[0]),
+        duration_text(latencies[-1]),
+    )
     assert charts.latency_distribution([], 10).values == []
+
+
+def test_peak_rate_does_not_depend_on_the_width() -> None:
+    store = sample_store("store.pcap")
+    a = store.associations()[0]
+    captions = {charts.throughput(a, store.pdus(a.id), [], n).caption for n in (8, 30, 110)}
+    assert len(captions) == 1
+    # 1,000 bytes in the first 100 ms window and 3,000 in a later one: 30 kB/s
+    points = [(0, 1000), (250_000_000, 1000), (260_000_000, 2000)]
+    assert charts.peak_rate(points, 0, 1_000_000_000) == 30_000
 
 
 # --- the compact PDU log (analyzer.pdulog, added for large captures) ----------------------
@@ -350,3 +369,26 @@ def test_pdu_log_summarises_several_pdvs() -> None:
         False,
     )
     assert log.nbytes() == 39
+
+
+def test_timeline_pairs_messages_without_frame_numbers() -> None:
+    """A proxy writing no pcapng numbers no frame: each response still goes under its
+    own request, not under the last response of its direction."""
+    store = sample_store("store.pcap")
+    a = store.associations()[0]
+
+    def unnumbered(m: DimseMessage | None) -> DimseMessage | None:
+        return None if m is None else dataclasses.replace(m, frame=None, end_frame=None)
+
+    pdus = [dataclasses.replace(p, frame=None, end_frame=None) for p in store.pdus(a.id)]
+    exchanges = [
+        dataclasses.replace(e, request=unnumbered(e.request), final=unnumbered(e.final))
+        for e in store.exchanges(a.id)
+    ]
+    rows = [r for r in timeline.build(a, pdus, exchanges) if r.kind is timeline.Kind.MESSAGE]
+    numbers = [r.label.split()[1] for r in rows]
+    assert numbers == ["#1", "#1", "#2", "#2", "#3", "#3", "#4", "#4"]
+    assert all(r.exchange is not None for r in rows)
+    assert [r.exchange.index for r in rows if r.exchange] == [
+        e.index for e in exchanges for _ in (0, 1)
+    ]

@@ -178,3 +178,53 @@ def test_a_failing_ingest_is_reported_not_raised() -> None:
             assert "stopped" in str(title)
 
     asyncio.run(main())
+
+
+def test_quitting_a_live_source_asks_then_counts_down_while_it_stops() -> None:
+    source = sample_store("store.pcap")
+    first = min(source.associations(), key=lambda a: a.id)
+    told_to_stop = threading.Event()
+    finished = threading.Event()
+
+    def ingest(store: Store, progress: Progress) -> None:
+        # a relay: one association still open when asked to stop, which then ends
+        store.put_association(dataclasses.replace(first, outcome=None, end_ts=None))
+        try:
+            while True:
+                progress(0, -1)
+                time.sleep(0.02)
+        except BaseException:
+            told_to_stop.set()
+            time.sleep(1.0)  # the grace period: the open association finishes
+            store.put_association(first)
+            finished.set()
+            raise
+
+    async def main() -> None:
+        from tui.screens.quit import ConfirmQuitScreen
+
+        store = Store()
+        app = DicomtapApp(store, ingest, cursor_blink=False, flush_every=0.05, stop_grace=5)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, app.is_live)
+            await pilot.press("q")
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmQuitScreen) and app.is_running
+            assert "Stop the source and quit?" in str(
+                app.screen.query_one("#quit-question", Static).content
+            )
+            await pilot.press("n")  # keep running
+            await pilot.pause(0.2)
+            assert not isinstance(app.screen, ConfirmQuitScreen)
+            assert app.is_running and not told_to_stop.is_set()
+            await pilot.press("q", "y")
+            await until(pilot, told_to_stop.is_set)
+            assert app.is_running  # not a blank screen: the countdown shows
+            question = str(app.screen.query_one("#quit-question", Static).content)
+            assert "Stopping" in question and "s left" in question
+            hint = str(app.screen.query_one("#quit-hint", Static).content)
+            assert "1 association still open" in hint
+            await until(pilot, lambda: not app.is_running)
+        assert finished.is_set()
+
+    asyncio.run(main())

@@ -263,15 +263,39 @@ def test_search_in_the_timeline() -> None:
         view = screen.query_one(TimelineView)
         await pilot.press("slash")
         box = screen.query_one("#search", Input)
-        assert box.display and box.has_focus
+        bar = screen.query_one("#search-bar")
+        assert bar.has_class("shown") and bar.region.height == 1 and box.has_focus
         await pilot.press(*"c-store-rq")
         await pilot.pause()
         assert view.rows[view.cursor].label.startswith("C-STORE-RQ #1")
+        assert static_text(app, "#search-count").startswith("1/4")  # four C-STOREs
         await pilot.press("enter")
         assert view.rows[view.cursor].label.startswith("C-STORE-RQ #2")
+        await pilot.press("down")
+        await pilot.pause()
+        assert view.rows[view.cursor].label.startswith("C-STORE-RQ #3")
+        assert static_text(app, "#search-count").startswith("3/4")
+        await pilot.press("up", "up", "up")  # wraps round to the last
+        await pilot.pause()
+        assert view.rows[view.cursor].label.startswith("C-STORE-RQ #4")
+        # every match is highlighted, not only the one under the cursor
+        match = view.style("timeline--match").bgcolor
+        first = view.matches[0]
+        assert match is not None
+        assert any(seg.style and seg.style.bgcolor == match for seg in view.render_row(first, 90))
+        others = [i for i in range(len(view.rows)) if i not in view.matches]
+        assert not any(
+            seg.style and seg.style.bgcolor == match for seg in view.render_row(others[0], 90)
+        )
         await pilot.press("escape")  # closes the search, stays on the screen
         await pilot.pause()
-        assert not box.display and isinstance(app.screen, AssociationScreen)
+        assert not bar.has_class("shown") and isinstance(app.screen, AssociationScreen)
+        await pilot.press("greater_than_sign")  # the matches stay: > steps on from the view
+        await pilot.pause()
+        assert view.rows[view.cursor].label.startswith("C-STORE-RQ #1")
+        await pilot.press("n")  # "next finding" is still n: no clash
+        await pilot.pause()
+        assert view.rows[view.cursor].label.startswith("C-STORE-RQ #1")
 
     run(store, scenario)
 

@@ -200,6 +200,21 @@ def test_proxy_with_the_tui(terminal: Callable[[list[str]], Terminal], tmp_path:
             assert store.returncode == 0, store.stderr
             screen = t.wait(lambda s: "MODALITY → PACS" in s and "released" in s, "the association")
             row = next(line for line in screen.splitlines() if "MODALITY → PACS" in line)
-            assert " 2 " in row  # two exchanges
-            t.keys("q")
+            assert " 2 " in f"{row} ", screen  # two exchanges (the last column shown at 80)
+            # without --pcap no frame is numbered: each response still pairs with its request
+            t.keys("Enter")
+            screen = t.wait(lambda s: "C-STORE-RSP #2" in s, "the timeline")
+            messages = [
+                line.split("C-STORE-")[1].split()[:2]
+                for line in screen.splitlines()
+                if "C-STORE-" in line
+            ]
+            assert messages == [["RQ", "#1"], ["RSP", "#1"], ["RQ", "#2"], ["RSP", "#2"]], screen
+            t.keys("Escape")
+            t.wait(lambda s: "MODALITY → PACS" in s and "Quit" in s, "back to the list")
+            t.keys("q")  # the relay is live: q asks first
+            t.wait(lambda s: "Stop the proxy and quit?" in s, "the question")
+            t.keys("n")
+            t.wait(lambda s: "Stop the proxy" not in s and "live" in s, "the relay still running")
+            t.keys("q", "y")
             t.wait(lambda s: "EXITED 0" in s, "the proxy to shut down")

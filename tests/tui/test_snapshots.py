@@ -22,6 +22,7 @@ from .conftest import sample_store, with_findings
 Compare = Callable[..., bool]
 WIDE = (100, 30)
 SMALL = (80, 24)
+LARGE = (160, 48)
 
 
 def app_for(*samples: str, findings: bool = True) -> DicomtapApp:
@@ -40,6 +41,12 @@ class TestAssociationList:
 
     def test_list_80x24(self, snap_compare: Compare) -> None:
         assert snap_compare(app_for(*MIXED), terminal_size=SMALL)
+
+    def test_list_160x48(self, snap_compare: Compare) -> None:
+        assert snap_compare(app_for(*MIXED), terminal_size=LARGE)
+
+    def test_save_dialog_80x24(self, snap_compare: Compare) -> None:
+        assert snap_compare(app_for(*MIXED), press=["w"], terminal_size=SMALL)
 
     def test_filtered(self, snap_compare: Compare) -> None:
         press = ["slash", *"outcome=rejected or code=association-aborted", "enter"]
@@ -87,6 +94,17 @@ class TestAssociationView:
         press = ["enter", "slash", *"release"]
         assert snap_compare(app_for("echo.pcap"), press=press, terminal_size=WIDE)
 
+    def test_search_count_80x24(self, snap_compare: Compare) -> None:
+        press = ["enter", "slash", *"c-store", "down"]
+        assert snap_compare(app_for("store.pcap"), press=press, terminal_size=SMALL)
+
+    def test_timeline_160x48(self, snap_compare: Compare) -> None:
+        assert snap_compare(app_for("move_orthanc.pcap"), press=["enter"], terminal_size=LARGE)
+
+    def test_negotiation_80x24(self, snap_compare: Compare) -> None:
+        app = app_for("reject_context.pcap")
+        assert snap_compare(app, press=["enter", "2"], terminal_size=SMALL)
+
 
 class TestExchangeView:
     # move_orthanc.pcap: the sub-association ORTHANC → STORESCP, its first C-STORE
@@ -102,6 +120,14 @@ class TestExchangeView:
     def test_data_set_tree(self, snap_compare: Compare) -> None:
         press = [*self.OPEN, "3"]
         assert snap_compare(app_for("move_orthanc.pcap"), press=press, terminal_size=WIDE)
+
+    def test_data_set_search_80x24(self, snap_compare: Compare) -> None:
+        press = [*self.OPEN, "slash", *"patient"]
+        assert snap_compare(app_for("move_orthanc.pcap"), press=press, terminal_size=SMALL)
+
+    def test_data_set_tree_160x48(self, snap_compare: Compare) -> None:
+        press = [*self.OPEN, "3"]
+        assert snap_compare(app_for("move_orthanc.pcap"), press=press, terminal_size=LARGE)
 
     def test_hex(self, snap_compare: Compare) -> None:
         press = [*self.OPEN, "4"]

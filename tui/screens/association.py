@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import (
     DataTable,
     Footer,
@@ -34,8 +34,10 @@ from analyzer.reports.common import (
     size_text,
     status_text,
 )
-from tui import charts, links, timeline
-from tui.core import SEVERITY_MARK
+from analyzer.reports.tcp import tcp_line
+from tui import charts, links, timeline, wireshark
+from tui.core import SEVERITY_MARK, outcome_look
+from tui.frames import FrameNames
 from tui.messages import StoreUpdated
 from tui.rows import ae_pair
 from tui.safe import printable, safe_text
@@ -43,6 +45,9 @@ from tui.screens import negotiation
 from tui.screens.base import BaseScreen, QueryInput, Throttle
 from tui.widgets.timeline import TimelineHeader, TimelineView
 
+COMPACT_BELOW = 32
+"""Terminals with fewer rows than this get the compact header (one title line, one chart
+line)."""
 THREAD_ABOVE = 20_000
 """An association of more PDUs than this is read in a worker thread (0.1 s and more)."""
 
@@ -67,7 +72,12 @@ class AssociationScreen(BaseScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
-        Binding("slash", "search", "Search", key_display="/"),
+        # priority: decided as the key arrives, so keys typed right after / reach the box
+        Binding("slash", "search", "Search", key_display="/", priority=True),
+        Binding("down", "search_key(1)", "Next match", show=False),
+        Binding("up", "search_key(-1)", "Previous match", show=False),
+        Binding("greater_than_sign", "step_match(1)", "Next match", key_display=">", show=False),
+        Binding("less_than_sign", "step_match(-1)", "Previous match", key_display="<", show=False),
         Binding("n", "next_finding(1)", "Next finding"),
         Binding("N", "next_finding(-1)", "Previous finding", show=False),
         Binding("1", "tab('timeline')", "Timeline", show=False),
@@ -75,6 +85,11 @@ class AssociationScreen(BaseScreen):
         Binding("3", "tab('exchanges')", "Exchanges", show=False),
         Binding("4", "tab('findings')", "Findings tab", show=False),
         Binding("l", "follow_link", "Follow the workflow link", show=False),
+        Binding("left_square_bracket", "step(-1)", "Previous association", key_display="["),
+        Binding("right_square_bracket", "step(1)", "Next association", key_display="]"),
+        Binding("w", "save", "Save"),
+        Binding("y", "copy_filter", "Copy a Wireshark filter", show=False),
+        Binding("Y", "copy_ids", "Copy AE titles", show=False),
     ]
 
     def __init__(self, association_id: int, finding: Finding | None = None) -> None:
@@ -98,14 +113,17 @@ class AssociationScreen(BaseScreen):
     def compose(self) -> ComposeResult:
         a = self.association
         yield Static(id="assoc-title", classes="title-bar")
-        with Horizontal(classes="chart"):
-            yield Label("throughput", classes="chart-name")
-            yield Sparkline([], id="throughput")
-            yield Label(id="throughput-caption", classes="chart-caption")
-        with Horizontal(classes="chart"):
-            yield Label("latency   ", classes="chart-name")
-            yield Sparkline([], id="latency")
-            yield Label(id="latency-caption", classes="chart-caption")
+        with Vertical(id="charts"):
+            with Horizontal(classes="chart"):
+                yield Label("throughput", classes="chart-name")
+                yield Sparkline([], id="throughput")
+                yield Label(id="throughput-caption", classes="chart-caption")
+            with Horizontal(classes="chart"):
+                yield Label("latencies ", classes="chart-name")
+                yield Label(id="latency-low", classes="chart-axis")
+                yield Sparkline([], id="latency")
+                yield Label(id="latency-high", classes="chart-axis")
+                yield Label(id="latency-caption", classes="chart-caption")
         with TabbedContent(initial="timeline"):
             with TabPane("1 Timeline", id="timeline"):
                 yield TimelineHeader(a, id="timeline-header")
@@ -121,11 +139,13 @@ class AssociationScreen(BaseScreen):
                 yield DataTable(id="exchange-table", cursor_type="row", zebra_stripes=True)
             with TabPane("4 Findings", id="findings"):
                 yield OptionList(id="finding-list")
-        yield QueryInput(
-            placeholder="search the timeline (enter: next match, esc: close)",
-            id="search",
-            classes="query",
-        )
+        with Horizontal(id="search-bar"):
+            yield QueryInput(
+                placeholder="search the timeline (enter: next match, esc: close)",
+                id="search",
+                classes="query",
+            )
+            yield Static(id="search-count")
         yield Footer()
 
     @property
@@ -133,6 +153,7 @@ class AssociationScreen(BaseScreen):
         return self.query_one(TimelineView)
 
     def on_mount(self) -> None:
+        self.view.frames = FrameNames.of(self.store.source)
         table = self.query_one("#exchange-table", DataTable)
         table.add_columns("#", "Command", "By", "Msg", "SOP class", "Status", "Latency", "Data")
         self.view.focus()
@@ -219,13 +240,37 @@ class AssociationScreen(BaseScreen):
             self.view.move_to(timeline.index_of_finding(reading.rows, self._pending_finding))
             self._pending_finding = None
 
+    def on_resize(self, event: events.Resize) -> None:
+        # a short terminal (80×24) keeps its rows for the timeline: a one-line title, the
+        # two charts side by side without captions
+        compact = event.size.height < COMPACT_BELOW
+        if compact != self.has_class("compact"):
+            self.set_class(compact, "compact")
+            self._title(self.association)
+
     def _title(self, a: Association) -> None:
-        summary = self.index.summaries.get(a.id)
-        look = summary.look.value if summary is not None else "open"
+        look = outcome_look(a.outcome).value
+        outcome_style = self.view.style(f"timeline--{_LOOK_ROW[look]}")
+        if self.has_class("compact"):
+            text = Text.assemble(
+                (f"#{a.id} ", "bold"),
+                (ae_pair(a), "bold"),
+                "  ",
+                (outcome_text(a), outcome_style),
+                f" · {duration_text(a.duration_ns)} · {plural(a.exchanges, 'exchange')} · "
+                f"{plural(len(self._findings), 'finding')}",
+                no_wrap=True,
+                overflow="ellipsis",
+            )
+            workflow = links.workflow_line(self.store, a)
+            if workflow is not None:  # the way to a C-MOVE's sub-association and back
+                text.append(f"\n{workflow}", style="italic")
+            self.query_one("#assoc-title", Static).update(text)
+            return
         text = Text.assemble(
             (f"#{a.id} ", "bold"), (ae_pair(a), "bold"), f"  {a.client} → {a.server}  "
         )
-        text.append(outcome_text(a), style=self.view.style(f"timeline--{_LOOK_ROW[look]}"))
+        text.append(outcome_text(a), style=outcome_style)
         total = a.requestor_pdus.bytes + a.acceptor_pdus.bytes
         text.append(
             f"\n{iso_time(a.start_ts)} · {duration_text(a.duration_ns)} · "
@@ -235,12 +280,18 @@ class AssociationScreen(BaseScreen):
         workflow = links.workflow_line(self.store, a)
         if workflow is not None:
             text.append(f"\n{workflow}", style="italic")
+        tcp = tcp_line(a.tcp)
+        if tcp is not None:
+            text.append(f"\n{tcp}")
         self.query_one("#assoc-title", Static).update(text)
 
     def _charts(self, flow: charts.Series, spread: charts.Series) -> None:
         self.query_one("#throughput", Sparkline).data = flow.values
         self.query_one("#throughput-caption", Label).update(flow.caption)
         self.query_one("#latency", Sparkline).data = spread.values
+        # the histogram's ends are latencies, not times: its axis says so
+        self.query_one("#latency-low", Label).update(f"{spread.low} ▕" if spread.low else "")
+        self.query_one("#latency-high", Label).update(f"▏{spread.high}" if spread.high else "")
         self.query_one("#latency-caption", Label).update(spread.caption)
 
     def _negotiation(self, a: Association) -> None:
@@ -311,11 +362,7 @@ class AssociationScreen(BaseScreen):
             )
             text.append("   enter: command, data set, bytes", style="italic")
         else:
-            frames = (
-                f"frames {row.first_frame}-{row.last_frame}"
-                if row.last_frame and row.last_frame != row.first_frame
-                else f"frame {row.first_frame}"
-            )
+            frames = view.frames.span(row.first_frame, row.last_frame)
             text.append(f"{row.label}  {row.detail}  ({frames})" if row.first_frame else row.label)
         self.query_one("#row-detail", Static).update(text)
 
@@ -361,6 +408,40 @@ class AssociationScreen(BaseScreen):
             return
         self.notify("No workflow link from or to this association.", timeout=3)
 
+    def action_step(self, step: int) -> None:
+        """To the previous or next association of the list (as filtered and sorted)."""
+        order = self.list_order()
+        if self.association_id not in order:
+            self.notify("This association is not in the list.", timeout=3)
+            return
+        i = order.index(self.association_id) + step
+        if not 0 <= i < len(order):
+            self.notify("No more associations this way.", timeout=2)
+            return
+        self.app.switch_screen(AssociationScreen(order[i]))
+
+    def list_order(self) -> list[int]:
+        """The association list's rows, as the list screen shows them."""
+        from tui.screens.main import MainScreen
+
+        for screen in self.app.screen_stack:
+            if isinstance(screen, MainScreen):
+                return list(screen.table.ids)
+        return sorted(self.index.summaries)
+
+    def action_save(self) -> None:
+        aid = self.association_id
+        self.save_associations([aid], f"association #{aid}", f"assoc{aid}")
+
+    def action_copy_filter(self) -> None:
+        self.copy(
+            wireshark.display_filter(self.association, wireshark.frame_names(self.store.source)),
+            "Wireshark filter",
+        )
+
+    def action_copy_ids(self) -> None:
+        self.copy(wireshark.identifiers(self.association), "AE titles")
+
     def action_next_finding(self, step: int) -> None:
         self.action_tab("timeline")
         found = self.view.next_finding(step)
@@ -382,33 +463,69 @@ class AssociationScreen(BaseScreen):
     # --- search and back ---------------------------------------------------------------
 
     def action_search(self) -> None:
-        self.action_tab("timeline")
-        box = self.query_one("#search", Input)
-        box.display = True
-        box.focus()
+        # the tab without focusing its view: a deferred focus would take it from the box
+        self.query_one(TabbedContent).active = "timeline"
+        self.query_one("#search-bar").add_class("shown")
+        # at once, not after the keys already queued behind / (Widget.focus waits for them)
+        self.set_focus(self.query_one("#search", Input))
 
     @on(Input.Changed, "#search")
     def search_changed(self, message: Input.Changed) -> None:
-        if message.value:
-            found = self.view.find(message.value, self.view.cursor)
-            if found is not None:
-                self.view.move_to(found)
+        view = self.view
+        view.search(message.value)
+        found = view.cursor if view.cursor in view.matches else view.step_match(1)
+        if found is not None:
+            view.move_to(found)
+        self._search_count()
 
     @on(Input.Submitted, "#search")
-    def search_next(self, message: Input.Submitted) -> None:
-        if not message.value:
+    def search_submitted(self, message: Input.Submitted) -> None:
+        self.action_step_match(1)
+
+    def action_step_match(self, step: int) -> None:
+        """To the next (1) or previous (-1) row the search matches."""
+        view = self.view
+        if not view.needle:
+            self.action_search()
             return
-        found = self.view.find(message.value, self.view.cursor + 1)
+        found = view.step_match(step)
         if found is None:
-            missing = f"'{printable(message.value)}' is not in the timeline."
+            missing = f"'{printable(view.needle)}' is not in the timeline."
             self.notify(missing, timeout=3, markup=False)  # what was typed is no markup
         else:
-            self.view.move_to(found)
+            view.move_to(found)
+        self._search_count()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "search_key":  # ↑ and ↓ step through matches while typing only
+            return self.query_one("#search", Input).has_focus
+        if action == "search":  # in the box, / is typed
+            return not self.query_one("#search", Input).has_focus
+        return True
+
+    def action_search_key(self, step: int) -> None:
+        self.action_step_match(step)
+
+    def _search_count(self) -> None:
+        view = self.view
+        count = self.query_one("#search-count", Static)
+        if not view.needle:
+            count.update("")
+            return
+        where = view.match_position()
+        total = len(view.matches)
+        text = f"{where}/{total}" if where else f"{total} match{'es' if total != 1 else ''}"
+        count.update(Text(f"{text}  enter/↓ next · ↑ previous", style="bold" if total else "red"))
+
+    @on(TimelineView.Highlighted)
+    def _cursor_moved(self) -> None:
+        if self.view.needle:
+            self._search_count()
 
     def action_back(self) -> None:
-        box = self.query_one("#search", Input)
-        if box.display:
-            box.display = False
+        bar = self.query_one("#search-bar")
+        if bar.has_class("shown"):
+            bar.remove_class("shown")  # the matches stay highlighted; > and < still step
             self.view.focus()
             return
         self.app.pop_screen()

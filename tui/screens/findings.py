@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from analyzer.model import Finding, Severity
 from tui.core import SEVERITY_MARK
+from tui.frames import FrameNames
 from tui.messages import StoreUpdated
 from tui.rows import ae_pair
 from tui.safe import printable, safe_text
@@ -92,7 +93,8 @@ class FindingsScreen(BaseScreen):
             return
         f = self.findings[min(self.table.cursor_row, len(self.findings) - 1)]
         ev = f.evidence
-        where = ", ".join(f"#{n}" for n in ev.frames[:8]) if ev.frames else "-"
+        names = FrameNames.of(self.store.source)
+        where = ", ".join(names.name(n) for n in ev.frames[:8]) if ev.frames else "-"
         text = Text.assemble(
             (f"{printable(f.title)}\n", "bold"),
             f"{printable(f.explanation)}\n",

@@ -15,6 +15,7 @@ from textual.widgets import Footer, Input, Static
 
 from analyzer.filter import FilterError
 from analyzer.reports.common import outcome_text, plural, size_text
+from tui import wireshark
 from tui.core import Look, SortKey
 from tui.messages import StoreUpdated
 from tui.query import Query, parse
@@ -38,6 +39,10 @@ class MainScreen(BaseScreen):
         Binding("N", "next_finding(-1)", "Previous finding", show=False),
         Binding("s", "sort", "Sort"),
         Binding("r", "reverse", "Reverse sort", show=False),
+        Binding("w", "save_shown", "Save"),
+        Binding("W", "save_current", "Save the highlighted association", show=False),
+        Binding("y", "copy_filter", "Copy a Wireshark filter of the association", show=False),
+        Binding("Y", "copy_ids", "Copy its AE titles", show=False),
     ]
 
     def __init__(self) -> None:
@@ -180,6 +185,34 @@ class MainScreen(BaseScreen):
                 table.move_to(i)
                 return
         self.notify("No association with findings is shown.", timeout=3)
+
+    # --- saving and copying ---------------------------------------------------------------------
+
+    def action_save_shown(self) -> None:
+        ids = list(self.table.ids)
+        what = "the shown associations" if self.query_filter else "every association"
+        self.save_associations(ids, f"{what} ({len(ids)})", "selection")
+
+    def action_save_current(self) -> None:
+        current = self.table.current
+        if current is None:
+            self.notify("No association is highlighted.", timeout=3)
+            return
+        self.save_associations([current], f"association #{current}", f"assoc{current}")
+
+    def action_copy_filter(self) -> None:
+        current = self.table.current
+        if current is not None:
+            a = self.index.summaries[current].association
+            self.copy(
+                wireshark.display_filter(a, wireshark.frame_names(self.store.source)),
+                "Wireshark filter",
+            )
+
+    def action_copy_ids(self) -> None:
+        current = self.table.current
+        if current is not None:
+            self.copy(wireshark.identifiers(self.index.summaries[current].association), "AEs")
 
     # --- the filter ---------------------------------------------------------------------------
 

@@ -34,8 +34,14 @@ def contexts(a: Association, look: LookStyle) -> RenderableType:
     table = Table(
         title="Presentation contexts", title_justify="left", box=box.SIMPLE_HEAD, expand=True
     )
-    for name in ("ID", "Abstract syntax", "Proposed", "Result", "Accepted", "Roles"):
-        table.add_column(name, overflow="fold")
+    # one line per syntax: a long transfer syntax name is cut, not wrapped over three
+    # lines (at 80 columns); the result keeps every word (it says why)
+    table.add_column("ID", no_wrap=True)
+    for name in ("Abstract syntax", "Proposed"):
+        table.add_column(name, no_wrap=True, overflow="ellipsis", ratio=3, min_width=10)
+    table.add_column("Result", overflow="fold", ratio=5)
+    table.add_column("Accepted", no_wrap=True, overflow="ellipsis", ratio=3)
+    table.add_column("Roles", no_wrap=True, overflow="ellipsis", ratio=1, min_width=5)
     for r in rows:
         style = look(f"timeline--{r.look}") if r.look != "ok" else None
         result = r.result + (f" ({r.why})" if r.why and r.why != "rejected" else "")

@@ -14,7 +14,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from analyzer.model import Severity
-from tui.core import Look, SortKey, StoreIndex
+from tui.core import Look, SortKey, StoreIndex, outcome_look
 from tui.rows import GAP, cells, header, layout
 
 from .linelist import LineList
@@ -62,7 +62,10 @@ class AssociationTable(LineList):
         for i, (key, text) in enumerate(cells(summary, layout(width))):
             if i:
                 segments.append(Segment(" " * GAP))
-            if key in (SortKey.OUTCOME, SortKey.ID):
+            if key is SortKey.OUTCOME:
+                outcome = outcome_look(summary.association.outcome)
+                segments.append(Segment(text, self.style(f"assoc--{outcome.value}")))
+            elif key is SortKey.ID:
                 segments.append(Segment(text, look))
             elif key is SortKey.FINDING and worst is not None:
                 segments.append(Segment(text, self.style(f"assoc--sev-{worst.severity.label}")))

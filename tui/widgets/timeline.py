@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Hashable
 from typing import ClassVar
 
@@ -12,13 +13,14 @@ from textual.widget import Widget
 
 from analyzer.model import Association
 from tui.diagram import header, line, plain
+from tui.frames import FrameNames
 from tui.timeline import Kind, Row
 
 from .linelist import LineList
 
 LOOKS = ("pdu", "assoc", "dimse", "pending", "ok", "warning", "failed", "info", "muted")
 """Style names a timeline row can carry (see :mod:`tui.timeline`)."""
-PARTS = ("time", "lane", "frame", "title")
+PARTS = ("time", "lane", "frame", "title", "match")
 
 
 class TimelineView(LineList):
@@ -34,12 +36,20 @@ class TimelineView(LineList):
         self.association = association
         self.rows: list[Row] = []
         self.generation = 0
+        self.needle = ""
+        """What the search looks for (lower case); rows holding it are highlighted."""
+        self.matches: list[int] = []
+        """Rows holding the needle, in order."""
+        self._matched: set[int] = set()
+        self.frames = FrameNames()
+        """How frames are numbered (in their own file, when the capture is several)."""
 
     def set_rows(self, association: Association, rows: list[Row]) -> None:
         """Show new rows (a rebuilt timeline); the cursor stays on the same line number."""
         self.association = association
         self.rows = rows
         self.generation += 1
+        self._match()
         self.rows_changed()
 
     def row_count(self) -> int:
@@ -49,8 +59,42 @@ class TimelineView(LineList):
         return (self.generation, index)
 
     def render_row(self, index: int, width: int) -> Strip:
-        pieces = line(self.rows[index], self.association, width)
-        return Strip([Segment(text, self.style(f"timeline--{name}")) for text, name in pieces])
+        pieces = line(self.rows[index], self.association, width, self.frames)
+        strip = Strip([Segment(text, self.style(f"timeline--{name}")) for text, name in pieces])
+        if self.needle and index in self._matched:
+            look = self.style("timeline--match")
+            strip = Strip(list(Segment.apply_style(strip, post_style=look)))
+        return strip
+
+    def search(self, needle: str) -> None:
+        """Highlight the rows holding ``needle`` (blank: none)."""
+        self.needle = needle.lower()
+        self.generation += 1  # every row may look different now
+        self._match()
+        self.refresh()
+
+    def _match(self) -> None:
+        needle = self.needle
+        self.matches = (
+            [i for i in range(len(self.rows)) if needle in self.text_of(i)] if needle else []
+        )
+        self._matched = set(self.matches)
+
+    def match_position(self) -> int | None:
+        """Which match (from 1) the cursor is on, if it is on one."""
+        if self.cursor in self._matched:
+            return bisect.bisect_left(self.matches, self.cursor) + 1
+        return None
+
+    def step_match(self, step: int) -> int | None:
+        """The next (``step`` 1) or previous (-1) match from the cursor, wrapping."""
+        if not self.matches:
+            return None
+        if step > 0:
+            i = bisect.bisect_right(self.matches, self.cursor)
+            return self.matches[i % len(self.matches)]
+        i = bisect.bisect_left(self.matches, self.cursor) - 1
+        return self.matches[i % len(self.matches)]
 
     def text_of(self, index: int) -> str:
         row = self.rows[index]

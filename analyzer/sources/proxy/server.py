@@ -24,6 +24,7 @@ from typing import IO, Any
 
 from analyzer.builder import ModelBuilder
 from analyzer.findings import Diagnosis
+from analyzer.sources import heap
 from analyzer.store import Retention, Store
 
 from .access import AccessPolicy
@@ -64,6 +65,7 @@ async def run_proxy(
     oc = config.output
     store.source.name = "proxy"
     store.source.files = [f"proxy {lst.address}" for lst in config.listeners]
+    heap.steady()  # before the writer threads start: a proxy runs for weeks
     writer = BackgroundWriter(_complain, name="file output")
     # The terminal has a writer of its own, which drops lines rather than wait: a terminal
     # nobody reads must stall neither relaying nor the files.
@@ -142,6 +144,7 @@ async def run_proxy(
     previous_handler = loop.get_exception_handler()
     loop.set_exception_handler(_quiet_handler(live))
     flusher: asyncio.Task[None] | None = None
+    trimmer: asyncio.Task[None] | None = None
     try:
         for listener in config.listeners:
             ctx: ssl.SSLContext | None = server_context(listener.tls) if listener.tls else None
@@ -164,6 +167,7 @@ async def run_proxy(
             live.line(f"listening on {address}{tls}")
         if pcap is not None:
             flusher = asyncio.create_task(_flush_regularly(pcap))
+        trimmer = asyncio.create_task(_trim_regularly(writer))
         if ready is not None:
             ready(bound)
         await stop.wait()
@@ -182,10 +186,11 @@ async def run_proxy(
             await asyncio.gather(*sessions, return_exceptions=True)
         else:
             live.line("shutting down")
-        if flusher is not None:
-            flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flusher
+        for regular in (flusher, trimmer):
+            if regular is not None:
+                regular.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await regular
         recorder.drain()
         rt.flows.finish()
         rt.builder.finish()
@@ -205,6 +210,14 @@ def _complain(text: str) -> None:
     with contextlib.suppress(OSError, ValueError):
         sys.stderr.write(f"dicomtap proxy: {text}\n")
         sys.stderr.flush()
+
+
+async def _trim_regularly(writer: BackgroundWriter) -> None:
+    """The heap's free pages back to the system now and then, on the writer's thread (a
+    trim takes milliseconds: not on the relay's path)."""
+    while True:
+        await asyncio.sleep(heap.TRIM_EVERY)
+        writer.submit(heap.trim)
 
 
 async def _flush_regularly(pcap: PcapngWriter) -> None:

@@ -21,8 +21,19 @@ from analyzer.reports.common import duration_text, outcome_text, size_text, stat
 
 __all__ = ["CAPTURE_ONLY_CODES", "Row", "Verdict", "compare"]
 
-#: Findings about the capture rather than the peers: a replay cannot reproduce them.
-CAPTURE_ONLY_CODES = frozenset({"capture-gap", "partial-association", "capture-drops"})
+#: Findings about the capture or the network path rather than the peers' DICOM: a replay
+#: cannot reproduce them (packet loss, a receiver's TCP window, a middlebox).
+CAPTURE_ONLY_CODES = frozenset(
+    {
+        "capture-gap",
+        "partial-association",
+        "capture-drops",
+        "tcp-retransmissions",
+        "tcp-zero-window",
+        "tcp-unanswered",
+        "tcp-reset-after-idle",
+    }
+)
 #: Latencies below this are never called slower (scheduling noise).
 _SLOWDOWN_FLOOR_NS = 5_000_000
 
