@@ -61,7 +61,7 @@ from .scaled import LOCAL, analyze_on_dask, check_usage, write_records
     default=None,
     metavar="N",
     help="Processes to share the TCP connections among (the output is the same). "
-    "Default: every core for captures of 64 MiB or more, else 1.",
+    "Default 1: every process reads every packet, and two are not yet faster than one.",
 )
 @dicom_port_option(
     "Treat this TCP port as a DICOM port (repeatable). DICOM is found on any port "
@@ -131,7 +131,7 @@ def analyze(
         )
         return
     store = Store()
-    n = jobs if jobs is not None else sharded.default_jobs(files)
+    n = jobs or 1
     with user_errors(), progress_bar(progress) as bar:
         if n > 1:
             sharded.analyze_jobs(

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import heapq
 import multiprocessing
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from multiprocessing.connection import Connection
@@ -46,9 +45,6 @@ from dissectors.observer import DEFAULT_KEEP
 BATCH = 4096
 """Items a job sends at a time."""
 
-THRESHOLD = 64 << 20
-"""Bytes of capture files from which ``--jobs`` defaults to every core."""
-
 # Not sent: the model builder passes over them (messages reach the model in their
 # exchange), and they are a sixth of the events. The tests compare the outputs.
 _UNUSED = DimseMessageObserved
@@ -58,28 +54,6 @@ _EVENT = 1
 
 Item = tuple[int, int, int, Any]
 """(segment number, job, :data:`_OPENED` or :data:`_EVENT`, connection number or event)."""
-
-
-def cores() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def default_jobs(paths: Sequence[str]) -> int:
-    """Every core for captures of :data:`THRESHOLD` bytes or more, else 1 (starting
-    processes costs more than it saves on a small capture). Standard input is one job."""
-    if "-" in paths:
-        return 1
-    size = 0
-    for path in paths:
-        try:
-            size += os.stat(path).st_size
-        except OSError:
-            return 1  # the analysis says what is wrong with it
-    return cores() if size >= THRESHOLD else 1
 
 
 def shard_of(seg: Segment, jobs: int) -> int:

@@ -86,11 +86,3 @@ def test_jobs_usage_errors() -> None:
     assert got.exit_code == 2 and "--dask" in got.stderr
     got = runner.invoke(main, ["analyze", "--jobs", "0", str(SAMPLES[0])])
     assert got.exit_code == 2
-
-
-def test_the_default_is_every_core_over_the_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
-    sample = str(SAMPLES[0])
-    assert sharded.default_jobs([sample]) == 1
-    monkeypatch.setattr(sharded, "THRESHOLD", 1)
-    assert sharded.default_jobs([sample]) == sharded.cores()
-    assert sharded.default_jobs(["-"]) == 1
