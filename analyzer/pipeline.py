@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from dissectors import DissectorEvent, FlowTable, Segment
-from dissectors.observer import DEFAULT_KEEP
+from dissectors.observer import DEFAULT_KEEP, PayloadTap
 
 from .builder import ModelBuilder, Rules
 from .sources.pcap import CaptureFile, CaptureStats, in_time_order
@@ -27,7 +27,8 @@ class Pipeline:
 
     ``ports`` are ports to treat as DICOM (see ``dicomtap analyze --port``); ``rules`` the
     findings rules (e.g. :class:`analyzer.findings.Diagnosis`); ``keep`` the bytes kept from
-    the start of each data set. Feed segments in capture order, then call :meth:`finish`.
+    the start of each data set; ``payload`` a tap on the framed bytes (see
+    :mod:`dissectors.observer`). Feed segments in capture order, then call :meth:`finish`.
     """
 
     def __init__(
@@ -37,13 +38,20 @@ class Pipeline:
         ports: Iterable[int] = (),
         rules: Rules | None = None,
         keep: int = DEFAULT_KEEP,
+        payload: PayloadTap | None = None,
     ) -> None:
         ports = frozenset(ports)
         self.store = store
         self._events: list[DissectorEvent] = []
         self._builder = ModelBuilder(store, dicom_ports=ports, rules=rules)
-        self._table = FlowTable(self._events.append, server_ports=ports, keep=keep)
+        self._table = FlowTable(self._events.append, server_ports=ports, keep=keep, payload=payload)
         self.segments = 0
+
+    @property
+    def flows(self) -> FlowTable:
+        """The flow table the segments go through (a tool that places segments in their
+        streams reads it)."""
+        return self._table
 
     def feed(self, seg: Segment) -> None:
         """One TCP segment, in capture order."""
@@ -88,6 +96,7 @@ def analyze_files(
     rules: Rules | None = None,
     keep: int = DEFAULT_KEEP,
     progress: Progress | None = None,
+    payload: PayloadTap | None = None,
 ) -> None:
     """Read capture files, as one capture, into ``store``.
 
@@ -101,7 +110,7 @@ def analyze_files(
     """
     captures = [CaptureFile(p) for p in paths]  # open all first: fail before any output
     captures, reordered = in_time_order(captures)
-    pipeline = Pipeline(store, ports=ports, rules=rules, keep=keep)
+    pipeline = Pipeline(store, ports=ports, rules=rules, keep=keep, payload=payload)
     source = store.source
     source.files = [c.path for c in captures]
     if reordered:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
+from analyzer import redact
 from analyzer.model import DimseMessage
 from analyzer.names import uid_name
 from analyzer.reports.common import size_text
@@ -29,7 +30,7 @@ def decode(msg: DimseMessage) -> tuple[Dataset | None, str]:
     if not info.kept:
         return None, f"{what}: nothing kept"
     try:
-        ds = info.decode()
+        ds = redact.dataset(info.decode())
     except Exception as exc:  # a damaged or cut data set is shown, not fatal
         return None, f"{what}: cannot decode the kept bytes ({type(exc).__name__}: {exc})"
     return ds, what

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from pydicom.datadict import keyword_for_tag
 
+from analyzer import redact
 from analyzer.model import Association, DimseMessage, Exchange, UserInfo
 from analyzer.names import context_result_text, uid_name, user_identity_type_text
 from analyzer.reports.common import duration_text, iso_time, size_text
@@ -226,7 +227,9 @@ def command_rows(msg: DimseMessage, exchange: Exchange | None = None) -> list[tu
         value = getattr(cmd, name, None)
         if value is None or value == ():
             continue
-        if name.endswith("_uid") and isinstance(value, str):
+        if redact.phi_redacted() and redact.is_phi(element):
+            shown = redact.uid(str(value)) or "" if name.endswith("_uid") else redact.REDACTED
+        elif name.endswith("_uid") and isinstance(value, str):
             shown = f"{value} ({uid_name(value)})" if uid_name(value) != value else value
         elif name == "command_field":
             shown = f"0x{value:04X} {cmd.label}"
@@ -255,7 +258,7 @@ def exchange_rows(e: Exchange, a: Association | None) -> list[tuple[str, str, st
         ("Service", f"{e.service} ({sender})", ""),
         ("Message ID", "-" if e.message_id is None else str(e.message_id), ""),
         ("SOP class", f"{uid_name(e.sop_class)} ({e.sop_class})" if e.sop_class else "-", ""),
-        ("SOP instance", e.sop_instance or "-", ""),
+        ("SOP instance", redact.uid(e.sop_instance) or "-", ""),
         ("Status", f"{status} [{e.status_category}]", look),
     ]
     if e.error_comment:
@@ -350,11 +353,12 @@ def hex_sections(e: Exchange) -> list[HexSection]:
     for title, msg in ((f"{e.service}-RQ", e.request), (f"{e.service}-RSP", e.final)):
         if msg is None:
             continue
-        out.append(HexSection(f"{title} command set", msg.command.raw))
+        out.append(HexSection(f"{title} command set", redact.mask(msg.command.raw, implicit=True)))
         if msg.dataset is not None:
             ds = msg.dataset
             kept = "kept prefix" if ds.truncated else "whole"
-            out.append(HexSection(f"{title} data set, {kept} of {size_text(ds.length)}", ds.kept))
+            shown = redact.mask(ds.kept, **redact.encoding(ds.kept, ds.transfer_syntax))
+            out.append(HexSection(f"{title} data set, {kept} of {size_text(ds.length)}", shown))
     return out
 
 

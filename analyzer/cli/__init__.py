@@ -17,12 +17,23 @@ from .version import version
 #: Command name → (module in this package, function, the first paragraph of its help).
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "analyze": ("analyze", "analyze", "Reconstruct the DICOM associations in packet captures."),
+    "anonymize": (
+        "anonymize",
+        "anonymize",
+        "Write a de-identified copy of a capture, to send to a vendor.",
+    ),
     "crosscheck": (
         "crosscheck",
         "crosscheck",
         "Check dicomtap against Wireshark's DICOM dissector on the same captures.",
     ),
     "diagnose": ("diagnose", "diagnose", "Say why DICOM associations in packet captures failed."),
+    "export": (
+        "export",
+        "export",
+        "Write each data set sent in a C-STORE (C-GET and C-MOVE sub-operations included) "
+        "as a DICOM Part-10 file, <SOPInstanceUID>.dcm.",
+    ),
     "interfaces": ("live", "interfaces", "List the interfaces 'dicomtap live' can capture on."),
     "live": (
         "live",

@@ -18,6 +18,7 @@ from .common import (
     output_file,
     progress_bar,
     progress_option,
+    redact_option,
     user_errors,
 )
 from .version import generator
@@ -46,6 +47,7 @@ from .version import generator
 )
 @keep_option("Bytes kept from the start of each data set (for display); the rest is only counted.")
 @filter_option()
+@redact_option()
 @progress_option()
 def analyze(
     files: tuple[str, ...],

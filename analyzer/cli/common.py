@@ -11,6 +11,7 @@ from typing import IO, Any, NoReturn, TypeVar
 
 import click
 
+from analyzer import redact
 from analyzer.errors import DicomtapError
 from analyzer.filter import Filter, FilterError
 from analyzer.pipeline import Progress
@@ -103,6 +104,37 @@ def _parse_filter(ctx: click.Context, param: click.Parameter, value: str | None)
         click.echo(f"dicomtap: error: {param.opts[0]}: {exc.message}", err=True)
         click.echo("\n".join(exc.caret_lines()), err=True)
         sys.exit(2)
+
+
+def redact_option() -> Callable[[F], F]:
+    """``--redact phi``: hide the PS3.15 Basic Profile attributes in every output of the
+    command (see :mod:`analyzer.redact`)."""
+
+    def apply(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+        if value == "phi":
+            redact.redact_phi()
+
+    return click.option(
+        "--redact",
+        type=click.Choice(["phi"]),
+        expose_value=False,
+        is_eager=True,
+        callback=apply,
+        help="phi: replace patient and study identifying values (names, IDs, dates, "
+        "institution, accession number, free text, instance UIDs, private attributes: the "
+        "PS3.15 Basic Profile) in everything printed or written. Credentials are never shown.",
+    )
+
+
+def raw_capture_note(path: str | None) -> None:
+    """Under ``--redact phi``, say that a raw capture being written keeps what was on the
+    wire (PHI included), and how to de-identify it."""
+    if path and redact.phi_redacted():
+        click.echo(
+            f"dicomtap: note: {printable(path)} holds the traffic as it was on the wire, PHI "
+            "included (--redact applies to the reports); 'dicomtap anonymize' de-identifies it",
+            err=True,
+        )
 
 
 def progress_option() -> Callable[[F], F]:

@@ -22,6 +22,7 @@ from .common import (
     output_file,
     progress_bar,
     progress_option,
+    redact_option,
     user_errors,
 )
 from .version import generator
@@ -56,6 +57,7 @@ _SEVERITIES = {"info": Severity.INFO, "warning": Severity.WARNING, "error": Seve
     "associate are diagnosed too."
 )
 @filter_option()
+@redact_option()
 @progress_option()
 def diagnose(
     files: tuple[str, ...],

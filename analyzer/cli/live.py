@@ -29,6 +29,8 @@ from .common import (
     fail,
     filter_option,
     keep_option,
+    raw_capture_note,
+    redact_option,
     terminal_ui,
     user_errors,
 )
@@ -121,6 +123,7 @@ class _Ring(click.ParamType[tuple[int, float]]):
 )
 @keep_option("Bytes kept from the start of each data set (for display); the rest is only counted.")
 @_DUMPCAP_OPTION
+@redact_option()
 def live(
     interface: str,
     bpf: str | None,
@@ -161,6 +164,7 @@ def live(
     """
     if ring is not None and not write:
         fail("--ring needs --write FILE.pcapng (the base name of the ring's files)")
+    raw_capture_note(write)
     options = LiveOptions(
         interface=interface,
         capture_filter=bpf,

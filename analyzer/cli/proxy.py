@@ -13,7 +13,14 @@ from analyzer.sources.proxy.options import CliOptions, build_config
 from analyzer.sources.proxy.server import run_proxy, serve
 from analyzer.store import Store
 
-from .common import filter_option, keep_option, terminal_ui, user_errors
+from .common import (
+    filter_option,
+    keep_option,
+    raw_capture_note,
+    redact_option,
+    terminal_ui,
+    user_errors,
+)
 from .version import generator
 
 _SECONDS = click.FloatRange(min=0.001)
@@ -140,6 +147,7 @@ _SECONDS = click.FloatRange(min=0.001)
     is_flag=True,
     help="Watch the relayed associations in the terminal UI instead of the live log.",
 )
+@redact_option()
 def proxy(**opts: object) -> None:
     """Relay DICOM associations byte for byte, and log what they do.
 
@@ -178,6 +186,7 @@ def proxy(**opts: object) -> None:
         return value if isinstance(value, int) else None
 
     log_filter = o("log_filter")  # parsed by its option: a Filter or None
+    raw_capture_note(text("pcap"))
     min_version = text("tls_min_version") or "1.2"
     keylog = text("keylog")
     tls = None

@@ -12,7 +12,15 @@ from analyzer.pipeline import Progress, analyze_files
 from analyzer.sources.pcap import STDIN, CaptureFile
 from analyzer.store import Store
 
-from .common import dicom_port_option, fail, filter_option, keep_option, terminal_ui, user_errors
+from .common import (
+    dicom_port_option,
+    fail,
+    filter_option,
+    keep_option,
+    redact_option,
+    terminal_ui,
+    user_errors,
+)
 
 
 @click.command("tui")
@@ -22,6 +30,7 @@ from .common import dicom_port_option, fail, filter_option, keep_option, termina
     "Bytes kept from the start of each data set (shown in the data set tree and hex view)."
 )
 @filter_option(help="Start with this filter in the list's filter box (/), e.g. 'status=failure'.")
+@redact_option()
 def tui(files: tuple[str, ...], ports: tuple[int, ...], keep: int, flt: Filter | None) -> None:
     """Browse the DICOM associations in packet captures, interactively.
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from analyzer import redact
 from analyzer.model import Association, Exchange, Finding, Severity
 from analyzer.store import Store
 from analyzer.workflows import Linker, Update
@@ -147,7 +148,7 @@ class Diagnosis:
         for rule in self._association_rules:
             found.extend(rule(facts))
         found.extend(self._workflows(store, update))
-        return found
+        return [redact.finding(f) for f in found]
 
     def exchange_ended(self, store: Store, exchange: Exchange) -> list[Finding]:
         self.linker.exchange_ended(store, exchange)
@@ -157,7 +158,7 @@ class Diagnosis:
         found = self._workflows(store, self.linker.source_ended(store))
         for rule in self._capture_rules:
             found.extend(rule(store))
-        return found
+        return [redact.finding(f) for f in found]
 
     def _workflows(self, store: Store, update: Update) -> list[Finding]:
         found: list[Finding] = []

@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
+from analyzer import redact
 from analyzer.model import (
     Association,
     Exchange,
@@ -246,7 +247,7 @@ def exchange_record(
         "message_id": e.message_id,
         "sop_class": e.sop_class,
         "sop_class_name": uid_name(e.sop_class) if e.sop_class else None,
-        "sop_instance": e.sop_instance,
+        "sop_instance": redact.uid(e.sop_instance),
         "status": e.status,
         "status_hex": f"0x{e.status:04X}" if e.status is not None else None,
         "status_category": e.status_category,
@@ -306,7 +307,7 @@ def _workflow_fields(e: Exchange, links: Sequence[Link], store: Store | None) ->
         out["sub_operation_exchanges"] = [x.target_exchange for x in _from(e, links, LinkKind.GET)]
     elif is_request(e):
         data = commitment_data(e)
-        out["transaction_uid"] = data.transaction_uid if data else None
+        out["transaction_uid"] = redact.uid(data.transaction_uid) if data else None
         found = _from(e, links, LinkKind.COMMITMENT)
         reports = [x for x in found if x.target_exchange is not None]
         out["commitment_reports"] = [
@@ -320,7 +321,7 @@ def _workflow_fields(e: Exchange, links: Sequence[Link], store: Store | None) ->
         }
     elif is_report(e):
         data = commitment_data(e)
-        out["transaction_uid"] = data.transaction_uid if data else None
+        out["transaction_uid"] = redact.uid(data.transaction_uid) if data else None
         back = next(
             (
                 x
@@ -338,7 +339,7 @@ def _workflow_fields(e: Exchange, links: Sequence[Link], store: Store | None) ->
             [
                 {
                     "sop_class": r.sop_class,
-                    "sop_instance": r.sop_instance,
+                    "sop_instance": redact.uid(r.sop_instance),
                     "reason": r.reason,
                     "reason_meaning": r.reason_text if r.reason is not None else None,
                 }
@@ -375,7 +376,7 @@ def link_record(link: Link) -> dict[str, Any]:
         "exchange": link.exchange,
         "to": {"association": link.target_association, "exchange": link.target_exchange},
         "how": str(link.how),
-        "reason": link.reason,
+        "reason": redact.scrub(link.reason),
         "time": iso_time(link.ts),
     }
 

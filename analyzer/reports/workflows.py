@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from analyzer import redact
 from analyzer.model import Association, Exchange, Link, LinkHow, LinkKind
 from analyzer.store import Store
 from analyzer.workflows import commitment_data, is_report, is_request
@@ -58,7 +59,7 @@ def _get(e: Exchange, links: Sequence[Link]) -> str:
 
 def _commitment(store: Store, e: Exchange, links: Sequence[Link]) -> str:
     data = commitment_data(e)
-    uid = data.transaction_uid if data else None
+    uid = redact.uid(data.transaction_uid) if data else None
     head = f"N-ACTION #{e.index} (storage commitment, Transaction UID {uid or '?'})"
     reports = [x for x in links if x.target_exchange is not None]
     attempts = [x for x in links if x.target_exchange is None]

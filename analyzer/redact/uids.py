@@ -1,0 +1,86 @@
+"""Replacement UIDs: the same length as the original, still valid UIDs, the same
+replacement for the same UID everywhere in a capture, and unrelated to the original.
+
+A replacement of 6 characters or more is a ``2.25`` UID (PS3.5 Annex B.2) whose digits come
+from an HMAC of the original under a key drawn for the run; a shorter one keeps the
+original's pattern of dots with digits drawn the same way. UIDs the standard defines (SOP
+classes, transfer syntaxes, coding schemes: everything under ``1.2.840.10008``) are kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+
+from pydicom.uid import RE_VALID_UID
+
+_STANDARD_ROOT = "1.2.840.10008."
+
+
+def is_standard(uid: str) -> bool:
+    """Whether ``uid`` is one the DICOM standard defines (kept as it is)."""
+    return uid.startswith(_STANDARD_ROOT)
+
+
+class UidMap:
+    """Same-length replacements for instance UIDs (see the module's docstring)."""
+
+    def __init__(self, key: bytes | None = None) -> None:
+        self._key = key if key is not None else secrets.token_bytes(32)
+        self._out: dict[str, str] = {}
+        self._taken: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self._out)
+
+    def pairs(self) -> dict[str, str]:
+        """Every UID replaced so far, with its replacement."""
+        return dict(self._out)
+
+    def replace(self, uid: str) -> str:
+        """The replacement of ``uid`` (itself for a standard UID, or for text that is not a
+        UID: what cannot be parsed is not a UID to keep consistent, the caller blanks it)."""
+        if is_standard(uid) or not uid:
+            return uid
+        found = self._out.get(uid)
+        if found is not None:
+            return found
+        for attempt in range(1000):
+            candidate = self._derive(uid, attempt)
+            if candidate != uid and candidate not in self._taken:
+                break
+        self._out[uid] = candidate
+        self._taken.add(candidate)
+        return candidate
+
+    def _digits(self, uid: str, attempt: int, count: int) -> str:
+        out = ""
+        block = 0
+        while len(out) < count:
+            msg = f"{attempt}:{block}:{uid}".encode("ascii", "replace")
+            digest = hmac.new(self._key, msg, hashlib.sha256).digest()
+            out += str(int.from_bytes(digest, "big")).zfill(77)[1:]  # 76 uniform-ish digits
+            block += 1
+        return out[:count]
+
+    def _derive(self, uid: str, attempt: int) -> str:
+        n = len(uid)
+        if n >= 6:
+            digits = self._digits(uid, attempt, n - 5)
+            if len(digits) > 1 and digits[0] == "0":
+                digits = "1" + digits[1:]
+            return "2.25." + digits
+        # Short: the same components' lengths, digits drawn; no leading zero.
+        parts = uid.split(".") if re.fullmatch(RE_VALID_UID, uid) else [uid.replace(".", "")]
+        digits = self._digits(uid, attempt, n)
+        out, i = [], 0
+        for part in parts:
+            size = max(1, len(part))
+            piece = digits[i : i + size]
+            i += size
+            if size > 1 and piece[0] == "0":
+                piece = "9" + piece[1:]
+            out.append(piece)
+        return ".".join(out)[:n]
