@@ -119,6 +119,12 @@ class _Half:
 _Key = tuple[bytes, int, bytes, int]
 
 
+def _is_new_syn(half: _Half, seq: int) -> bool:
+    """A SYN from the side whose direction is ``half`` starts a new connection."""
+    return not (half.started and half.base == (seq + 1) & 0xFFFFFFFF)
+
+
+
 class _Connection:
     __slots__ = ("client", "closed", "halves", "keys", "observer", "rst")
 
@@ -155,7 +161,9 @@ class FlowTable:
         self._server_ports = WELL_KNOWN_DICOM_PORTS | server_ports
         self._keep = keep
         self._reorder_limit = reorder_limit
-        self._flows: dict[_Key, _Connection] = {}
+        # Each direction of a connection under its own key, with what its segments need:
+        # (connection, from the client, this direction's half, the other direction's half).
+        self._flows: dict[_Key, tuple[_Connection, bool, _Half, _Half]] = {}
         self._closed: OrderedDict[_Key, int] = OrderedDict()
         self._next_id = 1
         self.last_ts = 0
@@ -167,13 +175,62 @@ class FlowTable:
 
     def feed(self, seg: Segment) -> None:
         """Process one segment (in capture order)."""
+        # One call per segment: the body is inline, in a try that costs nothing unless a
+        # bug in the analysis of one connection raises (that connection alone is dropped).
         try:
-            self._feed(seg)
+            ts, frame, src, sport, dst, dport, seq, ack, flags, payload, missing = seg
+            self.last_ts = ts
+            self.last_frame = frame
+            key = (src, sport, dst, dport)
+            route = self._flows.get(key)
+            if route is None or (flags & (SYN | ACK) == SYN and _is_new_syn(route[2], seq)):
+                if route is not None:
+                    self._end(route[0], ts, frame)
+                if key in self._closed and not flags & SYN:
+                    return  # a late packet of a connection that already ended
+                if self._open(seg) is None:
+                    return
+                route = self._flows[key]
+            conn, from_client, half, other = route
+            if flags & SYN:
+                if not half.started or not half.nxt:
+                    half.start((seq + 1) & 0xFFFFFFFF)
+                if flags & ACK and not from_client:
+                    conn.observer.accepted()
+                return
+            obs = conn.observer
+            # The same acknowledgement again (the bulk of a one-way transfer) says nothing new.
+            if flags & ACK and ack != other.acked and other.started and obs.is_dicom is not False:
+                other.acked = ack
+                self._acked(conn, not from_client, other, other.offset(ack), seg)
+            if payload or missing:
+                if not half.started:
+                    half.start(seq)
+                if obs.is_dicom is False:
+                    obs.data(from_client, payload, ts, frame)  # only counted
+                else:
+                    self._data(conn, from_client, half, half.offset(seq), seg)
+            if flags & FIN and half.fin_at is None:
+                if not half.started:
+                    half.start(seq)
+                half.fin_at = half.offset(seq) + len(payload) + missing
+                half.fin_ts = ts
+                half.fin_frame = frame
+                self._maybe_fin(conn, from_client, half)
+            if flags & RST and not conn.rst:
+                conn.rst = True
+                for i, h in enumerate(conn.halves):
+                    self._flush(conn, i == 0, h, ts, frame)
+                obs.closed(from_client, CloseKind.RST, ts, frame)
+                self._end(conn, ts, frame)
+                return
+            if conn.closed[0] and conn.closed[1]:
+                self._end(conn, ts, frame)
         except Exception as exc:
-            conn = self._flows.get((seg.src, seg.sport, seg.dst, seg.dport))
-            if conn is None:
+            route = self._flows.get((seg.src, seg.sport, seg.dst, seg.dport))
+            if route is None:
                 raise
-            self._failed(conn, exc, seg.ts, seg.frame)
+            self._failed(route[0], exc, seg.ts, seg.frame)
 
     def _failed(self, conn: _Connection, exc: Exception, ts: int, frame: int | None) -> None:
         """A bug in the analysis of one connection: report it, forget the connection."""
@@ -188,63 +245,9 @@ class FlowTable:
         )
         self._forget(conn)
 
-    def _feed(self, seg: Segment) -> None:
-        self.last_ts = seg.ts
-        self.last_frame = seg.frame
-        key = (seg.src, seg.sport, seg.dst, seg.dport)
-        conn = self._flows.get(key)
-        flags = seg.flags
-        if conn is None or (flags & (SYN | ACK) == SYN and self._is_new_syn(conn, seg)):
-            if conn is not None:
-                self._end(conn, seg.ts, seg.frame)
-            if key in self._closed and not flags & SYN:
-                return  # a late packet of a connection that already ended
-            conn = self._open(seg)
-            if conn is None:
-                return
-        from_client = (seg.src, seg.sport) == conn.client
-        half = conn.halves[0 if from_client else 1]
-        if flags & SYN:
-            if not half.started or not half.nxt:
-                half.start((seg.seq + 1) & 0xFFFFFFFF)
-            if flags & ACK and not from_client:
-                conn.observer.accepted()
-            return
-        obs = conn.observer
-        if flags & ACK:
-            other = conn.halves[1 if from_client else 0]
-            # The same acknowledgement again (the bulk of a one-way transfer) says nothing new.
-            if seg.ack != other.acked and other.started and obs.is_dicom is not False:
-                other.acked = seg.ack
-                self._acked(conn, not from_client, other, other.offset(seg.ack), seg)
-        payload = seg.payload
-        if payload or seg.missing:
-            if not half.started:
-                half.start(seg.seq)
-            if obs.is_dicom is False:
-                obs.data(from_client, payload, seg.ts, seg.frame)  # only counted
-            else:
-                self._data(conn, from_client, half, half.offset(seg.seq), seg)
-        if flags & FIN and half.fin_at is None:
-            if not half.started:
-                half.start(seg.seq)
-            half.fin_at = half.offset(seg.seq) + len(payload) + seg.missing
-            half.fin_ts = seg.ts
-            half.fin_frame = seg.frame
-            self._maybe_fin(conn, from_client, half)
-        if flags & RST and not conn.rst:
-            conn.rst = True
-            for i, h in enumerate(conn.halves):
-                self._flush(conn, i == 0, h, seg.ts, seg.frame)
-            obs.closed(from_client, CloseKind.RST, seg.ts, seg.frame)
-            self._end(conn, seg.ts, seg.frame)
-            return
-        if conn.closed[0] and conn.closed[1]:
-            self._end(conn, seg.ts, seg.frame)
-
     def finish(self) -> None:
         """The capture ended: declare what is still missing and end every connection."""
-        for conn in list({id(c): c for c in self._flows.values()}.values()):
+        for conn in list({id(r[0]): r[0] for r in self._flows.values()}.values()):
             try:
                 for i, h in enumerate(conn.halves):
                     self._flush(conn, i == 0, h, self.last_ts, self.last_frame)
@@ -254,10 +257,6 @@ class FlowTable:
         self._flows.clear()
 
     # --- connections -----------------------------------------------------------------
-
-    def _is_new_syn(self, conn: _Connection, seg: Segment) -> bool:
-        half = conn.halves[0 if (seg.src, seg.sport) == conn.client else 1]
-        return not (half.started and half.base == (seg.seq + 1) & 0xFFFFFFFF)
 
     def _open(self, seg: Segment) -> _Connection | None:
         flags = seg.flags
@@ -288,8 +287,9 @@ class FlowTable:
         conn = _Connection(observer, client, (k1, k2))
         if flags & SYN and flags & ACK:
             conn.halves[0].start(seg.ack)  # the client's ISN + 1
-        self._flows[k1] = conn
-        self._flows[k2] = conn
+        client_half, server_half = conn.halves
+        self._flows[k1] = (conn, True, client_half, server_half)
+        self._flows[k2] = (conn, False, server_half, client_half)
         self._closed.pop(k1, None)
         self._closed.pop(k2, None)
         return conn
@@ -311,7 +311,8 @@ class FlowTable:
     def _forget(self, conn: _Connection) -> None:
         """Stop routing segments to ``conn``; remember it as closed."""
         for key in conn.keys:
-            if self._flows.get(key) is conn:
+            route = self._flows.get(key)
+            if route is not None and route[0] is conn:
                 del self._flows[key]
             self._closed[key] = conn.observer.connection
 
