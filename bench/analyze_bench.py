@@ -38,6 +38,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -155,36 +156,42 @@ def measure(argv: list[str], timeout: float | None = None) -> tuple[float, int, 
     """Wall seconds and peak RSS (KiB) of one run, stdout discarded; and whether it was
     stopped at ``timeout``.
 
-    posix_spawn (vfork, then exec) rather than fork: a forked child is charged the parent's
-    resident pages until it execs, which would inflate its peak RSS.
+    The peak RSS is what GNU time reports for the command: the rusage of a child spawned
+    straight from this process would count this process's own pages (the objects it made)
+    until the child execs.
     """
     null = os.open(os.devnull, os.O_WRONLY)
-    start = time.perf_counter()
     stopped = threading.Event()
-    try:
-        pid = os.posix_spawn(
-            argv[0],
-            argv,
-            os.environ,
-            file_actions=[(os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, null, 2)],
-        )
+    with tempfile.NamedTemporaryFile("r", prefix="dicomtap-bench-rss-") as rss:
+        timed = ["/usr/bin/time", "-f", "%M", "-o", rss.name, *argv]
+        start = time.perf_counter()
+        try:
+            pid = os.posix_spawn(
+                timed[0],
+                timed,
+                os.environ,
+                file_actions=[(os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, null, 2)],
+                setsid=True,
+            )
 
-        def stop() -> None:
-            stopped.set()
-            os.kill(pid, signal.SIGKILL)
+            def stop() -> None:
+                stopped.set()
+                os.killpg(pid, signal.SIGKILL)
 
-        timer = threading.Timer(timeout, stop) if timeout else None
-        if timer is not None:
-            timer.start()
-        _, status, usage = os.wait4(pid, 0)
-        if timer is not None:
-            timer.cancel()
-    finally:
-        os.close(null)
-    wall = time.perf_counter() - start
-    if status != 0 and not stopped.is_set():
-        raise RuntimeError(f"{argv[0]} failed with status {status}")
-    return wall, usage.ru_maxrss, stopped.is_set()
+            timer = threading.Timer(timeout, stop) if timeout else None
+            if timer is not None:
+                timer.start()
+            _, status = os.waitpid(pid, 0)
+            if timer is not None:
+                timer.cancel()
+        finally:
+            os.close(null)
+        wall = time.perf_counter() - start
+        if stopped.is_set():
+            return wall, 0, True
+        if status != 0:
+            raise RuntimeError(f"{argv[0]} failed with status {status}")
+        return wall, int(rss.read().split()[-1]), False
 
 
 DPKT_FLOOR = """
