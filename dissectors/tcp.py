@@ -20,6 +20,7 @@ reassembles each direction:
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
 from collections import OrderedDict, deque
 from typing import NamedTuple
@@ -78,6 +79,7 @@ class _Half:
         "fin_frame",
         "fin_ts",
         "nxt",
+        "offsets",
         "pending",
         "pending_bytes",
         "recent",
@@ -90,6 +92,9 @@ class _Half:
         self.nxt = 0
         self.started = False
         self.pending: dict[int, memoryview | bytes] = {}
+        # The offsets of ``pending``, as a heap: the first is found without a scan. An
+        # offset delivered or dropped stays in the heap until it comes to the top.
+        self.offsets: list[int] = []
         self.pending_bytes = 0
         self.fin_at: int | None = None
         self.fin_ts = 0
@@ -103,6 +108,22 @@ class _Half:
         self.nxt = 0
         self.started = True
         self.acked = -1
+
+    def first_pending(self) -> int:
+        """The lowest offset waiting in ``pending`` (which must not be empty)."""
+        offsets, pending = self.offsets, self.pending
+        while offsets[0] not in pending:
+            heapq.heappop(offsets)
+        return offsets[0]
+
+    def hold(self, off: int, data: memoryview | bytes) -> None:
+        """Keep out-of-order bytes until what is in front of them arrives."""
+        if not self.pending:
+            self.offsets.clear()  # only stale offsets left
+        if off not in self.pending:
+            heapq.heappush(self.offsets, off)
+        self.pending[off] = data
+        self.pending_bytes += len(data)
 
     def offset(self, seq: int) -> int:
         """Stream offset of a sequence number, unwrapped around the next expected byte."""
@@ -357,10 +378,9 @@ class FlowTable:
                     self._differs(conn, from_client, off, seg)
                 return
             half.pending_bytes -= len(previous)
-        half.pending[off] = payload
-        half.pending_bytes += len(payload)
+        half.hold(off, payload)
         if half.pending_bytes > self._reorder_limit:
-            first = min(half.pending)
+            first = half.first_pending()
             obs.gap(from_client, first - half.nxt, seg.ts, seg.frame)
             half.nxt = first
             self._drain(conn, from_client, half, seg.ts, seg.frame)
@@ -378,7 +398,7 @@ class FlowTable:
                 self._remember(half, half.nxt, data)
                 half.nxt += len(data)
                 continue
-            first = min(pending)
+            first = half.first_pending()
             if first > half.nxt:
                 break
             data = pending.pop(first)
@@ -405,8 +425,8 @@ class FlowTable:
                 self._drain(conn, from_client, half, seg.ts, seg.frame)
                 if half.nxt >= acked:
                     break
-                following = [o for o in half.pending if o > half.nxt]
-                stop = min(min(following), acked) if following else acked
+                # Drained: whatever still waits lies beyond the next expected byte.
+                stop = min(half.first_pending(), acked) if half.pending else acked
             else:
                 stop = acked
             obs.gap(from_client, stop - half.nxt, seg.ts, seg.frame)
@@ -424,7 +444,7 @@ class FlowTable:
             self._drain(conn, from_client, half, ts, frame)
             if not half.pending:
                 break
-            first = min(half.pending)
+            first = half.first_pending()
             obs.gap(from_client, first - half.nxt, ts, frame)
             half.nxt = first
         if half.fin_at is not None and half.fin_at > half.nxt and not conn.rst:
