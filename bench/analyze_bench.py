@@ -247,25 +247,31 @@ def commands(path: Path, jobs: bool) -> dict[str, list[str]]:
     return out
 
 
-def compare(path: Path, runs: int, tshark_timeout: float, jobs: bool) -> dict[str, object]:
-    """Every tool on ``path``, ``runs`` times each, alternating; medians and ratios."""
+def compare(
+    path: Path, runs: int, tshark_runs: int, tshark_timeout: float, jobs: bool
+) -> dict[str, object]:
+    """Every tool on ``path``, ``runs`` times each (tshark ``tshark_runs`` times), alternating;
+    medians and ratios."""
     argvs = commands(path, jobs)
     times: dict[str, list[tuple[float, int, bool]]] = {name: [] for name in argvs}
-    for _ in range(runs):
+    for i in range(max(runs, tshark_runs)):
         for name, argv in argvs.items():
-            times[name].append(measure(argv, tshark_timeout if name == "tshark" else None))
+            if i < (tshark_runs if name == "tshark" else runs):
+                times[name].append(measure(argv, tshark_timeout if name == "tshark" else None))
     size = path.stat().st_size
     result: dict[str, object] = {
         "capture_mb": round(size / 1e6, 1),
         "frames": frames(path),
         "runs": runs,
+        "tshark_runs": tshark_runs,
     }
     walls: dict[str, float] = {}
     for name, samples in times.items():
         walls[name] = statistics.median(w for w, _, _ in samples)
         result[f"{name}_s"] = round(walls[name], 2)
         result[f"{name}_cut"] = any(cut for _, _, cut in samples)
-        result[f"{name}_peak_rss_mb"] = round(statistics.median(r for _, r, _ in samples) / 1024, 1)
+        rss = [r for _, r, cut in samples if not cut]  # a run stopped early says nothing
+        result[f"{name}_peak_rss_mb"] = round(statistics.median(rss) / 1024, 1) if rss else None
         result[f"all_{name}_s"] = [round(w, 2) for w, _, _ in samples]
     result["speedup_vs_tshark"] = round(walls["tshark"] / walls["dicomtap"], 2)
     result["dicomtap_over_dpkt"] = round(walls["dicomtap"] / walls["dpkt"], 2)
@@ -320,6 +326,9 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=3, help="timed runs per tool and capture")
     parser.add_argument(
+        "--tshark-runs", type=int, help="timed runs of tshark per capture (default: --runs)"
+    )
+    parser.add_argument(
         "--work", type=Path, default=Path("/tmp/dicomtap-bench"), help="objects and captures"
     )
     parser.add_argument("--fresh", action="store_true", help="make the captures again")
@@ -350,7 +359,11 @@ def main() -> None:
     results: dict[str, dict[str, object]] = {}
     for name in chosen:
         cap, info = make_capture(name, args.work, args.size_mb)
-        results[name] = {**info, **compare(cap, args.runs, args.tshark_timeout, jobs)}
+        tshark_runs = args.runs if args.tshark_runs is None else args.tshark_runs
+        results[name] = {
+            **info,
+            **compare(cap, args.runs, tshark_runs, args.tshark_timeout, jobs),
+        }
         results[name]["load_after"] = load()
         print(json.dumps({"capture": name, **results[name]}), flush=True)
     print(f"load average at end: {load()}")
