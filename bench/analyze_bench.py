@@ -384,7 +384,7 @@ def main() -> None:
             + " ".join(cells)
             + f" {bound + str(r['speedup_vs_tshark']) + 'x':>9}"
             f" {str(r['dicomtap_over_dpkt']) + 'x':>8}"
-            f" {r['dicomtap_peak_rss_mb']:>7} {r['tshark_peak_rss_mb']:>10}"
+            f" {r['dicomtap_peak_rss_mb']!s:>7} {r['tshark_peak_rss_mb'] or '-'!s:>10}"
         )
 
 
