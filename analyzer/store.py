@@ -9,6 +9,7 @@ synchronously in the writer's thread, after the record is stored.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -73,15 +74,49 @@ class SourceInfo:
 Listener = Callable[[Change], None]
 
 
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How much of the past the store of a source that runs for days keeps (the proxy, live
+    capture without the terminal UI): ended associations beyond either bound are forgotten,
+    the oldest first, with every record about them. Their number stays in
+    :attr:`Store.forgotten` so that totals remain true."""
+
+    associations: int = 1000
+    """Ended associations kept."""
+    kept_bytes: int = 32 << 20
+    """Data set bytes kept for display (``keep`` per data set) by the ended associations."""
+
+
+@dataclass(slots=True)
+class Forgotten:
+    """What a store with a :class:`Retention` no longer holds."""
+
+    associations: int = 0
+    exchanges: int = 0
+
+
 class Store:
     """Append-only store of model records, readable while it is being filled."""
 
-    def __init__(self, *, keep_pdus: bool = False, compact_pdus: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        keep_pdus: bool = False,
+        compact_pdus: bool = False,
+        retention: Retention | None = None,
+    ) -> None:
         """``keep_pdus``: keep a record of every PDU (timelines). ``compact_pdus``: keep them
         in a :class:`~analyzer.pdulog.PduLog` per association (about 39 bytes a PDU instead
-        of about 300; :meth:`pdus` rebuilds records with their PDVs summarised)."""
+        of about 300; :meth:`pdus` rebuilds records with their PDVs summarised).
+        ``retention``: forget old ended associations (None keeps everything: a capture
+        file, a terminal UI that shows all)."""
         self.keep_pdus = keep_pdus
         self.compact_pdus = compact_pdus
+        self.retention = retention
+        self.forgotten = Forgotten()
+        self._ended: OrderedDict[int, int] = OrderedDict()  # id → data set bytes kept
+        self._ended_bytes = 0
+        self._stale = 0  # forgotten records still in the ordered lists, dropped in batches
         self.source = SourceInfo()
         self._lock = threading.RLock()
         self._associations: dict[int, Association] = {}
@@ -126,6 +161,63 @@ class Store:
         with self._lock:
             self._associations[association.id] = association
         self._notify(Change(ChangeKind.ASSOCIATION, association))
+        # Forget only after the listeners have seen the end (they write its records).
+        if self.retention is not None and association.end_ts is not None:
+            self._retire(association.id)
+
+    # --- retention -------------------------------------------------------------------
+
+    def _retire(self, association_id: int) -> None:
+        """Count an ended association against the retention, then forget the oldest ended
+        ones while either bound is exceeded (never the one that just ended)."""
+        retention = self.retention
+        assert retention is not None
+        with self._lock:
+            if association_id in self._ended:
+                return
+            weight = sum(
+                len(m.dataset.kept)
+                for e in self._exchanges_of.get(association_id, ())
+                for m in (e.request, e.final)
+                if m is not None and m.dataset is not None
+            )
+            self._ended[association_id] = weight
+            self._ended_bytes += weight
+            while len(self._ended) > 1 and (
+                len(self._ended) > retention.associations
+                or self._ended_bytes > retention.kept_bytes
+            ):
+                oldest, size = self._ended.popitem(last=False)
+                self._ended_bytes -= size
+                self._forget(oldest)
+
+    def _forget(self, association_id: int) -> None:
+        a = self._associations.pop(association_id, None)
+        self.forgotten.associations += 1
+        self.forgotten.exchanges += a.exchanges if a is not None else 0
+        exchanges = self._exchanges_of.pop(association_id, [])
+        findings = self._findings_of.pop(association_id, [])
+        self._stale += len(exchanges) + len(findings)
+        for table in (
+            self._violations_of,
+            self._gaps_of,
+            self._notes_of,
+            self._pdus_of,
+            self._pdu_logs,
+            self._links_of,
+        ):
+            table.pop(association_id, None)
+        # The ordered lists are filtered once the forgotten records are half of them, so
+        # forgetting costs O(1) amortised.
+        if self._stale * 2 > len(self._exchanges) + len(self._findings):
+            live = self._associations
+            self._exchanges = [e for e in self._exchanges if e.association in live]
+            self._findings = [
+                f
+                for f in self._findings
+                if f.evidence.association in live or f.evidence.association in self._findings_of
+            ]
+            self._stale = 0
 
     def add_exchange(self, exchange: Exchange) -> None:
         with self._lock:

@@ -7,13 +7,17 @@ namespace (root) or of the host, with real peers:
   ``storescp --ignore`` (received, not written: the disk is not the bottleneck), direct and
   through the proxy, alternating, ``--repeat`` times; medians and the ratio;
 * latency: a raw-socket client doing ``--echoes`` C-ECHOs on one association (one PDU out,
-  one in, TCP_NODELAY), direct and proxied; p50/p99 of each and of the difference;
+  one in, TCP_NODELAY), direct and proxied, with the proxy's outputs off (``-q``) and on
+  (the live log on stdout and in ``--log``, ``--jsonl``; then also ``--pcap``), each in a
+  fresh proxy, the configurations taking turns ``--repeat`` times; p50/p99 of each and of
+  the difference. ``--pace MS`` waits that long between echoes (a modality is not a loop);
 * memory: the proxy's RSS idle and with ``--concurrent`` associations open at once.
 
 Usage (from the repository root, as root for the namespace)::
 
     python bench/proxy_bench.py [--size-mb 1024] [--files 4] [--repeat 3] [--echoes 1000]
                                 [--concurrent 50] [--pcap] [--scp-pdu 16384]
+                                [--latency-only] [--pace MS]
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -71,8 +75,8 @@ def _read_pdu(sock: socket.socket) -> bytes:
     return head + sock.recv(length, socket.MSG_WAITALL)
 
 
-def echo_latencies(port: int, count: int) -> list[float]:
-    """Round-trip times (µs) of ``count`` C-ECHOs on one association."""
+def echo_latencies(port: int, count: int, pace_ms: float = 0.0) -> list[float]:
+    """Round-trip times (µs) of ``count`` C-ECHOs on one association, ``pace_ms`` apart."""
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.sendall(associate_rq(calling="BENCH", called="ANY-SCP"))
@@ -84,6 +88,8 @@ def echo_latencies(port: int, count: int) -> list[float]:
             sock.sendall(rq)
             _read_pdu(sock)
             out.append((time.perf_counter_ns() - start) / 1000)
+            if pace_ms:
+                time.sleep(pace_ms / 1000)
         sock.sendall(release_rq())
         _read_pdu(sock)
     return out
@@ -142,26 +148,132 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def _pcap_args(tmp: Path) -> list[str]:
+    return ["--pcap", str(tmp / "bench.pcapng"), "--pcap-max-size", "256MiB", "--keep-files", "2"]
+
+
+#: Output configurations of the latency runs: name, and what they add to the command line.
+OUTPUTS: dict[str, Callable[[Path], list[str]]] = {
+    "outputs off (-q)": lambda tmp: ["-q"],
+    "live log + --log + --jsonl": lambda tmp: [
+        "--log",
+        str(tmp / "bench.log"),
+        "--jsonl",
+        str(tmp / "bench.jsonl"),
+    ],
+    "... + --pcap": lambda tmp: [
+        "--log",
+        str(tmp / "bench.log"),
+        "--jsonl",
+        str(tmp / "bench.jsonl"),
+        *_pcap_args(tmp),
+    ],
+}
+
+
 @contextmanager
-def running_proxy(net: Net, tmp: Path, pcap: bool) -> Iterator[Process]:
-    args = ["--listen", f"127.0.0.1:{PROXY}", "--upstream", f"127.0.0.1:{UPSTREAM}", "-q"]
-    if pcap:
-        args += [
-            "--pcap",
-            str(tmp / "bench.pcapng"),
-            "--pcap-max-size",
-            "256MiB",
-            "--keep-files",
-            "2",
-        ]
-    argv = dicomtap_argv("proxy", *args)
+def running_proxy(net: Net, tmp: Path, args: list[str]) -> Iterator[Process]:
+    """The proxy with ``args``; its stdout (the live log, unless -q) goes to a file."""
+    base = ["--listen", f"127.0.0.1:{PROXY}", "--upstream", f"127.0.0.1:{UPSTREAM}"]
+    argv = dicomtap_argv("proxy", *base, *args)
     with running(net, argv, tmp / "proxy.log", PROXY, cwd=ROOT, stop_timeout=60) as proc:
         yield proc
+
+
+def latencies(net: Net, tmp: Path, repeat: int, echoes: int, pace: float) -> None:
+    """C-ECHO round trips direct and through the proxy, for each output configuration."""
+    direct: dict[str, list[float]] = {name: [] for name in OUTPUTS}
+    proxied: dict[str, list[float]] = {name: [] for name in OUTPUTS}
+    cpu: dict[str, list[float]] = {name: [] for name in OUTPUTS}
+    for _ in range(repeat):
+        for name, args in OUTPUTS.items():
+            with running_proxy(net, tmp, args(tmp)) as px:
+                for port, into in ((UPSTREAM, direct), (PROXY, proxied)):
+                    before = cpu_seconds(px.popen.pid)
+                    into[name] += json.loads(
+                        _in_namespace(net, "echo_latencies", str(port), str(echoes), str(pace))
+                    )
+                cpu[name].append((cpu_seconds(px.popen.pid) - before) / echoes * 1e6)
+    paced = f", {pace:g} ms apart" if pace else ", back to back"
+    print(f"\nC-ECHO round trip over {repeat} x {echoes} echoes{paced} (µs):")
+    heads = ("direct p50/p99", "proxied p50/p99", "added p50/p99", "proxy CPU/echo")
+    print(f"  {'proxy outputs':28s}" + "".join(f" {h:>16s}" for h in heads))
+    for name in OUTPUTS:
+        d, p = direct[name], proxied[name]
+        d50, d99 = percentile(d, 0.5), percentile(d, 0.99)
+        p50, p99 = percentile(p, 0.5), percentile(p, 0.99)
+        print(
+            f"  {name:28s} {d50:7.0f} {d99:8.0f} {p50:7.0f} {p99:8.0f} "
+            f"{p50 - d50:7.0f} {p99 - d99:8.0f} {statistics.median(cpu[name]):16.0f}"
+        )
 
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def throughput(net: Net, tmp: Path, files: list[Path], repeat: int, pcap: bool) -> None:
+    """C-STORE throughput direct, through the proxy and through socat, taking turns."""
+    total = sum(f.stat().st_size for f in files)
+    with running_proxy(net, tmp, ["-q", *(_pcap_args(tmp) if pcap else [])]) as px:
+        direct: list[float] = []
+        proxied: list[float] = []
+        relayed: list[float] = []
+        cpu: list[float] = []
+        with plain_relay(net, tmp) as relay:
+            for _ in range(repeat):
+                direct.append(total / store_seconds(net, UPSTREAM, files) / 1e6)
+                before = cpu_seconds(px.popen.pid)
+                proxied.append(total / store_seconds(net, PROXY, files) / 1e6)
+                cpu.append((cpu_seconds(px.popen.pid) - before) / (total / 1e9))
+                if relay is not None:
+                    relayed.append(total / store_seconds(net, RELAY, files) / 1e6)
+    d, p = statistics.median(direct), statistics.median(proxied)
+    print(
+        "\nC-STORE throughput (MB/s), runs:",
+        " ".join(f"{x:.0f}" for x in direct),
+        "| proxied:",
+        " ".join(f"{x:.0f}" for x in proxied),
+    )
+    print(f"  direct median {d:.0f} MB/s, proxied median {p:.0f} MB/s, ratio {p / d:.1%}")
+    print(f"  the proxy's CPU time: {statistics.median(cpu):.2f} s per GB (median)")
+    if relayed:
+        r = statistics.median(relayed)
+        print(
+            f"  socat (a C byte relay that parses nothing), same runs: median "
+            f"{r:.0f} MB/s, ratio {r / d:.1%}: what any relay leaves on this machine"
+        )
+
+
+def memory(net: Net, tmp: Path, concurrent: int) -> None:
+    """The proxy's RSS idle and with ``concurrent`` associations open."""
+    with running_proxy(net, tmp, ["-q"]) as px:
+        idle = rss_kib(px.popen.pid)
+        holder = subprocess.Popen(
+            net.wrap(
+                [
+                    sys.executable,
+                    "-c",
+                    _HOLDER.format(root=str(ROOT), count=concurrent, port=PROXY),
+                ]
+            ),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert holder.stdout is not None and holder.stdin is not None
+        if holder.stdout.readline().strip() != "held":
+            raise RuntimeError("the holder could not open its associations")
+        time.sleep(0.5)
+        busy = rss_kib(px.popen.pid)
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.wait(60)
+    print(
+        f"\nproxy RSS: {idle / 1024:.1f} MiB idle, "
+        f"{busy / 1024:.1f} MiB with {concurrent} associations open"
+    )
 
 
 def main() -> None:
@@ -172,8 +284,10 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--echoes", type=int, default=1000)
+    parser.add_argument("--pace", type=float, default=0.0, help="ms between two C-ECHOs")
     parser.add_argument("--concurrent", type=int, default=50)
     parser.add_argument("--pcap", action="store_true", help="the proxy also writes a pcapng")
+    parser.add_argument("--latency-only", action="store_true", help="only the C-ECHO round trips")
     parser.add_argument(
         "--scp-pdu",
         type=int,
@@ -185,89 +299,25 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="proxy-bench-") as tmpdir, Net() as net:
         tmp = Path(tmpdir)
-        per_file = opts.size_mb * 1_000_000 // opts.files
-        files = [big_image(tmp / f"big{i}.dcm", per_file, index=i) for i in range(opts.files)]
-        total = sum(f.stat().st_size for f in files)
         where = net.name or "host loopback"
-        print(
-            f"namespace: {where}; {opts.files} files, {total / 1e6:.0f} MB in all; "
-            f"P-DATA-TF PDUs of {opts.scp_pdu} bytes; proxy writes a pcapng: {opts.pcap}"
-        )
         scp = [dcmtk("storescp"), "--fork", "--ignore", "-pdu", str(opts.scp_pdu), str(UPSTREAM)]
-        with (
-            running(net, scp, tmp / "scp.log", UPSTREAM),
-            running_proxy(net, tmp, opts.pcap) as px,
-        ):
-            direct: list[float] = []
-            proxied: list[float] = []
-            relayed: list[float] = []
-            cpu: list[float] = []
-            with plain_relay(net, tmp) as relay:
-                for _ in range(opts.repeat):
-                    direct.append(total / store_seconds(net, UPSTREAM, files) / 1e6)
-                    before = cpu_seconds(px.popen.pid)
-                    proxied.append(total / store_seconds(net, PROXY, files) / 1e6)
-                    cpu.append((cpu_seconds(px.popen.pid) - before) / (total / 1e9))
-                    if relay is not None:
-                        relayed.append(total / store_seconds(net, RELAY, files) / 1e6)
-            d, p = statistics.median(direct), statistics.median(proxied)
-            print(
-                "\nC-STORE throughput (MB/s), runs:",
-                " ".join(f"{x:.0f}" for x in direct),
-                "| proxied:",
-                " ".join(f"{x:.0f}" for x in proxied),
-            )
-            print(f"  direct median {d:.0f} MB/s, proxied median {p:.0f} MB/s, ratio {p / d:.1%}")
-            print(f"  the proxy's CPU time: {statistics.median(cpu):.2f} s per GB (median)")
-            if relayed:
-                r = statistics.median(relayed)
+        with running(net, scp, tmp / "scp.log", UPSTREAM):
+            if not opts.latency_only:
+                per_file = opts.size_mb * 1_000_000 // opts.files
+                files = [
+                    big_image(tmp / f"big{i}.dcm", per_file, index=i) for i in range(opts.files)
+                ]
+                total = sum(f.stat().st_size for f in files)
                 print(
-                    f"  socat (a C byte relay that parses nothing), same runs: median "
-                    f"{r:.0f} MB/s, ratio {r / d:.1%}: what any relay leaves on this machine"
+                    f"namespace: {where}; {opts.files} files, {total / 1e6:.0f} MB in all; "
+                    f"P-DATA-TF PDUs of {opts.scp_pdu} bytes; proxy writes a pcapng: {opts.pcap}"
                 )
-
-            lat_d: list[float] = []
-            lat_p: list[float] = []
-            for _ in range(opts.repeat):
-                lat_d += json.loads(
-                    _in_namespace(net, "echo_latencies", str(UPSTREAM), str(opts.echoes))
-                )
-                lat_p += json.loads(
-                    _in_namespace(net, "echo_latencies", str(PROXY), str(opts.echoes))
-                )
-            print(f"\nC-ECHO round trip over {opts.repeat} x {opts.echoes} echoes (µs):")
-            for name, values in (("direct", lat_d), ("proxied", lat_p)):
-                p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
-                print(f"  {name:8s} p50 {p50:7.0f}  p99 {p99:7.0f}")
-            added50 = percentile(lat_p, 0.5) - percentile(lat_d, 0.5)
-            added99 = percentile(lat_p, 0.99) - percentile(lat_d, 0.99)
-            print(f"  added by the proxy: p50 {added50:.0f} µs, p99 {added99:.0f} µs")
-
-            idle = rss_kib(px.popen.pid)
-            holder = subprocess.Popen(
-                net.wrap(
-                    [
-                        sys.executable,
-                        "-c",
-                        _HOLDER.format(root=str(ROOT), count=opts.concurrent, port=PROXY),
-                    ]
-                ),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            assert holder.stdout is not None and holder.stdin is not None
-            if holder.stdout.readline().strip() != "held":
-                raise RuntimeError("the holder could not open its associations")
-            time.sleep(0.5)
-            busy = rss_kib(px.popen.pid)
-            holder.stdin.write("\n")
-            holder.stdin.flush()
-            holder.wait(60)
-            print(
-                f"\nproxy RSS: {idle / 1024:.1f} MiB idle (after the runs above), "
-                f"{busy / 1024:.1f} MiB with {opts.concurrent} associations open"
-            )
+                throughput(net, tmp, files, opts.repeat, opts.pcap)
+            else:
+                print(f"namespace: {where}")
+            latencies(net, tmp, opts.repeat, opts.echoes, opts.pace)
+            if not opts.latency_only:
+                memory(net, tmp, opts.concurrent)
         if os.environ.get("PROXY_BENCH_KEEP"):
             print(f"(files in {tmp})")
 

@@ -8,12 +8,14 @@ import click
 
 from analyzer.export.exporter import Selection
 from analyzer.export.run import export_files, sop_class_uid
+from analyzer.filter import Filter
 from analyzer.reports.common import size_text
 from analyzer.textsafe import printable
 
 from .common import (
     dicom_port_option,
     fail,
+    filter_option,
     output_file,
     progress_bar,
     progress_option,
@@ -64,6 +66,10 @@ from .common import (
     help="One JSON line per data set: file, association, exchange, SOP class and instance, "
     "transfer syntax, bytes, C-STORE status, complete, missing ranges.",
 )
+@filter_option(
+    help="Only the associations that match EXPR as known when each data set's exchange ends, "
+    "e.g. 'calling=CT* and status=success' (see the README's 'Filters')."
+)
 @dicom_port_option("Treat this TCP port as a DICOM port (repeatable), as for 'dicomtap analyze'.")
 @progress_option()
 @redact_option()
@@ -75,6 +81,7 @@ def export(
     include_queries: bool,
     partial: bool,
     manifest: str | None,
+    flt: Filter | None,
     ports: tuple[int, ...],
     progress: bool,
 ) -> None:
@@ -96,6 +103,7 @@ def export(
       dicomtap export night.pcap --sop-class CTImageStorage --manifest objects.jsonl -o ct/
       dicomtap export lossy.pcap --partial -o recovered/
       dicomtap export qr.pcapng --include-queries --association 3 -o q/
+      dicomtap export site.pcapng --filter 'calling=CT_* and status=failure' -o failed/
 
     \b
     Exit status: 0 every selected data set was written whole, 1 some were incomplete (left
@@ -112,6 +120,7 @@ def export(
         associations=frozenset(associations),
         include_queries=include_queries,
         partial=partial,
+        filter=flt,
     )
     with user_errors(), progress_bar(progress) as bar, output_file(manifest) as out:
         try:

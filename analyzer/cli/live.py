@@ -20,7 +20,7 @@ from analyzer.reports.text import table
 from analyzer.sources.live import LiveCapture, LiveOptions, LiveResult, run_live
 from analyzer.sources.live.dumpcap import find_dumpcap, list_interfaces
 from analyzer.sources.live.log import LiveJsonl, LiveLog, summary_lines
-from analyzer.store import Store
+from analyzer.store import Retention, Store
 from analyzer.textsafe import printable
 
 from .common import (
@@ -177,7 +177,9 @@ def live(
     )
     if tui:
         _live_tui(options, fail_on_error, flt.source if flt else "")
-    store = Store()
+    # The log and --jsonl write each association as it ends; a capture that runs for days
+    # keeps a bounded past.
+    store = Store(retention=Retention())
     sinks: list[LiveLog | LiveJsonl] = []
     stop = threading.Event()
     accepts = StreamFilter(store, flt).accepts if flt is not None else None

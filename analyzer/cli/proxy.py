@@ -60,7 +60,9 @@ _SECONDS = click.FloatRange(min=0.001)
 @click.option("--keep-files", type=click.IntRange(min=1), help="Rotated files kept (10).")
 @click.option("--connect-timeout", type=_SECONDS, help="Upstream connect, seconds (30).")
 @click.option(
-    "--first-pdu-timeout", type=_SECONDS, help="Seconds for the A-ASSOCIATE-RQ after accept (60)."
+    "--first-pdu-timeout",
+    type=_SECONDS,
+    help="Seconds from accept to a whole A-ASSOCIATE-RQ, TLS handshake included (10).",
 )
 @click.option("--idle-timeout", type=_SECONDS, help="Seconds without traffic (3600).")
 @click.option(
@@ -70,14 +72,31 @@ _SECONDS = click.FloatRange(min=0.001)
 )
 @click.option("--grace", type=_SECONDS, help="Seconds given to open associations at shutdown (30).")
 @click.option(
+    "--linger",
+    type=_SECONDS,
+    help="Once one side closed, seconds without traffic before the other is closed (10).",
+)
+@click.option(
     "--max-associations",
     type=click.IntRange(min=1),
-    help="Concurrent associations (200); more get A-ASSOCIATE-RJ 2/3/2.",
+    help="Concurrent associations (200), counted from a whole A-ASSOCIATE-RQ; "
+    "more get A-ASSOCIATE-RJ 2/3/2.",
+)
+@click.option(
+    "--max-pending",
+    type=click.IntRange(min=1),
+    help="Connections still waiting for their A-ASSOCIATE-RQ (100); over it, those still "
+    "waiting 2 s later are reset, the longest waiting first.",
+)
+@click.option(
+    "--max-pending-per-ip",
+    type=click.IntRange(min=1),
+    help="The same, per client address (10).",
 )
 @click.option(
     "--max-parse-pdu",
     metavar="SIZE",
-    help="Larger PDUs end observation of their connection (still relayed; 64MiB).",
+    help="Larger PDUs are relayed whole, their bodies neither captured nor parsed (64MiB).",
 )
 @click.option(
     "--allow-ip", multiple=True, metavar="CIDR", help="Allowed client address (repeatable)."
@@ -152,7 +171,9 @@ def proxy(**opts: object) -> None:
     """Relay DICOM associations byte for byte, and log what they do.
 
     Listens on --listen, reads each client's A-ASSOCIATE-RQ, picks the upstream by called
-    AE title (--route) or --upstream, and relays both ways unchanged. Every association is
+    AE title (--route) or --upstream, and relays both ways unchanged. A connection that does
+    not open with an A-ASSOCIATE-RQ (TLS on a plain listener, HTTP, garbage) is closed
+    without reaching any upstream. Every association is
     observed like a capture: the live log has one line per association event and DIMSE
     exchange; --jsonl writes the records of `dicomtap analyze --format json`; --pcap
     writes a pcapng (client leg and upstream leg) that Wireshark and `dicomtap analyze`
@@ -210,6 +231,7 @@ def proxy(**opts: object) -> None:
         "idle": o("idle_timeout"),
         "write": o("write_timeout"),
         "grace": o("grace"),
+        "linger": o("linger"),
     }
     cli = CliOptions(
         listen=many("listen"),
@@ -218,6 +240,8 @@ def proxy(**opts: object) -> None:
         config=text("config_file"),
         timeouts={k: float(v) for k, v in timeouts.items() if isinstance(v, int | float)},
         max_associations=whole("max_associations"),
+        max_pending=whole("max_pending"),
+        max_pending_per_ip=whole("max_pending_per_ip"),
         max_parse_pdu=text("max_parse_pdu"),
         allow_ip=many("allow_ip"),
         allow_calling_ae=many("allow_calling_ae"),

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analyzer import redact
+from analyzer.filter import Filter, StreamFilter
 from analyzer.model import Association, DimseMessage, Exchange
 from analyzer.redact.uids import UidMap
 from analyzer.store import Change, ChangeKind, Store
@@ -52,6 +53,8 @@ class Selection:
     """Also C-FIND/C-GET/C-MOVE identifiers and N-service data sets (not only C-STORE)."""
     partial: bool = False
     """Write incomplete data sets as ``<uid>.partial.dcm`` instead of leaving them out."""
+    filter: Filter | None = None
+    """Only the associations that match, as known when the data set's exchange ends."""
 
 
 @dataclass(slots=True)
@@ -104,6 +107,8 @@ class Exporter:
         # Under --redact phi: data sets de-identified in place, UIDs replaced consistently
         # (file names and the manifest included).
         self._uids = UidMap() if redact.phi_redacted() else None
+        self._stream = StreamFilter(store, selection.filter) if selection.filter else None
+        self._matches = True  # whether the exchange being ended is in a matching association
         self._unsubscribe = store.subscribe(self._changed)
 
     # --- the payload tap side ----------------------------------------------------------
@@ -226,6 +231,9 @@ class Exporter:
     # --- the model side ----------------------------------------------------------------
 
     def _changed(self, change: Change) -> None:
+        # Every change feeds the filter, so that what it knows of an association (its
+        # exchanges and findings so far) is current when one of its exchanges ends.
+        self._matches = self._stream.accepts(change) if self._stream is not None else True
         if change.kind == ChangeKind.EXCHANGE and isinstance(change.record, Exchange):
             self._exchange(change.record)
 
@@ -266,7 +274,7 @@ class Exporter:
 
     def _selected(self, a: Association, cmd: CommandSet, sop_class: str | None) -> bool:
         sel = self.selection
-        if sel.associations and a.id not in sel.associations:
+        if not self._matches or (sel.associations and a.id not in sel.associations):
             return False
         if cmd.command_field != _STORE_RQ and not sel.include_queries:
             return False

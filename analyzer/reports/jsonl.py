@@ -440,10 +440,11 @@ def header_record(store: Store, generator: str) -> dict[str, Any]:
 def summary_record(store: Store) -> dict[str, Any]:
     src = store.source
     associations = store.associations()
+    gone = store.forgotten  # a long-running source's store forgets old associations
     return {
         "type": "summary",
-        "associations": len(associations),
-        "exchanges": sum(a.exchanges for a in associations),
+        "associations": len(associations) + gone.associations,
+        "exchanges": sum(a.exchanges for a in associations) + gone.exchanges,
         "packets": src.packets,
         "tcp_segments": src.tcp_segments,
         "first_packet": iso_time(src.first_ts),

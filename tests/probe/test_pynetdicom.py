@@ -203,3 +203,29 @@ def test_identity_roles_async_window_sent_and_passcode_never_shown(
         "proposed": {"scu": True, "scp": True},
         "accepted": {"scu": True, "scp": True},
     }
+
+
+def test_find_worklist_counts_scheduled_steps(net: Net, tmp_path: Path) -> None:
+    with pynetdicom_scp(net, tmp_path, "worklist"):
+        run = probe(
+            net,
+            TARGET,
+            "--called",
+            "PYSCP",
+            "--contexts",
+            "worklist",
+            "--find",
+            "worklist",
+            "--format",
+            "json",
+        )
+    assert run.returncode == 0, run.stdout
+    doc = run.json()
+    assert doc["status"] == "OK"
+    find = next(s for s in doc["services"] if s["service"] == "C-FIND")
+    assert find["matches"] == 2 and find["status"] == 0
+    worklist = "1.2.840.10008.5.1.4.31"
+    assert any(
+        c["abstract_syntax"] == worklist and c["result"] == 0
+        for c in doc["association"]["contexts"]
+    )

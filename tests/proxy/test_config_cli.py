@@ -157,7 +157,7 @@ keep_files = 3
     assert [str(n) for n in config.access.allow_ip] == ["192.168.1.7/32", "10.0.0.0/8"]
     assert config.access.on_ip_refused == FailurePolicy.CLOSE
     assert dict(config.rewrite.calling_ae) == {"MODALITY": "GATEWAY"}
-    assert config.rewrite.max_pdu == 32768 and config.needs_rq
+    assert config.rewrite.max_pdu == 32768
     assert config.output.jsonl == "cli.jsonl" and config.output.pcap_max_size == 1 << 30
     assert config.output.keep_files == 3
 

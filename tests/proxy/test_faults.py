@@ -5,6 +5,7 @@ alters what it relays, and keeps serving."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import signal
@@ -15,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.objects import big_image
-from tests.peers import Net, Process, dcmtk, running
+from tests.peers import Net, Process, dcmtk, dicomtap_argv, running, tool
 
-from .harness import PROXY_PORT, UPSTREAM_PORT, proxy, script, storescp
+from .harness import PROXY_PORT, ROOT, UPSTREAM_PORT, proxy, script, storescp
 
 pytestmark = pytest.mark.peers
 
@@ -157,6 +158,31 @@ def test_upstream_reset_or_stops_reading(net: Net, tmp_path: Path, fault: str) -
     else:
         assert first["outcome"] == "aborted" and first["abort"]["source"] == 2
         assert first["abort"]["by"] == "acceptor"  # the proxy's A-ABORT, as the client saw it
+        # The pcapng marks the A-ABORT as written by the proxy, not by the upstream.
+        marked = subprocess.run(
+            [
+                tool("tshark"),
+                "-r",
+                str(px.pcap),
+                "-Y",
+                'frame.comment contains "dicomtap proxy"',
+                "-T",
+                "fields",
+                "-e",
+                "frame.interface_id",
+                "-e",
+                "tcp.payload",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.splitlines()
+        # On the client leg: the A-ABORT (source 2), then the proxy's own close (FIN, and a
+        # RST if the client did not close its side in time).
+        client_leg = [line.split("\t") for line in marked if line.startswith("0")]
+        assert client_leg[0] == ["0", "07000000000400000200"]
+        assert {payload for _, payload in client_leg[1:]} == {""}
 
 
 def test_client_killed_mid_pdu(net: Net, tmp_path: Path) -> None:
@@ -178,11 +204,13 @@ def test_client_killed_mid_pdu(net: Net, tmp_path: Path) -> None:
     assert "internal error" not in px.log() and "asyncio:" not in px.log()
 
 
-def test_garbage_and_4gb_pdu_relayed_untouched(net: Net, tmp_path: Path) -> None:
+def test_4gb_pdu_relayed_untouched_garbage_not_at_all(net: Net, tmp_path: Path) -> None:
+    """A P-DATA-TF declaring 4 GB after a valid A-ASSOCIATE-RQ is relayed byte for byte
+    (what comes of its body after the first read is left out of the record); garbage and an
+    empty A-ASSOCIATE-RQ header are closed without reaching the upstream."""
     garbage = tmp_path / "garbage.bin"
     garbage.write_bytes(hashlib.sha256(b"x").digest() * 4000 + os.urandom(50_000))
     bigpdu = tmp_path / "bigpdu.bin"
-    # An A-ASSOCIATE-RQ header declaring no body: a whole (malformed) PDU of 6 bytes.
     empty_rq = tmp_path / "empty_rq.bin"
     empty_rq.write_bytes(b"\x01\x00\x00\x00\x00\x00")
     sink_dir = tmp_path / "sink"
@@ -203,25 +231,28 @@ def test_garbage_and_4gb_pdu_relayed_untouched(net: Net, tmp_path: Path) -> None
             script("rawclient.py", "bigpdu", "127.0.0.1", str(PROXY_PORT), str(bigpdu))
         )
         assert result.stdout.strip() == "closed", result
-        px.wait_log(r"#2 a PDU declares 4294967295 bytes, above the parse limit")
+        px.wait_log(
+            r"#2 P-DATA-TF declares 4294967295 bytes, above the parse limit of 67108864: "
+            r"its body is neither captured nor observed"
+        )
         result = net.run(
             script("rawclient.py", "garbage", "127.0.0.1", str(PROXY_PORT), str(empty_rq))
         )
         assert result.stdout.strip() == "closed", result
         deadline = time.monotonic() + 20
-        while len(list(sink_dir.glob("*.bin"))) < 3 and time.monotonic() < deadline:
+        while not list(sink_dir.glob("*.bin")) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert _echo(net).returncode != 0  # the sink is no DICOM peer, but the proxy serves
         px.wait_log(r"#4 connection from")
+        px.wait_log(r"#4 relaying to")
         assert px.stop() == 0
-    assert (sink_dir / "1.bin").read_bytes() == garbage.read_bytes()
-    assert (sink_dir / "2.bin").read_bytes() == bigpdu.read_bytes()
-    assert (sink_dir / "3.bin").read_bytes() == empty_rq.read_bytes()
+    assert (sink_dir / "1.bin").read_bytes() == bigpdu.read_bytes()
+    assert sorted(p.name for p in sink_dir.iterdir()) in (["1.bin", "2.bin"], ["1.bin", "2.part"])
     log = px.log()
-    assert "#1 127.0.0.1:" in log and "no A-ASSOCIATE-RQ was sent" in log
+    assert "#1 no DICOM PDU (first bytes" in log and "#1 relaying" not in log
+    assert "#3 an A-ASSOCIATE-RQ header declaring 0 bytes" in log and "#3 relaying" not in log
     recs = [r for r in px.records() if r["type"] == "association"]
     assert recs[0]["outcome"] == "never-associated"
-    assert recs[0]["pdus"]["requestor"]["bytes"] == len(garbage.read_bytes())
     assert recs[1]["calling_ae"] == "RAWCLIENT"
 
 
@@ -251,3 +282,105 @@ def test_first_pdu_and_idle_timeouts(net: Net, tmp_path: Path) -> None:
         assert px.stop() == 0
     second = [r for r in px.records() if r["type"] == "association"][-1]
     assert second["outcome"] == "aborted" and second["abort"]["source"] == 2
+
+
+def test_client_abort_then_close_frees_the_relay_after_linger(net: Net, tmp_path: Path) -> None:
+    """The client aborts and closes; the upstream never closes: the proxy closes it once
+    nothing was relayed for --linger seconds, and the association slot is free again."""
+    seen = tmp_path / "stubborn.txt"
+    with (
+        running(
+            net,
+            script("stubborn.py", str(UPSTREAM_PORT), str(seen)),
+            tmp_path / "stubborn.log",
+            port=UPSTREAM_PORT,
+        ),
+        proxy(
+            net,
+            tmp_path,
+            "--upstream",
+            f"127.0.0.1:{UPSTREAM_PORT}",
+            "--linger",
+            "1",
+            "--max-associations",
+            "1",
+        ) as px,
+    ):
+        result = net.run(script("rawclient.py", "abortclose", "127.0.0.1", str(PROXY_PORT)))
+        assert result.stdout.splitlines() == ["got 2", "aborted"], result
+        px.wait_log(r"#1 the upstream did not close within 1 s of the client closing; closed", 10)
+        px.wait_log(r"#1 ended: aborted by the requestor")
+        assert seen.read_text().splitlines() == ["eof 1"]  # the client's close was passed on
+        again = net.run(script("rawclient.py", "hold", "127.0.0.1", str(PROXY_PORT), "0"))
+        assert again.stdout.splitlines() == ["got 2", "got 4", "got 6", "released"], again
+        assert px.stop() == 0
+
+
+def test_a_terminal_nobody_reads_does_not_stall_relaying(net: Net, tmp_path: Path) -> None:
+    """The live log goes to a pipe that is never read: once it is full the proxy must go on
+    relaying (lines for the terminal are dropped, the files keep everything)."""
+    live = tmp_path / "live.log"
+    argv = dicomtap_argv(
+        "proxy",
+        "--listen",
+        f"127.0.0.1:{PROXY_PORT}",
+        "--upstream",
+        f"127.0.0.1:{UPSTREAM_PORT}",
+        "--log",
+        str(live),
+    )
+    count = 300  # a live log line each: several times what the pipe holds
+    with running(net, storescp(tmp_path, UPSTREAM_PORT), tmp_path / "scp.log", port=UPSTREAM_PORT):
+        proc = subprocess.Popen(
+            net.wrap(argv),
+            stdout=subprocess.PIPE,  # never read
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+            start_new_session=True,
+        )
+        assert proc.stdout is not None
+        fcntl.fcntl(proc.stdout, fcntl.F_SETPIPE_SZ, 4096)  # the smallest pipe: full at once
+        try:
+            deadline = time.monotonic() + 20
+            while not net.listening(PROXY_PORT) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            result = net.run(
+                script("rawclient.py", "echoes", "127.0.0.1", str(PROXY_PORT), str(count)),
+                timeout=120,
+            )
+            assert result.stdout.splitlines()[:2] == ["got 2", f"echoed {count}"], result
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(60) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    text = live.read_text()
+    assert text.count("C-ECHO Verification SOP Class: 0x0000 Success") == count
+    assert "#1 released" in text
+
+
+def test_a_full_disk_is_said_once_and_relaying_goes_on(net: Net, tmp_path: Path) -> None:
+    """Files the proxy cannot write (here /dev/full) cost one line on stderr each, never a
+    traceback, and the associations are relayed as ever."""
+    with (
+        running(net, storescp(tmp_path, UPSTREAM_PORT), tmp_path / "scp.log", port=UPSTREAM_PORT),
+        proxy(
+            net,
+            tmp_path,
+            "--upstream",
+            f"127.0.0.1:{UPSTREAM_PORT}",
+            "--jsonl",
+            "/dev/full",
+            "--log",
+            "/dev/full",
+            outputs=False,
+        ) as px,
+    ):
+        for _ in range(3):
+            assert _echo(net).returncode == 0
+        px.wait_log(r"#3 released")
+        assert px.stop() == 0
+    log = px.log()
+    assert "Traceback" not in log
+    assert log.count("dicomtap proxy: cannot write /dev/full: No space left on device") == 1

@@ -147,8 +147,10 @@ def test_tls_terminated_and_originated_with_keylog(net: Net, tmp_path: Path) -> 
     from_pcap = analyze([px.pcap])
     assert leg_records(from_pcap, PROXY_PORT) == leg_records(px.records())
     legs = [r for r in from_pcap if r["type"] == "association"]
-    assert sorted(r["server"]["port"] for r in legs) == [PROXY_PORT, UPSTREAM_PORT]
-    assert {r["calling_ae"] for r in legs} == {"SECURE"}
+    # The plain client that failed the handshake is on the client leg, with no association.
+    assert sorted(r["server"]["port"] for r in legs) == [PROXY_PORT, PROXY_PORT, UPSTREAM_PORT]
+    assert [r["outcome"] for r in legs if r["calling_ae"] is None] == ["never-associated"]
+    assert {r["calling_ae"] for r in legs} == {"SECURE", None}
     assert [r["status"] for r in from_pcap if r["type"] == "exchange"] == [0, 0]
 
 

@@ -1,6 +1,6 @@
 """The proxy's pieces without a network: pcapng writing and rotation (read back by
-``dicomtap analyze``), PDU boundary tracking, the observer tap's fail-open behaviour and
-the AE title / max PDU rewrites."""
+``dicomtap analyze``), PDU boundaries from the framer, the client leg through the flow table
+(fail-open, the parse limit as a capture cut) and the AE title / max PDU rewrites."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ import pytest
 
 from analyzer.sources.pcap import CaptureFile
 from analyzer.sources.proxy.config import RewriteConfig
+from analyzer.sources.proxy.frames import PduStream, first_header
 from analyzer.sources.proxy.pcapng import MAX_PAYLOAD, Interface, PcapngWriter, TcpLeg
 from analyzer.sources.proxy.rewrite import rewrite_ac, rewrite_rq
-from analyzer.sources.proxy.tap import ClientTap, PduBoundary
-from dissectors import CloseKind, DissectorEvent
-from dissectors.pdu import AssociateRq, decode_pdu
+from analyzer.sources.proxy.tap import ClientTap
+from dissectors import AnalysisError, CloseKind, DissectorEvent, FlowTable
+from dissectors.framing import PduFramer
+from dissectors.pdu import AssociateAc, AssociateRq, decode_pdu
 from tests import factories as f
 from tests.peers import analyze
 
@@ -61,8 +63,8 @@ def _echo_leg(
         (False, f.release_rp()),
     ]:
         ts += 1_000_000
-        packets = leg.data(from_client, ts, data)
-        assert all(len(view) <= MAX_PAYLOAD for _, view in packets)
+        segments = leg.data(from_client, ts, data)
+        assert all(len(s.payload) <= MAX_PAYLOAD for s in segments)
     leg.fin(True, ts + 1)
     leg.fin(False, ts + 2)
 
@@ -100,44 +102,92 @@ def test_pcapng_rotation_keeps_frames_continuous(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("chunk", [1, 5, 7, 1000])
-def test_pdu_boundary(chunk: int) -> None:
-    stream = f.associate_rq() + f.echo_rq() + b"\x04\x00\xff\xff\xff\xff" + b"x" * 10
-    tracker = PduBoundary()
-    found = []
-    for i in range(0, len(stream), chunk):
-        hit = tracker.feed(stream[i : i + chunk], limit=1 << 20)
-        if hit:
-            found.append((i + hit[0], hit[1]))
-    assert found == [(len(f.associate_rq()) + len(f.echo_rq()), 0xFFFFFFFF)]
-    assert not tracker.at_boundary
-    start = PduBoundary()
-    start.feed(f.associate_rq(), limit=1 << 20)
-    assert start.at_boundary
+def test_pdu_stream_follows_the_framer(chunk: int) -> None:
+    rq, echo = f.associate_rq(), f.echo_rq()
+    framer, frames = PduFramer(), PduStream(limit=1 << 20)
+
+    def feed(data: bytes) -> None:
+        for i in range(0, len(data), chunk):
+            assert not frames.at_boundary(framer.offset) or i == 0
+            frames.consume(framer.receive_data(memoryview(data[i : i + chunk])))
+
+    assert first_header(rq[:5]) is None and first_header(rq) == (1, len(rq) - 6)
+    feed(rq)
+    assert frames.at_boundary(len(rq)) and frames.first == (1, len(rq) - 6)
+    (control,) = frames.controls
+    assert (control.pdu_type, control.start, control.end, control.body) == (1, 0, len(rq), rq[6:])
+    feed(echo)
+    assert frames.at_boundary(len(rq) + len(echo))
+    assert not frames.at_boundary(len(rq))  # not where the stream is
+    feed(b"\x04\x00\xff\xff\xff\xff" + b"x" * 10)
+    assert frames.over_limit == [(len(rq) + len(echo), 4, 0xFFFFFFFF)]
+    assert not frames.at_boundary(framer.offset)
+    assert frames.current_end == len(rq) + len(echo) + 6 + 0xFFFFFFFF
+
+
+def _tap(
+    emit: list[DissectorEvent], writer: PcapngWriter | None = None, parse_limit: int = 1 << 20
+) -> tuple[ClientTap, list[str]]:
+    """A tap on a flow table of its own, told where PDUs are by the observer's framer."""
+    warnings: list[str] = []
+    leg = TcpLeg(writer, Interface.CLIENT_LEG, ("127.0.0.1", 5000), ("127.0.0.1", 104))
+    taps: list[ClientTap] = []
+    flows = FlowTable(
+        emit.append,
+        payload=lambda _c, requestor, records, _t, _f: taps[0].framed(requestor, records),
+    )
+    taps.append(ClientTap(leg, flows.feed, parse_limit=parse_limit, warn=warnings.append))
+    return taps[0], warnings
 
 
 def test_tap_fails_open_when_the_observer_breaks() -> None:
-    warnings: list[str] = []
+    events: list[DissectorEvent] = []
 
     def broken(event: DissectorEvent) -> None:
-        raise RuntimeError("model bug")
+        events.append(event)
+        if not isinstance(event, AnalysisError):
+            raise RuntimeError("model bug")
 
-    tap = ClientTap(
-        1,
-        ("127.0.0.1", 5000),
-        ("127.0.0.1", 104),
-        time.time_ns(),
-        emit=broken,
-        pcap=None,
-        keep=0,
-        parse_limit=1 << 20,
-        warn=warnings.append,
-    )
+    leg = TcpLeg(None, Interface.CLIENT_LEG, ("127.0.0.1", 5000), ("127.0.0.1", 104))
+    tap = ClientTap(leg, FlowTable(broken).feed, parse_limit=1 << 20, warn=lambda _: None)
+    tap.open(time.time_ns())
     tap.data(True, time.time_ns(), f.associate_rq())  # the observer raises inside
     tap.data(False, time.time_ns(), f.associate_ac())
     tap.close(True, CloseKind.FIN, time.time_ns())
-    tap.finish()
-    assert tap.observer is None
-    assert len(warnings) == 1 and "no longer observing, still relaying" in warnings[0]
+    tap.end(time.time_ns())
+    (error,) = [e for e in events if isinstance(e, AnalysisError)]
+    assert "analysis of this connection stopped" in error.text and "model bug" in error.text
+
+
+def test_tap_cuts_a_pdu_over_the_parse_limit(tmp_path: Path) -> None:
+    path = tmp_path / "cut.pcapng"
+    writer = PcapngWriter(path)
+    events: list[DissectorEvent] = []
+    tap, warnings = _tap(events, writer, parse_limit=1000)
+    ts = time.time_ns()
+    tap.open(ts)
+    tap.data(True, ts, f.associate_rq())
+    tap.data(False, ts, f.associate_ac())
+    big = f.message(1, f.command(command_field=0x0030, message_id=1), bytes(5000))
+    tap.data(True, ts, big[:3000])  # the data set's header in here: captured
+    tap.data(True, ts, big[3000:])  # the rest of its body: left out
+    tap.data(True, ts, f.release_rq())
+    tap.data(False, ts, f.release_rp())
+    tap.close(True, CloseKind.FIN, ts)
+    tap.close(False, CloseKind.FIN, ts)
+    writer.close()
+    assert warnings == [
+        "P-DATA-TF declares 5006 bytes, above the parse limit of 1000: "
+        "its body is neither captured nor observed"
+    ]
+    with CaptureFile(path) as capture:
+        captured = sum(len(s.payload) for s in capture.segments())
+    sent = sum(map(len, (f.associate_rq(), f.associate_ac(), big, f.release_rq(), f.release_rp())))
+    left_out = len(big) - 3000
+    assert captured == sent - left_out  # relayed, left out of the capture
+    (a,) = [r for r in analyze([path]) if r["type"] == "association"]
+    assert a["outcome"] == "released" and a["gaps"]["count"] == 1
+    assert a["gaps"]["bytes"] == left_out
 
 
 def test_rewrite_changes_only_what_is_asked() -> None:
@@ -145,7 +195,9 @@ def test_rewrite_changes_only_what_is_asked() -> None:
     rules = RewriteConfig(
         calling_ae={"MODALITY": "GATEWAY"}, called_ae={"*": "ARCHIVE"}, max_pdu=16384
     )
-    done = rewrite_rq(rq, rules)
+    decoded, _ = decode_pdu(rq)
+    assert isinstance(decoded, AssociateRq)
+    done = rewrite_rq(rq, decoded, rules)
     assert len(done.changes) == 3 and done.refused is None
     assert len(done.data) == len(rq)
     differing = [i for i, (a, b) in enumerate(zip(rq, done.data, strict=True)) if a != b]
@@ -154,10 +206,10 @@ def test_rewrite_changes_only_what_is_asked() -> None:
     assert isinstance(pdu, AssociateRq)
     assert pdu.calling_ae == b"GATEWAY         " and pdu.called_ae == b"ARCHIVE         "
     assert pdu.user_information is not None and pdu.user_information.maximum_length == 16384
-    original, _ = decode_pdu(rq)
-    assert isinstance(original, AssociateRq)
     ac = f.associate_ac(calling="GATEWAY", called="ARCHIVE", max_length=65536)
-    back = rewrite_ac(ac, rules, done, original)
+    decoded_ac, _ = decode_pdu(ac)
+    assert isinstance(decoded_ac, AssociateAc)
+    back = rewrite_ac(ac, decoded_ac, rules, done, decoded)
     pdu_ac, _ = decode_pdu(back.data)
     assert pdu_ac.calling_ae == b"MODALITY        " and pdu_ac.called_ae == b"FRONT           "  # type: ignore[union-attr]
-    assert rewrite_rq(rq, RewriteConfig()).data is rq  # nothing asked: untouched
+    assert rewrite_rq(rq, decoded, RewriteConfig()).data is rq  # nothing asked: untouched

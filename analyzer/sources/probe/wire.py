@@ -4,8 +4,9 @@
 and a failure has a precise cause (refused, timeout, unreachable, TLS); then it hands the
 socket to pynetdicom through :class:`~.client.TapSocket`, which sends and receives through
 :meth:`Wire.send` and :meth:`Wire.recv`. Every chunk goes to a
-:class:`~analyzer.sources.proxy.tap.ClientTap` (the proxy's: pcapng packets and the same
-:class:`~dissectors.observer.AssociationObserver` a capture uses) as it is sent or read.
+:class:`~analyzer.sources.proxy.tap.ClientTap` (the proxy's: pcapng packets, and segments
+into a :class:`~dissectors.tcp.FlowTable` of the connection's own, which observes it as a
+capture is observed) as it is sent or read.
 
 Received bytes are tapped at the socket, not through pynetdicom's ``EVT_DATA_RECV``: that
 event fires only for a whole PDU of a known type, so garbage, a truncated PDU or a PDU that
@@ -17,19 +18,22 @@ header, and every wait is bounded by ``timeout``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 import ssl
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NoReturn
 
 from analyzer.sources.proxy.pcapng import Interface as _Interface
 from analyzer.sources.proxy.pcapng import PcapngWriter, TcpLeg
-from analyzer.sources.proxy.tap import ClientTap, PduBoundary
-from dissectors import CloseKind, Endpoint
-from dissectors.observer import AssociationObserver, Emit
+from analyzer.sources.proxy.tap import ClientTap
+from dissectors import CloseKind, DissectorEvent, FlowTable
+from dissectors.framing import FramerRecord
+from dissectors.observer import Emit
 from dissectors.pdu import Abort, AbortReason, AbortSource
 
 __all__ = ["Cause", "Trouble", "Wire", "resolve"]
@@ -129,12 +133,27 @@ class Wire:
         self._keep = keep
         self._sock: socket.socket | None = None
         self._tap: ClientTap | None = None
-        self._incoming = PduBoundary()
+        # One connection's flow table: the probe numbers its connections itself; its framer
+        # says where the peer's PDUs are (the tap's framing).
+        self._flows = FlowTable(self._renumbered, keep=keep, payload=self._framed)
         self._buffer = bytearray()
         self._poisoned: str | None = None
-        self._tail = b""
         self._lock = threading.RLock()
         self._closed = [False, False]
+
+    def _framed(
+        self,
+        connection: int,
+        from_requestor: bool,
+        records: Sequence[FramerRecord],
+        ts: int,
+        frame: int | None,
+    ) -> None:
+        if self._tap is not None:
+            self._tap.framed(from_requestor, records)
+
+    def _renumbered(self, event: DissectorEvent) -> None:
+        self._emit(dataclasses.replace(event, connection=self.connection))
 
     # --- connecting ------------------------------------------------------------------
 
@@ -165,17 +184,11 @@ class Wire:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         local = sock.getsockname()
+        leg = TcpLeg(self._pcap, INTERFACE, (str(local[0]), int(local[1])), (self.ip, self.port))
         self._tap = ClientTap(
-            self.connection,
-            (str(local[0]), int(local[1])),
-            (self.ip, self.port),
-            start_ts,
-            emit=self._emit,
-            pcap=self._pcap,
-            keep=self._keep,
-            parse_limit=self.pdu_limit,
-            warn=self.warnings.append,
+            leg, self._flows.feed, parse_limit=self.pdu_limit, warn=self.warnings.append
         )
+        self._tap.open(start_ts)
         if self.tls is not None:
             t1 = time.perf_counter_ns()
             try:
@@ -192,22 +205,13 @@ class Wire:
         """The attempt as a capture shows it: a SYN, answered by RST (refused) or not; then
         raises :class:`TroubleError`."""
         refused = isinstance(exc, ConnectionRefusedError)
-        leg = _AttemptLeg(self._pcap, INTERFACE, local, (self.ip, self.port))
-        frame = leg.attempt(ts)
-        observer = AssociationObserver(
-            self.connection,
-            Endpoint(leg.client_ip, local[1]),
-            Endpoint(leg.server_ip, self.port),
-            self._emit,
-            ts=ts,
-            frame=frame,
-            handshake=True,
-            keep=self._keep,
-        )
-        end = _now()
+        leg = TcpLeg(self._pcap, INTERFACE, local, (self.ip, self.port))
+        segments = leg.attempt(ts)
         if refused:
-            observer.closed(False, CloseKind.RST, end, leg.refused(end))
-        observer.finish(end, None)
+            segments += leg.rst(False, _now())
+        for seg in segments:
+            self._flows.feed(seg)
+        self._flows.finish()
         where = f"{self.ip}:{self.port}" if ":" not in self.ip else f"[{self.ip}]:{self.port}"
         if refused:
             self._trouble(Cause.REFUSED, f"connection refused by {where}: nothing listens there")
@@ -288,23 +292,24 @@ class Wire:
                 sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
         if len(self.received_head) < _HEAD:
             self.received_head += chunk[: _HEAD - len(self.received_head)]
+        # The framer says where a PDU (of a type PS3.8 defines: any other is not a PDU at
+        # all, which pynetdicom reads 6 bytes of and aborts) declares more than the limit.
         with self._lock:
-            if self._tap is not None:
-                self._tap.data(False, ts, chunk)
-        before = self._tail  # the last bytes of the stream before this chunk
-        self._tail = (before + chunk)[-6:]
-        big = self._incoming.feed(chunk, self.pdu_limit)
-        if big is not None:
-            pos = big[0]
-            pdu_type = chunk[pos] if pos >= 0 else before[pos]
-            if not 1 <= pdu_type <= 7:
-                big = None  # not a PDU at all: pynetdicom reads its 6 bytes and aborts
-        if big is None:
+            tap = self._tap
+            if tap is None:
+                big: list[tuple[int, int, int]] = []
+            else:
+                start = tap.offsets[1]
+                seen = len(tap.streams[1].over_limit)
+                tap.data(False, ts, chunk)
+                big = tap.streams[1].over_limit[seen:]
+        if not big:
             self._buffer += chunk
             return True
+        offset, _, declared = big[0]
         # Hand over the PDUs before the oversized one; the next read fails.
-        self._buffer += chunk[: max(big[0], 0)]
-        self._poisoned = _too_large(big[1], self.pdu_limit)
+        self._buffer += chunk[: max(offset - start, 0)]
+        self._poisoned = _too_large(declared, self.pdu_limit)
         self._note(Cause.PDU_TOO_LARGE, self._poisoned)
         if not self._buffer:
             self._refuse()
@@ -355,20 +360,8 @@ class Wire:
         self.close()
         with self._lock:
             tap, self._tap = self._tap, None
-        if tap is not None:
-            tap.finish()
-
-
-class _AttemptLeg(TcpLeg):
-    """A connection attempt that never connected: a SYN, and an RST if it was refused."""
-
-    def attempt(self, ts: int) -> int | None:
-        if self.writer is None:
-            return None
-        return self._frame(True, ts, 0x02)  # SYN
-
-    def refused(self, ts: int) -> int | None:
-        return self.rst(False, ts)
+            if tap is not None:
+                self._flows.finish()
 
 
 #: What OpenSSL says when the other end does not speak TLS at all.

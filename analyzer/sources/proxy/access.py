@@ -62,9 +62,8 @@ UPSTREAM_UNREACHABLE = Refusal(
     "upstream-unreachable", "upstream unreachable", _TRANSIENT, _PRESENTATION, 1
 )
 """Reason 1 of source 3: temporary-congestion; transient, so the client may retry."""
-RQ_TOO_LARGE = Refusal(
-    "rq-too-large", "A-ASSOCIATE-RQ larger than the proxy buffers", _PERMANENT, _PRESENTATION, 2
-)
+RQ_TOO_LARGE = Refusal("rq-too-large", "A-ASSOCIATE-RQ too large", _PERMANENT, _PRESENTATION, 2)
+"""Reason 2 of source 3: local-limit-exceeded (the proxy will not buffer it)."""
 
 
 class AccessPolicy:

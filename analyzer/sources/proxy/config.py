@@ -33,9 +33,6 @@ __all__ = [
     "parse_size",
 ]
 
-#: The A-ASSOCIATE-RQ is buffered whole only when routing needs it; never beyond this.
-RQ_BUFFER_LIMIT = 1 << 20
-
 
 class ConfigError(DicomtapError):
     """A bad option, address or configuration file (exit status 2)."""
@@ -94,21 +91,28 @@ class Route:
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
-    """Seconds. Generous by default, so that the proxy is never the first to give up."""
+    """Seconds. Generous once associated, so that the proxy is never the first to give up;
+    short before (``first_pdu``: from accept to a whole A-ASSOCIATE-RQ, TLS included), so that
+    connections that send nothing do not hold places for long. ``linger``: after one side
+    closed, the other is closed when nothing was relayed for that long."""
 
     connect: float = 30.0
-    first_pdu: float = 60.0
+    first_pdu: float = 10.0
     idle: float = 3600.0
     write: float = 120.0
     grace: float = 30.0
+    linger: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """``max_parse_pdu``: a PDU declaring more bytes ends the observation of its connection
-    (the bytes are still relayed)."""
+    """``max_associations`` counts connections whose A-ASSOCIATE-RQ was accepted;
+    ``max_pending`` (and ``max_pending_per_ip``) those still waiting for it. ``max_parse_pdu``:
+    a PDU declaring more bytes is relayed whole, but its body is not captured or observed."""
 
     max_associations: int = 200
+    max_pending: int = 100
+    max_pending_per_ip: int = 10
     max_parse_pdu: int = 1 << 26
 
 
@@ -165,11 +169,6 @@ class ProxyConfig:
     on_upstream_failure: FailurePolicy = FailurePolicy.REJECT
     keep: int = DEFAULT_KEEP
     """Bytes kept from the start of each data set (as ``analyze --keep``)."""
-
-    @property
-    def needs_rq(self) -> bool:
-        """Whether the upstream or an access decision depends on the A-ASSOCIATE-RQ."""
-        return bool(self.routes or self.access.allow_calling_ae or self.rewrite.active)
 
 
 _ADDRESS = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d{1,5})$")

@@ -12,7 +12,13 @@ proxy's own events (routing, refusals, rewrites, timeouts). Lines look like::
     12:00:02.110 #3 released after 876.0 ms: 4 exchanges, 12.3 MiB
 
 ``#3`` is the proxy's connection number (``Association.connection``); the association lines
-are the same as ``dicomtap live`` prints (:mod:`analyzer.reports.eventlines`).
+are the same as ``dicomtap live`` prints (:mod:`analyzer.reports.eventlines`). Every line is
+escaped with :func:`analyzer.textsafe.printable` on its way out: AE titles, UIDs and error
+texts come from the wire and may hold newlines or terminal escapes.
+
+Lines and records are formatted where they happen and written by the
+:class:`~.writer.BackgroundWriter` thread, so neither a slow terminal nor a slow disk holds
+up relaying.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ from analyzer.filter import Filter, StreamFilter
 from analyzer.reports.eventlines import EventLines, clock
 from analyzer.reports.jsonl import change_record, header_record, json_line, summary_record
 from analyzer.store import Change, Store
+from analyzer.textsafe import printable
+
+from .writer import BackgroundWriter, Batch
 
 __all__ = ["JsonlSink", "LiveLog", "RotatingFile"]
 
@@ -63,7 +72,14 @@ class RotatingFile:
         return f
 
     def write(self, text: str) -> None:
-        """Append ``text`` (whole lines); rotate first if it would pass the cap."""
+        """Append ``text`` (whole lines); rotate first if it would pass the cap. An error
+        names the file."""
+        try:
+            self._write(text)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
+
+    def _write(self, text: str) -> None:
         size = len(text.encode())
         if self.max_size is not None and self._size and self._size + size > self.max_size:
             self._file.close()
@@ -77,23 +93,32 @@ class RotatingFile:
         self._size += size
 
     def flush(self) -> None:
-        if not self._file.closed:
-            self._file.flush()
+        try:
+            if not self._file.closed:
+                self._file.flush()
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
+        try:
+            if not self._file.closed:
+                self._file.close()
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
 
 
 class LiveLog:
-    """One line per proxy event, association event and exchange, on ``out`` and/or a file."""
+    """One line per proxy event, association event and exchange, on ``out`` (written by the
+    ``terminal`` writer's thread) and/or a file (by the ``files`` writer's)."""
 
     def __init__(
         self,
         store: Store,
         out: IO[str] | None,
-        file: RotatingFile | None = None,
+        file: RotatingFile | None,
         *,
+        terminal: BackgroundWriter,
+        files: BackgroundWriter,
         log_filter: Filter | None = None,
     ) -> None:
         """``log_filter``: association lines only for associations that match it (from the
@@ -102,29 +127,53 @@ class LiveLog:
         self._filter = StreamFilter(store, log_filter) if log_filter is not None else None
         self._out = out
         self._file = file
+        self._terminal = terminal
+        self._files = files
+        self._dropped_said = 0
+        self._to_out: Batch[str] = Batch(terminal, self._show)
+        self._to_file = Batch(files, self._keep) if file is not None else None
         self._upstream: dict[int, str] = {}
         self._lines = EventLines(
             store,
             label=lambda a: f"#{a.connection}",
             where=lambda a: self._upstream.get(a.connection, str(a.server)),
         )
-        self._unsubscribe = store.subscribe(self._changed)
+        # Nowhere to write (--quiet, no --log): no line is worth formatting.
+        self._unsubscribe = store.subscribe(self._changed) if out or file else lambda: None
 
     def line(self, text: str, ts: int | None = None) -> None:
         """Write one line, stamped with ``ts`` (ns; now if None)."""
-        line = f"{clock(ts)} {text}\n"
+        if self._out is None and self._file is None:
+            return
+        line = f"{clock(ts)} {printable(text)}\n"
         if self._out is not None:
-            try:
-                self._out.write(line)
-                self._out.flush()
-            except (BrokenPipeError, ValueError):
-                self._out = None  # stdout went away: keep the file, keep relaying
-        if self._file is not None:
+            self._to_out.add(line, len(line))
+        if self._to_file is not None:
+            self._to_file.add(line, len(line))
+
+    def _keep(self, lines: list[str]) -> None:
+        """Lines to the log file (on the files' writer thread), one by one for its rotation."""
+        assert self._file is not None
+        for line in lines:
             self._file.write(line)
 
-    def event(self, connection: int, text: str) -> None:
+    def _show(self, lines: list[str]) -> None:
+        """Lines to the terminal, in one write (on the terminal's writer thread)."""
+        if self._out is not None:
+            dropped = self._terminal.dropped - self._dropped_said
+            if dropped:
+                self._dropped_said += dropped
+                note = f"({dropped} lines not shown: the terminal did not keep up)"
+                lines.insert(0, f"{clock(None)} {note}\n")
+            try:
+                self._out.write("".join(lines))
+                self._out.flush()
+            except (OSError, ValueError):
+                self._out = None  # stdout went away: keep the file, keep relaying
+
+    def event(self, connection: int, text: str, ts: int | None = None) -> None:
         """A proxy event on connection ``#connection``."""
-        self.line(f"#{connection} {text}")
+        self.line(f"#{connection} {text}", ts)
 
     def upstream(self, connection: int, where: str) -> None:
         """Remember where a connection was relayed to (shown on its association line)."""
@@ -135,9 +184,11 @@ class LiveLog:
         self._upstream.pop(connection, None)
 
     def close(self) -> None:
+        """Stop listening; the file is closed after what is queued."""
         self._unsubscribe()
-        if self._file is not None:
-            self._file.close()
+        file = self._file
+        if file is not None:
+            self._files.submit(file.close)
 
     # --- store changes ---------------------------------------------------------------
 
@@ -158,12 +209,14 @@ class JsonlSink:
         store: Store,
         path: str | os.PathLike[str],
         generator: str,
+        writer: BackgroundWriter,
         *,
         max_size: int | None = None,
         keep: int = 10,
     ) -> None:
         self.store = store
         self._generator = generator
+        self._writer = writer
         self._file = RotatingFile(
             path, max_size=max_size, keep=keep, on_open=lambda: json_line(self._header())
         )
@@ -175,12 +228,18 @@ class JsonlSink:
     def _changed(self, change: Change) -> None:
         out = change_record(change, self.store)
         if out is not None:
-            self._file.write(json_line(out))
-            if out["type"] == "association":
-                self._file.flush()
+            line = json_line(out)
+            flush = out["type"] == "association"
+            self._writer.submit(lambda: self._write(line, flush), len(line))
+
+    def _write(self, line: str, flush: bool) -> None:
+        self._file.write(line)
+        if flush:
+            self._file.flush()
 
     def close(self) -> None:
-        """Write the summary and close the file."""
+        """Write the summary and close the file (after what is queued)."""
         self._unsubscribe()
-        self._file.write(json_line(summary_record(self.store)))
-        self._file.close()
+        line = json_line(summary_record(self.store))
+        self._writer.submit(lambda: self._write(line, False))
+        self._writer.submit(self._file.close)

@@ -20,14 +20,17 @@ A TOML file (all tables optional)::
 
     [timeouts]                      # seconds
     connect = 30
-    first_pdu = 60
+    first_pdu = 10                  # accept to a whole A-ASSOCIATE-RQ (TLS included)
     idle = 3600
     write = 120
     grace = 30
+    linger = 10                     # after one side closed, before closing the other
 
     [limits]
-    max_associations = 200
-    max_parse_pdu = 67108864        # bytes; larger PDUs are forwarded, not parsed
+    max_associations = 200          # associations (A-ASSOCIATE-RQ accepted)
+    max_pending = 100               # connections still waiting for their A-ASSOCIATE-RQ
+    max_pending_per_ip = 10
+    max_parse_pdu = 67108864        # bytes; larger PDUs are relayed, their bodies not parsed
 
     [access]
     allow_ip = ["10.0.0.0/8", "127.0.0.1"]
@@ -168,6 +171,8 @@ class CliOptions:
     config: str | None = None
     timeouts: dict[str, float | None] = field(default_factory=dict)
     max_associations: int | None = None
+    max_pending: int | None = None
+    max_pending_per_ip: int | None = None
     max_parse_pdu: str | None = None
     allow_ip: Sequence[str] = ()
     allow_calling_ae: Sequence[str] = ()
@@ -266,7 +271,7 @@ def build_config(cli: CliOptions) -> ProxyConfig:
 
     t_doc = _table(doc, "timeouts")
     timeouts: dict[str, float] = {}
-    for name in ("connect", "first_pdu", "idle", "write", "grace"):
+    for name in ("connect", "first_pdu", "idle", "write", "grace", "linger"):
         value = cli.timeouts.get(name)
         if value is None:
             value = t_doc.get(name)
@@ -276,11 +281,12 @@ def build_config(cli: CliOptions) -> ProxyConfig:
             timeouts[name] = float(value)
 
     l_doc = _table(doc, "limits")
-    max_assoc = cli.max_associations or l_doc.get(
-        "max_associations", _DEFAULT_LIMITS.max_associations
-    )
-    if not isinstance(max_assoc, int) or max_assoc < 1:
-        raise ConfigError(f"bad max_associations {max_assoc!r}: a positive integer")
+    counts: dict[str, int] = {}
+    for name in ("max_associations", "max_pending", "max_pending_per_ip"):
+        value = getattr(cli, name) or l_doc.get(name, getattr(_DEFAULT_LIMITS, name))
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"bad {name} {value!r}: a positive integer")
+        counts[name] = value
     parse_raw = cli.max_parse_pdu or l_doc.get("max_parse_pdu")
     max_parse = (
         parse_size(parse_raw, "max parse PDU") if parse_raw else _DEFAULT_LIMITS.max_parse_pdu
@@ -335,7 +341,7 @@ def build_config(cli: CliOptions) -> ProxyConfig:
         upstream_tls=upstream_tls,
         routes=tuple(routes),
         timeouts=Timeouts(**timeouts),
-        limits=Limits(max_associations=max_assoc, max_parse_pdu=max_parse),
+        limits=Limits(**counts, max_parse_pdu=max_parse),
         access=access,
         rewrite=RewriteConfig(calling_ae=calling, called_ae=called, max_pdu=clamp),
         output=output,

@@ -1,14 +1,19 @@
 """The relay proper: both sides of one connection once the upstream is connected.
 
-Each chunk a side's transport reads is written unchanged to the other side at once, then
-recorded: the client leg through the tap (pcapng packets and the observer), the upstream
-leg as packets. The only exception is an opt-in rewrite of the upstream's A-ASSOCIATE-AC,
-for which its first PDU is held until whole (at most 1 MiB). Flow control is asyncio's:
-when a side's transport buffers more than its high-water mark, the other side stops being
-read until it drains (:meth:`Relay.relay_paused`), and a write timer starts; a peer that
-stops reading for ``write`` seconds ends the relay. A FIN is passed on as a FIN (half-close),
-a reset as a reset. When the proxy ends an association itself (idle or write timeout,
-shutdown) it sends an A-ABORT (source 2) to each side that is between PDUs, then closes.
+Each chunk a side's transport reads is written unchanged to the other side at once; recording
+it (both legs' packets, the client leg's observation) is left to the
+:class:`~.recorder.Recorder`, after relaying. The only exception is an opt-in rewrite of the
+upstream's A-ASSOCIATE-AC, for which its first PDU is held until whole (the framer bounds a
+control PDU). Flow control is asyncio's: when a side's transport buffers more than its
+high-water mark, the other side stops being read until it drains
+(:meth:`Relay.relay_paused`), and a write timer starts; a peer that stops reading for
+``write`` seconds ends the relay. A FIN is passed on as a FIN (half-close), a reset as a
+reset. Once one side has closed, the other is closed when nothing was relayed for ``linger``
+seconds (a peer that never closes must not keep the relay for the idle timeout).
+
+When the proxy ends an association itself (idle or write timeout, shutdown) it sends an
+A-ABORT (source 2) to each side that is between PDUs, then closes. Every byte the proxy
+writes on its own goes through :meth:`Relay.inject`, which records it as the proxy's.
 """
 
 from __future__ import annotations
@@ -16,14 +21,23 @@ from __future__ import annotations
 import asyncio
 
 from dissectors import CloseKind
-from dissectors.pdu import Abort, AbortSource, AssociateRq, PduType
+from dissectors.framing import PduFramer
+from dissectors.pdu import (
+    Abort,
+    AbortSource,
+    AssociateAc,
+    AssociateRq,
+    PduType,
+    decode_control_pdu,
+)
 
-from .pcapng import TcpLeg
+from .frames import PduStream
+from .pcapng import INJECTED, TcpLeg
 from .rewrite import Rewritten, rewrite_ac
 from .runtime import Runtime
 from .sides import Side, SideEvents
 from .tap import ClientTap
-from .transport import Stop, StopReason, close, reset, send, whole_length
+from .transport import Stop, StopReason, close, reset, send
 
 __all__ = ["Relay"]
 
@@ -49,19 +63,23 @@ class Relay(SideEvents):
         self._eof = {True: False, False: False}
         self._timers: dict[bool, asyncio.TimerHandle] = {}
         self._idle: asyncio.TimerHandle | None = None
+        self._linger: asyncio.TimerHandle | None = None
         self._last_activity = 0.0
         self._ac: tuple[AssociateRq, Rewritten] | None = None
-        self._held = b""
+        self._held = bytearray()
+        self._held_frames: PduStream | None = None
+        self._held_framer = PduFramer()
 
     def hold_ac(self, rq: AssociateRq, rewritten: Rewritten) -> None:
         """Rewrite the upstream's A-ASSOCIATE-AC to match the rewritten RQ."""
         self._ac = (rq, rewritten)
+        self._held_frames = PduStream()
 
     # --- running ---------------------------------------------------------------------
 
     async def run(self, initial: bytes) -> None:
-        """Send ``initial`` (the RQ, maybe rewritten) upstream and relay until both sides
-        are closed or the relay is stopped."""
+        """Send ``initial`` (the RQ, maybe rewritten, and what followed it) upstream and
+        relay until both sides are closed or the relay is stopped."""
         assert self.upstream is not None
         loop = asyncio.get_running_loop()
         self._done = loop.create_future()
@@ -93,12 +111,11 @@ class Relay(SideEvents):
             self._done.set_result(None)
 
     def _cancel_timers(self) -> None:
-        for timer in self._timers.values():
-            timer.cancel()
+        for timer in (*self._timers.values(), self._idle, self._linger):
+            if timer is not None:
+                timer.cancel()
         self._timers.clear()
-        if self._idle is not None:
-            self._idle.cancel()
-            self._idle = None
+        self._idle = self._linger = None
 
     def _arm_idle(self) -> None:
         loop = asyncio.get_running_loop()
@@ -108,6 +125,30 @@ class Relay(SideEvents):
             self._stop(Stop(StopReason.IDLE, None, f"idle timeout: nothing relayed for {idle:g} s"))
             return
         self._idle = loop.call_later(remaining, self._arm_idle)
+
+    def _arm_linger(self) -> None:
+        """One side has closed: close the other once nothing was relayed for ``linger`` s."""
+        self._linger = None
+        if self.ended:
+            return
+        loop = asyncio.get_running_loop()
+        linger = self.rt.config.timeouts.linger
+        remaining = self._last_activity + linger - loop.time()
+        if remaining > 0:
+            self._linger = loop.call_later(remaining, self._arm_linger)
+            return
+        closed_client = self._eof[True]
+        self.rt.event(
+            self.id,
+            f"the {_name(not closed_client)} did not close within {linger:g} s of the "
+            f"{_name(closed_client)} closing; closed",
+        )
+        for client in (True, False):
+            side = self.client if client else self.upstream
+            if side is not None and side.transport is not None:
+                close(side.transport, half=False)
+            self._closed_by_proxy(client, CloseKind.FIN)
+        self._end()
 
     # --- SideEvents ------------------------------------------------------------------
 
@@ -132,22 +173,30 @@ class Relay(SideEvents):
         self._eof[side.is_client] = True
         ts = self.rt.now()
         other = self._other(side)
+        tap, u_leg = self.tap, self.u_leg
         if side.is_client:
-            self.tap.close(True, CloseKind.FIN, ts)
-            if other is not None and other.transport is not None and self.u_leg is not None:
+            self.rt.record(lambda: tap.close(True, CloseKind.FIN, ts))
+            if other is not None and other.transport is not None and u_leg is not None:
                 close(other.transport, half=True)
-                self.u_leg.fin(True, ts)
+                self.rt.record(lambda: u_leg.fin(True, ts))
         else:
-            if self.u_leg is not None:
-                self.u_leg.fin(False, ts)
+            if self._ac is not None and self._held:
+                held = bytes(self._held)  # a first PDU cut short: passed on as it came
+                self._ac = self._held_frames = None
+                self._held = bytearray()
+                self._forward(True, held, held)
+            if u_leg is not None:
+                self.rt.record(lambda: u_leg.fin(False, ts))
             if self.client.transport is not None:
                 close(self.client.transport, half=True)
-            self.tap.close(False, CloseKind.FIN, ts)
+            self.rt.record(lambda: tap.close(False, CloseKind.FIN, ts))
         if all(self._eof.values()):
             for s in (self.client, self.upstream):
                 if s is not None and s.transport is not None:
                     s.transport.close()
             self._end()
+        elif self._linger is None:
+            self._arm_linger()
 
     def relay_lost(self, side: Side, exc: Exception | None) -> None:
         if self.ended:
@@ -179,61 +228,87 @@ class Relay(SideEvents):
     # --- moving bytes ------------------------------------------------------------------
 
     def _forward(self, to_client: bool, sent: bytes, received: bytes | None) -> None:
-        """Write ``sent`` to one side; both legs record it (the source leg what was
+        """Write ``sent`` to one side; both legs record it after (the source leg what was
         ``received``, None when already recorded; they differ only where a rewrite applied)."""
-        assert self.u_leg is not None
         dst = self.client if to_client else self.upstream
-        assert dst is not None and dst.transport is not None
-        ts = self.rt.now()
+        assert dst is not None and dst.transport is not None and self.u_leg is not None
         if not dst.transport.is_closing():
             dst.transport.write(sent)
-        # Recorded after forwarding: the observer works on the same bytes, after the fact.
+        ts = self.rt.now()
+        tap = self.tap
+        u_leg = self.u_leg if self.rt.pcap is not None else None  # only packets to make
         if to_client:
-            if received is not None:
-                self.u_leg.data(False, ts, received)
-            self.tap.data(False, ts, sent)
+
+            def record() -> None:
+                if received is not None and u_leg is not None:
+                    u_leg.data(False, ts, received)
+                tap.data(False, ts, sent)
+
         else:
-            if received is not None:
-                self.tap.data(True, ts, received)
-            self.u_leg.data(True, ts, sent)
+
+            def record() -> None:
+                if received is not None:
+                    tap.data(True, ts, received)
+                if u_leg is not None:
+                    u_leg.data(True, ts, sent)
+
+        self.rt.record(record, len(sent))
+
+    def inject(self, to_client: bool, pdu: bytes) -> bool:
+        """The proxy itself writes ``pdu`` to a side (an A-ASSOCIATE-RJ, an A-ABORT) and
+        records it as written by the proxy; False if the side no longer takes data."""
+        side = self.client if to_client else self.upstream
+        if side is None or side.transport is None or not send(side.transport, pdu):
+            return False
+        ts = self.rt.now()
+        if to_client:
+            tap = self.tap
+            self.rt.record(lambda: tap.injected(ts, pdu))
+        elif self.u_leg is not None:
+            u_leg = self.u_leg
+            self.rt.record(lambda: u_leg.data(True, ts, pdu, comment=INJECTED))
+        return True
 
     def _hold(self, data: bytes) -> tuple[bytes, bytes] | None:
         """Hold the upstream's first PDU until whole; rewrite it if it is an AC. Returns
         (bytes to send, bytes received), or None while more is needed."""
-        assert self._ac is not None
-        held = self._held + data
-        need = 0
-        if held[:1] == bytes((PduType.A_ASSOCIATE_AC,)):
-            if len(held) < 6:
-                self._held = held
-                return None
-            need = whole_length(held, PduType.A_ASSOCIATE_AC)
-            if len(held) < need:
-                self._held = held
-                return None
+        assert self._ac is not None and self._held_frames is not None
+        frames = self._held_frames
+        self._held += data
+        # The upstream leg is not observed: the first PDU is framed here, by the same framer.
+        frames.consume(self._held_framer.receive_data(memoryview(data)))
+        first = frames.controls[0] if frames.controls else None
+        if first is None and (
+            frames.first is None
+            or (frames.first[0] == PduType.A_ASSOCIATE_AC and frames.current_end is not None)
+        ):
+            return None  # the AC is not whole yet
         rq, rewritten = self._ac
-        self._ac = None
-        self._held = b""
-        if not need:
-            return held, held
-        done = rewrite_ac(held[:need], self.rt.config.rewrite, rewritten, rq)
+        held = bytes(self._held)
+        self._ac = self._held_frames = None
+        self._held = bytearray()
+        if first is None or first.pdu_type != PduType.A_ASSOCIATE_AC:
+            return held, held  # not an AC (or not one the framer could take): as it is
+        ac, _ = decode_control_pdu(first.pdu_type, first.body)
+        assert isinstance(ac, AssociateAc)
+        done = rewrite_ac(held[: first.end], ac, self.rt.config.rewrite, rewritten, rq)
         for change in done.changes:
-            self.rt.log.event(self.id, f"rewrite: {change}")
+            self.rt.event(self.id, f"rewrite: {change}")
         if done.refused:
-            self.rt.log.event(self.id, f"rewrite not applied: {done.refused}")
-        return done.data + held[need:], held
+            self.rt.event(self.id, f"rewrite not applied: {done.refused}")
+        return done.data + held[first.end :], held
 
     # --- ending it ourselves -----------------------------------------------------------
 
     def _internal(self, exc: Exception) -> None:
-        self.rt.log.event(self.id, f"internal error ({type(exc).__name__}: {exc}); closing")
+        self.rt.event(self.id, f"internal error ({type(exc).__name__}: {exc}); closing")
         self.abort_both("internal error")
 
     def _stop(self, stop: Stop) -> None:
         if self.ended:
             return
         if stop.reason == StopReason.RESET:
-            self.rt.log.event(self.id, f"{stop.text}; reset passed on")
+            self.rt.event(self.id, f"{stop.text}; reset passed on")
             self.reset_both(stop.client)
         else:
             self.abort_both(stop.text, stuck=stop.client)
@@ -241,44 +316,47 @@ class Relay(SideEvents):
     def reset_both(self, by_client: bool | None) -> None:
         """A reset on one side: reset the other, record both."""
         ts = self.rt.now()
-        if self.u_leg is not None and self.upstream is not None:
-            self.u_leg.rst(by_client is not False, ts)
+        tap, u_leg = self.tap, self.u_leg
+        if u_leg is not None and self.upstream is not None:
+            self.rt.record(lambda: u_leg.rst(by_client is not False, ts))
             if self.upstream.transport is not None:
                 reset(self.upstream.transport)
-        self.tap.close(by_client is True, CloseKind.RST, ts)
+        self.rt.record(lambda: tap.close(by_client is True, CloseKind.RST, ts))
         if self.client.transport is not None:
             reset(self.client.transport)
         self._end()
+
+    def _closed_by_proxy(self, client: bool, kind: CloseKind) -> None:
+        """Record that the proxy closed its socket to the client (or to the upstream)."""
+        ts = self.rt.now()
+        tap, u_leg = self.tap, self.u_leg
+        if client:
+            self.rt.record(lambda: tap.proxy_closed(kind, ts))
+        elif u_leg is not None:
+            if kind == CloseKind.FIN:
+                self.rt.record(lambda: u_leg.fin(True, ts, INJECTED))
+            else:
+                self.rt.record(lambda: u_leg.rst(True, ts, INJECTED))
 
     def abort_both(self, text: str, stuck: bool | None = None) -> None:
         """End the association ourselves: A-ABORT to each side between PDUs (a side that
         stopped reading is reset instead), then close; both legs record it."""
         if self.ended:
             return
+        self.rt.recorder.drain()  # where PDUs end is known once all was framed
         sent: list[str] = []
-        ts = self.rt.now()
         for to_client in (True, False):
             side = self.client if to_client else self.upstream
             if side is None or side.transport is None or side.transport.is_closing():
                 continue
             if stuck is to_client:
-                if to_client:
-                    self.tap.close(False, CloseKind.RST, ts)
-                elif self.u_leg is not None:
-                    self.u_leg.rst(True, ts)
                 reset(side.transport)
+                self._closed_by_proxy(to_client, CloseKind.RST)
                 continue
-            if self.tap.at_boundary(to_client) and send(side.transport, _ABORT):
-                if to_client:
-                    self.tap.data(False, ts, _ABORT)
-                elif self.u_leg is not None:
-                    self.u_leg.data(True, ts, _ABORT)
+            if self.tap.at_boundary(to_client) and self.inject(to_client, _ABORT):
                 sent.append(_name(to_client))
             side.transport.close()
-            if to_client:
-                self.tap.close(False, CloseKind.FIN, ts)
-            elif self.u_leg is not None:
-                self.u_leg.fin(True, ts)
+            self._closed_by_proxy(to_client, CloseKind.FIN)
         told = f"A-ABORT (source 2) sent to {' and '.join(sent)}" if sent else "closed"
-        self.rt.log.event(self.id, f"{text}; {told}")
+        self.rt.event(self.id, f"{text}; {told}")
         self._end()

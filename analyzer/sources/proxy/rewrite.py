@@ -4,7 +4,8 @@ Only the A-ASSOCIATE-RQ (client → upstream) and A-ASSOCIATE-AC (upstream → c
 touched, and only when a rule asks: the calling and called AE titles (mapped back in the AC,
 so the client sees its own titles echoed) and the Maximum Length sub-item (clamped). Only
 the changed fields change (see :func:`_apply`); when that cannot be done safely the PDU is
-forwarded untouched and the caller says so.
+forwarded untouched and the caller says so. The PDUs come whole from the framer
+(:class:`~.frames.ControlPdu`), already delimited and decoded by the caller.
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ from dissectors.pdu import (
     AssociateAc,
     AssociateRq,
     MaximumLength,
-    PduType,
     UserInformation,
     ae_title_field,
     ae_title_text,
-    decode_control_pdu,
+    decode_pdu,
 )
 
 from .config import RewriteConfig
@@ -41,15 +41,6 @@ class Rewritten:
     refused: str | None = None
     calling_ae: bytes | None = None
     called_ae: bytes | None = None
-
-
-def _decode(pdu: bytes, pdu_type: int) -> AssociateRq | AssociateAc | str:
-    kind, _, length = PDU_HEADER.unpack_from(pdu, 0)
-    if kind != pdu_type or len(pdu) != 6 + length:
-        return "not a whole association PDU"
-    decoded, _defects = decode_control_pdu(pdu_type, pdu[6:])
-    assert isinstance(decoded, AssociateRq | AssociateAc)
-    return decoded
 
 
 def _apply(
@@ -71,9 +62,9 @@ def _apply(
         if at < 74:
             return "its User Information item does not re-encode to its own bytes"
         out[at : at + len(before)] = new.user_information.encode()
-        out[2:6] = (len(out) - 6).to_bytes(4, "big")
+        PDU_HEADER.pack_into(out, 0, out[0], out[1], len(out) - PDU_HEADER.size)
     data = bytes(out)
-    check = _decode(data, new.pdu_type)
+    check, _ = decode_pdu(data)
     if check != new:
         return "the rewritten PDU does not decode to what was intended"
     return data
@@ -127,12 +118,9 @@ def _rewritten(
     return Rewritten(data, tuple(changes), calling_ae=calling_ae, called_ae=called_ae)
 
 
-def rewrite_rq(pdu: bytes, rules: RewriteConfig) -> Rewritten:
-    """Apply the rules to a whole A-ASSOCIATE-RQ (header included)."""
-    decoded = _decode(pdu, PduType.A_ASSOCIATE_RQ)
-    if isinstance(decoded, str):
-        return Rewritten(pdu, refused=decoded)
-    assert isinstance(decoded, AssociateRq)
+def rewrite_rq(pdu: bytes, decoded: AssociateRq, rules: RewriteConfig) -> Rewritten:
+    """Apply the rules to a whole A-ASSOCIATE-RQ: ``pdu`` (header included) encodes
+    ``decoded``."""
     changes: list[str] = []
     new = decoded
     calling = _map(decoded.calling_ae, rules.calling_ae)
@@ -146,14 +134,12 @@ def rewrite_rq(pdu: bytes, rules: RewriteConfig) -> Rewritten:
     return _rewritten(pdu, decoded, new, changes, rules.max_pdu, calling, called)
 
 
-def rewrite_ac(pdu: bytes, rules: RewriteConfig, rq: Rewritten, original: AssociateRq) -> Rewritten:
-    """Apply the rules to the upstream's A-ASSOCIATE-AC: AE titles the RQ rewrite changed are
-    given back their original fields (the client sees its own titles echoed) and the
-    Maximum Length is clamped."""
-    decoded = _decode(pdu, PduType.A_ASSOCIATE_AC)
-    if isinstance(decoded, str):
-        return Rewritten(pdu, refused=decoded)
-    assert isinstance(decoded, AssociateAc)
+def rewrite_ac(
+    pdu: bytes, decoded: AssociateAc, rules: RewriteConfig, rq: Rewritten, original: AssociateRq
+) -> Rewritten:
+    """Apply the rules to the upstream's whole A-ASSOCIATE-AC (``pdu`` encodes ``decoded``):
+    AE titles the RQ rewrite changed are given back their original fields (the client sees
+    its own titles echoed) and the Maximum Length is clamped."""
     changes: list[str] = []
     new = decoded
     if rq.calling_ae is not None and decoded.calling_ae == rq.calling_ae:

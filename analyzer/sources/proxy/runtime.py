@@ -1,19 +1,29 @@
-"""What every relayed connection shares: configuration, clock, analyzer, outputs, counters."""
+"""What every relayed connection shares: configuration, clock, admission, the flow table and
+model, the recorder and the outputs."""
 
 from __future__ import annotations
 
 import ssl
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from analyzer.builder import ModelBuilder
-from dissectors import ConnectionWithoutDicom, DissectorEvent
+from dissectors import ConnectionWithoutDicom, DissectorEvent, FlowTable
+from dissectors.framing import FramerRecord
 
 from .access import AccessPolicy
+from .admission import Admission
 from .config import Address, ProxyConfig, Route, TlsConfig
 from .log import LiveLog
 from .pcapng import PcapngWriter
+from .recorder import Recorder
 from .tls import client_context
+
+if TYPE_CHECKING:
+    from .session import Session
+    from .tap import ClientTap
 
 __all__ = ["Runtime", "Target"]
 
@@ -30,20 +40,32 @@ class Target:
 
 @dataclass(slots=True)
 class Runtime:
-    """State shared by the sessions of one proxy run (all used from the event loop thread)."""
+    """State shared by the sessions of one proxy run (all used from the event loop thread).
+
+    The client legs go through one :class:`~dissectors.tcp.FlowTable`, as the segments of a
+    capture do, so connection numbers are the flow table's: connections are numbered in the
+    order their SYN is recorded, which is the order they were accepted."""
 
     config: ProxyConfig
     builder: ModelBuilder
     log: LiveLog
     pcap: PcapngWriter | None
     access: AccessPolicy
-    active: int = 0
-    """Connections being relayed now."""
+    recorder: Recorder
+    admission: Admission[Session] = field(init=False)
+    flows: FlowTable = field(init=False)
+    taps: dict[int, ClientTap] = field(default_factory=dict)
+    """The client leg of each connection being recorded, by connection number."""
     next_connection: int = 1
     _last_ts: int = 0
     _contexts: dict[TlsConfig, ssl.SSLContext] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.admission = Admission(self.config.limits)
+        ports = frozenset(lst.address.port for lst in self.config.listeners)
+        self.flows = FlowTable(
+            self._emit, server_ports=ports, keep=self.config.keep, payload=self._framed
+        )
         # Build TLS contexts up front: a bad certificate is a start-up error, not a runtime one.
         wanted = [self.config.upstream_tls, *(r.tls for r in self.config.routes)]
         for tls in wanted:
@@ -58,7 +80,31 @@ class Runtime:
         self._last_ts = ts
         return ts
 
-    def emit(self, event: DissectorEvent) -> None:
+    def record(self, job: Callable[[], object], size: int = 0) -> None:
+        """Record something after relaying (see :mod:`.recorder`)."""
+        self.recorder.add(job, size)
+
+    def event(self, connection: int, text: str) -> None:
+        """A line about connection ``#connection`` in the live log, in order with what was
+        recorded before it."""
+        ts = self.now()
+        self.recorder.add(lambda: self.log.event(connection, text, ts))
+
+    def _framed(
+        self,
+        connection: int,
+        from_requestor: bool,
+        records: Sequence[FramerRecord],
+        ts: int,
+        frame: int | None,
+    ) -> None:
+        """The observer's framer read these records: the connection's tap learns where its
+        PDUs are."""
+        tap = self.taps.get(connection)
+        if tap is not None:
+            tap.framed(from_requestor, records)
+
+    def _emit(self, event: DissectorEvent) -> None:
         """Observer events into the model; a connection without DICOM is reported at once
         (a capture reports them at its end; a proxy's end is its shutdown, when the rules
         about the run as a whole run once)."""

@@ -7,7 +7,8 @@ setting the ``stop`` event. Nothing in here is special to either.
 
 Shutdown: stop accepting, give open associations ``grace`` seconds to finish, then end the
 rest with an A-ABORT to both sides (logged); then the summary, and every file flushed and
-closed.
+closed. Files and the terminal are written by one :class:`~.writer.BackgroundWriter` thread;
+recording runs after relaying (:class:`~.recorder.Recorder`).
 """
 
 from __future__ import annotations
@@ -23,20 +24,24 @@ from typing import IO, Any
 
 from analyzer.builder import ModelBuilder
 from analyzer.findings import Diagnosis
-from analyzer.store import Store
+from analyzer.store import Retention, Store
 
 from .access import AccessPolicy
 from .config import Address, ConfigError, Listener, ProxyConfig
 from .log import JsonlSink, LiveLog, RotatingFile
 from .pcapng import PcapngWriter
+from .recorder import Recorder
 from .runtime import Runtime
 from .session import Session
 from .sides import Side
 from .tls import server_context
+from .writer import BackgroundWriter
 
 __all__ = ["run_proxy", "serve"]
 
 _FLUSH_EVERY = 1.0  # seconds between flushes of the pcapng file
+_TERMINAL_WAIT = 5.0  # seconds the last lines may take to reach the terminal at exit
+_TERMINAL_QUEUE = 1 << 20  # bytes of lines waiting for the terminal before more are dropped
 
 
 async def run_proxy(
@@ -59,22 +64,34 @@ async def run_proxy(
     oc = config.output
     store.source.name = "proxy"
     store.source.files = [f"proxy {lst.address}" for lst in config.listeners]
-    closers: list[Callable[[], None]] = []
+    writer = BackgroundWriter(_complain, name="file output")
+    # The terminal has a writer of its own, which drops lines rather than wait: a terminal
+    # nobody reads must stall neither relaying nor the files.
+    terminal = BackgroundWriter(_complain, name="terminal", drop=True, limit=_TERMINAL_QUEUE)
+    closers: list[Callable[[], None]] = [writer.close, lambda: terminal.close(_TERMINAL_WAIT)]
     try:
         log_file = (
             RotatingFile(oc.log, max_size=oc.log_max_size, keep=oc.keep_files) if oc.log else None
         )
-        live = LiveLog(store, None if oc.quiet else out, log_file, log_filter=oc.log_filter)
+        live = LiveLog(
+            store,
+            None if oc.quiet else out,
+            log_file,
+            terminal=terminal,
+            files=writer,
+            log_filter=oc.log_filter,
+        )
         closers.append(live.close)
-        jsonl = None
         if oc.jsonl:
             jsonl = JsonlSink(
-                store, oc.jsonl, generator, max_size=oc.log_max_size, keep=oc.keep_files
+                store, oc.jsonl, generator, writer, max_size=oc.log_max_size, keep=oc.keep_files
             )
             closers.append(jsonl.close)
         pcap = None
         if oc.pcap:
-            pcap = PcapngWriter(oc.pcap, max_size=oc.pcap_max_size, keep=oc.keep_files)
+            pcap = PcapngWriter(
+                oc.pcap, max_size=oc.pcap_max_size, keep=oc.keep_files, output=writer
+            )
             closers.append(pcap.close)
     except OSError as exc:
         for close in reversed(closers):
@@ -83,28 +100,41 @@ async def run_proxy(
     ports = {lst.address.port for lst in config.listeners}
     # The same rules as analyze and diagnose: a proxied association gets the same findings.
     builder = ModelBuilder(store, dicom_ports=ports, rules=Diagnosis())
-    rt = Runtime(config, builder, live, pcap, AccessPolicy(config.access))
+
+    def failed(exc: Exception) -> None:
+        live.line(f"recording failed ({type(exc).__name__}: {exc}); relaying goes on")
+
+    recorder = Recorder(loop, failed)
+    rt = Runtime(config, builder, live, pcap, AccessPolicy(config.access), recorder)
     sessions: set[asyncio.Task[None]] = set()
     contexts: dict[Listener, ssl.SSLContext | None] = {}
     servers: list[asyncio.Server] = []
+
+    admission_check: list[asyncio.TimerHandle] = []
+
+    def check_admission() -> None:
+        """Close what keeps the proxy over its pending limits past the grace period."""
+        admission_check.clear()
+        evict, again = rt.admission.excess(loop.time())
+        for session in evict:
+            session.evict()
+        if again is not None:
+            admission_check.append(loop.call_at(again, check_admission))
 
     def factory(listener: Listener) -> Callable[[], Side]:
         def accepted(side: Side) -> None:
             connection = rt.next_connection
             rt.next_connection += 1
-            over = rt.active >= config.limits.max_associations
-            rt.active += 1
-            session = Session(
-                rt, connection, listener, side, over_limit=over, tls=contexts[listener]
-            )
+            session = Session(rt, connection, listener, side, tls=contexts[listener])
+            if not rt.admission.arrive(session, session.peer.host, loop.time()):
+                session.turn_away()
+                return
+            if rt.admission.over and not admission_check:
+                admission_check.append(loop.call_later(rt.admission.grace, check_admission))
             task = loop.create_task(session.run())
+            session.task = task
             sessions.add(task)
-
-            def done(task: asyncio.Task[None]) -> None:
-                rt.active -= 1
-                sessions.discard(task)
-
-            task.add_done_callback(done)
+            task.add_done_callback(sessions.discard)
 
         # TLS is started by the session (so a failed handshake is logged with its number).
         return lambda: Side(True, on_made=accepted, tls_pending=listener.tls is not None)
@@ -122,7 +152,7 @@ async def run_proxy(
                     listener.address.host,
                     listener.address.port,
                     reuse_address=True,
-                    backlog=max(128, config.limits.max_associations),
+                    backlog=max(128, config.limits.max_associations + config.limits.max_pending),
                 )
             except OSError as exc:
                 why = "address in use" if exc.errno == errno.EADDRINUSE else exc.strerror or exc
@@ -140,6 +170,9 @@ async def run_proxy(
     finally:
         for server in servers:
             server.close()
+        for timer in admission_check:
+            timer.cancel()
+        recorder.drain()
         if sessions:
             grace = config.timeouts.grace
             live.line(f"shutting down: {len(sessions)} association(s) open, {grace:g} s to finish")
@@ -153,6 +186,8 @@ async def run_proxy(
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
+        recorder.drain()
+        rt.flows.finish()
         rt.builder.finish()
         store.finish()
         for close in reversed(closers):
@@ -163,6 +198,13 @@ async def run_proxy(
 def _bound(server: asyncio.Server) -> Address:
     host, port = server.sockets[0].getsockname()[:2]
     return Address(host, port)
+
+
+def _complain(text: str) -> None:
+    """A write error (from the writer thread): one line on stderr, the terminal of last resort."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(f"dicomtap proxy: {text}\n")
+        sys.stderr.flush()
 
 
 async def _flush_regularly(pcap: PcapngWriter) -> None:
@@ -189,7 +231,9 @@ def _quiet_handler(
 def serve(config: ProxyConfig, *, out: IO[str] = sys.stdout, generator: str = "dicomtap") -> int:
     """Run the proxy until SIGINT or SIGTERM.
     Returns the exit status; raises :class:`~.config.ConfigError` for start-up problems."""
-    store = Store()
+    # Without a terminal UI nothing reads old associations again: a proxy that runs for
+    # weeks keeps a bounded past (the log and --jsonl have written it).
+    store = Store(retention=Retention())
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

@@ -1,19 +1,25 @@
-"""One relayed connection: read the A-ASSOCIATE-RQ, decide, connect upstream, relay.
+"""One relayed connection: admission, the A-ASSOCIATE-RQ, decisions, upstream connect, relay.
 
-Before the A-ASSOCIATE-RQ is complete the proxy buffers it (at most 1 MiB), because the
-upstream depends on its called AE title and a refusal must answer it; every byte the client
-sent is on the client leg (pcapng, observer) as it arrives. Then: refuse (an
-A-ASSOCIATE-RJ with the PS3.8 codes of :mod:`.access`, or a close, as configured; both
-logged), or connect to the upstream (bounded by the connect timeout; a failure is refused
-and logged with its class: refused, timeout, DNS, TLS) and hand over to :class:`~.relay.Relay`.
-The first PDU must arrive within the first-PDU timeout.
+From accept until its A-ASSOCIATE-RQ is whole a connection is *pending* (see
+:mod:`.admission`): it holds no association slot, and must get there within the first-PDU
+timeout (TLS handshake included). Its first PDU header decides (see :mod:`.opening`) before
+any upstream is contacted: only an A-ASSOCIATE-RQ goes on; anything else is closed, an
+oversized A-ASSOCIATE-RQ answered with an A-ASSOCIATE-RJ. Every byte the client sent is on the
+client leg (pcapng, observer) as it arrives.
+
+Then: refuse (an A-ASSOCIATE-RJ with the PS3.8 codes of :mod:`.access`, or a close, as
+configured; both logged) for an address or calling AE title not allowed, a called AE title
+without a route, or no association slot left; else connect to the upstream (bounded by the
+connect timeout; a failure is refused and logged with its class: refused, timeout, DNS,
+TLS) and hand over to :class:`~.relay.Relay`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
+import time
+from functools import partial
 
 from dissectors import CloseKind
 from dissectors.pdu import AssociateRq, PduType, ae_title_text, decode_control_pdu
@@ -28,18 +34,24 @@ from .access import (
     Refusal,
 )
 from .config import Address, FailurePolicy, Listener
-from .pcapng import Interface, TcpLeg
+from .frames import ControlPdu, first_header
+from .opening import Opening, OpeningKind, classify
+from .pcapng import INJECTED, Interface, TcpLeg
 from .relay import Relay
 from .rewrite import rewrite_rq
 from .runtime import Runtime, Target
 from .sides import Side
 from .tap import ClientTap
-from .transport import close, read_pdu, upstream_error
+from .transport import close, reset, upstream_error
 
 __all__ = ["Session"]
 
-#: How long a refused client is given to close the connection itself after the RJ (ARTIM).
+#: How long a client the proxy closed on is given to close its side (ARTIM), before a reset.
 _LINGER = 2.0
+#: Bytes such a client may still send that are recorded (the rest is read and dropped) ...
+_RECORDED_AFTER_CLOSE = 64 << 10
+#: ... and that are read at all, before it is reset.
+_READ_AFTER_CLOSE = 16 << 20
 
 
 class Session:
@@ -52,181 +64,246 @@ class Session:
         listener: Listener,
         client: Side,
         *,
-        over_limit: bool,
         tls: ssl.SSLContext | None = None,
     ) -> None:
         self.rt = rt
         self.id = connection
         self.listener = listener
         self.client = client
-        self.over_limit = over_limit
         self.tls = tls
+        self.task: asyncio.Task[None] | None = None
         self.relay: Relay | None = None
         self._rq: AssociateRq | None = None
+        self._evicted = False
+        self._accepted = time.monotonic()
+        assert client.transport is not None
+        peer = client.transport.get_extra_info("peername")
+        local = client.transport.get_extra_info("sockname")
+        self.peer = Address(peer[0], peer[1])
+        # The client leg starts at accept: the SYN is recorded now, so that connections are
+        # numbered in the order they were accepted.
+        leg = TcpLeg(rt.pcap, Interface.CLIENT_LEG, (peer[0], peer[1]), (local[0], local[1]))
+        self.tap = ClientTap(
+            leg, rt.flows.feed, parse_limit=rt.config.limits.max_parse_pdu, warn=self._warn
+        )
+        rt.taps[connection] = self.tap
+        rt.record(partial(self.tap.open, rt.now()))
 
     # --- entry -----------------------------------------------------------------------
+
+    def evict(self) -> None:
+        """Reset this pending connection at once: too many connections are pending."""
+        waited = time.monotonic() - self._accepted
+        what = "refused and closing" if self._rq is not None else "without an A-ASSOCIATE-RQ"
+        self._evicted = True
+        self.rt.event(self.id, f"{what} for {waited:.1f} s while too many connections wait; reset")
+        self._reset_client()
+        if self.task is not None:
+            self.task.cancel()
+
+    def turn_away(self) -> None:
+        """Reset this new connection at once: far too many connections are pending."""
+        self.rt.event(self.id, f"connection from {self.peer}: far too many pending; reset")
+        self._reset_client()
+        self.rt.record(partial(self.tap.end, self.rt.now()))
 
     async def run(self) -> None:
         """Relay until both sides have closed; never raises but for cancellation."""
         try:
             await self._run()
         except asyncio.CancelledError:
+            if self._evicted:
+                return
             if self.relay is not None:
                 self.relay.abort_both("shutdown: grace period over")
             raise
         except Exception as exc:  # one connection's bug must not stop the proxy
-            self.rt.log.event(self.id, f"internal error ({type(exc).__name__}: {exc}); closing")
+            self.rt.event(self.id, f"internal error ({type(exc).__name__}: {exc}); closing")
             if self.relay is not None:
                 self.relay.abort_both("internal error")
         finally:
+            self.rt.admission.leave(self)
             relay = self.relay
-            for side in (self.client, relay.upstream if relay else None):
+            upstream = relay.upstream if relay else None
+            for side in (self.client, upstream):
                 if side is not None and side.transport and not side.transport.is_closing():
-                    side.transport.abort()
-            if relay is not None:
-                relay.tap.finish()
+                    reset(side.transport)
+            ts = self.rt.now()
+            self.rt.record(partial(self.tap.end, ts))
+            if relay is not None and relay.u_leg is not None:
+                self.rt.record(partial(relay.u_leg.rst, True, ts, INJECTED))
             if self.rt.pcap is not None:
-                self.rt.pcap.flush()
-            self.rt.log.forget(self.id)
+                self.rt.record(self.rt.pcap.flush)
+            self.rt.record(partial(self.rt.log.forget, self.id))
+            self.rt.record(partial(self.rt.taps.pop, self.id, None))
 
     def _warn(self, text: str) -> None:
-        self.rt.log.event(self.id, text)
+        self.rt.event(self.id, text)
 
     async def _run(self) -> None:
         rt = self.rt
-        ts = rt.now()
-        assert self.client.transport is not None
-        peer = self.client.transport.get_extra_info("peername")
-        local = self.client.transport.get_extra_info("sockname")
-        client_text = str(Address(peer[0], peer[1]))
-        if self.tls is not None:
-            try:
-                await self.client.start_tls(self.tls, rt.config.timeouts.first_pdu)
-            except (OSError, TimeoutError, ssl.SSLError) as exc:
-                why = getattr(exc, "reason", None) or exc or type(exc).__name__
-                rt.log.event(self.id, f"TLS handshake from {client_text} failed: {why}; closed")
-                return
-        tap = ClientTap(
-            self.id,
-            (peer[0], peer[1]),
-            (local[0], local[1]),
-            ts,
-            emit=rt.emit,
-            pcap=rt.pcap,
-            keep=rt.config.keep,
-            parse_limit=rt.config.limits.max_parse_pdu,
-            warn=self._warn,
-        )
-        self.relay = Relay(rt, self.id, self.client, tap)
+        self.relay = relay = Relay(rt, self.id, self.client, self.tap)
         tls = " (TLS)" if self.listener.tls is not None else ""
-        rt.log.event(self.id, f"connection from {client_text}{tls} on {self.listener.address}")
-        refusal: Refusal | None = None
-        if not rt.access.ip_allowed(peer[0]):
-            refusal = IP_NOT_ALLOWED
-            if rt.config.access.on_ip_refused == FailurePolicy.CLOSE:
-                rt.log.event(self.id, f"refused {peer[0]}: {refusal.text} (closed)")
-                self._close_client()
-                return
-        elif self.over_limit:
-            refusal = OVER_LIMIT
-        first = await self._read_first()
-        if first is None:
+        rt.event(self.id, f"connection from {self.peer}{tls} on {self.listener.address}")
+        ip_allowed = rt.access.ip_allowed(self.peer.host)
+        if not ip_allowed and rt.config.access.on_ip_refused == FailurePolicy.CLOSE:
+            rt.event(self.id, f"refused {self.peer.host}: {IP_NOT_ALLOWED.text} (closed)")
+            await self._close_client()
             return
-        initial, rq_length = first
-        if rq_length:
-            rq, _ = decode_control_pdu(PduType.A_ASSOCIATE_RQ, initial[6:rq_length])
-            assert isinstance(rq, AssociateRq)
-            self._rq = rq
-        elif refusal is None and rt.config.needs_rq and initial[0] == PduType.A_ASSOCIATE_RQ:
-            refusal = RQ_TOO_LARGE  # an RQ, but not buffered whole
-        calling = ae_title_text(self._rq.calling_ae) if self._rq else None
-        called = ae_title_text(self._rq.called_ae) if self._rq else None
-        if refusal is None and calling is not None and not rt.access.calling_allowed(calling):
+        timeout = rt.config.timeouts.first_pdu
+        try:
+            async with asyncio.timeout(timeout):
+                if self.tls is not None and not await self._start_tls():
+                    return
+                got = await self._read_opening()
+        except TimeoutError:
+            rt.event(self.id, f"no A-ASSOCIATE-RQ within {timeout:g} s; closed")
+            await self._close_client()
+            return
+        if got is None:
+            return
+        opening, initial, control = got
+        if opening.kind == OpeningKind.RQ_TOO_LARGE:
+            # Answered at once, and not read further: what follows is not worth reading.
+            rt.event(
+                self.id, f"refused: {RQ_TOO_LARGE.text} ({opening.text}) ({RQ_TOO_LARGE.codes})"
+            )
+            relay.inject(True, RQ_TOO_LARGE.reject_pdu())
+            self._reset_client()
+            return
+        if control is None:
+            rt.event(self.id, f"{opening.text}: not an association; reset")
+            self._reset_client()
+            return
+        rq, _ = decode_control_pdu(PduType.A_ASSOCIATE_RQ, control.body)
+        assert isinstance(rq, AssociateRq)
+        self._rq = rq
+        calling, called = ae_title_text(rq.calling_ae), ae_title_text(rq.called_ae)
+        refusal: Refusal | None = None
+        if not ip_allowed:
+            refusal = IP_NOT_ALLOWED
+        elif not rt.access.calling_allowed(calling):
             refusal = CALLING_AE_NOT_ALLOWED
         target = rt.target(called)
         if refusal is None and target is None:
             refusal = CALLED_AE_UNKNOWN
+        if refusal is None and not rt.admission.associate(self):
+            refusal = OVER_LIMIT
         if refusal is not None or target is None:
-            policy = (
-                rt.config.access.on_ip_refused
-                if refusal is IP_NOT_ALLOWED
-                else FailurePolicy.REJECT
-            )
-            await self._refuse(refusal or CALLED_AE_UNKNOWN, policy, calling, called)
+            await self._refuse(refusal or CALLED_AE_UNKNOWN, FailurePolicy.REJECT, calling, called)
             return
-        if self._rq is not None and rt.config.rewrite.active:
-            rewritten = rewrite_rq(initial[:rq_length], rt.config.rewrite)
+        sent = bytes(initial)
+        if rt.config.rewrite.active:
+            rewritten = rewrite_rq(sent[: control.end], rq, rt.config.rewrite)
             for change in rewritten.changes:
-                rt.log.event(self.id, f"rewrite: {change}")
+                rt.event(self.id, f"rewrite: {change}")
             if rewritten.refused:
-                rt.log.event(self.id, f"rewrite not applied: {rewritten.refused}")
-            initial = rewritten.data + initial[rq_length:]
-            self.relay.hold_ac(self._rq, rewritten)
+                rt.event(self.id, f"rewrite not applied: {rewritten.refused}")
+            sent = rewritten.data + sent[control.end :]
+            relay.hold_ac(rq, rewritten)
         if not await self._connect(target, calling, called):
             return
-        await self.relay.run(initial)
+        await relay.run(sent)
 
     # --- before the relay --------------------------------------------------------------
 
-    async def _read_first(self) -> tuple[bytes, int] | None:
-        """Read until the A-ASSOCIATE-RQ is whole (or the stream is plainly not one).
-
-        Returns the bytes read and the RQ's length (0 when it is not a whole RQ, which the
-        proxy then relays as it is), or None when the client went away or timed out."""
-        assert self.relay is not None
-        tap = self.relay.tap
-
-        def record(data: bytes) -> None:
-            tap.data(True, self.rt.now(), data)
-
-        timeout = self.rt.config.timeouts.first_pdu
+    async def _start_tls(self) -> bool:
+        assert self.tls is not None
         try:
-            async with asyncio.timeout(timeout):
-                data, length, eof = await read_pdu(self.client.read, PduType.A_ASSOCIATE_RQ, record)
-        except TimeoutError:
-            self.rt.log.event(self.id, f"no A-ASSOCIATE-RQ within {timeout:g} s; closed")
-            self._close_client()
-            return None
-        except ConnectionError:
-            tap.close(True, CloseKind.RST, self.rt.now())
-            self.rt.log.event(self.id, "client reset the connection before its A-ASSOCIATE-RQ")
-            return None
-        if eof:
-            self.rt.log.event(self.id, "client closed before a whole PDU")
-            tap.close(True, CloseKind.FIN, self.rt.now())
-            self._close_client()
-            return None
-        return data, length
+            await self.client.start_tls(self.tls)
+        except (OSError, ssl.SSLError) as exc:
+            why = getattr(exc, "reason", None) or exc or type(exc).__name__
+            self.rt.event(self.id, f"TLS handshake from {self.peer} failed: {why}; closed")
+            return False
+        return True
+
+    async def _read_opening(self) -> tuple[Opening, bytearray, ControlPdu | None] | None:
+        """Read until the first PDU header says what the client is doing, and for an
+        A-ASSOCIATE-RQ until it is whole. Returns the verdict, the bytes read and the
+        A-ASSOCIATE-RQ (None for anything else), or None when the client went away."""
+        rt, tap = self.rt, self.tap
+        stream = tap.streams[0]
+        initial = bytearray()
+        while True:
+            try:
+                data = await self.client.read()
+            except ConnectionError:
+                rt.record(partial(tap.close, True, CloseKind.RST, rt.now()))
+                rt.event(self.id, "client reset the connection before its A-ASSOCIATE-RQ")
+                return None
+            if not data:
+                rt.record(partial(tap.close, True, CloseKind.FIN, rt.now()))
+                what = "a whole A-ASSOCIATE-RQ" if initial else "sending anything"
+                rt.event(self.id, f"client closed before {what}")
+                assert self.client.transport is not None
+                self.client.transport.close()
+                rt.record(partial(tap.proxy_closed, CloseKind.FIN, rt.now()))
+                return None
+            rt.record(partial(tap.data, True, rt.now(), data), len(data))
+            initial += data
+            rt.recorder.drain()  # the observer's framer has seen it all
+            opening = classify(initial, first_header(initial))
+            if opening is None:
+                continue
+            if opening.kind != OpeningKind.ASSOCIATE_RQ:
+                return opening, initial, None
+            if stream.controls:
+                stream.keep_controls = False  # the RQ is all the session needs
+                return opening, initial, stream.controls[0]
 
     async def _refuse(
-        self, refusal: Refusal, policy: FailurePolicy, calling: str | None, called: str | None
+        self, refusal: Refusal, policy: FailurePolicy, calling: str, called: str
     ) -> None:
-        """Turn the client away: an A-ASSOCIATE-RJ (if the policy and the stream allow), then
-        give it a moment to close its side, as the acceptor's ARTIM timer would."""
-        assert self.relay is not None and self.client.transport is not None
-        tap = self.relay.tap
-        titles = f" {calling}→{called}" if calling is not None else ""
-        answer = policy == FailurePolicy.REJECT and self._rq is not None
+        """Turn the client away: an A-ASSOCIATE-RJ if the policy says so, then a close."""
+        assert self.relay is not None
+        answer = policy == FailurePolicy.REJECT
         how = refusal.codes if answer else "closed"
-        self.rt.log.event(self.id, f"refused{titles}: {refusal.text} ({how})")
+        self.rt.event(self.id, f"refused {calling}→{called}: {refusal.text} ({how})")
         if answer:
-            pdu = refusal.reject_pdu()
-            self.client.write(pdu)
-            tap.data(False, self.rt.now(), pdu)
-            with contextlib.suppress(TimeoutError, ConnectionError):
-                async with asyncio.timeout(_LINGER):
-                    await self.client.drain()
-                    while data := await self.client.read():
-                        tap.data(True, self.rt.now(), data)
-                    tap.close(True, CloseKind.FIN, self.rt.now())
-        self._close_client()
+            self.relay.inject(True, refusal.reject_pdu())
+        await self._close_client()
 
-    def _close_client(self) -> None:
-        assert self.relay is not None and self.client.transport is not None
-        close(self.client.transport, half=False)
-        self.relay.tap.close(False, CloseKind.FIN, self.rt.now())
+    def _reset_client(self) -> None:
+        """Reset the connection: a client that is not speaking DICOM gets no more of the
+        proxy's time (nor a lingering socket)."""
+        assert self.client.transport is not None
+        reset(self.client.transport)
+        self.rt.record(partial(self.tap.proxy_closed, CloseKind.RST, self.rt.now()))
 
-    async def _connect(self, target: Target, calling: str | None, called: str | None) -> bool:
+    async def _close_client(self) -> None:
+        """FIN to the client, then give it a moment to close its side, as the acceptor's
+        ARTIM timer would; what it still sends is read and (up to a bound) recorded. A client
+        that does not close is reset."""
+        rt, tap = self.rt, self.tap
+        transport = self.client.transport
+        assert transport is not None
+        half = transport.can_write_eof()
+        close(transport, half=half)
+        rt.record(partial(tap.proxy_closed, CloseKind.FIN, rt.now()))
+        if not half:
+            return
+        read = 0
+        try:
+            async with asyncio.timeout(_LINGER):
+                await self.client.drain()
+                while data := await self.client.read():
+                    if read < _RECORDED_AFTER_CLOSE:
+                        rt.record(partial(tap.data, True, rt.now(), data), len(data))
+                    else:
+                        rt.record(partial(tap.discarded, True, len(data)))
+                    read += len(data)
+                    if read > _READ_AFTER_CLOSE:
+                        raise ConnectionError("too much after the close")
+        except (TimeoutError, ConnectionError):
+            reset(transport)
+            rt.record(partial(tap.proxy_closed, CloseKind.RST, rt.now()))
+            return
+        if read > _RECORDED_AFTER_CLOSE:
+            rt.record(partial(tap.acknowledge, False, rt.now()))
+        rt.record(partial(tap.close, True, CloseKind.FIN, rt.now()))
+        transport.close()
+
+    async def _connect(self, target: Target, calling: str, called: str) -> bool:
         rt = self.rt
         assert self.relay is not None
         timeout = rt.config.timeouts.connect
@@ -242,16 +319,17 @@ class Session:
                 )
         except (OSError, TimeoutError, ssl.SSLError) as exc:
             reason = upstream_error(exc, target, timeout)
-            rt.log.event(self.id, f"cannot relay: {reason}")
+            rt.event(self.id, f"cannot relay: {reason}")
             await self._refuse(UPSTREAM_UNREACHABLE, rt.config.on_upstream_failure, calling, called)
             return False
         local = transport.get_extra_info("sockname")
         remote = transport.get_extra_info("peername")
         leg = TcpLeg(rt.pcap, Interface.UPSTREAM_LEG, (local[0], local[1]), (remote[0], remote[1]))
-        leg.open(rt.now())
+        rt.record(partial(leg.open, rt.now()))
         self.relay.upstream, self.relay.u_leg = upstream, leg
         route = f" (route {target.route})" if target.route else ""
         tls = " (TLS)" if target.tls else ""
-        rt.log.upstream(self.id, f"{target.address}{tls}")
-        rt.log.event(self.id, f"relaying to {target.address}{tls}{route}")
+        where = f"{target.address}{tls}"
+        rt.record(partial(rt.log.upstream, self.id, where))
+        rt.event(self.id, f"relaying to {where}{route}")
         return True

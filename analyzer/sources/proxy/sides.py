@@ -161,13 +161,12 @@ class Side(asyncio.Protocol):
             self.transport.resume_reading()
         return data
 
-    async def start_tls(self, context: ssl.SSLContext, timeout: float) -> None:
-        """Terminate TLS on this (server-side) connection; raises on a failed handshake."""
+    async def start_tls(self, context: ssl.SSLContext) -> None:
+        """Terminate TLS on this (server-side) connection; raises on a failed handshake.
+        (The caller bounds the time it takes.)"""
         assert self.transport is not None
         loop = asyncio.get_running_loop()
-        transport = await loop.start_tls(
-            self.transport, self, context, server_side=True, ssl_handshake_timeout=timeout
-        )
+        transport = await loop.start_tls(self.transport, self, context, server_side=True)
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         _tune(transport)

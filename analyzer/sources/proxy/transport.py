@@ -1,6 +1,5 @@
-"""Socket-level helpers of a relay: closing with FIN or RST, best-effort writes, reading one
-whole PDU before the relay starts, and the words for why an upstream could not be reached
-(refused, timeout, DNS, TLS)."""
+"""Socket-level helpers of a relay: closing with FIN or RST, best-effort writes, and the words
+for why an upstream could not be reached (refused, timeout, DNS, TLS)."""
 
 from __future__ import annotations
 
@@ -9,24 +8,18 @@ import contextlib
 import socket
 import ssl
 import struct
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from dissectors.pdu import PDU_HEADER
-
-from .config import RQ_BUFFER_LIMIT
 from .runtime import Target
 
 __all__ = [
     "Stop",
     "StopReason",
     "close",
-    "read_pdu",
     "reset",
     "send",
     "upstream_error",
-    "whole_length",
 ]
 
 
@@ -101,37 +94,3 @@ def upstream_error(exc: BaseException, target: Target, timeout: float) -> str:
     if isinstance(exc, OSError):
         return f"upstream {where}: {exc.strerror or exc}"
     return f"upstream {where}: {exc}"
-
-
-def whole_length(head: bytes, pdu_type: int) -> int:
-    """The length, header included, of the PDU whose header begins ``head`` (6 bytes at
-    least); 0 when it is not of ``pdu_type`` or would exceed :data:`RQ_BUFFER_LIMIT` (the
-    only buffering the proxy does)."""
-    kind, _, length = PDU_HEADER.unpack_from(head, 0)
-    return length + 6 if kind == pdu_type and length + 6 <= RQ_BUFFER_LIMIT else 0
-
-
-async def read_pdu(
-    read: Callable[[], Awaitable[bytes]], pdu_type: int, record: Callable[[bytes], None]
-) -> tuple[bytes, int, bool]:
-    """Read until a whole PDU of ``pdu_type`` is there.
-
-    Returns ``(bytes read, that PDU's length with its header, eof)``; the length is 0 when
-    the stream does not start with such a PDU or it is too large (:func:`whole_length`).
-    ``record`` sees each chunk as it arrives."""
-    chunks: list[bytes] = []
-    size = 0
-    need = 0  # known once the header is there
-    while True:
-        if not need and size >= 6:
-            need = whole_length(chunks[0] if len(chunks[0]) >= 6 else b"".join(chunks), pdu_type)
-            if not need:
-                return b"".join(chunks), 0, False
-        if need and size >= need:
-            return b"".join(chunks), need, False
-        more = await read()
-        if not more:
-            return b"".join(chunks), 0, True
-        record(more)
-        chunks.append(more)
-        size += len(more)

@@ -52,6 +52,22 @@ def main() -> None:
                 yield 0xFF00, match
 
         handlers.append((evt.EVT_C_FIND, on_find))
+    elif mode == "worklist":
+        ae.add_supported_context("1.2.840.10008.5.1.4.31")  # Modality Worklist Information Find
+
+        def on_worklist(event: Any) -> Any:
+            query = event.identifier
+            station = query.ScheduledProcedureStepSequence[0].get("ScheduledStationAETitle")
+            for n in range(2):
+                item = Dataset()
+                item.ScheduledStationAETitle = station or "CT1"
+                item.Modality = "CT"
+                match = Dataset()
+                match.PatientID = f"WL{n}"
+                match.ScheduledProcedureStepSequence = [item]
+                yield 0xFF00, match
+
+        handlers.append((evt.EVT_C_FIND, on_worklist))
     elif mode == "reject":
         ae.require_called_aet = True
     elif mode == "abort":

@@ -3,7 +3,16 @@
 Usage: rawclient.py MODE HOST PORT [ARGS]. Modes:
 
 * ``silent``: connect and send nothing; prints ``closed`` when the proxy closes.
-* ``garbage FILE``: send FILE's bytes, half-close, read until EOF.
+* ``garbage FILE``: send FILE's bytes, half-close, read until EOF (or a reset).
+* ``opening FILE``: send FILE's bytes, half-close; prints every PDU received, then ``closed``.
+* ``bigrq SECONDS``: an A-ASSOCIATE-RQ header declaring 0xFFFFFFFF bytes, then zeros for up
+  to SECONDS (or until the proxy stops reading); prints every PDU received and
+  ``sent N``.
+* ``abortclose``: associate, send an A-ABORT and close; prints ``aborted``.
+* ``echoes N``: associate, N C-ECHOs one after the other, release; prints ``echoed N``
+  and ``released``.
+* ``slowloris SECONDS``: an A-ASSOCIATE-RQ one byte every SECONDS, until the proxy closes;
+  prints ``closed after N bytes``.
 * ``bigpdu FILE``: A-ASSOCIATE-RQ, a P-DATA-TF header declaring 0xFFFFFFFF bytes, 64 KiB of
   data; the bytes sent are saved in FILE; then close.
 * ``killmid``: associate, send half a P-DATA-TF, then SIGKILL itself.
@@ -23,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from tests.factories import associate_rq, echo_rq, release_rq
+from tests.factories import abort, associate_rq, echo_rq, release_rq
 
 
 def read_pdu(sock: socket.socket) -> tuple[int, bytes] | None:
@@ -60,19 +69,71 @@ def report(pdu: tuple[int, bytes] | None) -> int | None:
 def main() -> None:
     mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     sock = socket.create_connection((host, port), timeout=30)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # one PDU, one segment, at once
     if mode == "silent":  # connect, send nothing, wait for the proxy to give up
         sock.settimeout(30)
         data = sock.recv(65536)
         print("closed" if not data else f"got {data[0]}", flush=True)
         return
     if mode == "garbage":
-        sock.sendall(Path(sys.argv[4]).read_bytes())
-        sock.shutdown(socket.SHUT_WR)
-        while sock.recv(65536):
+        try:
+            sock.sendall(Path(sys.argv[4]).read_bytes())
+            sock.shutdown(socket.SHUT_WR)
+            while sock.recv(65536):
+                pass
+        except OSError:  # reset
             pass
         print("closed", flush=True)
         return
-    rq = associate_rq(calling=os.environ.get("CALLING", "RAWCLIENT"), called="ANY-SCP")
+    if mode == "opening":
+        try:
+            sock.sendall(Path(sys.argv[4]).read_bytes())
+            sock.shutdown(socket.SHUT_WR)
+            while report(read_pdu(sock)) is not None:
+                pass
+        except OSError:
+            print("closed", flush=True)
+        return
+    if mode == "bigrq":
+        sent = 0
+        deadline = time.monotonic() + float(sys.argv[4])
+        block = bytes(1 << 16)
+        sock.settimeout(1)
+        try:
+            sock.sendall(b"\x01\x00\xff\xff\xff\xff\x00\x01\x00\x00")
+            while time.monotonic() < deadline:
+                sent += sock.send(block)
+        except OSError:
+            pass
+        sock.settimeout(10)
+        try:
+            while report(read_pdu(sock)) is not None:
+                pass
+        except OSError:
+            print("closed", flush=True)
+        print(f"sent {sent}", flush=True)
+        return
+    calling = os.environ.get("CALLING", "RAWCLIENT")
+    rq = associate_rq(calling=calling, called=os.environ.get("CALLED", "ANY-SCP"))
+    if mode == "slowloris":
+        sent = 0
+        try:
+            for byte in rq:
+                sock.sendall(bytes((byte,)))
+                sent += 1
+                time.sleep(float(sys.argv[4]))
+                sock.settimeout(0)
+                try:
+                    if not sock.recv(1):
+                        break
+                except BlockingIOError:
+                    pass
+                finally:
+                    sock.settimeout(30)
+        except OSError:
+            pass
+        print(f"closed after {sent} bytes", flush=True)
+        return
     if mode == "bigpdu":
         data = rq + struct.pack(">BBI", 4, 0, 0xFFFFFFFF) + bytes(range(256)) * 256
         Path(sys.argv[4]).write_bytes(data)
@@ -88,6 +149,23 @@ def main() -> None:
         return
     sock.sendall(rq)
     if report(read_pdu(sock)) != 2:
+        return
+    if mode == "abortclose":
+        sock.sendall(abort())
+        sock.close()
+        print("aborted", flush=True)
+        return
+    if mode == "echoes":
+        count = int(sys.argv[4])
+        for n in range(1, count + 1):
+            sock.sendall(echo_rq(message_id=n & 0xFFFF))
+            if read_pdu(sock) is None:
+                print(f"closed after {n - 1}", flush=True)
+                return
+        print(f"echoed {count}", flush=True)
+        sock.sendall(release_rq())
+        if report(read_pdu(sock)) == 6:
+            print("released", flush=True)
         return
     if mode == "killmid":
         pdu = echo_rq()
