@@ -145,7 +145,6 @@ def _is_new_syn(half: _Half, seq: int) -> bool:
     return not (half.started and half.base == (seq + 1) & 0xFFFFFFFF)
 
 
-
 class _Connection:
     __slots__ = ("client", "closed", "halves", "keys", "observer", "rst")
 

@@ -33,11 +33,10 @@ class Positions:
 
     def _place(self, seg: Segment, *, after: bool) -> bool:
         key = (seg.src, seg.sport, seg.dst, seg.dport)
-        conn = self._table._flows.get(key)
-        if conn is None:
+        route = self._table._flows.get(key)
+        if route is None:
             return False
-        from_client = (seg.src, seg.sport) == conn.client
-        half = conn.halves[0 if from_client else 1]
+        conn, from_client, half, _ = route
         if not half.started:
             return False
         if not after and seg.flags & 0x02:  # a SYN may open a new connection on this key
