@@ -134,7 +134,12 @@ def capture(
             if listening or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
-        time.sleep(1.0)  # let tcpdump open the interface
+        # tcpdump says "listening on IFACE" once it captures: on a loaded machine a fixed
+        # pause was not always enough, and the capture then began after the association did.
+        assert dump.stderr is not None
+        ready = dump.stderr.readline()
+        if "listening on" not in ready:
+            raise RuntimeError(f"tcpdump did not start: {ready.strip()}")
         start = time.monotonic()
         scu = sh(
             *netns(client_ns, dcmtk("storescu"), "-xe", host, str(PORT), *map(str, files)),

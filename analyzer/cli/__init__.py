@@ -50,6 +50,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "proxy",
         "Relay DICOM associations byte for byte, and log what they do.",
     ),
+    "replay": (
+        "replay",
+        "replay",
+        "Replay one side of a captured association against a live peer, and compare.",
+    ),
     "tui": (
         "tui",
         "tui",

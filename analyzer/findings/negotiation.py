@@ -43,7 +43,7 @@ def _describe(c: PresentationContext) -> str:
 
 
 def _answered(f: Facts) -> bool:
-    return f.a.ac_frame is not None and any(c.result is not None for c in f.a.contexts)
+    return f.a.ac_ts is not None and any(c.result is not None for c in f.a.contexts)
 
 
 def no_context_accepted(f: Facts) -> Iterator[Finding]:
@@ -271,7 +271,7 @@ def role_not_negotiated(f: Facts) -> Iterator[Finding]:
 
 def async_window_exceeded(f: Facts) -> Iterator[Finding]:
     a = f.a
-    if a.partial or a.outcome == Outcome.REJECTED or a.ac_frame is None:
+    if a.partial or a.outcome == Outcome.REJECTED or a.ac_ts is None:
         return
     window = a.acceptor_info.async_window if a.acceptor_info else None
     allowed = 1 if window is None else window[0]

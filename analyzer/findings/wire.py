@@ -205,7 +205,7 @@ def partial_association(f: Facts) -> Iterator[Finding]:
         Severity.INFO,
         "Capture began mid-association",
         "The capture does not hold the start of this association"
-        + (" (no A-ASSOCIATE-RQ)" if a.rq_frame is None else "")
+        + (" (no A-ASSOCIATE-RQ)" if a.rq_ts is None else "")
         + ": AE titles and negotiated contexts may be unknown, and data set encodings were "
         "guessed from their bytes. DIMSE commands are still decoded (they always use Implicit VR "
         "Little Endian).",

@@ -21,6 +21,7 @@ from enum import StrEnum
 from analyzer.model import Association, Exchange, Link, LinkHow, LinkKind, Outcome
 
 from .commitment import CommitmentData, commitment_data, is_report, is_request
+from .moves import MAX_WAITING
 
 
 class Delivery(StrEnum):
@@ -171,6 +172,8 @@ class CommitmentLinker:
         if not reports and not claimed and not a.exchanges and not self._attempt(a):
             self._unclaimed.append(a)  # its request may end later (a reverse association
             # often ends before the association of the N-ACTION does)
+            if len(self._unclaimed) > MAX_WAITING * 5 // 4:  # bounded, in batches
+                self._unclaimed = self._unclaimed[-MAX_WAITING:]
         if new and self._unclaimed:
             self._unclaimed = [x for x in self._unclaimed if not self._attempt(x)]
         return [

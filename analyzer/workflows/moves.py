@@ -22,9 +22,9 @@ when a C-MOVE that would also fit ends later.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from pynetdicom.status import Status
@@ -39,6 +39,30 @@ _K = TypeVar("_K")
 _SLACK_NS = 1_000_000_000
 """C-STORE sub-operations may be a little outside the C-MOVE's lifetime as captured
 (timestamps of two connections, a response crossing the last C-STORE)."""
+
+
+_FIRST_KEPT = 4096
+"""Data set bytes a waiting association keeps of its first C-STORE (of each originator
+pair): the UIDs that tell two C-MOVEs apart are near the start of the data set."""
+
+MAX_WAITING = 5000
+"""Ended associations kept waiting for their C-MOVE at most (the oldest are forgotten
+first): a proxy or a busy site's capture must not hold an hour of storage traffic."""
+
+
+def _light(e: Exchange, keep: int = 0) -> Exchange:
+    """``e`` with at most ``keep`` bytes of its data sets (links need the commands and the
+    counts; the bytes kept for display would make every waiting association heavy)."""
+    request, final = e.request, e.final
+    if request is not None and request.dataset is not None and len(request.dataset.kept) > keep:
+        request = replace(
+            request, dataset=replace(request.dataset, kept=request.dataset.kept[:keep])
+        )
+    if final is not None and final.dataset is not None and final.dataset.kept:
+        final = replace(final, dataset=replace(final.dataset, kept=b""))
+    if request is e.request and final is e.final:
+        return e
+    return replace(e, request=request, final=final)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,9 +199,10 @@ class _Sub:
             cmd = e.request.command
             if cmd.move_originator_message_id is not None or cmd.move_originator_ae:
                 ae = (cmd.move_originator_ae or "").strip() or None
-                self.pairs[(ae, cmd.move_originator_message_id or 0)].append(e)
+                stores = self.pairs[(ae, cmd.move_originator_message_id or 0)]
             else:
-                self.plain.append(e)
+                stores = self.plain
+            stores.append(_light(e, 0 if stores else _FIRST_KEPT))
         self.linked: set[tuple[int, int]] = set()
 
     @property
@@ -200,6 +225,7 @@ class MoveLinker:
         self._subs_by_mid: dict[int, list[_Sub]] = defaultdict(list)
         self._subs_by_called: dict[str, list[_Sub]] = defaultdict(list)
         self._attempts: list[_Sub] = []
+        self._waiting: deque[_Sub] = deque()  # every sub above, in the order they ended
         self._senders: set[str] = set()
         """Calling AE titles seen sending C-STOREs with the originator fields."""
         self._touched: dict[tuple[int, int], list[Link]] = {}
@@ -227,6 +253,11 @@ class MoveLinker:
         return [self._moves[k].flow(new) for k, new in self._touched.items() if k in self._moves]
 
     def _add_sub(self, sub: _Sub) -> None:
+        self._waiting.append(sub)
+        if len(self._waiting) > MAX_WAITING * 5 // 4:  # in batches: O(1) amortised
+            while len(self._waiting) > MAX_WAITING:
+                self._waiting.popleft()
+            self._drop_waiting()
         a = sub.association
         for _, mid in sub.pairs:
             self._subs_by_mid[mid].append(sub)
@@ -373,10 +404,16 @@ class MoveLinker:
             self._by_mid = _still(self._by_mid, self._moves)
             self._by_dest = _still(self._by_dest, self._moves)
             self._by_scp_ip = _still(self._by_scp_ip, self._moves)
-        self._subs_by_mid = _kept(self._subs_by_mid, before)
-        self._subs_by_called = _kept(self._subs_by_called, before)
-        self._attempts = [s for s in self._attempts if _keep(s, before)]
+        self._waiting = deque(s for s in self._waiting if _keep(s, before))
+        self._drop_waiting()
         return out
+
+    def _drop_waiting(self) -> None:
+        """The indexes without the subs no longer in :attr:`_waiting`."""
+        waiting = {id(s) for s in self._waiting}
+        self._subs_by_mid = _kept(self._subs_by_mid, waiting)
+        self._subs_by_called = _kept(self._subs_by_called, waiting)
+        self._attempts = [s for s in self._attempts if id(s) in waiting]
 
     def _unlinked(self, m: _Move) -> list[Association]:
         if not m.destination:
@@ -434,10 +471,10 @@ def _keep(sub: _Sub, before: int | None) -> bool:
     return before is not None and (end is None or end >= before)
 
 
-def _kept(index: dict[_K, list[_Sub]], before: int | None) -> defaultdict[_K, list[_Sub]]:
+def _kept(index: dict[_K, list[_Sub]], waiting: set[int]) -> defaultdict[_K, list[_Sub]]:
     out: defaultdict[_K, list[_Sub]] = defaultdict(list)
     for key, subs in index.items():
-        kept = [s for s in subs if _keep(s, before)]
+        kept = [s for s in subs if id(s) in waiting]
         if kept:
             out[key] = kept
     return out
