@@ -20,7 +20,6 @@ reassembles each direction:
 
 from __future__ import annotations
 
-import heapq
 import ipaddress
 from collections import OrderedDict, deque
 from typing import NamedTuple
@@ -79,7 +78,6 @@ class _Half:
         "fin_frame",
         "fin_ts",
         "nxt",
-        "offsets",
         "pending",
         "pending_bytes",
         "recent",
@@ -92,9 +90,6 @@ class _Half:
         self.nxt = 0
         self.started = False
         self.pending: dict[int, memoryview | bytes] = {}
-        # The offsets of ``pending``, as a heap: the first is found without a scan. An
-        # offset delivered or dropped stays in the heap until it comes to the top.
-        self.offsets: list[int] = []
         self.pending_bytes = 0
         self.fin_at: int | None = None
         self.fin_ts = 0
@@ -108,22 +103,6 @@ class _Half:
         self.nxt = 0
         self.started = True
         self.acked = -1
-
-    def first_pending(self) -> int:
-        """The lowest offset waiting in ``pending`` (which must not be empty)."""
-        offsets, pending = self.offsets, self.pending
-        while offsets[0] not in pending:
-            heapq.heappop(offsets)
-        return offsets[0]
-
-    def hold(self, off: int, data: memoryview | bytes) -> None:
-        """Keep out-of-order bytes until what is in front of them arrives."""
-        if not self.pending:
-            self.offsets.clear()  # only stale offsets left
-        if off not in self.pending:
-            heapq.heappush(self.offsets, off)
-        self.pending[off] = data
-        self.pending_bytes += len(data)
 
     def offset(self, seq: int) -> int:
         """Stream offset of a sequence number, unwrapped around the next expected byte."""
@@ -377,9 +356,10 @@ class FlowTable:
                     self._differs(conn, from_client, off, seg)
                 return
             half.pending_bytes -= len(previous)
-        half.hold(off, payload)
+        half.pending[off] = payload
+        half.pending_bytes += len(payload)
         if half.pending_bytes > self._reorder_limit:
-            first = half.first_pending()
+            first = min(half.pending)
             obs.gap(from_client, first - half.nxt, seg.ts, seg.frame)
             half.nxt = first
             self._drain(conn, from_client, half, seg.ts, seg.frame)
@@ -397,7 +377,7 @@ class FlowTable:
                 self._remember(half, half.nxt, data)
                 half.nxt += len(data)
                 continue
-            first = half.first_pending()
+            first = min(pending)
             if first > half.nxt:
                 break
             data = pending.pop(first)
@@ -424,8 +404,8 @@ class FlowTable:
                 self._drain(conn, from_client, half, seg.ts, seg.frame)
                 if half.nxt >= acked:
                     break
-                # Drained: whatever still waits lies beyond the next expected byte.
-                stop = min(half.first_pending(), acked) if half.pending else acked
+                following = [o for o in half.pending if o > half.nxt]
+                stop = min(min(following), acked) if following else acked
             else:
                 stop = acked
             obs.gap(from_client, stop - half.nxt, seg.ts, seg.frame)
@@ -443,7 +423,7 @@ class FlowTable:
             self._drain(conn, from_client, half, ts, frame)
             if not half.pending:
                 break
-            first = half.first_pending()
+            first = min(half.pending)
             obs.gap(from_client, first - half.nxt, ts, frame)
             half.nxt = first
         if half.fin_at is not None and half.fin_at > half.nxt and not conn.rst:
