@@ -12,7 +12,6 @@ from analyzer.store import Store
 from analyzer.textsafe import printable
 
 from .common import (
-    GENERATOR,
     dicom_port_option,
     filter_option,
     keep_option,
@@ -22,6 +21,7 @@ from .common import (
     redact_option,
     user_errors,
 )
+from .version import generator
 
 
 @click.command()
@@ -91,7 +91,7 @@ def analyze(
         store = select(store, flt)
     with output_file(output) as out:
         if fmt == "json":
-            jsonl.write(store, out, GENERATOR)
+            jsonl.write(store, out, generator())
         elif fmt == "csv":
             csvout.write(store, out)
         else:
