@@ -67,13 +67,23 @@ class Pipeline:
 
     def feed_all(self, segments: Iterable[Segment], frame_base: int = 0) -> None:
         """Every segment of an iterable; ``frame_base`` is added to their frame numbers."""
-        feed = self.feed
-        if frame_base:
+        # :meth:`feed`, inline: this loop runs once per packet of a capture.
+        feed = self._table.feed
+        events = self._events
+        handle = self._builder.handle
+        count = 0
+        try:
             for seg in segments:
-                feed(seg._replace(frame=(seg.frame or 0) + frame_base))
-        else:
-            for seg in segments:
+                if frame_base:
+                    seg = seg._replace(frame=(seg.frame or 0) + frame_base)
                 feed(seg)
+                count += 1
+                if events:
+                    for event in events:
+                        handle(event)
+                    events.clear()
+        finally:
+            self.segments += count
 
     @property
     def open_connections(self) -> int:

@@ -1,18 +1,31 @@
-"""Benchmark: ``dicomtap analyze --format json`` against tshark's DICOM dissector.
+"""Benchmark: ``dicomtap analyze`` against tshark's DICOM dissector and the dpkt floor.
 
-Generates ≥ 1 GB of C-STORE traffic with DCMTK (storescu → storescp) and captures it with
-tcpdump twice: across a veth pair at MTU 1500 (Ethernet-sized segments, between two
-network namespaces) and on a namespace's loopback (MTU 65536). Then, in the same run, times
+Generates C-STORE traffic with DCMTK (storescu → storescp) and captures it with tcpdump:
 
-    dicomtap analyze --format json CAPTURE > /dev/null
+    mtu1500   CT objects of 30 KB to 2 MB across a veth pair at MTU 1500 (Ethernet-sized
+              segments, between two network namespaces): typical hospital traffic;
+    loopback  the same objects on a namespace's loopback (MTU 65536);
+    big32     objects of 32 MiB across the veth pair at MTU 1500 (tshark's worst case).
+
+Then, in the same run, alternating, times each of
+
+    dicomtap analyze --format json --no-progress CAPTURE > /dev/null  (and --jobs N when the
+              installed dicomtap has that option, N = the machine's cores)
     tshark -r CAPTURE -d tcp.port==11112,dicom -Y dicom -T fields -e dicom.pdu.type > /dev/null
+    python -c 'for ts, buf in dpkt.pcap.Reader(f): n += 1'   (the floor: reading the
+              packet records and nothing else)
 
-a few times each, alternating, and prints wall time and peak RSS (medians) and the ratios.
+and prints wall time and peak RSS (medians of --runs), the ratios, and the load average.
+tshark gets --tshark-timeout seconds per run (on big32 it needs more than ten minutes): a
+run cut there is reported as "> T s", and the speed-up as a lower bound.
 This is a benchmark, not a test: it reports figures and does not pass or fail on them.
+
+Captures are kept in --work (default /tmp/dicomtap-bench) and reused by later runs of the
+same --size-mb (--fresh makes them again).
 
 Needs root (network namespaces, tcpdump), DCMTK, tcpdump and tshark. Usage::
 
-    python bench/analyze_bench.py [--size-mb 1024] [--runs 3] [--keep DIR]
+    python bench/analyze_bench.py [--size-mb 1024] [--runs 3] [--only mtu1500,loopback]
 """
 
 from __future__ import annotations
@@ -26,10 +39,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
-from benchlib import dcmtk, make_objects, sh
+from benchlib import dcmtk, make_ct_objects, make_objects, sh
 
 PORT = 11112
 NS_CLIENT, NS_SERVER, NS_LO = "dtbench-c", "dtbench-s", "dtbench-lo"
@@ -143,35 +157,85 @@ def capture(
     return {"storescu_exit": scu.returncode, "transfer_s": round(seconds, 2), "tcpdump": dropped}
 
 
-def measure(argv: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one run, stdout discarded.
+def measure(argv: list[str], timeout: float | None = None) -> tuple[float, int, bool]:
+    """Wall seconds and peak RSS (KiB) of one run, stdout discarded; and whether it was
+    stopped at ``timeout``.
 
-    posix_spawn (vfork, then exec) rather than fork: a forked child is charged the parent's
-    resident pages until it execs, which would inflate its peak RSS.
+    The peak RSS is what GNU time reports for the command: the rusage of a child spawned
+    straight from this process would count this process's own pages (the objects it made)
+    until the child execs.
     """
     null = os.open(os.devnull, os.O_WRONLY)
-    start = time.perf_counter()
-    try:
-        pid = os.posix_spawn(
-            argv[0],
-            argv,
-            os.environ,
-            file_actions=[(os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, null, 2)],
-        )
-        _, status, usage = os.wait4(pid, 0)
-    finally:
-        os.close(null)
-    wall = time.perf_counter() - start
-    if status != 0:
-        raise RuntimeError(f"{argv[0]} failed with status {status}")
-    return wall, usage.ru_maxrss
+    stopped = threading.Event()
+    with tempfile.NamedTemporaryFile("r", prefix="dicomtap-bench-rss-") as rss:
+        timed = ["/usr/bin/time", "-f", "%M", "-o", rss.name, *argv]
+        start = time.perf_counter()
+        try:
+            pid = os.posix_spawn(
+                timed[0],
+                timed,
+                os.environ,
+                file_actions=[(os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, null, 2)],
+                setsid=True,
+            )
+
+            def stop() -> None:
+                stopped.set()
+                os.killpg(pid, signal.SIGKILL)
+
+            timer = threading.Timer(timeout, stop) if timeout else None
+            if timer is not None:
+                timer.start()
+            _, status = os.waitpid(pid, 0)
+            if timer is not None:
+                timer.cancel()
+        finally:
+            os.close(null)
+        wall = time.perf_counter() - start
+        if stopped.is_set():
+            return wall, 0, True
+        if status != 0:
+            raise RuntimeError(f"{argv[0]} failed with status {status}")
+        return wall, int(rss.read().split()[-1]), False
 
 
-def compare(path: Path, runs: int) -> dict[str, object]:
+DPKT_FLOOR = """
+import sys, dpkt
+n = 0
+with open(sys.argv[1], "rb") as f:
+    for ts, buf in dpkt.pcap.Reader(f):
+        n += 1
+"""
+
+
+def frames(path: Path) -> int:
+    """Packet records in a classic pcap file (little-endian, as tcpdump writes here)."""
+    count = 0
+    with path.open("rb") as f:
+        f.seek(24)
+        while header := f.read(16):
+            if len(header) < 16:
+                break
+            count += 1
+            f.seek(int.from_bytes(header[8:12], "little"), os.SEEK_CUR)
+    return count
+
+
+def has_jobs(dicomtap: str) -> bool:
+    """Whether this dicomtap's ``analyze`` takes ``--jobs``."""
+    helptext = sh(dicomtap, "analyze", "--help").stdout
+    return "--jobs" in helptext
+
+
+def commands(path: Path, jobs: bool) -> dict[str, list[str]]:
     dicomtap = shutil.which("dicomtap") or sys.exit("dicomtap is not installed in this environment")
     tshark = shutil.which("tshark") or sys.exit("tshark not found (apt install tshark)")
-    ours_cmd = [dicomtap, "analyze", "--format", "json", "--no-progress", str(path)]
-    theirs_cmd = [
+    ours = [dicomtap, "analyze", "--format", "json", "--no-progress"]
+    out = {"dicomtap": [*ours, str(path)]}
+    if jobs:
+        out["dicomtap"] = [*ours, "--jobs", "1", str(path)]
+        out["dicomtap_jobs"] = [*ours, "--jobs", str(os.cpu_count() or 1), str(path)]
+    out["tshark"] = [
         tshark,
         "-r",
         str(path),
@@ -184,79 +248,148 @@ def compare(path: Path, runs: int) -> dict[str, object]:
         "-e",
         "dicom.pdu.type",
     ]
-    ours, theirs = [], []
-    for _ in range(runs):
-        ours.append(measure(ours_cmd))
-        theirs.append(measure(theirs_cmd))
-    o_wall = statistics.median(w for w, _ in ours)
-    t_wall = statistics.median(w for w, _ in theirs)
-    o_rss = statistics.median(r for _, r in ours) / 1024
-    t_rss = statistics.median(r for _, r in theirs) / 1024
+    out["dpkt"] = [sys.executable, "-c", DPKT_FLOOR, str(path)]
+    return out
+
+
+def compare(
+    path: Path, runs: int, tshark_runs: int, tshark_timeout: float, jobs: bool
+) -> dict[str, object]:
+    """Every tool on ``path``, ``runs`` times each (tshark ``tshark_runs`` times), alternating;
+    medians and ratios."""
+    argvs = commands(path, jobs)
+    times: dict[str, list[tuple[float, int, bool]]] = {name: [] for name in argvs}
+    for i in range(max(runs, tshark_runs)):
+        for name, argv in argvs.items():
+            if i < (tshark_runs if name == "tshark" else runs):
+                times[name].append(measure(argv, tshark_timeout if name == "tshark" else None))
     size = path.stat().st_size
-    return {
+    result: dict[str, object] = {
         "capture_mb": round(size / 1e6, 1),
-        "dicomtap_s": round(o_wall, 2),
-        "tshark_s": round(t_wall, 2),
-        "speedup": round(t_wall / o_wall, 2),
-        "dicomtap_mb_per_s": round(size / 1e6 / o_wall, 1),
-        "dicomtap_peak_rss_mb": round(o_rss, 1),
-        "tshark_peak_rss_mb": round(t_rss, 1),
+        "frames": frames(path),
         "runs": runs,
-        "all_dicomtap_s": [round(w, 2) for w, _ in ours],
-        "all_tshark_s": [round(w, 2) for w, _ in theirs],
+        "tshark_runs": tshark_runs,
     }
+    walls: dict[str, float] = {}
+    for name, samples in times.items():
+        walls[name] = statistics.median(w for w, _, _ in samples)
+        result[f"{name}_s"] = round(walls[name], 2)
+        result[f"{name}_cut"] = any(cut for _, _, cut in samples)
+        rss = [r for _, r, cut in samples if not cut]  # a run stopped early says nothing
+        result[f"{name}_peak_rss_mb"] = round(statistics.median(rss) / 1024, 1) if rss else None
+        result[f"all_{name}_s"] = [round(w, 2) for w, _, _ in samples]
+    result["speedup_vs_tshark"] = round(walls["tshark"] / walls["dicomtap"], 2)
+    result["dicomtap_over_dpkt"] = round(walls["dicomtap"] / walls["dpkt"], 2)
+    result["dicomtap_mb_per_s"] = round(size / 1e6 / walls["dicomtap"], 1)
+    if "dicomtap_jobs" in walls:
+        result["jobs"] = os.cpu_count()
+        result["speedup_jobs_vs_tshark"] = round(walls["tshark"] / walls["dicomtap_jobs"], 2)
+        result["jobs_over_one_job"] = round(walls["dicomtap"] / walls["dicomtap_jobs"], 2)
+    return result
+
+
+CAPTURES = ("mtu1500", "loopback", "big32")
+
+
+def make_capture(name: str, work: Path, size_mb: int) -> tuple[Path, dict[str, object]]:
+    """The capture ``name`` of ``size_mb`` MiB of objects, made unless already in ``work``."""
+    cap = work / f"{name}_{size_mb}MiB.pcap"
+    info_path = cap.with_suffix(".json")
+    if cap.exists() and info_path.exists():
+        info: dict[str, object] = json.loads(info_path.read_text())
+        print(f"{name}: reusing {cap} ({cap.stat().st_size / 1e6:.0f} MB)", flush=True)
+        return cap, info
+    if name == "big32":
+        files = make_objects(work / "objects32", size_mb)
+    else:
+        files = make_ct_objects(work / "objects_ct", size_mb)
+    teardown()
+    try:
+        if name == "loopback":
+            sh("ip", "netns", "add", NS_LO)
+            sh(*netns(NS_LO, "ip", "link", "set", "lo", "up"))
+            info = capture(NS_LO, NS_LO, "lo", "127.0.0.1", files, cap)
+        else:
+            setup_veth()
+            info = capture(NS_SERVER, NS_CLIENT, "dtb1", "10.78.0.2", files, cap)
+    finally:
+        teardown()
+    info = {"objects": len(files), **info}
+    info_path.write_text(json.dumps(info))
+    print(f"{name}: made {cap} ({cap.stat().st_size / 1e6:.0f} MB), {info}", flush=True)
+    return cap, info
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--size-mb", type=int, default=1024, help="C-STORE payload to generate (MiB)"
+        "--size-mb", type=int, default=1024, help="C-STORE payload per capture (MiB)"
     )
     parser.add_argument("--runs", type=int, default=3, help="timed runs per tool and capture")
-    parser.add_argument("--keep", type=Path, help="keep objects and captures in this directory")
-    parser.add_argument("--only", choices=["mtu1500", "loopback"], help="one of the two captures")
+    parser.add_argument(
+        "--tshark-runs", type=int, help="timed runs of tshark per capture (default: --runs)"
+    )
+    parser.add_argument(
+        "--work", type=Path, default=Path("/tmp/dicomtap-bench"), help="objects and captures"
+    )
+    parser.add_argument("--fresh", action="store_true", help="make the captures again")
+    parser.add_argument(
+        "--only",
+        default=",".join(CAPTURES),
+        help=f"comma-separated captures to run, of {', '.join(CAPTURES)}",
+    )
+    parser.add_argument(
+        "--tshark-timeout", type=float, default=300, help="seconds per tshark run at most"
+    )
     args = parser.parse_args()
+    chosen = [c.strip() for c in args.only.split(",") if c.strip()]
+    if unknown := set(chosen) - set(CAPTURES):
+        sys.exit(f"unknown capture(s): {', '.join(sorted(unknown))}")
     if os.geteuid() != 0:
         sys.exit("run as root: the benchmark creates network namespaces and captures with tcpdump")
-    work = args.keep or Path(tempfile.mkdtemp(prefix="dicomtap-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    results: dict[str, object] = {}
-    teardown()
-    try:
-        files = make_objects(work / "objects", args.size_mb)
-        print(
-            f"sending {len(files)} objects of {files[0].stat().st_size / 2**20:.0f} MiB", flush=True
-        )
-        if args.only in (None, "mtu1500"):
-            setup_veth()
-            cap = work / "store_mtu1500.pcap"
-            info = capture(NS_SERVER, NS_CLIENT, "dtb1", "10.78.0.2", files, cap)
-            print(f"MTU 1500 capture: {cap.stat().st_size / 1e6:.0f} MB, {info}", flush=True)
-            results["mtu1500"] = {**info, **compare(cap, args.runs)}
-            print(json.dumps(results["mtu1500"]), flush=True)
-            teardown()
-        if args.only in (None, "loopback"):
-            sh("ip", "netns", "add", NS_LO)
-            sh(*netns(NS_LO, "ip", "link", "set", "lo", "up"))
-            cap = work / "store_loopback.pcap"
-            info = capture(NS_LO, NS_LO, "lo", "127.0.0.1", files, cap)
-            print(f"loopback capture: {cap.stat().st_size / 1e6:.0f} MB, {info}", flush=True)
-            results["loopback"] = {**info, **compare(cap, args.runs)}
-            print(json.dumps(results["loopback"]), flush=True)
-    finally:
-        teardown()
-        if args.keep is None:
-            shutil.rmtree(work, ignore_errors=True)
+    args.work.mkdir(parents=True, exist_ok=True)
+    if args.fresh:
+        for old in args.work.glob(f"*_{args.size_mb}MiB.*"):
+            old.unlink()
+    dicomtap = shutil.which("dicomtap") or sys.exit("dicomtap is not installed in this environment")
+    jobs = has_jobs(dicomtap)
+    print(f"{sys.argv[0]} {' '.join(sys.argv[1:])}", flush=True)
+    print(f"cores: {os.cpu_count()}; load average at start: {load()}", flush=True)
+    if not jobs:
+        print("dicomtap analyze has no --jobs option here: one process only", flush=True)
+    results: dict[str, dict[str, object]] = {}
+    for name in chosen:
+        cap, info = make_capture(name, args.work, args.size_mb)
+        tshark_runs = args.runs if args.tshark_runs is None else args.tshark_runs
+        results[name] = {
+            **info,
+            **compare(cap, args.runs, tshark_runs, args.tshark_timeout, jobs),
+        }
+        results[name]["load_after"] = load()
+        print(json.dumps({"capture": name, **results[name]}), flush=True)
+    print(f"load average at end: {load()}")
     print()
+    columns = ["dicomtap", *(["dicomtap_jobs"] if jobs else []), "tshark", "dpkt"]
     print(
-        f"{'capture':<10} {'size MB':>8} {'dicomtap s':>11} {'tshark s':>9} {'speed-up':>9} "
-        f"{'dicomtap RSS MB':>16} {'tshark RSS MB':>14}"
+        f"{'capture':<9} {'MB':>6} {'frames':>9} "
+        + " ".join(f"{c + ' s':>15}" for c in columns)
+        + f" {'vs tshark':>9} {'vs dpkt':>8} {'RSS MB':>7} {'tshark RSS':>10}"
     )
     for name, r in results.items():
-        assert isinstance(r, dict)
+        cells = []
+        for c in columns:
+            cells.append(f"{('> ' if r[f'{c}_cut'] else '') + str(r[f'{c}_s']):>15}")
+        bound = "≥" if r["tshark_cut"] else ""
         print(
-            f"{name:<10} {r['capture_mb']:>8} {r['dicomtap_s']:>11} {r['tshark_s']:>9} "
-            f"{r['speedup']:>8}x {r['dicomtap_peak_rss_mb']:>16} {r['tshark_peak_rss_mb']:>14}"
+            f"{name:<9} {r['capture_mb']:>6} {r['frames']:>9} "
+            + " ".join(cells)
+            + f" {bound + str(r['speedup_vs_tshark']) + 'x':>9}"
+            f" {str(r['dicomtap_over_dpkt']) + 'x':>8}"
+            f" {r['dicomtap_peak_rss_mb']!s:>7} {r['tshark_peak_rss_mb'] or '-'!s:>10}"
         )
 
 

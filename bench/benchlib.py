@@ -32,3 +32,22 @@ def make_objects(directory: Path, total_mb: int) -> list[Path]:
     per = distinct[0].stat().st_size
     count = -(-total_mb * 1024 * 1024 // per)
     return [distinct[i % len(distinct)] for i in range(count)]
+
+
+def make_ct_objects(directory: Path, total_mb: int) -> list[Path]:
+    """CT images of 30 KB to 2 MB (twelve sizes, evenly spread on a log scale, as a CT
+    series' mix of localizers, slices and multi-frame objects), listed as often as needed
+    to reach ``total_mb``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    low, high, steps = 30_000, 2_000_000, 12
+    sizes = [round(low * (high / low) ** (i / (steps - 1))) for i in range(steps)]
+    distinct = [
+        big_image(directory / f"ct{i}.dcm", size, index=100 + i) for i, size in enumerate(sizes)
+    ]
+    files: list[Path] = []
+    total = 0
+    while total < total_mb * 1024 * 1024:
+        path = distinct[len(files) % len(distinct)]
+        files.append(path)
+        total += path.stat().st_size
+    return files

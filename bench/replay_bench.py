@@ -81,12 +81,12 @@ def main() -> None:
         print(f"replay: {result_line(replay)}", flush=True)
         fast = []
         for n in range(args.runs):
-            wall, rss = measure(replay)  # raises unless the replay exits 0 (no difference)
+            wall, rss, _ = measure(replay)  # raises unless the replay exits 0 (no difference)
             fast.append((wall, rss))
             print(f"replay {n + 1}: {wall:.1f} s, peak RSS {rss / 1024:.0f} MB", flush=True)
-        wall, rss = measure([*replay, "--pace", "captured"])
+        wall, rss, _ = measure([*replay, "--pace", "captured"])
         print(f"replay --pace captured: {wall:.1f} s, peak RSS {rss / 1024:.0f} MB", flush=True)
-        a_wall, a_rss = measure(
+        a_wall, a_rss, _ = measure(
             [dicomtap, "analyze", "--format", "json", "--no-progress", str(cap)]
         )
         print()

@@ -243,6 +243,17 @@ class PduFramer:
 
     # --- input -------------------------------------------------------------------------
 
+    def within_pdv(self, size: int) -> bool:
+        """Whether the next ``size`` bytes lie inside the current PDV's payload, short of its
+        end; if so they are taken as read: the caller hands them to whatever collects the
+        PDV (what :meth:`receive_data` would return for them is one :class:`PdvChunk`)."""
+        if self._state == PDV_BODY and size < self._pdv_remaining:
+            self._pdv_remaining -= size
+            self._pdu_remaining -= size
+            self.offset += size
+            return True
+        return False
+
     def receive_data(self, data: memoryview) -> list[FramerRecord]:
         """The next bytes of the stream; returns the records they complete, in order."""
         n = len(data)

@@ -194,6 +194,9 @@ class AssociationObserver:
         if self.is_dicom or self._scanning:
             assert side.framer is not None
             view = data if type(data) is memoryview else memoryview(data)
+            if side.payload is None and not injected and side.framer.within_pdv(len(view)):
+                side.assembler.pdv_data(view)  # the bulk of any association, in one call
+                return
             side.consume(side.framer.receive_data(view), ts, frame, injected)
             return
         if self.is_dicom is False:

@@ -13,7 +13,6 @@ from analyzer.store import Store
 from analyzer.textsafe import printable
 
 from .common import (
-    GENERATOR,
     dicom_port_option,
     fail,
     filter_option,
@@ -25,6 +24,7 @@ from .common import (
     user_errors,
 )
 from .scaled import LOCAL, analyze_on_dask, check_usage, write_records
+from .version import generator
 
 
 @click.command()
@@ -149,11 +149,11 @@ def analyze(
         store = select(store, flt)
     if fmt == "parquet":
         with user_errors():
-            write_records(jsonl.records(store, GENERATOR), fmt, output)
+            write_records(jsonl.records(store, generator()), fmt, output)
         return
     with output_file(output) as out:
         if fmt == "json":
-            jsonl.write(store, out, GENERATOR)
+            jsonl.write(store, out, generator())
         elif fmt == "csv":
             csvout.write(store, out)
         else:

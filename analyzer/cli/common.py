@@ -7,7 +7,6 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from importlib.metadata import PackageNotFoundError, version
 from typing import IO, Any, NoReturn, TypeVar
 
 import click
@@ -20,13 +19,6 @@ from analyzer.textsafe import printable
 from dissectors.observer import DEFAULT_KEEP
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-try:
-    VERSION = version("dicomtap")
-except PackageNotFoundError:  # running from a source tree
-    VERSION = "0.0.0"
-
-GENERATOR = f"dicomtap {VERSION}"
 
 
 @contextmanager

@@ -11,7 +11,8 @@ import click
 
 from analyzer.errors import DicomtapError, ToolMissingError
 
-from .common import GENERATOR, dicom_port_option, fail, output_file
+from .common import dicom_port_option, fail, output_file
+from .version import generator
 
 _REORDER = {"auto": None, "on": True, "off": False}
 
@@ -126,7 +127,7 @@ def crosscheck(
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
     with output_file(output) as out:
         if fmt == "json":
-            for record in json_records(checks, GENERATOR):
+            for record in json_records(checks, generator()):
                 out.write(json_line(record))
         else:
             write_text(checks, out, limit=show)

@@ -17,7 +17,6 @@ from analyzer.store import Store
 from analyzer.textsafe import printable
 
 from .common import (
-    GENERATOR,
     dicom_port_option,
     filter_option,
     output_file,
@@ -26,6 +25,7 @@ from .common import (
     redact_option,
     user_errors,
 )
+from .version import generator
 
 _SEVERITIES = {"info": Severity.INFO, "warning": Severity.WARNING, "error": Severity.ERROR}
 
@@ -113,7 +113,7 @@ def _json(store: Store, out: IO[str], threshold: Severity) -> None:
     def emit(record: dict[str, Any]) -> None:
         out.write(jsonl.json_line(record))
 
-    emit(jsonl.header_record(store, GENERATOR))
+    emit(jsonl.header_record(store, generator()))
     for a in in_start_order(store):
         findings = [f for f in store.findings(a.id) if f.severity >= threshold]
         if not findings:

@@ -24,7 +24,6 @@ from analyzer.store import Retention, Store
 from analyzer.textsafe import printable
 
 from .common import (
-    GENERATOR,
     dicom_port_option,
     drop_stdout,
     fail,
@@ -35,6 +34,7 @@ from .common import (
     terminal_ui,
     user_errors,
 )
+from .version import generator
 
 _DUMPCAP_OPTION = click.option(
     "--dumpcap",
@@ -192,7 +192,7 @@ def live(
         # the reader of the output went away (| head): stop as on Ctrl-C
         if fmt == "json":
             sinks.append(
-                LiveJsonl(store, sys.stdout, GENERATOR, options, closed=stop.set, accepts=accepts)
+                LiveJsonl(store, sys.stdout, generator(), options, closed=stop.set, accepts=accepts)
             )
         else:
             sinks.append(LiveLog(store, sys.stdout, closed=stop.set, accepts=accepts))

@@ -41,7 +41,7 @@ from analyzer.sources.proxy.pcapng import PcapngWriter
 from analyzer.sources.proxy.tls import client_context
 from analyzer.textsafe import printable
 
-from .common import GENERATOR
+from .version import generator
 
 _UNKNOWN = int(Health.UNKNOWN)
 
@@ -359,7 +359,7 @@ def _session(kw: dict[str, Any]) -> tuple[Session, OutputFormat, Path | None]:
     pcap = None
     if kw["pcap"]:
         try:
-            pcap = PcapngWriter(kw["pcap"], application=f"{GENERATOR} probe")
+            pcap = PcapngWriter(kw["pcap"], application=f"{generator()} probe")
         except OSError as exc:
             raise _usage(f"cannot write {kw['pcap']}: {exc.strerror}") from None
     save = Path(kw["save_baseline"]) if kw["save_baseline"] else None

@@ -14,7 +14,6 @@ from analyzer.sources.proxy.server import run_proxy, serve
 from analyzer.store import Store
 
 from .common import (
-    GENERATOR,
     filter_option,
     keep_option,
     raw_capture_note,
@@ -22,6 +21,7 @@ from .common import (
     terminal_ui,
     user_errors,
 )
+from .version import generator
 
 _SECONDS = click.FloatRange(min=0.001)
 
@@ -267,7 +267,7 @@ def proxy(**opts: object) -> None:
         if o("tui"):
             _with_tui(config)
         else:
-            serve(config, generator=GENERATOR)
+            serve(config, generator=generator())
 
 
 def _with_tui(config: ProxyConfig) -> None:
@@ -293,7 +293,7 @@ def _with_tui(config: ProxyConfig) -> None:
 
             watcher = asyncio.create_task(watch())
             try:
-                await run_proxy(config, store, stop=stop, out=None, generator=GENERATOR)
+                await run_proxy(config, store, stop=stop, out=None, generator=generator())
             finally:
                 stop.set()
                 await watcher

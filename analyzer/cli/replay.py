@@ -29,7 +29,8 @@ from analyzer.sources.replay import (
 )
 from analyzer.textsafe import printable
 
-from .common import GENERATOR, drop_stdout, fail, keep_option, output_file
+from .common import drop_stdout, fail, keep_option, output_file
+from .version import generator
 
 
 def _ae_title(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -203,7 +204,7 @@ def replay(**kw: Any) -> None:
         pcap = None
         if kw["pcap"]:
             try:
-                pcap = PcapngWriter(kw["pcap"], application=f"{GENERATOR} replay")
+                pcap = PcapngWriter(kw["pcap"], application=f"{generator()} replay")
             except OSError as exc:
                 fail(f"cannot write {kw['pcap']}: {exc.strerror or exc}")
 

@@ -23,7 +23,8 @@ from analyzer.scale.runner import plan, records
 from analyzer.scale.task import Record, Settings
 from analyzer.textsafe import printable
 
-from .common import GENERATOR, fail, output_file, progress_bar, user_errors
+from .common import fail, output_file, progress_bar, user_errors
+from .version import generator
 
 _EXTRA = "install dicomtap with its scale extra (pip install 'dicomtap[scale]')"
 
@@ -81,7 +82,7 @@ def analyze_on_dask(
     from analyzer.scale.cluster import DaskExecutor, dask_client
 
     scheduler, files = scheduler_of(dask, files)
-    settings = Settings(ports, keep, GENERATOR, flt)
+    settings = Settings(ports, keep, generator(), flt)
     errors: list[str] = []
     with user_errors():
         inputs = expand(files)

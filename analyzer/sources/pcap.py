@@ -339,16 +339,18 @@ def _pcap(stream: _Stream, buf: bytes, sink: _Sink[_T], counts: bool) -> Iterato
     stats.link_types.add(linktype)
     unpack_rec = struct.Struct(endian + "IIII").unpack_from
     pos = 24
+    size = len(buf)  # of buf, kept in a local: read once per record
     frame = kept = 0
     ts: int | None = None
     first_ts: int | None = None
     try:
         while True:
-            if pos + 16 > len(buf):
+            if pos + 16 > size:
                 _sync(stats, frame, kept, ts, counts)
                 buf = stream.more(buf, pos, 16)
                 pos = 0
-                if len(buf) < 16:
+                size = len(buf)
+                if size < 16:
                     if buf:
                         _stop(
                             stats,
@@ -358,14 +360,15 @@ def _pcap(stream: _Stream, buf: bytes, sink: _Sink[_T], counts: bool) -> Iterato
                     return
             sec, frac, caplen, orig_len = unpack_rec(buf, pos)
             stop = pos + 16 + caplen
-            if stop > len(buf):
+            if stop > size:
                 if caplen > MAX_RECORD:
                     _damaged(stats, frame, buf, pos, f"record {frame + 1} claims {caplen} bytes")
                     return
                 buf = stream.more(buf, pos, 16 + caplen)
                 pos = 0
+                size = len(buf)
                 stop = 16 + caplen
-                if stop > len(buf):
+                if stop > size:
                     _stop(
                         stats,
                         f"capture is truncated: the last record (frame {frame + 1}) is cut "

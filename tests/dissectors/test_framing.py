@@ -303,3 +303,39 @@ def test_payload_tap_through_the_flow_table_uses_tcp_stream_offsets() -> None:
     lost = [r for fr, r in got if fr and isinstance(r, PdvLost)]
     assert lost == [PdvLost(500, 1000)]
     assert sum(len(r.data) for r in chunks) + 500 == 4000
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.binary(min_size=0, max_size=3000), min_size=1, max_size=4),
+    st.lists(st.integers(1, 700), min_size=1, max_size=40),
+)
+def test_chunks_taken_as_within_pdv_are_what_receive_data_would_return(
+    payloads: list[bytes], steps: list[int]
+) -> None:
+    """The observer's shortcut (``within_pdv``, then the chunk straight to the assembler)
+    sees the same bytes at the same offsets as the records of ``receive_data``."""
+    data = associate_rq() + b"".join(p_data(1, p, is_command=False) for p in payloads)
+    data += release_rq()
+    cuts, at = [], 0
+    for step in steps * (len(data) // sum(steps) + 1):
+        at += step
+        if at >= len(data):
+            break
+        cuts.append(at)
+    plain = _frame(data, cuts)
+    framer = PduFramer()
+    records: list[FramerRecord] = []
+    shortcuts = 0
+    for start, stop in zip([0, *cuts], [*cuts, len(data)], strict=True):
+        chunk = memoryview(data[start:stop])
+        offset = framer.offset
+        if framer.within_pdv(len(chunk)):
+            shortcuts += 1
+            records.append(PdvChunk(chunk, offset))
+        else:
+            records += framer.receive_data(chunk)
+    assert framer.offset == len(data)
+    assert _normal(records) == _normal(plain)
+    if any(len(p) > 2 * max(steps) for p in payloads):
+        assert shortcuts

@@ -167,6 +167,36 @@ def test_reordering_and_duplication_do_not_change_the_streams(
     assert _streams(_run(head + shuffled + tail)) == reference
 
 
+def test_a_flight_captured_backwards_is_reassembled() -> None:
+    """Each segment of a long flight waits for all those before it: the first one ends
+    the wait for the whole flight (the reorder buffer finds its next offset in a heap)."""
+    cap = Capture()
+    segs = cap.handshake()
+    for from_client, payload in echo_association()[:2]:
+        segs += cap.data(from_client, payload)
+    flight = cap.data(True, bytes(range(256)) * 200, mss=10)  # 5120 segments
+    rest = [cap.seg(False, ACK, ack=cap.seq[True]), cap.fin(True), cap.fin(False)]
+    reference = _streams(_run(segs + flight + rest))
+    assert _streams(_run(segs + flight[::-1] + rest)) == reference
+
+
+def test_reorder_limit_declares_the_hole_before_the_first_waiting_bytes() -> None:
+    cap = Capture()
+    segs = cap.handshake()
+    for from_client, payload in echo_association()[:2]:
+        segs += cap.data(from_client, payload)
+    flight = cap.data(True, bytes(range(256)) * 8, mss=64)
+    lost, later = flight[2], flight[3:]
+    events: list[DissectorEvent] = []
+    table = FlowTable(events.append, reorder_limit=500)
+    # Two swapped, so the lowest waiting offset is not the first one held.
+    for s in segs + flight[:2] + [later[1], later[0]] + later[2:]:
+        table.feed(s)
+    gaps = [e for e in events if isinstance(e, StreamGap)]
+    assert [g.size for g in gaps] == [len(lost.payload)]
+    assert table.open_connections == 1
+
+
 def test_dropped_segment_yields_a_gap_of_its_size() -> None:
     cap = Capture()
     segs = cap.handshake()

@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from analyzer.cli import main
-from analyzer.cli.common import GENERATOR as CLI_GENERATOR
+from analyzer.cli.version import generator as cli_generator
 from analyzer.scale import cluster
 from analyzer.scale.cluster import DaskExecutor, dask_client
 from analyzer.scale.runner import InProcess, plan, records
@@ -123,7 +123,7 @@ def test_the_command_on_a_folder_and_a_broken_file(tmp_path: Path) -> None:
     got = [json.loads(line) for line in out.read_text().splitlines()]
     executor = InProcess()
     paths = [*sorted(str(p) for p in folder.glob("*.pcap*")), str(named)]
-    expected = list(records(plan(paths, executor), Settings(generator=CLI_GENERATOR), executor))
+    expected = list(records(plan(paths, executor), Settings(generator=cli_generator()), executor))
     assert got == expected
     assert [r["sources"] for r in got if r["type"] == "error"] == [[str(named)]]
 
@@ -229,7 +229,7 @@ def test_an_existing_scheduler_and_worker(tmp_path: Path) -> None:
             )
             assert proc.returncode == 0, proc.stderr
     expected = in_process(paths)
-    expected[0]["generator"] = CLI_GENERATOR
+    expected[0]["generator"] = cli_generator()
     assert read_back(tables) == as_rows(expected)
 
 
