@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Protocol
 
 from dissectors import DissectorEvent, FlowTable, Segment
 from dissectors.observer import DEFAULT_KEEP, PayloadTap
@@ -98,6 +99,15 @@ class Pipeline:
         self.store.finish()
 
 
+class Sink(Protocol):
+    """Where :func:`read_files` sends the segments: a :class:`Pipeline`, or one job's
+    share of the connections (:mod:`analyzer.scale.jobs`)."""
+
+    def feed_all(self, segments: Iterable[Segment], frame_base: int = 0) -> None: ...
+
+    def finish(self) -> None: ...
+
+
 def analyze_files(
     paths: Sequence[str | os.PathLike[str]],
     store: Store,
@@ -108,7 +118,19 @@ def analyze_files(
     progress: Progress | None = None,
     payload: PayloadTap | None = None,
 ) -> None:
-    """Read capture files, as one capture, into ``store``.
+    """Read capture files, as one capture, into ``store`` (see :func:`read_files`)."""
+    pipeline = Pipeline(store, ports=ports, rules=rules, keep=keep, payload=payload)
+    read_files(paths, store, pipeline, progress)
+
+
+def read_files(
+    paths: Sequence[str | os.PathLike[str]],
+    store: Store,
+    sink: Sink,
+    progress: Progress | None = None,
+) -> None:
+    """Read capture files, as one capture: their segments to ``sink``, what is known of
+    the files to ``store.source``.
 
     Several files are read as consecutive parts of one capture (a ring buffer, a capture
     split by size), so a connection may continue from one file into the next; they are read
@@ -120,7 +142,6 @@ def analyze_files(
     """
     captures = [CaptureFile(p) for p in paths]  # open all first: fail before any output
     captures, reordered = in_time_order(captures)
-    pipeline = Pipeline(store, ports=ports, rules=rules, keep=keep, payload=payload)
     source = store.source
     source.files = [c.path for c in captures]
     if reordered:
@@ -136,7 +157,7 @@ def analyze_files(
             if progress is not None:
                 segments = _reporting(segments, progress, done_bytes, stats, total)
             source.frame_bases.append(frame_base)
-            pipeline.feed_all(segments, frame_base)
+            sink.feed_all(segments, frame_base)
             frame_base += stats.packets
             done_bytes += stats.bytes_read
             source.packets += stats.packets
@@ -155,7 +176,7 @@ def analyze_files(
             capture.close()
             if progress is not None:
                 progress(done_bytes, total)
-        pipeline.finish()
+        sink.finish()
     finally:
         for capture in captures:
             capture.close()

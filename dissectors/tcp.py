@@ -240,6 +240,11 @@ class FlowTable:
     def open_connections(self) -> int:
         return len(self._flows) // 2
 
+    @property
+    def connections_opened(self) -> int:
+        """How many connections have been opened: they are numbered 1 to this."""
+        return self._next_id - 1
+
     def feed(self, seg: Segment) -> None:
         """Process one segment (in capture order)."""
         try:
