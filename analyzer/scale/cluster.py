@@ -116,6 +116,11 @@ class DaskExecutor:
             key=[f"dicomtap-group-{run}-{rank:06}" for rank in range(len(groups))],
         )
         futures: dict[int, Any] = dict(zip(biggest_first, submitted, strict=True))
+        # Submitted now, not when the caller first asks for a result: the work starts while
+        # the caller writes its header.
+        return self._results(groups, futures)
+
+    def _results(self, groups: Sequence[Group], futures: dict[int, Any]) -> Iterator[GroupResult]:
         try:
             for i, g in enumerate(groups):
                 future = futures.pop(i)

@@ -81,12 +81,13 @@ def records(
     """The merged records: a header, an ``error`` record per file that could not be read,
     each capture point's records (or an ``error`` record), a summary."""
     merge = Merge(settings.generator, [f for g in work.groups for f in g.files])
+    results = executor.analyze(work.groups, settings)  # a cluster starts on them at once
     yield merge.header()
     for failed in work.unreadable:
         yield merge.error((failed.path,), failed.error or "cannot be read")
     total = sum(g.size for g in work.groups)
     done = 0
-    for g, result in zip(work.groups, executor.analyze(work.groups, settings), strict=True):
+    for g, result in zip(work.groups, results, strict=True):
         yield from merge.add(result)
         done += g.size
         if progress is not None:

@@ -133,7 +133,7 @@ def test_a_worker_that_dies_costs_only_its_capture_point(tmp_path: Path) -> None
     point is an error record naming its file, the capture points after it are analysed by
     the worker Dask starts again, and the output is otherwise the one process's."""
     big = repeated(
-        next(s for s in SAMPLES if s.name == "store_mtu1500.pcap"), tmp_path / "big.pcap", 40
+        next(s for s in SAMPLES if s.name == "store_mtu1500.pcap"), tmp_path / "big.pcap", 160
     )
     small = [str(s) for s in SAMPLES if s.name in ("echo.pcap", "abort.pcap")]
     paths = [str(big), *small]
@@ -151,7 +151,7 @@ def test_a_worker_that_dies_costs_only_its_capture_point(tmp_path: Path) -> None
         deadline = time.monotonic() + 300
         while not any(c.processing().values()) and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(1.0)
+        time.sleep(0.3)  # inside the big capture point's task (it takes seconds)
         for pid in pids.values():
             os.kill(pid, signal.SIGKILL)
         got += list(stream)
