@@ -57,6 +57,34 @@ Packet = tuple[int, int, int, bytes, int]
 
 _T = TypeVar("_T")
 _Sink = Callable[[int, int, int, bytes, int, int, int], _T | None]
+
+#: The packet comment of what a relay wrote on its own (``dicomtap proxy``'s A-ASSOCIATE-RJ,
+#: A-ABORT, closes): a third party's bytes, so the outcome does not blame either AE.
+INJECTED_COMMENT = "written by dicomtap proxy"
+_INJECTED = INJECTED_COMMENT.encode()
+_OPT_COMMENT = 1
+
+
+def _injected(buf: bytes, pos: int, end: int, endian: str) -> bool:
+    """Whether the options of a packet block, ``buf[pos:end]``, hold the comment of what a
+    relay wrote itself."""
+    while pos + 4 <= end:
+        code, size = struct.unpack_from(endian + "HH", buf, pos)
+        if code == 0:
+            return False
+        if code == _OPT_COMMENT and buf[pos + 4 : pos + 4 + size] == _INJECTED:
+            return True
+        pos += 4 + ((size + 3) & ~3)
+    return False
+
+
+def _marked(out: _T) -> _T:
+    """``out`` as sent by a third party (a segment; anything else as it is)."""
+    if isinstance(out, Segment):
+        return cast(_T, out._replace(injected=True))
+    return out
+
+
 # Called with (ts_ns, frame, linktype, buffer, start, stop, orig_len) for each packet record,
 # whose bytes are buffer[start:stop]; the readers yield what it returns, unless None.
 
@@ -477,6 +505,13 @@ def _pcapng(stream: _Stream, buf: bytes, sink: _Sink[_T], counts: bool) -> Itera
                         out = sink(
                             ts, frame, i.linktype, buf, pos + 28, pos + 28 + caplen, orig_len
                         )
+                        options = pos + 28 + ((caplen + 3) & ~3)
+                        if (
+                            out is not None
+                            and options < stop - 4
+                            and _injected(buf, options, stop - 4, endian)
+                        ):
+                            out = _marked(out)
                         pos = stop
                         if out is not None:
                             kept += 1
@@ -568,6 +603,14 @@ def _pcapng(stream: _Stream, buf: bytes, sink: _Sink[_T], counts: bool) -> Itera
             if first_ts is None:
                 first_ts = stats.first_ts = ts
             out = sink(ts, frame, i.linktype, buf, start, start + caplen, orig_len)
+            options = start + ((caplen + 3) & ~3)
+            if (
+                out is not None
+                and btype == _EPB
+                and options < pos + blen - 4
+                and _injected(buf, options, pos + blen - 4, endian)
+            ):
+                out = _marked(out)
             pos += blen
             if out is not None:
                 kept += 1

@@ -63,11 +63,13 @@ def test_upstream_down_reject_close_and_dns(net: Net, tmp_path: Path) -> None:
         result = _echo(net, PROXY_PORT + 2)
         assert result.returncode != 0
         px.wait_log(r"#1 refused CHECK→ANY-SCP: upstream unreachable \(closed\)")
-        px.wait_log(r"#1 ended: TCP connection closed by the acceptor")
+        # The proxy closed, not the PACS: a third party (marked so in the pcapng, too).
+        px.wait_log(r"#1 ended: TCP connection closed by a third party")
         assert px.stop() == 0
     # No A-ASSOCIATE-RJ went out: the client leg shows the proxy closing.
     (closed,) = [r for r in px.records() if r["type"] == "association"]
     assert closed["reject"] is None and closed["outcome"] == "transport-dropped"
+    assert closed["closed_by"] == "third-party"
 
 
 def test_upstream_connect_timeout_and_tls_failure(net: Net, tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ from typing import BinaryIO
 
 import dpkt
 
+from analyzer.sources.pcap import INJECTED_COMMENT
 from dissectors.tcp import ACK, FIN, RST, SYN, Segment
 
 from .writer import BackgroundWriter, Batch
@@ -42,7 +43,7 @@ __all__ = ["INJECTED", "MAX_PAYLOAD", "Interface", "PcapngWriter", "TcpLeg"]
 #: Payload bytes per synthesized packet (an IPv4 datagram holds at most 65,515).
 MAX_PAYLOAD = 65_000
 #: The comment on packets whose bytes the proxy wrote itself.
-INJECTED = "written by dicomtap proxy"
+INJECTED = INJECTED_COMMENT  # read back by the pcapng reader: a third party's bytes
 
 PSH = 0x08
 _MAC_CLIENT = bytes.fromhex("020000000001")
