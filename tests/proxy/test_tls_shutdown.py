@@ -195,6 +195,8 @@ def test_sigterm_with_grace(net: Net, tmp_path: Path, grace: str) -> None:
             for r in analyze([px.pcap])
             if r["type"] == "association" and r["server"]["port"] == UPSTREAM_PORT
         ]
+        # On the upstream leg the proxy's A-ABORT stands where the requestor's would: marked
+        # in the pcapng as the proxy's own, it is a third party's.
         assert [(r["outcome"], r["abort"]["by"], r["abort"]["source"]) for r in up] == [
-            ("aborted", "requestor", 2)
+            ("aborted", "third-party", 2)
         ]

@@ -265,8 +265,11 @@ def _association_problems(
                 )
             ]
         silent = a is not None and a.acceptor_pdus.total == 0 and not a.server_head
+        # The probe gave up on a silent SCP (its A-ABORT), whoever closed the connection
+        # first afterwards.
+        gave_up = a is not None and a.ended_by == Party.REQUESTOR and a.abort is not None
         if (trouble is not None and trouble.cause == Cause.TIMEOUT) or (
-            silent and (a is not None and a.closed_by != Party.ACCEPTOR)
+            silent and a is not None and (a.closed_by != Party.ACCEPTOR or gave_up)
         ):
             return [
                 Problem(
