@@ -9,6 +9,7 @@ from analyzer.findings import Diagnosis
 from analyzer.pipeline import analyze_files
 from analyzer.reports import csvout, jsonl, text
 from analyzer.scale import jobs as sharded
+from analyzer.spill import Spill
 from analyzer.store import Store
 from analyzer.textsafe import printable
 
@@ -130,7 +131,7 @@ def analyze(
             progress=progress,
         )
         return
-    store = Store()
+    store = Store(spill=Spill.from_environment())
     n = jobs or 1
     with user_errors(), progress_bar(progress) as bar:
         if n > 1:

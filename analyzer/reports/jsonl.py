@@ -41,7 +41,7 @@ from dissectors.pdu import (
     user_identity_type_text,
 )
 
-from .common import in_start_order, iso_time, ms, side
+from .common import iso_time, ms, side
 from .workflows import orphan, orphan_reason
 
 SCHEMA_VERSION = 4
@@ -503,12 +503,11 @@ def header_record(store: Store, generator: str) -> dict[str, Any]:
 
 def summary_record(store: Store) -> dict[str, Any]:
     src = store.source
-    associations = store.associations()
     gone = store.forgotten  # a long-running source's store forgets old associations
     return {
         "type": "summary",
-        "associations": len(associations) + gone.associations,
-        "exchanges": sum(a.exchanges for a in associations) + gone.exchanges,
+        "associations": len(store) + gone.associations,
+        "exchanges": sum(a.exchanges for a in store.iter_associations()) + gone.exchanges,
         "packets": src.packets,
         "tcp_segments": src.tcp_segments,
         "first_packet": iso_time(src.first_ts),
@@ -521,7 +520,7 @@ def summary_record(store: Store) -> dict[str, Any]:
 def records(store: Store, generator: str, *, findings: bool = True) -> Iterable[dict[str, Any]]:
     """Every record, associations in start order each followed by its own records."""
     yield header_record(store, generator)
-    for a in in_start_order(store):
+    for a in store.by_start():
         links = store.links(a.id)
         yield association_record(a, links, store)
         for e in store.exchanges(a.id):

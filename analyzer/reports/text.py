@@ -20,7 +20,6 @@ from dissectors.pdu import context_result_text, user_identity_type_text
 from .common import (
     duration_text,
     human_text,
-    in_start_order,
     iso_time,
     outcome_text,
     side,
@@ -284,15 +283,14 @@ def association_block(store: Store, a: Association) -> list[str]:
 
 def write(store: Store, out: IO[str]) -> None:
     """Write every association, in start order, then a one-line summary."""
-    for a in in_start_order(store):
+    for a in store.by_start():
         out.write(human_text([*association_block(store, a), ""]))
     out.write(human_text([summary_line(store)]))
 
 
 def summary_line(store: Store) -> str:
-    associations = store.associations()
     src = store.source
-    if not associations:
+    if not len(store):
         text = f"No DICOM found in {src.packets} packet(s)"
         if src.tcp_segments == 0 and src.unsupported_link_types:
             kinds = ", ".join(linktype_text(t) for t in sorted(src.unsupported_link_types))
@@ -300,13 +298,14 @@ def summary_line(store: Store) -> str:
         elif src.tcp_segments == 0:
             text += " (no TCP traffic at all)"
         return text + "."
-    exchanges = sum(a.exchanges for a in associations)
+    exchanges = 0
     counts: dict[str, int] = {}
-    for a in associations:
+    for a in store.iter_associations():
+        exchanges += a.exchanges
         key = str(a.outcome) if a.outcome else "in progress"
         counts[key] = counts.get(key, 0) + 1
     outcomes = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
     return (
-        f"{len(associations)} association(s) ({outcomes}), {exchanges} DIMSE exchange(s), "
+        f"{len(store)} association(s) ({outcomes}), {exchanges} DIMSE exchange(s), "
         f"{src.packets} packet(s) read."
     )

@@ -1,0 +1,183 @@
+"""Spilling: the records a finished capture's store no longer needs in memory, on disk.
+
+A store that must keep everything until the reports are written (``dicomtap analyze``,
+``dicomtap diagnose``) moves ended associations, with every record about them, and the
+exchanges of long associations, into a :class:`SpillFile` once its records pass a memory
+budget (:class:`Spill`), and reads them back one association at a time when the reports
+ask for them. The file is an anonymous temporary file: it never has a name, so nothing is
+left behind whatever way the process ends (an error, Ctrl-C, a kill), and no other user can
+open it.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .model import Exchange, Finding, Gap, Link, Note, ViolationRecord
+
+__all__ = [
+    "ASSOCIATION_WEIGHT",
+    "BUDGET_VARIABLE",
+    "DEFAULT_BUDGET",
+    "IdTable",
+    "Ref",
+    "Spill",
+    "SpillFile",
+    "exchange_weight",
+    "finding_weight",
+    "record_weight",
+]
+
+DEFAULT_BUDGET = 16 << 20
+"""Bytes of records (estimated) a spilling store keeps in memory."""
+BUDGET_VARIABLE = "DICOMTAP_SPILL_BUDGET"
+"""An environment variable that overrides :data:`DEFAULT_BUDGET` (bytes; 0 spills every
+ended association at once)."""
+
+ASSOCIATION_WEIGHT = 3000
+"""Estimated bytes an association record holds (its contexts, user information, TCP
+health), and the weight of its entry in the store's tables."""
+_EXCHANGE_WEIGHT = 2000
+_FINDING_WEIGHT = 1000
+_RECORD_WEIGHT = 400
+
+
+def exchange_weight(e: Exchange) -> int:
+    """Estimated bytes an exchange holds in memory: its records and the data set starts kept."""
+    weight = _EXCHANGE_WEIGHT
+    for m in (e.request, e.final):
+        if m is not None and m.dataset is not None:
+            weight += len(m.dataset.kept)
+    return weight
+
+
+def finding_weight(f: Finding) -> int:
+    return _FINDING_WEIGHT + len(f.explanation)
+
+
+def record_weight(_: ViolationRecord | Gap | Note | Link) -> int:
+    return _RECORD_WEIGHT
+
+
+@dataclass(frozen=True, slots=True)
+class Spill:
+    """How a store spills (see the module doc)."""
+
+    budget: int = DEFAULT_BUDGET
+    """Estimated bytes of records kept in memory before ended associations are spilled."""
+    directory: str | None = None
+    """Where the spill file is made (None: the system's temporary directory, ``TMPDIR``)."""
+
+    @classmethod
+    def from_environment(cls) -> Spill:
+        """The default, with the budget from :data:`BUDGET_VARIABLE` if set."""
+        value = os.environ.get(BUDGET_VARIABLE, "").strip()
+        return cls(budget=max(0, int(value))) if value.isdigit() else cls()
+
+
+Ref = tuple[int, int]
+"""(offset, length) of a batch in a :class:`SpillFile`."""
+
+
+class SpillFile:
+    """An append-only anonymous file of pickled batches of records.
+
+    Only this process writes and reads it (what it reads back is what it wrote), so
+    pickle round-trips the frozen model records exactly and cheaply."""
+
+    def __init__(self, directory: str | None = None) -> None:
+        # O_TMPFILE where the file system has it: the file has no name from the start.
+        self._file = tempfile.TemporaryFile(prefix="dicomtap-spill-", dir=directory)  # noqa: SIM115
+        self._fd = self._file.fileno()
+        self._end = 0
+
+    @property
+    def size(self) -> int:
+        """Bytes written so far."""
+        return self._end
+
+    def append(self, batch: Any) -> Ref:
+        """Write ``batch`` (any picklable value) at the end; its reference."""
+        data = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
+        view = memoryview(data)
+        offset = self._end
+        while view:
+            written = os.pwrite(self._fd, view, offset + len(data) - len(view))
+            view = view[written:]
+        self._end += len(data)
+        return offset, len(data)
+
+    def read(self, ref: Ref) -> Any:
+        """The batch written at ``ref``."""
+        offset, length = ref
+        parts: list[bytes] = []
+        done = 0
+        while done < length:
+            part = os.pread(self._fd, length - done, offset + done)
+            if not part:
+                raise OSError(f"spill file cut at {offset + done} of {offset + length}")
+            parts.append(part)
+            done += len(part)
+        return pickle.loads(b"".join(parts))
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class IdTable:
+    """Columns of int64 by association id (ids are small and dense: 8 bytes a column per
+    id); ids far beyond the ones seen go to a dict. A missing value reads as None."""
+
+    _SLACK = 4096
+
+    def __init__(self, columns: int) -> None:
+        self._columns = [array("q") for _ in range(columns)]
+        self._present = bytearray()
+        self._sparse: dict[int, tuple[int, ...]] = {}
+
+    def __contains__(self, key: int) -> bool:
+        if 0 <= key < len(self._present):
+            return bool(self._present[key])
+        return key in self._sparse
+
+    def __len__(self) -> int:
+        return sum(self._present) + len(self._sparse)
+
+    def set(self, key: int, values: tuple[int, ...]) -> None:
+        present = self._present
+        if 0 <= key < len(present) + max(self._SLACK, len(present)):
+            if key >= len(present):
+                grow = key + 1 - len(present)
+                present.extend(bytes(grow))
+                for column in self._columns:
+                    column.extend(array("q", bytes(8 * grow)))
+            present[key] = 1
+            for column, value in zip(self._columns, values, strict=True):
+                column[key] = value
+        else:
+            self._sparse[key] = values
+
+    def get(self, key: int) -> tuple[int, ...] | None:
+        if 0 <= key < len(self._present):
+            if not self._present[key]:
+                return None
+            return tuple(column[key] for column in self._columns)
+        return self._sparse.get(key)
+
+    def value(self, key: int, column: int) -> int:
+        """One column of a key known to be present."""
+        if 0 <= key < len(self._present):
+            return self._columns[column][key]
+        return self._sparse[key][column]
+
+    def keys(self) -> Iterator[int]:
+        for key, present in enumerate(self._present):
+            if present:
+                yield key
+        yield from self._sparse
