@@ -11,11 +11,13 @@ open it.
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import os
 import pickle
 import tempfile
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,7 +106,9 @@ class SpillFile:
 
     def append(self, batch: Any) -> Ref:
         """Write ``batch`` (any picklable value) at the end; its reference."""
-        data = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
+        buffer = io.BytesIO()
+        _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(batch)
+        data = buffer.getbuffer()
         view = memoryview(data)
         offset = self._end
         while view:
@@ -128,6 +132,38 @@ class SpillFile:
 
     def close(self) -> None:
         self._file.close()
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+_set = object.__setattr__
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+def _rebuild(cls: type, values: tuple[Any, ...]) -> Any:
+    """A dataclass instance from its field values, as pickle would rebuild it (without
+    calling ``__init__``), but with the field names looked up once per class: the model's
+    records are frozen slotted dataclasses, which pickle otherwise restores through
+    :func:`dataclasses.fields` for every record."""
+    record: Any = object.__new__(cls)
+    for name, value in zip(_names(cls), values, strict=True):
+        _set(record, name, value)
+    return record
+
+
+class _Pickler(pickle.Pickler):
+    def reducer_override(self, obj: Any) -> Any:
+        cls = type(obj)
+        if not dataclasses.is_dataclass(cls) or isinstance(obj, type):
+            return NotImplemented
+        names = _names(cls)
+        rebuild: Callable[[type, tuple[Any, ...]], Any] = _rebuild
+        return rebuild, (cls, tuple(getattr(obj, name) for name in names))
 
 
 class IdTable:

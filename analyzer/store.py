@@ -13,7 +13,7 @@ from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from itertools import pairwise
 from typing import Any, TypeVar
 
@@ -24,6 +24,7 @@ from .model import (
     Gap,
     Link,
     Note,
+    Outcome,
     PduRecord,
     ViolationRecord,
 )
@@ -134,9 +135,9 @@ class Store:
             raise ValueError("a spilling store keeps everything and no PDUs")
         self.spill = spill
         self._file: SpillFile | None = None
-        # What is spilled, by association id: (association offset, length, other records
-        # offset, length, start time); and ids in the order they were first stored.
-        self._spilled = IdTable(5)
+        # What is spilled, by association id (see _Column); and ids in the order they were
+        # first stored.
+        self._spilled = IdTable(len(_Column))
         self._order = array("q")
         self._chunks_of: dict[int, list[Ref]] = {}  # exchanges of open associations
         self._held = 0  # estimated bytes of records in memory (spilling store)
@@ -258,7 +259,8 @@ class Store:
         file = self._spill_file()
         a_ref = file.append(a)
         rest_ref = file.append(rest.batch())
-        self._spilled.set(aid, (*a_ref, *rest_ref, a.start_ts))
+        outcome = _OUTCOMES.index(a.outcome) if a.outcome is not None else -1
+        self._spilled.set(aid, (*a_ref, *rest_ref, a.start_ts, a.exchanges, outcome))
 
     def _spill_exchanges(self, aid: int) -> None:
         exchanges = self._exchanges_of.pop(aid)
@@ -274,7 +276,7 @@ class Store:
         refs = self._spilled.get(aid)
         if refs is None or self._file is None:
             return None
-        rest = _Rest(*self._file.read((refs[2], refs[3])))
+        rest = _Rest(*self._file.read((refs[_Column.REST_OFFSET], refs[_Column.REST_LENGTH])))
         self._loaded[aid] = rest
         if len(self._loaded) > _CACHED:
             self._loaded.popitem(last=False)
@@ -288,7 +290,7 @@ class Store:
         refs = self._spilled.get(aid)
         if refs is None or self._file is None:
             return None
-        a = self._file.read((refs[0], refs[1]))
+        a = self._file.read((refs[_Column.ASSOCIATION_OFFSET], refs[_Column.ASSOCIATION_LENGTH]))
         assert isinstance(a, Association)
         self._loaded_associations[aid] = a
         if len(self._loaded_associations) > _CACHED:
@@ -508,7 +510,27 @@ class Store:
 
     def _start_ts(self, aid: int) -> int:
         a = self._associations.get(aid)
-        return a.start_ts if a is not None else self._spilled.value(aid, 4)
+        return a.start_ts if a is not None else self._spilled.value(aid, _Column.START)
+
+    def tally(self) -> Tally:
+        """How many associations, exchanges, and associations of each outcome (without
+        reading spilled associations back)."""
+        tally = Tally()
+        if self.spill is None:
+            for a in self.iter_associations():
+                tally.count(a.exchanges, a.outcome)
+            return tally
+        for aid in self._ids():
+            held = self._associations.get(aid)
+            if held is not None:
+                tally.count(held.exchanges, held.outcome)
+            elif aid in self._spilled:
+                outcome = self._spilled.value(aid, _Column.OUTCOME)
+                tally.count(
+                    self._spilled.value(aid, _Column.EXCHANGES),
+                    _OUTCOMES[outcome] if outcome >= 0 else None,
+                )
+        return tally
 
     def association(self, association_id: int) -> Association | None:
         if not self._visible(association_id):
@@ -608,6 +630,36 @@ class Store:
 
 
 _CACHED = 4  # spilled associations kept read back (a report reads each several times)
+_OUTCOMES = tuple(Outcome)
+
+
+class _Column(IntEnum):
+    """The columns of a spilling store's index of spilled associations."""
+
+    ASSOCIATION_OFFSET = 0
+    ASSOCIATION_LENGTH = 1
+    REST_OFFSET = 2
+    REST_LENGTH = 3
+    START = 4
+    EXCHANGES = 5
+    OUTCOME = 6
+    """Index in _OUTCOMES, -1 for None."""
+
+
+@dataclass(slots=True)
+class Tally:
+    """Totals over a store's associations (see :meth:`Store.tally`)."""
+
+    associations: int = 0
+    exchanges: int = 0
+    outcomes: dict[Outcome | None, int] = field(default_factory=dict)
+
+    def count(self, exchanges: int, outcome: Outcome | None) -> None:
+        self.associations += 1
+        self.exchanges += exchanges
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+
 _T = TypeVar("_T")
 
 

@@ -504,10 +504,11 @@ def header_record(store: Store, generator: str) -> dict[str, Any]:
 def summary_record(store: Store) -> dict[str, Any]:
     src = store.source
     gone = store.forgotten  # a long-running source's store forgets old associations
+    tally = store.tally()
     return {
         "type": "summary",
-        "associations": len(store) + gone.associations,
-        "exchanges": sum(a.exchanges for a in store.iter_associations()) + gone.exchanges,
+        "associations": tally.associations + gone.associations,
+        "exchanges": tally.exchanges + gone.exchanges,
         "packets": src.packets,
         "tcp_segments": src.tcp_segments,
         "first_packet": iso_time(src.first_ts),

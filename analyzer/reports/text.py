@@ -298,14 +298,13 @@ def summary_line(store: Store) -> str:
         elif src.tcp_segments == 0:
             text += " (no TCP traffic at all)"
         return text + "."
-    exchanges = 0
+    tally = store.tally()
     counts: dict[str, int] = {}
-    for a in store.iter_associations():
-        exchanges += a.exchanges
-        key = str(a.outcome) if a.outcome else "in progress"
-        counts[key] = counts.get(key, 0) + 1
+    for outcome, n in tally.outcomes.items():
+        key = str(outcome) if outcome else "in progress"
+        counts[key] = counts.get(key, 0) + n
     outcomes = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
     return (
-        f"{len(store)} association(s) ({outcomes}), {exchanges} DIMSE exchange(s), "
+        f"{tally.associations} association(s) ({outcomes}), {tally.exchanges} DIMSE exchange(s), "
         f"{src.packets} packet(s) read."
     )
