@@ -561,6 +561,27 @@ class Store:
             out += self._exchanges_of.get(association_id, ())
             return out
 
+    def iter_exchanges(self, association_id: int) -> Iterator[Exchange]:
+        """:meth:`exchanges` of one association, a spilled batch at a time (an association
+        that carried thousands is never read back whole)."""
+        if self.spill is None or not self._visible(association_id):
+            yield from self.exchanges(association_id)
+            return
+        with self._lock:
+            chunks = list(self._chunks_of.get(association_id, ()))
+        for ref in chunks:
+            assert self._file is not None
+            with self._lock:
+                batch: list[Exchange] = self._file.read(ref)
+            yield from batch
+        with self._lock:
+            rest = self._rest(association_id)
+            tail = [
+                *(rest.exchanges if rest is not None else ()),
+                *self._exchanges_of.get(association_id, ()),
+            ]
+        yield from tail
+
     def findings(self, association_id: int | None = None) -> list[Finding]:
         """The findings about one association, or every finding (a spilling store gives
         them association by association, then those about the capture as a whole)."""

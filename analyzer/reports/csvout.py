@@ -87,7 +87,7 @@ def write(store: Store, out: IO[str]) -> None:
     writer = _writer(out, COLUMNS)
     for a in store.by_start():
         association = _association_cells(a)
-        for e in store.exchanges(a.id):
+        for e in store.iter_exchanges(a.id):
             cells = [
                 *association,
                 e.index,

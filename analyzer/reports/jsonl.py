@@ -291,7 +291,7 @@ def _initiated_by(a: Association, links: Sequence[Link], store: Store | None) ->
 
 
 def _exchange(store: Store, association: int, index: int) -> Exchange | None:
-    return next((e for e in store.exchanges(association) if e.index == index), None)
+    return next((e for e in store.iter_exchanges(association) if e.index == index), None)
 
 
 def exchange_record(
@@ -524,7 +524,7 @@ def records(store: Store, generator: str, *, findings: bool = True) -> Iterable[
     for a in store.by_start():
         links = store.links(a.id)
         yield association_record(a, links, store)
-        for e in store.exchanges(a.id):
+        for e in store.iter_exchanges(a.id):
             yield exchange_record(e, links, store)
         for v in store.violations(a.id):
             yield violation_record(v)
