@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import DicomtapError
 from .model import Exchange, Finding, Gap, Link, Note, ViolationRecord
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "IdTable",
     "Ref",
     "Spill",
+    "SpillError",
     "SpillFile",
     "exchange_weight",
     "finding_weight",
@@ -83,6 +85,10 @@ class Spill:
         return cls(budget=max(0, int(value))) if value.isdigit() else cls()
 
 
+class SpillError(DicomtapError):
+    """The spill file cannot be made or written (no room in the temporary directory)."""
+
+
 Ref = tuple[int, int]
 """(offset, length) of a batch in a :class:`SpillFile`."""
 
@@ -95,7 +101,11 @@ class SpillFile:
 
     def __init__(self, directory: str | None = None) -> None:
         # O_TMPFILE where the file system has it: the file has no name from the start.
-        self._file = tempfile.TemporaryFile(prefix="dicomtap-spill-", dir=directory)  # noqa: SIM115
+        try:
+            self._file = tempfile.TemporaryFile(prefix="dicomtap-spill-", dir=directory)  # noqa: SIM115
+        except OSError as exc:
+            raise SpillError(_failed("make", directory, exc)) from None
+        self._directory = directory
         self._fd = self._file.fileno()
         self._end = 0
 
@@ -111,9 +121,12 @@ class SpillFile:
         data = buffer.getbuffer()
         view = memoryview(data)
         offset = self._end
-        while view:
-            written = os.pwrite(self._fd, view, offset + len(data) - len(view))
-            view = view[written:]
+        try:
+            while view:
+                written = os.pwrite(self._fd, view, offset + len(data) - len(view))
+                view = view[written:]
+        except OSError as exc:
+            raise SpillError(_failed("write", self._directory, exc)) from None
         self._end += len(data)
         return offset, len(data)
 
@@ -132,6 +145,15 @@ class SpillFile:
 
     def close(self) -> None:
         self._file.close()
+
+
+def _failed(what: str, directory: str | None, exc: OSError) -> str:
+    where = directory or tempfile.gettempdir()
+    return (
+        f"cannot {what} the temporary file of records kept out of memory in {where}: "
+        f"{exc.strerror or exc}; set TMPDIR to a folder with room (or {BUDGET_VARIABLE} "
+        "to a larger budget in bytes)"
+    )
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}

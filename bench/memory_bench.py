@@ -172,7 +172,7 @@ def main() -> None:
         else:
             sys.exit(f"unknown capture {name}")
         captures[name] = path
-    tool = [sys.executable, "-c", _RUN, str(args.tree)] if args.tree else ["dicomtap"]
+    tool = [sys.executable, "-c", _RUN, str(args.tree or Path(__file__).resolve().parents[1])]
     try:
         for name, path in captures.items():
             argv = [*tool, "analyze", "--format", "json", "--no-progress", str(path)]

@@ -19,7 +19,7 @@ from analyzer.findings import Diagnosis
 from analyzer.model import Severity
 from analyzer.pipeline import analyze_files
 from analyzer.reports import csvout, diagnosis, jsonl, text
-from analyzer.spill import BUDGET_VARIABLE, Spill, SpillFile
+from analyzer.spill import BUDGET_VARIABLE, Spill, SpillError, SpillFile
 from analyzer.store import Store
 from tests.factories import (
     abort,
@@ -181,3 +181,16 @@ def test_budget_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Spill.from_environment().budget == 1234
     monkeypatch.setenv(BUDGET_VARIABLE, "lots")
     assert Spill.from_environment() == Spill()
+
+
+def test_no_room_for_the_spill_is_one_clear_error(crowded: Path, tmp_path: Path) -> None:
+    """A temporary directory that cannot take the file: an error the command reports in
+    one line (not a traceback)."""
+    with pytest.raises(SpillError, match="TMPDIR"):
+        analysed([crowded], Spill(budget=0, directory=str(tmp_path / "missing")))
+    full = SpillFile(str(tmp_path))
+    full._fd = os.open("/dev/full", os.O_WRONLY)
+    with pytest.raises(SpillError, match="No space left"):
+        full.append(b"x" * 10)
+    os.close(full._fd)
+    full.close()
