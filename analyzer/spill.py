@@ -19,6 +19,7 @@ import tempfile
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any
 
 from .errors import DicomtapError
@@ -28,11 +29,13 @@ __all__ = [
     "ASSOCIATION_WEIGHT",
     "BUDGET_VARIABLE",
     "DEFAULT_BUDGET",
+    "Column",
     "IdTable",
     "Ref",
     "Spill",
     "SpillError",
     "SpillFile",
+    "Spilled",
     "exchange_weight",
     "finding_weight",
     "record_weight",
@@ -239,3 +242,42 @@ class IdTable:
             if present:
                 yield key
         yield from self._sparse
+
+
+class Column(IntEnum):
+    """The columns of a spilling store's index (an :class:`IdTable`) of spilled associations."""
+
+    ASSOCIATION_OFFSET = 0
+    ASSOCIATION_LENGTH = 1
+    REST_OFFSET = 2
+    REST_LENGTH = 3
+    START = 4
+    EXCHANGES = 5
+    OUTCOME = 6
+    """Index in the members of :class:`~analyzer.model.Outcome`, -1 for None."""
+
+
+@dataclass(slots=True)
+class Spilled:
+    """The records spilled with an association, besides the association itself."""
+
+    exchanges: list[Exchange]
+    findings: list[Finding]
+    violations: list[ViolationRecord]
+    gaps: list[Gap]
+    notes: list[Note]
+    links: list[Link]
+
+    def batch(self) -> tuple[list[Any], ...]:
+        return (self.exchanges, self.findings, self.violations, self.gaps, self.notes, self.links)
+
+    def weight(self) -> int:
+        return (
+            sum(exchange_weight(e) for e in self.exchanges)
+            + sum(finding_weight(f) for f in self.findings)
+            + sum(
+                record_weight(r)
+                for records in (self.violations, self.gaps, self.notes, self.links)
+                for r in records
+            )
+        )

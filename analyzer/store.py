@@ -13,7 +13,7 @@ from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 from itertools import pairwise
 from typing import Any, TypeVar
 
@@ -31,9 +31,11 @@ from .model import (
 from .pdulog import PduLog
 from .spill import (
     ASSOCIATION_WEIGHT,
+    Column,
     IdTable,
     Ref,
     Spill,
+    Spilled,
     SpillFile,
     exchange_weight,
     finding_weight,
@@ -135,14 +137,14 @@ class Store:
             raise ValueError("a spilling store keeps everything and no PDUs")
         self.spill = spill
         self._file: SpillFile | None = None
-        # What is spilled, by association id (see _Column); and ids in the order they were
+        # What is spilled, by association id (see Column); and ids in the order they were
         # first stored.
-        self._spilled = IdTable(len(_Column))
+        self._spilled = IdTable(len(Column))
         self._order = array("q")
         self._chunks_of: dict[int, list[Ref]] = {}  # exchanges of open associations
         self._held = 0  # estimated bytes of records in memory (spilling store)
         self._relieve_at = spill.budget if spill is not None else 0
-        self._loaded: OrderedDict[int, _Rest] = OrderedDict()
+        self._loaded: OrderedDict[int, tuple[list[Any], ...]] = OrderedDict()
         self._loaded_associations: OrderedDict[int, Association] = OrderedDict()
         self._keep: frozenset[int] | None = None  # a subset of a spilling store: its ids
         self._keep_wide: int | None = None
@@ -247,7 +249,7 @@ class Store:
         a = self._associations.pop(aid, None)
         if a is None:
             return
-        rest = _Rest(
+        rest = Spilled(
             self._exchanges_of.pop(aid, []),
             self._findings_of.pop(aid, []),
             self._violations_of.pop(aid, []),
@@ -267,35 +269,29 @@ class Store:
         self._held -= sum(exchange_weight(e) for e in exchanges)
         self._chunks_of.setdefault(aid, []).append(self._spill_file().append(exchanges))
 
-    def _rest(self, aid: int) -> _Rest | None:
+    def _rest(self, aid: int) -> Spilled | None:
         """The records spilled with association ``aid`` (a few are cached)."""
-        rest = self._loaded.get(aid)
-        if rest is not None:
-            self._loaded.move_to_end(aid)
-            return rest
-        refs = self._spilled.get(aid)
-        if refs is None or self._file is None:
-            return None
-        rest = _Rest(*self._file.read((refs[_Column.REST_OFFSET], refs[_Column.REST_LENGTH])))
-        self._loaded[aid] = rest
-        if len(self._loaded) > _CACHED:
-            self._loaded.popitem(last=False)
-        return rest
+        batch = self._read_back(self._loaded, aid, Column.REST_OFFSET)
+        return None if batch is None else Spilled(*batch)
 
     def _spilled_association(self, aid: int) -> Association | None:
-        a = self._loaded_associations.get(aid)
-        if a is not None:
-            self._loaded_associations.move_to_end(aid)
-            return a
+        found = self._read_back(self._loaded_associations, aid, Column.ASSOCIATION_OFFSET)
+        assert found is None or isinstance(found, Association)
+        return found
+
+    def _read_back(self, cache: OrderedDict[int, Any], aid: int, column: Column) -> Any:
+        """The batch whose offset is in ``column`` (its length in the next), through
+        ``cache``, which keeps the last few read."""
+        if aid in cache:
+            cache.move_to_end(aid)
+            return cache[aid]
         refs = self._spilled.get(aid)
         if refs is None or self._file is None:
             return None
-        a = self._file.read((refs[_Column.ASSOCIATION_OFFSET], refs[_Column.ASSOCIATION_LENGTH]))
-        assert isinstance(a, Association)
-        self._loaded_associations[aid] = a
-        if len(self._loaded_associations) > _CACHED:
-            self._loaded_associations.popitem(last=False)
-        return a
+        batch = cache[aid] = self._file.read((refs[column], refs[column + 1]))
+        if len(cache) > _CACHED:
+            cache.popitem(last=False)
+        return batch
 
     def _visible(self, aid: int) -> bool:
         return self._keep is None or aid in self._keep or aid == self._keep_wide
@@ -510,7 +506,7 @@ class Store:
 
     def _start_ts(self, aid: int) -> int:
         a = self._associations.get(aid)
-        return a.start_ts if a is not None else self._spilled.value(aid, _Column.START)
+        return a.start_ts if a is not None else self._spilled.value(aid, Column.START)
 
     def tally(self) -> Tally:
         """How many associations, exchanges, and associations of each outcome (without
@@ -525,9 +521,9 @@ class Store:
             if held is not None:
                 tally.count(held.exchanges, held.outcome)
             elif aid in self._spilled:
-                outcome = self._spilled.value(aid, _Column.OUTCOME)
+                outcome = self._spilled.value(aid, Column.OUTCOME)
                 tally.count(
-                    self._spilled.value(aid, _Column.EXCHANGES),
+                    self._spilled.value(aid, Column.EXCHANGES),
                     _OUTCOMES[outcome] if outcome >= 0 else None,
                 )
         return tally
@@ -620,7 +616,7 @@ class Store:
             rest = self._spilled_rest(association_id)
             return self._joined(rest.links if rest else (), self._links_of, association_id)
 
-    def _spilled_rest(self, aid: int) -> _Rest | None:
+    def _spilled_rest(self, aid: int) -> Spilled | None:
         return self._rest(aid) if self.spill is not None else None
 
     def _joined(self, spilled: Iterable[_T], table: dict[int, list[_T]], aid: int) -> list[_T]:
@@ -654,19 +650,6 @@ _CACHED = 4  # spilled associations kept read back (a report reads each several 
 _OUTCOMES = tuple(Outcome)
 
 
-class _Column(IntEnum):
-    """The columns of a spilling store's index of spilled associations."""
-
-    ASSOCIATION_OFFSET = 0
-    ASSOCIATION_LENGTH = 1
-    REST_OFFSET = 2
-    REST_LENGTH = 3
-    START = 4
-    EXCHANGES = 5
-    OUTCOME = 6
-    """Index in _OUTCOMES, -1 for None."""
-
-
 @dataclass(slots=True)
 class Tally:
     """Totals over a store's associations (see :meth:`Store.tally`)."""
@@ -686,29 +669,3 @@ _T = TypeVar("_T")
 
 def _first(pair: tuple[int, int]) -> int:
     return pair[0]
-
-
-@dataclass(slots=True)
-class _Rest:
-    """The records spilled with an association, besides the association itself."""
-
-    exchanges: list[Exchange]
-    findings: list[Finding]
-    violations: list[ViolationRecord]
-    gaps: list[Gap]
-    notes: list[Note]
-    links: list[Link]
-
-    def batch(self) -> tuple[list[Any], ...]:
-        return (self.exchanges, self.findings, self.violations, self.gaps, self.notes, self.links)
-
-    def weight(self) -> int:
-        return (
-            sum(exchange_weight(e) for e in self.exchanges)
-            + sum(finding_weight(f) for f in self.findings)
-            + sum(
-                record_weight(r)
-                for records in (self.violations, self.gaps, self.notes, self.links)
-                for r in records
-            )
-        )
