@@ -88,9 +88,11 @@ def odd_pdvs(path: Path, n: int = 100_000) -> None:
     write_frames(path, c.frames)
 
 
-def repeat(source: Path, out: Path, times: int) -> None:
-    """``source`` (a little-endian microsecond classic pcap) ``times`` over, each copy
-    shifted past the end of the one before by a whole number of seconds."""
+def repeat(source: Path, out: Path, times: int, server_port: int = 11112) -> None:
+    """``source`` (a little-endian microsecond classic pcap of Ethernet/IPv4/TCP, as
+    ``analyze_bench.py`` writes) ``times`` over, each copy shifted past the end of the one
+    before by a whole number of seconds and its client ports moved by the copy's number,
+    so that each copy holds connections of its own (TCP checksums kept right)."""
     with open(source, "rb") as f:
         header = f.read(24)
         first = last = None
@@ -111,8 +113,30 @@ def repeat(source: Path, out: Path, times: int) -> None:
                 while rec := f.read(16):
                     sec, usec, caplen, orig = struct.unpack("<IIII", rec)
                     w.write(struct.pack("<IIII", sec + shift, usec, caplen, orig))
-                    w.write(f.read(caplen))
+                    w.write(_moved(f.read(caplen), k, server_port) if k else f.read(caplen))
     tmp.rename(out)
+
+
+def _moved(packet: bytes, by: int, server_port: int) -> bytes:
+    """An Ethernet/IPv4/TCP packet with its client port moved ``by`` (RFC 1624 checksum
+    update); other packets unchanged."""
+    if len(packet) < 34 or packet[12:14] != b"\x08\x00" or packet[23] != 6:
+        return packet
+    tcp = 14 + (packet[14] & 0x0F) * 4
+    if len(packet) < tcp + 18:
+        return packet
+    sport, dport = struct.unpack_from("!HH", packet, tcp)
+    at = tcp if dport == server_port else tcp + 2
+    old = sport if dport == server_port else dport
+    new = 1024 + (old - 1024 + by) % (65536 - 1024)
+    (checksum,) = struct.unpack_from("!H", packet, tcp + 16)
+    total = (~checksum & 0xFFFF) + (~old & 0xFFFF) + new
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    data = bytearray(packet)
+    struct.pack_into("!H", data, at, new)
+    struct.pack_into("!H", data, tcp + 16, ~total & 0xFFFF)
+    return bytes(data)
 
 
 def measure(argv: list[str]) -> tuple[float, float, int]:
