@@ -4,6 +4,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import struct
 import time
 from pathlib import Path
 
@@ -15,6 +18,7 @@ from analyzer.sources.proxy.frames import PduStream, first_header
 from analyzer.sources.proxy.pcapng import MAX_PAYLOAD, Interface, PcapngWriter, TcpLeg
 from analyzer.sources.proxy.rewrite import rewrite_ac, rewrite_rq
 from analyzer.sources.proxy.tap import ClientTap
+from analyzer.sources.proxy.transport import ends
 from dissectors import AnalysisError, CloseKind, DissectorEvent, FlowTable
 from dissectors.framing import PduFramer
 from dissectors.pdu import AssociateAc, AssociateRq, decode_pdu
@@ -213,3 +217,34 @@ def test_rewrite_changes_only_what_is_asked() -> None:
     pdu_ac, _ = decode_pdu(back.data)
     assert pdu_ac.calling_ae == b"MODALITY        " and pdu_ac.called_ae == b"FRONT           "  # type: ignore[union-attr]
     assert rewrite_rq(rq, decoded, RewriteConfig()).data is rq  # nothing asked: untouched
+
+
+def test_an_upstream_reset_as_it_opened_is_a_connection_failure() -> None:
+    """asyncio has no peer address for a socket the peer reset before the transport was
+    made; the proxy must take that as a failed connection (refused and logged), not fail
+    on the missing address."""
+
+    async def made_after_reset() -> None:
+        with socket.create_server(("127.0.0.1", 0)) as server:
+            client = socket.create_connection(server.getsockname())
+            accepted, _ = server.accept()
+            accepted.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            accepted.close()  # a reset
+            time.sleep(0.05)
+            loop = asyncio.get_running_loop()
+            transport, _ = await loop.create_connection(asyncio.Protocol, sock=client)
+            with pytest.raises(ConnectionResetError):
+                ends(transport)
+            assert transport.is_closing()
+
+    asyncio.run(made_after_reset())
+
+    async def made_whole() -> None:
+        with socket.create_server(("127.0.0.1", 0)) as server:
+            loop = asyncio.get_running_loop()
+            transport, _ = await loop.create_connection(asyncio.Protocol, *server.getsockname())
+            local, remote = ends(transport)
+            assert remote == server.getsockname() and local[0] == "127.0.0.1"
+            transport.close()
+
+    asyncio.run(made_whole())

@@ -42,7 +42,7 @@ from .rewrite import rewrite_rq
 from .runtime import Runtime, Target
 from .sides import Side
 from .tap import ClientTap
-from .transport import close, reset, upstream_error
+from .transport import close, ends, reset, upstream_error
 
 __all__ = ["Session"]
 
@@ -317,14 +317,13 @@ class Session:
                     ssl=target.tls,
                     server_hostname=target.address.host if target.tls else None,
                 )
+            local, remote = ends(transport)
         except (OSError, TimeoutError, ssl.SSLError) as exc:
             reason = upstream_error(exc, target, timeout)
             rt.event(self.id, f"cannot relay: {reason}")
             await self._refuse(UPSTREAM_UNREACHABLE, rt.config.on_upstream_failure, calling, called)
             return False
-        local = transport.get_extra_info("sockname")
-        remote = transport.get_extra_info("peername")
-        leg = TcpLeg(rt.pcap, Interface.UPSTREAM_LEG, (local[0], local[1]), (remote[0], remote[1]))
+        leg = TcpLeg(rt.pcap, Interface.UPSTREAM_LEG, local, remote)
         rt.record(partial(leg.open, rt.now()))
         self.relay.upstream, self.relay.u_leg = upstream, leg
         route = f" (route {target.route})" if target.route else ""
