@@ -192,10 +192,13 @@ class Soak:
     # --- checking ----------------------------------------------------------------------
 
     def verify(self, final: bool = False) -> None:
-        """Check every file the upstream wrote (a few seconds old: complete), then delete it."""
+        """Check every file the upstream wrote and closed, then delete it."""
+        writing = set() if final else _open_files(self.received)
         for path in sorted(self.received.glob("*")):
             try:
-                if not final and time.time() - path.stat().st_mtime < 5:
+                # Closed a few seconds ago: a transfer slowed down by the load can leave a
+                # file unwritten for longer than that, but not open.
+                if not final and (path in writing or time.time() - path.stat().st_mtime < 5):
                     continue
             except OSError:
                 continue
@@ -255,6 +258,22 @@ class Soak:
                 f"damaged {damaged}",
                 flush=True,
             )
+
+
+def _open_files(directory: Path) -> set[Path]:
+    """The files under ``directory`` some process has open."""
+    found: set[Path] = set()
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            links = list(fd_dir.iterdir())
+        except OSError:  # gone, or not ours to see
+            continue
+        for link in links:
+            with contextlib.suppress(OSError):
+                target = Path(os.readlink(link))
+                if target.parent == directory:
+                    found.add(target)
+    return found
 
 
 def _uid(path: Path) -> str:
