@@ -78,6 +78,11 @@ class Terminal:
             subprocess.run(["tmux", "send-keys", "-t", self.name, key], check=True, timeout=10)
             time.sleep(0.15)
 
+    def type(self, text: str) -> None:
+        """Type ``text`` as it is (one send: no key names)."""
+        subprocess.run(["tmux", "send-keys", "-t", self.name, "-l", text], check=True, timeout=10)
+        time.sleep(0.15)
+
     def wait(self, test: Callable[[str], bool], what: str) -> str:
         deadline = time.monotonic() + WAIT
         while True:
