@@ -21,7 +21,7 @@ import pytest
 from tests.objects import write_study
 from tests.peers import Net, dcmtk, running, tool
 
-from .test_smoke_tmux import WAIT, Terminal, command, terminal
+from .test_smoke_tmux import WAIT, Terminal, command, terminal, toasts
 
 __all__ = ["terminal"]  # the fixture, shared with the other tmux tests
 
@@ -75,11 +75,6 @@ def _tshark(path: Path, *args: str) -> list[list[str]]:
     return [line.split("\t") for line in out.stdout.splitlines()]
 
 
-def _toasts(screen: str) -> str:
-    """The notifications on ``screen``, their wrapped lines joined again."""
-    return "".join(line.split("▌", 1)[1].strip() for line in screen.splitlines() if "▌" in line)
-
-
 def _save(t: Terminal, key: str, expression: str, path: Path) -> None:
     """Filter the list with ``expression``, then save with ``key`` (w: what is shown)."""
     t.keys("/", "C-a", "C-k")
@@ -91,7 +86,10 @@ def _save(t: Terminal, key: str, expression: str, path: Path) -> None:
     t.keys("C-a", "C-k")
     t.type(str(path))
     t.keys("Enter")
-    t.wait(lambda s: "saved 1 association" in _toasts(s) and str(path) in _toasts(s), "saved")
+    t.wait(
+        lambda s: "saved 1 association" in toasts(s) and str(path) in toasts(s).replace(" ", ""),
+        "saved",
+    )
 
 
 def _check_saved(pcap: Path, records: Path, capture: Path, server_port: int) -> dict[str, Any]:
