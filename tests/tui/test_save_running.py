@@ -75,6 +75,14 @@ def _tshark(path: Path, *args: str) -> list[list[str]]:
     return [line.split("\t") for line in out.stdout.splitlines()]
 
 
+def _store_twice(net: Net, port: int, files: list[Path]) -> None:
+    """Two associations from storescu: MODALITY sends every file, SCANNER the first."""
+    for calling, sent in (("MODALITY", files), ("SCANNER", files[:1])):
+        argv = [dcmtk("storescu"), "-aet", calling, "-aec", "PACS", "127.0.0.1", str(port)]
+        store = net.run([*argv, *map(str, sent)])
+        assert store.returncode == 0, store.stderr
+
+
 def _save(t: Terminal, key: str, expression: str, path: Path) -> None:
     """Filter the list with ``expression``, then save with ``key`` (w: what is shown)."""
     t.keys("/", "C-a", "C-k")
@@ -90,6 +98,13 @@ def _save(t: Terminal, key: str, expression: str, path: Path) -> None:
         lambda s: "saved 1 association" in toasts(s) and str(path) in toasts(s).replace(" ", ""),
         "saved",
     )
+
+
+def _save_both(t: Terminal, expression: str, stem: Path) -> None:
+    """What matches ``expression`` saved as pcapng (frames) and JSON Lines (the UI's
+    records)."""
+    for suffix in (".pcapng", ".jsonl"):
+        _save(t, "w", expression, stem.with_suffix(suffix))
 
 
 def _check_saved(pcap: Path, records: Path, capture: Path, server_port: int) -> dict[str, Any]:
@@ -148,28 +163,13 @@ def test_proxy_tui_saves_associations_as_pcapng_from_its_pcap(
             while not net.listening(listen):
                 assert time.monotonic() < deadline, t.screen()
                 time.sleep(0.1)
-            for calling, sent in (("MODALITY", files), ("SCANNER", files[:1])):
-                store = net.run(
-                    [
-                        dcmtk("storescu"),
-                        "-aet",
-                        calling,
-                        "-aec",
-                        "PACS",
-                        "127.0.0.1",
-                        str(listen),
-                        *map(str, sent),
-                    ]
-                )
-                assert store.returncode == 0, store.stderr
+            _store_twice(net, listen, files)
             refused = net.run([dcmtk("echoscu"), "-aet", "INTRUDER", "127.0.0.1", str(listen)])
             assert refused.returncode != 0
             t.wait(lambda s: "3 associations" in s and "INTRUDER" in s, "three associations")
 
-            _save(t, "w", "calling=SCANNER", out / "scanner.pcapng")
-            _save(t, "w", "calling=SCANNER", out / "scanner.jsonl")
-            _save(t, "w", "calling=INTRUDER", out / "refused.pcapng")
-            _save(t, "w", "calling=INTRUDER", out / "refused.jsonl")
+            _save_both(t, "calling=SCANNER", out / "scanner")
+            _save_both(t, "calling=INTRUDER", out / "refused")
             t.keys("q", "y")
             t.wait(lambda s: "EXITED 0" in s, "the proxy to shut down")
 
@@ -202,23 +202,9 @@ def test_live_tui_saves_associations_as_pcapng_from_its_capture(
         with running(net, scp, tmp_path / "scp.log", port):
             t = terminal(net.wrap([*command(), "live", "-i", "lo", "--tui", "-w", str(cap)]))
             t.wait(lambda s: "live: lo (tcp)" in s, "the capture")
-            for calling, sent in (("MODALITY", files), ("SCANNER", files[:1])):
-                store = net.run(
-                    [
-                        dcmtk("storescu"),
-                        "-aet",
-                        calling,
-                        "-aec",
-                        "PACS",
-                        "127.0.0.1",
-                        str(port),
-                        *map(str, sent),
-                    ]
-                )
-                assert store.returncode == 0, store.stderr
+            _store_twice(net, port, files)
             t.wait(lambda s: "2 associations" in s and "SCANNER" in s, "two associations")
-            _save(t, "w", "calling=SCANNER", out / "scanner.pcapng")
-            _save(t, "w", "calling=SCANNER", out / "scanner.jsonl")
+            _save_both(t, "calling=SCANNER", out / "scanner")
             t.keys("q", "y")
             t.wait(lambda s: "EXITED 0" in s, "the capture to stop")
 
