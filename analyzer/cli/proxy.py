@@ -167,7 +167,8 @@ _SECONDS = click.FloatRange(min=0.001)
     "--tui",
     is_flag=True,
     help="Watch the relayed associations in the terminal UI instead of the live log (with "
-    "--pcap, the UI saves their frames as pcapng, read back from that file).",
+    "--pcap, the UI saves their frames as pcapng, read back from that file; without, only "
+    "as .jsonl or .csv).",
 )
 @redact_option()
 def proxy(**opts: object) -> None:
