@@ -367,11 +367,7 @@ def _tls_text(exc: BaseException, timeout: float) -> str:
         return f"TLS handshake: the server's certificate was not accepted ({exc.verify_message})"
     if isinstance(exc, ssl.SSLError):
         reason = exc.reason or str(exc)
-        if reason in (
-            "WRONG_VERSION_NUMBER",
-            "UNEXPECTED_EOF_WHILE_READING",
-            "RECORD_LAYER_FAILURE",
-        ):
+        if reason in _PLAIN_PORT_REASONS:
             return (
                 f"TLS handshake failed ({reason}): the port does not seem to speak TLS "
                 "(a plain DICOM port?)"
