@@ -237,16 +237,27 @@ def _where(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def connect(host: str, port: int, timeout: float) -> socket.socket:
-    """A connected socket to ``host:port`` (the one address given: nothing else is tried
-    than what it resolves to); raises :class:`Unreachable`."""
-    where = _where(host, port)
+#: A socket address as getaddrinfo gives it (IPv4, IPv6).
+_SockAddr = tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes]
+
+
+def _resolve(host: str, port: int, flags: int = 0) -> tuple[socket.AddressFamily, _SockAddr]:
+    """The first address ``host:port`` resolves to (family, socket address); raises
+    :class:`Unreachable`."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=flags)
     except (socket.gaierror, UnicodeError) as exc:
         why = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
         raise Unreachable(f"cannot resolve {host} ({why})") from None
     family, _, _, _, sockaddr = infos[0]
+    return family, sockaddr
+
+
+def connect(host: str, port: int, timeout: float) -> socket.socket:
+    """A connected socket to ``host:port`` (the one address given: nothing else is tried
+    than what it resolves to); raises :class:`Unreachable`."""
+    where = _where(host, port)
+    family, sockaddr = _resolve(host, port)
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
@@ -266,12 +277,7 @@ def connect(host: str, port: int, timeout: float) -> socket.socket:
 def listener(host: str, port: int) -> socket.socket:
     """A socket listening on ``host:port``; raises :class:`Unreachable` (address in use ...)."""
     where = _where(host, port)
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except (socket.gaierror, UnicodeError) as exc:
-        why = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
-        raise Unreachable(f"cannot resolve {host} ({why})") from None
-    family, _, _, _, sockaddr = infos[0]
+    family, sockaddr = _resolve(host, port, socket.AI_PASSIVE)
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
