@@ -245,6 +245,13 @@ class FlowTable:
         """How many connections have been opened: they are numbered 1 to this."""
         return self._next_id - 1
 
+    def connection(self, key: tuple[bytes, int, bytes, int]) -> _Connection | None:
+        """The open connection that a segment from ``(src, sport)`` to ``(dst, dport)``
+        belongs to, if any: where the table places a segment (its ``client``, the
+        ``observer``'s number, each direction's half in ``halves``: ``started``,
+        ``offset(seq)``), for a reader that needs packets mapped to stream offsets."""
+        return self._flows.get(key)
+
     def feed(self, seg: Segment) -> None:
         """Process one segment (in capture order)."""
         try:

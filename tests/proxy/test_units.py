@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from analyzer.sources.clientwire import FIRST_CONNECTION, ClientWire
 from analyzer.sources.pcap import CaptureFile
 from analyzer.sources.proxy.config import RewriteConfig
 from analyzer.sources.proxy.frames import PduStream, first_header
@@ -135,13 +136,10 @@ def _tap(
     """A tap on a flow table of its own, told where PDUs are by the observer's framer."""
     warnings: list[str] = []
     leg = TcpLeg(writer, Interface.CLIENT_LEG, ("127.0.0.1", 5000), ("127.0.0.1", 104))
-    taps: list[ClientTap] = []
-    flows = FlowTable(
-        emit.append,
-        payload=lambda _c, requestor, records, _t, _f: taps[0].framed(requestor, records),
-    )
-    taps.append(ClientTap(leg, flows.feed, parse_limit=parse_limit, warn=warnings.append))
-    return taps[0], warnings
+    wire = ClientWire(emit.append)
+    tap = ClientTap(leg, wire.feed, parse_limit=parse_limit, warn=warnings.append)
+    wire.attach(FIRST_CONNECTION, tap)
+    return tap, warnings
 
 
 def test_tap_fails_open_when_the_observer_breaks() -> None:

@@ -197,7 +197,7 @@ async def run_proxy(
                 with contextlib.suppress(asyncio.CancelledError):
                     await regular
         recorder.drain()
-        rt.flows.finish()
+        rt.wire.finish()
         rt.builder.finish()
         store.finish()
         for close in reversed(closers):

@@ -84,9 +84,9 @@ class Session:
         # numbered in the order they were accepted.
         leg = TcpLeg(rt.pcap, Interface.CLIENT_LEG, (peer[0], peer[1]), (local[0], local[1]))
         self.tap = ClientTap(
-            leg, rt.flows.feed, parse_limit=rt.config.limits.max_parse_pdu, warn=self._warn
+            leg, rt.wire.feed, parse_limit=rt.config.limits.max_parse_pdu, warn=self._warn
         )
-        rt.taps[connection] = self.tap
+        rt.wire.attach(connection, self.tap)
         rt.record(partial(self.tap.open, rt.now()))
 
     # --- entry -----------------------------------------------------------------------
@@ -135,7 +135,7 @@ class Session:
             if self.rt.pcap is not None:
                 self.rt.record(self.rt.pcap.flush)
             self.rt.record(partial(self.rt.log.forget, self.id))
-            self.rt.record(partial(self.rt.taps.pop, self.id, None))
+            self.rt.record(partial(self.rt.wire.detach, self.id))
 
     def _warn(self, text: str) -> None:
         self.rt.event(self.id, text)
