@@ -142,3 +142,62 @@ def test_bytes_after_a_loss_are_zeroed() -> None:
     assert loc.tally.unparsed_bytes > 0
     hole = ds.index(b"?")
     assert ds[hole:].strip(b"?") == bytes(len(ds[hole:].strip(b"?")))  # all zero after it
+
+
+def located(
+    ds: Dataset, sop_instance: str, key: bytes, cuts: list[int]
+) -> tuple[bytes, list[Pdv], Locator]:
+    """The stream of one C-STORE of ``ds`` (Explicit VR, PDVs of 64 bytes) cut at ``cuts``,
+    with the locator's edits applied."""
+    stream, pdvs = p_data_stream(store_message(encode(ds, False), sop_instance), 64)
+    loc = Locator(UidMap(key), lambda conn, ctx: EXPLICIT)
+    for call in tap_calls(pdvs, cuts):
+        if call.kind == "start":
+            loc.pdv_start(1, True, *call.args)  # type: ignore[arg-type]
+        elif call.kind == "data":
+            data, offset = call.args
+            assert isinstance(data, memoryview) and isinstance(offset, int)
+            loc.pdv_data(1, True, data, offset)
+        else:
+            loc.pdv_end(1, True, 0, None)
+    out = bytearray(stream)
+    for e in loc.sorted_edits().get((1, True), []):
+        out[e.offset : e.offset + e.length] = e.data if e.data is not None else bytes(e.length)
+    return bytes(out), pdvs, loc
+
+
+@pytest.mark.parametrize("cuts", [[], list(range(0, 600, 5))])
+def test_a_pseudonym_never_spells_a_hidden_value(cuts: list[int]) -> None:
+    # The digits drawn for the UID spell the patient ID: the UID is drawn again, the same
+    # new one in the command set and in the data set.
+    uid = "1.2.826.0.1.3680043.8.498.10433164596357862902001804267789563899"
+    first = UidMap(b"key").replace(uid)
+    patient_id = first[20:28]
+    ds = Dataset()
+    ds.SOPInstanceUID = uid
+    ds.PatientID = patient_id
+    after, pdvs, loc = located(ds, uid, b"key", cuts)
+    cmd, ds_bytes = parts(after, pdvs)
+    for data in (after, cmd, ds_bytes):
+        assert patient_id.encode() not in data and uid.encode() not in data
+    new = loc.uids.replace(uid)
+    assert new != first and len(new) == len(uid) and new.startswith("2.25.")
+    command, _ = decode_command_set(cmd)
+    assert command is not None and command.affected_sop_instance_uid == new
+    assert decode(ds_bytes, False).SOPInstanceUID == new
+    assert loc.uids.pairs() == {uid: new}
+
+
+def test_a_fixed_word_never_holds_a_hidden_value() -> None:
+    # A date and time becomes 19000101000000, which holds the study time 100000: blanked.
+    ds = Dataset()
+    ds.StudyTime = "100000"
+    ds.AcquisitionDateTime = "20200101123456"
+    ds.PatientName = "DOE^JANE"
+    after, pdvs, _ = located(ds, "1.2.3.4.5.6", b"key", [])
+    _, ds_bytes = parts(after, pdvs)
+    for data in (after, ds_bytes):
+        assert b"100000" not in data and b"20200101123456" not in data
+    got = decode(ds_bytes, False)
+    assert got.AcquisitionDateTime == ""  # blanked: an empty value
+    assert got.StudyTime == "000000" and got.PatientName == "ANONYMIZ"  # replaced as always
