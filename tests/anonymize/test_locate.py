@@ -39,11 +39,17 @@ def run(
     keep_pixels: bool = False,
     lose: int | None = None,
     max_pdv: int = 100,
+    ds: Dataset | None = None,
+    sop_instance: str = "1.2.3.4.5.6",
+    key: bytes = b"test",
 ) -> tuple[bytes, bytes, list[Pdv], Locator]:
+    """One C-STORE of ``ds`` (by default the sample) in transfer syntax ``ts``, in PDVs of at
+    most ``max_pdv`` bytes, cut at ``cuts``: the stream, the stream with the locator's edits
+    applied, the PDVs, the locator."""
     implicit = ts == IMPLICIT
-    ds = encode(sample(undefined=True), implicit)
-    stream, pdvs = p_data_stream(store_message(ds, "1.2.3.4.5.6"), max_pdv)
-    loc = Locator(UidMap(b"test"), lambda conn, ctx: ts, keep_pixels=keep_pixels)
+    encoded = encode(sample(undefined=True) if ds is None else ds, implicit)
+    stream, pdvs = p_data_stream(store_message(encoded, sop_instance), max_pdv)
+    loc = Locator(UidMap(key), lambda conn, ctx: ts, keep_pixels=keep_pixels)
     lost_at: tuple[int, int] | None = None
     for call in tap_calls(pdvs, cuts):
         if call.kind == "start":
@@ -144,28 +150,6 @@ def test_bytes_after_a_loss_are_zeroed() -> None:
     assert ds[hole:].strip(b"?") == bytes(len(ds[hole:].strip(b"?")))  # all zero after it
 
 
-def located(
-    ds: Dataset, sop_instance: str, key: bytes, cuts: list[int]
-) -> tuple[bytes, list[Pdv], Locator]:
-    """The stream of one C-STORE of ``ds`` (Explicit VR, PDVs of 64 bytes) cut at ``cuts``,
-    with the locator's edits applied."""
-    stream, pdvs = p_data_stream(store_message(encode(ds, False), sop_instance), 64)
-    loc = Locator(UidMap(key), lambda conn, ctx: EXPLICIT)
-    for call in tap_calls(pdvs, cuts):
-        if call.kind == "start":
-            loc.pdv_start(1, True, *call.args)  # type: ignore[arg-type]
-        elif call.kind == "data":
-            data, offset = call.args
-            assert isinstance(data, memoryview) and isinstance(offset, int)
-            loc.pdv_data(1, True, data, offset)
-        else:
-            loc.pdv_end(1, True, 0, None)
-    out = bytearray(stream)
-    for e in loc.sorted_edits().get((1, True), []):
-        out[e.offset : e.offset + e.length] = e.data if e.data is not None else bytes(e.length)
-    return bytes(out), pdvs, loc
-
-
 @pytest.mark.parametrize("cuts", [[], list(range(0, 600, 5))])
 def test_a_pseudonym_never_spells_a_hidden_value(cuts: list[int]) -> None:
     # The digits drawn for the UID spell the patient ID: the UID is drawn again, the same
@@ -176,7 +160,7 @@ def test_a_pseudonym_never_spells_a_hidden_value(cuts: list[int]) -> None:
     ds = Dataset()
     ds.SOPInstanceUID = uid
     ds.PatientID = patient_id
-    after, pdvs, loc = located(ds, uid, b"key", cuts)
+    _, after, pdvs, loc = run(EXPLICIT, cuts, max_pdv=64, ds=ds, sop_instance=uid, key=b"key")
     cmd, ds_bytes = parts(after, pdvs)
     for data in (after, cmd, ds_bytes):
         assert patient_id.encode() not in data and uid.encode() not in data
@@ -194,7 +178,7 @@ def test_a_fixed_word_never_holds_a_hidden_value() -> None:
     ds.StudyTime = "100000"
     ds.AcquisitionDateTime = "20200101123456"
     ds.PatientName = "DOE^JANE"
-    after, pdvs, _ = located(ds, "1.2.3.4.5.6", b"key", [])
+    _, after, pdvs, _ = run(EXPLICIT, [], ds=ds)
     _, ds_bytes = parts(after, pdvs)
     for data in (after, ds_bytes):
         assert b"100000" not in data and b"20200101123456" not in data
