@@ -5,6 +5,10 @@ A replacement of 6 characters or more is a ``2.25`` UID (PS3.5 Annex B.2) whose 
 from an HMAC of the original under a key drawn for the run; a shorter one keeps the
 original's pattern of dots with digits drawn the same way. UIDs the standard defines (SOP
 classes, transfer syntaxes, coding schemes: everything under ``1.2.840.10008``) are kept.
+
+Drawn digits may spell, by chance, another value the caller is hiding (a 6-digit time is
+inside one 60-digit replacement in about 20 000): :meth:`UidMap.redraw` draws again, once
+the caller knows every such value.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Callable
 
 from pydicom.uid import RE_VALID_UID
 
@@ -47,12 +52,28 @@ class UidMap:
         found = self._out.get(uid)
         if found is not None:
             return found
-        for attempt in range(1000):
-            candidate = self._derive(uid, attempt)
-            if candidate != uid and candidate not in self._taken:
-                break
+        candidate = self._draw(uid, lambda _: False)
         self._out[uid] = candidate
         self._taken.add(candidate)
+        return candidate
+
+    def redraw(self, uid: str, refuse: Callable[[str], bool]) -> str:
+        """Draw the replacement of ``uid`` (one already replaced) again: one that ``refuse``
+        accepts, and that no other UID has (the old one when none can be found)."""
+        old = self._out[uid]
+        candidate = self._draw(uid, refuse)
+        if refuse(candidate):
+            return old
+        self._taken.discard(old)
+        self._out[uid] = candidate
+        self._taken.add(candidate)
+        return candidate
+
+    def _draw(self, uid: str, refuse: Callable[[str], bool]) -> str:
+        for attempt in range(1000):
+            candidate = self._derive(uid, attempt)
+            if candidate != uid and candidate not in self._taken and not refuse(candidate):
+                break
         return candidate
 
     def _digits(self, uid: str, attempt: int, count: int) -> str:

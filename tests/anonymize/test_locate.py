@@ -39,11 +39,17 @@ def run(
     keep_pixels: bool = False,
     lose: int | None = None,
     max_pdv: int = 100,
+    ds: Dataset | None = None,
+    sop_instance: str = "1.2.3.4.5.6",
+    key: bytes = b"test",
 ) -> tuple[bytes, bytes, list[Pdv], Locator]:
+    """One C-STORE of ``ds`` (by default the sample) in transfer syntax ``ts``, in PDVs of at
+    most ``max_pdv`` bytes, cut at ``cuts``: the stream, the stream with the locator's edits
+    applied, the PDVs, the locator."""
     implicit = ts == IMPLICIT
-    ds = encode(sample(undefined=True), implicit)
-    stream, pdvs = p_data_stream(store_message(ds, "1.2.3.4.5.6"), max_pdv)
-    loc = Locator(UidMap(b"test"), lambda conn, ctx: ts, keep_pixels=keep_pixels)
+    encoded = encode(sample(undefined=True) if ds is None else ds, implicit)
+    stream, pdvs = p_data_stream(store_message(encoded, sop_instance), max_pdv)
+    loc = Locator(UidMap(key), lambda conn, ctx: ts, keep_pixels=keep_pixels)
     lost_at: tuple[int, int] | None = None
     for call in tap_calls(pdvs, cuts):
         if call.kind == "start":
@@ -142,3 +148,40 @@ def test_bytes_after_a_loss_are_zeroed() -> None:
     assert loc.tally.unparsed_bytes > 0
     hole = ds.index(b"?")
     assert ds[hole:].strip(b"?") == bytes(len(ds[hole:].strip(b"?")))  # all zero after it
+
+
+@pytest.mark.parametrize("cuts", [[], list(range(0, 600, 5))])
+def test_a_pseudonym_never_spells_a_hidden_value(cuts: list[int]) -> None:
+    # The digits drawn for the UID spell the patient ID: the UID is drawn again, the same
+    # new one in the command set and in the data set.
+    uid = "1.2.826.0.1.3680043.8.498.10433164596357862902001804267789563899"
+    first = UidMap(b"key").replace(uid)
+    patient_id = first[20:28]
+    ds = Dataset()
+    ds.SOPInstanceUID = uid
+    ds.PatientID = patient_id
+    _, after, pdvs, loc = run(EXPLICIT, cuts, max_pdv=64, ds=ds, sop_instance=uid, key=b"key")
+    cmd, ds_bytes = parts(after, pdvs)
+    for data in (after, cmd, ds_bytes):
+        assert patient_id.encode() not in data and uid.encode() not in data
+    new = loc.uids.replace(uid)
+    assert new != first and len(new) == len(uid) and new.startswith("2.25.")
+    command, _ = decode_command_set(cmd)
+    assert command is not None and command.affected_sop_instance_uid == new
+    assert decode(ds_bytes, False).SOPInstanceUID == new
+    assert loc.uids.pairs() == {uid: new}
+
+
+def test_a_fixed_word_never_holds_a_hidden_value() -> None:
+    # A date and time becomes 19000101000000, which holds the study time 100000: blanked.
+    ds = Dataset()
+    ds.StudyTime = "100000"
+    ds.AcquisitionDateTime = "20200101123456"
+    ds.PatientName = "DOE^JANE"
+    _, after, pdvs, _ = run(EXPLICIT, [], ds=ds)
+    _, ds_bytes = parts(after, pdvs)
+    for data in (after, ds_bytes):
+        assert b"100000" not in data and b"20200101123456" not in data
+    got = decode(ds_bytes, False)
+    assert got.AcquisitionDateTime == ""  # blanked: an empty value
+    assert got.StudyTime == "000000" and got.PatientName == "ANONYMIZ"  # replaced as always
