@@ -397,6 +397,7 @@ class ModelBuilder:
                     application_context=pdu.application_context,
                     protocol_version=pdu.protocol_version,
                     requestor_info=user_info(pdu.user_information),
+                    rq_missing=pdu.missing,
                     contexts=join_contexts(pdu, work.ac),
                 )
             case AssociateAc() if work.ac is None:
@@ -405,6 +406,7 @@ class ModelBuilder:
                     "ac_ts": event.ts,
                     "ac_frame": event.frame,
                     "acceptor_info": user_info(pdu.user_information),
+                    "ac_missing": pdu.missing,
                     "contexts": join_contexts(work.rq, pdu),
                 }
                 if work.rq is None:

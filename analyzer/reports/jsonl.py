@@ -44,7 +44,7 @@ from dissectors.pdu import (
 from .common import in_start_order, iso_time, ms, side
 from .workflows import orphan, orphan_reason
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _context(c: PresentationContext) -> dict[str, Any]:
@@ -186,6 +186,10 @@ def association_record(
             ),
         },
         "user_information": {"requestor": _user_info(req), "acceptor": _user_info(acc)},
+        "negotiation_cut": {
+            "requestor": a.rq_missing or None,
+            "acceptor": a.ac_missing or None,
+        },
         "pdus": {
             "requestor": {
                 "count": a.requestor_pdus.total,

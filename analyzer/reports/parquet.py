@@ -209,6 +209,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("max_pdu", _struct(requestor=_INT, acceptor=_INT)),
             ("implementation", _struct(requestor=_IMPLEMENTATION, acceptor=_IMPLEMENTATION)),
             ("user_information", _struct(requestor=_USER_INFO, acceptor=_USER_INFO)),
+            ("negotiation_cut", _struct(requestor=_INT, acceptor=_INT)),
             ("pdus", _struct(requestor=_PDUS, acceptor=_PDUS)),
             ("exchanges", _INT),
             ("violations", _INT),
