@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from analyzer.model import Finding, Outcome, Severity, TcpSide
+from analyzer.model import Finding, Outcome, Party, Severity, TcpSide
 
 from .facts import Facts, cap, seconds
 
@@ -126,6 +126,24 @@ def reset_after_idle(f: Facts) -> Iterator[Finding]:
     idle = r.after_silence_ns
     assert idle is not None
     who, other = f.party(r.by_requestor), f.party(not r.by_requestor)
+    if r.injected:
+        # The relay marked the reset as its own: it is that middlebox, and no guess.
+        yield f.finding(
+            "tcp-reset-after-idle",
+            Severity.ERROR,
+            f"Connection reset by the relay after {seconds(idle)} idle",
+            f"After {seconds(idle)} in which nothing was sent, {other} sent data and the "
+            f"answer was a TCP reset that {f.who(Party.THIRD_PARTY)} wrote itself (it marks "
+            f"what it writes) in the name of {who}, without an A-ABORT before it: neither AE "
+            "reset the connection.",
+            "Look at the relay's log for why it reset the connection (an idle or write "
+            "timeout, its shutdown), and compare its idle timeout with the silence.",
+            frames=(r.frame,),
+            ts=r.ts,
+            requestor_sent=None,
+            detail=f"{idle / 1e9:.3f} s idle, reset by a third party",
+        )
+        return
     yield f.finding(
         "tcp-reset-after-idle",
         Severity.ERROR,

@@ -254,7 +254,7 @@ def tcp_record(t: TcpSummary | None) -> dict[str, Any] | None:
         "longest_silence_frame": t.longest_silence_frame,
         "reset": (
             {
-                "by": side(reset.by_requestor),
+                "by": reset.by,
                 "frame": reset.frame,
                 "after_silence_ms": ms(reset.after_silence_ns),
             }
@@ -272,6 +272,7 @@ def tcp_record(t: TcpSummary | None) -> dict[str, Any] | None:
             if stall
             else None
         ),
+        "third_party_resets": t.third_party_resets,
     }
 
 
