@@ -16,7 +16,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dissectors.events import CloseKind, Outcome, PduObserved, StreamGap, Violation
+from dissectors.events import (
+    AssociationEnded,
+    CloseKind,
+    ExchangeObserved,
+    Outcome,
+    PduObserved,
+    StreamGap,
+    Violation,
+)
 from dissectors.framing import (
     Hole,
     LostSync,
@@ -250,13 +258,13 @@ def test_a_cut_rq_is_a_capture_gap_and_the_association_goes_on(captured: int) ->
     else:
         assert rq.pdu is None
     assert isinstance(ac.pdu, AssociateAc) and ac.pdu.called_ae == b"PACS            "
-    (ended,) = [e for e in rec.events if type(e).__name__ == "AssociationEnded"]
-    assert ended.outcome == Outcome.RELEASED  # type: ignore[attr-defined]
+    (ended,) = rec.of(AssociationEnded)
+    assert ended.outcome == Outcome.RELEASED
 
 
 def test_contexts_of_a_cut_ac_are_used_and_none_is_called_extra() -> None:
     # The RQ is cut before its contexts: the AC's answer is not "a context never proposed".
     rec = _observe(100)
     assert rec.of(Violation) == []
-    (echo,) = [e for e in rec.events if type(e).__name__ == "ExchangeObserved"]
-    assert echo.exchange.final is not None  # type: ignore[attr-defined]
+    (echo,) = rec.of(ExchangeObserved)
+    assert echo.exchange.final is not None
