@@ -470,19 +470,14 @@ class PduFramer:
                     self._body.clear()
                     self._state = HEADER
                     append(PduBody(self._pdu_type, body))
-            elif state == SKIP:
+            elif state in (SKIP, DRAIN):
                 take = min(self._pdu_remaining, n - pos)
                 pos += take
                 self._pdu_remaining -= take
                 if self._pdu_remaining == 0:
                     self._state = HEADER
-                    append(_PDU_END)
-            elif state == DRAIN:
-                take = min(self._pdu_remaining, n - pos)
-                pos += take
-                self._pdu_remaining -= take
-                if self._pdu_remaining == 0:
-                    self._state = HEADER
+                    if state == SKIP:  # a cut control PDU was ended by PduBodyCut
+                        append(_PDU_END)
             else:  # SCAN
                 found = self._scan(buf, pos, base, out)
                 if found is None:
