@@ -297,7 +297,15 @@ class FlowTable:
         half = conn.halves[0 if from_client else 1]
         health = conn.health
         payload = seg.payload
-        health.packet(from_client, flags, seg.window, len(payload) + seg.missing, seg.ts, seg.frame)
+        health.packet(
+            from_client,
+            flags,
+            seg.window,
+            len(payload) + seg.missing,
+            seg.ts,
+            seg.frame,
+            seg.injected,
+        )
         if flags & SYN:
             if not half.started or not half.nxt:
                 half.start((seg.seq + 1) & 0xFFFFFFFF)

@@ -130,6 +130,19 @@ def test_pdu_stream_follows_the_framer(chunk: int) -> None:
     assert frames.current_end == len(rq) + len(echo) + 6 + 0xFFFFFFFF
 
 
+def test_pdu_stream_after_a_control_pdu_left_out_in_part() -> None:
+    """An A-ASSOCIATE-RQ over the parse limit whose rest the record leaves out (a hole): it
+    ends where its header said, and the next PDU starts between PDUs."""
+    rq, release = f.associate_rq(), f.release_rq()
+    framer, frames = PduFramer(), PduStream(limit=40)
+    frames.consume(framer.receive_data(memoryview(rq[:30])))
+    assert not frames.at_boundary(30)
+    frames.consume(framer.gap(len(rq) - 30))
+    assert frames.at_boundary(len(rq)) and frames.controls == []
+    frames.consume(framer.receive_data(memoryview(release)))
+    assert frames.at_boundary(len(rq) + len(release))
+
+
 def _tap(
     emit: list[DissectorEvent], writer: PcapngWriter | None = None, parse_limit: int = 1 << 20
 ) -> tuple[ClientTap, list[str]]:
