@@ -198,7 +198,9 @@ class _Side:
         self.zw_total = 0
         self.zw_longest = 0
         self.zw_longest_frame: int | None = None
-        self.pending: deque[tuple[int, int]] = deque()  # (end offset, ts) of first copies
+        # (end offset, ts) of first copies; made with the first data, as most connections
+        # of a scan or a flood never carry any and an empty deque costs 600 bytes.
+        self.pending: deque[tuple[int, int]] | None = None
         self.rtt_n = 0
         self.rtt_sum = 0
         self.rtt_min: int | None = None
@@ -395,7 +397,8 @@ class HealthTracker:
             if side.first_retrans_frame is None:
                 side.first_retrans_frame = frame
             side.retrans_bytes += min(end, side.max_end) - offset
-            side.pending.clear()  # Karn: no round trip from data sent more than once
+            if side.pending:
+                side.pending.clear()  # Karn: no round trip from data sent more than once
             if side.burst_n == 0:
                 side.burst_first_ts = ts
                 side.burst_first_frame = frame
@@ -405,9 +408,12 @@ class HealthTracker:
             side.burst_frame = frame
         else:
             self._burst_over(side, from_client)
-            side.pending.append((end, ts))
-            if len(side.pending) > RTT_PENDING:
-                side.pending.popleft()
+            pending = side.pending
+            if pending is None:
+                pending = side.pending = deque()
+            pending.append((end, ts))
+            if len(pending) > RTT_PENDING:
+                pending.popleft()
         if end > side.max_end or not side.seen_data:
             side.max_end = end
         side.seen_data = True
