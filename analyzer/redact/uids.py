@@ -17,11 +17,15 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from pydicom.uid import RE_VALID_UID
 
 _STANDARD_ROOT = "1.2.840.10008."
+AVOIDED_MIN = 4
+"""Shorter values are not looked for in the output either (they are everywhere by chance)."""
+MAX_AVOIDED = 4096
+"""Bound on the values :meth:`UidMap.avoid` keeps (each new UID is checked against all)."""
 
 
 def is_standard(uid: str) -> bool:
@@ -36,6 +40,7 @@ class UidMap:
         self._key = key if key is not None else secrets.token_bytes(32)
         self._out: dict[str, str] = {}
         self._taken: set[str] = set()
+        self._avoided: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._out)
@@ -52,10 +57,25 @@ class UidMap:
         found = self._out.get(uid)
         if found is not None:
             return found
-        candidate = self._draw(uid, lambda _: False)
+        candidate = self._draw(uid, self._spells_avoided)
         self._out[uid] = candidate
         self._taken.add(candidate)
         return candidate
+
+    def avoid(self, values: Iterable[bytes]) -> None:
+        """Hidden values (of :data:`AVOIDED_MIN` characters or more) that replacements drawn
+        from now on must not spell: a caller that writes as it goes (``export``) names
+        those of each data set before replacing its UIDs; one that knows every value first
+        (``anonymize``) uses :meth:`redraw`."""
+        for value in values:
+            if len(self._avoided) >= MAX_AVOIDED:
+                return
+            text = value.strip(b" \x00").decode("ascii", "replace")
+            if len(text) >= AVOIDED_MIN:
+                self._avoided.add(text)
+
+    def _spells_avoided(self, candidate: str) -> bool:
+        return any(v in candidate for v in self._avoided)
 
     def redraw(self, uid: str, refuse: Callable[[str], bool]) -> str:
         """Draw the replacement of ``uid`` (one already replaced) again: one that ``refuse``
