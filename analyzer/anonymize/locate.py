@@ -37,7 +37,7 @@ from dissectors.dimse.dataset import (
     sniff_transfer_syntax,
 )
 from dissectors.pdu.items import Defect, iter_items
-from dissectors.pdu.pdus import AssociateAc, decode_control_pdu
+from dissectors.pdu.pdus import AssociateAc, decode_cut_control_pdu
 
 from .hosts import AeMap
 
@@ -45,6 +45,7 @@ _SNIFF = 16  # data set bytes looked at to guess its encoding when none was nego
 _MOVE_DESTINATION, _MOVE_ORIGINATOR = 0x00000600, 0x00001030
 _ASSOCIATE_RQ, _ASSOCIATE_AC = 1, 2
 _USER_INFORMATION, _USER_IDENTITY_RQ, _USER_IDENTITY_AC = 0x50, 0x58, 0x59
+_TITLES_END, _ITEMS_START = 36, 68  # in an A-ASSOCIATE-RQ/AC body
 
 
 class Edit(NamedTuple):
@@ -145,14 +146,17 @@ class Locator:
         self._side(connection, from_requestor).pdu_offset = offset
 
     def control_pdu(
-        self, connection: int, from_requestor: bool, pdu_type: int, body: bytes
+        self, connection: int, from_requestor: bool, pdu_type: int, body: bytes, missing: int
     ) -> None:
         """An association PDU's body: user identity fields always, AE titles when hosts are
-        pseudonymized, replaced in place."""
-        if pdu_type not in (_ASSOCIATE_RQ, _ASSOCIATE_AC) or len(body) < 68:
+        pseudonymized, replaced in place. Of a body a capture gap cut (``missing`` bytes),
+        every captured byte of those fields, the start of a field the gap cuts included."""
+        if pdu_type not in (_ASSOCIATE_RQ, _ASSOCIATE_AC):
+            return
+        if len(body) < (_TITLES_END if missing else _ITEMS_START):
             return
         if pdu_type == _ASSOCIATE_AC:
-            ac, _ = decode_control_pdu(pdu_type, body)
+            ac, _ = decode_cut_control_pdu(pdu_type, body, missing)
             if isinstance(ac, AssociateAc):
                 for ctx in ac.presentation_contexts:
                     if ctx.result == 0 and ctx.transfer_syntax:
@@ -166,10 +170,14 @@ class Locator:
                     self._edit(connection, from_requestor, start + at, new, old)
                     self.tally.value("AE title (A-ASSOCIATE)")
         defects: list[Defect] = []
-        for item_type, _, item, offset in iter_items(body[68:], 68, defects):
+        cut = missing > 0
+        items = iter_items(body[_ITEMS_START:], _ITEMS_START, defects, cut=cut, partial=cut)
+        for item_type, _, item, offset in items:
             if item_type != _USER_INFORMATION:
                 continue
-            for sub_type, _, sub, sub_offset in iter_items(item, offset + 4, defects):
+            for sub_type, _, sub, sub_offset in iter_items(
+                item, offset + 4, defects, cut=cut, partial=cut
+            ):
                 if sub_type == _USER_IDENTITY_RQ and len(sub) >= 4:
                     self._identity_rq(connection, from_requestor, start + sub_offset + 4, sub)
                 elif sub_type == _USER_IDENTITY_AC and len(sub) >= 2:

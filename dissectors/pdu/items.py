@@ -312,14 +312,15 @@ class UserInformation:
 
 
 def iter_items(
-    data: bytes, base: int, defects: list[Defect], *, cut: bool = False
+    data: bytes, base: int, defects: list[Defect], *, cut: bool = False, partial: bool = False
 ) -> Iterator[tuple[int, int, bytes, int]]:
     """Yield ``(type, second_byte, body, offset)`` for each item in ``data``.
 
     ``base`` is the offset of ``data`` within the PDU, for defect offsets. A truncated item
     is reported and ends the walk; with ``cut`` (``data`` ends where the capture lost the
     rest) it only ends the walk: that item was not captured whole, nothing says it is
-    malformed.
+    malformed. With ``partial`` too, the captured start of that item's body is yielded
+    last (for tools that must rewrite every captured byte of a field, not decode it).
     """
     pos = 0
     end = len(data)
@@ -331,6 +332,8 @@ def iter_items(
         item_type, second, length = _ITEM_HEADER.unpack_from(data, pos)
         if pos + 4 + length > end:
             if cut:
+                if partial:
+                    yield item_type, second, data[pos + 4 : end], base + pos
                 return
             defects.append(
                 Defect(

@@ -185,3 +185,48 @@ def test_a_fixed_word_never_holds_a_hidden_value() -> None:
     got = decode(ds_bytes, False)
     assert got.AcquisitionDateTime == ""  # blanked: an empty value
     assert got.StudyTime == "000000" and got.PatientName == "ANONYMIZ"  # replaced as always
+
+
+USER = b"jsmith.radiology@hospital.example"
+PASSCODE = b"correct horse battery staple"
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["in the user name", "in the passcode", "after the user identity", "in the AE titles"],
+)
+def test_a_cut_association_request_is_rewritten_as_far_as_it_was_captured(where: str) -> None:
+    """A capture gap (a snap length) cuts the A-ASSOCIATE-RQ: the AE titles and the user
+    identity bytes that were captured are replaced all the same, the start of a field the
+    gap cuts included."""
+    from analyzer.anonymize.hosts import AeMap
+    from dissectors.pdu.items import UserIdentityRq
+    from tests import factories as f
+
+    identity = UserIdentityRq(2, True, USER, PASSCODE)
+    pdu = f.associate_rq(called="ARCHIVE_MAIN", calling="CT_SCANNER_7", extra=(identity,))
+    body = pdu[6:]
+    cut = {
+        "in the user name": body.index(USER) + 10,
+        "in the passcode": body.index(PASSCODE) + 7,
+        "after the user identity": body.index(PASSCODE) + len(PASSCODE) + 3,
+        "in the AE titles": 40,
+    }[where]
+    loc = Locator(UidMap(b"test"), ae_titles=AeMap())
+    loc.pdu_start(1, True, 0)
+    loc.control_pdu(1, True, 1, body[:cut], len(body) - cut)
+    out = bytearray(pdu[: 6 + cut])
+    for e in loc.sorted_edits().get((1, True), []):
+        assert e.offset + e.length <= len(out)
+        out[e.offset : e.offset + e.length] = e.data if e.data is not None else bytes(e.length)
+    captured = bytes(pdu[: 6 + cut])
+    for secret in (b"ARCHIVE_MAIN", b"CT_SCANNER_7", USER, PASSCODE):
+        start = captured.find(secret[:4])
+        if start < 0:
+            continue  # not captured at all
+        seen = captured[start : start + len(secret)]
+        assert seen and bytes(out[start : start + len(seen)]) != seen
+        assert not any(
+            a == b and a not in b" \x00" for a, b in zip(out[start:], seen, strict=False)
+        ), (where, secret, bytes(out[start : start + len(seen)]))
+    assert len(out) == 6 + cut
