@@ -25,7 +25,7 @@ from analyzer.sources.pcap import INJECTED_COMMENT
 from tests.factories import associate_ac, associate_rq, echo_rq, echo_rsp, release_rp, release_rq
 from tests.objects import big_image
 from tests.pcapgen import Conversation, write_pcap
-from tests.peers import Net, analyze, dcmtk, dicomtap_argv, running, tool
+from tests.peers import Net, analyze, dcmtk, dicomtap_argv, running, tool, tshark_frames
 from tests.proxy.harness import PROXY_PORT, UPSTREAM_PORT, proxy, script
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -39,29 +39,8 @@ def _codes(records: list[dict[str, Any]]) -> Counter[str]:
     return Counter(r["code"] for r in records if r["type"] == "finding")
 
 
-def _tshark_frames(path: Path, display_filter: str) -> list[int]:
-    out = subprocess.run(
-        [
-            tool("tshark"),
-            "-r",
-            str(path),
-            "-Y",
-            display_filter,
-            "-T",
-            "fields",
-            "-e",
-            "frame.number",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return [int(n) for n in out.stdout.split()]
-
-
 def _tshark_count(path: Path, display_filter: str) -> int:
-    return len(_tshark_frames(path, display_filter))
+    return len(tshark_frames(path, display_filter))
 
 
 def _tshark_initial_rtts(path: Path) -> list[float]:
@@ -127,7 +106,7 @@ def test_packet_loss_on_a_real_transfer() -> None:
     (finding,) = [r for r in records if r.get("code") == "tcp-retransmissions"]
     assert (
         finding["evidence"]["frames"][0]
-        == _tshark_frames(SAMPLES / "fail_tcp_loss.pcap", RETRANSMISSIONS)[0]
+        == tshark_frames(SAMPLES / "fail_tcp_loss.pcap", RETRANSMISSIONS)[0]
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ from textual.widgets import Input
 
 from analyzer.pipeline import analyze_files
 from analyzer.store import Store
+from tests.peers import tool, tshark_frames
 from tui import wireshark
 from tui.app import DicomtapApp
 from tui.frames import FrameNames
@@ -81,11 +81,10 @@ def test_save_one_association_as_pcapng_reads_back_the_same(tmp_path: Path) -> N
         e.service for e in store.exchanges(first.id)
     ]
     assert a.outcome == first.outcome
-    if shutil.which("tshark"):
-        listed = subprocess.run(
-            ["tshark", "-r", str(out)], capture_output=True, text=True, timeout=60
-        )
-        assert listed.returncode == 0 and len(listed.stdout.splitlines()) > 10
+    listed = subprocess.run(
+        [tool("tshark"), "-r", str(out)], capture_output=True, text=True, timeout=60
+    )
+    assert listed.returncode == 0 and len(listed.stdout.splitlines()) > 10
 
 
 def test_save_refuses_what_it_cannot_do(tmp_path: Path) -> None:
@@ -113,26 +112,7 @@ def test_wireshark_filter_selects_the_association_s_frames(tmp_path: Path) -> No
     text = wireshark.display_filter(a, wireshark.frame_names(store.source))
     assert f"tcp.port=={a.client.port}" in text and "frame.number>=" in text
     assert "calling=STORESCU called=STORESCP" in wireshark.identifiers(a)
-    if shutil.which("tshark") is None:
-        pytest.skip("tshark is not installed")
-    listed = subprocess.run(
-        [
-            "tshark",
-            "-r",
-            str(SAMPLES / "store.pcap"),
-            "-Y",
-            text,
-            "-T",
-            "fields",
-            "-e",
-            "frame.number",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert listed.returncode == 0, listed.stderr
-    frames = [int(f) for f in listed.stdout.split()]
+    frames = tshark_frames(SAMPLES / "store.pcap", text)
     assert frames[0] == a.start_frame and frames[-1] == a.end_frame
 
 
@@ -196,16 +176,7 @@ def test_several_files_name_frames_by_file_as_wireshark_does(tmp_path: Path) -> 
     assert file == "reject_called_ae.pcap" and number == 1
     text = wireshark.display_filter(rejected, wireshark.frame_names(store.source))
     assert "frame.number>=1 &&" in text
-    if shutil.which("tshark") is None:
-        pytest.skip("tshark is not installed")
-    listed = subprocess.run(
-        ["tshark", "-r", str(SAMPLES / file), "-Y", text, "-T", "fields", "-e", "frame.number"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert listed.returncode == 0, listed.stderr
-    shown = [int(f) for f in listed.stdout.split()]
+    shown = tshark_frames(SAMPLES / file, text)
     assert shown[0] == 1 and shown[-1] == names.locate(rejected.end_frame or 0)[1]
 
     async def scenario(pilot: Pilot[None], app: DicomtapApp) -> None:
