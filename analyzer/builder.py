@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Protocol, assert_never
 
 from dissectors import (
@@ -160,13 +161,38 @@ def join_contexts(
     return tuple(contexts)
 
 
+@dataclass(frozen=True, slots=True)
+class _Requested:
+    """The A-ASSOCIATE-RQ, when and where it was seen."""
+
+    pdu: AssociateRq
+    ts: int
+    frame: int | None
+    info: UserInfo | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Accepted:
+    """The A-ASSOCIATE-AC, when and where it was seen."""
+
+    pdu: AssociateAc
+    ts: int
+    frame: int | None
+    info: UserInfo | None
+
+
 class _Working:
-    """The mutable record of an open association."""
+    """The mutable record of an open association: what the started record does not say yet
+    is kept as typed parts, and joined into a record when a snapshot is taken."""
 
     def __init__(self, record: Association) -> None:
         self.record = record
-        self.rq: AssociateRq | None = None
-        self.ac: AssociateAc | None = None
+        self.rq: _Requested | None = None
+        self.ac: _Accepted | None = None
+        self.contexts: tuple[PresentationContext, ...] = ()
+        self.reject: RejectInfo | None = None
+        self.abort: AbortInfo | None = None
+        self.tcp: TcpSummary | None = None
         self.counts = [[0] * 8, [0] * 8]  # [requestor, acceptor] by PDU type
         self.bytes = [0, 0]
         self.largest = [0, 0]
@@ -177,18 +203,38 @@ class _Working:
         self.gaps = 0
         self.gap_bytes = 0
         self.last_published = record.start_ts
-        self.changes: dict[str, object] = {}
 
-    def update(self, **changes: object) -> None:
-        """Changes to the record; applied when the next snapshot is taken."""
-        self.changes.update(changes)
+    def requested(self, pdu: AssociateRq, ts: int, frame: int | None) -> None:
+        """The A-ASSOCIATE-RQ was seen."""
+        self.rq = _Requested(pdu, ts, frame, user_info(pdu.user_information))
+        self.contexts = join_contexts(pdu, self.ac.pdu if self.ac else None)
+
+    def accepted(self, pdu: AssociateAc, ts: int, frame: int | None) -> None:
+        """The A-ASSOCIATE-AC was seen (its AE titles stand in for a missed RQ's)."""
+        self.ac = _Accepted(pdu, ts, frame, user_info(pdu.user_information))
+        self.contexts = join_contexts(self.rq.pdu if self.rq else None, pdu)
 
     def snapshot(self) -> Association:
-        if self.changes:
-            self.record = dataclasses.replace(self.record, **self.changes)  # type: ignore[arg-type]
-            self.changes = {}
+        rq, ac = self.rq, self.ac
+        named = rq.pdu if rq else ac.pdu if ac else None
         return dataclasses.replace(
             self.record,
+            calling_ae=named.calling_ae if named else None,
+            called_ae=named.called_ae if named else None,
+            rq_ts=rq.ts if rq else None,
+            rq_frame=rq.frame if rq else None,
+            application_context=rq.pdu.application_context if rq else None,
+            protocol_version=rq.pdu.protocol_version if rq else None,
+            requestor_info=rq.info if rq else None,
+            rq_missing=rq.pdu.missing if rq else 0,
+            ac_ts=ac.ts if ac else None,
+            ac_frame=ac.frame if ac else None,
+            acceptor_info=ac.info if ac else None,
+            ac_missing=ac.pdu.missing if ac else 0,
+            contexts=self.contexts,
+            reject=self.reject,
+            abort=self.abort,
+            tcp=self.tcp,
             requestor_pdus=PduStats(
                 tuple(self.counts[0]), self.bytes[0], self.largest[0], self.largest_frame[0]
             ),
@@ -388,48 +434,25 @@ class ModelBuilder:
         pdu = event.pdu
         match pdu:
             case AssociateRq() if work.rq is None:
-                work.rq = pdu
-                work.update(
-                    calling_ae=pdu.calling_ae,
-                    called_ae=pdu.called_ae,
-                    rq_ts=event.ts,
-                    rq_frame=event.frame,
-                    application_context=pdu.application_context,
-                    protocol_version=pdu.protocol_version,
-                    requestor_info=user_info(pdu.user_information),
-                    contexts=join_contexts(pdu, work.ac),
-                )
+                work.requested(pdu, event.ts, event.frame)
             case AssociateAc() if work.ac is None:
-                work.ac = pdu
-                changes: dict[str, object] = {
-                    "ac_ts": event.ts,
-                    "ac_frame": event.frame,
-                    "acceptor_info": user_info(pdu.user_information),
-                    "contexts": join_contexts(work.rq, pdu),
-                }
-                if work.rq is None:
-                    changes.update(calling_ae=pdu.calling_ae, called_ae=pdu.called_ae)
-                work.update(**changes)
-            case AssociateRj() if "reject" not in work.changes and work.record.reject is None:
-                work.update(
-                    reject=RejectInfo(
-                        result=pdu.result,
-                        source=pdu.source,
-                        reason=pdu.reason,
-                        ts=event.ts,
-                        frame=event.frame,
-                    )
+                work.accepted(pdu, event.ts, event.frame)
+            case AssociateRj() if work.reject is None:
+                work.reject = RejectInfo(
+                    result=pdu.result,
+                    source=pdu.source,
+                    reason=pdu.reason,
+                    ts=event.ts,
+                    frame=event.frame,
                 )
-            case Abort() if "abort" not in work.changes and work.record.abort is None:
-                work.update(
-                    abort=AbortInfo(
-                        source=pdu.source,
-                        reason=pdu.reason,
-                        by=event.sender,
-                        from_requestor=event.from_requestor,
-                        ts=event.ts,
-                        frame=event.frame,
-                    )
+            case Abort() if work.abort is None:
+                work.abort = AbortInfo(
+                    source=pdu.source,
+                    reason=pdu.reason,
+                    by=event.sender,
+                    from_requestor=event.from_requestor,
+                    ts=event.ts,
+                    frame=event.frame,
                 )
         self._publish(work, event.end_ts)
 
@@ -571,7 +594,7 @@ class ModelBuilder:
         """The TCP health of a connection comes just before its last event."""
         work = self._open.get(event.connection)
         if work is not None:
-            work.update(tcp=event)
+            work.tcp = event
         else:
             self._tcp[event.connection] = event
 
@@ -579,7 +602,8 @@ class ModelBuilder:
         work = self._open.pop(event.connection, None)
         if work is None:
             return
-        work.update(
+        record = dataclasses.replace(
+            work.snapshot(),
             end_ts=event.ts,
             end_frame=event.frame,
             outcome=event.outcome,
@@ -592,7 +616,6 @@ class ModelBuilder:
             client_head=event.requestor_head,
             server_head=event.acceptor_head,
         )
-        record = work.snapshot()
         self.store.put_association(record)
         self._run_rules(record)
 

@@ -187,6 +187,11 @@ class Association:
     contexts: tuple[PresentationContext, ...] = ()
     requestor_info: UserInfo | None = None
     acceptor_info: UserInfo | None = None
+    rq_missing: int = 0
+    """Bytes of the A-ASSOCIATE-RQ the capture lost (a snap length, a gap): its items after
+    the cut (contexts, user information sub-items) are not known, absent or not."""
+    ac_missing: int = 0
+    """The same for the A-ASSOCIATE-AC."""
     reject: RejectInfo | None = None
     abort: AbortInfo | None = None
     requestor_pdus: PduStats = field(default_factory=PduStats)
@@ -220,6 +225,12 @@ class Association:
     @property
     def called_ae_title(self) -> str | None:
         return _ae(self.called_ae)
+
+    @property
+    def negotiation_cut(self) -> bool:
+        """The capture lost part of the A-ASSOCIATE-RQ or -AC: what the negotiation did not
+        show may have been proposed or answered all the same."""
+        return bool(self.rq_missing or self.ac_missing)
 
     @property
     def duration_ns(self) -> int | None:

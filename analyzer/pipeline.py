@@ -14,7 +14,7 @@ from dissectors import DissectorEvent, FlowTable, Segment
 from dissectors.observer import DEFAULT_KEEP, PayloadTap
 
 from .builder import ModelBuilder, Rules
-from .sources.pcap import CaptureFile, CaptureStats, in_time_order
+from .sources.pcap import CaptureFile, CaptureStats, Shard, in_time_order
 from .store import Store
 
 Progress = Callable[[int, int], None]
@@ -128,6 +128,7 @@ def read_files(
     store: Store,
     sink: Sink,
     progress: Progress | None = None,
+    shard: Shard | None = None,
 ) -> None:
     """Read capture files, as one capture: their segments to ``sink``, what is known of
     the files to ``store.source``.
@@ -138,7 +139,8 @@ def read_files(
     that is not the order given), and frame numbers continue across files. A truncated file
     is read up to its cut and noted in ``store.source.truncated``. Raises
     :class:`~analyzer.errors.InputError` for a file that cannot be read as a capture
-    (nothing is analysed then).
+    (nothing is analysed then). With ``shard``, only its share of the connections goes to
+    ``sink`` (see :meth:`CaptureFile.segments`).
     """
     captures = [CaptureFile(p) for p in paths]  # open all first: fail before any output
     captures, reordered = in_time_order(captures)
@@ -153,7 +155,7 @@ def read_files(
     try:
         for capture in captures:
             stats = capture.stats
-            segments: Iterable[Segment] = capture.segments()
+            segments: Iterable[Segment] = capture.segments(shard)
             if progress is not None:
                 segments = _reporting(segments, progress, done_bytes, stats, total)
             source.frame_bases.append(frame_base)

@@ -38,12 +38,10 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 
-from benchlib import dcmtk, make_ct_objects, make_objects, sh
+from benchlib import Measured, dcmtk, make_ct_objects, make_objects, measure, sh
 
 PORT = 11112
 NS_CLIENT, NS_SERVER, NS_LO = "dtbench-c", "dtbench-s", "dtbench-lo"
@@ -157,48 +155,6 @@ def capture(
     return {"storescu_exit": scu.returncode, "transfer_s": round(seconds, 2), "tcpdump": dropped}
 
 
-def measure(argv: list[str], timeout: float | None = None) -> tuple[float, int, bool]:
-    """Wall seconds and peak RSS (KiB) of one run, stdout discarded; and whether it was
-    stopped at ``timeout``.
-
-    The peak RSS is what GNU time reports for the command: the rusage of a child spawned
-    straight from this process would count this process's own pages (the objects it made)
-    until the child execs.
-    """
-    null = os.open(os.devnull, os.O_WRONLY)
-    stopped = threading.Event()
-    with tempfile.NamedTemporaryFile("r", prefix="dicomtap-bench-rss-") as rss:
-        timed = ["/usr/bin/time", "-f", "%M", "-o", rss.name, *argv]
-        start = time.perf_counter()
-        try:
-            pid = os.posix_spawn(
-                timed[0],
-                timed,
-                os.environ,
-                file_actions=[(os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, null, 2)],
-                setsid=True,
-            )
-
-            def stop() -> None:
-                stopped.set()
-                os.killpg(pid, signal.SIGKILL)
-
-            timer = threading.Timer(timeout, stop) if timeout else None
-            if timer is not None:
-                timer.start()
-            _, status = os.waitpid(pid, 0)
-            if timer is not None:
-                timer.cancel()
-        finally:
-            os.close(null)
-        wall = time.perf_counter() - start
-        if stopped.is_set():
-            return wall, 0, True
-        if status != 0:
-            raise RuntimeError(f"{argv[0]} failed with status {status}")
-        return wall, int(rss.read().split()[-1]), False
-
-
 DPKT_FLOOR = """
 import sys, dpkt
 n = 0
@@ -258,7 +214,7 @@ def compare(
     """Every tool on ``path``, ``runs`` times each (tshark ``tshark_runs`` times), alternating;
     medians and ratios."""
     argvs = commands(path, jobs)
-    times: dict[str, list[tuple[float, int, bool]]] = {name: [] for name in argvs}
+    times: dict[str, list[Measured]] = {name: [] for name in argvs}
     for i in range(max(runs, tshark_runs)):
         for name, argv in argvs.items():
             if i < (tshark_runs if name == "tshark" else runs):
@@ -272,12 +228,13 @@ def compare(
     }
     walls: dict[str, float] = {}
     for name, samples in times.items():
-        walls[name] = statistics.median(w for w, _, _ in samples)
+        walls[name] = statistics.median(m.wall_s for m in samples)
         result[f"{name}_s"] = round(walls[name], 2)
-        result[f"{name}_cut"] = any(cut for _, _, cut in samples)
-        rss = [r for _, r, cut in samples if not cut]  # a run stopped early says nothing
+        result[f"{name}_cut"] = any(m.stopped for m in samples)
+        # a run stopped early says nothing of memory
+        rss = [m.peak_rss_kib for m in samples if not m.stopped]
         result[f"{name}_peak_rss_mb"] = round(statistics.median(rss) / 1024, 1) if rss else None
-        result[f"all_{name}_s"] = [round(w, 2) for w, _, _ in samples]
+        result[f"all_{name}_s"] = [round(m.wall_s, 2) for m in samples]
     result["speedup_vs_tshark"] = round(walls["tshark"] / walls["dicomtap"], 2)
     result["dicomtap_over_dpkt"] = round(walls["dicomtap"] / walls["dpkt"], 2)
     result["dicomtap_mb_per_s"] = round(size / 1e6 / walls["dicomtap"], 1)

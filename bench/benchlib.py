@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -15,6 +20,62 @@ from tests.objects import big_image
 def sh(*argv: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """Run a command to completion, output captured."""
     return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=timeout)
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """One timed run of a command."""
+
+    wall_s: float
+    cpu_s: float
+    """User and system time of the command (and its children)."""
+    peak_rss_kib: int
+    """Peak RSS of the command's largest process; 0 when it was stopped."""
+    stopped: bool
+    """It was stopped at the timeout."""
+
+
+def measure(argv: list[str], timeout: float | None = None) -> Measured:
+    """Time one run of ``argv``, its output discarded; stop it (and its process group) at
+    ``timeout`` seconds. Raises RuntimeError when it fails.
+
+    The peak RSS is what GNU time reports for the command: the rusage of a child spawned
+    straight from this process would count this process's own pages (the objects it made)
+    until the child execs.
+    """
+    null = os.open(os.devnull, os.O_WRONLY)
+    stopped = threading.Event()
+    with tempfile.NamedTemporaryFile("r", prefix="dicomtap-bench-rss-") as rss:
+        timed = ["/usr/bin/time", "-f", "%M", "-o", rss.name, *argv]
+        start = time.perf_counter()
+        try:
+            pid = os.posix_spawn(
+                timed[0],
+                timed,
+                os.environ,
+                file_actions=[(os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, null, 2)],
+                setsid=True,
+            )
+
+            def stop() -> None:
+                stopped.set()
+                os.killpg(pid, signal.SIGKILL)
+
+            timer = threading.Timer(timeout, stop) if timeout else None
+            if timer is not None:
+                timer.start()
+            _, status, usage = os.wait4(pid, 0)
+            if timer is not None:
+                timer.cancel()
+        finally:
+            os.close(null)
+        wall = time.perf_counter() - start
+        cpu = usage.ru_utime + usage.ru_stime
+        if stopped.is_set():
+            return Measured(wall, cpu, 0, True)
+        if status != 0:
+            raise RuntimeError(f"{' '.join(argv[:2])} failed with status {status}")
+        return Measured(wall, cpu, int(rss.read().split()[-1]), False)
 
 
 def dcmtk(name: str) -> str:

@@ -24,42 +24,19 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from analyze_bench import NS_CLIENT, NS_SERVER, capture, setup_veth, teardown
-from benchlib import make_objects
-
-
-def measure(argv: list[str]) -> tuple[float, float, int]:
-    """Wall seconds, CPU seconds (user + system) and peak RSS (KiB) of one run, output
-    discarded. CPU time is the figure to compare on a shared machine: wall time there
-    depends on what the others run."""
-    null = os.open(os.devnull, os.O_WRONLY)
-    start = time.perf_counter()
-    try:
-        pid = os.posix_spawn(
-            argv[0],
-            argv,
-            os.environ,
-            file_actions=[(os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, null, 2)],
-        )
-        _, status, usage = os.wait4(pid, 0)
-    finally:
-        os.close(null)
-    wall = time.perf_counter() - start
-    if status != 0:
-        raise RuntimeError(f"{argv[0]} {argv[1]} failed with status {status}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+from benchlib import make_objects, measure
 
 
 def timed(argv: list[str], runs: int, size: int, after: object = None) -> dict[str, object]:
     walls, cpus, rss = [], [], []
     for _ in range(runs):
-        wall, cpu, peak = measure(argv)
-        walls.append(wall)
-        cpus.append(cpu)
-        rss.append(peak)
+        run = measure(argv)
+        walls.append(run.wall_s)
+        cpus.append(run.cpu_s)
+        rss.append(run.peak_rss_kib)
         if callable(after):
             after()
     wall, cpu = statistics.median(walls), statistics.median(cpus)

@@ -16,7 +16,12 @@ Not a test: it prints figures. Everything runs on the loopback of a private netw
   must end it); and 20 slowloris connections at a time sending an A-ASSOCIATE-RQ one byte a
   second (the first-PDU timeout, or the pending limits, must end them);
 * every ``--sample`` seconds the proxy's resident memory and open files are sampled, and
-  the files the upstream received are checked against what was sent (then deleted).
+  the files the upstream received are checked against what was sent (then deleted);
+* every ``--rest-every`` seconds the storescu workers pause until the proxy is idle (the
+  faults go on) and the proxy's memory is sampled *at rest*, and once more after the load
+  ends. Under load the resident size follows how much is in flight (up to 200 objects of
+  up to 8 MiB buffered at once), so "memory flat" is judged on the samples at rest: what
+  the proxy keeps once its connections are gone.
 
 At the end: the transfers (completed, failed and why), the byte-for-byte verdicts (a
 completed transfer whose objects did not all arrive intact is a failure of the soak), the
@@ -25,7 +30,7 @@ faults injected and what the proxy logged about them, and the memory samples ove
 Usage (from the repository root, as root for the namespace)::
 
     python bench/proxy_soak.py [--duration 600] [--concurrency 200] [--kill-every 90]
-                               [--sample 10] [--no-pcap]
+                               [--sample 10] [--rest-every 150] [--no-pcap]
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ PROXY = 11112
 STALL = 11114
 SLOWLORIS = 20  # connections at a time
 POOL = 300  # distinct objects sent
+REST_SETTLE = 25.0  # seconds between the last transfer and a sample at rest
 
 
 def rss_mib(pid: int) -> float:
@@ -93,6 +99,9 @@ class Soak:
         self.bytes_sent = 0
         self.faults: Counter[str] = Counter()
         self.samples: list[tuple[float, float, int]] = []
+        self.rests: list[tuple[float, float]] = []  # (elapsed, RSS) with the load paused
+        self.resting = threading.Event()
+        self.busy = 0  # storescu runs under way
         self.upstream: Process | None = None
         self.storescu, self.storescp = dcmtk("storescu"), dcmtk("storescp")  # looked up once
         self.start = time.monotonic()
@@ -132,15 +141,21 @@ class Soak:
     def storer(self, worker: int) -> None:
         rng = random.Random(worker)
         while self.running():
+            if self.resting.is_set():
+                time.sleep(0.2)
+                continue
             chosen = rng.sample(self.pool, rng.randint(1, 3))
             argv = [self.storescu, "-aet", f"SOAK{worker:03d}", "-aec", "PACS"]
             argv += ["127.0.0.1", str(PROXY), *(str(path) for _, path in chosen)]
+            with self.lock:
+                self.busy += 1
             try:
                 result = self.net.run(argv, timeout=300)
                 outcome = "completed" if result.returncode == 0 else _failure(result)
             except subprocess.TimeoutExpired:
                 outcome = "failed: timed out (300 s)"
             with self.lock:
+                self.busy -= 1
                 self.results[outcome] += 1
                 tally = self.completed if outcome == "completed" else self.failed
                 for uid, path in chosen:
@@ -177,10 +192,13 @@ class Soak:
     # --- checking ----------------------------------------------------------------------
 
     def verify(self, final: bool = False) -> None:
-        """Check every file the upstream wrote (a few seconds old: complete), then delete it."""
+        """Check every file the upstream wrote and closed, then delete it."""
+        writing = set() if final else _open_files(self.received)
         for path in sorted(self.received.glob("*")):
             try:
-                if not final and time.time() - path.stat().st_mtime < 5:
+                # Closed a few seconds ago: a transfer slowed down by the load can leave a
+                # file unwritten for longer than that, but not open.
+                if not final and (path in writing or time.time() - path.stat().st_mtime < 5):
                     continue
             except OSError:
                 continue
@@ -197,6 +215,30 @@ class Soak:
         while self.running():
             time.sleep(5)
             self.verify()
+
+    def rest(self, pid: int) -> None:
+        """Pause the storers until none runs, let the proxy settle, sample its memory."""
+        self.resting.set()
+        try:
+            until = time.monotonic() + 300
+            while self.busy and time.monotonic() < until:
+                time.sleep(0.5)
+            # --linger and --write-timeout are 5 s; the proxy trims its heap every 10 s.
+            time.sleep(REST_SETTLE)
+            elapsed, rss = time.monotonic() - self.start, rss_mib(pid)
+            self.rests.append((elapsed, rss))
+            print(f"  t={elapsed:5.0f} s  at rest: RSS {rss:6.1f} MiB", flush=True)
+        finally:
+            self.resting.clear()
+
+    def rester(self, pid: int) -> None:
+        next_at = self.start + self.opts.rest_every
+        while True:
+            time.sleep(max(0.0, next_at - time.monotonic()))
+            if not self.running() or next_at > self.deadline - self.opts.rest_every / 2:
+                return
+            self.rest(pid)
+            next_at += self.opts.rest_every
 
     def sample(self, pid: int) -> None:
         next_at = self.start
@@ -216,6 +258,22 @@ class Soak:
                 f"damaged {damaged}",
                 flush=True,
             )
+
+
+def _open_files(directory: Path) -> set[Path]:
+    """The files under ``directory`` some process has open."""
+    found: set[Path] = set()
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            links = list(fd_dir.iterdir())
+        except OSError:  # gone, or not ours to see
+            continue
+        for link in links:
+            with contextlib.suppress(OSError):
+                target = Path(os.readlink(link))
+                if target.parent == directory:
+                    found.add(target)
+    return found
 
 
 def _uid(path: Path) -> str:
@@ -243,6 +301,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=200, help="storescu workers (200)")
     parser.add_argument("--kill-every", type=float, default=90, help="seconds between kills")
     parser.add_argument("--sample", type=float, default=10, help="seconds between samples")
+    parser.add_argument("--rest-every", type=float, default=150, help="seconds between rests (150)")
     parser.add_argument("--no-pcap", action="store_true", help="the proxy writes no pcapng")
     opts = parser.parse_args()
 
@@ -286,6 +345,7 @@ def main() -> None:
                 threading.Thread(target=soak.killer, daemon=True),
                 threading.Thread(target=soak.every, args=(20, soak.stalled), daemon=True),
                 threading.Thread(target=soak.sample, args=(pid,), daemon=True),
+                threading.Thread(target=soak.rester, args=(pid,), daemon=True),
                 threading.Thread(target=soak.verifier, daemon=True),
             ]
             # Slowloris and clients vanishing mid-PDU: one process of threads.
@@ -298,6 +358,7 @@ def main() -> None:
             for t in threads:
                 t.join(max(0.0, soak.deadline + 400 - time.monotonic()))
             out, _ = faults.communicate(timeout=120)
+            soak.rest(pid)  # the last rest: the load has ended
             for line in out.splitlines():
                 kind, count = line.split()
                 name = {"slowloris": "slowloris connection", "vanished": "client gone mid-PDU"}
@@ -379,6 +440,22 @@ def report(soak: Soak, status: int, tmp: Path) -> None:
             f"({(last[1] - warm[1]) / minutes:+.2f} MiB/min)"
         )
         print(f"proxy open files: min {min(fds)}, max {max(fds)}, at the end {fds[-1]}")
+    if len(soak.rests) >= 2:
+        first, end = soak.rests[0], soak.rests[-1]
+        print(
+            "proxy RSS at rest: "
+            + ", ".join(f"t={t:.0f} s {r:.1f} MiB" for t, r in soak.rests)
+            + f"; least-squares trend {_slope(soak.rests):+.2f} MiB/min; last minus first "
+            f"{end[1] - first[1]:+.1f} MiB over {(end[0] - first[0]) / 60:.1f} min"
+        )
+
+
+def _slope(points: list[tuple[float, float]]) -> float:
+    """MiB per minute of the least-squares line through (seconds, MiB) points."""
+    xs, ys = [t / 60 for t, _ in points], [r for _, r in points]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    var = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var if var else 0.0
 
 
 if __name__ == "__main__":

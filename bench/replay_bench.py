@@ -31,8 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from analyze_bench import PORT, capture, measure, netns
-from benchlib import dcmtk, make_objects, sh
+from analyze_bench import PORT, capture, netns
+from benchlib import dcmtk, make_objects, measure, sh
 
 NS = "dtbench-replay"
 
@@ -81,14 +81,17 @@ def main() -> None:
         print(f"replay: {result_line(replay)}", flush=True)
         fast = []
         for n in range(args.runs):
-            wall, rss, _ = measure(replay)  # raises unless the replay exits 0 (no difference)
-            fast.append((wall, rss))
-            print(f"replay {n + 1}: {wall:.1f} s, peak RSS {rss / 1024:.0f} MB", flush=True)
-        wall, rss, _ = measure([*replay, "--pace", "captured"])
+            run = measure(replay)  # raises unless the replay exits 0 (no difference)
+            fast.append((run.wall_s, run.peak_rss_kib))
+            print(
+                f"replay {n + 1}: {run.wall_s:.1f} s, peak RSS {run.peak_rss_kib / 1024:.0f} MB",
+                flush=True,
+            )
+        paced = measure([*replay, "--pace", "captured"])
+        wall, rss = paced.wall_s, paced.peak_rss_kib
         print(f"replay --pace captured: {wall:.1f} s, peak RSS {rss / 1024:.0f} MB", flush=True)
-        a_wall, a_rss, _ = measure(
-            [dicomtap, "analyze", "--format", "json", "--no-progress", str(cap)]
-        )
+        analyzed = measure([dicomtap, "analyze", "--format", "json", "--no-progress", str(cap)])
+        a_wall, a_rss = analyzed.wall_s, analyzed.peak_rss_kib
         print()
         print(f"capture: {cap.stat().st_size / 1e6:.0f} MB; storescu took {info['transfer_s']} s")
         print(

@@ -86,9 +86,11 @@ class PduObserved:
 
     ``pdu`` is the decoded PDU for every type but P-DATA-TF; for P-DATA-TF, ``pdvs`` lists
     each PDV as ``(context_id, control, item_length)``. ``complete`` is False when the
-    connection or the capture ended inside the PDU. ``size`` is the bytes of the PDU, header
-    included, that the stream held: ``length + 6`` when complete, what was there when it was
-    cut (a header declaring 4 GB followed by 1 MB counts 1 MB, not 4 GB). ``injected``: a
+    connection or the capture ended inside the PDU, or a capture gap cut it (a control PDU
+    so cut still has ``pdu``: what was captured of it, see
+    :func:`~dissectors.pdu.pdus.decode_cut_control_pdu`). ``size`` is the bytes of the PDU,
+    header included, that the stream held: ``length + 6`` when complete, what was there when
+    it was cut (a header declaring 4 GB followed by 1 MB counts 1 MB, not 4 GB). ``injected``: a
     middlebox (the proxy) wrote it in ``from_requestor``'s direction; that side did not send it.
     """
 

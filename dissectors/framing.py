@@ -14,7 +14,9 @@ caller to consume::
             case PduStart(pdu_type, length, offset):
                 ...
 
-Association, release and abort PDUs are short and are handed over whole (:class:`PduBody`);
+Association, release and abort PDUs are short and are handed over whole (:class:`PduBody`),
+or, when a hole in the capture cuts one (a snap length), as far as they were captured
+(:class:`PduBodyCut`: the framer stays in sync when the hole ends within that PDU);
 a P-DATA-TF is never buffered: its PDV headers are parsed and its payload is passed through
 as memoryview slices of the caller's buffer (:class:`PdvChunk`, zero-copy; valid as long as
 that buffer is), so a PDU that claims 4 GB costs nothing but a counter. A declared length is
@@ -59,7 +61,8 @@ _COMMAND_START = b"\x00\x00\x00\x00\x04\x00\x00\x00"  # (0000,0000) UL, length 4
 _STRICT_NEEDLE = re.compile(re.escape(b"\x00\x00\x00\x04\x00\x00"))
 _RELAXED = re.compile(rb"[\x01-\x07]\x00")
 
-HEADER, CONTROL, PDV_HEADER, PDV_BODY, SKIP, SCAN = range(6)
+HEADER, CONTROL, PDV_HEADER, PDV_BODY, SKIP, SCAN, DRAIN = range(7)
+# DRAIN: the rest of a control PDU already handed over cut (PduBodyCut), skipped silently.
 
 
 # --- records -----------------------------------------------------------------------------
@@ -80,6 +83,18 @@ class PduBody(NamedTuple):
 
     pdu_type: int
     body: bytes
+
+
+class PduBodyCut(NamedTuple):
+    """The captured start of an association, release or abort PDU body that a hole in the
+    capture cut (a snap length, a lost segment): ``body`` is what came before the hole,
+    ``missing`` the bytes of the body from there to its end, not handed over.
+
+    It ends that PDU, as :class:`PduBody` does; the rest of its body is skipped."""
+
+    pdu_type: int
+    body: bytes
+    missing: int
 
 
 class PdvStart(NamedTuple):
@@ -146,6 +161,7 @@ class Resynced(NamedTuple):
 FramerRecord = (
     PduStart
     | PduBody
+    | PduBodyCut
     | PdvStart
     | PdvChunk
     | PdvLost
@@ -291,8 +307,18 @@ class PduFramer:
                 out.append(_PDV_END)
                 self._after_pdv(out)
             return out
+        if state == CONTROL:
+            # The body is cut: hand over what came before the hole.
+            out.append(PduBodyCut(self._pdu_type, bytes(self._body), self._pdu_remaining))
+            self._body.clear()
+            state = self._state = DRAIN
         out.append(Hole(size, offset))
         self.offset += size
+        if state == DRAIN and size <= self._pdu_remaining:
+            self._pdu_remaining -= size
+            if self._pdu_remaining == 0:
+                self._state = HEADER
+            return out
         if state == SKIP and size <= self._pdu_remaining:
             self._pdu_remaining -= size
             if self._pdu_remaining == 0:
@@ -444,13 +470,14 @@ class PduFramer:
                     self._body.clear()
                     self._state = HEADER
                     append(PduBody(self._pdu_type, body))
-            elif state == SKIP:
+            elif state in (SKIP, DRAIN):
                 take = min(self._pdu_remaining, n - pos)
                 pos += take
                 self._pdu_remaining -= take
                 if self._pdu_remaining == 0:
                     self._state = HEADER
-                    append(_PDU_END)
+                    if state == SKIP:  # a cut control PDU was ended by PduBodyCut
+                        append(_PDU_END)
             else:  # SCAN
                 found = self._scan(buf, pos, base, out)
                 if found is None:

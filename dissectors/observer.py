@@ -88,7 +88,9 @@ from .pdu.pdus import (
     Abort,
     AssociateAc,
     AssociateRq,
+    ControlPdu,
     decode_control_pdu,
+    decode_cut_control_pdu,
 )
 from .streamside import StreamSide
 from .ul_fsm import AssociationFsm, Event, FsmViolation, State
@@ -489,10 +491,22 @@ class AssociationObserver:
         )
 
     def _control_pdu(
-        self, side: StreamSide, pdu_type: int, body: bytes, ts: int, frame: int | None
+        self,
+        side: StreamSide,
+        pdu_type: int,
+        body: bytes,
+        ts: int,
+        frame: int | None,
+        missing: int = 0,
     ) -> None:
+        """A control PDU's body was read (``missing``: its last bytes were not captured; it is
+        reported cut, with what was captured of it decoded: a capture gap, not a defect)."""
         from_requestor = side.from_requestor
-        pdu, defects = decode_control_pdu(pdu_type, body)
+        pdu: ControlPdu | None
+        if missing:
+            pdu, defects = decode_cut_control_pdu(pdu_type, body, missing)
+        else:
+            pdu, defects = decode_control_pdu(pdu_type, body)
         match pdu:
             case AssociateRq():
                 if self._rq is None:
@@ -501,7 +515,8 @@ class AssociationObserver:
                 if self._ac is None:
                     self._ac = pdu
                     self._accept_contexts(pdu)
-                    if self._rq is not None:
+                    # A cut RQ or AC does not show every context: none is then "extra".
+                    if self._rq is not None and not self._rq.missing and not pdu.missing:
                         proposed = {c.context_id for c in self._rq.presentation_contexts}
                         extra = [
                             c.context_id
@@ -522,7 +537,10 @@ class AssociationObserver:
                     self._aborted = True
                     if self._last_pdu_end:
                         self._idle_before_end = max(0, side.pdu_ts - self._last_pdu_end)
-        side.emit_pdu(ts, frame, pdu=pdu, defects=defects)
+        if missing:
+            side.emit_pdu(ts, frame, complete=False, size=6 + len(body), pdu=pdu, defects=defects)
+        else:
+            side.emit_pdu(ts, frame, pdu=pdu, defects=defects)
         for d in defects:
             unknown = d.code == "unknown-item"
             self._violation(

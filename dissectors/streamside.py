@@ -16,6 +16,7 @@ from .framing import (
     Hole,
     LostSync,
     PduBody,
+    PduBodyCut,
     PduEnd,
     PduFramer,
     PduStart,
@@ -115,6 +116,8 @@ class StreamSide:
                         assembler.pdv_start(context_id, control, ts, frame)
                     case PduBody(pdu_type, body):
                         self.obs._control_pdu(self, pdu_type, body, ts, frame)
+                    case PduBodyCut(pdu_type, body, missing):
+                        self.obs._control_pdu(self, pdu_type, body, ts, frame, missing)
                     case PdvLost(size):
                         assembler.pdv_lost(size)
                     case FramingProblem(code, text, offset):

@@ -245,6 +245,13 @@ class FlowTable:
         """How many connections have been opened: they are numbered 1 to this."""
         return self._next_id - 1
 
+    def connection(self, key: tuple[bytes, int, bytes, int]) -> _Connection | None:
+        """The open connection that a segment from ``(src, sport)`` to ``(dst, dport)``
+        belongs to, if any: where the table places a segment (its ``client``, the
+        ``observer``'s number, each direction's half in ``halves``: ``started``,
+        ``offset(seq)``), for a reader that needs packets mapped to stream offsets."""
+        return self._flows.get(key)
+
     def feed(self, seg: Segment) -> None:
         """Process one segment (in capture order)."""
         try:
@@ -290,7 +297,15 @@ class FlowTable:
         half = conn.halves[0 if from_client else 1]
         health = conn.health
         payload = seg.payload
-        health.packet(from_client, flags, seg.window, len(payload) + seg.missing, seg.ts, seg.frame)
+        health.packet(
+            from_client,
+            flags,
+            seg.window,
+            len(payload) + seg.missing,
+            seg.ts,
+            seg.frame,
+            seg.injected,
+        )
         if flags & SYN:
             if not half.started or not half.nxt:
                 half.start((seg.seq + 1) & 0xFFFFFFFF)

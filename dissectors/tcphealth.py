@@ -23,7 +23,10 @@ can be compared:
   for the application);
 * a **retransmission burst** is a run of at least :data:`BURST_MIN` retransmissions by one
   side without new data from it in between; it is **unanswered** when the connection ended
-  before the peer acknowledged it.
+  before the peer acknowledged it;
+* a **reset** is counted for the side that sent it, unless a middlebox that relays the
+  connection (``dicomtap proxy``) wrote it itself (an *injected* segment): that one is a
+  third party's (:attr:`TcpSummary.third_party_resets`), and neither side reset anything.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from .ul_terms import Party
 
 FIN = 0x01
 SYN = 0x02
@@ -75,6 +80,7 @@ class TcpSide:
     """Where the longest zero-window episode began."""
     keepalives: int = 0
     resets: int = 0
+    """RST segments this side sent (a middlebox's in its name are not counted here)."""
     rtt_samples: int = 0
     """Round trips measured on this side's data (first copy → the peer's acknowledgement)."""
     rtt_min_ns: int | None = None
@@ -99,13 +105,20 @@ class ResetInfo:
     """The first RST of the connection.
 
     ``after_silence_ns``: the RST answered the first data the other side sent after a
-    silence that long (None: it did not).
+    silence that long (None: it did not). ``injected``: a middlebox that relays the
+    connection wrote it in ``by_requestor``'s direction; that side did not reset.
     """
 
     by_requestor: bool
     ts: int
     frame: int | None
     after_silence_ns: int | None
+    injected: bool = False
+
+    @property
+    def by(self) -> Party:
+        """Who reset the connection: a side, or a third party."""
+        return Party.sender(self.by_requestor, self.injected)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,6 +137,8 @@ class TcpSummary:
     longest_silence_frame: int | None
     reset: ResetInfo | None
     unanswered: UnansweredBurst | None
+    third_party_resets: int = 0
+    """RST segments a middlebox relaying the connection wrote itself, in either direction."""
 
 
 class _Side:
@@ -183,7 +198,9 @@ class _Side:
         self.zw_total = 0
         self.zw_longest = 0
         self.zw_longest_frame: int | None = None
-        self.pending: deque[tuple[int, int]] = deque()  # (end offset, ts) of first copies
+        # (end offset, ts) of first copies; made with the first data, as most connections
+        # of a scan or a flood never carry any and an empty deque costs 600 bytes.
+        self.pending: deque[tuple[int, int]] | None = None
         self.rtt_n = 0
         self.rtt_sum = 0
         self.rtt_min: int | None = None
@@ -238,6 +255,7 @@ class HealthTracker:
         "_silences",
         "_syn_ts",
         "_synack_seen",
+        "_third_party_resets",
         "connection",
     )
 
@@ -254,7 +272,8 @@ class HealthTracker:
         self._longest_ts: int | None = None
         self._longest_frame: int | None = None
         self._resumed: tuple[bool, int, int] | None = None  # (from_client, ts, silence)
-        self._reset: tuple[bool, int, int | None, int | None] | None = None
+        self._reset: tuple[bool, int, int | None, int | None, bool] | None = None
+        self._third_party_resets = 0
 
     def _say(
         self, side: _Side, from_client: bool, code: str, text: str, ts: int, frame: int | None
@@ -266,9 +285,17 @@ class HealthTracker:
     # --- input -----------------------------------------------------------------------
 
     def packet(
-        self, from_client: bool, flags: int, window: int, size: int, ts: int, frame: int | None
+        self,
+        from_client: bool,
+        flags: int,
+        window: int,
+        size: int,
+        ts: int,
+        frame: int | None,
+        injected: bool = False,
     ) -> None:
-        """Every segment, before its data (``size`` bytes on the wire) is looked at."""
+        """Every segment, before its data (``size`` bytes on the wire) is looked at;
+        ``injected``: a middlebox wrote it in ``from_client``'s direction, not that side."""
         side = self._sides[0 if from_client else 1]
         side.segments += 1
         if flags & SYN:
@@ -294,7 +321,10 @@ class HealthTracker:
             elif side.zw_since is not None:
                 self._zero_window_over(side, from_client, ts, frame)
         if flags & RST:
-            side.resets += 1
+            if injected:
+                self._third_party_resets += 1
+            else:
+                side.resets += 1
             if self._reset is None:
                 after = None
                 resumed = self._resumed
@@ -304,7 +334,7 @@ class HealthTracker:
                     and ts - resumed[1] <= RESET_ANSWER_NS
                 ):
                     after = resumed[2]
-                self._reset = (from_client, ts, frame, after)
+                self._reset = (from_client, ts, frame, after, injected)
         if size or flags & (SYN | FIN | RST):
             self._active(from_client, ts, frame, size)
 
@@ -367,7 +397,8 @@ class HealthTracker:
             if side.first_retrans_frame is None:
                 side.first_retrans_frame = frame
             side.retrans_bytes += min(end, side.max_end) - offset
-            side.pending.clear()  # Karn: no round trip from data sent more than once
+            if side.pending:
+                side.pending.clear()  # Karn: no round trip from data sent more than once
             if side.burst_n == 0:
                 side.burst_first_ts = ts
                 side.burst_first_frame = frame
@@ -377,9 +408,12 @@ class HealthTracker:
             side.burst_frame = frame
         else:
             self._burst_over(side, from_client)
-            side.pending.append((end, ts))
-            if len(side.pending) > RTT_PENDING:
-                side.pending.popleft()
+            pending = side.pending
+            if pending is None:
+                pending = side.pending = deque()
+            pending.append((end, ts))
+            if len(pending) > RTT_PENDING:
+                pending.popleft()
         if end > side.max_end or not side.seen_data:
             side.max_end = end
         side.seen_data = True
@@ -448,12 +482,13 @@ class HealthTracker:
             self._burst_over(side, from_client)
         reset = None
         if self._reset is not None:
-            by_client, rst_ts, rst_frame, after = self._reset
+            by_client, rst_ts, rst_frame, after, injected = self._reset
             reset = ResetInfo(
                 by_requestor=by_client != swapped,
                 ts=rst_ts,
                 frame=rst_frame,
                 after_silence_ns=after,
+                injected=injected,
             )
         client, server = self._sides[0].summary(), self._sides[1].summary()
         return TcpSummary(
@@ -467,4 +502,5 @@ class HealthTracker:
             longest_silence_frame=self._longest_frame,
             reset=reset,
             unanswered=unanswered,
+            third_party_resets=self._third_party_resets,
         )

@@ -68,6 +68,19 @@ def tool(name: str) -> str:
     raise AssertionError("unreachable")
 
 
+def tshark_frames(path: Path, display_filter: str) -> list[int]:
+    """The numbers of the frames of ``path`` that Wireshark's ``display_filter`` selects."""
+    argv = [tool("tshark"), "-r", str(path), "-Y", display_filter]
+    done = subprocess.run(
+        [*argv, "-T", "fields", "-e", "frame.number"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return [int(n) for n in done.stdout.split()]
+
+
 def can_use_netns() -> bool:
     if os.geteuid() != 0 or shutil.which("ip") is None:
         return False

@@ -9,7 +9,7 @@ app applies the batch to the index and tells each screen what changed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from textual import work
@@ -23,6 +23,7 @@ from analyzer.store import Store
 from tui.core import StoreIndex, Update
 from tui.messages import IngestFinished, IngestProgress, StoreUpdated
 from tui.safe import printable
+from tui.save import KEEP_CAPTURE, FrameSource
 from tui.screens.findings import FindingsScreen
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
@@ -61,6 +62,7 @@ class DicomtapApp(App[None]):
         cursor_blink: bool = True,
         initial_filter: str = "",
         stop_grace: float | None = None,
+        frames: FrameSource | None = None,
     ) -> None:
         super().__init__()
         self.store = store
@@ -80,6 +82,9 @@ class DicomtapApp(App[None]):
         """Seconds a live source gives open associations once told to stop (the proxy's
         ``--grace``), for the countdown; None when it does not say."""
         self._ingest_worker: Worker[None] | None = None
+        self.frames = frames
+        """Where a running source's frames are read again to save them (None: the store's
+        capture files)."""
 
     def get_default_screen(self) -> Screen[None]:
         return MainScreen()
@@ -190,9 +195,25 @@ def run(
     source: str = "",
     initial_filter: str = "",
     stop_grace: float | None = None,
+    capture: Callable[[], Sequence[str]] | None = None,
+    capture_name: str = "",
+    no_capture: str = "",
 ) -> None:
     """Run the terminal UI until the user quits (``initial_filter``: the list's filter;
-    ``stop_grace``: seconds a live source takes at most to stop, for the countdown)."""
+    ``stop_grace``: seconds a live source takes at most to stop, for the countdown).
+
+    A running source says where its frames can be read again to save them: ``capture``
+    returns the capture files it writes, readable up to what the store shows
+    (``capture_name``: the file name given); without a capture, ``no_capture`` says which
+    option keeps one."""
+    frames = None
+    if capture is not None or no_capture:
+        frames = FrameSource(capture, no_capture or KEEP_CAPTURE, capture_name)
     DicomtapApp(
-        store, ingest, source=source, initial_filter=initial_filter, stop_grace=stop_grace
+        store,
+        ingest,
+        source=source,
+        initial_filter=initial_filter,
+        stop_grace=stop_grace,
+        frames=frames,
     ).run()

@@ -3,11 +3,16 @@ DICOM files (headless: no Textual here).
 
 JSON Lines and CSV are the reports ``dicomtap analyze`` writes (:mod:`analyzer.reports`),
 over the store's subset of the chosen associations. pcapng holds the chosen associations'
-frames, read again from the capture files the store was filled from (streamed, one packet
-at a time) and written with the project's pcapng writer; a frame belongs to an association
-when it is TCP between its two endpoints, in either direction, within its lifetime.
+frames, read again from the capture files the store was filled from, or, for a source that
+is still running, from the files it writes (:class:`FrameSource`: the proxy's ``--pcap``,
+``dicomtap live``'s ``--write``), streamed one packet at a time and written with the
+project's pcapng writer; a frame belongs to an association when it is TCP between its two
+endpoints, in either direction, within its lifetime. Each frame keeps its bytes and its
+time, and gets a comment naming the file and frame it came from; a frame the proxy wrote
+itself keeps the comment that says so, so the saved file reads as the source did.
 Data sets are written by ``dicomtap export``'s code (:mod:`analyzer.export`), which
-reads the capture again, under ``--redact phi`` de-identified as it does.
+reads the capture again (for a running source, the association's frames saved as above),
+under ``--redact phi`` de-identified as it does.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -30,14 +35,17 @@ from analyzer.export.run import export_files
 from analyzer.model import Association, Exchange
 from analyzer.reports import csvout, jsonl
 from analyzer.reports.common import plural
-from analyzer.sources.packets import PacketDecoder
-from analyzer.sources.pcap import read_packets
-from analyzer.sources.proxy.pcapng import Interface, PcapngWriter
+from analyzer.sources.pcap import CaptureFile, read_packets
+from analyzer.sources.proxy.pcapng import INJECTED, Interface, PcapngWriter
 from analyzer.store import Store
 
 GENERATOR = "dicomtap tui"
 LINKTYPE_ETHERNET = 1
 """The only link type the pcapng writer declares for its interfaces."""
+NO_CAPTURE = "open a capture file instead"
+"""What to do to save frames from a store read from something else."""
+KEEP_CAPTURE = "start it with --pcap or --write"
+"""What to do to save the frames of a running source that keeps no capture."""
 MARGIN_NS = 2_000_000_000
 """Frames this long after an association's end still belong to it (the TCP close)."""
 
@@ -52,6 +60,21 @@ class SaveFormat(StrEnum):
 
 class SaveError(Exception):
     """Why nothing (or not everything) could be saved, in one line for the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class FrameSource:
+    """Where the frames of a running source can be read again (a proxy, a live capture),
+    whose store names no capture file until it ends."""
+
+    files: Callable[[], Sequence[str]] | None = None
+    """The capture files holding the frames so far, oldest first, each readable up to the
+    last frame the store shows (the proxy's ``--pcap`` flushed, live's ``--write``); None
+    when the source keeps no capture."""
+    missing: str = KEEP_CAPTURE
+    """What to do to get frames when there are none (the option to add)."""
+    name: str = ""
+    """The capture's file name (for the names the UI suggests); empty without one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +106,10 @@ def save_format(path: str) -> SaveFormat:
     raise SaveError(f"{path}: name the file .pcapng, .jsonl or .csv")
 
 
-def save(store: Store, ids: Sequence[int], path: str) -> Saved:
+def save(store: Store, ids: Sequence[int], path: str, frames: FrameSource | None = None) -> Saved:
     """Write the associations ``ids`` of ``store`` to ``path`` in the format its extension
-    names. Never overwrites a file; raises :class:`SaveError` with the reason."""
+    names (a pcapng's frames from ``frames`` when the source is still running). Never
+    overwrites a file; raises :class:`SaveError` with the reason."""
     if not ids:
         raise SaveError("no association to save")
     fmt = save_format(path)
@@ -95,7 +119,7 @@ def save(store: Store, ids: Sequence[int], path: str) -> Saved:
     if not target.parent.is_dir():
         raise SaveError(f"{target.parent} is not a folder")
     if fmt is SaveFormat.PCAPNG:
-        return _save_pcapng(store, ids, target)
+        return _save_pcapng(store, ids, target, capture_files(store, frames))
     subset = store.subset(set(ids))
     try:
         with _create(target) as out:
@@ -132,24 +156,31 @@ def _spans(associations: Iterable[Association]) -> dict[frozenset[tuple[bytes, i
     return by_ends
 
 
-def capture_files(store: Store) -> list[Path]:
-    """The capture files the store was read from; :class:`SaveError` when it was not read
-    from files (a proxy, a live capture still running)."""
-    paths = [Path(f) for f in store.source.files]
+def capture_files(store: Store, frames: FrameSource | None = None) -> list[Path]:
+    """The capture files holding the store's frames: those of ``frames`` for a running
+    source, else those the store was read from; :class:`SaveError` when there are none (a
+    proxy without ``--pcap``, a live capture without ``--write``)."""
+    if frames is not None:
+        try:
+            paths = [Path(f) for f in frames.files()] if frames.files is not None else []
+        except OSError as exc:
+            raise SaveError(f"the capture cannot be read: {exc.strerror or exc}") from None
+        todo = frames.missing
+    else:
+        paths = [Path(f) for f in store.source.files]
+        todo = NO_CAPTURE
     if not paths or not all(p.is_file() for p in paths):
         name = store.source.name or ", ".join(store.source.files) or "this source"
         raise SaveError(
             f"frames can only be saved from capture files, not from {name}: "
-            "save .jsonl or .csv, or capture with --pcap/--write"
+            f"{todo}, or save .jsonl or .csv"
         )
     return paths
 
 
-def _save_pcapng(store: Store, ids: Sequence[int], target: Path) -> Saved:
-    files = capture_files(store)
+def _save_pcapng(store: Store, ids: Sequence[int], target: Path, files: list[Path]) -> Saved:
     chosen = [a for i in ids if (a := store.association(i)) is not None]
     spans = _spans(chosen)
-    decoder = PacketDecoder()
     written = skipped = 0
     try:
         writer = PcapngWriter(target, application=GENERATOR)
@@ -158,22 +189,17 @@ def _save_pcapng(store: Store, ids: Sequence[int], target: Path) -> Saved:
     try:
         for path in files:
             try:
-                with open(path, "rb") as f:
-                    for ts, frame, linktype, data, orig_len in read_packets(f):
-                        seg = decoder.decode(ts, frame, linktype, data, orig_len)
-                        if seg is None:
-                            continue
-                        ends = frozenset(((seg.src, seg.sport), (seg.dst, seg.dport)))
-                        candidates = spans.get(ends)
-                        if not candidates or not any(s.start <= ts <= s.end for s in candidates):
-                            continue
-                        if linktype != LINKTYPE_ETHERNET:
-                            skipped += 1
-                            continue
-                        # where it came from, as Wireshark numbers it (shown as its comment)
-                        origin = f"{path.name} frame {frame}"
-                        writer.packet(Interface.CLIENT_LEG, ts, bytes(data), origin)
-                        written += 1
+                for ts, frame, linktype, data, injected in _frames_of(path, spans):
+                    if linktype != LINKTYPE_ETHERNET:
+                        skipped += 1
+                        continue
+                    # where it came from, as Wireshark numbers it (shown as its comment); the
+                    # proxy's own bytes stay marked as such
+                    origin = f"{path.name} frame {frame}"
+                    writer.packet(
+                        Interface.CLIENT_LEG, ts, data, (origin, INJECTED) if injected else origin
+                    )
+                    written += 1
             except InputError as exc:
                 raise SaveError(str(exc)) from None
             except OSError as exc:
@@ -181,6 +207,27 @@ def _save_pcapng(store: Store, ids: Sequence[int], target: Path) -> Saved:
     finally:
         writer.close()
     return Saved(target, len(chosen), written, skipped)
+
+
+def _frames_of(
+    path: Path, spans: dict[frozenset[tuple[bytes, int]], list[_Span]]
+) -> Iterator[tuple[int, int, int, bytes, bool]]:
+    """``(ts, frame, linktype, bytes, injected)`` of each frame of ``path`` that belongs to
+    one of ``spans``. The capture is read twice side by side: as segments (who sent what,
+    and whether a relay wrote it itself) and as packets (the frame's bytes), matched by
+    frame number; either stops at a last block still being written."""
+    with CaptureFile(path) as capture, open(path, "rb") as raw:
+        packets = read_packets(raw)
+        for seg in capture.segments():
+            candidates = spans.get(frozenset(((seg.src, seg.sport), (seg.dst, seg.dport))))
+            if not candidates or not any(s.start <= seg.ts <= s.end for s in candidates):
+                continue
+            for ts, frame, linktype, data, _ in packets:
+                if frame == seg.frame:
+                    yield ts, frame, linktype, data, seg.injected
+                    break
+            else:
+                return  # the second reading ended first (cannot happen on a file that grows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,13 +247,17 @@ class SavedDataSets:
         return f"saved {plural(len(self.files), 'data set')} to {self.folder}: {shown}{more}"
 
 
-def save_datasets(store: Store, e: Exchange, folder: str) -> SavedDataSets:
+def save_datasets(
+    store: Store, e: Exchange, folder: str, frames: FrameSource | None = None
+) -> SavedDataSets:
     """Write the data sets of exchange ``e`` as DICOM Part-10 files into ``folder`` (made
     if missing), with ``dicomtap export``'s code: the capture is read again and the
     association's data sets exported into a private folder inside ``folder``, from which
     this exchange's files are moved out; nothing is written outside ``folder``, no file
-    is overwritten."""
-    paths = capture_files(store)
+    is overwritten. For a running source (``frames``), the association's frames are saved
+    first (into that private folder) and exported from there: its files number
+    associations otherwise than its store (the proxy's hold the upstream legs too)."""
+    paths = capture_files(store, frames)
     target = Path(os.path.expanduser(folder))
     try:
         target.mkdir(parents=True, exist_ok=True)
@@ -214,12 +265,15 @@ def save_datasets(store: Store, e: Exchange, folder: str) -> SavedDataSets:
     except OSError as exc:
         raise SaveError(f"{target}: {exc.strerror or exc}") from None
     manifest = io.StringIO()
-    selection = Selection(
-        associations=frozenset({e.association}), include_queries=True, partial=True
-    )
+    wanted = frozenset({e.association})
     files: list[str] = []
     left_out: list[str] = []
     try:
+        if frames is not None:  # the association alone: it is the only one exported
+            alone = work / "association.pcapng"
+            _save_pcapng(store, [e.association], alone, paths)
+            paths, wanted = [alone], frozenset()
+        selection = Selection(associations=wanted, include_queries=True, partial=True)
         export_files(paths, str(work), selection, manifest=manifest)
         for line in manifest.getvalue().splitlines():
             record = json.loads(line)

@@ -10,6 +10,12 @@ large private values, a deflated data set, bytes that cannot be parsed).
 
 Only bytes that may still belong to a value being read are remembered (at most
 :data:`~analyzer.redact.walk.VALUE_LIMIT` of a data set at a time): the locator streams.
+
+A replacement must not hold a value it hides elsewhere: a pseudonym UID's drawn digits may
+spell a date or a time of the capture, and a fixed word may too ("19000101000000" holds the
+time "100000"). Which values are hidden is known only at the end of the capture, so
+:meth:`Locator.settle` checks every replacement then, draws such UIDs again (everywhere
+they were put) and blanks such words.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
+
+import ahocorasick_rs
 
 from analyzer.redact.uids import UidMap
 from analyzer.redact.values import replacement
@@ -29,7 +37,7 @@ from dissectors.dimse.dataset import (
     sniff_transfer_syntax,
 )
 from dissectors.pdu.items import Defect, iter_items
-from dissectors.pdu.pdus import AssociateAc, decode_control_pdu
+from dissectors.pdu.pdus import AssociateAc, decode_cut_control_pdu
 
 from .hosts import AeMap
 
@@ -37,6 +45,7 @@ _SNIFF = 16  # data set bytes looked at to guess its encoding when none was nego
 _MOVE_DESTINATION, _MOVE_ORIGINATOR = 0x00000600, 0x00001030
 _ASSOCIATE_RQ, _ASSOCIATE_AC = 1, 2
 _USER_INFORMATION, _USER_IDENTITY_RQ, _USER_IDENTITY_AC = 0x50, 0x58, 0x59
+_TITLES_END, _ITEMS_START = 36, 68  # in an A-ASSOCIATE-RQ/AC body
 
 
 class Edit(NamedTuple):
@@ -118,6 +127,11 @@ class Locator:
         """The PHI values replaced (at least 4 bytes, padding stripped): none may be left in
         the output."""
         self._sides: dict[tuple[int, bool], _Side] = {}
+        # Every value replaced in a command or data set: its stream, the index of its first
+        # edit there, how many edits it took (one per chunk it came in) and its VR ("" when
+        # some of its bytes were not seen).
+        self._values: list[tuple[tuple[int, bool], int, int, str]] = []
+        self._settled = False
 
     # --- framer records ------------------------------------------------------------------
 
@@ -132,14 +146,17 @@ class Locator:
         self._side(connection, from_requestor).pdu_offset = offset
 
     def control_pdu(
-        self, connection: int, from_requestor: bool, pdu_type: int, body: bytes
+        self, connection: int, from_requestor: bool, pdu_type: int, body: bytes, missing: int
     ) -> None:
         """An association PDU's body: user identity fields always, AE titles when hosts are
-        pseudonymized, replaced in place."""
-        if pdu_type not in (_ASSOCIATE_RQ, _ASSOCIATE_AC) or len(body) < 68:
+        pseudonymized, replaced in place. Of a body a capture gap cut (``missing`` bytes),
+        every captured byte of those fields, the start of a field the gap cuts included."""
+        if pdu_type not in (_ASSOCIATE_RQ, _ASSOCIATE_AC):
+            return
+        if len(body) < (_TITLES_END if missing else _ITEMS_START):
             return
         if pdu_type == _ASSOCIATE_AC:
-            ac, _ = decode_control_pdu(pdu_type, body)
+            ac, _ = decode_cut_control_pdu(pdu_type, body, missing)
             if isinstance(ac, AssociateAc):
                 for ctx in ac.presentation_contexts:
                     if ctx.result == 0 and ctx.transfer_syntax:
@@ -153,10 +170,14 @@ class Locator:
                     self._edit(connection, from_requestor, start + at, new, old)
                     self.tally.value("AE title (A-ASSOCIATE)")
         defects: list[Defect] = []
-        for item_type, _, item, offset in iter_items(body[68:], 68, defects):
+        cut = missing > 0
+        items = iter_items(body[_ITEMS_START:], _ITEMS_START, defects, cut=cut, partial=cut)
+        for item_type, _, item, offset in items:
             if item_type != _USER_INFORMATION:
                 continue
-            for sub_type, _, sub, sub_offset in iter_items(item, offset + 4, defects):
+            for sub_type, _, sub, sub_offset in iter_items(
+                item, offset + 4, defects, cut=cut, partial=cut
+            ):
                 if sub_type == _USER_IDENTITY_RQ and len(sub) >= 4:
                     self._identity_rq(connection, from_requestor, start + sub_offset + 4, sub)
                 elif sub_type == _USER_IDENTITY_AC and len(sub) >= 2:
@@ -301,7 +322,13 @@ class Locator:
                 # AE titles name hosts, which stay in the PDUs unless pseudonymized: not a
                 # value the output may not hold.
                 keep = e.vr == "AE" and self.ae_titles is None
+                first = len(self.edits.get(key, ()))
                 self._part_edit(key, part, e.offset, new, b"" if keep else e.value)
+                placed = self.edits.get(key, [])[first:]
+                if placed and e.vr != "AE":  # a host's pseudonym stays the same everywhere
+                    # Only a whole value can have its UIDs changed; any part can be blanked.
+                    whole = sum(p.length for p in placed) == len(new)
+                    self._values.append((key, first, len(placed), e.vr if whole else ""))
                 self.tally.value(what)
             return
         if e.hidden:
@@ -409,9 +436,52 @@ class Locator:
                 return
         edits.append(edit)
 
+    def settle(self) -> None:
+        """Once every value is known: no replacement may hold one of :attr:`originals`.
+        A pseudonym UID that does is drawn again (and changed wherever it was put); any other
+        replacement that does is blanked (spaces: an empty value)."""
+        if self._settled:
+            return
+        self._settled = True
+        needles = sorted(self.originals)
+        if not needles or not self._values:
+            return
+        matcher = ahocorasick_rs.BytesAhoCorasick(needles)
+
+        def holds(data: bytes) -> bool:
+            return bool(matcher.find_matches_as_indexes(data))
+
+        drawn: dict[bytes, bytes] = {}
+        for uid, pseudonym in self.uids.pairs().items():
+            if holds(pseudonym.encode("ascii")):
+                again = self.uids.redraw(uid, lambda c: holds(c.encode("ascii")))
+                drawn[pseudonym.encode("ascii")] = again.encode("ascii")
+        for key, first, count, vr in self._values:
+            edits = self.edits[key]
+            pieces = edits[first : first + count]
+            data = b"".join(e.data or b"" for e in pieces)
+            value = _swap_uids(data, drawn) if vr == "UI" and drawn else data
+            if holds(value):
+                value = (b"\0" if vr == "UI" else b" ") * len(data)
+            if value == data:
+                continue
+            at = 0
+            for i, e in enumerate(pieces, first):
+                edits[i] = Edit(e.offset, e.length, value[at : at + e.length])
+                at += e.length
+
     def sorted_edits(self) -> dict[tuple[int, bool], list[Edit]]:
-        """Every stream's edits in offset order."""
+        """Every stream's edits in offset order, settled (:meth:`settle`)."""
+        self.settle()
         return {k: sorted(v, key=lambda e: e.offset) for k, v in self.edits.items()}
+
+
+def _swap_uids(value: bytes, drawn: dict[bytes, bytes]) -> bytes:
+    """A UI replacement ``value`` (UIDs joined by backslashes, padded) with each UID that was
+    drawn again changed to its new one (the same length)."""
+    text = value.rstrip(b"\0 ")
+    parts = [drawn.get(p, p) for p in text.split(b"\\")]
+    return b"\\".join(parts) + value[len(text) :]
 
 
 def _keyword(tag: int) -> str:

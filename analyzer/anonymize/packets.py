@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import bisect
 import struct
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -75,6 +74,7 @@ class PcapngOut:
         self._application = application
         self._writer: Any = None
         self._interfaces: dict[int, int] = {}
+        self._epb = _Epb()  # one block, filled for each packet (building one costs more)
 
     def _idb(self, linktype: int) -> Any:
         return pcapng.InterfaceDescriptionBlockLE(
@@ -104,14 +104,13 @@ class PcapngOut:
             else:
                 self._out.write(bytes(idb))
             iface = self._interfaces[linktype] = len(self._interfaces)
-        epb = _Epb(
-            iface_id=iface,
-            ts_high=ts >> 32,
-            ts_low=ts & 0xFFFFFFFF,
-            caplen=len(data),
-            pkt_len=max(orig_len, len(data)),
-            pkt_data=data,
-        )
+        epb = self._epb
+        epb.iface_id = iface
+        epb.ts_high = ts >> 32
+        epb.ts_low = ts & 0xFFFFFFFF
+        epb.caplen = len(data)
+        epb.pkt_len = max(orig_len, len(data))
+        epb.pkt_data = data
         self._writer.writepkt(epb)
 
     def close(self) -> None:
@@ -196,7 +195,9 @@ class Rewriter:
         # Edits are short, but a zero run may be long: step back over any that reach here.
         while i > 0 and edits[i - 1].offset + edits[i - 1].length > offset:
             i -= 1
-        for e in edits[i:]:
+        # By index: a stream may have many edits, and this runs for each of its packets.
+        for n in range(i, len(edits)):
+            e = edits[n]
             if e.offset >= stop:
                 break
             lo, hi = max(e.offset, offset), min(e.offset + e.length, stop)
@@ -275,16 +276,16 @@ def _tcp_payload(buf: bytearray, ip_start: int, version: int) -> tuple[int, int,
 
 
 def _ones_sum(data: bytes | bytearray | memoryview) -> int:
-    """The 16-bit ones' complement sum of ``data`` (RFC 1071), in network byte order."""
+    """The 16-bit ones' complement sum of ``data`` (RFC 1071), in network byte order.
+
+    Read as one big-endian number, ``data`` is the sum of its 16-bit words times powers of
+    2**16, and 2**16 is 1 modulo 0xFFFF: the end-around-carry sum is that number modulo
+    0xFFFF (0xFFFF rather than 0 unless every byte is zero), computed in C."""
+    number = int.from_bytes(data, "big")
     if len(data) % 2:
-        data = bytes(data) + b"\0"
-    words = memoryview(data).cast("H")
-    total = sum(words)
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    if sys.byteorder == "little":  # summed as little-endian words: swap the result back
-        total = ((total & 0xFF) << 8) | (total >> 8)
-    return total
+        number <<= 8
+    total = number % 0xFFFF
+    return 0xFFFF if total == 0 and number else total
 
 
 def _tcp_checksum(buf: bytearray, ip_start: int, version: int, tcp_start: int) -> None:

@@ -33,7 +33,7 @@ class Positions:
 
     def _place(self, seg: Segment, *, after: bool) -> bool:
         key = (seg.src, seg.sport, seg.dst, seg.dport)
-        conn = self._table._flows.get(key)
+        conn = self._table.connection(key)
         if conn is None:
             return False
         from_client = (seg.src, seg.sport) == conn.client

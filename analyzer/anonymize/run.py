@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from analyzer import redact
 from analyzer.errors import InputError
 from analyzer.export.tap import Tap
 from analyzer.findings import Diagnosis
@@ -72,11 +73,14 @@ def anonymize_files(
     pseudonymize_hosts: bool = False,
     ports: Sequence[int] = (),
     progress: Progress | None = None,
+    uids: UidMap | None = None,
 ) -> AnonymizeResult:
-    """De-identify the capture ``paths`` (read as one) into the pcapng file ``output``."""
+    """De-identify the capture ``paths`` (read as one) into the pcapng file ``output``.
+
+    ``uids`` gives the UID pseudonyms (by default a map with a key drawn for this run)."""
     if any(os.fspath(p) == "-" for p in paths):
         raise InputError("anonymize reads its capture twice: give a file, not standard input")
-    uids = UidMap()
+    uids = uids if uids is not None else UidMap()
     ae = AeMap() if pseudonymize_hosts else None
     addresses = AddressMap() if pseudonymize_hosts else None
     locator = Locator(uids, keep_pixels=keep_pixels, ae_titles=ae)
@@ -149,7 +153,14 @@ def anonymize_files(
     analyze_files([output], again, ports=ports, rules=Diagnosis())
     if progress is not None:
         progress(total * 3, total * 3)
-    diff = differences(records(store, "original"), records(again, "anonymized"), translation)
+    # The records compared show the values themselves, whatever --redact another command
+    # of this process asked for (pseudonyms of both UIDs would never match).
+    hidden = redact.phi_redacted()
+    redact.redact_phi(False)
+    try:
+        diff = differences(records(store, "original"), records(again, "anonymized"), translation)
+    finally:
+        redact.redact_phi(hidden)
     with open(output, "rb") as f:
         left = leftovers(f, locator.originals)
     return AnonymizeResult(

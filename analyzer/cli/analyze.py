@@ -8,7 +8,6 @@ from analyzer.filter import Filter, select
 from analyzer.findings import Diagnosis
 from analyzer.pipeline import analyze_files
 from analyzer.reports import csvout, jsonl, text
-from analyzer.scale import jobs as sharded
 from analyzer.spill import Spill
 from analyzer.store import Store
 from analyzer.textsafe import printable
@@ -24,7 +23,7 @@ from .common import (
     redact_option,
     user_errors,
 )
-from .scaled import LOCAL, analyze_on_dask, check_usage, write_records
+from .records import LOCAL, check_usage, write_records
 from .version import generator
 
 
@@ -120,6 +119,8 @@ def analyze(
         if "-" in files:
             fail("--jobs reads the capture once per job: standard input can be read only once")
     if dask is not None:
+        from .scaled import analyze_on_dask  # Dask and its helpers: only when asked for
+
         analyze_on_dask(
             files,
             dask=dask,
@@ -135,6 +136,8 @@ def analyze(
     n = jobs or 1
     with user_errors(), progress_bar(progress) as bar:
         if n > 1:
+            from analyzer.scale import jobs as sharded  # multiprocessing: only when asked for
+
             sharded.analyze_jobs(
                 files, store, jobs=n, ports=ports, keep=keep, rules=Diagnosis(), progress=bar
             )

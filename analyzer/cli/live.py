@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -106,7 +107,13 @@ class _Ring(click.ParamType[tuple[int, float]]):
     help="text: one line per association event, exchange and finding; json: the JSON Lines "
     "records of 'analyze --format json', each when complete.",
 )
-@click.option("--tui", is_flag=True, help="Show the capture in the terminal UI instead.")
+@click.option(
+    "--tui",
+    is_flag=True,
+    help="Show the capture in the terminal UI instead (with --write, the UI saves "
+    "associations' frames as pcapng, read back from the capture files; without, only as "
+    ".jsonl or .csv).",
+)
 @click.option(
     "--fail-on-error",
     is_flag=True,
@@ -274,6 +281,9 @@ def _live_tui(options: LiveOptions, fail_on_error: bool, initial_filter: str) ->
             ingest,
             source=f"live: {options.interface} ({options.bpf})",
             initial_filter=initial_filter,
+            capture=(lambda: capture.files) if options.write else None,
+            capture_name=os.path.basename(options.write or ""),
+            no_capture="start the capture with --write FILE.pcapng to keep them",
         )
     finally:
         capture.stop()  # the UI has quit: stop capturing, let the analysis finish

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import click
 
@@ -10,6 +11,7 @@ from analyzer.filter import Filter
 from analyzer.pipeline import Progress
 from analyzer.sources.proxy.config import ProxyConfig, TlsConfig
 from analyzer.sources.proxy.options import CliOptions, build_config
+from analyzer.sources.proxy.pcapng import PcapngWriter
 from analyzer.sources.proxy.server import run_proxy, serve
 from analyzer.store import Store
 
@@ -164,7 +166,9 @@ _SECONDS = click.FloatRange(min=0.001)
 @click.option(
     "--tui",
     is_flag=True,
-    help="Watch the relayed associations in the terminal UI instead of the live log.",
+    help="Watch the relayed associations in the terminal UI instead of the live log (with "
+    "--pcap, the UI saves their frames as pcapng, read back from that file; without, only "
+    "as .jsonl or .csv).",
 )
 @redact_option()
 def proxy(**opts: object) -> None:
@@ -275,6 +279,12 @@ def _with_tui(config: ProxyConfig) -> None:
     run_ui = terminal_ui()
     store = Store(keep_pdus=True, compact_pdus=True)
     stopped_by: list[BaseException] = []
+    pcap: list[PcapngWriter] = []  # the --pcap writer, once open
+
+    def capture() -> list[str]:
+        """The pcapng files, flushed up to what the UI shows (the UI saves frames from
+        them)."""
+        return [str(p) for p in pcap[0].sync()] if pcap else []
 
     def ingest(store: Store, progress: Progress) -> None:
         async def main() -> None:
@@ -293,7 +303,14 @@ def _with_tui(config: ProxyConfig) -> None:
 
             watcher = asyncio.create_task(watch())
             try:
-                await run_proxy(config, store, stop=stop, out=None, generator=generator())
+                await run_proxy(
+                    config,
+                    store,
+                    stop=stop,
+                    out=None,
+                    generator=generator(),
+                    pcap_opened=pcap.append,
+                )
             finally:
                 stop.set()
                 await watcher
@@ -303,4 +320,13 @@ def _with_tui(config: ProxyConfig) -> None:
             raise stopped_by[0]
 
     listening = ", ".join(str(lst.address) for lst in config.listeners)
-    run_ui(store, ingest, source=f"proxy on {listening}", stop_grace=config.timeouts.grace)
+    kept = config.output.pcap
+    run_ui(
+        store,
+        ingest,
+        source=f"proxy on {listening}",
+        stop_grace=config.timeouts.grace,
+        capture=capture if kept else None,
+        capture_name=os.path.basename(kept or ""),
+        no_capture="start the proxy with --pcap FILE.pcapng to keep them",
+    )

@@ -40,19 +40,25 @@ def deidentify(spool: Spool, transfer_syntax: str, uids: UidMap) -> str | None:
     f = spool.file
     f.flush()
     f.seek(0)
+    hidden: list[tuple[int, str, bytes]] = []
     edits: list[tuple[int, bytes | int]] = []
     while chunk := f.read(_CHUNK):
         for e in walker.feed(chunk):
             if not e.hidden:
                 continue
             if e.value is not None:
-                new = replacement(e.vr, e.value, uids)
-                if new != e.value:
-                    edits.append((e.offset, new))
+                hidden.append((e.offset, e.vr, e.value))
             else:
                 edits.append((e.offset, e.length))
         if walker.broken is not None:
             return f"its encoding cannot be read ({walker.broken})"
+    # Every value this data set hides is known before its UIDs are replaced: no new
+    # pseudonym may spell one of them by chance (a time inside 60 drawn digits).
+    uids.avoid(value for _, _, value in hidden)
+    for offset, vr, value in hidden:
+        new = replacement(vr, value, uids)
+        if new != value:
+            edits.append((offset, new))
     for offset, what in edits:
         f.seek(offset)
         if isinstance(what, bytes):

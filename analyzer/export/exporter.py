@@ -147,7 +147,7 @@ class Exporter:
         pass
 
     def control_pdu(
-        self, connection: int, from_requestor: bool, pdu_type: int, body: bytes
+        self, connection: int, from_requestor: bool, pdu_type: int, body: bytes, missing: int
     ) -> None:
         pass
 

@@ -21,6 +21,7 @@ from dissectors.framing import (
     Hole,
     LostSync,
     PduBody,
+    PduBodyCut,
     PduEnd,
     PduStart,
     PdvChunk,
@@ -41,10 +42,11 @@ class PayloadConsumer(Protocol):
         """A PDU header starts at stream ``offset``."""
 
     def control_pdu(
-        self, connection: int, from_requestor: bool, pdu_type: int, body: bytes
+        self, connection: int, from_requestor: bool, pdu_type: int, body: bytes, missing: int
     ) -> None:
         """The body of an association, release or abort PDU (it starts 6 bytes after the
-        offset of the latest :meth:`pdu_start`)."""
+        offset of the latest :meth:`pdu_start`); ``missing``: the bytes of its end a hole in
+        the capture cut (``body`` is then what was captured before it)."""
 
     def pdv_start(
         self, connection: int, from_requestor: bool, context_id: int, control: int
@@ -101,7 +103,10 @@ class Tap:
                         c.pdu_start(connection, from_requestor, offset)
                 case PduBody(pdu_type, body):
                     for c in cs:
-                        c.control_pdu(connection, from_requestor, pdu_type, body)
+                        c.control_pdu(connection, from_requestor, pdu_type, body, 0)
+                case PduBodyCut(pdu_type, body, missing):
+                    for c in cs:
+                        c.control_pdu(connection, from_requestor, pdu_type, body, missing)
                 case PdvLost(size, _):
                     for c in cs:
                         c.pdv_lost(connection, from_requestor, size)

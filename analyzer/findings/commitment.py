@@ -89,7 +89,7 @@ def _what_failed(a: Association) -> str:
         return f"it connected to {a.server} but never associated"
     if a.outcome == Outcome.REJECTED:
         return f"the association was {outcome_text(a)}"
-    if a.ac_ts is not None and not any(c.accepted for c in a.contexts):
+    if a.ac_ts is not None and not a.negotiation_cut and not any(c.accepted for c in a.contexts):
         return "the SCU accepted the association but none of its presentation contexts"
     return f"the association carried no report ({outcome_text(a)})"
 

@@ -146,7 +146,12 @@ def transport_dropped(f: Facts) -> Iterator[Finding]:
         )
         return
     context = _before(f, a.end_ts or a.start_ts)
-    if a.close_kind == CloseKind.RST:
+    if a.ended_by == Party.THIRD_PARTY:
+        hint = (
+            "The relay between them (a proxy that marks what it writes) closed the connection "
+            "itself; neither AE did. Its log says why: a refusal, a timeout, its shutdown."
+        )
+    elif a.close_kind == CloseKind.RST:
         hint = (
             "A reset without A-ABORT means the process on that side died or was killed, the host "
             "ran short of resources, or a firewall/IDS cut the connection."

@@ -43,7 +43,14 @@ def _describe(c: PresentationContext) -> str:
 
 
 def _answered(f: Facts) -> bool:
-    return f.a.ac_ts is not None and any(c.result is not None for c in f.a.contexts)
+    """The A-ASSOCIATE-AC answered contexts, and the capture holds the whole negotiation (a
+    context or sub-item a cut RQ or AC does not show may have been there)."""
+    a = f.a
+    return (
+        a.ac_ts is not None
+        and not a.negotiation_cut
+        and any(c.result is not None for c in a.contexts)
+    )
 
 
 def no_context_accepted(f: Facts) -> Iterator[Finding]:
@@ -278,7 +285,7 @@ def role_not_negotiated(f: Facts) -> Iterator[Finding]:
 
 def async_window_exceeded(f: Facts) -> Iterator[Finding]:
     a = f.a
-    if a.partial or a.outcome == Outcome.REJECTED or a.ac_ts is None:
+    if a.partial or a.outcome == Outcome.REJECTED or a.ac_ts is None or a.ac_missing:
         return
     window = a.acceptor_info.async_window if a.acceptor_info else None
     allowed = 1 if window is None else window[0]

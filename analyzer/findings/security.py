@@ -21,6 +21,7 @@ def cleartext_credentials(f: Facts) -> Iterator[Finding]:
     if (
         info.user_identity_response_requested
         and answer is not None
+        and not f.a.ac_missing
         and not answer.user_identity_response
     ):
         yield f.finding(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from analyzer.model import Finding, Outcome, Severity, TcpSide
+from analyzer.model import Finding, Outcome, Party, Severity, TcpSide
 
 from .facts import Facts, cap, seconds
 
@@ -126,21 +126,43 @@ def reset_after_idle(f: Facts) -> Iterator[Finding]:
     idle = r.after_silence_ns
     assert idle is not None
     who, other = f.party(r.by_requestor), f.party(not r.by_requestor)
+    if r.injected:
+        # The relay marked the reset as its own: it is that middlebox, and no guess.
+        title = f"Connection reset by the relay after {seconds(idle)} idle"
+        why = (
+            f"After {seconds(idle)} in which nothing was sent, {other} sent data and the "
+            f"answer was a TCP reset that {f.who(Party.THIRD_PARTY)} wrote itself (it marks "
+            f"what it writes) in the name of {who}, without an A-ABORT before it: neither AE "
+            "reset the connection."
+        )
+        hint = (
+            "Look at the relay's log for why it reset the connection (an idle or write "
+            "timeout, its shutdown), and compare its idle timeout with the silence."
+        )
+    else:
+        title = f"Connection reset after {seconds(idle)} idle"
+        why = (
+            f"After {seconds(idle)} in which nothing was sent, {other} sent data and the "
+            f"answer was a TCP reset in the name of {who}, without an A-ABORT, an A-RELEASE or "
+            "a FIN before it. An application that times out an idle association closes it "
+            "(FIN) or aborts it; a reset in answer to the first data after a silence is the "
+            "mark of an idle timeout in a firewall, NAT or load balancer between the two, not "
+            "of either AE."
+        )
+        hint = (
+            "Find the device between the two and its idle timeout (compare it with the "
+            "silence), then have the DICOM peers release idle associations before it, or "
+            "enable TCP keep-alives shorter than it. A host that restarted in the silence also "
+            "answers with a reset: check the peer's uptime."
+        )
     yield f.finding(
         "tcp-reset-after-idle",
         Severity.ERROR,
-        f"Connection reset after {seconds(idle)} idle",
-        f"After {seconds(idle)} in which nothing was sent, {other} sent data and the answer "
-        f"was a TCP reset in the name of {who}, without an A-ABORT, an A-RELEASE or a FIN "
-        "before it. An application that times out an idle association closes it (FIN) or "
-        "aborts it; a reset in answer to the first data after a silence is the mark of an "
-        "idle timeout in a firewall, NAT or load balancer between the two, not of either AE.",
-        "Find the device between the two and its idle timeout (compare it with the silence), "
-        "then have the DICOM peers release idle associations before it, or enable TCP "
-        "keep-alives shorter than it. A host that restarted in the silence also answers "
-        "with a reset: check the peer's uptime.",
+        title,
+        why,
+        hint,
         frames=(r.frame,),
         ts=r.ts,
-        requestor_sent=r.by_requestor,
-        detail=f"{idle / 1e9:.3f} s idle",
+        requestor_sent=None if r.injected else r.by_requestor,
+        detail=f"{idle / 1e9:.3f} s idle" + (", reset by a third party" if r.injected else ""),
     )

@@ -5,6 +5,10 @@ A replacement of 6 characters or more is a ``2.25`` UID (PS3.5 Annex B.2) whose 
 from an HMAC of the original under a key drawn for the run; a shorter one keeps the
 original's pattern of dots with digits drawn the same way. UIDs the standard defines (SOP
 classes, transfer syntaxes, coding schemes: everything under ``1.2.840.10008``) are kept.
+
+Drawn digits may spell, by chance, another value the caller is hiding (a 6-digit time is
+inside one 60-digit replacement in about 20 000): :meth:`UidMap.redraw` draws again, once
+the caller knows every such value.
 """
 
 from __future__ import annotations
@@ -13,10 +17,15 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Callable, Iterable
 
 from pydicom.uid import RE_VALID_UID
 
 _STANDARD_ROOT = "1.2.840.10008."
+AVOIDED_MIN = 4
+"""Shorter values are not looked for in the output either (they are everywhere by chance)."""
+MAX_AVOIDED = 4096
+"""Bound on the values :meth:`UidMap.avoid` keeps (each new UID is checked against all)."""
 
 
 def is_standard(uid: str) -> bool:
@@ -31,6 +40,7 @@ class UidMap:
         self._key = key if key is not None else secrets.token_bytes(32)
         self._out: dict[str, str] = {}
         self._taken: set[str] = set()
+        self._avoided: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._out)
@@ -47,12 +57,43 @@ class UidMap:
         found = self._out.get(uid)
         if found is not None:
             return found
-        for attempt in range(1000):
-            candidate = self._derive(uid, attempt)
-            if candidate != uid and candidate not in self._taken:
-                break
+        candidate = self._draw(uid, self._spells_avoided)
         self._out[uid] = candidate
         self._taken.add(candidate)
+        return candidate
+
+    def avoid(self, values: Iterable[bytes]) -> None:
+        """Hidden values (of :data:`AVOIDED_MIN` characters or more) that replacements drawn
+        from now on must not spell: a caller that writes as it goes (``export``) names
+        those of each data set before replacing its UIDs; one that knows every value first
+        (``anonymize``) uses :meth:`redraw`."""
+        for value in values:
+            if len(self._avoided) >= MAX_AVOIDED:
+                return
+            text = value.strip(b" \x00").decode("ascii", "replace")
+            if len(text) >= AVOIDED_MIN:
+                self._avoided.add(text)
+
+    def _spells_avoided(self, candidate: str) -> bool:
+        return any(v in candidate for v in self._avoided)
+
+    def redraw(self, uid: str, refuse: Callable[[str], bool]) -> str:
+        """Draw the replacement of ``uid`` (one already replaced) again: one that ``refuse``
+        accepts, and that no other UID has (the old one when none can be found)."""
+        old = self._out[uid]
+        candidate = self._draw(uid, refuse)
+        if refuse(candidate):
+            return old
+        self._taken.discard(old)
+        self._out[uid] = candidate
+        self._taken.add(candidate)
+        return candidate
+
+    def _draw(self, uid: str, refuse: Callable[[str], bool]) -> str:
+        for attempt in range(1000):
+            candidate = self._derive(uid, attempt)
+            if candidate != uid and candidate not in self._taken and not refuse(candidate):
+                break
         return candidate
 
     def _digits(self, uid: str, attempt: int, count: int) -> str:

@@ -44,7 +44,7 @@ from dissectors.pdu import (
 from .common import iso_time, ms, side
 from .workflows import orphan, orphan_reason
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _context(c: PresentationContext) -> dict[str, Any]:
@@ -186,6 +186,10 @@ def association_record(
             ),
         },
         "user_information": {"requestor": _user_info(req), "acceptor": _user_info(acc)},
+        "negotiation_cut": {
+            "requestor": a.rq_missing or None,
+            "acceptor": a.ac_missing or None,
+        },
         "pdus": {
             "requestor": {
                 "count": a.requestor_pdus.total,
@@ -250,7 +254,7 @@ def tcp_record(t: TcpSummary | None) -> dict[str, Any] | None:
         "longest_silence_frame": t.longest_silence_frame,
         "reset": (
             {
-                "by": side(reset.by_requestor),
+                "by": reset.by,
                 "frame": reset.frame,
                 "after_silence_ms": ms(reset.after_silence_ns),
             }
@@ -268,6 +272,7 @@ def tcp_record(t: TcpSummary | None) -> dict[str, Any] | None:
             if stall
             else None
         ),
+        "third_party_resets": t.third_party_resets,
     }
 
 

@@ -151,8 +151,9 @@ _TCP = _struct(
     unanswered_retransmissions=_struct(
         by=_STR, count=_INT, first_frame=_INT, last_frame=_INT, duration_ms=_MS
     ),
+    third_party_resets=_INT,
 )
-"""The ``tcp`` object of an association (JSON Lines schema 4)."""
+"""The ``tcp`` object of an association (JSON Lines schema 4; ``third_party_resets``: 5)."""
 
 SCHEMAS: dict[str, pa.Schema] = {
     "header": pa.schema(
@@ -209,6 +210,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("max_pdu", _struct(requestor=_INT, acceptor=_INT)),
             ("implementation", _struct(requestor=_IMPLEMENTATION, acceptor=_IMPLEMENTATION)),
             ("user_information", _struct(requestor=_USER_INFO, acceptor=_USER_INFO)),
+            ("negotiation_cut", _struct(requestor=_INT, acceptor=_INT)),
             ("pdus", _struct(requestor=_PDUS, acceptor=_PDUS)),
             ("exchanges", _INT),
             ("violations", _INT),

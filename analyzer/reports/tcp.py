@@ -47,6 +47,8 @@ def tcp_phrases(t: TcpSummary | None) -> list[str]:
     if t.reset is not None:
         r = t.reset
         who = "requestor" if r.by_requestor else "acceptor"
+        if r.injected:  # the relay's own, in that side's name
+            who = f"relay between them (in the {who}'s name)"
         after = (
             f", answering the first data after {duration_text(r.after_silence_ns)} of silence"
             if r.after_silence_ns is not None

@@ -133,11 +133,23 @@ def _contexts(a: Association, used: set[int] | None = None) -> list[str]:
     return [*head, *table(rows)]
 
 
-def _user_info_rows(req: UserInfo | None, acc: UserInfo | None) -> list[str]:
+_NOT_CAPTURED = "(not captured)"
+
+
+def _user_info_rows(
+    req: UserInfo | None, acc: UserInfo | None, req_cut: bool = False, acc_cut: bool = False
+) -> list[str]:
+    """The user information table; ``*_cut``: that side's A-ASSOCIATE PDU was cut by the
+    capture, so what it does not show was not captured rather than not sent."""
     if req is None and acc is None:
         return []
 
     def val(u: UserInfo | None, what: str) -> str:
+        cut = req_cut if u is req else acc_cut
+        text = _val(u, what)
+        return _NOT_CAPTURED if cut and text in ("-", "(not sent)") else text
+
+    def _val(u: UserInfo | None, what: str) -> str:
         if u is None:
             return "-"
         match what:
@@ -182,7 +194,7 @@ def _user_info_rows(req: UserInfo | None, acc: UserInfo | None) -> list[str]:
         ("User identity", "identity"),
     ):
         r, c = val(req, key), val(acc, key)
-        if r != "-" or c != "-":
+        if {r, c} - {"-", _NOT_CAPTURED}:
             rows.append([label, r, c])
     return [f"  {rows[0][0]}", *table([["", *rows[0][1:]], *rows[1:]])]
 
@@ -245,7 +257,19 @@ def association_block(store: Store, a: Association) -> list[str]:
     exchanges = store.exchanges(a.id)
     used = {m.context_id for e in exchanges for m in (e.request, e.final) if m is not None}
     lines += _contexts(a, used)
-    lines += _user_info_rows(a.requestor_info, a.acceptor_info)
+    lines += _user_info_rows(
+        a.requestor_info, a.acceptor_info, bool(a.rq_missing), bool(a.ac_missing)
+    )
+    cut = [
+        f"the last {n} bytes of the {what}"
+        for n, what in ((a.rq_missing, "A-ASSOCIATE-RQ"), (a.ac_missing, "A-ASSOCIATE-AC"))
+        if n
+    ]
+    if cut:
+        lines.append(
+            f"  Negotiation cut: the capture lost {' and '.join(cut)} (snap length or gap); "
+            "the items in them are not known"
+        )
     if a.requestor_pdus.total or a.acceptor_pdus.total:
         lines.append(
             f"  PDUs: requestor sent {a.requestor_pdus.total} "

@@ -43,9 +43,17 @@ from typing import BinaryIO, Literal, TypeVar, cast
 from analyzer.errors import InputError
 from dissectors.tcp import Segment
 
-from .packets import DecodeStats, PacketDecoder, linktype_text
+from .packets import LINKTYPE_ETHERNET, DecodeStats, PacketDecoder, linktype_text
 
-__all__ = ["CaptureFile", "CaptureStats", "InterfaceStatistics", "in_time_order", "read_packets"]
+__all__ = [
+    "CaptureFile",
+    "CaptureStats",
+    "InterfaceStatistics",
+    "Shard",
+    "in_time_order",
+    "read_packets",
+    "shard_of",
+]
 
 CHUNK = 1 << 20
 """Bytes asked of the file per read."""
@@ -633,6 +641,73 @@ def _timestamp(
     return ts
 
 
+def shard_of(seg: Segment, count: int) -> int:
+    """The share, of ``count``, that ``seg``'s TCP connection belongs to: the same for both
+    directions (a sum of the ports and of the last byte of each address)."""
+    return (seg.sport + seg.dport + seg.src[-1] + seg.dst[-1]) % count
+
+
+@dataclass(slots=True)
+class Shard:
+    """One of ``count`` shares of a capture's TCP connections (by :func:`shard_of`), for
+    :meth:`CaptureFile.segments` to yield only the segments of its own connections.
+
+    The others are counted in ``stats.tcp_segments`` all the same, so that the stats are
+    those of the whole capture whichever share was read.
+    """
+
+    index: int
+    count: int
+    last: tuple[int, int] | None = None
+    """(ts, frame) of the last TCP segment of the file that was not in the share, if any
+    (set by :meth:`CaptureFile.segments`)."""
+
+
+# The fields of an untagged Ethernet frame of IPv4 without options and TCP that the share of
+# a segment depends on, and those that say the frame is one (as in
+# PacketDecoder.decode_at's fast path): EtherType, version+IHL, total length, flags+offset,
+# protocol, the last byte of each address, ports, data offset.
+_ETH_IPV4_TCP_SHARE = struct.Struct("!12xHBxH2xHxB5xB3xBHH8xB")
+
+
+def _sharded(decode: _Sink[Segment], shard: Shard, skipped: list[int]) -> _Sink[Segment]:
+    """``decode``, for the segments of ``shard`` only; ``skipped[0]`` counts the others.
+
+    The usual frame (untagged Ethernet, IPv4 without options or fragments, TCP, captured
+    whole) is placed from a few fixed offsets and, when it is another share's, skipped
+    without being decoded; any other frame is decoded and then placed.
+    """
+    index, count = shard.index, shard.count
+    unpack = _ETH_IPV4_TCP_SHARE.unpack_from
+
+    def sink(
+        ts: int, frame: int, linktype: int, buf: bytes, start: int, stop: int, orig_len: int
+    ) -> Segment | None:
+        if linktype == LINKTYPE_ETHERNET and stop - start >= 54:
+            etype, vhl, total, frag, proto, src, dst, sport, dport, doff = unpack(buf, start)
+            if (
+                (sport + dport + src + dst) % count != index
+                and etype == 0x0800
+                and vhl == 0x45
+                and proto == 6
+                and not frag & 0x3FFF
+                and start + 14 + total <= stop
+                and 20 + ((doff >> 4) << 2) <= total
+                and doff >= 0x50
+            ):  # a segment the decoder would give, changing none of its counts
+                skipped[0] += 1
+                shard.last = (ts, frame)
+                return None
+        seg = decode(ts, frame, linktype, buf, start, stop, orig_len)
+        if seg is None or shard_of(seg, count) == index:
+            return seg
+        skipped[0] += 1
+        shard.last = (ts, frame)
+        return None
+
+    return sink
+
+
 def _stdin() -> BinaryIO:
     """Standard input, unbuffered, left open when the capture is closed."""
     try:
@@ -750,8 +825,9 @@ class CaptureFile:
                 return None
             self._head = longer
 
-    def segments(self) -> Iterator[Segment]:
-        """Stream the TCP segments of the capture, in capture order (once only).
+    def segments(self, shard: Shard | None = None) -> Iterator[Segment]:
+        """Stream the TCP segments of the capture, in capture order (once only); with
+        ``shard``, only those of its share of the connections.
 
         A truncated or damaged capture ends the stream early; :attr:`stats` says so.
         """
@@ -760,10 +836,16 @@ class CaptureFile:
         self._started = True
         decoder = PacketDecoder(self.stats)
         head, self._head = self._head, b""
+        sink: _Sink[Segment] = decoder.decode_at
+        skipped = [0]
+        if shard is not None:
+            shard.last = None
+            sink = _sharded(sink, shard, skipped)
         try:
-            yield from _records(self._stream, head, self.path, decoder.decode_at, counts=True)
+            yield from _records(self._stream, head, self.path, sink, counts=True)
         finally:
             decoder.finish()
+            self.stats.tcp_segments += skipped[0]
 
     def close(self) -> None:
         """Close the file (again is harmless; standard input itself stays open)."""

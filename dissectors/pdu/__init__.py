@@ -54,6 +54,7 @@ from .pdus import (
     ae_title_field,
     ae_title_text,
     decode_control_pdu,
+    decode_cut_control_pdu,
     decode_p_data,
     decode_pdu,
 )
@@ -102,6 +103,7 @@ __all__ = [
     "ae_title_text",
     "context_result_text",
     "decode_control_pdu",
+    "decode_cut_control_pdu",
     "decode_p_data",
     "decode_pdu",
     "enum_or_int",

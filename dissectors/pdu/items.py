@@ -312,21 +312,29 @@ class UserInformation:
 
 
 def iter_items(
-    data: bytes, base: int, defects: list[Defect]
+    data: bytes, base: int, defects: list[Defect], *, cut: bool = False, partial: bool = False
 ) -> Iterator[tuple[int, int, bytes, int]]:
     """Yield ``(type, second_byte, body, offset)`` for each item in ``data``.
 
     ``base`` is the offset of ``data`` within the PDU, for defect offsets. A truncated item
-    is reported and ends the walk.
+    is reported and ends the walk; with ``cut`` (``data`` ends where the capture lost the
+    rest) it only ends the walk: that item was not captured whole, nothing says it is
+    malformed. With ``partial`` too, the captured start of that item's body is yielded
+    last (for tools that must rewrite every captured byte of a field, not decode it).
     """
     pos = 0
     end = len(data)
     while pos < end:
         if end - pos < 4:
-            defects.append(Defect(base + pos, f"{end - pos} stray byte(s) after the last item"))
+            if not cut:
+                defects.append(Defect(base + pos, f"{end - pos} stray byte(s) after the last item"))
             return
         item_type, second, length = _ITEM_HEADER.unpack_from(data, pos)
         if pos + 4 + length > end:
+            if cut:
+                if partial:
+                    yield item_type, second, data[pos + 4 : end], base + pos
+                return
             defects.append(
                 Defect(
                     base + pos,
@@ -432,10 +440,14 @@ def decode_sub_item(
     return UnknownItem(item_type, bytes(body), second)
 
 
-def decode_user_information(body: bytes, offset: int, defects: list[Defect]) -> UserInformation:
-    """Decode the body of a User Information Item that starts at ``offset``."""
+def decode_user_information(
+    body: bytes, offset: int, defects: list[Defect], *, cut: bool = False
+) -> UserInformation:
+    """Decode the body of a User Information Item that starts at ``offset`` (``cut``: only
+    the start of it was captured; the sub-items captured whole are decoded)."""
     subs = [
-        decode_sub_item(t, s, b, o, defects) for t, s, b, o in iter_items(body, offset + 4, defects)
+        decode_sub_item(t, s, b, o, defects)
+        for t, s, b, o in iter_items(body, offset + 4, defects, cut=cut)
     ]
     return UserInformation(tuple(subs))
 

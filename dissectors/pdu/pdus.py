@@ -34,6 +34,8 @@ PDV_HEADER = struct.Struct(">IBB")
 
 _ASSOC_FIXED = struct.Struct(">HH16s16s32s")
 ASSOCIATE_FIXED_LENGTH = _ASSOC_FIXED.size  # 68
+#: Body bytes up to the end of the Calling AE Title: what a cut association PDU needs.
+ASSOCIATE_TITLES_END = 36
 
 
 def ae_title_text(raw: bytes) -> str:
@@ -48,7 +50,12 @@ def ae_title_field(title: str) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class AssociateRq:
-    """A-ASSOCIATE-RQ PDU (type 0x01). AE titles are the raw 16-byte fields."""
+    """A-ASSOCIATE-RQ PDU (type 0x01). AE titles are the raw 16-byte fields.
+
+    ``missing``: bytes of the body the capture lost (a snap length, a gap), 0 when it was
+    captured whole. A cut PDU holds the items captured whole before the cut and nothing
+    after it: an absent item may have been sent (see :func:`decode_cut_control_pdu`).
+    """
 
     called_ae: bytes
     calling_ae: bytes
@@ -57,6 +64,7 @@ class AssociateRq:
     user_information: UserInformation | None
     protocol_version: int = 1
     unknown_items: tuple[UnknownItem, ...] = ()
+    missing: int = 0
 
     pdu_type = PduType.A_ASSOCIATE_RQ
 
@@ -66,7 +74,12 @@ class AssociateRq:
 
 @dataclass(frozen=True, slots=True)
 class AssociateAc:
-    """A-ASSOCIATE-AC PDU (type 0x02). The AE fields are echoed from the RQ (not tested)."""
+    """A-ASSOCIATE-AC PDU (type 0x02). The AE fields are echoed from the RQ (not tested).
+
+    ``missing``: bytes of the body the capture lost (a snap length, a gap), 0 when it was
+    captured whole. A cut PDU holds the items captured whole before the cut and nothing
+    after it: an absent item may have been sent (see :func:`decode_cut_control_pdu`).
+    """
 
     called_ae: bytes
     calling_ae: bytes
@@ -75,6 +88,7 @@ class AssociateAc:
     user_information: UserInformation | None
     protocol_version: int = 1
     unknown_items: tuple[UnknownItem, ...] = ()
+    missing: int = 0
 
     pdu_type = PduType.A_ASSOCIATE_AC
 
@@ -187,11 +201,17 @@ def _encode_associate(
 
 
 def _decode_associate(
-    pdu_type: int, body: bytes, defects: list[Defect]
+    pdu_type: int, body: bytes, defects: list[Defect], missing: int = 0
 ) -> AssociateRq | AssociateAc:
+    """Decode an association PDU body; ``missing`` bytes of it after ``body`` were not
+    captured (``body`` then holds at least the AE titles)."""
     is_rq = pdu_type == PduType.A_ASSOCIATE_RQ
+    cut = missing > 0
     if len(body) < ASSOCIATE_FIXED_LENGTH:
-        defects.append(Defect(6, f"association PDU body is {len(body)} bytes, shorter than 68"))
+        declared = len(body) + missing
+        if declared < ASSOCIATE_FIXED_LENGTH:
+            defects.append(Defect(6, f"association PDU body is {declared} bytes, shorter than 68"))
+        # Padded: the reserved field is all that may be absent from a cut one.
         body = bytes(body).ljust(ASSOCIATE_FIXED_LENGTH, b"\x00")
     version, _, called, calling, _ = _ASSOC_FIXED.unpack_from(body, 0)
     if version != 1:
@@ -202,7 +222,10 @@ def _decode_associate(
     user_info: UserInformation | None = None
     unknown: list[UnknownItem] = []
     base = 6 + ASSOCIATE_FIXED_LENGTH
-    for item_type, second, item, offset in iter_items(body[ASSOCIATE_FIXED_LENGTH:], base, defects):
+    items = body[ASSOCIATE_FIXED_LENGTH:]
+    walked = 0  # the items captured whole end there
+    for item_type, second, item, offset in iter_items(items, base, defects, cut=cut):
+        walked = offset - base + 4 + len(item)
         if item_type == ItemType.APPLICATION_CONTEXT:
             if app_context is not None:
                 defects.append(Defect(offset, "more than one application context item"))
@@ -220,12 +243,18 @@ def _decode_associate(
                 Defect(offset, f"unexpected item type 0x{item_type:02X} kept as raw bytes")
             )
             unknown.append(UnknownItem(item_type, bytes(item), second))
-    if app_context is None:
-        defects.append(Defect(6, "no application context item"))
-    if user_info is None:
-        defects.append(Defect(6, "no user information item (PS3.7 requires Maximum Length)"))
+    if cut:
+        tail = items[walked:]
+        if user_info is None and len(tail) >= 4 and tail[0] == ItemType.USER_INFORMATION:
+            # Its sub-items captured whole are known; the others are not.
+            user_info = decode_user_information(tail[4:], base + walked, defects, cut=True)
+    else:
+        if app_context is None:
+            defects.append(Defect(6, "no application context item"))
+        if user_info is None:
+            defects.append(Defect(6, "no user information item (PS3.7 requires Maximum Length)"))
     if is_rq:
-        if not rq_contexts:
+        if not rq_contexts and not cut:
             defects.append(Defect(6, "no presentation context proposed"))
         if len(rq_contexts) > 128:
             defects.append(
@@ -243,10 +272,24 @@ def _decode_associate(
                 )
             seen.add(ctx.context_id)
         return AssociateRq(
-            called, calling, app_context, tuple(rq_contexts), user_info, version, tuple(unknown)
+            called,
+            calling,
+            app_context,
+            tuple(rq_contexts),
+            user_info,
+            version,
+            tuple(unknown),
+            missing,
         )
     return AssociateAc(
-        called, calling, app_context, tuple(ac_contexts), user_info, version, tuple(unknown)
+        called,
+        calling,
+        app_context,
+        tuple(ac_contexts),
+        user_info,
+        version,
+        tuple(unknown),
+        missing,
     )
 
 
@@ -257,24 +300,60 @@ def decode_control_pdu(pdu_type: int, body: bytes) -> tuple[ControlPdu, list[Def
     for ``pdu_type`` 4 or an undefined type, which is a caller error.
     """
     defects: list[Defect] = []
-    pdu: ControlPdu
-    if pdu_type in (PduType.A_ASSOCIATE_RQ, PduType.A_ASSOCIATE_AC):
-        pdu = _decode_associate(pdu_type, body, defects)
-    elif pdu_type in (PduType.A_ASSOCIATE_RJ, PduType.A_ABORT):
-        if len(body) != 4:
-            defects.append(Defect(2, f"PDU length is {len(body)}, PS3.8 fixes it at 4"))
-        fixed = bytes(body[:4]).ljust(4, b"\x00")
-        if pdu_type == PduType.A_ASSOCIATE_RJ:
-            pdu = AssociateRj(fixed[1], fixed[2], fixed[3])
-        else:
-            pdu = Abort(fixed[2], fixed[3])
-    elif pdu_type in (PduType.A_RELEASE_RQ, PduType.A_RELEASE_RP):
-        if len(body) != 4:
-            defects.append(Defect(2, f"PDU length is {len(body)}, PS3.8 fixes it at 4"))
-        pdu = ReleaseRq() if pdu_type == PduType.A_RELEASE_RQ else ReleaseRp()
-    else:
-        raise ValueError(f"decode_control_pdu does not handle PDU type 0x{pdu_type:02X}")
+    pdu = _decode_control(pdu_type, body, 0, defects)
+    assert pdu is not None
     return pdu, defects
+
+
+def decode_cut_control_pdu(
+    pdu_type: int, body: bytes, missing: int
+) -> tuple[ControlPdu | None, list[Defect]]:
+    """Decode the captured start ``body`` of a PDU body (any PDU but P-DATA-TF) whose last
+    ``missing`` bytes the capture lost, as far as it was captured; nothing is guessed.
+
+    An A-ASSOCIATE-RQ/AC needs its AE titles (the first 36 bytes of the body): it then holds
+    the application context, presentation contexts and user information sub-items captured
+    whole before the cut, and its ``missing``. An A-ASSOCIATE-RJ or A-ABORT needs its 4
+    bytes; an A-RELEASE-RQ/RP nothing. None when the fields that make the PDU were not
+    captured. The defects are those of the bytes captured and of the declared length: an
+    item the cut ends is not captured, not malformed. ``missing`` 0 is
+    :func:`decode_control_pdu`.
+    """
+    defects: list[Defect] = []
+    return _decode_control(pdu_type, body, missing, defects), defects
+
+
+def _decode_control(
+    pdu_type: int, body: bytes, missing: int, defects: list[Defect]
+) -> ControlPdu | None:
+    declared = len(body) + missing
+    if pdu_type in (PduType.A_ASSOCIATE_RQ, PduType.A_ASSOCIATE_AC):
+        if missing and len(body) < ASSOCIATE_TITLES_END:
+            if declared < ASSOCIATE_FIXED_LENGTH:
+                defects.append(
+                    Defect(6, f"association PDU body is {declared} bytes, shorter than 68")
+                )
+            return None
+        return _decode_associate(pdu_type, body, defects, missing)
+    if pdu_type not in (
+        PduType.A_ASSOCIATE_RJ,
+        PduType.A_ABORT,
+        PduType.A_RELEASE_RQ,
+        PduType.A_RELEASE_RP,
+    ):
+        raise ValueError(f"decode_control_pdu does not handle PDU type 0x{pdu_type:02X}")
+    if declared != 4:
+        defects.append(Defect(2, f"PDU length is {declared}, PS3.8 fixes it at 4"))
+    if pdu_type == PduType.A_RELEASE_RQ:
+        return ReleaseRq()
+    if pdu_type == PduType.A_RELEASE_RP:
+        return ReleaseRp()
+    if missing and len(body) < 4:
+        return None
+    fixed = bytes(body[:4]).ljust(4, b"\x00")
+    if pdu_type == PduType.A_ASSOCIATE_RJ:
+        return AssociateRj(fixed[1], fixed[2], fixed[3])
+    return Abort(fixed[2], fixed[3])
 
 
 def decode_p_data(body: bytes) -> tuple[PDataTf, list[Defect]]:

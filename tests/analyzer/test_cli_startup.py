@@ -7,8 +7,10 @@ timing test would pass or fail with the machine's load.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -18,6 +20,9 @@ from analyzer.cli import COMMANDS, main
 
 #: Libraries that only some commands need, each costing tenths of a second to import.
 HEAVY = ("textual", "rich", "pynetdicom", "pydicom", "dask", "distributed", "pyarrow", "pyshark")
+#: What only ``analyze --jobs`` (processes) and ``analyze --dask`` (a cluster) need.
+SCALE = ("analyzer.scale.jobs", "analyzer.cli.scaled", "analyzer.scale.runner")
+ECHO = Path(__file__).resolve().parents[2] / "samples" / "echo.pcap"
 
 
 def loaded_after(code: str, wanted: tuple[str, ...] = HEAVY) -> list[str]:
@@ -48,6 +53,19 @@ def test_analyze_imports_no_interactive_or_cluster_library() -> None:
     # pydicom (dictionaries) and pynetdicom (status tables) are what analysing uses.
     unwanted = ("textual", "rich", "dask", "distributed", "pyarrow", "pyshark", "asyncio")
     assert loaded_after("import analyzer.cli.analyze", unwanted) == []
+
+
+def analyze_code(*options: str) -> str:
+    """Code running ``dicomtap analyze`` on a sample, JSON Lines to nowhere."""
+    argv = ["analyze", *options, "--format", "json", "-o", os.devnull, str(ECHO)]
+    return f"from analyzer.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass"
+
+
+def test_analyze_loads_jobs_and_dask_only_when_asked() -> None:
+    assert loaded_after("import analyzer.cli.analyze", SCALE) == []
+    assert loaded_after(analyze_code(), SCALE) == []
+    jobs = loaded_after(analyze_code("--jobs", "2"), SCALE)
+    assert "analyzer.scale.jobs" in jobs and "analyzer.cli.scaled" not in jobs
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))

@@ -6,6 +6,7 @@ The expectations come from what the peers themselves reported when the samples w
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from analyzer.findings import Diagnosis
 from analyzer.model import Outcome
 from analyzer.pipeline import analyze_files
 from analyzer.store import Store
+from tests.peers import tool
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
@@ -166,6 +168,79 @@ def test_mtu_1500_capture_gives_the_same_records_as_loopback() -> None:
         ]
 
     assert summary(load("store_mtu1500.pcap")) == summary(load("store.pcap"))
+
+
+def test_snap_length_capture_gives_what_the_first_bytes_of_each_segment_hold() -> None:
+    """fail_snaplen.pcap is store.pcap with every frame cut to 200 bytes (134 bytes of TCP
+    payload): the A-ASSOCIATE-RQ/AC are cut after 128 bytes of body, past the AE titles,
+    the application context, and (in the AC) the one presentation context."""
+    cut, whole = load("fail_snaplen.pcap"), load("store.pcap")
+    pairs = list(
+        zip(
+            sorted(cut.associations(), key=lambda a: a.start_ts),
+            sorted(whole.associations(), key=lambda a: a.start_ts),
+            strict=True,
+        )
+    )
+    assert len(pairs) == 2
+    for c, w in pairs:
+        assert (c.calling_ae, c.called_ae) == (w.calling_ae, w.called_ae)
+        assert (c.rq_frame, c.ac_frame) == (w.rq_frame, w.ac_frame)
+        assert c.application_context == w.application_context == "1.2.840.10008.3.1.1.1"
+        assert c.outcome == w.outcome == Outcome.RELEASED
+        assert [(e.service, e.message_id, e.status) for e in cut.exchanges(c.id)] == [
+            (e.service, e.message_id, e.status) for e in whole.exchanges(w.id)
+        ]
+        assert cut.violations(c.id) == []
+        # What was cut is said, by the bytes the capture lost of each PDU.
+        gaps = {g.frame: g.size for g in cut.gaps(c.id)}
+        assert (c.rq_missing, c.ac_missing) == (gaps[c.rq_frame], gaps[c.ac_frame])
+        assert c.rq_missing > 0 and c.ac_missing > 0
+        # The AC's answer was captured whole; the RQ's proposal and both user information
+        # items were not, and are not made up.
+        assert [(x.id, x.result, x.accepted_transfer_syntax) for x in c.contexts] == [
+            (x.id, x.result, x.accepted_transfer_syntax) for x in w.contexts
+        ]
+        assert [x.abstract_syntax for x in c.contexts] == [None]
+        assert c.requestor_info is None
+        assert c.acceptor_info is not None and c.acceptor_info.max_pdu_length is None
+        assert {f.code for f in cut.findings(c.id)} == {"capture-gap"}
+
+
+def test_snap_length_ae_titles_are_tsharks() -> None:
+    """tshark decodes no association PDU of fail_snaplen.pcap (it needs them whole): the AE
+    titles found there are those tshark shows in the same frames of the capture it was cut
+    from."""
+    tshark = tool("tshark")
+    fields = ["frame.number", "dicom.assoc.ae.calling", "dicom.assoc.ae.called"]
+    argv = [tshark, "-n", "-d", "tcp.port==11112,dicom", "-Y", "dicom.pdu.type == 1"]
+    argv += ["-T", "fields", *(x for f in fields for x in ("-e", f))]
+
+    def titles(name: str) -> dict[int, tuple[str, str]]:
+        out = subprocess.run(
+            [*argv, "-r", str(SAMPLES / name)], capture_output=True, text=True, timeout=120
+        )
+        assert out.returncode == 0, out.stderr
+        rows = [line.split("\t") for line in out.stdout.splitlines()]
+        return {int(r[0]): (r[1], r[2]) for r in rows if r[1]}
+
+    assert titles("fail_snaplen.pcap") == {}
+    theirs = titles("store.pcap")
+    ours = {
+        a.rq_frame: (
+            (a.calling_ae or b"").decode("latin-1"),
+            (a.called_ae or b"").decode("latin-1"),
+        )
+        for a in load("fail_snaplen.pcap").associations()
+    }
+    assert (
+        ours
+        == theirs
+        == {
+            4: ("STORESCU        ", "STORESCP        "),
+            57: ("STORESCU        ", "STORESCP        "),
+        }
+    )
 
 
 def test_public_corpus() -> None:

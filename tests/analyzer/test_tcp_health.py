@@ -6,7 +6,9 @@ namespace; samples/make_samples.sh): ``fail_tcp_loss`` through a token bucket th
 packets, ``fail_tcp_zero_window`` with a receiver that sleeps while its buffer is full.
 Wireshark's ``tcp.analysis`` fields are the reference for the counts. A middlebox cannot be
 put between two peers here (no packet filter in the test kernel), so the reset after an
-idle time and the retransmissions nobody acknowledges are crafted captures.
+idle time and the retransmissions nobody acknowledges are crafted captures. A reset that
+``dicomtap proxy`` writes itself is a third party's: in a crafted pcapng carrying the proxy's
+mark, and in a real proxy run whose write timeout resets an SCP that stopped reading.
 """
 
 from __future__ import annotations
@@ -16,11 +18,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import dpkt
 import pytest
 
+from analyzer.sources.pcap import INJECTED_COMMENT
 from tests.factories import associate_ac, associate_rq, echo_rq, echo_rsp, release_rp, release_rq
+from tests.objects import big_image
 from tests.pcapgen import Conversation, write_pcap
-from tests.peers import analyze, dicomtap_argv, tool
+from tests.peers import Net, analyze, dcmtk, dicomtap_argv, running, tool, tshark_frames
+from tests.proxy.harness import PROXY_PORT, UPSTREAM_PORT, proxy, script
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
@@ -33,29 +39,8 @@ def _codes(records: list[dict[str, Any]]) -> Counter[str]:
     return Counter(r["code"] for r in records if r["type"] == "finding")
 
 
-def _tshark_frames(path: Path, display_filter: str) -> list[int]:
-    out = subprocess.run(
-        [
-            tool("tshark"),
-            "-r",
-            str(path),
-            "-Y",
-            display_filter,
-            "-T",
-            "fields",
-            "-e",
-            "frame.number",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return [int(n) for n in out.stdout.split()]
-
-
 def _tshark_count(path: Path, display_filter: str) -> int:
-    return len(_tshark_frames(path, display_filter))
+    return len(tshark_frames(path, display_filter))
 
 
 def _tshark_initial_rtts(path: Path) -> list[float]:
@@ -121,7 +106,7 @@ def test_packet_loss_on_a_real_transfer() -> None:
     (finding,) = [r for r in records if r.get("code") == "tcp-retransmissions"]
     assert (
         finding["evidence"]["frames"][0]
-        == _tshark_frames(SAMPLES / "fail_tcp_loss.pcap", RETRANSMISSIONS)[0]
+        == tshark_frames(SAMPLES / "fail_tcp_loss.pcap", RETRANSMISSIONS)[0]
     )
 
 
@@ -235,3 +220,115 @@ def test_retransmissions_that_are_acknowledged_are_not_a_dead_peer(tmp_path: Pat
     assert a["tcp"]["unanswered_retransmissions"] is None
     assert a["tcp"]["requestor"]["retransmission_bursts"] == 1
     assert "tcp-unanswered" not in _codes(records)
+
+
+# --- a relay's own reset ------------------------------------------------------------------
+
+
+def _pcapng(path: Path, frames: list[tuple[float, bytes]], marked: set[int]) -> Path:
+    """``frames`` as a pcapng; those at the indices ``marked`` carry the comment with which
+    ``dicomtap proxy`` marks what it writes itself."""
+    with open(path, "wb") as f:
+        writer = dpkt.pcapng.Writer(f, snaplen=0, linktype=dpkt.pcap.DLT_EN10MB)
+        for i, (ts, data) in enumerate(frames):
+            opts = []
+            if i in marked:
+                opts = [
+                    dpkt.pcapng.PcapngOptionLE(
+                        code=dpkt.pcapng.PCAPNG_OPT_COMMENT, text=INJECTED_COMMENT
+                    ),
+                    dpkt.pcapng.PcapngOptionLE(code=dpkt.pcapng.PCAPNG_OPT_ENDOFOPT),
+                ]
+            block = dpkt.pcapng.EnhancedPacketBlockLE(pkt_data=data, opts=opts)
+            writer.writepkt(block, ts=ts)
+    return path
+
+
+def test_a_reset_the_relay_wrote_is_a_third_partys(tmp_path: Path) -> None:
+    talk, _ = _associated(idle=300.0)
+    talk.reset(False, dt=0.0004)  # in the acceptor's name, written by the relay
+    records = analyze([_pcapng(tmp_path / "relay.pcapng", talk.frames, {len(talk.frames) - 1})])
+    (a,) = _associations(records)
+    tcp = a["tcp"]
+    assert tcp["reset"]["by"] == "third-party"
+    assert tcp["reset"]["after_silence_ms"] == pytest.approx(300_000, abs=5)
+    assert (tcp["requestor"]["resets"], tcp["acceptor"]["resets"]) == (0, 0)
+    assert tcp["third_party_resets"] == 1
+    assert (a["outcome"], a["closed_by"], a["ended_by"]) == (
+        "transport-dropped",
+        "third-party",
+        "third-party",
+    )
+    findings = {r["code"]: r for r in records if r["type"] == "finding"}
+    idle = findings["tcp-reset-after-idle"]
+    assert idle["title"] == "Connection reset by the relay after 300 s idle"
+    assert "neither AE reset the connection" in idle["explanation"]
+    assert idle["evidence"]["direction"] is None  # nobody's direction: the relay's
+    dropped = findings["transport-dropped"]
+    assert dropped["explanation"].startswith("A third party between them")
+    assert "neither AE did" in dropped["hint"]
+    for f in findings.values():  # no finding blames an AE for the reset
+        assert "on that side died" not in f["hint"], f
+    text = subprocess.run(
+        [*dicomtap_argv("analyze", "--no-progress", str(tmp_path / "relay.pcapng"))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    assert "reset (RST) by the relay between them (in the acceptor's name)" in text
+
+
+def test_the_same_reset_unmarked_is_the_acceptors(tmp_path: Path) -> None:
+    """Near miss: the same capture as a pcapng without the relay's mark."""
+    talk, _ = _associated(idle=300.0)
+    talk.reset(False, dt=0.0004)
+    records = analyze([_pcapng(tmp_path / "plain.pcapng", talk.frames, set())])
+    (a,) = _associations(records)
+    assert a["tcp"]["reset"]["by"] == "acceptor"
+    assert (a["tcp"]["acceptor"]["resets"], a["tcp"]["third_party_resets"]) == (1, 0)
+    (idle,) = [r for r in records if r.get("code") == "tcp-reset-after-idle"]
+    assert idle["title"] == "Connection reset after 300 s idle"
+
+
+@pytest.mark.peers
+def test_the_proxy_resetting_an_upstream_that_stopped_reading_blames_neither_ae(
+    net: Net, tmp_path: Path
+) -> None:
+    """A real proxy run: storescu → dicomtap proxy → an SCP that accepts the association and
+    never reads again. The proxy's write timeout resets the upstream leg (in the name of the
+    requestor, the proxy being its client there) and aborts the client leg: neither AE reset
+    anything, in the proxy's own records and in ``dicomtap analyze`` of its pcapng."""
+    big = big_image(tmp_path / "big.dcm", 16_000_000)
+    seen = tmp_path / "stubborn.txt"
+    upstream = script("stubborn.py", str(UPSTREAM_PORT), str(seen), "stall")
+    with (
+        running(net, upstream, tmp_path / "stubborn.log", port=UPSTREAM_PORT),
+        proxy(
+            net, tmp_path, "--upstream", f"127.0.0.1:{UPSTREAM_PORT}", "--write-timeout", "2"
+        ) as px,
+    ):
+        client = net.run([dcmtk("storescu"), "-aet", "BIG", "127.0.0.1", str(PROXY_PORT), str(big)])
+        assert client.returncode != 0, client.stdout
+        px.wait_log(r"#1 write timeout: the upstream read nothing for 2 s")
+        px.wait_log(r"#1 .*(aborted|closed by)")
+        assert px.stop() == 0
+    # The proxy's own records hold the client leg; its pcapng both legs.
+    legs = _associations(analyze([px.pcap]))
+    assert [a["server"]["port"] for a in legs] == [PROXY_PORT, UPSTREAM_PORT]
+    (live,) = _associations(px.records())
+    client_leg, upstream_leg = legs
+    assert live["tcp"] == client_leg["tcp"]
+    # The client leg: the proxy's A-ABORT, then its reset of a client that did not close
+    # (storescu, blocked sending), both in the acceptor's name.
+    assert client_leg["abort"]["by"] == "third-party"
+    # The upstream leg: the proxy's reset of the SCP that stopped reading, in the requestor's.
+    assert upstream_leg["closed_by"] == "third-party"
+    for a in legs:
+        tcp = a["tcp"]
+        assert tcp["reset"]["by"] == "third-party", tcp["reset"]
+        assert (tcp["requestor"]["resets"], tcp["acceptor"]["resets"]) == (0, 0)
+        assert tcp["third_party_resets"] == 1
+    findings = [r for r in analyze([px.pcap]) if r["type"] == "finding"]
+    (dropped,) = [f for f in findings if f["code"] == "transport-dropped"]
+    assert "neither AE did" in dropped["hint"]
+    assert all("on that side died" not in f["hint"] for f in findings)

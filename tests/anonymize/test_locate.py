@@ -39,11 +39,17 @@ def run(
     keep_pixels: bool = False,
     lose: int | None = None,
     max_pdv: int = 100,
+    ds: Dataset | None = None,
+    sop_instance: str = "1.2.3.4.5.6",
+    key: bytes = b"test",
 ) -> tuple[bytes, bytes, list[Pdv], Locator]:
+    """One C-STORE of ``ds`` (by default the sample) in transfer syntax ``ts``, in PDVs of at
+    most ``max_pdv`` bytes, cut at ``cuts``: the stream, the stream with the locator's edits
+    applied, the PDVs, the locator."""
     implicit = ts == IMPLICIT
-    ds = encode(sample(undefined=True), implicit)
-    stream, pdvs = p_data_stream(store_message(ds, "1.2.3.4.5.6"), max_pdv)
-    loc = Locator(UidMap(b"test"), lambda conn, ctx: ts, keep_pixels=keep_pixels)
+    encoded = encode(sample(undefined=True) if ds is None else ds, implicit)
+    stream, pdvs = p_data_stream(store_message(encoded, sop_instance), max_pdv)
+    loc = Locator(UidMap(key), lambda conn, ctx: ts, keep_pixels=keep_pixels)
     lost_at: tuple[int, int] | None = None
     for call in tap_calls(pdvs, cuts):
         if call.kind == "start":
@@ -142,3 +148,85 @@ def test_bytes_after_a_loss_are_zeroed() -> None:
     assert loc.tally.unparsed_bytes > 0
     hole = ds.index(b"?")
     assert ds[hole:].strip(b"?") == bytes(len(ds[hole:].strip(b"?")))  # all zero after it
+
+
+@pytest.mark.parametrize("cuts", [[], list(range(0, 600, 5))])
+def test_a_pseudonym_never_spells_a_hidden_value(cuts: list[int]) -> None:
+    # The digits drawn for the UID spell the patient ID: the UID is drawn again, the same
+    # new one in the command set and in the data set.
+    uid = "1.2.826.0.1.3680043.8.498.10433164596357862902001804267789563899"
+    first = UidMap(b"key").replace(uid)
+    patient_id = first[20:28]
+    ds = Dataset()
+    ds.SOPInstanceUID = uid
+    ds.PatientID = patient_id
+    _, after, pdvs, loc = run(EXPLICIT, cuts, max_pdv=64, ds=ds, sop_instance=uid, key=b"key")
+    cmd, ds_bytes = parts(after, pdvs)
+    for data in (after, cmd, ds_bytes):
+        assert patient_id.encode() not in data and uid.encode() not in data
+    new = loc.uids.replace(uid)
+    assert new != first and len(new) == len(uid) and new.startswith("2.25.")
+    command, _ = decode_command_set(cmd)
+    assert command is not None and command.affected_sop_instance_uid == new
+    assert decode(ds_bytes, False).SOPInstanceUID == new
+    assert loc.uids.pairs() == {uid: new}
+
+
+def test_a_fixed_word_never_holds_a_hidden_value() -> None:
+    # A date and time becomes 19000101000000, which holds the study time 100000: blanked.
+    ds = Dataset()
+    ds.StudyTime = "100000"
+    ds.AcquisitionDateTime = "20200101123456"
+    ds.PatientName = "DOE^JANE"
+    _, after, pdvs, _ = run(EXPLICIT, [], ds=ds)
+    _, ds_bytes = parts(after, pdvs)
+    for data in (after, ds_bytes):
+        assert b"100000" not in data and b"20200101123456" not in data
+    got = decode(ds_bytes, False)
+    assert got.AcquisitionDateTime == ""  # blanked: an empty value
+    assert got.StudyTime == "000000" and got.PatientName == "ANONYMIZ"  # replaced as always
+
+
+USER = b"jsmith.radiology@hospital.example"
+PASSCODE = b"correct horse battery staple"
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["in the user name", "in the passcode", "after the user identity", "in the AE titles"],
+)
+def test_a_cut_association_request_is_rewritten_as_far_as_it_was_captured(where: str) -> None:
+    """A capture gap (a snap length) cuts the A-ASSOCIATE-RQ: the AE titles and the user
+    identity bytes that were captured are replaced all the same, the start of a field the
+    gap cuts included."""
+    from analyzer.anonymize.hosts import AeMap
+    from dissectors.pdu.items import UserIdentityRq
+    from tests import factories as f
+
+    identity = UserIdentityRq(2, True, USER, PASSCODE)
+    pdu = f.associate_rq(called="ARCHIVE_MAIN", calling="CT_SCANNER_7", extra=(identity,))
+    body = pdu[6:]
+    cut = {
+        "in the user name": body.index(USER) + 10,
+        "in the passcode": body.index(PASSCODE) + 7,
+        "after the user identity": body.index(PASSCODE) + len(PASSCODE) + 3,
+        "in the AE titles": 40,
+    }[where]
+    loc = Locator(UidMap(b"test"), ae_titles=AeMap())
+    loc.pdu_start(1, True, 0)
+    loc.control_pdu(1, True, 1, body[:cut], len(body) - cut)
+    out = bytearray(pdu[: 6 + cut])
+    for e in loc.sorted_edits().get((1, True), []):
+        assert e.offset + e.length <= len(out)
+        out[e.offset : e.offset + e.length] = e.data if e.data is not None else bytes(e.length)
+    captured = bytes(pdu[: 6 + cut])
+    for secret in (b"ARCHIVE_MAIN", b"CT_SCANNER_7", USER, PASSCODE):
+        start = captured.find(secret[:4])
+        if start < 0:
+            continue  # not captured at all
+        seen = captured[start : start + len(secret)]
+        assert seen and bytes(out[start : start + len(seen)]) != seen
+        assert not any(
+            a == b and a not in b" \x00" for a, b in zip(out[start:], seen, strict=False)
+        ), (where, secret, bytes(out[start : start + len(seen)]))
+    assert len(out) == 6 + cut

@@ -443,3 +443,20 @@ def test_without_the_mark_the_same_abort_is_the_acceptors() -> None:
     segs += [*cap.data(False, abort(2, 0)), cap.fin(False)]
     (ended,) = [e for e in _run(segs) if isinstance(e, AssociationEnded)]
     assert ended.ended_by == Party.ACCEPTOR == ended.closed_by
+
+
+def test_connection_lookup_places_a_segment_as_the_table_does() -> None:
+    table = FlowTable(lambda _event: None)
+    segs = _echo_segments()
+    forward, backward = (A, 40000, B, 104), (B, 104, A, 40000)
+    assert table.connection(forward) is None
+    for seg in segs[:4]:  # the handshake and the A-ASSOCIATE-RQ
+        table.feed(seg)
+    conn = table.connection(forward)
+    assert conn is not None and table.connection(backward) is conn
+    assert conn.client == (A, 40000) and conn.observer.connection == 1
+    rq = segs[3]
+    assert conn.halves[0].started and conn.halves[0].offset(rq.seq) == 0
+    assert table.connection((A, 40001, B, 104)) is None
+    table.finish()
+    assert table.connection(forward) is None

@@ -13,7 +13,7 @@ import pytest
 from pydicom import dcmread
 
 from tests.objects import big_image, write_image
-from tests.peers import dcmtk, dicomtap_argv, tool
+from tests.peers import dcmtk, dicomtap_argv, tshark_frames
 
 from .mtu import dataset_bytes, digest, reorder, store, veth_pair
 
@@ -50,23 +50,7 @@ def stored(received: Path) -> dict[str, bytes]:
 
 
 def out_of_order(cap: Path) -> int:
-    fields = subprocess.run(
-        [
-            tool("tshark"),
-            "-r",
-            str(cap),
-            "-Y",
-            "tcp.analysis.out_of_order",
-            "-T",
-            "fields",
-            "-e",
-            "frame.number",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout.split()
-    return len(fields)
+    return len(tshark_frames(cap, "tcp.analysis.out_of_order"))
 
 
 @pytest.mark.parametrize("syntax", SYNTAXES)

@@ -4,17 +4,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import struct
 import time
 from pathlib import Path
 
 import pytest
 
+from analyzer.sources.clientwire import FIRST_CONNECTION, ClientWire
 from analyzer.sources.pcap import CaptureFile
 from analyzer.sources.proxy.config import RewriteConfig
 from analyzer.sources.proxy.frames import PduStream, first_header
 from analyzer.sources.proxy.pcapng import MAX_PAYLOAD, Interface, PcapngWriter, TcpLeg
 from analyzer.sources.proxy.rewrite import rewrite_ac, rewrite_rq
 from analyzer.sources.proxy.tap import ClientTap
+from analyzer.sources.proxy.transport import ends
 from dissectors import AnalysisError, CloseKind, DissectorEvent, FlowTable
 from dissectors.framing import PduFramer
 from dissectors.pdu import AssociateAc, AssociateRq, decode_pdu
@@ -125,19 +130,29 @@ def test_pdu_stream_follows_the_framer(chunk: int) -> None:
     assert frames.current_end == len(rq) + len(echo) + 6 + 0xFFFFFFFF
 
 
+def test_pdu_stream_after_a_control_pdu_left_out_in_part() -> None:
+    """An A-ASSOCIATE-RQ over the parse limit whose rest the record leaves out (a hole): it
+    ends where its header said, and the next PDU starts between PDUs."""
+    rq, release = f.associate_rq(), f.release_rq()
+    framer, frames = PduFramer(), PduStream(limit=40)
+    frames.consume(framer.receive_data(memoryview(rq[:30])))
+    assert not frames.at_boundary(30)
+    frames.consume(framer.gap(len(rq) - 30))
+    assert frames.at_boundary(len(rq)) and frames.controls == []
+    frames.consume(framer.receive_data(memoryview(release)))
+    assert frames.at_boundary(len(rq) + len(release))
+
+
 def _tap(
     emit: list[DissectorEvent], writer: PcapngWriter | None = None, parse_limit: int = 1 << 20
 ) -> tuple[ClientTap, list[str]]:
     """A tap on a flow table of its own, told where PDUs are by the observer's framer."""
     warnings: list[str] = []
     leg = TcpLeg(writer, Interface.CLIENT_LEG, ("127.0.0.1", 5000), ("127.0.0.1", 104))
-    taps: list[ClientTap] = []
-    flows = FlowTable(
-        emit.append,
-        payload=lambda _c, requestor, records, _t, _f: taps[0].framed(requestor, records),
-    )
-    taps.append(ClientTap(leg, flows.feed, parse_limit=parse_limit, warn=warnings.append))
-    return taps[0], warnings
+    wire = ClientWire(emit.append)
+    tap = ClientTap(leg, wire.feed, parse_limit=parse_limit, warn=warnings.append)
+    wire.attach(FIRST_CONNECTION, tap)
+    return tap, warnings
 
 
 def test_tap_fails_open_when_the_observer_breaks() -> None:
@@ -213,3 +228,34 @@ def test_rewrite_changes_only_what_is_asked() -> None:
     pdu_ac, _ = decode_pdu(back.data)
     assert pdu_ac.calling_ae == b"MODALITY        " and pdu_ac.called_ae == b"FRONT           "  # type: ignore[union-attr]
     assert rewrite_rq(rq, decoded, RewriteConfig()).data is rq  # nothing asked: untouched
+
+
+def test_an_upstream_reset_as_it_opened_is_a_connection_failure() -> None:
+    """asyncio has no peer address for a socket the peer reset before the transport was
+    made; the proxy must take that as a failed connection (refused and logged), not fail
+    on the missing address."""
+
+    async def made_after_reset() -> None:
+        with socket.create_server(("127.0.0.1", 0)) as server:
+            client = socket.create_connection(server.getsockname())
+            accepted, _ = server.accept()
+            accepted.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            accepted.close()  # a reset
+            time.sleep(0.05)
+            loop = asyncio.get_running_loop()
+            transport, _ = await loop.create_connection(asyncio.Protocol, sock=client)
+            with pytest.raises(ConnectionResetError):
+                ends(transport)
+            assert transport.is_closing()
+
+    asyncio.run(made_after_reset())
+
+    async def made_whole() -> None:
+        with socket.create_server(("127.0.0.1", 0)) as server:
+            loop = asyncio.get_running_loop()
+            transport, _ = await loop.create_connection(asyncio.Protocol, *server.getsockname())
+            local, remote = ends(transport)
+            assert remote == server.getsockname() and local[0] == "127.0.0.1"
+            transport.close()
+
+    asyncio.run(made_whole())

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -13,10 +13,11 @@ from textual.widgets import Input
 
 from analyzer.pipeline import analyze_files
 from analyzer.store import Store
+from tests.peers import tool, tshark_frames
 from tui import wireshark
 from tui.app import DicomtapApp
 from tui.frames import FrameNames
-from tui.save import SaveError, save, save_datasets
+from tui.save import FrameSource, SaveError, save, save_datasets
 from tui.screens.association import AssociationScreen
 from tui.screens.exchange import ExchangeScreen
 from tui.screens.main import MainScreen
@@ -80,11 +81,10 @@ def test_save_one_association_as_pcapng_reads_back_the_same(tmp_path: Path) -> N
         e.service for e in store.exchanges(first.id)
     ]
     assert a.outcome == first.outcome
-    if shutil.which("tshark"):
-        listed = subprocess.run(
-            ["tshark", "-r", str(out)], capture_output=True, text=True, timeout=60
-        )
-        assert listed.returncode == 0 and len(listed.stdout.splitlines()) > 10
+    listed = subprocess.run(
+        [tool("tshark"), "-r", str(out)], capture_output=True, text=True, timeout=60
+    )
+    assert listed.returncode == 0 and len(listed.stdout.splitlines()) > 10
 
 
 def test_save_refuses_what_it_cannot_do(tmp_path: Path) -> None:
@@ -112,26 +112,7 @@ def test_wireshark_filter_selects_the_association_s_frames(tmp_path: Path) -> No
     text = wireshark.display_filter(a, wireshark.frame_names(store.source))
     assert f"tcp.port=={a.client.port}" in text and "frame.number>=" in text
     assert "calling=STORESCU called=STORESCP" in wireshark.identifiers(a)
-    if shutil.which("tshark") is None:
-        pytest.skip("tshark is not installed")
-    listed = subprocess.run(
-        [
-            "tshark",
-            "-r",
-            str(SAMPLES / "store.pcap"),
-            "-Y",
-            text,
-            "-T",
-            "fields",
-            "-e",
-            "frame.number",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert listed.returncode == 0, listed.stderr
-    frames = [int(f) for f in listed.stdout.split()]
+    frames = tshark_frames(SAMPLES / "store.pcap", text)
     assert frames[0] == a.start_frame and frames[-1] == a.end_frame
 
 
@@ -195,16 +176,7 @@ def test_several_files_name_frames_by_file_as_wireshark_does(tmp_path: Path) -> 
     assert file == "reject_called_ae.pcap" and number == 1
     text = wireshark.display_filter(rejected, wireshark.frame_names(store.source))
     assert "frame.number>=1 &&" in text
-    if shutil.which("tshark") is None:
-        pytest.skip("tshark is not installed")
-    listed = subprocess.run(
-        ["tshark", "-r", str(SAMPLES / file), "-Y", text, "-T", "fields", "-e", "frame.number"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert listed.returncode == 0, listed.stderr
-    shown = [int(f) for f in listed.stdout.split()]
+    shown = tshark_frames(SAMPLES / file, text)
     assert shown[0] == 1 and shown[-1] == names.locate(rejected.end_frame or 0)[1]
 
     async def scenario(pilot: Pilot[None], app: DicomtapApp) -> None:
@@ -255,3 +227,98 @@ def test_data_sets_cannot_be_saved_from_a_relay(tmp_path: Path) -> None:
     with pytest.raises(SaveError, match="only be saved from capture files"):
         save_datasets(relayed, e, str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
+
+
+def _written(path: Path) -> int:
+    """Frames the pcapng at ``path`` holds, as the project's reader counts them."""
+    from analyzer.sources.pcap import read_packets
+
+    with open(path, "rb") as f:
+        return sum(1 for _ in read_packets(f))
+
+
+def test_a_running_source_without_a_capture_says_which_option_keeps_one(tmp_path: Path) -> None:
+    store = sample_store("echo.pcap")
+    relayed = Store()  # a proxy's store: its source names no file
+    relayed.source.name = "proxy"
+    relayed.source.files = ["proxy 127.0.0.1:11112"]
+    for a in store.associations():
+        relayed.put_association(a)
+    ids = [a.id for a in relayed.associations()]
+    hint = "start the proxy with --pcap FILE.pcapng to keep them"
+    with pytest.raises(SaveError) as caught:
+        save(relayed, ids, str(tmp_path / "x.pcapng"), FrameSource(None, hint))
+    assert str(caught.value) == (
+        f"frames can only be saved from capture files, not from proxy: {hint}, "
+        "or save .jsonl or .csv"
+    )
+    assert not (tmp_path / "x.pcapng").exists()
+    # a file named like the source's description is never taken for its capture
+    (tmp_path / "proxy 127.0.0.1:11112").write_bytes((SAMPLES / "echo.pcap").read_bytes())
+    relayed.source.files = [str(tmp_path / "proxy 127.0.0.1:11112")]
+    with pytest.raises(SaveError, match=r"--pcap FILE\.pcapng"):
+        save(relayed, ids, str(tmp_path / "x.pcapng"), FrameSource(None, hint))
+
+
+def test_a_running_source_s_frames_are_read_up_to_its_last_whole_block(tmp_path: Path) -> None:
+    """A capture still being written ends inside a block: what came before is saved."""
+    store = sample_store("store.pcap")
+    first = store.associations()[0]
+    whole = tmp_path / "whole.pcapng"
+    save(store, [first.id], str(whole))
+    frames = _written(whole)
+    growing = tmp_path / "growing.pcapng"
+    data = whole.read_bytes()
+    growing.write_bytes(data[: len(data) - 10])  # the last packet block is cut
+    relayed = Store()
+    relayed.put_association(first)
+    calls: list[int] = []
+
+    def files() -> list[str]:
+        calls.append(1)
+        return [str(growing)]
+
+    done = save(relayed, [first.id], str(tmp_path / "out.pcapng"), FrameSource(files))
+    assert calls == [1] and done.frames == frames - 1
+    assert _written(tmp_path / "out.pcapng") == frames - 1
+
+
+def test_an_exchange_s_data_set_from_a_running_source(tmp_path: Path) -> None:
+    """A running source's files number associations otherwise than its store (the proxy's
+    hold the upstream legs too): the exchange's data set is found by its association's
+    frames, not by its number."""
+    import pydicom
+
+    store = sample_store("store.pcap")
+    e = store.exchanges(store.associations()[0].id)[0]
+    # another association comes first in the files: it is number 1 there
+    capture = [str(SAMPLES / "echo.pcap"), str(SAMPLES / "store.pcap")]
+    done = save_datasets(store, e, str(tmp_path / "out"), FrameSource(lambda: capture))
+    assert done.files == (f"{e.sop_instance}.dcm",), done
+    ds = pydicom.dcmread(tmp_path / "out" / done.files[0])
+    assert ds.SOPInstanceUID == e.sop_instance
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{e.sop_instance}.dcm"]
+
+
+def test_the_proxy_s_pcapng_holds_every_packet_once_synced_while_it_is_open(
+    tmp_path: Path,
+) -> None:
+    """What the UI reads while the proxy runs: everything written so far, although the
+    writer thread keeps its file open and buffered."""
+    from analyzer.sources.proxy.pcapng import Interface, PcapngWriter, TcpLeg
+    from analyzer.sources.proxy.writer import BackgroundWriter
+
+    output = BackgroundWriter(lambda line: None)
+    writer = PcapngWriter(tmp_path / "relay.pcapng", output=output)
+    try:
+        leg = TcpLeg(writer, Interface.CLIENT_LEG, ("127.0.0.1", 50000), ("127.0.0.1", 104))
+        leg.open(1_000)
+        for i in range(20):
+            leg.data(True, 2_000 + i, b"x" * 100)
+        time.sleep(0.1)  # the writer thread has had its rounds: the packets wait in its buffer
+        assert (tmp_path / "relay.pcapng").stat().st_size == 0
+        assert writer.sync() == [tmp_path / "relay.pcapng"]
+        assert _written(tmp_path / "relay.pcapng") == 23
+    finally:
+        writer.close()
+        output.close()

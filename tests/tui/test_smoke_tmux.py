@@ -78,6 +78,11 @@ class Terminal:
             subprocess.run(["tmux", "send-keys", "-t", self.name, key], check=True, timeout=10)
             time.sleep(0.15)
 
+    def type(self, text: str) -> None:
+        """Type ``text`` as it is (one send: no key names)."""
+        subprocess.run(["tmux", "send-keys", "-t", self.name, "-l", text], check=True, timeout=10)
+        time.sleep(0.15)
+
     def wait(self, test: Callable[[str], bool], what: str) -> str:
         deadline = time.monotonic() + WAIT
         while True:
@@ -90,6 +95,11 @@ class Terminal:
 
     def kill(self) -> None:
         subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True, timeout=10)
+
+
+def toasts(screen: str) -> str:
+    """The notifications on ``screen``, their wrapped lines joined again."""
+    return " ".join(line.split("▌", 1)[1].strip() for line in screen.splitlines() if "▌" in line)
 
 
 @pytest.fixture
@@ -212,6 +222,16 @@ def test_proxy_with_the_tui(terminal: Callable[[list[str]], Terminal], tmp_path:
             assert messages == [["RQ", "#1"], ["RSP", "#1"], ["RQ", "#2"], ["RSP", "#2"]], screen
             t.keys("Escape")
             t.wait(lambda s: "MODALITY → PACS" in s and "Quit" in s, "back to the list")
+            # without --pcap there are no frames to save: the message says what to add
+            t.keys("W")
+            t.wait(lambda s: "enter: save" in s, "the save box")
+            t.keys("C-a", "C-k")
+            t.type(str(tmp_path / "one.pcapng"))
+            t.keys("Enter")
+            said = "Not saved: frames can only be saved from capture files, not from proxy: "
+            said += "start the proxy with --pcap FILE.pcapng to keep them, or save .jsonl or .csv"
+            t.wait(lambda s: said in toasts(s), "the message naming --pcap")
+            assert not (tmp_path / "one.pcapng").exists()
             t.keys("q")  # the relay is live: q asks first
             t.wait(lambda s: "Stop the proxy and quit?" in s, "the question")
             t.keys("n")

@@ -46,7 +46,11 @@ class BaseScreen(Screen[None]):
         if not ids:
             self.notify("No association to save.", timeout=3)
             return
-        files = [f for f in self.store.source.files if Path(f).is_file()]
+        frames = self.dicomtap.frames
+        if frames is None:
+            files = [f for f in self.store.source.files if Path(f).is_file()]
+        else:  # a running source: the name of the capture it keeps, if it keeps one
+            files = [frames.name] if frames.name else []
         stem = Path(files[0]).name.split(".")[0] if files else "dicomtap"
         suffix = ".pcapng" if files else ".jsonl"
 
@@ -59,7 +63,7 @@ class BaseScreen(Screen[None]):
     @work(thread=True, group="save")
     def _save_in_thread(self, ids: list[int], path: str) -> None:
         try:
-            done = save.save(self.store, ids, path)
+            done = save.save(self.store, ids, path, self.dicomtap.frames)
         except save.SaveError as exc:
             message, severity = f"Not saved: {exc}", "error"
         else:

@@ -316,7 +316,7 @@ class ExchangeScreen(BaseScreen):
     @work(thread=True, group="save")
     def _save_datasets(self, folder: str) -> None:
         try:
-            done = save.save_datasets(self.store, self.exchange, folder)
+            done = save.save_datasets(self.store, self.exchange, folder, self.dicomtap.frames)
         except save.SaveError as exc:
             message, severity = f"Not saved: {exc}", "error"
         else:

@@ -185,6 +185,14 @@ class LiveCapture:
             self.process.stop()
 
     @property
+    def files(self) -> list[str]:
+        """The capture files kept so far (``--write``/``--ring``), oldest first. They hold
+        every whole block of the stream as soon as it is read, before its packets are
+        analysed: what the store shows is in them (the terminal UI saves frames from
+        them)."""
+        return [str(p) for p in self._files.files] if self._files is not None else []
+
+    @property
     def stopping(self) -> bool:
         """:meth:`stop` was called."""
         return self._stop_requested.is_set()

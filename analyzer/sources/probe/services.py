@@ -88,22 +88,20 @@ def _not_accepted(name: str, sop_class: str, msg_id: int) -> ServiceRun:
     )
 
 
+def _answered(name: str, sop_class: str, msg_id: int, t0: int, rsp: Any) -> ServiceRun:
+    """A service of one response: sent at ``t0``, answered by ``rsp`` (None: no answer)."""
+    elapsed = time.perf_counter_ns() - t0
+    status = _status(rsp)
+    error = None if status is not None else f"no {name} response"
+    return ServiceRun(name, sop_class, msg_id, status, elapsed, error=error)
+
+
 def echo(assoc: Any, msg_id: int) -> ServiceRun:
     """C-ECHO."""
     if not _accepted(assoc, VERIFICATION):
         return _not_accepted("C-ECHO", VERIFICATION, msg_id)
     t0 = time.perf_counter_ns()
-    rsp = assoc.send_c_echo(msg_id=msg_id)
-    elapsed = time.perf_counter_ns() - t0
-    status = _status(rsp)
-    return ServiceRun(
-        "C-ECHO",
-        VERIFICATION,
-        msg_id,
-        status,
-        elapsed,
-        error=None if status is not None else "no C-ECHO response",
-    )
+    return _answered("C-ECHO", VERIFICATION, msg_id, t0, assoc.send_c_echo(msg_id=msg_id))
 
 
 def find_model(level: FindLevel) -> str:
@@ -217,16 +215,7 @@ def store(assoc: Any, source: Path | Dataset, sop_class: str, msg_id: int) -> Se
         rsp = assoc.send_c_store(source, msg_id=msg_id)
     except (ValueError, AttributeError) as exc:
         return ServiceRun("C-STORE", sop_class, msg_id, None, 0, error=f"cannot send: {exc}")
-    elapsed = time.perf_counter_ns() - t0
-    status = _status(rsp)
-    return ServiceRun(
-        "C-STORE",
-        sop_class,
-        msg_id,
-        status,
-        elapsed,
-        error=None if status is not None else "no C-STORE response",
-    )
+    return _answered("C-STORE", sop_class, msg_id, t0, rsp)
 
 
 class CommitReports:

@@ -5,8 +5,8 @@ and a failure has a precise cause (refused, timeout, unreachable, TLS); then it 
 socket to pynetdicom through :class:`~.client.TapSocket`, which sends and receives through
 :meth:`Wire.send` and :meth:`Wire.recv`. Every chunk goes to a
 :class:`~analyzer.sources.proxy.tap.ClientTap` (the proxy's: pcapng packets, and segments
-into a :class:`~dissectors.tcp.FlowTable` of the connection's own, which observes it as a
-capture is observed) as it is sent or read.
+into a :class:`~analyzer.sources.clientwire.ClientWire` of the connection's own, which
+observes it as a capture is observed) as it is sent or read.
 
 Received bytes are tapped at the socket, not through pynetdicom's ``EVT_DATA_RECV``: that
 event fires only for a whole PDU of a known type, so garbage, a truncated PDU or a PDU that
@@ -23,16 +23,15 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NoReturn
 
+from analyzer.sources.clientwire import FIRST_CONNECTION, ClientWire
 from analyzer.sources.proxy.pcapng import Interface as _Interface
 from analyzer.sources.proxy.pcapng import PcapngWriter, TcpLeg
 from analyzer.sources.proxy.tap import ClientTap
-from dissectors import CloseKind, DissectorEvent, FlowTable
-from dissectors.framing import FramerRecord
+from dissectors import CloseKind, DissectorEvent
 from dissectors.observer import Emit
 from dissectors.pdu import Abort, AbortReason, AbortSource
 
@@ -133,24 +132,12 @@ class Wire:
         self._keep = keep
         self._sock: socket.socket | None = None
         self._tap: ClientTap | None = None
-        # One connection's flow table: the probe numbers its connections itself; its framer
-        # says where the peer's PDUs are (the tap's framing).
-        self._flows = FlowTable(self._renumbered, keep=keep, payload=self._framed)
+        # One connection's wire: the probe numbers its connections itself.
+        self._wire = ClientWire(self._renumbered, keep=keep)
         self._buffer = bytearray()
         self._poisoned: str | None = None
         self._lock = threading.RLock()
         self._closed = [False, False]
-
-    def _framed(
-        self,
-        connection: int,
-        from_requestor: bool,
-        records: Sequence[FramerRecord],
-        ts: int,
-        frame: int | None,
-    ) -> None:
-        if self._tap is not None:
-            self._tap.framed(from_requestor, records)
 
     def _renumbered(self, event: DissectorEvent) -> None:
         self._emit(dataclasses.replace(event, connection=self.connection))
@@ -186,8 +173,9 @@ class Wire:
         local = sock.getsockname()
         leg = TcpLeg(self._pcap, INTERFACE, (str(local[0]), int(local[1])), (self.ip, self.port))
         self._tap = ClientTap(
-            leg, self._flows.feed, parse_limit=self.pdu_limit, warn=self.warnings.append
+            leg, self._wire.feed, parse_limit=self.pdu_limit, warn=self.warnings.append
         )
+        self._wire.attach(FIRST_CONNECTION, self._tap)
         self._tap.open(start_ts)
         if self.tls is not None:
             t1 = time.perf_counter_ns()
@@ -210,8 +198,8 @@ class Wire:
         if refused:
             segments += leg.rst(False, _now())
         for seg in segments:
-            self._flows.feed(seg)
-        self._flows.finish()
+            self._wire.feed(seg)
+        self._wire.finish()
         where = f"{self.ip}:{self.port}" if ":" not in self.ip else f"[{self.ip}]:{self.port}"
         if refused:
             self._trouble(Cause.REFUSED, f"connection refused by {where}: nothing listens there")
@@ -361,7 +349,7 @@ class Wire:
         with self._lock:
             tap, self._tap = self._tap, None
             if tap is not None:
-                self._flows.finish()
+                self._wire.finish()
 
 
 #: What OpenSSL says when the other end does not speak TLS at all.
@@ -379,11 +367,7 @@ def _tls_text(exc: BaseException, timeout: float) -> str:
         return f"TLS handshake: the server's certificate was not accepted ({exc.verify_message})"
     if isinstance(exc, ssl.SSLError):
         reason = exc.reason or str(exc)
-        if reason in (
-            "WRONG_VERSION_NUMBER",
-            "UNEXPECTED_EOF_WHILE_READING",
-            "RECORD_LAYER_FAILURE",
-        ):
+        if reason in _PLAIN_PORT_REASONS:
             return (
                 f"TLS handshake failed ({reason}): the port does not seem to speak TLS "
                 "(a plain DICOM port?)"

@@ -19,6 +19,7 @@ from dissectors.framing import (
     FramerRecord,
     LostSync,
     PduBody,
+    PduBodyCut,
     PduEnd,
     PduFramer,
     PduStart,
@@ -109,7 +110,7 @@ class PduStream:
                     self._end = self._pdu_end
                     if self.keep_controls:
                         self.controls.append(ControlPdu(pdu_type, body, self._start, self._end))
-                case PduEnd():
+                case PduEnd() | PduBodyCut():  # a cut control PDU ends where it declared
                     self._in_pdu = False
                     self._end = self._pdu_end
                 case LostSync():

@@ -46,6 +46,8 @@ MAX_PAYLOAD = 65_000
 INJECTED = INJECTED_COMMENT  # read back by the pcapng reader: a third party's bytes
 
 PSH = 0x08
+Comment = str | tuple[str, ...] | None
+"""A packet's comment, or its comments (one ``opt_comment`` each)."""
 _MAC_CLIENT = bytes.fromhex("020000000001")
 _MAC_SERVER = bytes.fromhex("020000000002")
 
@@ -97,7 +99,7 @@ class PcapngWriter:
         self._size = 0
         self._epb = dpkt.pcapng.EnhancedPacketBlockLE()
         self._file, self._writer = self._open(self.path)
-        self._batch: Batch[tuple[Interface, int, bytes, str | None]] | None = None
+        self._batch: Batch[tuple[Interface, int, bytes, Comment]] | None = None
         if output is not None:
             self._batch = Batch(output, self._write_all)
 
@@ -148,7 +150,7 @@ class PcapngWriter:
         else:
             self._output.submit(named, size)
 
-    def _write(self, interface: Interface, ts: int, data: bytes, comment: str | None) -> None:
+    def _write(self, interface: Interface, ts: int, data: bytes, comment: Comment) -> None:
         if self._file.closed:
             return
         epb = self._epb  # one block object, refilled for each packet (on one thread)
@@ -156,21 +158,25 @@ class PcapngWriter:
         epb.ts_high = ts >> 32
         epb.ts_low = ts & 0xFFFFFFFF
         epb.pkt_data = data  # dpkt sets both lengths from it
-        epb.opts = _options((dpkt.pcapng.PCAPNG_OPT_COMMENT, comment)) if comment else []
+        if not comment:
+            epb.opts = []
+        else:
+            comments = (comment,) if isinstance(comment, str) else comment
+            epb.opts = _options(*((dpkt.pcapng.PCAPNG_OPT_COMMENT, c) for c in comments))
         self._writer.writepkt(epb)
         self._size += len(epb)
         if self.max_size is not None and self._size >= self.max_size:
             self._rotate()
 
-    def _write_all(self, packets: list[tuple[Interface, int, bytes, str | None]]) -> None:
+    def _write_all(self, packets: list[tuple[Interface, int, bytes, Comment]]) -> None:
         try:
             for packet in packets:
                 self._write(*packet)
         except OSError as exc:  # an error names the file
             raise OSError(exc.errno, exc.strerror, str(self.files[-1])) from None
 
-    def packet(self, interface: Interface, ts: int, data: bytes, comment: str | None = None) -> int:
-        """Write one packet; returns its frame number."""
+    def packet(self, interface: Interface, ts: int, data: bytes, comment: Comment = None) -> int:
+        """Write one packet (with a comment, or several); returns its frame number."""
         self.frames += 1
         if self._batch is None:
             self._do(lambda: self._write(interface, ts, data, comment))
@@ -186,6 +192,15 @@ class PcapngWriter:
                 self._file.flush()
 
         self._do(flush)
+
+    def sync(self) -> list[Path]:
+        """Make every packet written so far readable in the files, then return them (oldest
+        first): for a reader of the files while the proxy runs. Waits for the writer thread
+        (never call it from there)."""
+        self.flush()
+        if self._output is not None:
+            self._output.wait()
+        return list(self.files)
 
     def close(self) -> None:
         """Flush and close the current file (after what is queued)."""

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from analyzer.builder import ModelBuilder
-from dissectors import ConnectionWithoutDicom, DissectorEvent, FlowTable
-from dissectors.framing import FramerRecord
+from analyzer.sources.clientwire import ClientWire
+from dissectors import ConnectionWithoutDicom, DissectorEvent
 
 from .access import AccessPolicy
 from .admission import Admission
@@ -23,7 +23,6 @@ from .tls import client_context
 
 if TYPE_CHECKING:
     from .session import Session
-    from .tap import ClientTap
 
 __all__ = ["Runtime", "Target"]
 
@@ -42,9 +41,10 @@ class Target:
 class Runtime:
     """State shared by the sessions of one proxy run (all used from the event loop thread).
 
-    The client legs go through one :class:`~dissectors.tcp.FlowTable`, as the segments of a
-    capture do, so connection numbers are the flow table's: connections are numbered in the
-    order their SYN is recorded, which is the order they were accepted."""
+    The client legs go through one :class:`~analyzer.sources.clientwire.ClientWire` (a flow
+    table, as the segments of a capture go through), so connection numbers are the flow
+    table's: connections are numbered in the order their SYN is recorded, which is the order
+    they were accepted."""
 
     config: ProxyConfig
     builder: ModelBuilder
@@ -53,9 +53,8 @@ class Runtime:
     access: AccessPolicy
     recorder: Recorder
     admission: Admission[Session] = field(init=False)
-    flows: FlowTable = field(init=False)
-    taps: dict[int, ClientTap] = field(default_factory=dict)
-    """The client leg of each connection being recorded, by connection number."""
+    wire: ClientWire = field(init=False)
+    """The client legs: their flow table, and the tap of each connection being recorded."""
     next_connection: int = 1
     _last_ts: int = 0
     _contexts: dict[TlsConfig, ssl.SSLContext] = field(default_factory=dict)
@@ -63,9 +62,7 @@ class Runtime:
     def __post_init__(self) -> None:
         self.admission = Admission(self.config.limits)
         ports = frozenset(lst.address.port for lst in self.config.listeners)
-        self.flows = FlowTable(
-            self._emit, server_ports=ports, keep=self.config.keep, payload=self._framed
-        )
+        self.wire = ClientWire(self._emit, server_ports=ports, keep=self.config.keep)
         # Build TLS contexts up front: a bad certificate is a start-up error, not a runtime one.
         wanted = [self.config.upstream_tls, *(r.tls for r in self.config.routes)]
         for tls in wanted:
@@ -89,20 +86,6 @@ class Runtime:
         recorded before it."""
         ts = self.now()
         self.recorder.add(lambda: self.log.event(connection, text, ts))
-
-    def _framed(
-        self,
-        connection: int,
-        from_requestor: bool,
-        records: Sequence[FramerRecord],
-        ts: int,
-        frame: int | None,
-    ) -> None:
-        """The observer's framer read these records: the connection's tap learns where its
-        PDUs are."""
-        tap = self.taps.get(connection)
-        if tap is not None:
-            tap.framed(from_requestor, records)
 
     def _emit(self, event: DissectorEvent) -> None:
         """Observer events into the model; a connection without DICOM is reported at once

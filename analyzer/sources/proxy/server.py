@@ -53,13 +53,16 @@ async def run_proxy(
     out: IO[str] | None = sys.stdout,
     generator: str = "dicomtap",
     ready: Callable[[list[Address]], None] | None = None,
+    pcap_opened: Callable[[PcapngWriter], None] | None = None,
 ) -> None:
     """Relay and observe until ``stop`` is set, then shut down gracefully.
 
     Everything observed goes into ``store``; the live log goes to ``out`` (None: only to the
     log file, if configured). ``ready`` is called with the bound addresses once every
-    listener accepts. Raises :class:`~.config.ConfigError` for a start-up problem (address
-    in use, unreadable TLS files, unwritable output), before anything was accepted.
+    listener accepts. ``pcap_opened`` is given the pcapng writer (``--pcap``) once it is
+    open, for a reader of its files while the proxy runs (the terminal UI). Raises
+    :class:`~.config.ConfigError` for a start-up problem (address in use, unreadable TLS
+    files, unwritable output), before anything was accepted.
     """
     loop = asyncio.get_running_loop()
     oc = config.output
@@ -95,6 +98,8 @@ async def run_proxy(
                 oc.pcap, max_size=oc.pcap_max_size, keep=oc.keep_files, output=writer
             )
             closers.append(pcap.close)
+            if pcap_opened is not None:
+                pcap_opened(pcap)
     except OSError as exc:
         for close in reversed(closers):
             close()
@@ -192,7 +197,7 @@ async def run_proxy(
                 with contextlib.suppress(asyncio.CancelledError):
                     await regular
         recorder.drain()
-        rt.flows.finish()
+        rt.wire.finish()
         rt.builder.finish()
         store.finish()
         for close in reversed(closers):

@@ -42,7 +42,7 @@ from .rewrite import rewrite_rq
 from .runtime import Runtime, Target
 from .sides import Side
 from .tap import ClientTap
-from .transport import close, reset, upstream_error
+from .transport import close, ends, reset, upstream_error
 
 __all__ = ["Session"]
 
@@ -84,9 +84,9 @@ class Session:
         # numbered in the order they were accepted.
         leg = TcpLeg(rt.pcap, Interface.CLIENT_LEG, (peer[0], peer[1]), (local[0], local[1]))
         self.tap = ClientTap(
-            leg, rt.flows.feed, parse_limit=rt.config.limits.max_parse_pdu, warn=self._warn
+            leg, rt.wire.feed, parse_limit=rt.config.limits.max_parse_pdu, warn=self._warn
         )
-        rt.taps[connection] = self.tap
+        rt.wire.attach(connection, self.tap)
         rt.record(partial(self.tap.open, rt.now()))
 
     # --- entry -----------------------------------------------------------------------
@@ -135,7 +135,7 @@ class Session:
             if self.rt.pcap is not None:
                 self.rt.record(self.rt.pcap.flush)
             self.rt.record(partial(self.rt.log.forget, self.id))
-            self.rt.record(partial(self.rt.taps.pop, self.id, None))
+            self.rt.record(partial(self.rt.wire.detach, self.id))
 
     def _warn(self, text: str) -> None:
         self.rt.event(self.id, text)
@@ -317,14 +317,13 @@ class Session:
                     ssl=target.tls,
                     server_hostname=target.address.host if target.tls else None,
                 )
+            local, remote = ends(transport)
         except (OSError, TimeoutError, ssl.SSLError) as exc:
             reason = upstream_error(exc, target, timeout)
             rt.event(self.id, f"cannot relay: {reason}")
             await self._refuse(UPSTREAM_UNREACHABLE, rt.config.on_upstream_failure, calling, called)
             return False
-        local = transport.get_extra_info("sockname")
-        remote = transport.get_extra_info("peername")
-        leg = TcpLeg(rt.pcap, Interface.UPSTREAM_LEG, (local[0], local[1]), (remote[0], remote[1]))
+        leg = TcpLeg(rt.pcap, Interface.UPSTREAM_LEG, local, remote)
         rt.record(partial(leg.open, rt.now()))
         self.relay.upstream, self.relay.u_leg = upstream, leg
         route = f" (route {target.route})" if target.route else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import socket
 import ssl
 import struct
@@ -17,6 +18,7 @@ __all__ = [
     "Stop",
     "StopReason",
     "close",
+    "ends",
     "reset",
     "send",
     "upstream_error",
@@ -75,6 +77,20 @@ def send(transport: asyncio.Transport, data: bytes) -> bool:
     except (RuntimeError, OSError):  # after write_eof, or the socket is gone
         return False
     return True
+
+
+Address = tuple[str, int]
+
+
+def ends(transport: asyncio.Transport) -> tuple[Address, Address]:
+    """The local and remote address of a connection just made. A peer that reset it as it
+    opened leaves the socket without them (asyncio then reports None): that is a connection
+    failure like any other (ConnectionResetError), and the transport is aborted."""
+    local, remote = transport.get_extra_info("sockname"), transport.get_extra_info("peername")
+    if not local or not remote:
+        transport.abort()
+        raise ConnectionResetError(errno.ECONNRESET, "connection reset as it was made")
+    return (str(local[0]), int(local[1])), (str(remote[0]), int(remote[1]))
 
 
 def upstream_error(exc: BaseException, target: Target, timeout: float) -> str:

@@ -67,7 +67,7 @@ def load(path: str, association: int, *, keep: int) -> Captured:
             f"association {association} of {path} is a TCP connection that carried no DICOM: "
             "nothing to replay"
         )
-    if found.rq_ts is None:
+    if found.rq_ts is None or found.rq_missing:
         why = (
             "the capture began after its A-ASSOCIATE-RQ"
             if found.partial

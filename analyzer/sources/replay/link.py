@@ -4,8 +4,8 @@
 the peer under test (the replay accepted). What is sent and received is handed, with the
 time it was written or read, to a :class:`~analyzer.sources.proxy.tap.ClientTap` (the
 proxy's and the probe's: pcapng packets, and segments into a
-:class:`~dissectors.tcp.FlowTable` of the connection's own, which observes them as a
-capture is observed), so the replay is observed as any traffic is. While it sends, it
+:class:`~analyzer.sources.clientwire.ClientWire` of the connection's own, which observes
+them as a capture is observed), so the replay is observed as any traffic is. While it sends, it
 also reads: a peer that answers (or sends C-STORE sub-operations) while a long data set
 goes out is never left blocked on a full window. Every wait ends at a deadline.
 """
@@ -17,12 +17,12 @@ import selectors
 import socket
 import struct
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
+from analyzer.sources.clientwire import FIRST_CONNECTION, ClientWire
 from analyzer.sources.proxy.pcapng import Interface, PcapngWriter, TcpLeg
 from analyzer.sources.proxy.tap import ClientTap
-from dissectors import CloseKind, FlowTable
-from dissectors.framing import FramerRecord
+from dissectors import CloseKind
 from dissectors.observer import Emit
 
 __all__ = ["Link", "LinkClosedError", "Unreachable", "accept", "connect"]
@@ -73,15 +73,15 @@ class Link:
         local, peer = _address(sock.getsockname()), _address(sock.getpeername())
         self.peer = peer
         self.local = local
-        # The connection's own flow table observes it as a capture is observed; its framer
-        # tells the tap where the PDUs are.
-        self._flows = FlowTable(emit, keep=keep, payload=self._framed)
+        # The connection's own wire observes it as a capture is observed.
+        self._wire = ClientWire(emit, keep=keep)
         leg = TcpLeg(
             pcap, Interface.CLIENT_LEG, local if client else peer, peer if client else local
         )
         self._tap: ClientTap | None = ClientTap(
-            leg, self._flows.feed, parse_limit=_PARSE_LIMIT, warn=warn
+            leg, self._wire.feed, parse_limit=_PARSE_LIMIT, warn=warn
         )
+        self._wire.attach(FIRST_CONNECTION, self._tap)
         self._tap.open(started)
         self._selector = selectors.DefaultSelector()
         self._selector.register(sock, selectors.EVENT_READ)
@@ -230,34 +230,34 @@ class Link:
         self._rw.close()
         tap, self._tap = self._tap, None
         if tap is not None:
-            self._flows.finish()
-
-    def _framed(
-        self,
-        connection: int,
-        from_requestor: bool,
-        records: Sequence[FramerRecord],
-        ts: int,
-        frame: int | None,
-    ) -> None:
-        if self._tap is not None:
-            self._tap.framed(from_requestor, records)
+            self._wire.finish()
 
 
 def _where(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def connect(host: str, port: int, timeout: float) -> socket.socket:
-    """A connected socket to ``host:port`` (the one address given: nothing else is tried
-    than what it resolves to); raises :class:`Unreachable`."""
-    where = _where(host, port)
+#: A socket address as getaddrinfo gives it (IPv4, IPv6).
+_SockAddr = tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes]
+
+
+def _resolve(host: str, port: int, flags: int = 0) -> tuple[socket.AddressFamily, _SockAddr]:
+    """The first address ``host:port`` resolves to (family, socket address); raises
+    :class:`Unreachable`."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=flags)
     except (socket.gaierror, UnicodeError) as exc:
         why = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
         raise Unreachable(f"cannot resolve {host} ({why})") from None
     family, _, _, _, sockaddr = infos[0]
+    return family, sockaddr
+
+
+def connect(host: str, port: int, timeout: float) -> socket.socket:
+    """A connected socket to ``host:port`` (the one address given: nothing else is tried
+    than what it resolves to); raises :class:`Unreachable`."""
+    where = _where(host, port)
+    family, sockaddr = _resolve(host, port)
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
@@ -277,12 +277,7 @@ def connect(host: str, port: int, timeout: float) -> socket.socket:
 def listener(host: str, port: int) -> socket.socket:
     """A socket listening on ``host:port``; raises :class:`Unreachable` (address in use ...)."""
     where = _where(host, port)
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except (socket.gaierror, UnicodeError) as exc:
-        why = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
-        raise Unreachable(f"cannot resolve {host} ({why})") from None
-    family, _, _, _, sockaddr = infos[0]
+    family, sockaddr = _resolve(host, port, socket.AI_PASSIVE)
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
