@@ -20,6 +20,7 @@ from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import IntEnum
+from operator import attrgetter
 from typing import Any
 
 from .errors import DicomtapError
@@ -181,14 +182,34 @@ def _rebuild(cls: type, values: tuple[Any, ...]) -> Any:
     return record
 
 
-class _Pickler(pickle.Pickler):
-    def reducer_override(self, obj: Any) -> Any:
-        cls = type(obj)
-        if not dataclasses.is_dataclass(cls) or isinstance(obj, type):
-            return NotImplemented
+class _Reducers(dict[type, Callable[[Any], Any]]):
+    """A pickler's dispatch table that makes, on first sight of a dataclass, its reducer:
+    the field values read in one C call (:func:`operator.attrgetter`), rebuilt by
+    :func:`_rebuild`. Other types are pickled as usual."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._plain: set[type] = set()
+
+    def __missing__(self, cls: type) -> Callable[[Any], Any]:
+        if cls in self._plain or not dataclasses.is_dataclass(cls):
+            self._plain.add(cls)
+            raise KeyError(cls)
         names = _names(cls)
-        rebuild: Callable[[type, tuple[Any, ...]], Any] = _rebuild
-        return rebuild, (cls, tuple(getattr(obj, name) for name in names))
+        get = attrgetter(*names) if len(names) != 1 else (lambda obj: (getattr(obj, names[0]),))
+
+        def reduce(obj: Any) -> tuple[Callable[[type, tuple[Any, ...]], Any], tuple[Any, ...]]:
+            return _rebuild, (cls, get(obj))
+
+        self[cls] = reduce
+        return reduce
+
+
+_REDUCERS = _Reducers()
+
+
+class _Pickler(pickle.Pickler):
+    dispatch_table = _REDUCERS
 
 
 class IdTable:
@@ -247,13 +268,14 @@ class IdTable:
 class Column(IntEnum):
     """The columns of a spilling store's index (an :class:`IdTable`) of spilled associations."""
 
-    ASSOCIATION_OFFSET = 0
-    ASSOCIATION_LENGTH = 1
-    REST_OFFSET = 2
-    REST_LENGTH = 3
-    START = 4
-    EXCHANGES = 5
-    OUTCOME = 6
+    BLOCK_OFFSET = 0
+    """Where the batch of associations spilled together begins in the spill file."""
+    BLOCK_LENGTH = 1
+    SLOT = 2
+    """The association's place in its batch."""
+    START = 3
+    EXCHANGES = 4
+    OUTCOME = 5
     """Index in the members of :class:`~analyzer.model.Outcome`, -1 for None."""
 
 

@@ -144,8 +144,7 @@ class Store:
         self._chunks_of: dict[int, list[Ref]] = {}  # exchanges of open associations
         self._held = 0  # estimated bytes of records in memory (spilling store)
         self._relieve_at = spill.budget if spill is not None else 0
-        self._loaded: OrderedDict[int, tuple[list[Any], ...]] = OrderedDict()
-        self._loaded_associations: OrderedDict[int, Association] = OrderedDict()
+        self._loaded: OrderedDict[int, list[Any]] = OrderedDict()  # blocks read back
         self._keep: frozenset[int] | None = None  # a subset of a spilling store: its ids
         self._keep_wide: int | None = None
         self.keep_pdus = keep_pdus
@@ -225,9 +224,20 @@ class Store:
         assert self.spill is not None
         budget = self.spill.budget
         target = budget // 2
+        block: list[tuple[Association, tuple[list[Any], ...]]] = []
+        weight = 0
         while self._held > target and self._ended:
             aid, _ = self._ended.popitem(last=False)
-            self._spill_association(aid)
+            entry = self._take(aid)
+            if entry is None:
+                continue
+            block.append(entry[:2])
+            weight += entry[2]
+            if len(block) >= _BLOCK or weight >= _BLOCK_WEIGHT:
+                self._spill_block(block)
+                block, weight = [], 0
+        if block:
+            self._spill_block(block)
         if self._held > target:
             for aid in [
                 i
@@ -245,10 +255,11 @@ class Store:
             self._file = SpillFile(self.spill.directory)
         return self._file
 
-    def _spill_association(self, aid: int) -> None:
+    def _take(self, aid: int) -> tuple[Association, tuple[list[Any], ...], int] | None:
+        """Association ``aid`` and every record about it, out of the tables; their weight."""
         a = self._associations.pop(aid, None)
         if a is None:
-            return
+            return None
         rest = Spilled(
             self._exchanges_of.pop(aid, []),
             self._findings_of.pop(aid, []),
@@ -257,12 +268,18 @@ class Store:
             self._notes_of.pop(aid, []),
             self._links_of.pop(aid, []),
         )
-        self._held -= ASSOCIATION_WEIGHT + rest.weight()
-        file = self._spill_file()
-        a_ref = file.append(a)
-        rest_ref = file.append(rest.batch())
-        outcome = _OUTCOMES.index(a.outcome) if a.outcome is not None else -1
-        self._spilled.set(aid, (*a_ref, *rest_ref, a.start_ts, a.exchanges, outcome))
+        weight = ASSOCIATION_WEIGHT + rest.weight()
+        self._held -= weight
+        return a, rest.batch(), weight
+
+    def _spill_block(self, block: list[tuple[Association, tuple[list[Any], ...]]]) -> None:
+        """Write ended associations, each with its records, as one batch: one pickling for
+        many small records, which share what they repeat (a server's endpoint, a TCP
+        summary of a SYN)."""
+        offset, length = self._spill_file().append(block)
+        for slot, (a, _) in enumerate(block):
+            outcome = _OUTCOMES.index(a.outcome) if a.outcome is not None else -1
+            self._spilled.set(a.id, (offset, length, slot, a.start_ts, a.exchanges, outcome))
 
     def _spill_exchanges(self, aid: int) -> None:
         exchanges = self._exchanges_of.pop(aid)
@@ -270,28 +287,37 @@ class Store:
         self._chunks_of.setdefault(aid, []).append(self._spill_file().append(exchanges))
 
     def _rest(self, aid: int) -> Spilled | None:
-        """The records spilled with association ``aid`` (a few are cached)."""
-        batch = self._read_back(self._loaded, aid, Column.REST_OFFSET)
-        return None if batch is None else Spilled(*batch)
+        """The records spilled with association ``aid``."""
+        entry = self._read_back(aid)
+        return None if entry is None else Spilled(*entry[1])
 
     def _spilled_association(self, aid: int) -> Association | None:
-        found = self._read_back(self._loaded_associations, aid, Column.ASSOCIATION_OFFSET)
-        assert found is None or isinstance(found, Association)
+        entry = self._read_back(aid)
+        if entry is None:
+            return None
+        found = entry[0]
+        assert isinstance(found, Association)
         return found
 
-    def _read_back(self, cache: OrderedDict[int, Any], aid: int, column: Column) -> Any:
-        """The batch whose offset is in ``column`` (its length in the next), through
-        ``cache``, which keeps the last few read."""
-        if aid in cache:
-            cache.move_to_end(aid)
-            return cache[aid]
-        refs = self._spilled.get(aid)
-        if refs is None or self._file is None:
+    def _read_back(self, aid: int) -> tuple[Association, tuple[list[Any], ...]] | None:
+        """Spilled association ``aid`` with its records, from its block (the last few
+        blocks read are kept: reports read associations in about the order they ended)."""
+        spilled = self._spilled
+        if aid not in spilled or self._file is None:
             return None
-        batch = cache[aid] = self._file.read((refs[column], refs[column + 1]))
-        if len(cache) > _CACHED:
-            cache.popitem(last=False)
-        return batch
+        offset = spilled.value(aid, Column.BLOCK_OFFSET)
+        cache = self._loaded
+        block = cache.get(offset)
+        if block is None:
+            block = cache[offset] = self._file.read(
+                (offset, spilled.value(aid, Column.BLOCK_LENGTH))
+            )
+            if len(cache) > _CACHED:
+                cache.popitem(last=False)
+        else:
+            cache.move_to_end(offset)
+        entry: tuple[Association, tuple[list[Any], ...]] = block[spilled.value(aid, Column.SLOT)]
+        return entry
 
     def _visible(self, aid: int) -> bool:
         return self._keep is None or aid in self._keep or aid == self._keep_wide
@@ -459,7 +485,6 @@ class Store:
         out._lock = threading.RLock()
         out._listeners = []
         out._loaded = OrderedDict()
-        out._loaded_associations = OrderedDict()
         return out
 
     def finish(self) -> None:
@@ -646,7 +671,9 @@ class Store:
         return len(self._ids())
 
 
-_CACHED = 4  # spilled associations kept read back (a report reads each several times)
+_CACHED = 2  # blocks of spilled associations kept read back (a report reads each several times)
+_BLOCK = 256  # associations spilled in one batch, at most
+_BLOCK_WEIGHT = 1 << 20  # estimated bytes of records spilled in one batch, at most
 _OUTCOMES = tuple(Outcome)
 
 
