@@ -145,6 +145,7 @@ class Store:
         self._held = 0  # estimated bytes of records in memory (spilling store)
         self._relieve_at = spill.budget if spill is not None else 0
         self._loaded: OrderedDict[int, list[Any]] = OrderedDict()  # blocks read back
+        self._last_rest: tuple[int, Spilled | None] | None = None
         self._keep: frozenset[int] | None = None  # a subset of a spilling store: its ids
         self._keep_wide: int | None = None
         self.keep_pdus = keep_pdus
@@ -277,6 +278,7 @@ class Store:
         many small records, which share what they repeat (a server's endpoint, a TCP
         summary of a SYN)."""
         offset, length = self._spill_file().append(block)
+        self._last_rest = None  # it may say "nothing spilled" of one of these
         for slot, (a, _) in enumerate(block):
             outcome = _OUTCOMES.index(a.outcome) if a.outcome is not None else -1
             self._spilled.set(a.id, (offset, length, slot, a.start_ts, a.exchanges, outcome))
@@ -287,9 +289,15 @@ class Store:
         self._chunks_of.setdefault(aid, []).append(self._spill_file().append(exchanges))
 
     def _rest(self, aid: int) -> Spilled | None:
-        """The records spilled with association ``aid``."""
+        """The records spilled with association ``aid`` (a report asks for each kind in
+        turn: the last one asked for is kept)."""
+        last = self._last_rest
+        if last is not None and last[0] == aid:
+            return last[1]
         entry = self._read_back(aid)
-        return None if entry is None else Spilled(*entry[1])
+        rest = None if entry is None else Spilled(*entry[1])
+        self._last_rest = (aid, rest)
+        return rest
 
     def _spilled_association(self, aid: int) -> Association | None:
         entry = self._read_back(aid)
@@ -485,6 +493,7 @@ class Store:
         out._lock = threading.RLock()
         out._listeners = []
         out._loaded = OrderedDict()
+        out._last_rest = None
         return out
 
     def finish(self) -> None:
