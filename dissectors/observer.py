@@ -121,7 +121,44 @@ class AssociationObserver:
     Without a handshake the roles may be swapped once an A-ASSOCIATE-RQ shows who the
     requestor is. ``keep`` is the number of bytes kept from the start of each data set;
     ``payload`` an optional tap on the framed bytes (see the module's docstring).
+
+    What a direction needs to read DICOM (its framer's and assembler's state, the accepted
+    contexts, the exchanges) is made with the first byte either side sends: a connection
+    that never carries any (a port scan, a SYN flood, a peer that is down) costs a few
+    hundred bytes while it is open, not kilobytes.
     """
+
+    __slots__ = (
+        "_aborted",
+        "_ac",
+        "_accepted",
+        "_closes",
+        "_contexts",
+        "_emit",
+        "_exchanges",
+        "_finished",
+        "_frame",
+        "_fsm",
+        "_handshake",
+        "_idle_before_end",
+        "_keep",
+        "_last_frame",
+        "_last_pdu_end",
+        "_last_ts",
+        "_payload",
+        "_rq",
+        "_scanning",
+        "_sides",
+        "_swapped",
+        "_ts",
+        "_violation_kinds",
+        "_violations_reported",
+        "_violations_unreported",
+        "client",
+        "connection",
+        "is_dicom",
+        "server",
+    )
 
     def __init__(
         self,
@@ -151,16 +188,17 @@ class AssociationObserver:
         do not set it)."""
         self._scanning = False
         self._fsm: AssociationFsm | None = None
-        self._contexts: dict[int, str] = {}
-        self._exchanges = ExchangeTracker()
-        self._sides = (StreamSide(self, True), StreamSide(self, False))
+        # Made with the first byte (see the class doc): :meth:`_streams`.
+        self._contexts: dict[int, str] | None = None
+        self._exchanges: ExchangeTracker | None = None
+        self._sides: tuple[StreamSide, StreamSide] | None = None
         self._rq: AssociateRq | None = None
-        self._violation_kinds: dict[tuple[bool, ViolationKind, str, str | None], int] = {}
+        self._violation_kinds: dict[tuple[bool, ViolationKind, str, str | None], int] | None = None
         self._violations_reported = 0
         self._violations_unreported = 0
         self._ac: AssociateAc | None = None
         self._aborted = False  # an A-ABORT was seen (for the silence before it)
-        self._closes: list[tuple[bool, CloseKind, int, int | None, bool]] = []
+        self._closes: tuple[tuple[bool, CloseKind, int, int | None, bool], ...] = ()
         self._finished = False
         self._last_ts = ts
         self._last_frame = frame
@@ -187,7 +225,7 @@ class AssociationObserver:
         them in that side's direction, not the side itself (whole PDUs, between PDUs)."""
         if self._finished:
             raise RuntimeError("data() after finish()")
-        side = self._sides[0 if from_client else 1]
+        side = (self._sides or self._streams())[0 if from_client else 1]
         side.bytes += len(data)
         self._last_ts = ts
         self._last_frame = frame
@@ -209,7 +247,7 @@ class AssociationObserver:
 
     def gap(self, from_client: bool, size: int, ts: int, frame: int | None) -> None:
         """``size`` bytes that a side sent are missing from the capture."""
-        side = self._sides[0 if from_client else 1]
+        side = (self._sides or self._streams())[0 if from_client else 1]
         side.bytes += size
         if self.is_dicom:
             self._emit(
@@ -268,7 +306,7 @@ class AssociationObserver:
         self._last_frame = frame
         if self.is_dicom is None and not self._scanning:
             self._decide(final=True)
-        self._closes.append((from_client, kind, ts, frame, injected))
+        self._closes = (*self._closes, (from_client, kind, ts, frame, injected))
         if self.is_dicom and self._fsm is not None:
             self._fsm_closed(from_client, kind, ts, frame, injected)
 
@@ -316,8 +354,9 @@ class AssociationObserver:
         if not self.is_dicom:
             self._report_non_dicom(end_ts, end_frame)
             return
-        for side in self._sides:
+        for side in self._streams():
             side.abandon(end_ts, end_frame)
+        assert self._exchanges is not None
         for exchange in self._exchanges.finish():
             self._emit(ExchangeObserved(connection=self.connection, exchange=exchange))
         if self._fsm is not None:
@@ -346,16 +385,30 @@ class AssociationObserver:
 
     # --- detection -------------------------------------------------------------------
 
+    def _streams(self) -> tuple[StreamSide, StreamSide]:
+        """Both directions' reading state, made on first use (with the association-wide
+        state they share: the accepted contexts and the exchanges)."""
+        if self._sides is None:
+            self._contexts = {}
+            self._exchanges = ExchangeTracker()
+            self._sides = (StreamSide(self, True), StreamSide(self, False))
+        return self._sides
+
     @property
     def _requestor_side(self) -> StreamSide:
-        return self._sides[1 if self._swapped else 0]
+        return self._streams()[1 if self._swapped else 0]
 
     @property
     def _acceptor_side(self) -> StreamSide:
-        return self._sides[0 if self._swapped else 1]
+        return self._streams()[0 if self._swapped else 1]
 
     def _decide(self, final: bool = False) -> None:
-        client, server = self._sides
+        if self._sides is None and self._handshake:
+            # Nothing sent yet: no A-ASSOCIATE-RQ can be there.
+            if final:
+                self.is_dicom = False
+            return
+        client, server = self._streams()
         # No byte is lost before a verdict: ``head`` is the start of what each side sent.
         if self._handshake:
             verdict = _starts_with(client.head, PduType.A_ASSOCIATE_RQ)
@@ -409,7 +462,7 @@ class AssociationObserver:
             )
         )
         if how in (Detection.ASSOCIATE_RQ, Detection.ASSOCIATE_AC):
-            for side in self._sides:
+            for side in self._streams():
                 side.framer = PduFramer(synced=True)
             # The requestor's bytes first: a conforming acceptor sends nothing before the RQ.
             self._requestor_side.replay_held()
@@ -419,9 +472,10 @@ class AssociationObserver:
 
     def _start_scanning(self) -> None:
         self._scanning = True
-        for side in self._sides:
+        sides = self._streams()
+        for side in sides:
             side.framer = PduFramer(synced=False)
-        for side in self._sides:
+        for side in sides:
             side.replay_held()
 
     def _resynced(
@@ -554,9 +608,11 @@ class AssociationObserver:
             )
 
     def _accept_contexts(self, ac: AssociateAc) -> None:
+        contexts = self._contexts
+        assert contexts is not None  # a PDU was read: the sides were made
         for ctx in ac.presentation_contexts:
             if ctx.result == 0 and ctx.transfer_syntax:
-                self._contexts[ctx.context_id] = ctx.transfer_syntax
+                contexts[ctx.context_id] = ctx.transfer_syntax
 
     # --- DIMSE -----------------------------------------------------------------------
 
@@ -578,17 +634,21 @@ class AssociationObserver:
                 connection=self.connection, from_requestor=from_requestor, message=msg
             )
         )
-        exchange = self._exchanges.message(msg, from_requestor)
-        for code, text, m in self._exchanges.problems:
+        tracker = self._exchanges
+        assert tracker is not None  # a message was read: the sides were made
+        exchange = tracker.message(msg, from_requestor)
+        for code, text, m in tracker.problems:
             self._violation(from_requestor, ViolationKind.DIMSE, code, text, m.ts, m.frame, None)
-        self._exchanges.problems.clear()
+        tracker.problems.clear()
         if exchange is not None:
             self._emit(ExchangeObserved(connection=self.connection, exchange=exchange))
 
     # --- ending ----------------------------------------------------------------------
 
     def _report_non_dicom(self, ts: int, frame: int | None) -> None:
-        client, server = self._sides
+        sides = self._sides
+        client_head = bytes(sides[0].head) if sides is not None else b""
+        server_head = bytes(sides[1].head) if sides is not None else b""
         closed_by: bool | None = None
         kind: CloseKind | None = None
         if self._closes:
@@ -604,10 +664,10 @@ class AssociationObserver:
                 end_frame=frame,
                 handshake=self._handshake,
                 accepted=self._accepted,
-                client_head=bytes(client.head),
-                server_head=bytes(server.head),
-                bytes_from_client=client.bytes,
-                bytes_from_server=server.bytes,
+                client_head=client_head,
+                server_head=server_head,
+                bytes_from_client=sides[0].bytes if sides is not None else 0,
+                bytes_from_server=sides[1].bytes if sides is not None else 0,
                 closed_by_client=closed_by,
                 close_kind=kind,
             )
@@ -639,11 +699,14 @@ class AssociationObserver:
     def _report(self, v: Violation) -> None:
         """Emit ``v`` within the bounds (:data:`MAX_VIOLATIONS`); count it otherwise."""
         key = (v.from_requestor, v.kind, v.code, v.cell)
-        seen = self._violation_kinds.get(key, 0)
+        kinds = self._violation_kinds
+        if kinds is None:
+            kinds = self._violation_kinds = {}
+        seen = kinds.get(key, 0)
         if self._violations_reported >= MAX_VIOLATIONS or seen >= MAX_VIOLATIONS_OF_A_KIND:
             self._violations_unreported += 1
             return
-        self._violation_kinds[key] = seen + 1
+        kinds[key] = seen + 1
         self._violations_reported += 1
         self._emit(v)
 

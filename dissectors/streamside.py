@@ -36,6 +36,26 @@ if TYPE_CHECKING:
 class StreamSide:
     """One direction: its framer, its DIMSE assembler and the PDU being read."""
 
+    __slots__ = (
+        "assembler",
+        "bytes",
+        "framer",
+        "from_client",
+        "head",
+        "held",
+        "held_size",
+        "in_pdu",
+        "obs",
+        "payload",
+        "pdu_frame",
+        "pdu_injected",
+        "pdu_length",
+        "pdu_offset",
+        "pdu_ts",
+        "pdu_type",
+        "pdvs",
+    )
+
     def __init__(self, obs: AssociationObserver, from_client: bool) -> None:
         self.obs = obs
         self.from_client = from_client
@@ -44,6 +64,7 @@ class StreamSide:
         self.held: list[tuple[bytes, int, int | None, bool]] = []
         self.held_size = 0
         self.framer: PduFramer | None = None
+        assert obs._contexts is not None  # made with the sides
         self.assembler = MessageAssembler(obs._contexts.get, obs._keep)
         self.pdu_type = 0
         self.pdu_length = 0

@@ -28,6 +28,7 @@ from __future__ import annotations
 import ipaddress
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from typing import NamedTuple
 
 from .events import AnalysisError, CloseKind, Endpoint
@@ -92,8 +93,10 @@ def _carried(conn: _Connection) -> bool:
     return bool(conn.observer.is_dicom) or any(h.nxt or h.pending_bytes for h in conn.halves)
 
 
+@lru_cache(maxsize=1024)
 def endpoint(address: bytes, port: int) -> Endpoint:
-    """An :class:`Endpoint` from a packed address."""
+    """An :class:`Endpoint` from a packed address (the few a capture repeats, such as a
+    server's, are one record each)."""
     return Endpoint(str(ipaddress.ip_address(address)), port)
 
 
@@ -119,7 +122,8 @@ class _Half:
         self.base = 0
         self.nxt = 0
         self.started = False
-        self.pending: dict[int, memoryview | bytes] = {}
+        # Made with the first out-of-order segment, as ``recent`` is with the first data.
+        self.pending: dict[int, memoryview | bytes] | None = None
         self.pending_bytes = 0
         self.fin_at: int | None = None
         self.fin_ts = 0
@@ -499,17 +503,20 @@ class FlowTable:
         # Out of order: wait for what is in front of it.
         if not payload:
             return
-        previous = half.pending.get(off)
+        pending = half.pending
+        if pending is None:
+            pending = half.pending = {}
+        previous = pending.get(off)
         if previous is not None:
             if len(previous) >= len(payload):
                 if bytes(previous[: len(payload)]) != bytes(payload):
                     self._differs(conn, from_client, off, seg)
                 return
             half.pending_bytes -= len(previous)
-        half.pending[off] = payload
+        pending[off] = payload
         half.pending_bytes += len(payload)
         if half.pending_bytes > self._reorder_limit:
-            first = min(half.pending)
+            first = min(pending)
             obs.gap(from_client, first - half.nxt, seg.ts, seg.frame)
             half.nxt = first
             self._drain(conn, from_client, half, seg.ts, seg.frame)

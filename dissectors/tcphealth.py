@@ -142,6 +142,9 @@ class TcpSummary:
 
 
 class _Side:
+    """What one direction sent beyond its segment count: made with the first data, zero
+    window, reset, silence or keep-alive of that direction (see :class:`HealthTracker`)."""
+
     __slots__ = (
         "burst_first_frame",
         "burst_first_ts",
@@ -164,7 +167,6 @@ class _Side:
         "rtt_n",
         "rtt_sum",
         "seen_data",
-        "segments",
         "zw_count",
         "zw_episodes",
         "zw_frame",
@@ -175,7 +177,6 @@ class _Side:
     )
 
     def __init__(self) -> None:
-        self.segments = 0
         self.data_segments = 0
         self.max_end = 0
         self.seen_data = False
@@ -207,9 +208,9 @@ class _Side:
         self.rtt_max: int | None = None
         self.notes = 0
 
-    def summary(self) -> TcpSide:
+    def summary(self, segments: int) -> TcpSide:
         return TcpSide(
-            segments=self.segments,
+            segments=segments,
             data_segments=self.data_segments,
             retransmissions=self.retrans,
             retransmitted_bytes=self.retrans_bytes,
@@ -229,6 +230,22 @@ class _Side:
         )
 
 
+_QUIET: dict[int, TcpSide] = {}
+_QUIET_SHARED = 16
+
+
+def _quiet(segments: int) -> TcpSide:
+    """The summary of a direction that sent ``segments`` segments and nothing else worth
+    counting (a SYN, its retries, pure acknowledgements): one shared record for the few
+    counts that a scan or a flood repeats by the hundred thousand."""
+    if segments >= _QUIET_SHARED:
+        return TcpSide(segments=segments)
+    found = _QUIET.get(segments)
+    if found is None:
+        found = _QUIET[segments] = TcpSide(segments=segments)
+    return found
+
+
 def _secs(ns: int) -> str:
     return f"{ns / 1e9:.3f} s" if ns < 10_000_000_000 else f"{ns / 1e9:.1f} s"
 
@@ -240,9 +257,15 @@ def _frames(first: int | None, last: int | None) -> str:
 
 
 class HealthTracker:
-    """TCP health of one connection, fed by the flow table segment by segment."""
+    """TCP health of one connection, fed by the flow table segment by segment.
+
+    A direction's counters beyond its segment count are made with the first thing worth
+    counting that it sends (data, a zero window, a reset, a keep-alive): a connection that
+    never gets past its SYN costs a few slots, not two sets of thirty counters."""
 
     __slots__ = (
+        "_client",
+        "_client_segments",
         "_handshake_rtt",
         "_last_active",
         "_longest",
@@ -251,7 +274,8 @@ class HealthTracker:
         "_note",
         "_reset",
         "_resumed",
-        "_sides",
+        "_server",
+        "_server_segments",
         "_silences",
         "_syn_ts",
         "_synack_seen",
@@ -262,7 +286,10 @@ class HealthTracker:
     def __init__(self, connection: int, note: NoteSink) -> None:
         self.connection = connection
         self._note = note
-        self._sides = (_Side(), _Side())
+        self._client: _Side | None = None
+        self._server: _Side | None = None
+        self._client_segments = 0
+        self._server_segments = 0
         self._syn_ts: int | None = None
         self._synack_seen = False
         self._handshake_rtt: int | None = None
@@ -274,6 +301,16 @@ class HealthTracker:
         self._resumed: tuple[bool, int, int] | None = None  # (from_client, ts, silence)
         self._reset: tuple[bool, int, int | None, int | None, bool] | None = None
         self._third_party_resets = 0
+
+    def _side(self, from_client: bool) -> _Side:
+        """A direction's counters, made on first use."""
+        if from_client:
+            if self._client is None:
+                self._client = _Side()
+            return self._client
+        if self._server is None:
+            self._server = _Side()
+        return self._server
 
     def _say(
         self, side: _Side, from_client: bool, code: str, text: str, ts: int, frame: int | None
@@ -296,8 +333,10 @@ class HealthTracker:
     ) -> None:
         """Every segment, before its data (``size`` bytes on the wire) is looked at;
         ``injected``: a middlebox wrote it in ``from_client``'s direction, not that side."""
-        side = self._sides[0 if from_client else 1]
-        side.segments += 1
+        if from_client:
+            self._client_segments += 1
+        else:
+            self._server_segments += 1
         if flags & SYN:
             if not flags & ACK:
                 if self._syn_ts is None:
@@ -314,17 +353,20 @@ class HealthTracker:
             self._handshake_rtt = ts - self._syn_ts
         if window >= 0 and not flags & (SYN | FIN | RST):
             if window == 0:
+                side = self._side(from_client)
                 side.zw_count += 1
                 if side.zw_since is None:
                     side.zw_since = ts
                     side.zw_frame = frame
-            elif side.zw_since is not None:
-                self._zero_window_over(side, from_client, ts, frame)
+            else:
+                open_side = self._client if from_client else self._server
+                if open_side is not None and open_side.zw_since is not None:
+                    self._zero_window_over(open_side, from_client, ts, frame)
         if flags & RST:
             if injected:
                 self._third_party_resets += 1
             else:
-                side.resets += 1
+                self._side(from_client).resets += 1
             if self._reset is None:
                 after = None
                 resumed = self._resumed
@@ -353,7 +395,7 @@ class HealthTracker:
             self._longest_frame = frame
         if size:
             self._resumed = (from_client, ts, silence)
-        side = self._sides[0 if from_client else 1]
+        side = self._side(from_client)
         self._say(
             side,
             from_client,
@@ -386,7 +428,7 @@ class HealthTracker:
 
     def sent(self, from_client: bool, offset: int, size: int, ts: int, frame: int | None) -> None:
         """``size`` bytes of data at stream ``offset`` (``size`` > 0)."""
-        side = self._sides[0 if from_client else 1]
+        side = self._side(from_client)
         side.data_segments += 1
         end = offset + size
         if size == 1 and offset == side.max_end - 1:
@@ -421,14 +463,16 @@ class HealthTracker:
     def empty(self, from_client: bool, offset: int) -> None:
         """A segment without data, SYN, FIN or RST at stream ``offset``: a pure acknowledgement,
         or a keep-alive (or zero-window probe) when it sits just below the data sent."""
-        side = self._sides[0 if from_client else 1]
-        if offset == side.max_end - 1:
-            side.keepalives += 1
+        side = self._client if from_client else self._server
+        if offset == (side.max_end if side is not None else 0) - 1:
+            self._side(from_client).keepalives += 1
 
     def acked(self, from_client: bool, offset: int, ts: int) -> None:
         """The other side acknowledged everything below stream ``offset`` of ``from_client``'s
         direction."""
-        side = self._sides[0 if from_client else 1]
+        side = self._client if from_client else self._server
+        if side is None:
+            return  # nothing sent that an acknowledgement could answer
         pending = side.pending
         sample = None
         while pending and pending[0][0] <= offset:
@@ -466,8 +510,9 @@ class HealthTracker:
         """The connection ended: close the open episodes and summarise (``swapped``: the TCP
         server is the association requestor)."""
         unanswered = None
-        for i, side in enumerate(self._sides):
-            from_client = i == 0
+        for from_client, side in ((True, self._client), (False, self._server)):
+            if side is None:
+                continue
             if side.zw_since is not None:
                 self._zero_window_over(side, from_client, ts, frame)
             if side.burst_n >= BURST_MIN and unanswered is None:
@@ -490,7 +535,10 @@ class HealthTracker:
                 after_silence_ns=after,
                 injected=injected,
             )
-        client, server = self._sides[0].summary(), self._sides[1].summary()
+        c, s = self._client, self._server
+        n_c, n_s = self._client_segments, self._server_segments
+        client = c.summary(n_c) if c is not None else _quiet(n_c)
+        server = s.summary(n_s) if s is not None else _quiet(n_s)
         return TcpSummary(
             connection=self.connection,
             requestor=server if swapped else client,

@@ -8,6 +8,7 @@ from analyzer.filter import Filter, select
 from analyzer.findings import Diagnosis
 from analyzer.pipeline import analyze_files
 from analyzer.reports import csvout, jsonl, text
+from analyzer.spill import Spill
 from analyzer.store import Store
 from analyzer.textsafe import printable
 
@@ -131,7 +132,7 @@ def analyze(
             progress=progress,
         )
         return
-    store = Store()
+    store = Store(spill=Spill.from_environment())
     n = jobs or 1
     with user_errors(), progress_bar(progress) as bar:
         if n > 1:

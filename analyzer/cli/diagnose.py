@@ -12,7 +12,7 @@ from analyzer.findings import Diagnosis
 from analyzer.model import Severity
 from analyzer.pipeline import analyze_files
 from analyzer.reports import csvout, diagnosis, jsonl
-from analyzer.reports.common import in_start_order
+from analyzer.spill import Spill
 from analyzer.store import Store
 from analyzer.textsafe import printable
 
@@ -91,7 +91,7 @@ def diagnose(
       2  usage error, an input that cannot be read as a capture, or a report that
          cannot be written
     """
-    store = Store()
+    store = Store(spill=Spill.from_environment())
     with user_errors(), progress_bar(progress) as bar:
         analyze_files(files, store, ports=ports, rules=Diagnosis(), progress=bar)
     for note in store.source.warnings:
@@ -114,7 +114,7 @@ def _json(store: Store, out: IO[str], threshold: Severity) -> None:
         out.write(jsonl.json_line(record))
 
     emit(jsonl.header_record(store, generator()))
-    for a in in_start_order(store):
+    for a in store.by_start():
         findings = [f for f in store.findings(a.id) if f.severity >= threshold]
         if not findings:
             continue

@@ -21,7 +21,7 @@ def select(store: Store, flt: Filter) -> Store:
     they bear on whatever is shown). Records are shared, not copied; order is kept."""
     keep = {
         a.id
-        for a in store.associations()
+        for a in store.iter_associations()
         if flt.matches(Facts(a, store.exchanges(a.id), store.findings(a.id)))
     }
     return store.subset(keep, capture_wide=CAPTURE_WIDE)

@@ -137,7 +137,7 @@ def _concurrent(f: Facts) -> str:
     assert rj is not None
     others = [
         o
-        for o in f.store.associations()
+        for o in f.store.iter_associations()
         if o.id != f.a.id
         and o.server == f.a.server
         and o.start_ts <= rj.ts

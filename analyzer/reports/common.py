@@ -112,7 +112,7 @@ def plural(n: int, word: str, many: str | None = None) -> str:
 
 def in_start_order(store: Store) -> list[Association]:
     """Every association, in the order they started (then by id)."""
-    return sorted(store.associations(), key=lambda a: (a.start_ts, a.id))
+    return list(store.by_start())
 
 
 def status_text(e: Exchange) -> str:

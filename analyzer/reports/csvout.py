@@ -17,7 +17,7 @@ from analyzer.names import uid_name
 from analyzer.store import Store
 from analyzer.textsafe import printable
 
-from .common import in_start_order, iso_time, ms
+from .common import iso_time, ms
 
 _ASSOCIATION_COLUMNS = ["association", "client", "server", "calling_ae", "called_ae", "outcome"]
 
@@ -85,9 +85,9 @@ def _row(columns: Sequence[str], cells: Sequence[object]) -> dict[str, object]:
 def write(store: Store, out: IO[str]) -> None:
     """Write one row per exchange, associations in start order."""
     writer = _writer(out, COLUMNS)
-    for a in in_start_order(store):
+    for a in store.by_start():
         association = _association_cells(a)
-        for e in store.exchanges(a.id):
+        for e in store.iter_exchanges(a.id):
             cells = [
                 *association,
                 e.index,
@@ -114,7 +114,7 @@ def write_findings(store: Store, out: IO[str], min_severity: Severity = Severity
     """Write one row per finding of ``min_severity`` or worse, associations in start order
     (each association's findings in the order they were made)."""
     writer = _writer(out, FINDING_COLUMNS)
-    for a in in_start_order(store):
+    for a in store.by_start():
         association = _association_cells(a)
         for f in store.findings(a.id):
             if f.severity < min_severity:

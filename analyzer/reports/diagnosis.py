@@ -70,13 +70,13 @@ def primary_cause(findings: Iterable[Finding]) -> Finding | None:
 
 def verdict(store: Store) -> str:
     """One line: how many associations failed and why."""
-    associations = store.associations()
-    if not associations:
+    total = len(store)
+    if not total:
         return "No DICOM association found."
     causes: Counter[str] = Counter()
     failed = 0
     warnings = 0
-    for a in associations:
+    for a in store.iter_associations():
         findings = store.findings(a.id)
         cause = primary_cause(findings)
         if cause is not None:
@@ -84,7 +84,6 @@ def verdict(store: Store) -> str:
             causes[_lower_first(cause.title)] += 1
         elif any(f.severity == Severity.WARNING for f in findings):
             warnings += 1
-    total = len(associations)
     noun = "association" if total == 1 else "associations"
     if not failed:
         text = f"No failure in {total} {noun}"
@@ -136,11 +135,19 @@ def write(store: Store, out: IO[str], min_severity: Severity = Severity.INFO) ->
     lines += [f"Note: {note}; analysed up to the cut." for note in store.source.truncated]
     out.write(human_text([*lines, ""]))
     quiet: Counter[str] = Counter()
-    for a in sorted(store.associations(), key=lambda a: _rank(store, a)):
-        findings = [f for f in store.findings(a.id) if f.severity >= min_severity]
-        if not findings:
+    # Ranks, not records: a spilling store reads each association back when it is written.
+    ranked: list[tuple[int, int, int, int]] = []
+    for a in store.iter_associations():
+        if any(f.severity >= min_severity for f in store.findings(a.id)):
+            ranked.append(_rank(store, a))
+        else:
             quiet[str(a.outcome or "in progress")] += 1
-            continue
+    ranked.sort()
+    for *_, aid in ranked:
+        found = store.association(aid)
+        assert found is not None
+        a = found
+        findings = [f for f in store.findings(a.id) if f.severity >= min_severity]
         title = f"Association {a.id}: {a.client} → {a.server}"
         if a.calling_ae_title or a.called_ae_title:
             title += f"  {a.calling_ae_title or '?'} → {a.called_ae_title or '?'}"

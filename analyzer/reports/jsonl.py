@@ -41,7 +41,7 @@ from dissectors.pdu import (
     user_identity_type_text,
 )
 
-from .common import in_start_order, iso_time, ms, side
+from .common import iso_time, ms, side
 from .workflows import orphan, orphan_reason
 
 SCHEMA_VERSION = 5
@@ -296,7 +296,7 @@ def _initiated_by(a: Association, links: Sequence[Link], store: Store | None) ->
 
 
 def _exchange(store: Store, association: int, index: int) -> Exchange | None:
-    return next((e for e in store.exchanges(association) if e.index == index), None)
+    return next((e for e in store.iter_exchanges(association) if e.index == index), None)
 
 
 def exchange_record(
@@ -508,12 +508,12 @@ def header_record(store: Store, generator: str) -> dict[str, Any]:
 
 def summary_record(store: Store) -> dict[str, Any]:
     src = store.source
-    associations = store.associations()
     gone = store.forgotten  # a long-running source's store forgets old associations
+    tally = store.tally()
     return {
         "type": "summary",
-        "associations": len(associations) + gone.associations,
-        "exchanges": sum(a.exchanges for a in associations) + gone.exchanges,
+        "associations": tally.associations + gone.associations,
+        "exchanges": tally.exchanges + gone.exchanges,
         "packets": src.packets,
         "tcp_segments": src.tcp_segments,
         "first_packet": iso_time(src.first_ts),
@@ -526,10 +526,10 @@ def summary_record(store: Store) -> dict[str, Any]:
 def records(store: Store, generator: str, *, findings: bool = True) -> Iterable[dict[str, Any]]:
     """Every record, associations in start order each followed by its own records."""
     yield header_record(store, generator)
-    for a in in_start_order(store):
+    for a in store.by_start():
         links = store.links(a.id)
         yield association_record(a, links, store)
-        for e in store.exchanges(a.id):
+        for e in store.iter_exchanges(a.id):
             yield exchange_record(e, links, store)
         for v in store.violations(a.id):
             yield violation_record(v)

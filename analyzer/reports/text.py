@@ -20,7 +20,6 @@ from dissectors.pdu import context_result_text, user_identity_type_text
 from .common import (
     duration_text,
     human_text,
-    in_start_order,
     iso_time,
     outcome_text,
     side,
@@ -308,15 +307,14 @@ def association_block(store: Store, a: Association) -> list[str]:
 
 def write(store: Store, out: IO[str]) -> None:
     """Write every association, in start order, then a one-line summary."""
-    for a in in_start_order(store):
+    for a in store.by_start():
         out.write(human_text([*association_block(store, a), ""]))
     out.write(human_text([summary_line(store)]))
 
 
 def summary_line(store: Store) -> str:
-    associations = store.associations()
     src = store.source
-    if not associations:
+    if not len(store):
         text = f"No DICOM found in {src.packets} packet(s)"
         if src.tcp_segments == 0 and src.unsupported_link_types:
             kinds = ", ".join(linktype_text(t) for t in sorted(src.unsupported_link_types))
@@ -324,13 +322,13 @@ def summary_line(store: Store) -> str:
         elif src.tcp_segments == 0:
             text += " (no TCP traffic at all)"
         return text + "."
-    exchanges = sum(a.exchanges for a in associations)
+    tally = store.tally()
     counts: dict[str, int] = {}
-    for a in associations:
-        key = str(a.outcome) if a.outcome else "in progress"
-        counts[key] = counts.get(key, 0) + 1
+    for outcome, n in tally.outcomes.items():
+        key = str(outcome) if outcome else "in progress"
+        counts[key] = counts.get(key, 0) + n
     outcomes = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
     return (
-        f"{len(associations)} association(s) ({outcomes}), {exchanges} DIMSE exchange(s), "
+        f"{tally.associations} association(s) ({outcomes}), {tally.exchanges} DIMSE exchange(s), "
         f"{src.packets} packet(s) read."
     )
