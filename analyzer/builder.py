@@ -8,7 +8,7 @@ an association ends, the findings rules (if any were given) run over it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol, assert_never
 
@@ -60,6 +60,7 @@ from .model import (
     ViolationRecord,
 )
 from .names import status_meaning
+from .spill import Ref
 from .store import Store
 
 
@@ -78,6 +79,7 @@ class Rules(Protocol):
         """Findings across associations, when the source has ended."""
 
 
+_SILENT_BLOCK = 4096  # connections without DICOM per block a spilling store keeps
 _PUBLISH_EVERY_NS = 500_000_000  # republish a busy association at most twice a second
 
 
@@ -267,9 +269,12 @@ class ModelBuilder:
         self._next_id = 1
         self._dicom_servers: set[tuple[str, int]] = set()
         self._dicom_pairs: set[tuple[str, str]] = set()  # (requestor IP, acceptor IP)
-        self._silent: list[ConnectionWithoutDicom] = []
+        # Connections without DICOM, with their TCP health, until the end says which
+        # matter; a spilling store keeps full blocks of them out of memory (a port scan
+        # or a SYN flood is that many connections).
+        self._silent: list[tuple[ConnectionWithoutDicom, TcpSummary | None]] = []
+        self._silent_blocks: list[Ref] = []
         self._tcp: dict[int, TcpSummary] = {}  # connections without DICOM (yet), by number
-        self._silent_tcp: dict[int, TcpSummary] = {}
 
     def handle(self, event: DissectorEvent) -> None:
         """Apply one event."""
@@ -314,9 +319,7 @@ class ModelBuilder:
             case ConnectionWithoutDicom():
                 tcp = self._tcp.pop(event.connection, None)
                 if event.handshake:
-                    self._silent.append(event)
-                    if tcp is not None:
-                        self._silent_tcp[event.connection] = tcp
+                    self._keep_silent(event, tcp)
             case AnalysisError():
                 self._analysis_error(event)
             case _:
@@ -340,7 +343,7 @@ class ModelBuilder:
         PACS).
         """
         dicom_hosts = {ip for ip, _ in self._dicom_servers}
-        for event in self._silent:
+        for event, tcp in self._silent_seen():
             server = event.server
             if (
                 server.port not in self._dicom_ports
@@ -369,12 +372,26 @@ class ModelBuilder:
                 client_head=event.client_head,
                 server_head=event.server_head,
                 syn_answered=event.accepted,
-                tcp=self._silent_tcp.get(event.connection),
+                tcp=tcp,
             )
             self.store.put_association(record)
             self._run_rules(record)
-        self._silent.clear()
-        self._silent_tcp.clear()
+        self._silent = []
+        self._silent_blocks = []
+
+    def _keep_silent(self, event: ConnectionWithoutDicom, tcp: TcpSummary | None) -> None:
+        self._silent.append((event, tcp))
+        if len(self._silent) >= _SILENT_BLOCK:
+            ref = self.store.stash(self._silent)
+            if ref is not None:
+                self._silent_blocks.append(ref)
+                self._silent = []
+
+    def _silent_seen(self) -> Iterator[tuple[ConnectionWithoutDicom, TcpSummary | None]]:
+        """The connections without DICOM kept so far, in the order they ended."""
+        for ref in self._silent_blocks:
+            yield from self.store.unstash(ref)
+        yield from self._silent
 
     # --- events ----------------------------------------------------------------------
 

@@ -256,6 +256,18 @@ class Store:
             self._file = SpillFile(self.spill.directory)
         return self._file
 
+    def stash(self, batch: Any) -> Ref | None:
+        """Keep ``batch`` (picklable) out of memory in a spilling store: its reference for
+        :meth:`unstash`; None when this store keeps everything in memory (the caller keeps
+        the batch)."""
+        if self.spill is None:
+            return None
+        return self._spill_file().append(batch)
+
+    def unstash(self, ref: Ref) -> Any:
+        """A batch :meth:`stash` kept."""
+        return self._spill_file().read(ref)
+
     def _take(self, aid: int) -> tuple[Association, tuple[list[Any], ...], int] | None:
         """Association ``aid`` and every record about it, out of the tables; their weight."""
         a = self._associations.pop(aid, None)

@@ -9,11 +9,12 @@ import io
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from analyzer import redact
+from analyzer import builder, redact
 from analyzer.cli import main
 from analyzer.filter import Filter, select
 from analyzer.findings import Diagnosis
@@ -222,4 +223,33 @@ def test_small_associations_are_spilled_in_blocks(
     kept = analysed([capture], None)
     assert len(spilled._spilled) >= 2000
     assert len(writes) <= len(spilled._spilled) // 50
+    assert reports(spilled) == reports(kept)
+
+
+def test_connections_without_dicom_are_kept_out_of_memory_in_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Connections without DICOM wait for the end of the capture (whether they are reported
+    depends on what follows): a spilling store keeps them in blocks on disk, so a port scan
+    or a SYN flood does not grow the builder, and they are reported the same."""
+    frames = [
+        (T0 + i * 1e-5, frame(f"10.2.{i >> 8}.{i & 255}", 2048 + i, "10.0.0.2", 104, i, 0, SYN))
+        for i in range(3000)
+    ]
+    capture = write_pcap(tmp_path / "scan.pcap", frames)
+    monkeypatch.setattr(builder, "_SILENT_BLOCK", 500)
+    held: list[int] = []
+    keep = builder.ModelBuilder._keep_silent
+
+    def watched(self: builder.ModelBuilder, *args: Any) -> None:
+        keep(self, *args)
+        held.append(len(self._silent))
+
+    monkeypatch.setattr(builder.ModelBuilder, "_keep_silent", watched)
+    spilled = analysed([capture], Spill(budget=1 << 20))
+    assert len(held) == 3000 and max(held) < 500
+    held.clear()
+    kept = analysed([capture], None)
+    assert max(held) == 3000  # a store that keeps everything keeps them in memory too
+    assert len(spilled) == len(kept) == 3000
     assert reports(spilled) == reports(kept)
