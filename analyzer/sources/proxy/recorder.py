@@ -1,13 +1,21 @@
 """Recording after relaying: what the proxy relayed is written down and observed when the
-event loop has nothing more urgent to do.
+relay has nothing to do.
 
 Relaying a chunk is one ``write``; recording it (packets for the pcapng, the flow table, the
 observer, the model, the live log and the JSON Lines) costs several times more. So the relay
 only notes what to record, with the time it happened, and the :class:`Recorder` runs those
-jobs in order in slices scheduled *after* the sockets that are ready have been served
-(``call_later(0)`` callbacks run after the I/O callbacks of the same loop iteration): a
-message is forwarded first, and at most one slice of recording can stand between a socket
-becoming readable and its bytes being forwarded.
+jobs in order *while the relay is quiet*: once nothing was relayed for :data:`QUIET` seconds
+(a C-ECHO's response is forwarded before its request is observed: the observation of an
+exchange never stands between a request and its response), and then one job at a time,
+stopping as soon as a socket is readable (a request that arrives meanwhile waits for one job,
+not for the whole backlog).
+
+A relay that is never quiet (a bulk transfer, requests back to back) is recorded anyway:
+once the oldest job waiting is :data:`MAX_DELAY` seconds old, recording runs in slices of
+:data:`SLICE_NS`, each after the sockets that are ready have been served (``call_later(0)``
+callbacks run after the I/O callbacks of the same loop iteration), until it has caught up.
+So the live log and the records lag what was relayed by at most about that much while
+recording keeps up.
 
 The backlog is bounded (:data:`BACKLOG_LIMIT` bytes of relayed data not yet recorded): past
 it, recording catches up at once, so memory stays flat when recording cannot keep up with
@@ -18,23 +26,37 @@ was recorded, such as where PDUs end).
 from __future__ import annotations
 
 import asyncio
+import selectors
 import time
 from collections import deque
 from collections.abc import Callable
 
-__all__ = ["BACKLOG_LIMIT", "Recorder"]
+__all__ = ["BACKLOG_LIMIT", "MAX_DELAY", "QUIET", "SLICE_NS", "Recorder"]
 
 #: Relayed bytes waiting to be recorded before recording catches up at once.
 BACKLOG_LIMIT = 32 << 20
-#: Nanoseconds of recording per slice before the loop serves the sockets again.
-SLICE_NS = 500_000
+#: Seconds without a job added after which the relay counts as quiet (the event loop's timers
+#: wait in whole milliseconds: one is the shortest wait there is).
+QUIET = 0.001
+#: Seconds the oldest job may wait for a quiet moment before recording runs anyway.
+MAX_DELAY = 0.1
+#: Nanoseconds of recording per slice before the loop serves the sockets again, once
+#: recording no longer waits for a quiet moment.
+SLICE_NS = 2_000_000
 
 Job = Callable[[], object]
 
 
+def _selector(loop: asyncio.AbstractEventLoop | None) -> selectors.BaseSelector | None:
+    """The selector of a selector event loop, asked whether a socket is readable. It is not
+    part of asyncio's public interface: without it (another loop), recording runs in slices."""
+    selector = getattr(loop, "_selector", None)
+    return selector if isinstance(selector, selectors.BaseSelector) else None
+
+
 class Recorder:
-    """Runs recording jobs in order, after relaying. Without a loop (tests), at once.
-    ``failed`` is told about a job that raised (it never stops the others)."""
+    """Runs recording jobs in order, when the relay is quiet. Without a loop (tests), at
+    once. ``failed`` is told about a job that raised (it never stops the others)."""
 
     def __init__(
         self,
@@ -42,42 +64,90 @@ class Recorder:
         failed: Callable[[Exception], None],
         *,
         backlog_limit: int = BACKLOG_LIMIT,
+        quiet: float = QUIET,
+        max_delay: float = MAX_DELAY,
     ) -> None:
         self._loop = loop
         self._failed = failed
         self._limit = backlog_limit
+        self._quiet = quiet
+        self._max_delay = max_delay
+        self._selector = _selector(loop)
         self._jobs: deque[tuple[Job, int]] = deque()
         self._backlog = 0
         self._timer: asyncio.TimerHandle | None = None
         self._running = False
+        self._last_added = 0.0
+        self._oldest = 0.0
+        """When the oldest job waiting was added (loop time)."""
 
     @property
     def backlog(self) -> int:
         """Relayed bytes not recorded yet."""
         return self._backlog
 
+    @property
+    def waiting(self) -> int:
+        """Jobs not run yet."""
+        return len(self._jobs)
+
     def add(self, job: Job, size: int = 0) -> None:
         """Record something (``size``: the relayed bytes it holds on to)."""
+        loop = self._loop
+        if loop is None:
+            self._jobs.append((job, size))
+            self.drain()
+            return
+        now = loop.time()
+        if not self._jobs:
+            self._oldest = now
+        self._last_added = now
         self._jobs.append((job, size))
         self._backlog += size
-        if self._loop is None or self._backlog > self._limit:
+        if self._backlog > self._limit:
             self.drain()
         elif self._timer is None and not self._running:
-            self._timer = self._loop.call_later(0, self._slice)
+            self._timer = loop.call_later(self._quiet, self._due)
 
     def drain(self) -> None:
         """Run every job now (a job that calls this just goes on in order)."""
         if self._running:
             return
-        self._run(None)
+        self._run(None, yield_to_io=False)
 
-    def _slice(self) -> None:
+    def _due(self) -> None:
+        """The timer: record if the relay is quiet or the oldest job waited long enough,
+        else wait for whichever comes first."""
         self._timer = None
-        self._run(time.perf_counter_ns() + SLICE_NS)
-        if self._jobs and self._loop is not None and self._timer is None:
-            self._timer = self._loop.call_later(0, self._slice)
+        loop = self._loop
+        if not self._jobs or loop is None:
+            return
+        now = loop.time()
+        overdue = now - self._oldest >= self._max_delay
+        quiet_in = self._last_added + self._quiet - now
+        if not overdue and quiet_in > 0:
+            wait = min(quiet_in, self._oldest + self._max_delay - now)
+            self._timer = loop.call_later(wait, self._due)
+            return
+        if overdue:
+            self._run(time.perf_counter_ns() + SLICE_NS, yield_to_io=False)
+        else:
+            self._run(time.perf_counter_ns() + SLICE_NS, yield_to_io=True)
+        if self._jobs and self._timer is None:
+            # Overdue: go on after this round of I/O. Quiet but a socket is readable: go on
+            # after it was served (if that relays more, after the next quiet moment).
+            self._timer = loop.call_later(0, self._due)
 
-    def _run(self, until: int | None) -> None:
+    def _readable(self) -> bool:
+        selector = self._selector
+        if selector is None:
+            return False
+        try:
+            return bool(selector.select(0))
+        except (OSError, ValueError):  # a closed selector (shutdown)
+            return False
+
+    def _run(self, until: int | None, *, yield_to_io: bool) -> None:
         self._running = True
         jobs = self._jobs
         try:
@@ -89,6 +159,8 @@ class Recorder:
                 except Exception as exc:  # recording must never stop relaying
                     self._failed(exc)
                 if until is not None and time.perf_counter_ns() >= until:
+                    break
+                if yield_to_io and jobs and self._readable():
                     break
         finally:
             self._running = False

@@ -3,7 +3,12 @@
 While the session decides (reading the A-ASSOCIATE-RQ, connecting upstream) a :class:`Side`
 buffers what arrives and hands it out through :meth:`Side.read`, pausing the socket beyond
 :data:`BUFFER_LIMIT`. Once the relay starts, every chunk the transport reads goes straight to
-``forward`` (no queue, no copy: the very ``bytes`` object asyncio received), and flow
+``forward`` (no queue). A side is a buffered protocol: the socket is read into one buffer of
+:data:`READ_SIZE` bytes that every side of the event loop's thread shares, and each read is
+taken out of it as a ``bytes`` of its own size (the relay writes it, the recorder keeps it).
+A socket read into a new ``bytes`` of the largest read instead costs a fresh mapping of
+:data:`READ_SIZE` bytes per read (the allocator maps buffers that large), which for a small
+PDU is most of the time the relay spends on it. Flow
 control is the transport's own: when the other side's transport buffers more than its
 high-water mark, asyncio calls its protocol's ``pause_writing`` and the session stops reading
 this side until ``resume_writing``. That is the backpressure, in callbacks rather than in a
@@ -14,9 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Any, cast
 
 __all__ = ["BUFFER_LIMIT", "Side", "SideEvents"]
 
@@ -26,17 +31,24 @@ BUFFER_LIMIT = 1 << 20
 #: default (64 KiB) stalls a fast transfer every few segments; this keeps the pipe full while
 #: bounding the memory of a connection to a few MiB whatever its PDUs.
 WRITE_HIGH_WATER = 4 << 20
-#: Bytes read from a socket per wake-up.
+#: Bytes read from a socket per wake-up, at most: large reads, fewer wake-ups per megabyte.
 READ_SIZE = 1 << 20
+
+_local = threading.local()
+
+
+def read_buffer() -> memoryview:
+    """The buffer sockets are read into, one per thread (an event loop runs in one thread,
+    and a read is taken out of the buffer before the next one)."""
+    buffer: memoryview | None = getattr(_local, "buffer", None)
+    if buffer is None:
+        buffer = _local.buffer = memoryview(bytearray(READ_SIZE))
+    return buffer
 
 
 def _tune(transport: asyncio.Transport) -> None:
-    """Deep write buffers and large reads: fewer wake-ups per megabyte relayed."""
+    """Deep write buffers: fewer wake-ups per megabyte relayed."""
     transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
-    # Selector transports read at most ``max_size`` bytes per wake-up (256 KiB by
-    # default); the attribute is not part of the public Transport interface.
-    if hasattr(transport, "max_size"):
-        cast(Any, transport).max_size = READ_SIZE
 
 
 class SideEvents:
@@ -58,7 +70,7 @@ class SideEvents:
         """``side``'s transport drained."""
 
 
-class Side(asyncio.Protocol):
+class Side(asyncio.BufferedProtocol):
     """A socket of the relay: the client's (``is_client``) or the upstream's."""
 
     def __init__(
@@ -83,6 +95,7 @@ class Side(asyncio.Protocol):
         self._size = 0
         self._waiter: asyncio.Future[None] | None = None
         self._drain: asyncio.Future[None] | None = None
+        self._buffer = read_buffer()
 
     # --- asyncio.Protocol ----------------------------------------------------------
 
@@ -96,7 +109,14 @@ class Side(asyncio.Protocol):
         if self._on_made is not None:
             self._on_made(self)
 
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(self._buffer[:nbytes].tobytes())
+
     def data_received(self, data: bytes) -> None:
+        """``data`` arrived (what :meth:`buffer_updated` read, as ``bytes`` of its own)."""
         if self.events is not None:
             self.events.relay_data(self, data)
             return
