@@ -4,11 +4,12 @@ relay has nothing to do.
 Relaying a chunk is one ``write``; recording it (packets for the pcapng, the flow table, the
 observer, the model, the live log and the JSON Lines) costs several times more. So the relay
 only notes what to record, with the time it happened, and the :class:`Recorder` runs those
-jobs in order *while the relay is quiet*: once nothing was relayed for :data:`QUIET` seconds
-(a C-ECHO's response is forwarded before its request is observed: the observation of an
-exchange never stands between a request and its response), and then one job at a time,
-stopping as soon as a socket is readable (a request that arrives meanwhile waits for one job,
-not for the whole backlog).
+jobs in order *while the relay is quiet*: once nothing was relayed for :data:`QUIET` seconds,
+or for :data:`REPLY_WAIT` seconds after bytes were sent to the upstream (its reply is
+expected: a C-ECHO's response is forwarded before its request is observed, so the
+observation of an exchange does not stand between a request and its response); and then one
+job at a time, stopping as soon as a socket is readable (a request that arrives meanwhile
+waits for one job, not for the whole backlog).
 
 A relay that is never quiet (a bulk transfer, requests back to back) is recorded anyway:
 once the oldest job waiting is :data:`MAX_DELAY` seconds old, recording runs in slices of
@@ -31,18 +32,25 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-__all__ = ["BACKLOG_LIMIT", "MAX_DELAY", "QUIET", "SLICE_NS", "Recorder"]
+__all__ = ["BACKLOG_LIMIT", "JOB_BYTES", "MAX_DELAY", "QUIET", "REPLY_WAIT", "SLICE_NS", "Recorder"]
 
-#: Relayed bytes waiting to be recorded before recording catches up at once.
+#: Bytes waiting to be recorded (relayed bytes, and :data:`JOB_BYTES` for each job) before
+#: recording catches up at once.
 BACKLOG_LIMIT = 32 << 20
+#: What a job costs in memory besides the relayed bytes it holds (its closure, its entry):
+#: many small jobs are bounded too.
+JOB_BYTES = 256
 #: Seconds without a job added after which the relay counts as quiet (the event loop's timers
 #: wait in whole milliseconds: one is the shortest wait there is).
 QUIET = 0.001
+#: Seconds the relay counts as busy after a job that awaits a reply (bytes sent to the
+#: upstream, which answers a request within about a millisecond on a LAN).
+REPLY_WAIT = 0.01
 #: Seconds the oldest job may wait for a quiet moment before recording runs anyway.
 MAX_DELAY = 0.1
 #: Nanoseconds of recording per slice before the loop serves the sockets again, once
 #: recording no longer waits for a quiet moment.
-SLICE_NS = 2_000_000
+SLICE_NS = 500_000
 
 Job = Callable[[], object]
 
@@ -65,12 +73,16 @@ class Recorder:
         *,
         backlog_limit: int = BACKLOG_LIMIT,
         quiet: float = QUIET,
+        reply_wait: float = REPLY_WAIT,
         max_delay: float = MAX_DELAY,
     ) -> None:
         self._loop = loop
         self._failed = failed
         self._limit = backlog_limit
         self._quiet = quiet
+        self._reply_wait = reply_wait
+        self._busy_for = quiet
+        """How long the relay counts as busy after the last job added."""
         self._max_delay = max_delay
         self._selector = _selector(loop)
         self._jobs: deque[tuple[Job, int]] = deque()
@@ -83,7 +95,7 @@ class Recorder:
 
     @property
     def backlog(self) -> int:
-        """Relayed bytes not recorded yet."""
+        """Bytes not recorded yet (relayed bytes, and :data:`JOB_BYTES` a job)."""
         return self._backlog
 
     @property
@@ -91,22 +103,22 @@ class Recorder:
         """Jobs not run yet."""
         return len(self._jobs)
 
-    def add(self, job: Job, size: int = 0) -> None:
-        """Record something (``size``: the relayed bytes it holds on to)."""
+    def add(self, job: Job, size: int = 0, *, reply_due: bool = False) -> None:
+        """Record something (``size``: the relayed bytes it holds on to; ``reply_due``: they
+        went to a peer that is expected to answer)."""
+        cost = size + JOB_BYTES
+        self._jobs.append((job, cost))
+        self._backlog += cost
         loop = self._loop
-        if loop is None:
-            self._jobs.append((job, size))
+        if loop is None or self._backlog > self._limit:
             self.drain()
             return
         now = loop.time()
-        if not self._jobs:
+        if len(self._jobs) == 1:
             self._oldest = now
         self._last_added = now
-        self._jobs.append((job, size))
-        self._backlog += size
-        if self._backlog > self._limit:
-            self.drain()
-        elif self._timer is None and not self._running:
+        self._busy_for = self._reply_wait if reply_due else self._quiet
+        if self._timer is None and not self._running:
             self._timer = loop.call_later(self._quiet, self._due)
 
     def drain(self) -> None:
@@ -124,15 +136,14 @@ class Recorder:
             return
         now = loop.time()
         overdue = now - self._oldest >= self._max_delay
-        quiet_in = self._last_added + self._quiet - now
+        # The loop's timers fire on whole milliseconds: within half of one is as close as
+        # they can tell (and waiting for the rest would take another whole one).
+        quiet_in = self._last_added + self._busy_for - self._quiet / 2 - now
         if not overdue and quiet_in > 0:
-            wait = min(quiet_in, self._oldest + self._max_delay - now)
+            wait = min(max(quiet_in, self._quiet), self._oldest + self._max_delay - now)
             self._timer = loop.call_later(wait, self._due)
             return
-        if overdue:
-            self._run(time.perf_counter_ns() + SLICE_NS, yield_to_io=False)
-        else:
-            self._run(time.perf_counter_ns() + SLICE_NS, yield_to_io=True)
+        self._run(time.perf_counter_ns() + SLICE_NS, yield_to_io=not overdue)
         if self._jobs and self._timer is None:
             # Overdue: go on after this round of I/O. Quiet but a socket is readable: go on
             # after it was served (if that relays more, after the next quiet moment).
