@@ -41,21 +41,55 @@ def test_without_a_loop_jobs_run_at_once() -> None:
 
 
 def test_jobs_wait_for_a_quiet_relay_then_run_in_order() -> None:
-    async def main() -> tuple[list[int], list[int], float]:
+    async def main() -> tuple[list[int], list[int]]:
         loop = asyncio.get_running_loop()
         done: list[int] = []
-        rec = Recorder(loop, _failed, quiet=0.05, max_delay=10)
-        start = loop.time()
-        for n in range(5):  # a busy relay: a job every millisecond
-            rec.add(_append(done, n), 100)
+        rec = Recorder(loop, _failed, quiet=0.05, reply_wait=0.05, max_delay=10)
+        for n in range(5):  # a busy relay: bytes upstream every millisecond
+            rec.add(_append(done, n), 100, reply_due=True)
             await asyncio.sleep(0.001)
         seen_while_busy = list(done)
         await _until(lambda: len(done) == 5)
-        return seen_while_busy, done, loop.time() - start
+        return seen_while_busy, done
 
-    busy, done, _ = asyncio.run(main())
+    busy, done = asyncio.run(main())
     assert busy == []
     assert done == [0, 1, 2, 3, 4]
+
+
+def _exchanges(rec: Recorder, done: list[int], count: int, pause: float) -> None:
+    """``count`` request/answer pairs, the client pausing ``pause`` s after each answer."""
+    for n in range(count):
+        rec.add(_append(done, 2 * n), 100, reply_due=True)
+        rec.add(_append(done, 2 * n + 1), 100)
+        time.sleep(pause)
+
+
+def test_after_an_answer_recording_runs_in_the_pause_of_clients_that_pause() -> None:
+    async def main() -> list[int]:
+        loop = asyncio.get_running_loop()
+        done: list[int] = []
+        rec = Recorder(loop, _failed, quiet=0.2, reply_wait=0.2, max_delay=10)
+        _exchanges(rec, done, 4, 0.003)  # clients that think before the next request
+        await asyncio.sleep(0.02)  # far less than the quiet time
+        return done
+
+    assert asyncio.run(main()) == list(range(8))
+
+
+def test_back_to_back_requests_wait_for_a_quiet_moment() -> None:
+    async def main() -> tuple[list[int], list[int]]:
+        loop = asyncio.get_running_loop()
+        done: list[int] = []
+        rec = Recorder(loop, _failed, quiet=0.2, reply_wait=0.2, max_delay=10)
+        _exchanges(rec, done, 20, 0.0)  # the next request at once, every time
+        await asyncio.sleep(0.02)
+        early = list(done)
+        await _until(lambda: len(done) == 40)
+        return early, done
+
+    early, done = asyncio.run(main())
+    assert early == [] and done == list(range(40))
 
 
 def test_a_reply_due_keeps_the_relay_busy_longer() -> None:

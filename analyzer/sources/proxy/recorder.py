@@ -9,7 +9,11 @@ or for :data:`REPLY_WAIT` seconds after bytes were sent to the upstream (its rep
 expected: a C-ECHO's response is forwarded before its request is observed, so the
 observation of an exchange does not stand between a request and its response); and then one
 job at a time, stopping as soon as a socket is readable (a request that arrives meanwhile
-waits for one job, not for the whole backlog).
+waits for one job, not for the whole backlog). After an answer to the client, the relay is
+quiet at once if clients pause after an answer (the recorder keeps an average of the time
+from an answer to the next bytes sent upstream): recording then runs in that pause rather
+than at its end, when the next request comes; clients that send their next request at once
+(back to back) leave no pause, and recording waits for a quiet moment or the longest delay.
 
 A relay that is never quiet (a bulk transfer, requests back to back) is recorded anyway:
 once the oldest job waiting is :data:`MAX_DELAY` seconds old, recording runs in slices of
@@ -32,7 +36,16 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-__all__ = ["BACKLOG_LIMIT", "JOB_BYTES", "MAX_DELAY", "QUIET", "REPLY_WAIT", "SLICE_NS", "Recorder"]
+__all__ = [
+    "BACKLOG_LIMIT",
+    "JOB_BYTES",
+    "MAX_DELAY",
+    "PAUSE",
+    "QUIET",
+    "REPLY_WAIT",
+    "SLICE_NS",
+    "Recorder",
+]
 
 #: Bytes waiting to be recorded (relayed bytes, and :data:`JOB_BYTES` for each job) before
 #: recording catches up at once.
@@ -46,6 +59,11 @@ QUIET = 0.001
 #: Seconds the relay counts as busy after a job that awaits a reply (bytes sent to the
 #: upstream, which answers a request within about a millisecond on a LAN).
 REPLY_WAIT = 0.01
+#: Seconds a client pauses after an answer, on average, from which recording starts right
+#: after an answer rather than after a quiet moment.
+PAUSE = 0.0005
+#: Weight of the last pause in the average.
+_PAUSE_WEIGHT = 0.25
 #: Seconds the oldest job may wait for a quiet moment before recording runs anyway.
 MAX_DELAY = 0.1
 #: Nanoseconds of recording per slice before the loop serves the sockets again, once
@@ -92,6 +110,11 @@ class Recorder:
         self._last_added = 0.0
         self._oldest = 0.0
         """When the oldest job waiting was added (loop time)."""
+        self._answered: float | None = None
+        """When bytes last went to the client (loop time), until bytes go upstream."""
+        self._pause: float | None = None
+        """How long clients pause after an answer (seconds, a moving average; None until
+        a client sent a request after an answer)."""
 
     @property
     def backlog(self) -> int:
@@ -117,8 +140,24 @@ class Recorder:
         if len(self._jobs) == 1:
             self._oldest = now
         self._last_added = now
-        self._busy_for = self._reply_wait if reply_due else self._quiet
-        if self._timer is None and not self._running:
+        if reply_due:
+            self._busy_for = self._reply_wait
+            if self._answered is not None:
+                pause = now - self._answered
+                average = pause if self._pause is None else self._pause
+                self._pause = average + (pause - average) * _PAUSE_WEIGHT
+                self._answered = None
+        else:
+            self._answered = now
+            back_to_back = self._pause is not None and self._pause < PAUSE
+            self._busy_for = self._quiet if back_to_back else 0.0
+        if self._running:
+            return
+        if self._busy_for == 0.0:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = loop.call_later(0, self._due)
+        elif self._timer is None:
             self._timer = loop.call_later(self._quiet, self._due)
 
     def drain(self) -> None:
