@@ -181,31 +181,50 @@ def running_proxy(net: Net, tmp: Path, args: list[str]) -> Iterator[Process]:
 
 
 def latencies(net: Net, tmp: Path, repeat: int, echoes: int, pace: float) -> None:
-    """C-ECHO round trips direct and through the proxy, for each output configuration."""
+    """C-ECHO round trips direct and through the proxy, for each output configuration, and
+    through socat (the floor of any relay on the machine)."""
     direct: dict[str, list[float]] = {name: [] for name in OUTPUTS}
     proxied: dict[str, list[float]] = {name: [] for name in OUTPUTS}
     cpu: dict[str, list[float]] = {name: [] for name in OUTPUTS}
-    for _ in range(repeat):
-        for name, args in OUTPUTS.items():
-            with running_proxy(net, tmp, args(tmp)) as px:
-                for port, into in ((UPSTREAM, direct), (PROXY, proxied)):
-                    before = cpu_seconds(px.popen.pid)
-                    into[name] += json.loads(
-                        _in_namespace(net, "echo_latencies", str(port), str(echoes), str(pace))
-                    )
-                cpu[name].append((cpu_seconds(px.popen.pid) - before) / echoes * 1e6)
+    socat_direct: list[float] = []
+    socat: list[float] = []
+    loads: list[float] = []
+    with plain_relay(net, tmp) as relay:
+        for _ in range(repeat):
+            for name, args in OUTPUTS.items():
+                with running_proxy(net, tmp, args(tmp)) as px:
+                    for port, into in ((UPSTREAM, direct), (PROXY, proxied)):
+                        before = cpu_seconds(px.popen.pid)
+                        into[name] += _echoes(net, port, echoes, pace)
+                    cpu[name].append((cpu_seconds(px.popen.pid) - before) / echoes * 1e6)
+            if relay is not None:
+                socat_direct += _echoes(net, UPSTREAM, echoes, pace)
+                socat += _echoes(net, RELAY, echoes, pace)
+            loads.append(os.getloadavg()[0])
     paced = f", {pace:g} ms apart" if pace else ", back to back"
     print(f"\nC-ECHO round trip over {repeat} x {echoes} echoes{paced} (µs):")
     heads = ("direct p50/p99", "proxied p50/p99", "added p50/p99", "proxy CPU/echo")
     print(f"  {'proxy outputs':28s}" + "".join(f" {h:>16s}" for h in heads))
-    for name in OUTPUTS:
-        d, p = direct[name], proxied[name]
+    rows: list[tuple[str, list[float], list[float], float | None]] = [
+        (name, direct[name], proxied[name], statistics.median(cpu[name])) for name in OUTPUTS
+    ]
+    if socat:
+        rows.append(("socat (no parsing, in C)", socat_direct, socat, None))
+    for name, d, p, used in rows:
         d50, d99 = percentile(d, 0.5), percentile(d, 0.99)
         p50, p99 = percentile(p, 0.5), percentile(p, 0.99)
+        cost = f"{used:16.0f}" if used is not None else f"{'':>16s}"
         print(
             f"  {name:28s} {d50:7.0f} {d99:8.0f} {p50:7.0f} {p99:8.0f} "
-            f"{p50 - d50:7.0f} {p99 - d99:8.0f} {statistics.median(cpu[name]):16.0f}"
+            f"{p50 - d50:7.0f} {p99 - d99:8.0f} {cost}"
         )
+    print(f"  load average (1 min) during the runs: {min(loads):.1f} to {max(loads):.1f}")
+
+
+def _echoes(net: Net, port: int, echoes: int, pace: float) -> list[float]:
+    out = json.loads(_in_namespace(net, "echo_latencies", str(port), str(echoes), str(pace)))
+    assert isinstance(out, list)
+    return out
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -238,6 +257,7 @@ def throughput(net: Net, tmp: Path, files: list[Path], repeat: int, pcap: bool) 
     )
     print(f"  direct median {d:.0f} MB/s, proxied median {p:.0f} MB/s, ratio {p / d:.1%}")
     print(f"  the proxy's CPU time: {statistics.median(cpu):.2f} s per GB (median)")
+    print(f"  load average (1 min) at the end: {os.getloadavg()[0]:.1f}")
     if relayed:
         r = statistics.median(relayed)
         print(
