@@ -158,6 +158,19 @@ def test_a_relay_never_quiet_is_recorded_after_the_longest_delay() -> None:
     assert first < 0.08  # not held until the relay is quiet (it never was)
 
 
+def test_a_bulk_transfer_is_recorded_without_waiting_for_a_quiet_moment() -> None:
+    async def main() -> list[int]:
+        loop = asyncio.get_running_loop()
+        done: list[int] = []
+        rec = Recorder(loop, _failed, overdue_bytes=1 << 20, quiet=10, reply_wait=10, max_delay=10)
+        for n in range(8):  # 2 MiB to the upstream, in 256 KiB chunks
+            rec.add(_append(done, n), 256 << 10, reply_due=True)
+        await asyncio.sleep(0.02)
+        return done
+
+    assert asyncio.run(main()) == list(range(8))
+
+
 def test_the_backlog_is_bounded_in_bytes_and_jobs() -> None:
     async def main() -> tuple[list[int], int]:
         loop = asyncio.get_running_loop()

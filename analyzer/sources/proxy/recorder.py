@@ -16,7 +16,8 @@ than at its end, when the next request comes; clients that send their next reque
 (back to back) leave no pause, and recording waits for a quiet moment or the longest delay.
 
 A relay that is never quiet (a bulk transfer, requests back to back) is recorded anyway:
-once the oldest job waiting is :data:`MAX_DELAY` seconds old, recording runs in slices of
+once the oldest job waiting is :data:`MAX_DELAY` seconds old, or :data:`OVERDUE_BYTES` wait
+(a bulk transfer: its memory stays small), recording runs in slices of
 :data:`SLICE_NS`, each after the sockets that are ready have been served (``call_later(0)``
 callbacks run after the I/O callbacks of the same loop iteration), until it has caught up.
 So the live log and the records lag what was relayed by at most about that much while
@@ -50,6 +51,8 @@ __all__ = [
 #: Bytes waiting to be recorded (relayed bytes, and :data:`JOB_BYTES` for each job) before
 #: recording catches up at once.
 BACKLOG_LIMIT = 32 << 20
+#: Bytes waiting from which recording no longer waits for a quiet moment.
+OVERDUE_BYTES = 4 << 20
 #: What a job costs in memory besides the relayed bytes it holds (its closure, its entry):
 #: many small jobs are bounded too.
 JOB_BYTES = 256
@@ -90,6 +93,7 @@ class Recorder:
         failed: Callable[[Exception], None],
         *,
         backlog_limit: int = BACKLOG_LIMIT,
+        overdue_bytes: int = OVERDUE_BYTES,
         quiet: float = QUIET,
         reply_wait: float = REPLY_WAIT,
         max_delay: float = MAX_DELAY,
@@ -97,6 +101,9 @@ class Recorder:
         self._loop = loop
         self._failed = failed
         self._limit = backlog_limit
+        self._overdue_bytes = overdue_bytes
+        self._at_once = False
+        """The timer runs at the next round of the loop."""
         self._quiet = quiet
         self._reply_wait = reply_wait
         self._busy_for = quiet
@@ -153,10 +160,13 @@ class Recorder:
             self._busy_for = self._quiet if back_to_back else 0.0
         if self._running:
             return
-        if self._busy_for == 0.0:
+        if self._at_once:
+            return
+        if self._busy_for == 0.0 or self._backlog >= self._overdue_bytes:
             if self._timer is not None:
                 self._timer.cancel()
             self._timer = loop.call_later(0, self._due)
+            self._at_once = True
         elif self._timer is None:
             self._timer = loop.call_later(self._quiet, self._due)
 
@@ -170,11 +180,12 @@ class Recorder:
         """The timer: record if the relay is quiet or the oldest job waited long enough,
         else wait for whichever comes first."""
         self._timer = None
+        self._at_once = False
         loop = self._loop
         if not self._jobs or loop is None:
             return
         now = loop.time()
-        overdue = now - self._oldest >= self._max_delay
+        overdue = now - self._oldest >= self._max_delay or self._backlog >= self._overdue_bytes
         # The loop's timers fire on whole milliseconds: within half of one is as close as
         # they can tell (and waiting for the rest would take another whole one).
         quiet_in = self._last_added + self._busy_for - self._quiet / 2 - now
@@ -187,6 +198,7 @@ class Recorder:
             # Overdue: go on after this round of I/O. Quiet but a socket is readable: go on
             # after it was served (if that relays more, after the next quiet moment).
             self._timer = loop.call_later(0, self._due)
+            self._at_once = True
 
     def _readable(self) -> bool:
         selector = self._selector
