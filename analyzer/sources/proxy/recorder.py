@@ -17,9 +17,10 @@ than at its end, when the next request comes; clients that send their next reque
 
 A relay that is never quiet (a bulk transfer, requests back to back) is recorded anyway:
 once the oldest job waiting is :data:`MAX_DELAY` seconds old, or :data:`OVERDUE_BYTES` wait
-(a bulk transfer: its memory stays small), recording runs in slices of
-:data:`SLICE_NS`, each after the sockets that are ready have been served (``call_later(0)``
-callbacks run after the I/O callbacks of the same loop iteration), until it has caught up.
+(a bulk transfer: its memory stays small), recording runs in slices of up to
+:data:`SLICE_NS` (cut short after :data:`MIN_SLICE_NS` when a socket is readable), each after
+the sockets that are ready have been served (``call_later(0)`` callbacks run after the I/O
+callbacks of the same loop iteration), until it has caught up.
 So the live log and the records lag what was relayed by at most about that much while
 recording keeps up.
 
@@ -70,8 +71,10 @@ _PAUSE_WEIGHT = 0.25
 #: Seconds the oldest job may wait for a quiet moment before recording runs anyway.
 MAX_DELAY = 0.1
 #: Nanoseconds of recording per slice before the loop serves the sockets again, once
-#: recording no longer waits for a quiet moment.
+#: recording no longer waits for a quiet moment ...
 SLICE_NS = 500_000
+#: ... or, when a socket is readable, after this many (so that recording catches up).
+MIN_SLICE_NS = 100_000
 
 Job = Callable[[], object]
 
@@ -174,7 +177,7 @@ class Recorder:
         """Run every job now (a job that calls this just goes on in order)."""
         if self._running:
             return
-        self._run(None, yield_to_io=False)
+        self._run(None, yield_after=None)
 
     def _due(self) -> None:
         """The timer: record if the relay is quiet or the oldest job waited long enough,
@@ -193,7 +196,8 @@ class Recorder:
             wait = min(max(quiet_in, self._quiet), self._oldest + self._max_delay - now)
             self._timer = loop.call_later(wait, self._due)
             return
-        self._run(time.perf_counter_ns() + SLICE_NS, yield_to_io=not overdue)
+        start = time.perf_counter_ns()
+        self._run(start + SLICE_NS, yield_after=start + MIN_SLICE_NS if overdue else start)
         if self._jobs and self._timer is None:
             # Overdue: go on after this round of I/O. Quiet but a socket is readable: go on
             # after it was served (if that relays more, after the next quiet moment).
@@ -209,7 +213,9 @@ class Recorder:
         except (OSError, ValueError):  # a closed selector (shutdown)
             return False
 
-    def _run(self, until: int | None, *, yield_to_io: bool) -> None:
+    def _run(self, until: int | None, *, yield_after: int | None) -> None:
+        """Run jobs in order until ``until`` (None: all), stopping after ``yield_after``
+        (None: never) as soon as a socket is readable."""
         self._running = True
         jobs = self._jobs
         try:
@@ -220,9 +226,12 @@ class Recorder:
                     job()
                 except Exception as exc:  # recording must never stop relaying
                     self._failed(exc)
-                if until is not None and time.perf_counter_ns() >= until:
+                if until is None:
+                    continue
+                now = time.perf_counter_ns()
+                if now >= until:
                     break
-                if yield_to_io and jobs and self._readable():
+                if yield_after is not None and now >= yield_after and jobs and self._readable():
                     break
         finally:
             self._running = False
