@@ -17,11 +17,9 @@ than at its end, when the next request comes; clients that send their next reque
 
 A relay that is never quiet (a bulk transfer, requests back to back) is recorded anyway:
 once the oldest job waiting is :data:`MAX_DELAY` seconds old, or :data:`OVERDUE_BYTES` wait
-(a bulk transfer: its memory stays small), recording runs in slices of up to
-:data:`SLICE_NS` (cut short after :data:`MIN_SLICE_NS` when a socket is readable), each after
-the sockets that are ready have been served (``call_later(0)`` callbacks run after the I/O
-callbacks of the same loop iteration), until it has caught up.
-So the live log and the records lag what was relayed by at most about that much while
+(a bulk transfer: its memory stays small), recording runs in slices of :data:`SLICE_NS`, each
+after the sockets that are ready have been served (``call_later(0)`` callbacks run after the
+I/O callbacks of the same loop iteration), until it has caught up. So the live log and the records lag what was relayed by at most about that much while
 recording keeps up.
 
 The backlog is bounded (:data:`BACKLOG_LIMIT` bytes of relayed data not yet recorded): past
@@ -71,10 +69,9 @@ _PAUSE_WEIGHT = 0.25
 #: Seconds the oldest job may wait for a quiet moment before recording runs anyway.
 MAX_DELAY = 0.1
 #: Nanoseconds of recording per slice before the loop serves the sockets again, once
-#: recording no longer waits for a quiet moment ...
-SLICE_NS = 500_000
-#: ... or, when a socket is readable, after this many (so that recording catches up).
-MIN_SLICE_NS = 100_000
+#: recording no longer waits for a quiet moment: recording has fallen behind, and a few long
+#: slices delay a few exchanges where many short ones would delay most.
+SLICE_NS = 2_000_000
 
 Job = Callable[[], object]
 
@@ -197,7 +194,7 @@ class Recorder:
             self._timer = loop.call_later(wait, self._due)
             return
         start = time.perf_counter_ns()
-        self._run(start + SLICE_NS, yield_after=start + MIN_SLICE_NS if overdue else start)
+        self._run(start + SLICE_NS, yield_after=None if overdue else start)
         if self._jobs and self._timer is None:
             # Overdue: go on after this round of I/O. Quiet but a socket is readable: go on
             # after it was served (if that relays more, after the next quiet moment).
