@@ -19,10 +19,10 @@ A relay that is never quiet (a bulk transfer, requests back to back) is recorded
 once the oldest job waiting is :data:`MAX_DELAY` seconds old, or :data:`OVERDUE_BYTES` wait
 (a bulk transfer: its memory stays small), recording runs in slices of :data:`SLICE_NS`, each
 after the sockets that are ready have been served (``call_later(0)`` callbacks run after the
-I/O callbacks of the same loop iteration), until it has caught up. So the live log and the records lag what was relayed by at most about that much while
-recording keeps up.
+I/O callbacks of the same loop iteration), until it has caught up. So the live log and the
+records lag what was relayed by at most about that much while recording keeps up.
 
-The backlog is bounded (:data:`BACKLOG_LIMIT` bytes of relayed data not yet recorded): past
+The backlog is bounded (:data:`BACKLOG_LIMIT` bytes not yet recorded): past
 it, recording catches up at once, so memory stays flat when recording cannot keep up with
 relaying. :meth:`Recorder.drain` catches up on demand (before a decision that depends on what
 was recorded, such as where PDUs end).
