@@ -13,16 +13,21 @@ namespace (root) or of the host, with real peers:
   the difference. ``--pace MS`` waits that long between echoes (a modality is not a loop);
 * memory: the proxy's RSS idle and with ``--concurrent`` associations open at once.
 
+``--baseline DIR`` runs the proxy of another checkout of dicomtap (``DIR``, e.g. a worktree
+of the main branch) in the same runs, taking turns with this one: before and after a change,
+in the same conditions (on a shared machine the load moves more than most changes do).
+
 Usage (from the repository root, as root for the namespace)::
 
     python bench/proxy_bench.py [--size-mb 1024] [--files 4] [--repeat 3] [--echoes 1000]
                                 [--concurrent 50] [--pcap] [--scp-pdu 16384]
-                                [--latency-only] [--pace MS]
+                                [--latency-only] [--pace MS] [--baseline DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -47,6 +52,7 @@ from tests.peers import Net, Process, dcmtk, dicomtap_argv, running  # noqa: E40
 UPSTREAM = 11113
 PROXY = 11112
 RELAY = 11115  # socat, the baseline relay
+BASELINE = 11114  # the proxy of --baseline DIR, next to this one
 
 _HOLDER = """
 import socket, struct, sys, time
@@ -172,40 +178,69 @@ OUTPUTS: dict[str, Callable[[Path], list[str]]] = {
 
 
 @contextmanager
-def running_proxy(net: Net, tmp: Path, args: list[str]) -> Iterator[Process]:
-    """The proxy with ``args``; its stdout (the live log, unless -q) goes to a file."""
-    base = ["--listen", f"127.0.0.1:{PROXY}", "--upstream", f"127.0.0.1:{UPSTREAM}"]
+def running_proxy(
+    net: Net, tmp: Path, args: list[str], root: Path = ROOT, port: int = PROXY
+) -> Iterator[Process]:
+    """The proxy of the checkout ``root`` with ``args``; its stdout (the live log, unless -q)
+    goes to a file. (``python -c`` imports from its working directory: ``root``'s code.)"""
+    base = ["--listen", f"127.0.0.1:{port}", "--upstream", f"127.0.0.1:{UPSTREAM}"]
     argv = dicomtap_argv("proxy", *base, *args)
-    with running(net, argv, tmp / "proxy.log", PROXY, cwd=ROOT, stop_timeout=60) as proc:
+    log = tmp / f"proxy-{port}.log"
+    with running(net, argv, log, port, cwd=root, stop_timeout=60) as proc:
         yield proc
 
 
-def latencies(net: Net, tmp: Path, repeat: int, echoes: int, pace: float) -> None:
-    """C-ECHO round trips direct and through the proxy, for each output configuration."""
-    direct: dict[str, list[float]] = {name: [] for name in OUTPUTS}
-    proxied: dict[str, list[float]] = {name: [] for name in OUTPUTS}
-    cpu: dict[str, list[float]] = {name: [] for name in OUTPUTS}
-    for _ in range(repeat):
-        for name, args in OUTPUTS.items():
-            with running_proxy(net, tmp, args(tmp)) as px:
-                for port, into in ((UPSTREAM, direct), (PROXY, proxied)):
-                    before = cpu_seconds(px.popen.pid)
-                    into[name] += json.loads(
-                        _in_namespace(net, "echo_latencies", str(port), str(echoes), str(pace))
-                    )
-                cpu[name].append((cpu_seconds(px.popen.pid) - before) / echoes * 1e6)
+def latencies(
+    net: Net, tmp: Path, repeat: int, echoes: int, pace: float, baseline: Path | None
+) -> None:
+    """C-ECHO round trips direct and through the proxy (and the baseline's), for each output
+    configuration, and through socat (the floor of any relay on the machine)."""
+    checkouts = {"": ROOT, **({"baseline: ": baseline} if baseline else {})}
+    names = [f"{who}{name}" for who in checkouts for name in OUTPUTS]
+    direct: dict[str, list[float]] = {name: [] for name in names}
+    proxied: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    socat_direct: list[float] = []
+    socat: list[float] = []
+    loads: list[float] = []
+    with plain_relay(net, tmp) as relay:
+        for _ in range(repeat):
+            for output, args in OUTPUTS.items():
+                for who, root in checkouts.items():
+                    name = f"{who}{output}"
+                    with running_proxy(net, tmp, args(tmp), root) as px:
+                        for port, into in ((UPSTREAM, direct), (PROXY, proxied)):
+                            before = cpu_seconds(px.popen.pid)
+                            into[name] += _echoes(net, port, echoes, pace)
+                        cpu[name].append((cpu_seconds(px.popen.pid) - before) / echoes * 1e6)
+            if relay is not None:
+                socat_direct += _echoes(net, UPSTREAM, echoes, pace)
+                socat += _echoes(net, RELAY, echoes, pace)
+            loads.append(os.getloadavg()[0])
     paced = f", {pace:g} ms apart" if pace else ", back to back"
     print(f"\nC-ECHO round trip over {repeat} x {echoes} echoes{paced} (µs):")
     heads = ("direct p50/p99", "proxied p50/p99", "added p50/p99", "proxy CPU/echo")
-    print(f"  {'proxy outputs':28s}" + "".join(f" {h:>16s}" for h in heads))
-    for name in OUTPUTS:
-        d, p = direct[name], proxied[name]
+    print(f"  {'proxy outputs':38s}" + "".join(f" {h:>16s}" for h in heads))
+    rows: list[tuple[str, list[float], list[float], float | None]] = [
+        (name, direct[name], proxied[name], statistics.median(cpu[name])) for name in names
+    ]
+    if socat:
+        rows.append(("socat (no parsing, in C)", socat_direct, socat, None))
+    for name, d, p, used in rows:
         d50, d99 = percentile(d, 0.5), percentile(d, 0.99)
         p50, p99 = percentile(p, 0.5), percentile(p, 0.99)
+        cost = f"{used:16.0f}" if used is not None else f"{'':>16s}"
         print(
-            f"  {name:28s} {d50:7.0f} {d99:8.0f} {p50:7.0f} {p99:8.0f} "
-            f"{p50 - d50:7.0f} {p99 - d99:8.0f} {statistics.median(cpu[name]):16.0f}"
+            f"  {name:38s} {d50:7.0f} {d99:8.0f} {p50:7.0f} {p99:8.0f} "
+            f"{p50 - d50:7.0f} {p99 - d99:8.0f} {cost}"
         )
+    print(f"  load average (1 min) during the runs: {min(loads):.1f} to {max(loads):.1f}")
+
+
+def _echoes(net: Net, port: int, echoes: int, pace: float) -> list[float]:
+    out = json.loads(_in_namespace(net, "echo_latencies", str(port), str(echoes), str(pace)))
+    assert isinstance(out, list)
+    return out
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -213,37 +248,53 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def throughput(net: Net, tmp: Path, files: list[Path], repeat: int, pcap: bool) -> None:
-    """C-STORE throughput direct, through the proxy and through socat, taking turns."""
+def throughput(
+    net: Net, tmp: Path, files: list[Path], repeat: int, pcap: bool, baseline: Path | None
+) -> None:
+    """C-STORE throughput direct, through the proxy (and the baseline's) and through socat,
+    taking turns."""
     total = sum(f.stat().st_size for f in files)
-    with running_proxy(net, tmp, ["-q", *(_pcap_args(tmp) if pcap else [])]) as px:
-        direct: list[float] = []
-        proxied: list[float] = []
-        relayed: list[float] = []
-        cpu: list[float] = []
-        with plain_relay(net, tmp) as relay:
-            for _ in range(repeat):
-                direct.append(total / store_seconds(net, UPSTREAM, files) / 1e6)
+    args = ["-q", *(_pcap_args(tmp) if pcap else [])]
+    direct: list[float] = []
+    proxied: dict[str, list[float]] = {"proxied": [], "baseline": []}
+    cpu: dict[str, list[float]] = {"proxied": [], "baseline": []}
+    relayed: list[float] = []
+    with contextlib.ExitStack() as stack:
+        proxies = {"proxied": (stack.enter_context(running_proxy(net, tmp, args)), PROXY)}
+        if baseline is not None:
+            base_args = ["-q"]  # two proxies must not write the same pcapng
+            px = stack.enter_context(running_proxy(net, tmp, base_args, baseline, BASELINE))
+            proxies["baseline"] = (px, BASELINE)
+        relay = stack.enter_context(plain_relay(net, tmp))
+        for _ in range(repeat):
+            direct.append(total / store_seconds(net, UPSTREAM, files) / 1e6)
+            for who, (px, port) in proxies.items():
                 before = cpu_seconds(px.popen.pid)
-                proxied.append(total / store_seconds(net, PROXY, files) / 1e6)
-                cpu.append((cpu_seconds(px.popen.pid) - before) / (total / 1e9))
-                if relay is not None:
-                    relayed.append(total / store_seconds(net, RELAY, files) / 1e6)
-    d, p = statistics.median(direct), statistics.median(proxied)
-    print(
-        "\nC-STORE throughput (MB/s), runs:",
-        " ".join(f"{x:.0f}" for x in direct),
-        "| proxied:",
-        " ".join(f"{x:.0f}" for x in proxied),
-    )
-    print(f"  direct median {d:.0f} MB/s, proxied median {p:.0f} MB/s, ratio {p / d:.1%}")
-    print(f"  the proxy's CPU time: {statistics.median(cpu):.2f} s per GB (median)")
+                proxied[who].append(total / store_seconds(net, port, files) / 1e6)
+                cpu[who].append((cpu_seconds(px.popen.pid) - before) / (total / 1e9))
+            if relay is not None:
+                relayed.append(total / store_seconds(net, RELAY, files) / 1e6)
+    d = statistics.median(direct)
+    print("\nC-STORE throughput (MB/s), runs:", " ".join(f"{x:.0f}" for x in direct), end="")
+    for who, runs in proxied.items():
+        if runs:
+            print(f" | {who}:", " ".join(f"{x:.0f}" for x in runs), end="")
+    print()
+    print(f"  direct median {d:.0f} MB/s")
+    for who, runs in proxied.items():
+        if runs:
+            p = statistics.median(runs)
+            print(
+                f"  {who} median {p:.0f} MB/s, ratio {p / d:.1%}; the proxy's CPU time "
+                f"{statistics.median(cpu[who]):.2f} s per GB (median)"
+            )
     if relayed:
         r = statistics.median(relayed)
         print(
             f"  socat (a C byte relay that parses nothing), same runs: median "
             f"{r:.0f} MB/s, ratio {r / d:.1%}: what any relay leaves on this machine"
         )
+    print(f"  load average (1 min) at the end: {os.getloadavg()[0]:.1f}")
 
 
 def memory(net: Net, tmp: Path, concurrent: int) -> None:
@@ -289,6 +340,12 @@ def main() -> None:
     parser.add_argument("--pcap", action="store_true", help="the proxy also writes a pcapng")
     parser.add_argument("--latency-only", action="store_true", help="only the C-ECHO round trips")
     parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="another checkout of dicomtap whose proxy runs in the same runs (before/after)",
+    )
+    parser.add_argument(
         "--scp-pdu",
         type=int,
         default=16384,
@@ -312,10 +369,10 @@ def main() -> None:
                     f"namespace: {where}; {opts.files} files, {total / 1e6:.0f} MB in all; "
                     f"P-DATA-TF PDUs of {opts.scp_pdu} bytes; proxy writes a pcapng: {opts.pcap}"
                 )
-                throughput(net, tmp, files, opts.repeat, opts.pcap)
+                throughput(net, tmp, files, opts.repeat, opts.pcap, opts.baseline)
             else:
                 print(f"namespace: {where}")
-            latencies(net, tmp, opts.repeat, opts.echoes, opts.pace)
+            latencies(net, tmp, opts.repeat, opts.echoes, opts.pace, opts.baseline)
             if not opts.latency_only:
                 memory(net, tmp, opts.concurrent)
         if os.environ.get("PROXY_BENCH_KEEP"):

@@ -263,7 +263,7 @@ class Relay(SideEvents):
                 if u_leg is not None:
                     u_leg.data(True, ts, sent)
 
-        self.rt.record(record, len(sent))
+        self.rt.record(record, len(sent), reply_due=not to_client)
 
     def inject(self, to_client: bool, pdu: bytes) -> bool:
         """The proxy itself writes ``pdu`` to a side (an A-ASSOCIATE-RJ, an A-ABORT) and

@@ -77,9 +77,10 @@ class Runtime:
         self._last_ts = ts
         return ts
 
-    def record(self, job: Callable[[], object], size: int = 0) -> None:
-        """Record something after relaying (see :mod:`.recorder`)."""
-        self.recorder.add(job, size)
+    def record(self, job: Callable[[], object], size: int = 0, *, reply_due: bool = False) -> None:
+        """Record something after relaying (see :mod:`.recorder`; ``reply_due``: the bytes
+        went to the upstream, whose answer is forwarded before they are recorded)."""
+        self.recorder.add(job, size, reply_due=reply_due)
 
     def event(self, connection: int, text: str) -> None:
         """A line about connection ``#connection`` in the live log, in order with what was

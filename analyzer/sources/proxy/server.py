@@ -41,6 +41,7 @@ from .writer import BackgroundWriter
 __all__ = ["run_proxy", "serve"]
 
 _FLUSH_EVERY = 1.0  # seconds between flushes of the pcapng file
+_SWITCH_INTERVAL = 0.0005  # seconds a thread waits for the interpreter lock before asking
 _TERMINAL_WAIT = 5.0  # seconds the last lines may take to reach the terminal at exit
 _TERMINAL_QUEUE = 1 << 20  # bytes of lines waiting for the terminal before more are dropped
 
@@ -150,6 +151,11 @@ async def run_proxy(
     loop.set_exception_handler(_quiet_handler(live))
     flusher: asyncio.Task[None] | None = None
     trimmer: asyncio.Task[None] | None = None
+    # The writer threads pack packets and lines holding the interpreter lock; when a socket
+    # becomes readable, the event loop's thread gets the lock within this long, rather than
+    # the interpreter's default 5 ms (restored at the end: the TUI runs the proxy in-process).
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(min(switch, _SWITCH_INTERVAL))
     try:
         for listener in config.listeners:
             ctx: ssl.SSLContext | None = server_context(listener.tls) if listener.tls else None
@@ -203,6 +209,7 @@ async def run_proxy(
         for close in reversed(closers):
             close()
         loop.set_exception_handler(previous_handler)
+        sys.setswitchinterval(switch)
 
 
 def _bound(server: asyncio.Server) -> Address:

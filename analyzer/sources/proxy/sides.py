@@ -3,11 +3,15 @@
 While the session decides (reading the A-ASSOCIATE-RQ, connecting upstream) a :class:`Side`
 buffers what arrives and hands it out through :meth:`Side.read`, pausing the socket beyond
 :data:`BUFFER_LIMIT`. Once the relay starts, every chunk the transport reads goes straight to
-``forward`` (no queue, no copy: the very ``bytes`` object asyncio received), and flow
-control is the transport's own: when the other side's transport buffers more than its
-high-water mark, asyncio calls its protocol's ``pause_writing`` and the session stops reading
-this side until ``resume_writing``. That is the backpressure, in callbacks rather than in a
-coroutine per direction, which on a small machine leaves more CPU to the peers.
+``forward`` (no queue, no copy: the very ``bytes`` object asyncio received). The size of a
+read follows the traffic (:data:`SMALL_READ` to :data:`READ_SIZE`): asyncio reads into a new
+``bytes`` of that size, and the allocator maps buffers above 128 KiB afresh each time (see
+:mod:`analyzer.sources.heap`), which for a C-ECHO would cost more than relaying it; a bulk
+transfer soon reads a megabyte at a time. Flow control is the transport's own: when the other
+side's transport buffers more than its high-water mark, asyncio calls its protocol's
+``pause_writing`` and the session stops reading this side until ``resume_writing``. That is the
+backpressure, in callbacks rather than in a coroutine per direction, which on a small machine
+leaves more CPU to the peers.
 """
 
 from __future__ import annotations
@@ -26,17 +30,26 @@ BUFFER_LIMIT = 1 << 20
 #: default (64 KiB) stalls a fast transfer every few segments; this keeps the pipe full while
 #: bounding the memory of a connection to a few MiB whatever its PDUs.
 WRITE_HIGH_WATER = 4 << 20
-#: Bytes read from a socket per wake-up.
+#: Bytes read from a socket per wake-up, at most (a bulk transfer: fewer wake-ups per
+#: megabyte relayed) ...
 READ_SIZE = 1 << 20
+#: ... and at least (small PDUs: a buffer the allocator takes from its heap).
+SMALL_READ = 64 << 10
 
 
 def _tune(transport: asyncio.Transport) -> None:
-    """Deep write buffers and large reads: fewer wake-ups per megabyte relayed."""
+    """Deep write buffers: fewer wake-ups per megabyte relayed."""
     transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
-    # Selector transports read at most ``max_size`` bytes per wake-up (256 KiB by
-    # default); the attribute is not part of the public Transport interface.
-    if hasattr(transport, "max_size"):
-        cast(Any, transport).max_size = READ_SIZE
+
+
+def _set_read_size(transport: asyncio.Transport, size: int) -> bool:
+    """Have the transport read up to ``size`` bytes per wake-up. Selector transports read at
+    most ``max_size`` bytes (256 KiB by default); the attribute is not part of the public
+    Transport interface, and others (TLS) have none: False then."""
+    if not hasattr(transport, "max_size"):
+        return False
+    cast(Any, transport).max_size = size
+    return True
 
 
 class SideEvents:
@@ -83,6 +96,8 @@ class Side(asyncio.Protocol):
         self._size = 0
         self._waiter: asyncio.Future[None] | None = None
         self._drain: asyncio.Future[None] | None = None
+        self._read_size = 0
+        """The transport's read size (0: not adjustable)."""
 
     # --- asyncio.Protocol ----------------------------------------------------------
 
@@ -90,6 +105,7 @@ class Side(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         _tune(transport)
+        self._read_size = SMALL_READ if _set_read_size(transport, SMALL_READ) else 0
         self._tls = transport.get_extra_info("sslcontext") is not None
         if self._tls_pending:
             transport.pause_reading()  # the ClientHello is for the TLS layer, not for us
@@ -97,6 +113,12 @@ class Side(asyncio.Protocol):
             self._on_made(self)
 
     def data_received(self, data: bytes) -> None:
+        size = self._read_size
+        if size and (
+            (len(data) == size and size < READ_SIZE)
+            or (len(data) < size // 8 and size > SMALL_READ)
+        ):
+            self._adjust(len(data))
         if self.events is not None:
             self.events.relay_data(self, data)
             return
@@ -132,6 +154,14 @@ class Side(asyncio.Protocol):
         self._release_drain()
         if self.events is not None:
             self.events.relay_resumed(self)
+
+    def _adjust(self, read: int) -> None:
+        """A read filled the buffer: double it; a read took less than an eighth: halve it."""
+        assert self.transport is not None
+        size = self._read_size
+        size = min(size * 2, READ_SIZE) if read == size else max(size // 2, SMALL_READ)
+        self._read_size = size
+        _set_read_size(self.transport, size)
 
     # --- before the relay ----------------------------------------------------------
 
@@ -170,6 +200,7 @@ class Side(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         _tune(transport)
+        self._read_size = 0  # TLS reads its records its own way
         self._tls = True
         self._tls_pending = False
 

@@ -15,6 +15,8 @@ Usage: rawclient.py MODE HOST PORT [ARGS]. Modes:
   prints ``closed after N bytes``.
 * ``bigpdu FILE``: A-ASSOCIATE-RQ, a P-DATA-TF header declaring 0xFFFFFFFF bytes, 64 KiB of
   data; the bytes sent are saved in FILE; then close.
+* ``timedecho SECONDS``: associate, wait SECONDS, one C-ECHO (TCP_NODELAY) and print its
+  round trip (``rtt MS``), wait SECONDS again, release; prints ``released``.
 * ``killmid``: associate, send half a P-DATA-TF, then SIGKILL itself.
 * ``hold SECONDS``: associate, wait, then C-ECHO and release; prints every PDU type received
   (``got 2``, ``got 7 source 2 reason 0``) and ``released`` or ``closed``.
@@ -163,6 +165,21 @@ def main() -> None:
                 print(f"closed after {n - 1}", flush=True)
                 return
         print(f"echoed {count}", flush=True)
+        sock.sendall(release_rq())
+        if report(read_pdu(sock)) == 6:
+            print("released", flush=True)
+        return
+    if mode == "timedecho":
+        pause = float(sys.argv[4])
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        time.sleep(pause)
+        start = time.perf_counter()
+        sock.sendall(echo_rq())
+        if read_pdu(sock) is None:
+            print("closed", flush=True)
+            return
+        print(f"rtt {(time.perf_counter() - start) * 1000:.1f}", flush=True)
+        time.sleep(pause)
         sock.sendall(release_rq())
         if report(read_pdu(sock)) == 6:
             print("released", flush=True)
