@@ -8,6 +8,7 @@ import dataclasses
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.pilot import Pilot
@@ -91,6 +92,40 @@ def test_associations_appear_and_update_while_a_thread_writes() -> None:
             assert "✖ live-test" in table.render_line(0).text
             thread.join(WAIT)
             assert done.is_set()
+
+    asyncio.run(main())
+
+
+def test_the_bars_follow_a_growing_store_without_a_layout_of_the_screen() -> None:
+    """While a capture is read the title and status bars change at every batch; they keep
+    their size, so they are redrawn alone: a layout of the screen repaints every widget, and
+    doing it several times a second took a large share of the CPU from the reading."""
+    source = sample_store("store.pcap", "reject_called_ae.pcap", "abort.pcap")
+    store = Store(keep_pdus=True, compact_pdus=True)
+
+    async def main() -> None:
+        app = DicomtapApp(store, cursor_blink=False, flush_every=3600)
+        async with app.run_test(size=(100, 30)) as pilot:
+            table = app.screen.query_one(AssociationTable)
+            layouts: list[str] = []
+            for bar in ("#title", "#status"):
+                widget = app.screen.query_one(bar, Static)
+                plain = widget.refresh
+
+                def refresh(*args: Any, _bar: str = bar, _plain: Any = plain, **kw: Any) -> Any:
+                    if kw.get("layout"):
+                        layouts.append(_bar)
+                    return _plain(*args, **kw)
+
+                widget.refresh = refresh  # type: ignore[method-assign]
+            for n, a in enumerate(sorted(source.associations(), key=lambda a: a.id), 1):
+                store.put_association(a)
+                app.flush()
+                await until(pilot, lambda n=n: len(table.ids) == n)  # type: ignore[misc]
+                await pilot.pause()
+                title = str(app.screen.query_one("#title", Static).content)
+                assert f"{n} association" in title
+            assert layouts == []
 
     asyncio.run(main())
 
