@@ -121,7 +121,7 @@ def test_the_bars_follow_a_growing_store_without_a_layout_of_the_screen() -> Non
             for n, a in enumerate(sorted(source.associations(), key=lambda a: a.id), 1):
                 store.put_association(a)
                 app.flush()
-                await until(pilot, lambda n=n: len(table.ids) == n)  # type: ignore[misc]
+                await until(pilot, lambda n=n: len(table.ids) == n)
                 await pilot.pause()
                 title = str(app.screen.query_one("#title", Static).content)
                 assert f"{n} association" in title
@@ -148,7 +148,7 @@ def test_a_list_that_grows_under_its_scrollbar_is_not_laid_out_again() -> None:
             for first, count in ((1, 40), (41, 820)):
                 add(first, count)
                 app.flush()
-                await until(pilot, lambda n=first + count - 1: len(table.ids) == n)  # type: ignore[misc]
+                await until(pilot, lambda n=first + count - 1: len(table.ids) == n)
                 await pilot.pause()
             assert table.show_vertical_scrollbar
             layouts: list[bool] = []
@@ -162,7 +162,7 @@ def test_a_list_that_grows_under_its_scrollbar_is_not_laid_out_again() -> None:
             for first in (861, 881):
                 add(first, 20)
                 app.flush()
-                await until(pilot, lambda first=first: len(table.ids) == first + 19)  # type: ignore[misc]
+                await until(pilot, lambda first=first: len(table.ids) == first + 19)
                 await pilot.pause()
             assert layouts and not any(layouts)  # redrawn, never laid out
             assert table.virtual_size.height == 900
