@@ -70,6 +70,8 @@ class Summary:
     facts: Facts = field(init=False)
     """What the filter tests (the record, its exchanges and findings)."""
     _look: Look | None = None
+    counted: Look | None = None
+    """The look the index's counts hold for this association (None: not counted yet)."""
 
     def __post_init__(self) -> None:
         self.facts = Facts(self.association)
@@ -189,6 +191,9 @@ class StoreIndex:
         self._lock = threading.Lock()
         self._pending: list[Change] = []
         self._pdu_dirty: set[int] = set()
+        # how many associations look failed, warning, ok, open: kept up to date from the
+        # associations each batch changed, never counted again over all of them
+        self._counts = dict.fromkeys(Look, 0)
         # the default order (start time) kept up to date as associations arrive, so that
         # the list of a growing capture is not sorted again at every batch
         self._by_start: list[tuple[int, int]] = []
@@ -278,7 +283,22 @@ class StoreIndex:
                     if record is not None:
                         changed.add(record.association)  # type: ignore[union-attr]
         self._initial_ids = set()  # every racing duplicate was queued before the first drain
+        self._recount(changed)
         return Update(frozenset(changed), frozenset(pdus), new, findings, done)
+
+    def _recount(self, changed: set[int]) -> None:
+        """Move the associations of ``changed`` to the count of their look now."""
+        counts, summaries = self._counts, self.summaries
+        for association_id in changed:
+            summary = summaries.get(association_id)
+            if summary is None:
+                continue
+            look = summary.look
+            if summary.counted is not look:
+                if summary.counted is not None:
+                    counts[summary.counted] -= 1
+                counts[look] += 1
+                summary.counted = look
 
     def _exchange(self, e: Exchange) -> None:
         summary = self._summary(e.association)
@@ -327,11 +347,8 @@ class StoreIndex:
         return [s.id for s in chosen]
 
     def counts(self) -> dict[Look, int]:
-        """How many associations look failed, warning, ok, open."""
-        out = dict.fromkeys(Look, 0)
-        for s in self.summaries.values():
-            out[s.look] += 1
-        return out
+        """How many associations look failed, warning, ok, open (kept by :meth:`drain`)."""
+        return dict(self._counts)
 
 
 def _seen_before(record: object, initial: set[int], seen: set[int]) -> bool:

@@ -12,7 +12,7 @@ from analyzer.pdulog import PduLog
 from analyzer.reports.common import duration_text
 from analyzer.store import Change, ChangeKind, Store
 from tui import charts, details, diagram, query, timeline
-from tui.core import Look, SortKey, StoreIndex
+from tui.core import Look, SortKey, StoreIndex, Summary
 from tui.rows import COLUMNS, cells, layout
 
 from .conftest import finding, sample_store, with_findings
@@ -115,6 +115,51 @@ def test_index_does_not_count_twice_what_raced_with_its_first_read() -> None:
     assert update is not None and update.findings == 2
     assert index.findings == [f, later]
     assert index.summaries[a.id].findings == [f, later]
+
+
+def test_index_counts_only_what_a_batch_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The title's counts of failed, warning, ok associations are kept from the associations
+    each batch changed: a batch that touches one association of many looks at that one, not
+    at every association again (which made a large capture's reading quadratic)."""
+    source = with_findings(sample_store("store.pcap", "reject_called_ae.pcap", "abort.pcap"))
+    store = Store()
+    index = StoreIndex(store)
+    ordered = sorted(source.associations(), key=lambda a: a.id)
+    for a in ordered:
+        store.put_association(dataclasses.replace(a, outcome=None, end_ts=None))
+    index.drain()
+    assert index.counts() == {Look.FAILED: 0, Look.WARNING: 0, Look.OK: 0, Look.OPEN: 5}
+    looked: list[int] = []
+    plain = Summary.__dict__["look"]
+    assert isinstance(plain, property) and plain.fget is not None
+    judge = plain.fget
+
+    def counted(self: Summary) -> Look:
+        looked.append(self.id)
+        look = judge(self)
+        assert isinstance(look, Look)
+        return look
+
+    monkeypatch.setattr(Summary, "look", property(counted))
+    first = ordered[0]
+    store.put_association(first)
+    for f in source.findings():
+        if f.evidence.association == first.id:
+            store.add_finding(f)
+    index.drain()
+    expected = {Look.FAILED: 0, Look.WARNING: 0, Look.OK: 0, Look.OPEN: 4}
+    expected[index.summaries[first.id].look] += 1
+    looked.clear()
+    assert index.counts() == expected
+    assert looked == []  # counting reads no association
+    for a in ordered[1:]:
+        store.put_association(a)
+    for f in source.findings():
+        if f.evidence.association != first.id:
+            store.add_finding(f)
+    index.drain()
+    assert sorted(looked) == [a.id for a in ordered[1:]]  # each changed one, once
+    assert index.counts() == {Look.FAILED: 3, Look.WARNING: 1, Look.OK: 1, Look.OPEN: 0}
 
 
 # --- columns -----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import dataclasses
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.pilot import Pilot
@@ -91,6 +92,84 @@ def test_associations_appear_and_update_while_a_thread_writes() -> None:
             assert "✖ live-test" in table.render_line(0).text
             thread.join(WAIT)
             assert done.is_set()
+
+    asyncio.run(main())
+
+
+def test_the_bars_follow_a_growing_store_without_a_layout_of_the_screen() -> None:
+    """While a capture is read the title and status bars change at every batch; they keep
+    their size, so they are redrawn alone: a layout of the screen repaints every widget, and
+    doing it several times a second took a large share of the CPU from the reading."""
+    source = sample_store("store.pcap", "reject_called_ae.pcap", "abort.pcap")
+    store = Store(keep_pdus=True, compact_pdus=True)
+
+    async def main() -> None:
+        app = DicomtapApp(store, cursor_blink=False, flush_every=3600)
+        async with app.run_test(size=(100, 30)) as pilot:
+            table = app.screen.query_one(AssociationTable)
+            layouts: list[str] = []
+            for bar in ("#title", "#status"):
+                widget = app.screen.query_one(bar, Static)
+                plain = widget.refresh
+
+                def refresh(*args: Any, _bar: str = bar, _plain: Any = plain, **kw: Any) -> Any:
+                    if kw.get("layout"):
+                        layouts.append(_bar)
+                    return _plain(*args, **kw)
+
+                widget.refresh = refresh  # type: ignore[method-assign]
+            for n, a in enumerate(sorted(source.associations(), key=lambda a: a.id), 1):
+                store.put_association(a)
+                app.flush()
+                await until(pilot, lambda n=n: len(table.ids) == n)
+                await pilot.pause()
+                title = str(app.screen.query_one("#title", Static).content)
+                assert f"{n} association" in title
+            assert layouts == []
+
+    asyncio.run(main())
+
+
+def test_a_list_that_grows_under_its_scrollbar_is_not_laid_out_again() -> None:
+    """Rows added to a list whose scrollbar is already shown change only the scrollbar's
+    thumb: the list does not ask for a layout of the screen at every batch of a capture."""
+    (model,) = sample_store("echo.pcap").associations()
+    store = Store()
+
+    def add(first: int, count: int) -> None:
+        for n in range(first, first + count):
+            store.put_association(dataclasses.replace(model, id=n, start_ts=model.start_ts + n))
+
+    async def main() -> None:
+        app = DicomtapApp(store, cursor_blink=False, flush_every=3600)
+        async with app.run_test(size=(100, 30)) as pilot:
+            table = app.screen.query_one(AssociationTable)
+            # the scrollbar appears, then the width it leaves is known
+            for first, count in ((1, 40), (41, 820)):
+                add(first, count)
+                app.flush()
+                await until(pilot, lambda n=first + count - 1: len(table.ids) == n)
+                await pilot.pause()
+            assert table.show_vertical_scrollbar
+            layouts: list[bool] = []
+            plain = table.refresh
+
+            def refresh(*args: Any, **kw: Any) -> Any:
+                layouts.append(bool(kw.get("layout")))
+                return plain(*args, **kw)
+
+            table.refresh = refresh  # type: ignore[method-assign]
+            for first in (861, 881):
+                add(first, 20)
+                app.flush()
+                await until(pilot, lambda first=first: len(table.ids) == first + 19)
+                await pilot.pause()
+            assert layouts and not any(layouts)  # redrawn, never laid out
+            assert table.virtual_size.height == 900
+            assert table.vertical_scrollbar.window_virtual_size == 900
+            await pilot.press("end")
+            assert table.cursor == 899 and table.scroll_offset.y == table.max_scroll_y > 0
+            assert table.render_line(table.size.height - 1).text.lstrip().startswith("900 ")
 
     asyncio.run(main())
 

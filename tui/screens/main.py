@@ -56,6 +56,7 @@ class MainScreen(BaseScreen):
         self.sort_key = SortKey.START
         self.reverse = False
         self._throttle = Throttle(self, self.refresh_rows)
+        self._shown: dict[str, Text] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(id="title", classes="title-bar")
@@ -133,7 +134,7 @@ class MainScreen(BaseScreen):
         title.append(f" · {plural(len(index.findings), 'finding')}  ")
         name = app.source or " ".join(os.path.basename(f) for f in source.files)
         title.append(name, style="dim")
-        self.query_one("#title", Static).update(title)
+        self._show("#title", title)
 
     def _show_status(self) -> None:
         table = self.table
@@ -144,7 +145,15 @@ class MainScreen(BaseScreen):
         if current is not None:
             a = self.index.summaries[current].association
             status.append(f"  #{a.id} {a.client} → {a.server} · {outcome_text(a)}")
-        self.query_one("#status", Static).update(status)
+        self._show("#status", status)
+
+    def _show(self, bar: str, text: Text) -> None:
+        """Put ``text`` in a one-line bar, unless it is there already. The bar's size does
+        not depend on its text: no layout of the screen (that repaints every widget, several
+        times a second while a capture is read)."""
+        if self._shown.get(bar) != text:
+            self._shown[bar] = text
+            self.query_one(bar, Static).update(text, layout=False)
 
     # --- the list ---------------------------------------------------------------------------
 

@@ -87,7 +87,16 @@ class LineList(ScrollView, can_focus=True):
         under the cursor went after a re-sort).
         """
         count = self.row_count()
-        self.virtual_size = Size(self.scrollable_content_region.width, count)
+        size = Size(self.scrollable_content_region.width, count)
+        before = self.virtual_size
+        if self.show_vertical_scrollbar and size.width == before.width and count >= before.height:
+            # More rows under a scrollbar that is shown and stays: only the scrollbar's
+            # thumb changes. Setting the size would lay the whole screen out again, which a
+            # list growing several times a second (a capture being read) cannot afford.
+            self.set_reactive(LineList.virtual_size, size)
+            self.vertical_scrollbar.window_virtual_size = count
+        else:
+            self.virtual_size = size
         cursor = self.cursor if keep_cursor is None else keep_cursor
         cursor = max(0, min(cursor, count - 1))
         if cursor != self.cursor:
