@@ -44,12 +44,15 @@ class ProxyRun:
     def log(self) -> str:
         return self.proc.log.read_text(errors="replace")
 
-    def wait_log(self, pattern: str, timeout: float = 20) -> re.Match[str]:
+    def wait_log(self, pattern: str, timeout: float = 20, count: int = 1) -> re.Match[str]:
+        """The first match of ``pattern`` once the log has ``count`` of them (the log is
+        written when the relay is quiet, so lines about events at the same moment may come
+        a little apart)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            m = re.search(pattern, self.log())
-            if m:
-                return m
+            found = list(re.finditer(pattern, self.log()))
+            if len(found) >= count:
+                return found[0]
             if self.proc.popen.poll() is not None:
                 break
             time.sleep(0.05)

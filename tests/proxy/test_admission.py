@@ -102,7 +102,7 @@ def test_silent_connections_time_out_and_free_their_places(net: Net, tmp_path: P
         flood = _flood(net, 20, 20, 15)
         out, _ = flood.communicate(timeout=30)
         assert out.strip() == "closed 20"  # every one closed by the first-PDU timeout
-        px.wait_log(r"no A-ASSOCIATE-RQ within 2 s; closed")
+        px.wait_log(r"no A-ASSOCIATE-RQ within 2 s; closed", count=20)
         assert px.log().count("no A-ASSOCIATE-RQ within 2 s; closed") == 20
         # One slot, and it is free: the silent crowd never held it.
         echo = net.run([dcmtk("echoscu"), "127.0.0.1", str(PROXY_PORT)])
