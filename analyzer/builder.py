@@ -78,6 +78,10 @@ class Rules(Protocol):
     def source_ended(self, store: Store) -> Iterable[Finding]:
         """Findings across associations, when the source has ended."""
 
+    def counted(self, store: Store, association: Association) -> Iterable[Finding]:
+        """Findings about a connection without DICOM that is counted, not listed (it has no
+        id, no links and no records of its own)."""
+
 
 _SILENT_BLOCK = 4096  # connections without DICOM per block a spilling store keeps
 _PUBLISH_EVERY_NS = 500_000_000  # republish a busy association at most twice a second
@@ -334,7 +338,9 @@ class ModelBuilder:
                 self.store.add_finding(finding)
 
     def report_unassociated(self) -> None:
-        """Report the connections without DICOM seen so far that matter.
+        """Report the connections without DICOM seen so far that matter: listed as
+        associations up to the store's :class:`~analyzer.unlisted.Unlisted` bounds, counted
+        past them.
 
         Those to a DICOM port (named, well known, or seen carrying DICOM in this source),
         those a DICOM acceptor opened itself (a C-MOVE SCP or a storage commitment SCP
@@ -353,7 +359,7 @@ class ModelBuilder:
             ):
                 continue
             record = Association(
-                id=self._take_id(),
+                id=0,
                 connection=event.connection,
                 client=event.client,
                 server=event.server,
@@ -374,8 +380,14 @@ class ModelBuilder:
                 syn_answered=event.accepted,
                 tcp=tcp,
             )
-            self.store.put_association(record)
-            self._run_rules(record)
+            unlisted = self.store.unlisted
+            if unlisted.lists(record):
+                record = dataclasses.replace(record, id=self._take_id())
+                self.store.put_association(record)
+                self._run_rules(record)
+            else:
+                found = () if self._rules is None else self._rules.counted(self.store, record)
+                unlisted.count(record, found)
         self._silent = []
         self._silent_blocks = []
 

@@ -41,6 +41,7 @@ from .spill import (
     finding_weight,
     record_weight,
 )
+from .unlisted import Unlisted
 
 
 class ChangeKind(StrEnum):
@@ -152,6 +153,8 @@ class Store:
         self.compact_pdus = compact_pdus
         self.retention = retention
         self.forgotten = Forgotten()
+        self.unlisted = Unlisted()
+        """Connections without DICOM counted rather than listed (a flood, a scan)."""
         self._ended: OrderedDict[int, int] = OrderedDict()  # id → data set bytes kept
         self._ended_bytes = 0
         self._stale = 0  # forgotten records still in the ordered lists, dropped in batches
@@ -462,7 +465,8 @@ class Store:
         capture as a whole); a link is kept when either of its ends is. Records are shared,
         not copied; order is kept. Every kind of record the store holds is handled here, so
         a new kind cannot be forgotten by a caller. The subset of a spilling store is a view
-        of it (read it once the source has finished)."""
+        of it (read it once the source has finished). Connections counted rather than listed
+        (:attr:`unlisted`) are in no subset: a filter selects records."""
         if self.spill is not None:
             return self._view(keep, capture_wide)
         out = Store(keep_pdus=self.keep_pdus, compact_pdus=self.compact_pdus)
@@ -502,6 +506,7 @@ class Store:
         out.__dict__.update(self.__dict__)
         out._keep = frozenset(keep if self._keep is None else keep & self._keep)
         out._keep_wide = capture_wide
+        out.unlisted = Unlisted()  # counted connections are in no subset: no filter has them
         out._lock = threading.RLock()
         out._listeners = []
         out._loaded = OrderedDict()

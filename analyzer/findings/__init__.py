@@ -169,6 +169,12 @@ class Diagnosis:
             found.extend(rule(store))
         return [redact.finding(f) for f in found]
 
+    def counted(self, store: Store, association: Association) -> list[Finding]:
+        """The findings about one connection without DICOM that is counted, not listed: the
+        rules about one association only (it has no id to link or to report by)."""
+        facts = Facts.of(store, association)
+        return [f for rule in self._association_rules for f in rule(facts)]
+
     def _workflows(self, store: Store, update: Update) -> list[Finding]:
         found: list[Finding] = []
         for rule in self._workflow_rules:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from analyzer.model import Association, Exchange
 from analyzer.store import Store
 from analyzer.textsafe import printable
+from analyzer.unlisted import UnlistedGroup
 from dissectors import Outcome, Party
 from dissectors.pdu import (
     abort_reason_text,
@@ -174,3 +175,27 @@ def outcome_text(a: Association) -> str:
         case None:
             return "in progress"
     return str(a.outcome)
+
+
+def lower_first(title: str) -> str:
+    """``Called AE title ...`` → ``called AE title ...``; leaves ``CT Image ...`` alone."""
+    if len(title) > 1 and title[0].isupper() and title[1].islower():
+        return title[0].lower() + title[1:]
+    return title
+
+
+def unlisted_lines(groups: Iterable[UnlistedGroup]) -> list[str]:
+    """One line per server with connections without DICOM counted rather than listed (a
+    store's :attr:`~analyzer.store.Store.unlisted`): how many, when, where in the capture,
+    and what the rules said."""
+    lines = []
+    for g in groups:
+        said = "; ".join(
+            f"{f.count} × {lower_first(f.title)} [{f.code}]" for f in g.findings.values()
+        )
+        lines.append(
+            f"Not listed: {g.connections} more connection(s) without DICOM to {g.server}, "
+            f"{iso_time(g.first_ts)} to {iso_time(g.last_ts)}, frames {g.first_frame} to "
+            f"{g.last_frame}" + (f": {said}." if said else ".")
+        )
+    return lines

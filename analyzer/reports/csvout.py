@@ -12,7 +12,7 @@ import csv
 from collections.abc import Sequence
 from typing import IO
 
-from analyzer.model import Association, Severity
+from analyzer.model import Association, Outcome, Severity
 from analyzer.names import uid_name
 from analyzer.store import Store
 from analyzer.textsafe import printable
@@ -131,5 +131,30 @@ def write_findings(store: Store, out: IO[str], min_severity: Severity = Severity
                 iso_time(ev.ts) or "",
                 str(ev.direction or ""),
                 ev.detail or "",
+            ]
+            writer.writerow(_row(FINDING_COLUMNS, cells))
+    # Connections counted rather than listed: one row per server and finding code, the
+    # association left empty and the count in ``detail``.
+    for g in store.unlisted:
+        for counted in g.findings.values():
+            if counted.severity < min_severity:
+                continue
+            cells = [
+                "",
+                "",
+                g.server,
+                "",
+                "",
+                str(Outcome.NEVER_ASSOCIATED),
+                counted.severity.label,
+                counted.code,
+                counted.title,
+                f"{counted.count} more connection(s) without DICOM to {g.server} got this "
+                "finding; they are counted, not listed one by one.",
+                "",
+                f"{g.first_frame} {g.last_frame}",
+                iso_time(g.first_ts) or "",
+                "",
+                f"{counted.count} connection(s)",
             ]
             writer.writerow(_row(FINDING_COLUMNS, cells))

@@ -11,16 +11,9 @@ from analyzer.model import Association, Finding, Severity
 from analyzer.store import Store
 from analyzer.textsafe import printable
 
-from .common import human_text, iso_time, outcome_text
+from .common import human_text, iso_time, lower_first, outcome_text, unlisted_lines
 
 _WIDTH = 100
-
-
-def _lower_first(title: str) -> str:
-    """``Called AE title ...`` → ``called AE title ...``; leaves ``CT Image ...`` alone."""
-    if len(title) > 1 and title[0].isupper() and title[1].islower():
-        return title[0].lower() + title[1:]
-    return title
 
 
 #: Error codes from the most to the least specific cause: when an association has several
@@ -71,7 +64,7 @@ def primary_cause(findings: Iterable[Finding]) -> Finding | None:
 def verdict(store: Store) -> str:
     """One line: how many associations failed and why."""
     total = len(store)
-    if not total:
+    if not total and not store.unlisted.connections:
         return "No DICOM association found."
     causes: Counter[str] = Counter()
     failed = 0
@@ -81,7 +74,7 @@ def verdict(store: Store) -> str:
         cause = primary_cause(findings)
         if cause is not None:
             failed += 1
-            causes[_lower_first(cause.title)] += 1
+            causes[lower_first(cause.title)] += 1
         elif any(f.severity == Severity.WARNING for f in findings):
             warnings += 1
     noun = "association" if total == 1 else "associations"
@@ -89,9 +82,18 @@ def verdict(store: Store) -> str:
         text = f"No failure in {total} {noun}"
         if warnings:
             text += f" ({warnings} with warnings)"
-        return text + "."
+        return text + "." + _unlisted_verdict(store)
     reasons = ", ".join(f"{cause} ({n})" for cause, n in causes.most_common())
-    return f"{failed} of {total} {noun} failed: {reasons}."
+    return f"{failed} of {total} {noun} failed: {reasons}." + _unlisted_verdict(store)
+
+
+def _unlisted_verdict(store: Store) -> str:
+    """`` N more connection(s) without DICOM not listed (M failed).`` or nothing."""
+    unlisted = store.unlisted.connections
+    if not unlisted:
+        return ""
+    failed = sum(g.connections for g in store.unlisted if g.worst == Severity.ERROR)
+    return f" {unlisted} more connection(s) without DICOM not listed ({failed} failed)."
 
 
 def _rank(store: Store, a: Association) -> tuple[int, int, int, int]:
@@ -155,6 +157,9 @@ def write(store: Store, out: IO[str], min_severity: Severity = Severity.INFO) ->
         for f in findings:
             lines += finding_lines(f)
         out.write(human_text([*lines, ""]))
+    shown = [g for g in store.unlisted if g.worst is None or g.worst >= min_severity]
+    if shown:
+        out.write(human_text([*unlisted_lines(shown), ""]))
     if quiet:
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(quiet.items()))
         out.write(
@@ -166,6 +171,8 @@ def write(store: Store, out: IO[str], min_severity: Severity = Severity.INFO) ->
 
 def exit_status(store: Store) -> int:
     """0: no error finding; 1: at least one."""
+    if any(g.worst == Severity.ERROR for g in store.unlisted):
+        return 1
     return 1 if any(f.severity == Severity.ERROR for f in store.findings()) else 0
 
 

@@ -26,6 +26,7 @@ from analyzer.model import (
 )
 from analyzer.names import uid_name
 from analyzer.store import Change, ChangeKind, Store
+from analyzer.unlisted import UnlistedGroup
 from analyzer.workflows import (
     commitment_data,
     is_report,
@@ -44,7 +45,7 @@ from dissectors.pdu import (
 from .common import iso_time, ms, side
 from .workflows import orphan, orphan_reason
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def _context(c: PresentationContext) -> dict[str, Any]:
@@ -520,6 +521,22 @@ def summary_record(store: Store) -> dict[str, Any]:
         "last_packet": iso_time(src.last_ts),
         "truncated": list(src.truncated),
         "warnings": list(src.warnings),
+        "unlisted_connections": [unlisted_record(g) for g in store.unlisted],
+    }
+
+
+def unlisted_record(g: UnlistedGroup) -> dict[str, Any]:
+    """Connections without DICOM to one server, counted rather than listed (a summary item)."""
+    return {
+        "server": {"ip": g.server_ip, "port": g.port},
+        "connections": g.connections,
+        "first": iso_time(g.first_ts),
+        "last": iso_time(g.last_ts),
+        "frames": {"first": g.first_frame, "last": g.last_frame},
+        "findings": [
+            {"code": f.code, "severity": f.severity.label, "title": f.title, "count": f.count}
+            for f in g.findings.values()
+        ],
     }
 
 

@@ -292,6 +292,21 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("last_packet", _TIME),
             ("truncated", pa.list_(_STR)),
             ("warnings", pa.list_(_STR)),
+            (
+                "unlisted_connections",
+                pa.list_(
+                    _struct(
+                        server=_ENDPOINT,
+                        connections=_INT,
+                        first=_TIME,
+                        last=_TIME,
+                        frames=_struct(first=_INT, last=_INT),
+                        findings=pa.list_(
+                            _struct(code=_STR, severity=_STR, title=_STR, count=_INT)
+                        ),
+                    )
+                ),
+            ),
         ]
     ),
 }

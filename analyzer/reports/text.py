@@ -25,6 +25,7 @@ from .common import (
     side,
     size_text,
     status_text,
+    unlisted_lines,
 )
 from .tcp import tcp_line
 from .workflows import orphan, workflow_lines
@@ -309,12 +310,12 @@ def write(store: Store, out: IO[str]) -> None:
     """Write every association, in start order, then a one-line summary."""
     for a in store.by_start():
         out.write(human_text([*association_block(store, a), ""]))
-    out.write(human_text([summary_line(store)]))
+    out.write(human_text([*unlisted_lines(store.unlisted), summary_line(store)]))
 
 
 def summary_line(store: Store) -> str:
     src = store.source
-    if not len(store):
+    if not len(store) and not len(store.unlisted):
         text = f"No DICOM found in {src.packets} packet(s)"
         if src.tcp_segments == 0 and src.unsupported_link_types:
             kinds = ", ".join(linktype_text(t) for t in sorted(src.unsupported_link_types))
@@ -328,7 +329,11 @@ def summary_line(store: Store) -> str:
         key = str(outcome) if outcome else "in progress"
         counts[key] = counts.get(key, 0) + n
     outcomes = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    unlisted = store.unlisted.connections
     return (
-        f"{tally.associations} association(s) ({outcomes}), {tally.exchanges} DIMSE exchange(s), "
-        f"{src.packets} packet(s) read."
+        f"{tally.associations} association(s)"
+        + (f" ({outcomes})" if outcomes else "")
+        + f", {tally.exchanges} DIMSE exchange(s), "
+        + (f"{unlisted} connection(s) without DICOM not listed, " if unlisted else "")
+        + f"{src.packets} packet(s) read."
     )

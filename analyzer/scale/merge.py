@@ -60,6 +60,7 @@ SUMMARY_RULES: Mapping[str, Callable[[Any, Any], Any]] = {
     "last_packet": lambda a, b: a,
     "truncated": lambda a, b: [*a, *b],
     "warnings": lambda a, b: [*a, *b],
+    "unlisted_connections": lambda a, b: [*a, *b],  # each capture point's servers apart
 }
 """How each ``summary`` field of the capture points adds up into the output's."""
 

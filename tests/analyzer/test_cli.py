@@ -33,7 +33,7 @@ def test_json_lines_schema() -> None:
     code, out, _ = run("analyze", "--format", "json", str(SAMPLES / "move_orthanc.pcap"))
     assert code == 0
     records = [json.loads(line) for line in out.splitlines()]
-    assert records[0]["type"] == "header" and records[0]["schema_version"] == 5
+    assert records[0]["type"] == "header" and records[0]["schema_version"] == 6
     assert records[-1]["type"] == "summary"
     associations = [r for r in records if r["type"] == "association"]
     exchanges = [r for r in records if r["type"] == "exchange"]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from analyzer import builder, redact
+from analyzer import builder, redact, unlisted
 from analyzer.cli import main
 from analyzer.filter import Filter, select
 from analyzer.findings import Diagnosis
@@ -201,6 +201,13 @@ def test_no_room_for_the_spill_is_one_clear_error(crowded: Path, tmp_path: Path)
     full.close()
 
 
+def list_every_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connections without DICOM are all associations (not counted past the bounds of
+    :mod:`analyzer.unlisted`): thousands of small records to spill."""
+    monkeypatch.setattr(unlisted, "LISTED", 1 << 30)
+    monkeypatch.setattr(unlisted, "LISTED_PER_SERVER", 1 << 30)
+
+
 def test_small_associations_are_spilled_in_blocks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -211,6 +218,7 @@ def test_small_associations_are_spilled_in_blocks(
         for i in range(3000)
     ]
     capture = write_pcap(tmp_path / "syn.pcap", frames)
+    list_every_connection(monkeypatch)
     writes: list[int] = []
     append = SpillFile.append
 
@@ -237,6 +245,7 @@ def test_connections_without_dicom_are_kept_out_of_memory_in_blocks(
         for i in range(3000)
     ]
     capture = write_pcap(tmp_path / "scan.pcap", frames)
+    list_every_connection(monkeypatch)
     monkeypatch.setattr(builder, "_SILENT_BLOCK", 500)
     held: list[int] = []
     keep = builder.ModelBuilder._keep_silent

@@ -451,7 +451,7 @@ def test_json_records_carry_the_links() -> None:
     )
     assert result.exit_code == 0
     records = [json.loads(line) for line in result.stdout.splitlines()]
-    assert records[0]["schema_version"] == 5
+    assert records[0]["schema_version"] == 6
     moves = [r for r in records if r["type"] == "exchange" and r["command"] == "C-MOVE"]
     associations = {r["id"]: r for r in records if r["type"] == "association"}
     for move in moves:

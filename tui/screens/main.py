@@ -127,6 +127,9 @@ class MainScreen(BaseScreen):
             title.append("reading…  ", style="bold")
         counts = index.counts()
         title.append(plural(len(index.summaries), "association"))
+        unlisted = self.store.unlisted.connections
+        if unlisted:  # a flood or a scan: counted, not listed (``dicomtap analyze`` says where)
+            title.append(f" · {unlisted} connections without DICOM not listed", style="dim")
         for look in (Look.FAILED, Look.WARNING, Look.OPEN):
             if counts[look]:
                 title.append(" · ")

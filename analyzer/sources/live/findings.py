@@ -140,6 +140,11 @@ class LiveRules:
             return ()
         return self._rules.exchange_ended(store, exchange)
 
+    def counted(self, store: Store, association: Association) -> Iterable[Finding]:
+        if self._rules is None:
+            return ()
+        return self._rules.counted(store, association)
+
     def source_ended(self, store: Store) -> Iterable[Finding]:
         found = list(self._rules.source_ended(store)) if self._rules is not None else []
         return found + self.at_end
