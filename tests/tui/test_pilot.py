@@ -177,6 +177,36 @@ def test_filter_box() -> None:
     run(store, scenario)
 
 
+def test_a_stale_filter_timer_does_not_undo_the_filter_applied() -> None:
+    """A timer stopped after its callback was queued (a loaded machine) fires anyway: the
+    text it was about must not replace the filter applied with enter after it."""
+    store = sample_store("store.pcap", "reject_called_ae.pcap", "abort.pcap")
+
+    async def scenario(pilot: Pilot[None], app: DicomtapApp) -> None:
+        t = table(app)
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        screen.filter_delay = 60
+        due: list[Callable[[], object]] = []
+        set_timer = screen.set_timer
+
+        def kept(delay: float, callback: Callable[[], object]) -> object:
+            due.append(callback)  # what the loop would run had the timer fired
+            return set_timer(delay, callback)
+
+        screen.set_timer = kept  # type: ignore[assignment]
+        await pilot.press("slash", *"calling=STORESC")
+        await pilot.pause()
+        await pilot.press(*"U", "enter")
+        await pilot.pause()
+        assert len(t.ids) == 3 and len(due) >= 2
+        due[-2]()  # "calling=STORESC" matches nothing
+        await pilot.pause()
+        assert len(t.ids) == 3
+
+    run(store, scenario)
+
+
 def test_keys_typed_right_after_slash_go_to_the_filter_box() -> None:
     """Keys already queued behind / (fast typing, a busy machine) are not lost to the list."""
     store = sample_store("store.pcap", "reject_called_ae.pcap")

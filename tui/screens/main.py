@@ -52,6 +52,7 @@ class MainScreen(BaseScreen):
         self.filter_error: FilterError | None = None
         """What is wrong with the box's text, if anything (the list keeps the last filter)."""
         self._filter_timer: Timer | None = None
+        self._filter_typed = 0  # counts edits and applies: a timer knows whether it is stale
         self.filter_delay = FILTER_DELAY
         self.sort_key = SortKey.START
         self.reverse = False
@@ -252,6 +253,7 @@ class MainScreen(BaseScreen):
         if self._filter_timer is not None:
             self._filter_timer.stop()
             self._filter_timer = None
+        self._filter_typed += 1  # what a timer still due was about is no longer the filter
         query = parse(text)
         self.filter_error = query.error
         self._show_filter_error()
@@ -284,7 +286,18 @@ class MainScreen(BaseScreen):
             self._filter_timer.stop()
         value = message.value
         self._show_filter_error()  # the caret no longer points at what is in the box
-        self._filter_timer = self.set_timer(self.filter_delay, lambda: self.apply_filter(value))
+        self._filter_typed += 1
+        typed = self._filter_typed
+        self._filter_timer = self.set_timer(
+            self.filter_delay, lambda: self.typing_paused(typed, value)
+        )
+
+    def typing_paused(self, typed: int, value: str) -> None:
+        """The filter box's timer: apply ``value`` unless something was typed or applied
+        since (a stopped timer whose callback was already queued, on a loaded machine, would
+        otherwise put back an older text after the one just applied)."""
+        if typed == self._filter_typed:
+            self.apply_filter(value)
 
     @on(Input.Submitted, "#filter")
     def filter_submitted(self, message: Input.Submitted) -> None:
