@@ -38,6 +38,7 @@ from collections.abc import Callable
 
 __all__ = [
     "BACKLOG_LIMIT",
+    "CATCH_UP_NS",
     "JOB_BYTES",
     "MAX_DELAY",
     "PAUSE",
@@ -72,6 +73,12 @@ MAX_DELAY = 0.1
 #: recording no longer waits for a quiet moment: recording has fallen behind, and a few long
 #: slices delay a few exchanges where many short ones would delay most.
 SLICE_NS = 2_000_000
+#: Nanoseconds of recording per slice, once the oldest job waited :data:`MAX_DELAY` (not
+#: when :data:`OVERDUE_BYTES` wait), after which recording stops as soon as a socket is
+#: readable: requests back to back are never quiet, and a whole slice before each of them
+#: would delay them all. Each read then gets about this much recording, more than an
+#: exchange takes to record: the backlog still shrinks.
+CATCH_UP_NS = 200_000
 
 Job = Callable[[], object]
 
@@ -97,6 +104,7 @@ class Recorder:
         quiet: float = QUIET,
         reply_wait: float = REPLY_WAIT,
         max_delay: float = MAX_DELAY,
+        catch_up_ns: int = CATCH_UP_NS,
     ) -> None:
         self._loop = loop
         self._failed = failed
@@ -109,6 +117,7 @@ class Recorder:
         self._busy_for = quiet
         """How long the relay counts as busy after the last job added."""
         self._max_delay = max_delay
+        self._catch_up_ns = catch_up_ns
         self._selector = _selector(loop)
         self._jobs: deque[tuple[Job, int]] = deque()
         self._backlog = 0
@@ -194,7 +203,13 @@ class Recorder:
             self._timer = loop.call_later(wait, self._due)
             return
         start = time.perf_counter_ns()
-        self._run(start + SLICE_NS, yield_after=None if overdue else start)
+        if not overdue:
+            yield_after: int | None = start
+        elif self._backlog >= self._overdue_bytes:
+            yield_after = None  # a bulk transfer: its throughput, not its latency
+        else:
+            yield_after = start + self._catch_up_ns
+        self._run(start + SLICE_NS, yield_after=yield_after)
         if self._jobs and self._timer is None:
             # Overdue: go on after this round of I/O. Quiet but a socket is readable: go on
             # after it was served (if that relays more, after the next quiet moment).
