@@ -17,10 +17,15 @@ than at its end, when the next request comes; clients that send their next reque
 
 A relay that is never quiet (a bulk transfer, requests back to back) is recorded anyway:
 once the oldest job waiting is :data:`MAX_DELAY` seconds old, or :data:`OVERDUE_BYTES` wait
-(a bulk transfer: its memory stays small), recording runs in slices of :data:`SLICE_NS`, each
-after the sockets that are ready have been served (``call_later(0)`` callbacks run after the
-I/O callbacks of the same loop iteration), until it has caught up. So the live log and the
-records lag what was relayed by at most about that much while recording keeps up.
+(a bulk transfer: its memory stays small), recording runs in slices of up to
+:data:`SLICE_NS`, each after the sockets that are ready have been served (``call_later(0)``
+callbacks run after the I/O callbacks of the same loop iteration), until it has caught up.
+Requests back to back (overdue by age) cut each slice short once :data:`CATCH_UP_NS` were
+recorded and a socket is readable: every exchange of the catch-up then waits for a fraction
+of a millisecond, rather than a few of them for whole slices. A bulk transfer (overdue by
+bytes) keeps whole slices: its throughput counts, not the wait of a chunk. So the live log
+and the records lag what was relayed by at most about :data:`MAX_DELAY` while recording
+keeps up.
 
 The backlog is bounded (:data:`BACKLOG_LIMIT` bytes not yet recorded): past
 it, recording catches up at once, so memory stays flat when recording cannot keep up with
