@@ -16,6 +16,7 @@ namespace (root) or of the host, with real peers:
 ``--baseline DIR`` runs the proxy of another checkout of dicomtap (``DIR``, e.g. a worktree
 of the main branch) in the same runs, taking turns with this one: before and after a change,
 in the same conditions (on a shared machine the load moves more than most changes do).
+Given more than once, every checkout takes its turn (variants of a change, side by side).
 
 Usage (from the repository root, as root for the namespace)::
 
@@ -52,7 +53,7 @@ from tests.peers import Net, Process, dcmtk, dicomtap_argv, running  # noqa: E40
 UPSTREAM = 11113
 PROXY = 11112
 RELAY = 11115  # socat, the baseline relay
-BASELINE = 11114  # the proxy of --baseline DIR, next to this one
+BASELINE = 11114  # the proxy of the first --baseline DIR, next to this one (the others: 11116...)
 
 _HOLDER = """
 import socket, struct, sys, time
@@ -191,11 +192,11 @@ def running_proxy(
 
 
 def latencies(
-    net: Net, tmp: Path, repeat: int, echoes: int, pace: float, baseline: Path | None
+    net: Net, tmp: Path, repeat: int, echoes: int, pace: float, baselines: list[Path]
 ) -> None:
     """C-ECHO round trips direct and through the proxy (and the baseline's), for each output
     configuration, and through socat (the floor of any relay on the machine)."""
-    checkouts = {"": ROOT, **({"baseline: ": baseline} if baseline else {})}
+    checkouts = {"": ROOT, **{_who(i, len(baselines)): b for i, b in enumerate(baselines)}}
     names = [f"{who}{name}" for who in checkouts for name in OUTPUTS]
     direct: dict[str, list[float]] = {name: [] for name in names}
     proxied: dict[str, list[float]] = {name: [] for name in names}
@@ -243,28 +244,35 @@ def _echoes(net: Net, port: int, echoes: int, pace: float) -> list[float]:
     return out
 
 
+def _who(i: int, count: int) -> str:
+    """The name of the ``i``-th of ``count`` baselines in the tables."""
+    return "baseline: " if count == 1 else f"baseline {i + 1}: "
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def throughput(
-    net: Net, tmp: Path, files: list[Path], repeat: int, pcap: bool, baseline: Path | None
+    net: Net, tmp: Path, files: list[Path], repeat: int, pcap: bool, baselines: list[Path]
 ) -> None:
     """C-STORE throughput direct, through the proxy (and the baseline's) and through socat,
     taking turns."""
     total = sum(f.stat().st_size for f in files)
     args = ["-q", *(_pcap_args(tmp) if pcap else [])]
     direct: list[float] = []
-    proxied: dict[str, list[float]] = {"proxied": [], "baseline": []}
-    cpu: dict[str, list[float]] = {"proxied": [], "baseline": []}
+    names = ["proxied", *(_who(i, len(baselines)).rstrip(": ") for i in range(len(baselines)))]
+    proxied: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     relayed: list[float] = []
     with contextlib.ExitStack() as stack:
         proxies = {"proxied": (stack.enter_context(running_proxy(net, tmp, args)), PROXY)}
-        if baseline is not None:
+        for i, baseline in enumerate(baselines):
             base_args = ["-q"]  # two proxies must not write the same pcapng
-            px = stack.enter_context(running_proxy(net, tmp, base_args, baseline, BASELINE))
-            proxies["baseline"] = (px, BASELINE)
+            port = BASELINE if i == 0 else RELAY + i
+            px = stack.enter_context(running_proxy(net, tmp, base_args, baseline, port))
+            proxies[names[i + 1]] = (px, port)
         relay = stack.enter_context(plain_relay(net, tmp))
         for _ in range(repeat):
             direct.append(total / store_seconds(net, UPSTREAM, files) / 1e6)
@@ -343,7 +351,10 @@ def main() -> None:
         "--baseline",
         type=Path,
         metavar="DIR",
-        help="another checkout of dicomtap whose proxy runs in the same runs (before/after)",
+        action="append",
+        default=[],
+        help="another checkout of dicomtap whose proxy runs in the same runs (before/after; "
+        "may be given more than once)",
     )
     parser.add_argument(
         "--scp-pdu",
