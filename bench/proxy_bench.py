@@ -220,7 +220,7 @@ def latencies(
             loads.append(os.getloadavg()[0])
     paced = f", {pace:g} ms apart" if pace else ", back to back"
     print(f"\nC-ECHO round trip over {repeat} x {echoes} echoes{paced} (µs):")
-    heads = ("direct p50/p99", "proxied p50/p99", "added p50/p99", "proxy CPU/echo")
+    heads = ("direct p50/p99", "proxied p50/p99", "added p50/p99", "proxy CPU/echo", "added p90")
     print(f"  {'proxy outputs':38s}" + "".join(f" {h:>16s}" for h in heads))
     rows: list[tuple[str, list[float], list[float], float | None]] = [
         (name, direct[name], proxied[name], statistics.median(cpu[name])) for name in names
@@ -231,9 +231,10 @@ def latencies(
         d50, d99 = percentile(d, 0.5), percentile(d, 0.99)
         p50, p99 = percentile(p, 0.5), percentile(p, 0.99)
         cost = f"{used:16.0f}" if used is not None else f"{'':>16s}"
+        p90 = percentile(p, 0.9) - percentile(d, 0.9)
         print(
             f"  {name:38s} {d50:7.0f} {d99:8.0f} {p50:7.0f} {p99:8.0f} "
-            f"{p50 - d50:7.0f} {p99 - d99:8.0f} {cost}"
+            f"{p50 - d50:7.0f} {p99 - d99:8.0f} {cost} {p90:16.0f}"
         )
     print(f"  load average (1 min) during the runs: {min(loads):.1f} to {max(loads):.1f}")
 

@@ -201,6 +201,27 @@ def test_catching_up_stops_for_a_readable_socket_after_a_short_slice() -> None:
     assert recorded_first <= CATCH_UP_NS // 100_000 + 2, order
 
 
+def test_catching_up_leaves_a_request_alone_until_its_answer() -> None:
+    """Recording is overdue but a request was just forwarded: its answer is relayed first,
+    then the exchange gets its slice of recording at once (not after the reply's wait)."""
+
+    async def main() -> tuple[list[int], list[int], float]:
+        loop = asyncio.get_running_loop()
+        done: list[int] = []
+        rec = Recorder(loop, _failed, quiet=0.001, reply_wait=0.5, max_delay=0.01)
+        rec.add(_append(done, 0), 100, reply_due=True)  # the request went upstream
+        await asyncio.sleep(0.05)  # overdue, the answer still awaited
+        before_answer = list(done)
+        answered = loop.time()
+        rec.add(_append(done, 1), 100)  # the answer went to the client
+        await _until(lambda: len(done) == 2)
+        return before_answer, done, loop.time() - answered
+
+    before, done, after = asyncio.run(main())
+    assert before == []
+    assert done == [0, 1] and after < 0.25  # not held for the reply's wait
+
+
 def test_a_bulk_transfer_is_recorded_without_waiting_for_a_quiet_moment() -> None:
     async def main() -> list[int]:
         loop = asyncio.get_running_loop()

@@ -131,6 +131,10 @@ class Recorder:
         self._last_added = 0.0
         self._oldest = 0.0
         """When the oldest job waiting was added (loop time)."""
+        self._catching_up = False
+        """Recording fell :data:`MAX_DELAY` behind and catches up, a slice per exchange."""
+        self._owed = False
+        """Catching up, an answer went to the client: its exchange's slice is due."""
         self._answered: float | None = None
         """When bytes last went to the client (loop time), until bytes go upstream."""
         self._pause: float | None = None
@@ -172,11 +176,13 @@ class Recorder:
             self._answered = now
             back_to_back = self._pause is not None and self._pause < PAUSE
             self._busy_for = self._quiet if back_to_back else 0.0
+        if self._catching_up and not reply_due:  # an answer: its exchange's slice is due
+            self._owed = True
         if self._running:
             return
         if self._at_once:
             return
-        if self._busy_for == 0.0 or self._backlog >= self._overdue_bytes:
+        if self._owed or self._busy_for == 0.0 or self._backlog >= self._overdue_bytes:
             if self._timer is not None:
                 self._timer.cancel()
             self._timer = loop.call_later(0, self._due)
@@ -197,9 +203,23 @@ class Recorder:
         self._at_once = False
         loop = self._loop
         if not self._jobs or loop is None:
+            self._catching_up = False
             return
         now = loop.time()
-        overdue = now - self._oldest >= self._max_delay or self._backlog >= self._overdue_bytes
+        late = now - self._oldest
+        overdue = late >= self._max_delay or self._backlog >= self._overdue_bytes
+        if (
+            overdue
+            and self._backlog < self._overdue_bytes
+            and self._busy_for == self._reply_wait
+            and now < self._last_added + self._reply_wait
+            and late < 2 * self._max_delay
+        ):
+            # Catching up, and a reply is due: its exchange gets its slice once it is
+            # answered (unless recording falls twice as far behind).
+            self._catching_up = True
+            self._timer = loop.call_later(self._last_added + self._reply_wait - now, self._due)
+            return
         # The loop's timers fire on whole milliseconds: within half of one is as close as
         # they can tell (and waiting for the rest would take another whole one).
         quiet_in = self._last_added + self._busy_for - self._quiet / 2 - now
@@ -213,8 +233,10 @@ class Recorder:
         elif self._backlog >= self._overdue_bytes:
             yield_after = None  # a bulk transfer: its throughput, not its latency
         else:
-            yield_after = start + self._catch_up_ns
+            yield_after = start + (self._catch_up_ns if self._owed else 0)
+        self._owed = False
         self._run(start + SLICE_NS, yield_after=yield_after)
+        self._catching_up = bool(self._jobs) and overdue and yield_after is not None
         if self._jobs and self._timer is None:
             # Overdue: go on after this round of I/O. Quiet but a socket is readable: go on
             # after it was served (if that relays more, after the next quiet moment).
