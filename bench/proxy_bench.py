@@ -180,14 +180,26 @@ OUTPUTS: dict[str, Callable[[Path], list[str]]] = {
 
 @contextmanager
 def running_proxy(
-    net: Net, tmp: Path, args: list[str], root: Path = ROOT, port: int = PROXY
+    net: Net,
+    tmp: Path,
+    args: list[str],
+    root: Path = ROOT,
+    port: int = PROXY,
+    probe: Path | None = None,
 ) -> Iterator[Process]:
     """The proxy of the checkout ``root`` with ``args``; its stdout (the live log, unless -q)
-    goes to a file. (``python -c`` imports from its working directory: ``root``'s code.)"""
+    goes to a file. (``python -c`` imports from its working directory: ``root``'s code.)
+    With ``probe``, the rounds of recording on its relay's thread are timed into that file
+    (:mod:`bench.recording_probe`, this checkout's) when it exits."""
     base = ["--listen", f"127.0.0.1:{port}", "--upstream", f"127.0.0.1:{UPSTREAM}"]
     argv = dicomtap_argv("proxy", *base, *args)
+    env = None
+    if probe is not None:
+        hook = f"import sys; sys.path.insert(1, {str(ROOT / 'bench')!r}); import recording_probe"
+        argv = [argv[0], "-c", f"{hook}; {argv[2]}", *argv[3:]]
+        env = {"PROXY_BENCH_PROBE": str(probe)}
     log = tmp / f"proxy-{port}.log"
-    with running(net, argv, log, port, cwd=root, stop_timeout=60) as proc:
+    with running(net, argv, log, port, cwd=root, env=env, stop_timeout=60) as proc:
         yield proc
 
 
@@ -201,6 +213,9 @@ def latencies(
     direct: dict[str, list[float]] = {name: [] for name in names}
     proxied: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
+    rounds: dict[str, dict[str, list[int]]] = {
+        name: {"wall": [], "cpu": [], "readable": []} for name in names
+    }
     socat_direct: list[float] = []
     socat: list[float] = []
     loads: list[float] = []
@@ -209,11 +224,17 @@ def latencies(
             for output, args in OUTPUTS.items():
                 for who, root in checkouts.items():
                     name = f"{who}{output}"
-                    with running_proxy(net, tmp, args(tmp), root) as px:
+                    probe = tmp / "probe.json"
+                    with running_proxy(net, tmp, args(tmp), root, probe=probe) as px:
                         for port, into in ((UPSTREAM, direct), (PROXY, proxied)):
                             before = cpu_seconds(px.popen.pid)
                             into[name] += _echoes(net, port, echoes, pace)
                         cpu[name].append((cpu_seconds(px.popen.pid) - before) / echoes * 1e6)
+                    with contextlib.suppress(OSError, ValueError):
+                        timed = json.loads(probe.read_text())
+                        for key in ("wall", "cpu", "readable"):
+                            rounds[name][key] += timed[key]
+                    probe.unlink(missing_ok=True)
             if relay is not None:
                 socat_direct += _echoes(net, UPSTREAM, echoes, pace)
                 socat += _echoes(net, RELAY, echoes, pace)
@@ -237,6 +258,29 @@ def latencies(
             f"{p50 - d50:7.0f} {p99 - d99:8.0f} {cost} {p90:16.0f}"
         )
     print(f"  load average (1 min) during the runs: {min(loads):.1f} to {max(loads):.1f}")
+    _print_rounds(rounds)
+
+
+def _print_rounds(rounds: dict[str, dict[str, list[int]]]) -> None:
+    """The rounds of recording on each proxy's relay thread after which a socket was
+    readable: what a request or an answer waited for (µs; CPU: the thread's own time)."""
+    print(
+        "\nRounds of recording on the relay's thread that a readable socket waited for "
+        "(µs; CPU: the\nthread's own time, without what the machine's other processes took):"
+    )
+    titles = ("rounds", "waited", "wall p50/p99/max", "CPU p50/p99/max")
+    print(f"  {'proxy outputs':38s} {titles[0]:>7s} {titles[1]:>7s} ", end="")
+    print(f"{titles[2]:>20s} {titles[3]:>20s}")
+    for name, timed in rounds.items():
+        waited = [i for i, readable in enumerate(timed["readable"]) if readable]
+        if not waited:
+            continue
+        cells = []
+        for key in ("wall", "cpu"):
+            values = [float(timed[key][i]) for i in waited]
+            cells.append("/".join(f"{percentile(values, q):.0f}" for q in (0.5, 0.99, 1.0)))
+        print(f"  {name:38s} {len(timed['wall']):7d} {len(waited):7d} ", end="")
+        print(f"{cells[0]:>20s} {cells[1]:>20s}")
 
 
 def _echoes(net: Net, port: int, echoes: int, pace: float) -> list[float]:
