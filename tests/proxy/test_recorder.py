@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.sources.proxy.recorder import CATCH_UP_NS, JOB_BYTES, SLICE_NS, Recorder
+from analyzer.sources.proxy.recorder import JOB_BYTES, Recorder
 from tests.peers import Net, running
 
 from .harness import PROXY_PORT, UPSTREAM_PORT, script
@@ -156,70 +156,6 @@ def test_a_relay_never_quiet_is_recorded_after_the_longest_delay() -> None:
     done, first = asyncio.run(main())
     assert done and done == list(range(len(done)))
     assert first < 0.08  # not held until the relay is quiet (it never was)
-
-
-def _busy(order: list[str], n: int, micros: int) -> Callable[[], None]:
-    """A job that takes ``micros`` µs of CPU, as observing a chunk does."""
-
-    def job() -> None:
-        end = time.perf_counter_ns() + micros * 1000
-        while time.perf_counter_ns() < end:
-            pass
-        order.append(f"job {n}")
-
-    return job
-
-
-def test_catching_up_stops_for_a_readable_socket_after_a_short_slice() -> None:
-    """Requests back to back: the relay is never quiet and recording is overdue. A request
-    that arrives while it catches up waits for about :data:`CATCH_UP_NS` of recording, not
-    for a whole :data:`SLICE_NS`."""
-
-    async def main() -> list[str]:
-        loop = asyncio.get_running_loop()
-        order: list[str] = []
-        a, b = socket.socketpair()
-        a.setblocking(False)
-        b.setblocking(False)
-        loop.add_reader(a.fileno(), lambda: order.append(f"read {a.recv(100)!r}"))
-        rec = Recorder(loop, _failed, quiet=10, reply_wait=10, max_delay=0.0)
-        try:
-            rec.add(lambda: b.send(b"x"))  # the request arrives as catching up starts
-            for n in range(40):  # 40 jobs of 100 µs: 4 ms of recording
-                rec.add(_busy(order, n, 100))
-            await _until(lambda: len(order) == 41)
-        finally:
-            loop.remove_reader(a.fileno())
-            a.close()
-            b.close()
-        return order
-
-    order = asyncio.run(main())
-    assert len(order) == 41 and "read b'x'" in order
-    recorded_first = order.index("read b'x'")
-    assert CATCH_UP_NS // 100_000 <= SLICE_NS // 100_000 // 4
-    assert recorded_first <= CATCH_UP_NS // 100_000 + 2, order
-
-
-def test_catching_up_leaves_a_request_alone_until_its_answer() -> None:
-    """Recording is overdue but a request was just forwarded: its answer is relayed first,
-    then the exchange gets its slice of recording at once (not after the reply's wait)."""
-
-    async def main() -> tuple[list[int], list[int], float]:
-        loop = asyncio.get_running_loop()
-        done: list[int] = []
-        rec = Recorder(loop, _failed, quiet=0.001, reply_wait=0.5, max_delay=0.01)
-        rec.add(_append(done, 0), 100, reply_due=True)  # the request went upstream
-        await asyncio.sleep(0.05)  # overdue, the answer still awaited
-        before_answer = list(done)
-        answered = loop.time()
-        rec.add(_append(done, 1), 100)  # the answer went to the client
-        await _until(lambda: len(done) == 2)
-        return before_answer, done, loop.time() - answered
-
-    before, done, after = asyncio.run(main())
-    assert before == []
-    assert done == [0, 1] and after < 0.25  # not held for the reply's wait
 
 
 def test_a_bulk_transfer_is_recorded_without_waiting_for_a_quiet_moment() -> None:

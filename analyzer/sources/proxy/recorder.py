@@ -17,15 +17,10 @@ than at its end, when the next request comes; clients that send their next reque
 
 A relay that is never quiet (a bulk transfer, requests back to back) is recorded anyway:
 once the oldest job waiting is :data:`MAX_DELAY` seconds old, or :data:`OVERDUE_BYTES` wait
-(a bulk transfer: its memory stays small), recording runs in slices of up to
-:data:`SLICE_NS`, each after the sockets that are ready have been served (``call_later(0)``
-callbacks run after the I/O callbacks of the same loop iteration), until it has caught up.
-Requests back to back (overdue by age) cut each slice short once :data:`CATCH_UP_NS` were
-recorded and a socket is readable: every exchange of the catch-up then waits for a fraction
-of a millisecond, rather than a few of them for whole slices. A bulk transfer (overdue by
-bytes) keeps whole slices: its throughput counts, not the wait of a chunk. So the live log
-and the records lag what was relayed by at most about :data:`MAX_DELAY` while recording
-keeps up.
+(a bulk transfer: its memory stays small), recording runs in slices of :data:`SLICE_NS`, each
+after the sockets that are ready have been served (``call_later(0)`` callbacks run after the
+I/O callbacks of the same loop iteration), until it has caught up. So the live log and the
+records lag what was relayed by at most about that much while recording keeps up.
 
 The backlog is bounded (:data:`BACKLOG_LIMIT` bytes not yet recorded): past
 it, recording catches up at once, so memory stays flat when recording cannot keep up with
@@ -43,7 +38,6 @@ from collections.abc import Callable
 
 __all__ = [
     "BACKLOG_LIMIT",
-    "CATCH_UP_NS",
     "JOB_BYTES",
     "MAX_DELAY",
     "PAUSE",
@@ -78,12 +72,6 @@ MAX_DELAY = 0.1
 #: recording no longer waits for a quiet moment: recording has fallen behind, and a few long
 #: slices delay a few exchanges where many short ones would delay most.
 SLICE_NS = 2_000_000
-#: Nanoseconds of recording per slice, once the oldest job waited :data:`MAX_DELAY` (not
-#: when :data:`OVERDUE_BYTES` wait), after which recording stops as soon as a socket is
-#: readable: requests back to back are never quiet, and a whole slice before each of them
-#: would delay them all. Each read then gets about this much recording, more than an
-#: exchange takes to record: the backlog still shrinks.
-CATCH_UP_NS = 200_000
 
 Job = Callable[[], object]
 
@@ -109,7 +97,6 @@ class Recorder:
         quiet: float = QUIET,
         reply_wait: float = REPLY_WAIT,
         max_delay: float = MAX_DELAY,
-        catch_up_ns: int = CATCH_UP_NS,
     ) -> None:
         self._loop = loop
         self._failed = failed
@@ -122,7 +109,6 @@ class Recorder:
         self._busy_for = quiet
         """How long the relay counts as busy after the last job added."""
         self._max_delay = max_delay
-        self._catch_up_ns = catch_up_ns
         self._selector = _selector(loop)
         self._jobs: deque[tuple[Job, int]] = deque()
         self._backlog = 0
@@ -131,10 +117,6 @@ class Recorder:
         self._last_added = 0.0
         self._oldest = 0.0
         """When the oldest job waiting was added (loop time)."""
-        self._catching_up = False
-        """Recording fell :data:`MAX_DELAY` behind and catches up, a slice per exchange."""
-        self._owed = False
-        """Catching up, an answer went to the client: its exchange's slice is due."""
         self._answered: float | None = None
         """When bytes last went to the client (loop time), until bytes go upstream."""
         self._pause: float | None = None
@@ -176,13 +158,11 @@ class Recorder:
             self._answered = now
             back_to_back = self._pause is not None and self._pause < PAUSE
             self._busy_for = self._quiet if back_to_back else 0.0
-        if self._catching_up and not reply_due:  # an answer: its exchange's slice is due
-            self._owed = True
         if self._running:
             return
         if self._at_once:
             return
-        if self._owed or self._busy_for == 0.0 or self._backlog >= self._overdue_bytes:
+        if self._busy_for == 0.0 or self._backlog >= self._overdue_bytes:
             if self._timer is not None:
                 self._timer.cancel()
             self._timer = loop.call_later(0, self._due)
@@ -203,23 +183,9 @@ class Recorder:
         self._at_once = False
         loop = self._loop
         if not self._jobs or loop is None:
-            self._catching_up = False
             return
         now = loop.time()
-        late = now - self._oldest
-        overdue = late >= self._max_delay or self._backlog >= self._overdue_bytes
-        if (
-            overdue
-            and self._backlog < self._overdue_bytes
-            and self._busy_for == self._reply_wait
-            and now < self._last_added + self._reply_wait
-            and late < 2 * self._max_delay
-        ):
-            # Catching up, and a reply is due: its exchange gets its slice once it is
-            # answered (unless recording falls twice as far behind).
-            self._catching_up = True
-            self._timer = loop.call_later(self._last_added + self._reply_wait - now, self._due)
-            return
+        overdue = now - self._oldest >= self._max_delay or self._backlog >= self._overdue_bytes
         # The loop's timers fire on whole milliseconds: within half of one is as close as
         # they can tell (and waiting for the rest would take another whole one).
         quiet_in = self._last_added + self._busy_for - self._quiet / 2 - now
@@ -228,15 +194,7 @@ class Recorder:
             self._timer = loop.call_later(wait, self._due)
             return
         start = time.perf_counter_ns()
-        if not overdue:
-            yield_after: int | None = start
-        elif self._backlog >= self._overdue_bytes:
-            yield_after = None  # a bulk transfer: its throughput, not its latency
-        else:
-            yield_after = start + (self._catch_up_ns if self._owed else 0)
-        self._owed = False
-        self._run(start + SLICE_NS, yield_after=yield_after)
-        self._catching_up = bool(self._jobs) and overdue and yield_after is not None
+        self._run(start + SLICE_NS, yield_after=None if overdue else start)
         if self._jobs and self._timer is None:
             # Overdue: go on after this round of I/O. Quiet but a socket is readable: go on
             # after it was served (if that relays more, after the next quiet moment).
