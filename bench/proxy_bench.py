@@ -16,6 +16,7 @@ namespace (root) or of the host, with real peers:
 ``--baseline DIR`` runs the proxy of another checkout of dicomtap (``DIR``, e.g. a worktree
 of the main branch) in the same runs, taking turns with this one: before and after a change,
 in the same conditions (on a shared machine the load moves more than most changes do).
+Given more than once, every checkout takes its turn (variants of a change, side by side).
 
 Usage (from the repository root, as root for the namespace)::
 
@@ -52,7 +53,7 @@ from tests.peers import Net, Process, dcmtk, dicomtap_argv, running  # noqa: E40
 UPSTREAM = 11113
 PROXY = 11112
 RELAY = 11115  # socat, the baseline relay
-BASELINE = 11114  # the proxy of --baseline DIR, next to this one
+BASELINE = 11114  # the proxy of the first --baseline DIR, next to this one (the others: 11116...)
 
 _HOLDER = """
 import socket, struct, sys, time
@@ -179,27 +180,42 @@ OUTPUTS: dict[str, Callable[[Path], list[str]]] = {
 
 @contextmanager
 def running_proxy(
-    net: Net, tmp: Path, args: list[str], root: Path = ROOT, port: int = PROXY
+    net: Net,
+    tmp: Path,
+    args: list[str],
+    root: Path = ROOT,
+    port: int = PROXY,
+    probe: Path | None = None,
 ) -> Iterator[Process]:
     """The proxy of the checkout ``root`` with ``args``; its stdout (the live log, unless -q)
-    goes to a file. (``python -c`` imports from its working directory: ``root``'s code.)"""
+    goes to a file. (``python -c`` imports from its working directory: ``root``'s code.)
+    With ``probe``, the rounds of recording on its relay's thread are timed into that file
+    (:mod:`bench.recording_probe`, this checkout's) when it exits."""
     base = ["--listen", f"127.0.0.1:{port}", "--upstream", f"127.0.0.1:{UPSTREAM}"]
     argv = dicomtap_argv("proxy", *base, *args)
+    env = None
+    if probe is not None:
+        hook = f"import sys; sys.path.insert(1, {str(ROOT / 'bench')!r}); import recording_probe"
+        argv = [argv[0], "-c", f"{hook}; {argv[2]}", *argv[3:]]
+        env = {"PROXY_BENCH_PROBE": str(probe)}
     log = tmp / f"proxy-{port}.log"
-    with running(net, argv, log, port, cwd=root, stop_timeout=60) as proc:
+    with running(net, argv, log, port, cwd=root, env=env, stop_timeout=60) as proc:
         yield proc
 
 
 def latencies(
-    net: Net, tmp: Path, repeat: int, echoes: int, pace: float, baseline: Path | None
+    net: Net, tmp: Path, repeat: int, echoes: int, pace: float, baselines: list[Path]
 ) -> None:
     """C-ECHO round trips direct and through the proxy (and the baseline's), for each output
     configuration, and through socat (the floor of any relay on the machine)."""
-    checkouts = {"": ROOT, **({"baseline: ": baseline} if baseline else {})}
+    checkouts = {"": ROOT, **{_who(i, len(baselines)): b for i, b in enumerate(baselines)}}
     names = [f"{who}{name}" for who in checkouts for name in OUTPUTS]
     direct: dict[str, list[float]] = {name: [] for name in names}
     proxied: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
+    rounds: dict[str, dict[str, list[int]]] = {
+        name: {"wall": [], "cpu": [], "readable": []} for name in names
+    }
     socat_direct: list[float] = []
     socat: list[float] = []
     loads: list[float] = []
@@ -208,18 +224,24 @@ def latencies(
             for output, args in OUTPUTS.items():
                 for who, root in checkouts.items():
                     name = f"{who}{output}"
-                    with running_proxy(net, tmp, args(tmp), root) as px:
+                    probe = tmp / "probe.json"
+                    with running_proxy(net, tmp, args(tmp), root, probe=probe) as px:
                         for port, into in ((UPSTREAM, direct), (PROXY, proxied)):
                             before = cpu_seconds(px.popen.pid)
                             into[name] += _echoes(net, port, echoes, pace)
                         cpu[name].append((cpu_seconds(px.popen.pid) - before) / echoes * 1e6)
+                    with contextlib.suppress(OSError, ValueError):
+                        timed = json.loads(probe.read_text())
+                        for key in ("wall", "cpu", "readable"):
+                            rounds[name][key] += timed[key]
+                    probe.unlink(missing_ok=True)
             if relay is not None:
                 socat_direct += _echoes(net, UPSTREAM, echoes, pace)
                 socat += _echoes(net, RELAY, echoes, pace)
             loads.append(os.getloadavg()[0])
     paced = f", {pace:g} ms apart" if pace else ", back to back"
     print(f"\nC-ECHO round trip over {repeat} x {echoes} echoes{paced} (µs):")
-    heads = ("direct p50/p99", "proxied p50/p99", "added p50/p99", "proxy CPU/echo")
+    heads = ("direct p50/p99", "proxied p50/p99", "added p50/p99", "proxy CPU/echo", "added p90")
     print(f"  {'proxy outputs':38s}" + "".join(f" {h:>16s}" for h in heads))
     rows: list[tuple[str, list[float], list[float], float | None]] = [
         (name, direct[name], proxied[name], statistics.median(cpu[name])) for name in names
@@ -230,11 +252,35 @@ def latencies(
         d50, d99 = percentile(d, 0.5), percentile(d, 0.99)
         p50, p99 = percentile(p, 0.5), percentile(p, 0.99)
         cost = f"{used:16.0f}" if used is not None else f"{'':>16s}"
+        p90 = percentile(p, 0.9) - percentile(d, 0.9)
         print(
             f"  {name:38s} {d50:7.0f} {d99:8.0f} {p50:7.0f} {p99:8.0f} "
-            f"{p50 - d50:7.0f} {p99 - d99:8.0f} {cost}"
+            f"{p50 - d50:7.0f} {p99 - d99:8.0f} {cost} {p90:16.0f}"
         )
     print(f"  load average (1 min) during the runs: {min(loads):.1f} to {max(loads):.1f}")
+    _print_rounds(rounds)
+
+
+def _print_rounds(rounds: dict[str, dict[str, list[int]]]) -> None:
+    """The rounds of recording on each proxy's relay thread after which a socket was
+    readable: what a request or an answer waited for (µs; CPU: the thread's own time)."""
+    print(
+        "\nRounds of recording on the relay's thread that a readable socket waited for "
+        "(µs; CPU: the\nthread's own time, without what the machine's other processes took):"
+    )
+    titles = ("rounds", "waited", "wall p50/p99/max", "CPU p50/p99/max")
+    print(f"  {'proxy outputs':38s} {titles[0]:>7s} {titles[1]:>7s} ", end="")
+    print(f"{titles[2]:>20s} {titles[3]:>20s}")
+    for name, timed in rounds.items():
+        waited = [i for i, readable in enumerate(timed["readable"]) if readable]
+        if not waited:
+            continue
+        cells = []
+        for key in ("wall", "cpu"):
+            values = [float(timed[key][i]) for i in waited]
+            cells.append("/".join(f"{percentile(values, q):.0f}" for q in (0.5, 0.99, 1.0)))
+        print(f"  {name:38s} {len(timed['wall']):7d} {len(waited):7d} ", end="")
+        print(f"{cells[0]:>20s} {cells[1]:>20s}")
 
 
 def _echoes(net: Net, port: int, echoes: int, pace: float) -> list[float]:
@@ -243,28 +289,35 @@ def _echoes(net: Net, port: int, echoes: int, pace: float) -> list[float]:
     return out
 
 
+def _who(i: int, count: int) -> str:
+    """The name of the ``i``-th of ``count`` baselines in the tables."""
+    return "baseline: " if count == 1 else f"baseline {i + 1}: "
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def throughput(
-    net: Net, tmp: Path, files: list[Path], repeat: int, pcap: bool, baseline: Path | None
+    net: Net, tmp: Path, files: list[Path], repeat: int, pcap: bool, baselines: list[Path]
 ) -> None:
     """C-STORE throughput direct, through the proxy (and the baseline's) and through socat,
     taking turns."""
     total = sum(f.stat().st_size for f in files)
     args = ["-q", *(_pcap_args(tmp) if pcap else [])]
     direct: list[float] = []
-    proxied: dict[str, list[float]] = {"proxied": [], "baseline": []}
-    cpu: dict[str, list[float]] = {"proxied": [], "baseline": []}
+    names = ["proxied", *(_who(i, len(baselines)).rstrip(": ") for i in range(len(baselines)))]
+    proxied: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     relayed: list[float] = []
     with contextlib.ExitStack() as stack:
         proxies = {"proxied": (stack.enter_context(running_proxy(net, tmp, args)), PROXY)}
-        if baseline is not None:
+        for i, baseline in enumerate(baselines):
             base_args = ["-q"]  # two proxies must not write the same pcapng
-            px = stack.enter_context(running_proxy(net, tmp, base_args, baseline, BASELINE))
-            proxies["baseline"] = (px, BASELINE)
+            port = BASELINE if i == 0 else RELAY + i
+            px = stack.enter_context(running_proxy(net, tmp, base_args, baseline, port))
+            proxies[names[i + 1]] = (px, port)
         relay = stack.enter_context(plain_relay(net, tmp))
         for _ in range(repeat):
             direct.append(total / store_seconds(net, UPSTREAM, files) / 1e6)
@@ -343,7 +396,10 @@ def main() -> None:
         "--baseline",
         type=Path,
         metavar="DIR",
-        help="another checkout of dicomtap whose proxy runs in the same runs (before/after)",
+        action="append",
+        default=[],
+        help="another checkout of dicomtap whose proxy runs in the same runs (before/after; "
+        "may be given more than once)",
     )
     parser.add_argument(
         "--scp-pdu",
