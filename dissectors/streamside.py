@@ -103,56 +103,67 @@ class StreamSide:
             assembler.pdv_data(records[0].data)
         else:
             for record in records:
-                match record:  # the most frequent first
-                    case PdvChunk():
-                        assembler.pdv_data(record.data)
-                    case PdvEnd():
-                        assembler.pdv_end(ts, frame)
-                        if assembler.messages or assembler.problems:
-                            self.obs._drain_assembler(self)
-                    case PduEnd():
-                        self.emit_pdu(ts, frame)
-                    case PduStart(pdu_type, length, offset):
-                        self.pdu_type = pdu_type
-                        self.pdu_length = length
-                        self.pdu_offset = offset
-                        self.pdu_ts = ts
-                        self.pdu_frame = frame
-                        self.pdvs = []
-                        self.in_pdu = True
-                        self.pdu_injected = injected
-                        known = pdu_type if 1 <= pdu_type <= 7 else None
-                        self.obs._fsm_pdu(known, self.from_requestor, ts, frame, injected)
-                    case PdvStart(context_id, control, length, offset):
-                        self.pdvs.append((context_id, control, length))
-                        if control & 0xFC:
-                            self._problem(
-                                "pdv-reserved-bits",
-                                f"PDV message control header 0x{control:02X} sets reserved bits "
-                                "2-7 (PS3.8 Annex E: they shall be 0; receivers ignore them)",
-                                offset,
-                                ts,
-                                frame,
-                            )
-                        assembler.pdv_start(context_id, control, ts, frame)
-                    case PduBody(pdu_type, body):
-                        self.obs._control_pdu(self, pdu_type, body, ts, frame)
-                    case PduBodyCut(pdu_type, body, missing):
-                        self.obs._control_pdu(self, pdu_type, body, ts, frame, missing)
-                    case PdvLost(size):
-                        assembler.pdv_lost(size)
-                    case FramingProblem(code, text, offset):
-                        self._problem(code, text, offset, ts, frame)
-                    case LostSync(offset):
-                        self.abandon(ts, frame, offset)
-                    case Resynced(offset, skipped):
-                        self.obs._resynced(self, offset, skipped, ts, frame)
-                    case Hole():
-                        pass  # the observer reports the gap itself
-                    case _:
-                        assert_never(record)
+                # Dispatched on the exact type, the most frequent first: several times
+                # cheaper than ``match`` with class patterns (records are never subclassed).
+                if type(record) is PdvChunk:
+                    assembler.pdv_data(record.data)
+                elif type(record) is PdvEnd:
+                    assembler.pdv_end(ts, frame)
+                    if assembler.messages or assembler.problems:
+                        self.obs._drain_assembler(self)
+                elif type(record) is PduEnd:
+                    self.emit_pdu(ts, frame)
+                elif type(record) is PduStart:
+                    pdu_type, length, offset = record
+                    self.pdu_type = pdu_type
+                    self.pdu_length = length
+                    self.pdu_offset = offset
+                    self.pdu_ts = ts
+                    self.pdu_frame = frame
+                    self.pdvs = []
+                    self.in_pdu = True
+                    self.pdu_injected = injected
+                    known = pdu_type if 1 <= pdu_type <= 7 else None
+                    self.obs._fsm_pdu(known, self.from_requestor, ts, frame, injected)
+                elif type(record) is PdvStart:
+                    context_id, control, length, offset = record
+                    self.pdvs.append((context_id, control, length))
+                    if control & 0xFC:
+                        self._problem(
+                            "pdv-reserved-bits",
+                            f"PDV message control header 0x{control:02X} sets reserved bits "
+                            "2-7 (PS3.8 Annex E: they shall be 0; receivers ignore them)",
+                            offset,
+                            ts,
+                            frame,
+                        )
+                    assembler.pdv_start(context_id, control, ts, frame)
+                else:
+                    self._rare(record, ts, frame)
         if self.payload is not None:
             self.payload(self.obs.connection, self.from_requestor, records, ts, frame)
+
+    def _rare(self, record: FramerRecord, ts: int, frame: int | None) -> None:
+        """The records :meth:`consume` does not dispatch itself."""
+        match record:
+            case PduBody(pdu_type, body):
+                self.obs._control_pdu(self, pdu_type, body, ts, frame)
+            case PduBodyCut(pdu_type, body, missing):
+                self.obs._control_pdu(self, pdu_type, body, ts, frame, missing)
+            case PdvLost(size):
+                self.assembler.pdv_lost(size)
+            case FramingProblem(code, text, offset):
+                self._problem(code, text, offset, ts, frame)
+            case LostSync(offset):
+                self.abandon(ts, frame, offset)
+            case Resynced(offset, skipped):
+                self.obs._resynced(self, offset, skipped, ts, frame)
+            case Hole():
+                pass  # the observer reports the gap itself
+            case PdvChunk() | PdvEnd() | PduEnd() | PduStart() | PdvStart():
+                raise AssertionError("dispatched by consume")
+            case _:
+                assert_never(record)
 
     def _problem(self, code: str, text: str, offset: int, ts: int, frame: int | None) -> None:
         self.obs._violation(

@@ -299,10 +299,44 @@ def decode_control_pdu(pdu_type: int, body: bytes) -> tuple[ControlPdu, list[Def
     Never raises for bad content: defects come back as a list. Raises ``ValueError`` only
     for ``pdu_type`` 4 or an undefined type, which is a caller error.
     """
+    if pdu_type in _REMEMBERED_TYPES and len(body) <= _REMEMBER_BODY_LIMIT:
+        key = (pdu_type, bytes(body))
+        known = _decoded.get(key)
+        if known is None:
+            pdu, defects = _decode_whole(pdu_type, key[1])
+            known = _remember(key, pdu, tuple(defects))
+        return known[0], list(known[1])
+    return _decode_whole(pdu_type, body)
+
+
+def _decode_whole(pdu_type: int, body: bytes) -> tuple[ControlPdu, list[Defect]]:
     defects: list[Defect] = []
     pdu = _decode_control(pdu_type, body, 0, defects)
     assert pdu is not None
     return pdu, defects
+
+
+#: A-ASSOCIATE-RQ and -AC bodies decoded lately. A site's applications propose the same
+#: contexts every time they associate, byte for byte: the decode of a body seen before is
+#: taken from here. The decoded PDU and its defects are immutable; bounded in bytes.
+_decoded: dict[tuple[int, bytes], tuple[ControlPdu, tuple[Defect, ...]]] = {}
+_REMEMBERED_TYPES = frozenset({PduType.A_ASSOCIATE_RQ, PduType.A_ASSOCIATE_AC})
+_REMEMBER_BODY_LIMIT = 1 << 14
+_REMEMBER_BYTES = 1 << 20  # the bodies remembered, at most
+_remembered_bytes = 0
+
+
+def _remember(
+    key: tuple[int, bytes], pdu: ControlPdu, defects: tuple[Defect, ...]
+) -> tuple[ControlPdu, tuple[Defect, ...]]:
+    global _remembered_bytes
+    while _decoded and _remembered_bytes + len(key[1]) > _REMEMBER_BYTES:
+        oldest = next(iter(_decoded))  # the first remembered goes first
+        del _decoded[oldest]
+        _remembered_bytes -= len(oldest[1])
+    _decoded[key] = known = (pdu, defects)
+    _remembered_bytes += len(key[1])
+    return known
 
 
 def decode_cut_control_pdu(

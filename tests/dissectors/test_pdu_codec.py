@@ -45,7 +45,9 @@ from dissectors.pdu import (
     UserIdentityAc,
     UserIdentityRq,
     decode_pdu,
+    pdus,
 )
+from dissectors.pdu.items import Defect
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
 GET = "1.2.840.10008.5.1.4.1.2.2.3"
@@ -252,3 +254,31 @@ def test_unknown_items_are_kept_raw() -> None:
     assert pdu.unknown_items == (UnknownItem(0xE1, b"vendor-specific"),)
     assert any("0xE1" in d.text for d in defects)
     assert pdu.encode() == bytes(raw)
+
+
+def test_an_association_body_seen_again_decodes_the_same() -> None:
+    """A body decoded before comes from the remembered decodes: equal PDU, equal defects,
+    and a defect list of its own (the observer appends to it)."""
+    raw = bytearray(_pynetdicom_rq())
+    raw += UnknownItem(0xE1, b"vendor-specific").encode()  # a defect to carry
+    raw[2:6] = (len(raw) - 6).to_bytes(4, "big")
+    body = bytes(raw[6:])
+    first, first_defects = pdus.decode_control_pdu(1, body)
+    first_defects.append(Defect(0, "the caller's own"))
+    again, again_defects = pdus.decode_control_pdu(1, bytes(bytearray(body)))
+    assert again == first and isinstance(again, AssociateRq)
+    assert again_defects == first_defects[:-1] and len(again_defects) == 1
+    as_ac, _ = pdus.decode_control_pdu(2, body)  # the same bytes as another type
+    assert isinstance(as_ac, AssociateAc)
+
+
+def test_the_remembered_decodes_are_bounded_in_bytes() -> None:
+    base = bytearray(_pynetdicom_rq()[6:])
+    for n in range(2 * pdus._REMEMBER_BYTES // len(base) + 10):
+        body = bytes(base[:4]) + n.to_bytes(16, "big") + bytes(base[20:])  # called AE varies
+        pdus.decode_control_pdu(1, body)
+        assert pdus._remembered_bytes == sum(len(b) for _, b in pdus._decoded)
+        assert pdus._remembered_bytes <= pdus._REMEMBER_BYTES
+    big = bytes(base) + b"\x00" * pdus._REMEMBER_BODY_LIMIT
+    pdus.decode_control_pdu(1, big)
+    assert (1, big) not in pdus._decoded

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from dissectors import ul_fsm
 from dissectors.outcome import ending
 from dissectors.pdu import PduType
 from dissectors.ul_fsm import (
@@ -233,3 +235,45 @@ def test_two_conforming_peers_never_violate_the_table(conv: Conversation) -> Non
     assert found == [], (conv.wire, found)
     end = ending(fsm)
     assert (end.outcome, end.by) == conv.expected(), conv.wire
+
+
+_ANY_STEP = st.tuples(
+    st.sampled_from([RQ, AC, RJ, DATA, DATA, DATA, DATA, RL_RQ, RL_RP, ABORT, None, FIN]),
+    st.booleans(),  # from the requestor
+    st.integers(0, 3 * CROSSING_WINDOW_NS // 2),  # time since the step before
+    st.integers(0, 7).map(lambda n: n == 0),  # injected
+)
+
+
+def _replay(steps: list[tuple[int | None, bool, int, bool]]) -> tuple[object, ...]:
+    fsm = AssociationFsm()
+    found = []
+    ts = 0
+    for kind, from_requestor, dt, injected in steps:
+        ts += dt
+        if kind == FIN:
+            found += fsm.closed(by_requestor=from_requestor, ts=ts, frame=ts, injected=injected)
+        else:
+            found += fsm.pdu(
+                kind, from_requestor=from_requestor, ts=ts, frame=ts, injected=injected
+            )
+    pending = [(m.state, list(m.pending)) for m in (fsm.requestor, fsm.acceptor)]
+    found += fsm.finish()
+    return found, fsm.log, pending, fsm.first_close
+
+
+@settings(max_examples=300)
+@given(st.lists(_ANY_STEP, max_size=40), st.lists(st.just((DATA, True, 0, False)), max_size=3))
+def test_p_data_shortcuts_decide_as_the_table_does(
+    steps: list[tuple[int | None, bool, int, bool]], data: list[tuple[int, bool, int, bool]]
+) -> None:
+    """Whatever the PDUs, their order and their times: the machines take the same steps,
+    find the same violations and keep the same receives pending with the shortcuts for
+    P-DATA as through the table alone."""
+    steps = [(RQ, True, 0, False), (AC, False, 1, False), *data, *steps]
+    fast = _replay(steps)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ul_fsm, "_DATA_BOTH_WAYS", frozenset())
+        mp.setattr(ul_fsm, "_DATA_LOOPS", frozenset())
+        slow = _replay(steps)
+    assert fast == slow
