@@ -1,0 +1,484 @@
+"""Recording in a process of its own: the relay hands what happened to a recording process
+through a pipe, and never waits for it (see ``RECORDING.md`` for the why and what).
+
+Parent side, :class:`ProcessRecording`: each :class:`~.records.Record` call becomes a small
+tuple ``(op, connection, *args)`` appended to a batch; the first of a loop iteration
+schedules one flush (``call_soon``: after the I/O callbacks of that iteration, so after the
+forward), which pickles the batch and writes it to the pipe as one frame (4-byte big-endian
+length, then the pickle). The pipe is written non-blocking; what it does not take waits in
+the parent and is written when it becomes writable. Past :data:`BACKLOG_LIMIT` bytes waiting
+the relay waits: the rest is written blocking, so memory is flat when recording cannot keep
+up. The one question the relay asks (is a direction between PDUs, before an A-ABORT) is a
+round trip bounded by :data:`ANSWER_WAIT`.
+
+Child side, :func:`main` (``python -m analyzer.sources.proxy.recproc FD``): reads the
+configuration, opens the outputs (answering ``K``, or ``E`` and the error), then applies
+every message in order to a :class:`~.records.LocalRecording` that records at once, and
+answers boundary questions on ``FD``. It ends at end of file on its stdin, which the
+kernel gives it however the proxy ends (no orphan): it then finishes the observation,
+writes the summary and closes its files. It ignores SIGINT and SIGTERM, which a terminal or
+a service manager send to the whole group: it must finish after the proxy's last message.
+
+Not done yet (see the report of the branch): the exit status of a run whose recording
+process died; the proxy's own heap trim in this mode; a test hook to slow the child's
+observer (``tests/proxy/scripts/slowproxy.py`` patches the parent's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import pickle
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from enum import IntEnum, StrEnum
+from typing import Any
+
+from analyzer.sources import heap
+from analyzer.store import Retention, Store
+from dissectors import CloseKind
+
+from .config import ConfigError, ProxyConfig
+from .records import FLUSH_EVERY, Endpoint, LocalRecord, LocalRecording, complain, open_recording
+
+__all__ = ["BACKLOG_LIMIT", "ProcessRecording", "RecordingMode", "main"]
+
+#: Bytes of messages waiting for the pipe before the relay waits for the recording process.
+BACKLOG_LIMIT = 32 << 20
+#: Bytes the pipe itself is asked to hold (Linux: ``F_SETPIPE_SZ``; best effort).
+PIPE_SIZE = 1 << 20
+#: Seconds the relay waits for an answer of the recording process.
+ANSWER_WAIT = 1.0
+#: Seconds the recording process may take to start (imports, outputs opened) ...
+START_WAIT = 60.0
+#: ... and to finish (the summary, the files closed) once the proxy has stopped.
+FINISH_WAIT = 60.0
+_F_SETPIPE_SZ = 1031
+_HEAD = 4
+
+
+class RecordingMode(StrEnum):
+    """Where recording runs."""
+
+    THREAD = "thread"
+    """On the relay's thread, after relaying (:mod:`.recorder`)."""
+    PROCESS = "process"
+    """In a process of its own (this module)."""
+
+
+class Op(IntEnum):
+    """A message to the recording process; the ones up to :attr:`ENDED` are
+    :class:`~.records.Record` calls of the same name."""
+
+    FORWARDED = 1
+    CLIENT_DATA = 2
+    INJECTED = 3
+    CLOSED = 4
+    UPSTREAM_FIN = 5
+    PROXY_CLOSED = 6
+    RESET_BOTH = 7
+    DISCARDED = 8
+    ACKNOWLEDGED = 9
+    UPSTREAM_OPENED = 10
+    ENDED = 11
+    OPEN = 20
+    BOUNDARY = 21
+    EVENT = 22
+    LINE = 23
+
+
+def _grow_pipe(fd: int) -> None:
+    # Over /proc/sys/fs/pipe-max-size, or not Linux: the default size.
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fd, _F_SETPIPE_SZ, PIPE_SIZE)
+
+
+class PipedRecord:
+    """One connection's :class:`~.records.Record`, as messages to the recording process."""
+
+    __slots__ = ("_id", "_send")
+
+    def __init__(self, send: Callable[[tuple[Any, ...]], None], connection: int) -> None:
+        self._send = send
+        self._id = connection
+
+    def forwarded(self, to_client: bool, ts: int, sent: bytes, received: bytes | None) -> None:
+        # ``received is sent`` but where a rewrite applied: pickled once.
+        self._send((Op.FORWARDED, self._id, to_client, ts, sent, received))
+
+    def client_data(self, ts: int, data: bytes) -> None:
+        self._send((Op.CLIENT_DATA, self._id, ts, data))
+
+    def injected(self, to_client: bool, ts: int, pdu: bytes) -> None:
+        self._send((Op.INJECTED, self._id, to_client, ts, pdu))
+
+    def closed(self, from_client: bool, kind: CloseKind, ts: int) -> None:
+        self._send((Op.CLOSED, self._id, from_client, int(kind), ts))
+
+    def upstream_fin(self, from_proxy: bool, ts: int) -> None:
+        self._send((Op.UPSTREAM_FIN, self._id, from_proxy, ts))
+
+    def proxy_closed(self, to_client: bool, kind: CloseKind, ts: int) -> None:
+        self._send((Op.PROXY_CLOSED, self._id, to_client, int(kind), ts))
+
+    def reset_both(self, by_client: bool | None, ts: int) -> None:
+        self._send((Op.RESET_BOTH, self._id, by_client, ts))
+
+    def discarded(self, size: int) -> None:
+        self._send((Op.DISCARDED, self._id, size))
+
+    def acknowledged(self, ts: int) -> None:
+        self._send((Op.ACKNOWLEDGED, self._id, ts))
+
+    def upstream_opened(self, local: Endpoint, remote: Endpoint, ts: int, where: str) -> None:
+        self._send((Op.UPSTREAM_OPENED, self._id, local, remote, ts, where))
+
+    def ended(self, ts: int) -> None:
+        self._send((Op.ENDED, self._id, ts))
+
+    def at_boundary(self, to_client: bool) -> bool:
+        raise NotImplementedError  # replaced by the recording's question (see connection())
+
+
+class ProcessRecording:
+    """The parent's end: a :class:`~.records.Recording` whose records go to the recording
+    process. Use :meth:`start`."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, proc: subprocess.Popen[bytes], out: int, answers: int
+    ) -> None:
+        self._loop = loop
+        self._proc = proc
+        self._out = out
+        self._answers = answers
+        self._batch: list[tuple[Any, ...]] = []
+        self._scheduled = False
+        self._pending = bytearray()
+        self._writer = False
+        self._dead: str | None = None
+        self._seq = 0
+        self.waited = 0
+        """Times the relay waited for the recording process (the backlog was full)."""
+
+    @property
+    def dead(self) -> str | None:
+        """Why recording stopped (None while it runs)."""
+        return self._dead
+
+    @property
+    def backlog(self) -> int:
+        """Bytes of messages not yet in the pipe (batches not flushed excluded)."""
+        return len(self._pending)
+
+    @classmethod
+    async def start(
+        cls,
+        config: ProxyConfig,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        quiet_out: bool,
+        generator: str,
+        argv: list[str] | None = None,
+    ) -> ProcessRecording:
+        """Start the recording process and wait until its outputs are open; raises
+        :class:`~.config.ConfigError` if they cannot be. ``argv``: the command (tests); by
+        default this module run by this interpreter."""
+        r, w = os.pipe()
+        ar, aw = os.pipe()
+        _grow_pipe(w)
+        cmd = argv or [sys.executable, "-m", __name__]
+        try:
+            proc = subprocess.Popen([*cmd, str(aw)], stdin=r, pass_fds=(aw,))
+        finally:
+            os.close(r)
+            os.close(aw)
+        self = cls(loop, proc, w, ar)
+        hello = pickle.dumps((config, quiet_out, generator), protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            _write_all(w, len(hello).to_bytes(_HEAD, "big") + hello)
+            answer = await loop.run_in_executor(None, _read_answer, ar, START_WAIT)
+        except OSError:
+            answer = b""
+        if answer[:1] != b"K":
+            self._close()
+            text = answer[1:].decode(errors="replace") or "the recording process did not start"
+            raise ConfigError(text)
+        os.set_blocking(w, False)
+        return self
+
+    # --- Recording -------------------------------------------------------------------
+
+    def connection(self, connection: int, peer: Endpoint, local: Endpoint, ts: int) -> PipedRecord:
+        self._send((Op.OPEN, connection, peer, local, ts))
+        record = PipedRecord(self._send, connection)
+        record.at_boundary = lambda to_client: self._boundary(connection, to_client)  # type: ignore[method-assign]
+        return record
+
+    def event(self, connection: int, text: str, ts: int) -> None:
+        self._send((Op.EVENT, connection, text, ts))
+
+    def line(self, text: str, ts: int | None = None) -> None:
+        self._send((Op.LINE, 0, text, ts))
+
+    def drain(self) -> None:
+        """Hand what waits to the pipe (the recording process records on its own)."""
+        self._flush()
+
+    async def finish(self) -> None:
+        """Hand everything over, close the pipe (the recording process finishes on end of
+        file) and wait for it to exit."""
+        self._flush()
+        if self._pending and self._dead is None:
+            self._write_blocking()
+        self._close()
+        loop = self._loop
+        try:
+            status = await asyncio.wait_for(
+                loop.run_in_executor(None, self._proc.wait), FINISH_WAIT
+            )
+        except TimeoutError:
+            self._proc.kill()
+            status = await loop.run_in_executor(None, self._proc.wait)
+            complain(f"the recording process did not finish within {FINISH_WAIT:g} s; killed")
+            return
+        if status != 0 and self._dead is None:
+            complain(f"the recording process exited with status {status}")
+
+    # --- the pipe --------------------------------------------------------------------
+
+    def _send(self, message: tuple[Any, ...]) -> None:
+        if self._dead is not None:
+            return
+        self._batch.append(message)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        if not self._batch or self._dead is not None:
+            self._batch.clear()
+            return
+        data = pickle.dumps(self._batch, protocol=pickle.HIGHEST_PROTOCOL)
+        self._batch = []
+        frame = len(data).to_bytes(_HEAD, "big") + data
+        if self._pending:
+            self._pending += frame
+        else:
+            try:
+                done = os.write(self._out, frame)
+            except BlockingIOError:
+                done = 0
+            except OSError as exc:
+                self._died(exc)
+                return
+            if done < len(frame):
+                self._pending += memoryview(frame)[done:]
+        if len(self._pending) > BACKLOG_LIMIT:
+            self.waited += 1
+            self._write_blocking()  # the relay waits: memory stays flat
+        elif self._pending and not self._writer:
+            self._writer = True
+            self._loop.add_writer(self._out, self._writable)
+
+    def _writable(self) -> None:
+        try:
+            done = os.write(self._out, self._pending)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._died(exc)
+            return
+        del self._pending[:done]
+        if not self._pending:
+            self._stop_writer()
+
+    def _stop_writer(self) -> None:
+        if self._writer:
+            self._writer = False
+            self._loop.remove_writer(self._out)
+
+    def _write_blocking(self) -> None:
+        self._stop_writer()
+        try:
+            os.set_blocking(self._out, True)
+            _write_all(self._out, self._pending)
+            os.set_blocking(self._out, False)
+        except OSError as exc:
+            self._died(exc)
+        self._pending.clear()
+
+    def _died(self, exc: OSError) -> None:
+        if self._dead is None:
+            status = self._proc.poll()
+            how = f"exited with status {status}" if status is not None else str(exc)
+            self._dead = f"the recording process {how}"
+            complain(f"recording stopped ({self._dead}); relaying goes on")
+        self._stop_writer()
+        self._pending.clear()
+        self._batch.clear()
+
+    def _boundary(self, connection: int, to_client: bool) -> bool:
+        """Ask the recording process whether a direction is between PDUs (bounded wait; no
+        answer: not, which leaves the side closed without an A-ABORT)."""
+        if self._dead is not None:
+            return False
+        self._seq = (self._seq + 1) & 0xFFFFFFFF
+        seq = self._seq
+        self._send((Op.BOUNDARY, connection, to_client, seq))
+        self._flush()
+        if self._pending:
+            self._write_blocking()
+        deadline = time.monotonic() + ANSWER_WAIT
+        while (left := deadline - time.monotonic()) > 0:
+            answer = _read_answer(self._answers, left, size=5)
+            if len(answer) < 5:
+                return False
+            if int.from_bytes(answer[:4], "big") == seq:
+                return answer[4:] == b"\x01"
+        return False
+
+    def _close(self) -> None:
+        self._stop_writer()
+        for fd in (self._out, self._answers):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_answer(fd: int, timeout: float, size: int = 0) -> bytes:
+    """An answer of the recording process: ``size`` bytes (0: what one read gives), or what
+    came before ``timeout`` seconds or the end of the pipe."""
+    deadline = time.monotonic() + timeout
+    got = b""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return got
+        chunk = os.read(fd, (size - len(got)) if size else 4096)
+        if not chunk:
+            return got
+        got += chunk
+        if not size or len(got) >= size:
+            return got
+
+
+# --- the recording process ---------------------------------------------------------------
+
+
+class _Child:
+    """The recording process: messages applied in order to a local recording."""
+
+    def __init__(self, rec: LocalRecording, answers: int) -> None:
+        self.rec = rec
+        self.answers = answers
+        self.records: dict[int, LocalRecord] = {}
+
+    def apply(self, message: tuple[Any, ...]) -> None:
+        op, connection, *args = message
+        rec = self.rec
+        if op == Op.OPEN:
+            self.records[connection] = rec.connection(connection, *args)
+        elif op == Op.EVENT:
+            rec.event(connection, *args)
+        elif op == Op.LINE:
+            rec.line(*args)
+        elif op == Op.BOUNDARY:
+            to_client, seq = args
+            record = self.records.get(connection)
+            at = record is not None and record.at_boundary(to_client)
+            _write_all(self.answers, seq.to_bytes(4, "big") + (b"\x01" if at else b"\x00"))
+        else:
+            record = self.records.get(connection)
+            if record is None:
+                return
+            kind = Op(op)
+            if kind in (Op.CLOSED, Op.PROXY_CLOSED):
+                args[1] = CloseKind(args[1])
+            getattr(record, kind.name.lower())(*args)
+            if kind == Op.ENDED:
+                del self.records[connection]
+
+
+def _frames(fd: int, tick: Callable[[], None]) -> Any:
+    """The frames read from ``fd`` until its end, ``tick`` called at least every
+    :data:`FLUSH_EVERY` s."""
+    buf = bytearray()
+    last = time.monotonic()
+    while True:
+        now = time.monotonic()
+        if now - last >= FLUSH_EVERY:
+            tick()
+            last = now
+        if not select.select([fd], [], [], FLUSH_EVERY)[0]:
+            continue
+        chunk = os.read(fd, PIPE_SIZE)
+        if not chunk:
+            return
+        buf += chunk
+        start = 0
+        while len(buf) - start >= _HEAD:
+            size = int.from_bytes(buf[start : start + _HEAD], "big")
+            end = start + _HEAD + size
+            if end > len(buf):
+                break
+            yield bytes(buf[start + _HEAD : end])
+            start = end
+        del buf[:start]
+
+
+def main() -> int:
+    """The recording process (see the module docstring)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    answers = int(sys.argv[1])
+    ticks: list[Callable[[], None]] = []
+    frames = _frames(0, lambda: ticks[0]() if ticks else None)
+    first = next(frames, None)
+    if first is None:
+        return 1
+    config, quiet_out, generator = pickle.loads(first)
+    store = Store(retention=Retention())
+    try:
+        rec = open_recording(
+            config, store, None, out=None if quiet_out else sys.stdout, generator=generator
+        )
+    except ConfigError as exc:
+        _write_all(answers, b"E" + str(exc).encode())
+        return 1
+    _write_all(answers, b"K")
+    child = _Child(rec, answers)
+    trimmed = time.monotonic()
+
+    def tick() -> None:
+        nonlocal trimmed
+        if rec.pcap is not None:
+            rec.pcap.flush()
+        if time.monotonic() - trimmed >= heap.TRIM_EVERY:
+            trimmed = time.monotonic()
+            rec.trim()
+
+    ticks.append(tick)
+    for frame in frames:
+        for message in pickle.loads(frame):
+            try:
+                child.apply(message)
+            except Exception as exc:  # one bad record must not stop the others
+                rec.log.line(f"recording failed ({type(exc).__name__}: {exc}); relaying goes on")
+    rec.finish_now()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
