@@ -11,7 +11,7 @@ the relay waits: the rest is written blocking, so memory is flat when recording 
 up. The one question the relay asks (is a direction between PDUs, before an A-ABORT) is a
 round trip bounded by :data:`ANSWER_WAIT`.
 
-Child side, :func:`main` (``python -m analyzer.sources.proxy.recproc FD``): reads the
+Child side, :func:`main` (``python -c '...recproc import main ...' FD``): reads the
 configuration, opens the outputs (answering ``K``, or ``E`` and the error), then applies
 every message in order to a :class:`~.records.LocalRecording` that records at once, and
 answers boundary questions on ``FD``. It ends at end of file on its stdin, which the
@@ -37,9 +37,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from enum import IntEnum, StrEnum
 from typing import Any
 
+from analyzer.filter import Filter
 from analyzer.sources import heap
 from analyzer.store import Retention, Store
 from dissectors import CloseKind
@@ -102,10 +104,16 @@ def _grow_pipe(fd: int) -> None:
 class PipedRecord:
     """One connection's :class:`~.records.Record`, as messages to the recording process."""
 
-    __slots__ = ("_id", "_send")
+    __slots__ = ("_ask", "_id", "_send")
 
-    def __init__(self, send: Callable[[tuple[Any, ...]], None], connection: int) -> None:
+    def __init__(
+        self,
+        send: Callable[[tuple[Any, ...]], None],
+        ask: Callable[[int, bool], bool],
+        connection: int,
+    ) -> None:
         self._send = send
+        self._ask = ask
         self._id = connection
 
     def forwarded(self, to_client: bool, ts: int, sent: bytes, received: bytes | None) -> None:
@@ -119,13 +127,13 @@ class PipedRecord:
         self._send((Op.INJECTED, self._id, to_client, ts, pdu))
 
     def closed(self, from_client: bool, kind: CloseKind, ts: int) -> None:
-        self._send((Op.CLOSED, self._id, from_client, int(kind), ts))
+        self._send((Op.CLOSED, self._id, from_client, kind, ts))
 
     def upstream_fin(self, from_proxy: bool, ts: int) -> None:
         self._send((Op.UPSTREAM_FIN, self._id, from_proxy, ts))
 
     def proxy_closed(self, to_client: bool, kind: CloseKind, ts: int) -> None:
-        self._send((Op.PROXY_CLOSED, self._id, to_client, int(kind), ts))
+        self._send((Op.PROXY_CLOSED, self._id, to_client, kind, ts))
 
     def reset_both(self, by_client: bool | None, ts: int) -> None:
         self._send((Op.RESET_BOTH, self._id, by_client, ts))
@@ -143,7 +151,7 @@ class PipedRecord:
         self._send((Op.ENDED, self._id, ts))
 
     def at_boundary(self, to_client: bool) -> bool:
-        raise NotImplementedError  # replaced by the recording's question (see connection())
+        return self._ask(self._id, to_client)
 
 
 class ProcessRecording:
@@ -192,14 +200,24 @@ class ProcessRecording:
         r, w = os.pipe()
         ar, aw = os.pipe()
         _grow_pipe(w)
-        cmd = argv or [sys.executable, "-m", __name__]
+        cmd = argv or [
+            sys.executable,
+            "-c",
+            f"import sys; from {__name__} import main; sys.exit(main())",
+        ]
         try:
             proc = subprocess.Popen([*cmd, str(aw)], stdin=r, pass_fds=(aw,))
         finally:
             os.close(r)
             os.close(aw)
         self = cls(loop, proc, w, ar)
-        hello = pickle.dumps((config, quiet_out, generator), protocol=pickle.HIGHEST_PROTOCOL)
+        # A filter holds compiled tests, not picklable: it goes as its text.
+        log_filter = config.output.log_filter
+        plain = replace(config, output=replace(config.output, log_filter=None))
+        source = log_filter.source if log_filter is not None else None
+        hello = pickle.dumps(
+            (plain, source, quiet_out, generator), protocol=pickle.HIGHEST_PROTOCOL
+        )
         try:
             _write_all(w, len(hello).to_bytes(_HEAD, "big") + hello)
             answer = await loop.run_in_executor(None, _read_answer, ar, START_WAIT)
@@ -216,9 +234,7 @@ class ProcessRecording:
 
     def connection(self, connection: int, peer: Endpoint, local: Endpoint, ts: int) -> PipedRecord:
         self._send((Op.OPEN, connection, peer, local, ts))
-        record = PipedRecord(self._send, connection)
-        record.at_boundary = lambda to_client: self._boundary(connection, to_client)  # type: ignore[method-assign]
-        return record
+        return PipedRecord(self._send, self._boundary, connection)
 
     def event(self, connection: int, text: str, ts: int) -> None:
         self._send((Op.EVENT, connection, text, ts))
@@ -404,8 +420,6 @@ class _Child:
             if record is None:
                 return
             kind = Op(op)
-            if kind in (Op.CLOSED, Op.PROXY_CLOSED):
-                args[1] = CloseKind(args[1])
             getattr(record, kind.name.lower())(*args)
             if kind == Op.ENDED:
                 del self.records[connection]
@@ -448,7 +462,9 @@ def main() -> int:
     first = next(frames, None)
     if first is None:
         return 1
-    config, quiet_out, generator = pickle.loads(first)
+    config, source, quiet_out, generator = pickle.loads(first)
+    if source is not None:
+        config = replace(config, output=replace(config.output, log_filter=Filter.parse(source)))
     store = Store(retention=Retention())
     try:
         rec = open_recording(
