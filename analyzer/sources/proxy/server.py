@@ -188,7 +188,7 @@ def recording_mode() -> RecordingMode:
     try:
         return RecordingMode(os.environ.get(RECORDING_ENV, ""))
     except ValueError:
-        return RecordingMode.THREAD
+        return RecordingMode.PROCESS
 
 
 def serve(config: ProxyConfig, *, out: IO[str] = sys.stdout, generator: str = "dicomtap") -> int:
