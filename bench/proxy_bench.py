@@ -11,7 +11,8 @@ namespace (root) or of the host, with real peers:
   (the live log on stdout and in ``--log``, ``--jsonl``; then also ``--pcap``), each in a
   fresh proxy, the configurations taking turns ``--repeat`` times; p50/p99 of each and of
   the difference. ``--pace MS`` waits that long between echoes (a modality is not a loop);
-* memory: the proxy's RSS idle and with ``--concurrent`` associations open at once.
+* memory: the proxy's RSS (with its recording process) idle and with ``--concurrent``
+  associations open at once. CPU figures also count the recording process.
 
 ``--baseline DIR`` runs the proxy of another checkout of dicomtap (``DIR``, e.g. a worktree
 of the main branch) in the same runs, taking turns with this one: before and after a change,
@@ -123,10 +124,24 @@ def store_seconds(net: Net, port: int, files: list[Path]) -> float:
     return elapsed
 
 
+def family(pid: int) -> list[int]:
+    """``pid`` and its descendants (the proxy and its recording process)."""
+    out = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                out += family(int(child))
+    return out
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time a process and its descendants (alive) have used so far."""
+    total = 0
+    for one in family(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -149,10 +164,15 @@ def plain_relay(net: Net, tmp: Path) -> Iterator[Process | None]:
 
 
 def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+    """Resident memory of a process and its descendants (the proxy and its recording
+    process), KiB."""
+    total = 0
+    for one in family(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{one}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total
 
 
 def _pcap_args(tmp: Path) -> list[str]:
