@@ -1,0 +1,121 @@
+"""Recording in a process of its own: the pipe's backlog is bounded (the relay waits for a
+recording process that cannot keep up), boundary questions are answered in order, and the
+recording process ends with the proxy, however the proxy ends, after writing what it had."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from analyzer.sources.proxy import recproc
+from analyzer.sources.proxy.config import Address, Listener, OutputConfig, ProxyConfig
+from analyzer.sources.proxy.recproc import ProcessRecording
+from tests.factories import associate_rq
+from tests.peers import Net
+
+from .harness import UPSTREAM_PORT, proxy
+
+
+def _config(tmp: Path) -> ProxyConfig:
+    output = OutputConfig(jsonl=str(tmp / "rec.jsonl"), pcap=str(tmp / "rec.pcapng"), quiet=True)
+    return ProxyConfig(listeners=(Listener(Address("127.0.0.1", 104)),), output=output)
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_recording_process_that_cannot_keep_up_makes_the_relay_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recording process is stopped: the messages wait in the pipe, then in the parent up
+    to the backlog limit, then the relay waits (memory flat) until it goes on; every byte is
+    recorded in the end."""
+    limit = 4 << 20
+    monkeypatch.setattr(recproc, "BACKLOG_LIMIT", limit)
+    chunk = os.urandom(256 << 10)
+    count = 64  # 16 MiB: four times the limit, sixteen times the pipe
+
+    async def main() -> tuple[int, int, float, int]:
+        loop = asyncio.get_running_loop()
+        rec = await ProcessRecording.start(
+            _config(tmp_path), loop, quiet_out=True, generator="test"
+        )
+        child = rec._proc.pid
+        os.kill(child, signal.SIGSTOP)
+        resumed = threading.Timer(0.5, os.kill, (child, signal.SIGCONT))
+        resumed.start()
+        record = rec.connection(1, ("127.0.0.1", 40000), ("127.0.0.1", 104), time.time_ns())
+        most = 0
+        start = time.monotonic()
+        for _ in range(count):
+            record.forwarded(False, time.time_ns(), chunk, chunk)
+            rec.drain()  # the end of a loop iteration
+            most = max(most, rec.backlog)
+        waited = time.monotonic() - start
+        record.ended(time.time_ns())
+        await rec.finish()
+        resumed.join()
+        return most, rec.waited, waited, rec._proc.returncode
+
+    most, times, waited, status = asyncio.run(main())
+    assert most <= limit + (300 << 10)  # the limit, and at most one batch over it
+    assert times >= 1 and waited >= 0.4  # the relay waited for the stopped process
+    assert status == 0
+    # Recorded all the same: 16 MiB to the upstream on the upstream leg, 65,000 bytes a packet.
+    assert (tmp_path / "rec.pcapng").stat().st_size > count * len(chunk)
+
+
+def test_boundary_questions_are_answered_after_what_was_sent_before(tmp_path: Path) -> None:
+    async def main() -> tuple[bool, bool, bool]:
+        loop = asyncio.get_running_loop()
+        rec = await ProcessRecording.start(
+            _config(tmp_path), loop, quiet_out=True, generator="test"
+        )
+        record = rec.connection(1, ("127.0.0.1", 40000), ("127.0.0.1", 104), time.time_ns())
+        rq = associate_rq(calling="MODALITY", called="PACS")
+        record.client_data(time.time_ns(), rq[:10])
+        inside = record.at_boundary(False)  # from the client: inside its first PDU
+        record.client_data(time.time_ns(), rq[10:])
+        after = record.at_boundary(False)
+        fresh = rec.connection(2, ("127.0.0.1", 40001), ("127.0.0.1", 104), 0).at_boundary(True)
+        await rec.finish()
+        return inside, after, fresh
+
+    inside, after, fresh = asyncio.run(main())
+    assert (inside, after, fresh) == (False, True, False)  # nothing framed yet: not known
+
+
+@pytest.mark.peers
+def test_the_recording_process_ends_with_a_killed_proxy(net: Net, tmp_path: Path) -> None:
+    """SIGKILL leaves the proxy no time for anything: its recording process sees the end of
+    its pipe, finishes the records (the JSON Lines summary) and exits."""
+    with proxy(net, tmp_path, "--upstream", f"127.0.0.1:{UPSTREAM_PORT}") as px:
+        pid = px.proc.popen.pid
+        children = _children(pid)
+        assert len(children) == 1, children
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while _alive(children[0]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(children[0]), "the recording process outlived the proxy"
+    records = [json.loads(line) for line in px.jsonl.read_text().splitlines()]
+    assert records[0]["type"] == "header" and records[-1]["type"] == "summary"
