@@ -19,9 +19,7 @@ kernel gives it however the proxy ends (no orphan): it then finishes the observa
 writes the summary and closes its files. It ignores SIGINT and SIGTERM, which a terminal or
 a service manager send to the whole group: it must finish after the proxy's last message.
 
-Not done yet (see the report of the branch): the exit status of a run whose recording
-process died; the proxy's own heap trim in this mode; a test hook to slow the child's
-observer (``tests/proxy/scripts/slowproxy.py`` patches the parent's).
+Tests replace :data:`CHILD` to run a recording process of their own (a slow observer).
 """
 
 from __future__ import annotations
@@ -63,6 +61,8 @@ START_WAIT = 60.0
 FINISH_WAIT = 60.0
 _F_SETPIPE_SZ = 1031
 _HEAD = 4
+#: The recording process's command (the pipe's answer descriptor is appended).
+CHILD = [sys.executable, "-c", f"import sys; from {__name__} import main; sys.exit(main())"]
 
 
 class RecordingMode(StrEnum):
@@ -171,6 +171,7 @@ class ProcessRecording:
         self._writer = False
         self._dead: str | None = None
         self._seq = 0
+        self._trimmer: asyncio.Task[None] | None = None
         self.waited = 0
         """Times the relay waited for the recording process (the backlog was full)."""
 
@@ -200,11 +201,7 @@ class ProcessRecording:
         r, w = os.pipe()
         ar, aw = os.pipe()
         _grow_pipe(w)
-        cmd = argv or [
-            sys.executable,
-            "-c",
-            f"import sys; from {__name__} import main; sys.exit(main())",
-        ]
+        cmd = argv or CHILD
         try:
             proc = subprocess.Popen([*cmd, str(aw)], stdin=r, pass_fds=(aw,))
         finally:
@@ -228,7 +225,18 @@ class ProcessRecording:
             text = answer[1:].decode(errors="replace") or "the recording process did not start"
             raise ConfigError(text)
         os.set_blocking(w, False)
+        heap.steady()
+        self._trimmer = asyncio.create_task(self._trim_regularly())
         return self
+
+    @staticmethod
+    async def _trim_regularly() -> None:
+        """This process's heap trimmed now and then, off the loop's thread (``malloc_trim``
+        releases the interpreter lock)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(heap.TRIM_EVERY)
+            await loop.run_in_executor(None, heap.trim)
 
     # --- Recording -------------------------------------------------------------------
 
@@ -249,6 +257,10 @@ class ProcessRecording:
     async def finish(self) -> None:
         """Hand everything over, close the pipe (the recording process finishes on end of
         file) and wait for it to exit."""
+        if self._trimmer is not None:
+            self._trimmer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._trimmer
         self._flush()
         if self._pending and self._dead is None:
             self._write_blocking()
