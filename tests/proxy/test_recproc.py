@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -18,9 +19,9 @@ from analyzer.sources.proxy import recproc
 from analyzer.sources.proxy.config import Address, Listener, OutputConfig, ProxyConfig
 from analyzer.sources.proxy.recproc import ProcessRecording
 from tests.factories import associate_rq
-from tests.peers import Net
+from tests.peers import Net, dcmtk, running
 
-from .harness import UPSTREAM_PORT, proxy
+from .harness import PROXY_PORT, UPSTREAM_PORT, proxy, storescp
 
 
 def _config(tmp: Path) -> ProxyConfig:
@@ -119,3 +120,24 @@ def test_the_recording_process_ends_with_a_killed_proxy(net: Net, tmp_path: Path
         assert not _alive(children[0]), "the recording process outlived the proxy"
     records = [json.loads(line) for line in px.jsonl.read_text().splitlines()]
     assert records[0]["type"] == "header" and records[-1]["type"] == "summary"
+
+
+@pytest.mark.peers
+def test_relaying_goes_on_when_the_recording_process_dies(net: Net, tmp_path: Path) -> None:
+    """The recording process is killed: the proxy says so once on stderr and relays on."""
+    scp = storescp(tmp_path, UPSTREAM_PORT)
+    with (
+        running(net, scp, tmp_path / "scp.log", port=UPSTREAM_PORT),
+        proxy(net, tmp_path, "--upstream", f"127.0.0.1:{UPSTREAM_PORT}") as px,
+    ):
+        echo = [dcmtk("echoscu"), "127.0.0.1", str(PROXY_PORT)]
+        assert net.run(echo).returncode == 0
+        px.wait_log(r"C-ECHO .* Success")
+        (child,) = _children(px.proc.popen.pid)
+        os.kill(child, signal.SIGKILL)
+        for _ in range(3):
+            result = net.run(echo)
+            assert result.returncode == 0, result.stderr
+        px.wait_log(r"recording stopped \(the recording process exited with status -9\)")
+        assert px.stop() == 0
+    assert len(re.findall("recording stopped", px.log())) == 1
