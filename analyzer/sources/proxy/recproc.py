@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import itertools
 import os
 import pickle
 import select
@@ -34,6 +35,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from enum import IntEnum, StrEnum
@@ -61,6 +63,7 @@ START_WAIT = 60.0
 FINISH_WAIT = 60.0
 _F_SETPIPE_SZ = 1031
 _HEAD = 4
+_IOV = 64  # buffers per writev
 #: The recording process's command (the pipe's answer descriptor is appended).
 CHILD = [sys.executable, "-c", f"import sys; from {__name__} import main; sys.exit(main())"]
 
@@ -167,7 +170,9 @@ class ProcessRecording:
         self._answers = answers
         self._batch: list[tuple[Any, ...]] = []
         self._scheduled = False
-        self._pending = bytearray()
+        self._pending: deque[memoryview] = deque()
+        self._size = 0
+        """Bytes in ``_pending``."""
         self._writer = False
         self._dead: str | None = None
         self._seq = 0
@@ -183,7 +188,7 @@ class ProcessRecording:
     @property
     def backlog(self) -> int:
         """Bytes of messages not yet in the pipe (batches not flushed excluded)."""
-        return len(self._pending)
+        return self._size
 
     @classmethod
     async def start(
@@ -295,37 +300,50 @@ class ProcessRecording:
             return
         data = pickle.dumps(self._batch, protocol=pickle.HIGHEST_PROTOCOL)
         self._batch = []
-        frame = len(data).to_bytes(_HEAD, "big") + data
-        if self._pending:
-            self._pending += frame
-        else:
+        self._queue(len(data).to_bytes(_HEAD, "big"))
+        self._queue(data)
+        if len(self._pending) == 2:  # nothing was waiting: straight into the pipe
             try:
-                done = os.write(self._out, frame)
+                self._write_some()
             except BlockingIOError:
-                done = 0
+                pass
             except OSError as exc:
                 self._died(exc)
                 return
-            if done < len(frame):
-                self._pending += memoryview(frame)[done:]
-        if len(self._pending) > BACKLOG_LIMIT:
+        if self._size > BACKLOG_LIMIT:
             self.waited += 1
             self._write_blocking()  # the relay waits: memory stays flat
         elif self._pending and not self._writer:
             self._writer = True
             self._loop.add_writer(self._out, self._writable)
 
+    def _queue(self, piece: bytes) -> None:
+        self._pending.append(memoryview(piece))
+        self._size += len(piece)
+
+    def _write_some(self) -> None:
+        """Write what waits until the pipe is full (BlockingIOError) or all is written."""
+        pending = self._pending
+        while pending:
+            done = os.writev(self._out, list(itertools.islice(pending, _IOV)))
+            self._size -= done
+            while done:
+                first = pending[0]
+                if done < len(first):
+                    pending[0] = first[done:]
+                    break
+                done -= len(first)
+                pending.popleft()
+
     def _writable(self) -> None:
         try:
-            done = os.write(self._out, self._pending)
+            self._write_some()
         except BlockingIOError:
             return
         except OSError as exc:
             self._died(exc)
             return
-        del self._pending[:done]
-        if not self._pending:
-            self._stop_writer()
+        self._stop_writer()
 
     def _stop_writer(self) -> None:
         if self._writer:
@@ -336,11 +354,12 @@ class ProcessRecording:
         self._stop_writer()
         try:
             os.set_blocking(self._out, True)
-            _write_all(self._out, self._pending)
+            self._write_some()
             os.set_blocking(self._out, False)
         except OSError as exc:
             self._died(exc)
         self._pending.clear()
+        self._size = 0
 
     def _died(self, exc: OSError) -> None:
         if self._dead is None:
@@ -350,6 +369,7 @@ class ProcessRecording:
             complain(f"recording stopped ({self._dead}); relaying goes on")
         self._stop_writer()
         self._pending.clear()
+        self._size = 0
         self._batch.clear()
 
     def _boundary(self, connection: int, to_client: bool) -> bool:
@@ -459,7 +479,9 @@ def _frames(fd: int, tick: Callable[[], None]) -> Any:
             end = start + _HEAD + size
             if end > len(buf):
                 break
-            yield bytes(buf[start + _HEAD : end])
+            with memoryview(buf) as view:  # one copy of the frame, not two
+                frame = bytes(view[start + _HEAD : end])
+            yield frame
             start = end
         del buf[:start]
 

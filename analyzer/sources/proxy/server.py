@@ -7,8 +7,10 @@ setting the ``stop`` event. Nothing in here is special to either.
 
 Shutdown: stop accepting, give open associations ``grace`` seconds to finish, then end the
 rest with an A-ABORT to both sides (logged); then the summary, and every file flushed and
-closed. Files and the terminal are written by one :class:`~.writer.BackgroundWriter` thread;
-recording runs after relaying (:class:`~.recorder.Recorder`).
+closed. Recording (the flow table, the model, the live log, the files) runs in a process of
+its own (:mod:`.recproc`) for :func:`serve`, and in this one, after relaying
+(:class:`~.recorder.Recorder`), for a caller that reads the store (the terminal UI); see
+``RECORDING.md``.
 """
 
 from __future__ import annotations
