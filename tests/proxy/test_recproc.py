@@ -18,10 +18,14 @@ import pytest
 from analyzer.sources.proxy import recproc
 from analyzer.sources.proxy.config import Address, Listener, OutputConfig, ProxyConfig
 from analyzer.sources.proxy.recproc import ProcessRecording
+from analyzer.sources.proxy.server import RECORDING_ENV
 from tests.factories import associate_rq
 from tests.peers import Net, dcmtk, running
 
 from .harness import PROXY_PORT, UPSTREAM_PORT, proxy, storescp
+
+
+_PROCESS = {RECORDING_ENV: "process"}  # whatever the environment of the run says
 
 
 def _config(tmp: Path) -> ProxyConfig:
@@ -109,7 +113,7 @@ def test_boundary_questions_are_answered_after_what_was_sent_before(tmp_path: Pa
 def test_the_recording_process_ends_with_a_killed_proxy(net: Net, tmp_path: Path) -> None:
     """SIGKILL leaves the proxy no time for anything: its recording process sees the end of
     its pipe, finishes the records (the JSON Lines summary) and exits."""
-    with proxy(net, tmp_path, "--upstream", f"127.0.0.1:{UPSTREAM_PORT}") as px:
+    with proxy(net, tmp_path, "--upstream", f"127.0.0.1:{UPSTREAM_PORT}", env=_PROCESS) as px:
         pid = px.proc.popen.pid
         children = _children(pid)
         assert len(children) == 1, children
@@ -128,7 +132,7 @@ def test_relaying_goes_on_when_the_recording_process_dies(net: Net, tmp_path: Pa
     scp = storescp(tmp_path, UPSTREAM_PORT)
     with (
         running(net, scp, tmp_path / "scp.log", port=UPSTREAM_PORT),
-        proxy(net, tmp_path, "--upstream", f"127.0.0.1:{UPSTREAM_PORT}") as px,
+        proxy(net, tmp_path, "--upstream", f"127.0.0.1:{UPSTREAM_PORT}", env=_PROCESS) as px,
     ):
         echo = [dcmtk("echoscu"), "127.0.0.1", str(PROXY_PORT)]
         assert net.run(echo).returncode == 0
