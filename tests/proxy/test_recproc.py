@@ -24,7 +24,6 @@ from tests.peers import Net, dcmtk, running
 
 from .harness import PROXY_PORT, UPSTREAM_PORT, proxy, storescp
 
-
 _PROCESS = {RECORDING_ENV: "process"}  # whatever the environment of the run says
 
 
