@@ -41,6 +41,7 @@ from dataclasses import replace
 from enum import IntEnum, StrEnum
 from typing import Any
 
+from analyzer import redact
 from analyzer.filter import Filter
 from analyzer.sources import heap
 from analyzer.store import Retention, Store
@@ -217,9 +218,9 @@ class ProcessRecording:
         log_filter = config.output.log_filter
         plain = replace(config, output=replace(config.output, log_filter=None))
         source = log_filter.source if log_filter is not None else None
-        hello = pickle.dumps(
-            (plain, source, quiet_out, generator), protocol=pickle.HIGHEST_PROTOCOL
-        )
+        # ``--redact phi`` is this process's state: the recording process renders the records.
+        state = (plain, source, quiet_out, generator, redact.phi_redacted())
+        hello = pickle.dumps(state, pickle.HIGHEST_PROTOCOL)
         try:
             _write_all(w, len(hello).to_bytes(_HEAD, "big") + hello)
             answer = await loop.run_in_executor(None, _read_answer, ar, START_WAIT)
@@ -496,7 +497,8 @@ def main() -> int:
     first = next(frames, None)
     if first is None:
         return 1
-    config, source, quiet_out, generator = pickle.loads(first)
+    config, source, quiet_out, generator, phi_redacted = pickle.loads(first)
+    redact.redact_phi(phi_redacted)
     if source is not None:
         config = replace(config, output=replace(config.output, log_filter=Filter.parse(source)))
     store = Store(retention=Retention())
