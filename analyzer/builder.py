@@ -358,8 +358,10 @@ class ModelBuilder:
                 and (event.client.ip, server.ip) not in self._dicom_pairs
             ):
                 continue
+            unlisted = self.store.unlisted
+            listed = unlisted.lists(server)
             record = Association(
-                id=0,
+                id=self._take_id() if listed else 0,
                 connection=event.connection,
                 client=event.client,
                 server=event.server,
@@ -380,9 +382,7 @@ class ModelBuilder:
                 syn_answered=event.accepted,
                 tcp=tcp,
             )
-            unlisted = self.store.unlisted
-            if unlisted.lists(record):
-                record = dataclasses.replace(record, id=self._take_id())
+            if listed:
                 self.store.put_association(record)
                 self._run_rules(record)
             else:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from .model import Association, Finding, Severity
+from .model import Association, Endpoint, Finding, Severity
 
 __all__ = ["GROUPS", "LISTED", "LISTED_PER_SERVER", "CountedFinding", "Unlisted", "UnlistedGroup"]
 
@@ -55,8 +55,7 @@ class UnlistedGroup:
         """The server in words: ``10.0.0.2:104``, or ``port 104`` of many servers."""
         if self.server_ip is None:
             return f"port {self.port} (many servers)"
-        ip = f"[{self.server_ip}]" if ":" in self.server_ip else self.server_ip
-        return f"{ip}:{self.port}"
+        return str(Endpoint(self.server_ip, self.port))
 
     @property
     def worst(self) -> Severity | None:
@@ -79,11 +78,12 @@ class Unlisted:
         self._listed_to: dict[tuple[str, int], int] = {}
         self._by_server: dict[tuple[str | None, int], UnlistedGroup] = {}
 
-    def lists(self, association: Association) -> bool:
-        """Whether this connection without DICOM is listed (counting it as listed if so)."""
+    def lists(self, server: Endpoint) -> bool:
+        """Whether a connection without DICOM to ``server`` is listed (counting it as listed
+        if so)."""
         if self._listed >= self._limit:
             return False
-        key = (association.server.ip, association.server.port)
+        key = (server.ip, server.port)
         n = self._listed_to.get(key, 0)
         if n >= self._per_server:
             return False

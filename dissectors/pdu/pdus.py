@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .constants import ItemType, PduType
 from .items import (
@@ -300,12 +301,8 @@ def decode_control_pdu(pdu_type: int, body: bytes) -> tuple[ControlPdu, list[Def
     for ``pdu_type`` 4 or an undefined type, which is a caller error.
     """
     if pdu_type in _REMEMBERED_TYPES and len(body) <= _REMEMBER_BODY_LIMIT:
-        key = (pdu_type, bytes(body))
-        known = _decoded.get(key)
-        if known is None:
-            pdu, defects = _decode_whole(pdu_type, key[1])
-            known = _remember(key, pdu, tuple(defects))
-        return known[0], list(known[1])
+        pdu, defects = _decode_remembered(pdu_type, bytes(body))
+        return pdu, list(defects)
     return _decode_whole(pdu_type, body)
 
 
@@ -316,27 +313,19 @@ def _decode_whole(pdu_type: int, body: bytes) -> tuple[ControlPdu, list[Defect]]
     return pdu, defects
 
 
-#: A-ASSOCIATE-RQ and -AC bodies decoded lately. A site's applications propose the same
-#: contexts every time they associate, byte for byte: the decode of a body seen before is
-#: taken from here. The decoded PDU and its defects are immutable; bounded in bytes.
-_decoded: dict[tuple[int, bytes], tuple[ControlPdu, tuple[Defect, ...]]] = {}
 _REMEMBERED_TYPES = frozenset({PduType.A_ASSOCIATE_RQ, PduType.A_ASSOCIATE_AC})
 _REMEMBER_BODY_LIMIT = 1 << 14
 _REMEMBER_BYTES = 1 << 20  # the bodies remembered, at most
-_remembered_bytes = 0
 
 
-def _remember(
-    key: tuple[int, bytes], pdu: ControlPdu, defects: tuple[Defect, ...]
-) -> tuple[ControlPdu, tuple[Defect, ...]]:
-    global _remembered_bytes
-    while _decoded and _remembered_bytes + len(key[1]) > _REMEMBER_BYTES:
-        oldest = next(iter(_decoded))  # the first remembered goes first
-        del _decoded[oldest]
-        _remembered_bytes -= len(oldest[1])
-    _decoded[key] = known = (pdu, defects)
-    _remembered_bytes += len(key[1])
-    return known
+@lru_cache(maxsize=_REMEMBER_BYTES // _REMEMBER_BODY_LIMIT)
+def _decode_remembered(pdu_type: int, body: bytes) -> tuple[ControlPdu, tuple[Defect, ...]]:
+    """A-ASSOCIATE-RQ and -AC bodies decoded lately. A site's applications propose the same
+    contexts every time they associate, byte for byte: the decode of a body seen before is
+    taken from here. The decoded PDU and its defects are immutable; the cache is bounded
+    (entries of at most :data:`_REMEMBER_BODY_LIMIT` bytes) and safe across threads."""
+    pdu, defects = _decode_whole(pdu_type, body)
+    return pdu, tuple(defects)
 
 
 def decode_cut_control_pdu(

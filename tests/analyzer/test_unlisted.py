@@ -11,7 +11,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from analyzer import unlisted
 from analyzer.cli import main
@@ -56,6 +56,10 @@ def analysed(paths: list[Path], jobs: int = 1) -> Store:
     else:
         sharded.analyze_jobs(names, store, jobs=jobs, rules=Diagnosis())
     return store
+
+
+def analyze(*args: str) -> Result:
+    return CliRunner().invoke(main, ["analyze", "--no-progress", *args])
 
 
 def test_a_syn_flood_lists_the_first_connections_and_counts_the_rest(tmp_path: Path) -> None:
@@ -162,18 +166,7 @@ def test_the_same_with_jobs(tmp_path: Path) -> None:
 
 def test_parquet_holds_the_counts(tmp_path: Path) -> None:
     capture = flood(tmp_path / "flood.pcap", 1500)
-    result = CliRunner().invoke(
-        main,
-        [
-            "analyze",
-            "--format",
-            "parquet",
-            "-o",
-            str(tmp_path / "pq"),
-            "--no-progress",
-            str(capture),
-        ],
-    )
+    result = analyze("--format", "parquet", "-o", str(tmp_path / "pq"), str(capture))
     assert result.exit_code == 0, result.output
     table = tmp_path / "pq" / "summary.parquet"
     relation = duckdb.sql(
@@ -187,18 +180,7 @@ def test_parquet_holds_the_counts(tmp_path: Path) -> None:
 
 def test_a_filter_selects_listed_records_only(tmp_path: Path) -> None:
     capture = flood(tmp_path / "flood.pcap", 300)
-    result = CliRunner().invoke(
-        main,
-        [
-            "analyze",
-            "--format",
-            "json",
-            "--no-progress",
-            "--filter",
-            "ip=10.1.0.5",
-            str(capture),
-        ],
-    )
+    result = analyze("--format", "json", "--filter", "ip=10.1.0.5", str(capture))
     assert result.exit_code == 0, result.output
     out = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["id"] for r in out if r["type"] == "association"] == [6]

@@ -274,11 +274,14 @@ def test_an_association_body_seen_again_decodes_the_same() -> None:
 
 def test_the_remembered_decodes_are_bounded_in_bytes() -> None:
     base = bytearray(_pynetdicom_rq()[6:])
+    remembered = pdus._decode_remembered
+    limit = pdus._REMEMBER_BYTES // pdus._REMEMBER_BODY_LIMIT
     for n in range(2 * pdus._REMEMBER_BYTES // len(base) + 10):
         body = bytes(base[:4]) + n.to_bytes(16, "big") + bytes(base[20:])  # called AE varies
         pdus.decode_control_pdu(1, body)
-        assert pdus._remembered_bytes == sum(len(b) for _, b in pdus._decoded)
-        assert pdus._remembered_bytes <= pdus._REMEMBER_BYTES
+        assert remembered.cache_info().currsize <= limit
+    assert remembered.cache_info().currsize * pdus._REMEMBER_BODY_LIMIT <= pdus._REMEMBER_BYTES
+    before = remembered.cache_info()
     big = bytes(base) + b"\x00" * pdus._REMEMBER_BODY_LIMIT
     pdus.decode_control_pdu(1, big)
-    assert (1, big) not in pdus._decoded
+    assert remembered.cache_info() == before  # too big to be remembered: not even looked up
