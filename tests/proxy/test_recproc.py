@@ -144,3 +144,34 @@ def test_relaying_goes_on_when_the_recording_process_dies(net: Net, tmp_path: Pa
         px.wait_log(r"recording stopped \(the recording process exited with status -9\)")
         assert px.stop() == 0
     assert len(re.findall("recording stopped", px.log())) == 1
+
+
+def test_frames_carry_relayed_bytes_beside_the_pickle_unchanged() -> None:
+    """Relayed bytes of every size, the same bytes sent twice, and frames split anyhow by the
+    pipe reach the recording process as the relay had them, in order."""
+    sizes = [0, 1, recproc.OUT_OF_BAND - 1, recproc.OUT_OF_BAND, 70_000, 300_000, 2_000_000]
+    payloads = [os.urandom(n) for n in sizes]
+    batches = [[(recproc.Op.CLIENT_DATA, 7, 123, recproc._payload(p))] for p in payloads]
+    same = payloads[5]
+    batches.append([(recproc.Op.FORWARDED, 7, True, 9, recproc._payload(same), recproc.SAME)])
+    r, w = os.pipe()
+
+    def write() -> None:
+        for batch in batches:
+            for piece in recproc._frame(batch):
+                # a few bytes at a time first: frames and payloads cut at any point
+                head = min(len(piece), 40)
+                for i in range(0, head, 7):
+                    os.write(w, piece[i : min(i + 7, head)])
+                recproc._write_all(w, piece[head:])
+        os.close(w)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    got = list(recproc._batches(r, lambda: None))
+    writer.join()
+    os.close(r)
+    assert [b[0][3] for b in got[: len(sizes)]] == payloads
+    assert all(type(b[0][3]) is bytes for b in got[: len(sizes)])
+    assert got[-1][0][4] == same and got[-1][0][5] is recproc.SAME
+    assert len(got) == len(batches)

@@ -4,12 +4,15 @@ through a pipe, and never waits for it (see ``RECORDING.md`` for the why and wha
 Parent side, :class:`ProcessRecording`: each :class:`~.records.Record` call becomes a small
 tuple ``(op, connection, *args)`` appended to a batch; the first of a loop iteration
 schedules one flush (``call_soon``: after the I/O callbacks of that iteration, so after the
-forward), which pickles the batch and writes it to the pipe as one frame (4-byte big-endian
-length, then the pickle). The pipe is written non-blocking; what it does not take waits in
-the parent and is written when it becomes writable. Past :data:`BACKLOG_LIMIT` bytes waiting
-the relay waits: the rest is written blocking, so memory is flat when recording cannot keep
-up. The one question the relay asks (is a direction between PDUs, before an A-ABORT) is a
-round trip bounded by :data:`ANSWER_WAIT`.
+forward), which pickles the batch and writes it to the pipe as one frame (:func:`_frame`: a
+head, the pickle, then the relayed bytes of 1 KiB or more *beside* the pickle, written from
+the relay's own buffers with ``writev`` and read into ``bytes`` of their own by the
+recording process: a relayed chunk is not copied by pickling on either side). The pipe is
+written non-blocking; what it does not take waits in the parent and is written when it
+becomes writable. Past :data:`BACKLOG_LIMIT` bytes waiting the relay waits: the rest is
+written blocking, so memory is flat when recording cannot keep up. The one question the
+relay asks (is a direction between PDUs, before an A-ABORT) is a round trip bounded by
+:data:`ANSWER_WAIT`.
 
 Child side, :func:`main` (``python -c '...recproc import main ...' FD``): reads the
 configuration, opens the outputs (answering ``K``, or ``E`` and the error), then applies
@@ -32,11 +35,12 @@ import os
 import pickle
 import select
 import signal
+import struct
 import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from enum import IntEnum, StrEnum
 from typing import Any
@@ -63,7 +67,11 @@ START_WAIT = 60.0
 #: ... and to finish (the summary, the files closed) once the proxy has stopped.
 FINISH_WAIT = 60.0
 _F_SETPIPE_SZ = 1031
-_HEAD = 4
+_FRAME = struct.Struct(">II")
+#: Relayed bytes from this size on go beside the pickle (see :func:`_payload`).
+OUT_OF_BAND = 1024
+#: Bytes asked of the pipe by one read of the recording process (more when a payload is).
+_READ = 1 << 16
 _IOV = 64  # buffers per writev
 #: The recording process's command (the pipe's answer descriptor is appended).
 CHILD = [sys.executable, "-c", f"import sys; from {__name__} import main; sys.exit(main())"]
@@ -99,6 +107,31 @@ class Op(IntEnum):
     LINE = 23
 
 
+#: Stands for "the same bytes as ``sent``" in a ``FORWARDED`` message.
+SAME = True
+
+
+def _payload(data: bytes | None) -> Any:
+    """Relayed bytes as they go into a message: from :data:`OUT_OF_BAND` bytes on, beside the
+    pickle (written from the relay's own buffer, read into a ``bytes`` of its own: no copy
+    by pickling on either side)."""
+    if data is not None and len(data) >= OUT_OF_BAND:
+        return pickle.PickleBuffer(data)
+    return data
+
+
+def _frame(batch: object) -> list[memoryview]:
+    """A frame of the pipe: its head (the pickle's length, the number of buffers beside it
+    and their lengths), the pickle, then those buffers as they are."""
+    buffers: list[pickle.PickleBuffer] = []
+    data = pickle.dumps(batch, protocol=5, buffer_callback=buffers.append)
+    views = [b.raw() for b in buffers]
+    head = _FRAME.pack(len(data), len(views))
+    if views:
+        head += struct.pack(f">{len(views)}I", *(len(v) for v in views))
+    return [memoryview(head), memoryview(data), *views]
+
+
 def _grow_pipe(fd: int) -> None:
     # Over /proc/sys/fs/pipe-max-size, or not Linux: the default size.
     with contextlib.suppress(OSError):
@@ -121,14 +154,15 @@ class PipedRecord:
         self._id = connection
 
     def forwarded(self, to_client: bool, ts: int, sent: bytes, received: bytes | None) -> None:
-        # ``received is sent`` but where a rewrite applied: pickled once.
-        self._send((Op.FORWARDED, self._id, to_client, ts, sent, received))
+        # ``received is sent`` but where a rewrite applied: sent once, SAME in its place.
+        again = SAME if received is sent else _payload(received)
+        self._send((Op.FORWARDED, self._id, to_client, ts, _payload(sent), again))
 
     def client_data(self, ts: int, data: bytes) -> None:
-        self._send((Op.CLIENT_DATA, self._id, ts, data))
+        self._send((Op.CLIENT_DATA, self._id, ts, _payload(data)))
 
     def injected(self, to_client: bool, ts: int, pdu: bytes) -> None:
-        self._send((Op.INJECTED, self._id, to_client, ts, pdu))
+        self._send((Op.INJECTED, self._id, to_client, ts, _payload(pdu)))
 
     def closed(self, from_client: bool, kind: CloseKind, ts: int) -> None:
         self._send((Op.CLOSED, self._id, from_client, kind, ts))
@@ -220,9 +254,9 @@ class ProcessRecording:
         source = log_filter.source if log_filter is not None else None
         # ``--redact phi`` is this process's state: the recording process renders the records.
         state = (plain, source, quiet_out, generator, redact.phi_redacted())
-        hello = pickle.dumps(state, pickle.HIGHEST_PROTOCOL)
         try:
-            _write_all(w, len(hello).to_bytes(_HEAD, "big") + hello)
+            for piece in _frame(state):
+                _write_all(w, piece)
             answer = await loop.run_in_executor(None, _read_answer, ar, START_WAIT)
         except OSError:
             answer = b""
@@ -299,11 +333,12 @@ class ProcessRecording:
         if not self._batch or self._dead is not None:
             self._batch.clear()
             return
-        data = pickle.dumps(self._batch, protocol=pickle.HIGHEST_PROTOCOL)
+        waiting = bool(self._pending)
+        for piece in _frame(self._batch):
+            self._pending.append(piece)
+            self._size += len(piece)
         self._batch = []
-        self._queue(len(data).to_bytes(_HEAD, "big"))
-        self._queue(data)
-        if len(self._pending) == 2:  # nothing was waiting: straight into the pipe
+        if not waiting:  # straight into the pipe
             try:
                 self._write_some()
             except BlockingIOError:
@@ -317,10 +352,6 @@ class ProcessRecording:
         elif self._pending and not self._writer:
             self._writer = True
             self._loop.add_writer(self._out, self._writable)
-
-    def _queue(self, piece: bytes) -> None:
-        self._pending.append(memoryview(piece))
-        self._size += len(piece)
 
     def _write_some(self) -> None:
         """Write what waits until the pipe is full (BlockingIOError) or all is written."""
@@ -453,38 +484,80 @@ class _Child:
             if record is None:
                 return
             kind = Op(op)
+            if kind == Op.FORWARDED and args[3] is SAME:
+                args[3] = args[2]
             getattr(record, kind.name.lower())(*args)
             if kind == Op.ENDED:
                 del self.records[connection]
 
 
-def _frames(fd: int, tick: Callable[[], None]) -> Any:
-    """The frames read from ``fd`` until its end, ``tick`` called at least every
+class _Reader:
+    """The frames of the pipe, in the recording process: small reads buffered, a large
+    payload read straight into a ``bytes`` of its own (the recording keeps it)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._buf = b""
+        self._pos = 0
+
+    @property
+    def buffered(self) -> int:
+        """Bytes read from the pipe and not yet taken."""
+        return len(self._buf) - self._pos
+
+    def read(self, size: int) -> bytes | None:
+        """Exactly ``size`` bytes (blocking), or None at the end of the pipe."""
+        buf, pos = self._buf, self._pos
+        have = len(buf) - pos
+        if have >= size:
+            self._pos = pos + size
+            return buf if pos == 0 and size == len(buf) else buf[pos : pos + size]
+        parts = [buf[pos:]] if have else []
+        need = size - have
+        self._buf, self._pos = b"", 0
+        while need > 0:
+            chunk = os.read(self._fd, max(need, _READ))
+            if not chunk:
+                return None
+            if len(chunk) > need:  # the start of what follows: kept for the next reads
+                parts.append(chunk[:need])
+                self._buf, self._pos = chunk, need
+                break
+            parts.append(chunk)
+            need -= len(chunk)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def frame(self) -> tuple[bytes, list[bytes]] | None:
+        """The next frame's pickle and the buffers beside it; None at the end of the pipe."""
+        head = self.read(_FRAME.size)
+        if head is None:
+            return None
+        size, count = _FRAME.unpack(head)
+        sizes = struct.unpack(f">{count}I", self.read(4 * count) or b"") if count else ()
+        data = self.read(size)
+        buffers = [self.read(n) for n in sizes]
+        if data is None or len(sizes) != count or None in buffers:
+            return None
+        return data, buffers  # type: ignore[return-value]
+
+
+def _batches(fd: int, tick: Callable[[], None]) -> Iterator[Any]:
+    """The batches read from ``fd`` until its end, ``tick`` called at least every
     :data:`FLUSH_EVERY` s."""
-    buf = bytearray()
+    reader = _Reader(fd)
     last = time.monotonic()
     while True:
         now = time.monotonic()
         if now - last >= FLUSH_EVERY:
             tick()
             last = now
-        if not select.select([fd], [], [], FLUSH_EVERY)[0]:
+        if not reader.buffered and not select.select([fd], [], [], FLUSH_EVERY)[0]:
             continue
-        chunk = os.read(fd, PIPE_SIZE)
-        if not chunk:
+        frame = reader.frame()
+        if frame is None:
             return
-        buf += chunk
-        start = 0
-        while len(buf) - start >= _HEAD:
-            size = int.from_bytes(buf[start : start + _HEAD], "big")
-            end = start + _HEAD + size
-            if end > len(buf):
-                break
-            with memoryview(buf) as view:  # one copy of the frame, not two
-                frame = bytes(view[start + _HEAD : end])
-            yield frame
-            start = end
-        del buf[:start]
+        data, buffers = frame
+        yield pickle.loads(data, buffers=buffers)
 
 
 def main() -> int:
@@ -493,11 +566,11 @@ def main() -> int:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     answers = int(sys.argv[1])
     ticks: list[Callable[[], None]] = []
-    frames = _frames(0, lambda: ticks[0]() if ticks else None)
-    first = next(frames, None)
+    batches = _batches(0, lambda: ticks[0]() if ticks else None)
+    first = next(batches, None)
     if first is None:
         return 1
-    config, source, quiet_out, generator, phi_redacted = pickle.loads(first)
+    config, source, quiet_out, generator, phi_redacted = first
     redact.redact_phi(phi_redacted)
     if source is not None:
         config = replace(config, output=replace(config.output, log_filter=Filter.parse(source)))
@@ -522,8 +595,8 @@ def main() -> int:
             rec.trim()
 
     ticks.append(tick)
-    for frame in frames:
-        for message in pickle.loads(frame):
+    for batch in batches:
+        for message in batch:
             try:
                 child.apply(message)
             except Exception as exc:  # one bad record must not stop the others
