@@ -313,10 +313,12 @@ class ProcessRecording:
         except TimeoutError:
             self._proc.kill()
             status = await loop.run_in_executor(None, self._proc.wait)
-            complain(f"the recording process did not finish within {FINISH_WAIT:g} s; killed")
+            self._dead = f"the recording process did not finish within {FINISH_WAIT:g} s"
+            complain(f"{self._dead}; killed")
             return
         if status != 0 and self._dead is None:
-            complain(f"the recording process exited with status {status}")
+            self._dead = f"the recording process exited with status {status}"
+            complain(self._dead)
 
     # --- the pipe --------------------------------------------------------------------
 

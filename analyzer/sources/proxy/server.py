@@ -51,8 +51,10 @@ async def run_proxy(
     ready: Callable[[list[Address]], None] | None = None,
     pcap_opened: Callable[[PcapngWriter], None] | None = None,
     recording: RecordingMode = RecordingMode.THREAD,
-) -> None:
-    """Relay and observe until ``stop`` is set, then shut down gracefully.
+) -> int:
+    """Relay and observe until ``stop`` is set, then shut down gracefully. Returns the exit
+    status: 0, or 1 when the recording process stopped before the end (relaying went on,
+    the outputs miss what came after).
 
     Everything observed goes into ``store``; the live log goes to ``out`` (None: only to the
     log file, if configured). ``ready`` is called with the bound addresses once every
@@ -157,6 +159,7 @@ async def run_proxy(
         await rec.finish()
         loop.set_exception_handler(previous_handler)
         sys.setswitchinterval(switch)
+    return 1 if isinstance(rec, ProcessRecording) and rec.dead is not None else 0
 
 
 def _bound(server: asyncio.Server) -> Address:
@@ -200,14 +203,13 @@ def serve(config: ProxyConfig, *, out: IO[str] = sys.stdout, generator: str = "d
     # weeks keeps a bounded past (the log and --jsonl have written it).
     store = Store(retention=Retention())
 
-    async def main() -> None:
+    async def main() -> int:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_proxy(
+        return await run_proxy(
             config, store, stop=stop, out=out, generator=generator, recording=recording_mode()
         )
 
-    asyncio.run(main())
-    return 0
+    return asyncio.run(main())
