@@ -70,8 +70,8 @@ _F_SETPIPE_SZ = 1031
 _FRAME = struct.Struct(">II")
 #: Relayed bytes from this size on go beside the pickle (see :func:`_payload`).
 OUT_OF_BAND = 1024
-#: The recording process's allocator: buffers of relayed bytes under this many bytes come
-#: from the heap ...
+#: Both processes' allocators: buffers of relayed bytes under this many bytes come from the
+#: heap ...
 RELAYED_MMAP_THRESHOLD = 1 << 20
 #: ... which keeps this many free bytes at its top for reuse.
 RELAYED_TRIM_THRESHOLD = 16 << 20
@@ -270,7 +270,9 @@ class ProcessRecording:
             text = answer[1:].decode(errors="replace") or "the recording process did not start"
             raise ConfigError(text)
         os.set_blocking(w, False)
-        heap.steady()
+        # Relayed chunks (up to 256 KiB a read) live here only until the pipe takes them:
+        # reused from the heap, not mmapped and faulted in afresh for every read.
+        heap.steady(RELAYED_MMAP_THRESHOLD, RELAYED_TRIM_THRESHOLD)
         self._trimmer = asyncio.create_task(self._trim_regularly())
         return self
 
@@ -589,8 +591,8 @@ def main() -> int:
     except ConfigError as exc:
         _write_all(answers, b"E" + str(exc).encode())
         return 1
-    # Every relayed chunk (up to 256 KiB) is read into a buffer of its own: kept in the heap
-    # for the next rather than mmapped and faulted in afresh each time (3x the CPU per byte).
+    # Every relayed chunk (up to 256 KiB) is read into a buffer of its own: taken from the
+    # heap, not mmapped and faulted in afresh each time (3x the CPU per byte).
     heap.steady(RELAYED_MMAP_THRESHOLD, RELAYED_TRIM_THRESHOLD)
     _write_all(answers, b"K")
     child = _Child(rec, answers)
