@@ -47,6 +47,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchlib import cpu_seconds, rss_kib  # noqa: E402
+
 from tests.factories import associate_rq, echo_rq, release_rq  # noqa: E402
 from tests.objects import big_image  # noqa: E402
 from tests.peers import Net, Process, dcmtk, dicomtap_argv, running  # noqa: E402
@@ -124,26 +126,6 @@ def store_seconds(net: Net, port: int, files: list[Path]) -> float:
     return elapsed
 
 
-def family(pid: int) -> list[int]:
-    """``pid`` and its descendants (the proxy and its recording process)."""
-    out = [pid]
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError):
-            for child in (task / "children").read_text().split():
-                out += family(int(child))
-    return out
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process and its descendants (alive) have used so far."""
-    total = 0
-    for one in family(pid):
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 @contextmanager
 def plain_relay(net: Net, tmp: Path) -> Iterator[Process | None]:
     """socat relaying RELAY to the SCP, if installed: the baseline of a relay without a
@@ -161,18 +143,6 @@ def plain_relay(net: Net, tmp: Path) -> Iterator[Process | None]:
     ]
     with running(net, argv, tmp / "socat.log", RELAY) as proc:
         yield proc
-
-
-def rss_kib(pid: int) -> int:
-    """Resident memory of a process and its descendants (the proxy and its recording
-    process), KiB."""
-    total = 0
-    for one in family(pid):
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{one}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-    return total
 
 
 def _pcap_args(tmp: Path) -> list[str]:

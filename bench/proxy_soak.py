@@ -54,6 +54,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchlib import rss_kib  # noqa: E402
 from pydicom.filereader import read_file_meta_info  # noqa: E402
 
 from tests.objects import big_image  # noqa: E402
@@ -69,10 +70,8 @@ REST_SETTLE = 25.0  # seconds between the last transfer and a sample at rest
 
 
 def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """Resident memory of the proxy and its recording process, MiB."""
+    return rss_kib(pid) / 1024
 
 
 def open_files(pid: int) -> int:
