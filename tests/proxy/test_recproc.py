@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from analyzer.sources.proxy import recproc
+from analyzer.sources.proxy import recproc, recwire
 from analyzer.sources.proxy.config import Address, Listener, OutputConfig, ProxyConfig
 from analyzer.sources.proxy.recproc import ProcessRecording
 from analyzer.sources.proxy.server import RECORDING_ENV
@@ -151,31 +151,31 @@ def test_relaying_goes_on_when_the_recording_process_dies(net: Net, tmp_path: Pa
 def test_frames_carry_relayed_bytes_beside_the_pickle_unchanged() -> None:
     """Relayed bytes of every size, the same bytes sent twice, and frames split anyhow by the
     pipe reach the recording process as the relay had them, in order."""
-    sizes = [0, 1, recproc.OUT_OF_BAND - 1, recproc.OUT_OF_BAND, 70_000, 300_000, 2_000_000]
+    sizes = [0, 1, recwire.OUT_OF_BAND - 1, recwire.OUT_OF_BAND, 70_000, 300_000, 2_000_000]
     payloads = [os.urandom(n) for n in sizes]
     batches: list[list[tuple[Any, ...]]] = [
-        [(recproc.Op.CLIENT_DATA, 7, 123, recproc._payload(p))] for p in payloads
+        [(recwire.Op.CLIENT_DATA, 7, 123, recwire.payload(p))] for p in payloads
     ]
     same = payloads[5]
-    batches.append([(recproc.Op.FORWARDED, 7, True, 9, recproc._payload(same), recproc.SAME)])
+    batches.append([(recwire.Op.FORWARDED, 7, True, 9, recwire.payload(same), recwire.SAME)])
     r, w = os.pipe()
 
     def write() -> None:
         for batch in batches:
-            for piece in recproc._frame(batch):
+            for piece in recwire.frame(batch):
                 # a few bytes at a time first: frames and payloads cut at any point
                 head = min(len(piece), 40)
                 for i in range(0, head, 7):
                     os.write(w, piece[i : min(i + 7, head)])
-                recproc._write_all(w, piece[head:])
+                recwire.write_all(w, piece[head:])
         os.close(w)
 
     writer = threading.Thread(target=write)
     writer.start()
-    got = list(recproc._batches(r, lambda: None))
+    got = list(recwire.batches(r, lambda: None))
     writer.join()
     os.close(r)
     assert [b[0][3] for b in got[: len(sizes)]] == payloads
     assert all(type(b[0][3]) is bytes for b in got[: len(sizes)])
-    assert got[-1][0][4] == same and got[-1][0][5] is recproc.SAME
+    assert got[-1][0][4] == same and got[-1][0][5] is recwire.SAME
     assert len(got) == len(batches)

@@ -1,26 +1,17 @@
 """Recording in a process of its own: the relay hands what happened to a recording process
 through a pipe, and never waits for it (see ``RECORDING.md`` for the why and what).
 
-Parent side, :class:`ProcessRecording`: each :class:`~.records.Record` call becomes a small
-tuple ``(op, connection, *args)`` appended to a batch; the first of a loop iteration
-schedules one flush (``call_soon``: after the I/O callbacks of that iteration, so after the
-forward), which pickles the batch and writes it to the pipe as one frame (:func:`_frame`: a
-head, the pickle, then the relayed bytes of 1 KiB or more *beside* the pickle, written from
-the relay's own buffers with ``writev`` and read into ``bytes`` of their own by the
-recording process: a relayed chunk is not copied by pickling on either side). The pipe is
-written non-blocking; what it does not take waits in the parent and is written when it
-becomes writable. Past :data:`BACKLOG_LIMIT` bytes waiting the relay waits: the rest is
-written blocking, so memory is flat when recording cannot keep up. The one question the
-relay asks (is a direction between PDUs, before an A-ABORT) is a round trip bounded by
-:data:`ANSWER_WAIT`.
-
-Child side, :func:`main` (``python -c '...recproc import main ...' FD``): reads the
-configuration, opens the outputs (answering ``K``, or ``E`` and the error), then applies
-every message in order to a :class:`~.records.LocalRecording` that records at once, and
-answers boundary questions on ``FD``. It ends at end of file on its stdin, which the
-kernel gives it however the proxy ends (no orphan): it then finishes the observation,
-writes the summary and closes its files. It ignores SIGINT and SIGTERM, which a terminal or
-a service manager send to the whole group: it must finish after the proxy's last message.
+This module is the relay's end, :class:`ProcessRecording`: each :class:`~.records.Record`
+call becomes a small tuple ``(op, connection, *args)`` (:class:`~.recwire.Op`) appended to
+a batch; the first of a loop iteration schedules one flush (``call_soon``: after the I/O
+callbacks of that iteration, so after the forward), which writes the batch to the pipe as
+one frame (:func:`~.recwire.frame`: relayed bytes go beside the pickle, written from the
+relay's own buffers with ``writev``). The pipe is written non-blocking; what it does not
+take waits here and is written when it becomes writable. Past :data:`BACKLOG_LIMIT` bytes
+waiting the relay waits: the rest is written blocking, so memory is flat when recording
+cannot keep up. The one question the relay asks (is a direction between PDUs, before an
+A-ABORT) is a round trip bounded by :data:`ANSWER_WAIT`. The recording process is
+:mod:`.recchild`; the pipe's format, :mod:`.recwire`.
 
 Tests replace :data:`CHILD` to run a recording process of their own (a slow observer).
 """
@@ -29,57 +20,52 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import itertools
 import os
-import pickle
-import select
-import signal
-import struct
 import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 from typing import Any
 
 from analyzer import redact
-from analyzer.filter import Filter
 from analyzer.sources import heap
-from analyzer.store import Retention, Store
 from dissectors import CloseKind
 
 from .config import ConfigError, ProxyConfig
-from .records import FLUSH_EVERY, Endpoint, LocalRecord, LocalRecording, complain, open_recording
+from .records import Endpoint, complain
+from .recwire import (
+    RELAYED_MMAP_THRESHOLD,
+    RELAYED_TRIM_THRESHOLD,
+    SAME,
+    Op,
+    frame,
+    grow_pipe,
+    payload,
+    read_answer,
+    write_all,
+)
 
-__all__ = ["BACKLOG_LIMIT", "ProcessRecording", "RecordingMode", "main"]
+__all__ = ["BACKLOG_LIMIT", "CHILD", "ProcessRecording", "RecordingMode"]
 
 #: Bytes of messages waiting for the pipe before the relay waits for the recording process.
 BACKLOG_LIMIT = 32 << 20
-#: Bytes the pipe itself is asked to hold (Linux: ``F_SETPIPE_SZ``; best effort).
-PIPE_SIZE = 1 << 20
 #: Seconds the relay waits for an answer of the recording process.
 ANSWER_WAIT = 1.0
 #: Seconds the recording process may take to start (imports, outputs opened) ...
 START_WAIT = 60.0
 #: ... and to finish (the summary, the files closed) once the proxy has stopped.
 FINISH_WAIT = 60.0
-_F_SETPIPE_SZ = 1031
-_FRAME = struct.Struct(">II")
-#: Relayed bytes from this size on go beside the pickle (see :func:`_payload`).
-OUT_OF_BAND = 1024
-#: Both processes' allocators: buffers of relayed bytes under this many bytes come from the
-#: heap ...
-RELAYED_MMAP_THRESHOLD = 1 << 20
-#: ... which keeps this many free bytes at its top for reuse.
-RELAYED_TRIM_THRESHOLD = 16 << 20
-#: Bytes asked of the pipe by one read of the recording process (more when a payload is).
-_READ = 1 << 16
 _IOV = 64  # buffers per writev
 #: The recording process's command (the pipe's answer descriptor is appended).
-CHILD = [sys.executable, "-c", f"import sys; from {__name__} import main; sys.exit(main())"]
+CHILD = [
+    sys.executable,
+    "-c",
+    "import sys; from analyzer.sources.proxy.recchild import main; sys.exit(main())",
+]
 
 
 class RecordingMode(StrEnum):
@@ -89,58 +75,6 @@ class RecordingMode(StrEnum):
     """On the relay's thread, after relaying (:mod:`.recorder`)."""
     PROCESS = "process"
     """In a process of its own (this module)."""
-
-
-class Op(IntEnum):
-    """A message to the recording process; the ones up to :attr:`ENDED` are
-    :class:`~.records.Record` calls of the same name."""
-
-    FORWARDED = 1
-    CLIENT_DATA = 2
-    INJECTED = 3
-    CLOSED = 4
-    UPSTREAM_FIN = 5
-    PROXY_CLOSED = 6
-    RESET_BOTH = 7
-    DISCARDED = 8
-    ACKNOWLEDGED = 9
-    UPSTREAM_OPENED = 10
-    ENDED = 11
-    OPEN = 20
-    BOUNDARY = 21
-    EVENT = 22
-    LINE = 23
-
-
-#: Stands for "the same bytes as ``sent``" in a ``FORWARDED`` message.
-SAME = True
-
-
-def _payload(data: bytes | None) -> Any:
-    """Relayed bytes as they go into a message: from :data:`OUT_OF_BAND` bytes on, beside the
-    pickle (written from the relay's own buffer, read into a ``bytes`` of its own: no copy
-    by pickling on either side)."""
-    if data is not None and len(data) >= OUT_OF_BAND:
-        return pickle.PickleBuffer(data)
-    return data
-
-
-def _frame(batch: object) -> list[memoryview]:
-    """A frame of the pipe: its head (the pickle's length, the number of buffers beside it
-    and their lengths), the pickle, then those buffers as they are."""
-    buffers: list[pickle.PickleBuffer] = []
-    data = pickle.dumps(batch, protocol=5, buffer_callback=buffers.append)
-    views = [b.raw() for b in buffers]
-    head = _FRAME.pack(len(data), len(views))
-    if views:
-        head += struct.pack(f">{len(views)}I", *(len(v) for v in views))
-    return [memoryview(head), memoryview(data), *views]
-
-
-def _grow_pipe(fd: int) -> None:
-    # Over /proc/sys/fs/pipe-max-size, or not Linux: the default size.
-    with contextlib.suppress(OSError):
-        fcntl.fcntl(fd, _F_SETPIPE_SZ, PIPE_SIZE)
 
 
 class PipedRecord:
@@ -160,14 +94,14 @@ class PipedRecord:
 
     def forwarded(self, to_client: bool, ts: int, sent: bytes, received: bytes | None) -> None:
         # ``received is sent`` but where a rewrite applied: sent once, SAME in its place.
-        again = SAME if received is sent else _payload(received)
-        self._send((Op.FORWARDED, self._id, to_client, ts, _payload(sent), again))
+        again = SAME if received is sent else payload(received)
+        self._send((Op.FORWARDED, self._id, to_client, ts, payload(sent), again))
 
     def client_data(self, ts: int, data: bytes) -> None:
-        self._send((Op.CLIENT_DATA, self._id, ts, _payload(data)))
+        self._send((Op.CLIENT_DATA, self._id, ts, payload(data)))
 
     def injected(self, to_client: bool, ts: int, pdu: bytes) -> None:
-        self._send((Op.INJECTED, self._id, to_client, ts, _payload(pdu)))
+        self._send((Op.INJECTED, self._id, to_client, ts, payload(pdu)))
 
     def closed(self, from_client: bool, kind: CloseKind, ts: int) -> None:
         self._send((Op.CLOSED, self._id, from_client, kind, ts))
@@ -245,7 +179,7 @@ class ProcessRecording:
         default this module run by this interpreter."""
         r, w = os.pipe()
         ar, aw = os.pipe()
-        _grow_pipe(w)
+        grow_pipe(w)
         cmd = argv or CHILD
         try:
             proc = subprocess.Popen([*cmd, str(aw)], stdin=r, pass_fds=(aw,))
@@ -260,9 +194,9 @@ class ProcessRecording:
         # ``--redact phi`` is this process's state: the recording process renders the records.
         state = (plain, source, quiet_out, generator, redact.phi_redacted())
         try:
-            for piece in _frame(state):
-                _write_all(w, piece)
-            answer = await loop.run_in_executor(None, _read_answer, ar, START_WAIT)
+            for piece in frame(state):
+                write_all(w, piece)
+            answer = await loop.run_in_executor(None, read_answer, ar, START_WAIT)
         except OSError:
             answer = b""
         if answer[:1] != b"K":
@@ -343,7 +277,7 @@ class ProcessRecording:
             self._batch.clear()
             return
         waiting = bool(self._pending)
-        for piece in _frame(self._batch):
+        for piece in frame(self._batch):
             self._pending.append(piece)
             self._size += len(piece)
         self._batch = []
@@ -426,7 +360,7 @@ class ProcessRecording:
             self._write_blocking()
         deadline = time.monotonic() + ANSWER_WAIT
         while (left := deadline - time.monotonic()) > 0:
-            answer = _read_answer(self._answers, left, size=5)
+            answer = read_answer(self._answers, left, size=5)
             if len(answer) < 5:
                 return False
             if int.from_bytes(answer[:4], "big") == seq:
@@ -438,184 +372,3 @@ class ProcessRecording:
         for fd in (self._out, self._answers):
             with contextlib.suppress(OSError):
                 os.close(fd)
-
-
-def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _read_answer(fd: int, timeout: float, size: int = 0) -> bytes:
-    """An answer of the recording process: ``size`` bytes (0: what one read gives), or what
-    came before ``timeout`` seconds or the end of the pipe."""
-    deadline = time.monotonic() + timeout
-    got = b""
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            return got
-        chunk = os.read(fd, (size - len(got)) if size else 4096)
-        if not chunk:
-            return got
-        got += chunk
-        if not size or len(got) >= size:
-            return got
-
-
-# --- the recording process ---------------------------------------------------------------
-
-
-class _Child:
-    """The recording process: messages applied in order to a local recording."""
-
-    def __init__(self, rec: LocalRecording, answers: int) -> None:
-        self.rec = rec
-        self.answers = answers
-        self.records: dict[int, LocalRecord] = {}
-
-    def apply(self, message: tuple[Any, ...]) -> None:
-        op, connection, *args = message
-        rec = self.rec
-        if op == Op.OPEN:
-            self.records[connection] = rec.connection(connection, *args)
-        elif op == Op.EVENT:
-            rec.event(connection, *args)
-        elif op == Op.LINE:
-            rec.line(*args)
-        elif op == Op.BOUNDARY:
-            to_client, seq = args
-            record = self.records.get(connection)
-            at = record is not None and record.at_boundary(to_client)
-            _write_all(self.answers, seq.to_bytes(4, "big") + (b"\x01" if at else b"\x00"))
-        else:
-            record = self.records.get(connection)
-            if record is None:
-                return
-            kind = Op(op)
-            if kind == Op.FORWARDED and args[3] is SAME:
-                args[3] = args[2]
-            getattr(record, kind.name.lower())(*args)
-            if kind == Op.ENDED:
-                del self.records[connection]
-
-
-class _Reader:
-    """The frames of the pipe, in the recording process: small reads buffered, a large
-    payload read straight into a ``bytes`` of its own (the recording keeps it)."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self._buf = b""
-        self._pos = 0
-
-    @property
-    def buffered(self) -> int:
-        """Bytes read from the pipe and not yet taken."""
-        return len(self._buf) - self._pos
-
-    def read(self, size: int) -> bytes | None:
-        """Exactly ``size`` bytes (blocking), or None at the end of the pipe."""
-        buf, pos = self._buf, self._pos
-        have = len(buf) - pos
-        if have >= size:
-            self._pos = pos + size
-            return buf if pos == 0 and size == len(buf) else buf[pos : pos + size]
-        parts = [buf[pos:]] if have else []
-        need = size - have
-        self._buf, self._pos = b"", 0
-        while need > 0:
-            chunk = os.read(self._fd, max(need, _READ))
-            if not chunk:
-                return None
-            if len(chunk) > need:  # the start of what follows: kept for the next reads
-                parts.append(chunk[:need])
-                self._buf, self._pos = chunk, need
-                break
-            parts.append(chunk)
-            need -= len(chunk)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-
-    def frame(self) -> tuple[bytes, list[bytes]] | None:
-        """The next frame's pickle and the buffers beside it; None at the end of the pipe."""
-        head = self.read(_FRAME.size)
-        if head is None:
-            return None
-        size, count = _FRAME.unpack(head)
-        sizes = struct.unpack(f">{count}I", self.read(4 * count) or b"") if count else ()
-        data = self.read(size)
-        buffers = [self.read(n) for n in sizes]
-        if data is None or len(sizes) != count or None in buffers:
-            return None
-        return data, buffers  # type: ignore[return-value]
-
-
-def _batches(fd: int, tick: Callable[[], None]) -> Iterator[Any]:
-    """The batches read from ``fd`` until its end, ``tick`` called at least every
-    :data:`FLUSH_EVERY` s."""
-    reader = _Reader(fd)
-    last = time.monotonic()
-    while True:
-        now = time.monotonic()
-        if now - last >= FLUSH_EVERY:
-            tick()
-            last = now
-        if not reader.buffered and not select.select([fd], [], [], FLUSH_EVERY)[0]:
-            continue
-        frame = reader.frame()
-        if frame is None:
-            return
-        data, buffers = frame
-        yield pickle.loads(data, buffers=buffers)
-
-
-def main() -> int:
-    """The recording process (see the module docstring)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    answers = int(sys.argv[1])
-    ticks: list[Callable[[], None]] = []
-    batches = _batches(0, lambda: ticks[0]() if ticks else None)
-    first = next(batches, None)
-    if first is None:
-        return 1
-    config, source, quiet_out, generator, phi_redacted = first
-    redact.redact_phi(phi_redacted)
-    if source is not None:
-        config = replace(config, output=replace(config.output, log_filter=Filter.parse(source)))
-    store = Store(retention=Retention())
-    try:
-        rec = open_recording(
-            config, store, None, out=None if quiet_out else sys.stdout, generator=generator
-        )
-    except ConfigError as exc:
-        _write_all(answers, b"E" + str(exc).encode())
-        return 1
-    # Every relayed chunk (up to 256 KiB) is read into a buffer of its own: taken from the
-    # heap, not mmapped and faulted in afresh each time (3x the CPU per byte).
-    heap.steady(RELAYED_MMAP_THRESHOLD, RELAYED_TRIM_THRESHOLD)
-    _write_all(answers, b"K")
-    child = _Child(rec, answers)
-    trimmed = time.monotonic()
-
-    def tick() -> None:
-        nonlocal trimmed
-        if rec.pcap is not None:
-            rec.pcap.flush()
-        if time.monotonic() - trimmed >= heap.TRIM_EVERY:
-            trimmed = time.monotonic()
-            rec.trim()
-
-    ticks.append(tick)
-    for batch in batches:
-        for message in batch:
-            try:
-                child.apply(message)
-            except Exception as exc:  # one bad record must not stop the others
-                rec.log.line(f"recording failed ({type(exc).__name__}: {exc}); relaying goes on")
-    rec.finish_now()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

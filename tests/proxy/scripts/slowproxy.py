@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from analyzer.cli import main
-from analyzer.sources.proxy import recproc
+from analyzer.sources.proxy import recchild, recproc
 from analyzer.sources.proxy.records import LocalRecording
 from dissectors import DissectorEvent
 from dissectors.events import DimseMessageObserved
@@ -35,7 +35,7 @@ def slow(self: LocalRecording, event: DissectorEvent) -> None:
 
 LocalRecording._emit = slow  # type: ignore[method-assign]
 if recorder:  # the recording process: argv is [script, FD]
-    sys.exit(recproc.main())
+    sys.exit(recchild.main())
 recproc.CHILD = [sys.executable, __file__, "--recorder", str(delay)]
 sys.argv = ["dicomtap", "proxy", *sys.argv[1:]]
 main()
