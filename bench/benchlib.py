@@ -135,11 +135,11 @@ def cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def rss_kib(pid: int) -> int:
+def rss_kib(pid: int, alone: bool = False) -> int:
     """Resident memory of a process and its descendants (the proxy and its recording
-    process), KiB."""
+    process), KiB; ``alone``: of that process only."""
     total = 0
-    for one in family(pid):
+    for one in [pid] if alone else family(pid):
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{one}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
