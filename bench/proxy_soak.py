@@ -19,9 +19,10 @@ Not a test: it prints figures. Everything runs on the loopback of a private netw
   the files the upstream received are checked against what was sent (then deleted);
 * every ``--rest-every`` seconds the storescu workers pause until the proxy is idle (the
   faults go on) and the memory of the proxy (with its recording process: the sum, then each)
-  is sampled *at rest*, and once more after the load ends. Under load the resident size follows how much is in flight (up to 200 objects of
-  up to 8 MiB buffered at once), so "memory flat" is judged on the samples at rest: what
-  the proxy keeps once its connections are gone.
+  is sampled *at rest*, and once more after the load ends. Under load the resident size
+  follows how much is in flight (up to 200 objects of up to 8 MiB buffered at once), so
+  "memory flat" is judged on the samples at rest: what the proxy keeps once its connections
+  are gone.
 
 At the end: the transfers (completed, failed and why), the byte-for-byte verdicts (a
 completed transfer whose objects did not all arrive intact is a failure of the soak), the
