@@ -46,6 +46,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# benchlib also when this module is imported as bench.proxy_bench (the namespace's clients)
+sys.path.insert(1, str(ROOT / "bench"))
 
 from benchlib import cpu_seconds, rss_kib  # noqa: E402
 
