@@ -12,6 +12,8 @@ last message.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sys
 import time
@@ -35,7 +37,10 @@ from .recwire import (
     write_all,
 )
 
-__all__ = ["main"]
+__all__ = ["NICENESS", "main"]
+
+#: How much less this process's claim on a core weighs than the relay's (``nice``).
+NICENESS = 10
 
 
 class _Child:
@@ -76,6 +81,12 @@ def main() -> int:
     """The recording process (see the module docstring); its exit status."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Relaying comes first: woken by the relay's every write, this process must not take the
+    # core the relay's next read wants. Behind by BACKLOG_LIMIT, the relay waits for it.
+    with contextlib.suppress(OSError, AttributeError):
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)
     answers = int(sys.argv[1])
     ticks: list[Callable[[], None]] = []
     incoming = batches(0, lambda: ticks[0]() if ticks else None)
