@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -112,3 +113,35 @@ def make_ct_objects(directory: Path, total_mb: int) -> list[Path]:
         files.append(path)
         total += path.stat().st_size
     return files
+
+
+def family(pid: int) -> list[int]:
+    """``pid`` and its descendants (the proxy and its recording process)."""
+    out = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                out += family(int(child))
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process and its descendants (alive) have used so far."""
+    total = 0
+    for one in family(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kib(pid: int, alone: bool = False) -> int:
+    """Resident memory of a process and its descendants (the proxy and its recording
+    process), KiB; ``alone``: of that process only."""
+    total = 0
+    for one in [pid] if alone else family(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{one}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total

@@ -11,7 +11,8 @@ namespace (root) or of the host, with real peers:
   (the live log on stdout and in ``--log``, ``--jsonl``; then also ``--pcap``), each in a
   fresh proxy, the configurations taking turns ``--repeat`` times; p50/p99 of each and of
   the difference. ``--pace MS`` waits that long between echoes (a modality is not a loop);
-* memory: the proxy's RSS idle and with ``--concurrent`` associations open at once.
+* memory: the proxy's RSS (with its recording process) idle and with ``--concurrent``
+  associations open at once. CPU figures also count the recording process.
 
 ``--baseline DIR`` runs the proxy of another checkout of dicomtap (``DIR``, e.g. a worktree
 of the main branch) in the same runs, taking turns with this one: before and after a change,
@@ -45,6 +46,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# benchlib also when this module is imported as bench.proxy_bench (the namespace's clients)
+sys.path.insert(1, str(ROOT / "bench"))
+
+from benchlib import cpu_seconds, rss_kib  # noqa: E402
 
 from tests.factories import associate_rq, echo_rq, release_rq  # noqa: E402
 from tests.objects import big_image  # noqa: E402
@@ -123,12 +128,6 @@ def store_seconds(net: Net, port: int, files: list[Path]) -> float:
     return elapsed
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @contextmanager
 def plain_relay(net: Net, tmp: Path) -> Iterator[Process | None]:
     """socat relaying RELAY to the SCP, if installed: the baseline of a relay without a
@@ -146,13 +145,6 @@ def plain_relay(net: Net, tmp: Path) -> Iterator[Process | None]:
     ]
     with running(net, argv, tmp / "socat.log", RELAY) as proc:
         yield proc
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 def _pcap_args(tmp: Path) -> list[str]:

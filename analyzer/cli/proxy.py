@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 
 import click
 
@@ -270,8 +271,10 @@ def proxy(**opts: object) -> None:
         config = build_config(cli)
         if o("tui"):
             _with_tui(config)
-        else:
-            serve(config, generator=generator())
+            return
+        # 1: the recording process stopped early (said in the log; relaying went on).
+        status = serve(config, generator=generator())
+    sys.exit(status)
 
 
 def _with_tui(config: ProxyConfig) -> None:

@@ -16,6 +16,7 @@ import ctypes.util
 import sys
 from functools import cache
 
+_M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 #: Allocations from this size on are mmapped, whatever glibc learnt from earlier frees.
@@ -39,13 +40,19 @@ def _glibc() -> ctypes.CDLL | None:
     return libc
 
 
-def steady() -> bool:
-    """Set the allocator up for a long run (call once, before threads start); True when it
-    could (glibc)."""
+def steady(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: int | None = None) -> bool:
+    """Set the allocator up for a long run (call before threads start); True when it could
+    (glibc). ``trim_threshold``: free bytes at the top of the heap kept for reuse rather
+    than given back at once (glibc's default, 128 KiB, once the mmap threshold is fixed):
+    a process that makes and frees buffers under ``mmap_threshold`` at a high rate keeps
+    them in the heap instead of faulting fresh pages in for each (the periodic :func:`trim`
+    still gives them back)."""
     libc = _glibc()
     if libc is None:
         return False
-    libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+    libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold)
+    if trim_threshold is not None:
+        libc.mallopt(_M_TRIM_THRESHOLD, trim_threshold)
     libc.mallopt(_M_ARENA_MAX, ARENAS)
     return True
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from analyzer.sources.proxy.recorder import JOB_BYTES, Recorder
+from analyzer.sources.proxy.server import RECORDING_ENV
 from tests.peers import Net, running
 
 from .harness import PROXY_PORT, UPSTREAM_PORT, script
@@ -198,12 +199,15 @@ def test_a_failing_job_does_not_stop_the_others() -> None:
 
 
 @pytest.mark.peers
-def test_the_response_is_relayed_before_a_slow_observer_runs(net: Net, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["thread", "process"])
+def test_the_response_is_relayed_before_a_slow_observer_runs(
+    net: Net, tmp_path: Path, mode: str
+) -> None:
     """Each DIMSE message takes the observer 1 s more; the C-ECHO's round trip through the
-    proxy must not wait for it (recording runs once the relay is quiet), and the exchange is
-    recorded all the same. The upstream is pynetdicom, which takes a millisecond or two to
-    answer: a recorder that ran as soon as the request was forwarded would be observing it
-    by then."""
+    proxy must not wait for it (recording runs once the relay is quiet, or in a process of
+    its own), and the exchange is recorded all the same. The upstream is pynetdicom, which
+    takes a millisecond or two to answer: a recorder that ran as soon as the request was
+    forwarded would be observing it by then."""
     jsonl = tmp_path / "proxy.jsonl"
     argv = script(
         "slowproxy.py",
@@ -218,7 +222,14 @@ def test_the_response_is_relayed_before_a_slow_observer_runs(net: Net, tmp_path:
     scp = script("pynetdicom_scp.py", str(UPSTREAM_PORT), str(tmp_path / "scp.txt"))
     with (
         running(net, scp, tmp_path / "scp.log", UPSTREAM_PORT),
-        running(net, argv, tmp_path / "proxy.log", PROXY_PORT, stop_timeout=30) as px,
+        running(
+            net,
+            argv,
+            tmp_path / "proxy.log",
+            PROXY_PORT,
+            env={RECORDING_ENV: mode},
+            stop_timeout=30,
+        ) as px,
     ):
         client = script("rawclient.py", "timedecho", "127.0.0.1", str(PROXY_PORT), "3")
         result = net.run(client, timeout=60)

@@ -1,5 +1,7 @@
-"""Recording after relaying: what the proxy relayed is written down and observed when the
-relay has nothing to do.
+"""Recording after relaying, on the relay's thread: what the proxy relayed is written down
+and observed when the relay has nothing to do. (The proxy records in a process of its own,
+:mod:`.recproc`, but for the terminal UI, which reads the store this fills; the recording
+process records with a :class:`Recorder` without a loop: at once.)
 
 Relaying a chunk is one ``write``; recording it (packets for the pcapng, the flow table, the
 observer, the model, the live log and the JSON Lines) costs several times more. So the relay

@@ -1,8 +1,8 @@
 """The relay proper: both sides of one connection once the upstream is connected.
 
 Each chunk a side's transport reads is written unchanged to the other side at once; recording
-it (both legs' packets, the client leg's observation) is left to the
-:class:`~.recorder.Recorder`, after relaying. The only exception is an opt-in rewrite of the
+it (both legs' packets, the client leg's observation) is the connection's
+:class:`~.records.Record`'s, after relaying. The only exception is an opt-in rewrite of the
 upstream's A-ASSOCIATE-AC, for which its first PDU is held until whole (the framer bounds a
 control PDU). Flow control is asyncio's: when a side's transport buffers more than its
 high-water mark, the other side stops being read until it drains
@@ -35,11 +35,10 @@ from dissectors.pdu import (
 )
 
 from .frames import PduStream
-from .pcapng import INJECTED, TcpLeg
+from .records import Record
 from .rewrite import Rewritten, rewrite_ac
 from .runtime import Runtime
 from .sides import Side, SideEvents
-from .tap import ClientTap
 from .transport import Stop, StopReason, close, reset, send
 
 __all__ = ["Relay"]
@@ -62,13 +61,12 @@ def internal_error(exc: BaseException) -> str:
 class Relay(SideEvents):
     """The state of one relayed connection: its sides, legs and timers."""
 
-    def __init__(self, rt: Runtime, connection: int, client: Side, tap: ClientTap) -> None:
+    def __init__(self, rt: Runtime, connection: int, client: Side, rec: Record) -> None:
         self.rt = rt
         self.id = connection
         self.client = client
-        self.tap = tap
+        self.rec = rec
         self.upstream: Side | None = None
-        self.u_leg: TcpLeg | None = None
         self.ended = False
         self._done: asyncio.Future[None] | None = None
         self._eof = {True: False, False: False}
@@ -184,23 +182,22 @@ class Relay(SideEvents):
         self._eof[side.is_client] = True
         ts = self.rt.now()
         other = self._other(side)
-        tap, u_leg = self.tap, self.u_leg
+        rec = self.rec
         if side.is_client:
-            self.rt.record(lambda: tap.close(True, CloseKind.FIN, ts))
-            if other is not None and other.transport is not None and u_leg is not None:
+            rec.closed(True, CloseKind.FIN, ts)
+            if other is not None and other.transport is not None:
                 close(other.transport, half=True)
-                self.rt.record(lambda: u_leg.fin(True, ts))
+                rec.upstream_fin(True, ts)
         else:
             if self._ac is not None and self._held:
                 held = bytes(self._held)  # a first PDU cut short: passed on as it came
                 self._ac = self._held_frames = None
                 self._held = bytearray()
                 self._forward(True, held, held)
-            if u_leg is not None:
-                self.rt.record(lambda: u_leg.fin(False, ts))
+            rec.upstream_fin(False, ts)
             if self.client.transport is not None:
                 close(self.client.transport, half=True)
-            self.rt.record(lambda: tap.close(False, CloseKind.FIN, ts))
+            rec.closed(False, CloseKind.FIN, ts)
         if all(self._eof.values()):
             for s in (self.client, self.upstream):
                 if s is not None and s.transport is not None:
@@ -242,28 +239,10 @@ class Relay(SideEvents):
         """Write ``sent`` to one side; both legs record it after (the source leg what was
         ``received``, None when already recorded; they differ only where a rewrite applied)."""
         dst = self.client if to_client else self.upstream
-        assert dst is not None and dst.transport is not None and self.u_leg is not None
+        assert dst is not None and dst.transport is not None
         if not dst.transport.is_closing():
             dst.transport.write(sent)
-        ts = self.rt.now()
-        tap = self.tap
-        u_leg = self.u_leg if self.rt.pcap is not None else None  # only packets to make
-        if to_client:
-
-            def record() -> None:
-                if received is not None and u_leg is not None:
-                    u_leg.data(False, ts, received)
-                tap.data(False, ts, sent)
-
-        else:
-
-            def record() -> None:
-                if received is not None:
-                    tap.data(True, ts, received)
-                if u_leg is not None:
-                    u_leg.data(True, ts, sent)
-
-        self.rt.record(record, len(sent), reply_due=not to_client)
+        self.rec.forwarded(to_client, self.rt.now(), sent, received)
 
     def inject(self, to_client: bool, pdu: bytes) -> bool:
         """The proxy itself writes ``pdu`` to a side (an A-ASSOCIATE-RJ, an A-ABORT) and
@@ -271,13 +250,7 @@ class Relay(SideEvents):
         side = self.client if to_client else self.upstream
         if side is None or side.transport is None or not send(side.transport, pdu):
             return False
-        ts = self.rt.now()
-        if to_client:
-            tap = self.tap
-            self.rt.record(lambda: tap.injected(ts, pdu))
-        elif self.u_leg is not None:
-            u_leg = self.u_leg
-            self.rt.record(lambda: u_leg.data(True, ts, pdu, comment=INJECTED))
+        self.rec.injected(to_client, self.rt.now(), pdu)
         return True
 
     def _hold(self, data: bytes) -> tuple[bytes, bytes] | None:
@@ -326,35 +299,22 @@ class Relay(SideEvents):
 
     def reset_both(self, by_client: bool | None) -> None:
         """A reset on one side: reset the other, record both."""
-        ts = self.rt.now()
-        tap, u_leg = self.tap, self.u_leg
-        if u_leg is not None and self.upstream is not None:
-            self.rt.record(lambda: u_leg.rst(by_client is not False, ts))
-            if self.upstream.transport is not None:
-                reset(self.upstream.transport)
-        self.rt.record(lambda: tap.close(by_client is True, CloseKind.RST, ts))
+        self.rec.reset_both(by_client, self.rt.now())
+        if self.upstream is not None and self.upstream.transport is not None:
+            reset(self.upstream.transport)
         if self.client.transport is not None:
             reset(self.client.transport)
         self._end()
 
     def _closed_by_proxy(self, client: bool, kind: CloseKind) -> None:
         """Record that the proxy closed its socket to the client (or to the upstream)."""
-        ts = self.rt.now()
-        tap, u_leg = self.tap, self.u_leg
-        if client:
-            self.rt.record(lambda: tap.proxy_closed(kind, ts))
-        elif u_leg is not None:
-            if kind == CloseKind.FIN:
-                self.rt.record(lambda: u_leg.fin(True, ts, INJECTED))
-            else:
-                self.rt.record(lambda: u_leg.rst(True, ts, INJECTED))
+        self.rec.proxy_closed(client, kind, self.rt.now())
 
     def abort_both(self, text: str, stuck: bool | None = None) -> None:
         """End the association ourselves: A-ABORT to each side between PDUs (a side that
         stopped reading is reset instead), then close; both legs record it."""
         if self.ended:
             return
-        self.rt.recorder.drain()  # where PDUs end is known once all was framed
         sent: list[str] = []
         for to_client in (True, False):
             side = self.client if to_client else self.upstream
@@ -364,7 +324,7 @@ class Relay(SideEvents):
                 reset(side.transport)
                 self._closed_by_proxy(to_client, CloseKind.RST)
                 continue
-            if self.tap.at_boundary(to_client) and self.inject(to_client, _ABORT):
+            if self.rec.at_boundary(to_client) and self.inject(to_client, _ABORT):
                 sent.append(_name(to_client))
             side.transport.close()
             self._closed_by_proxy(to_client, CloseKind.FIN)

@@ -7,43 +7,38 @@ setting the ``stop`` event. Nothing in here is special to either.
 
 Shutdown: stop accepting, give open associations ``grace`` seconds to finish, then end the
 rest with an A-ABORT to both sides (logged); then the summary, and every file flushed and
-closed. Files and the terminal are written by one :class:`~.writer.BackgroundWriter` thread;
-recording runs after relaying (:class:`~.recorder.Recorder`).
+closed. Recording (the flow table, the model, the live log, the files) runs in a process of
+its own (:mod:`.recproc`) for :func:`serve`, and in this one, after relaying
+(:class:`~.recorder.Recorder`), for a caller that reads the store (the terminal UI); see
+``RECORDING.md``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
+import os
 import signal
 import ssl
 import sys
 from collections.abc import Callable
 from typing import IO, Any
 
-from analyzer.builder import ModelBuilder
-from analyzer.findings import Diagnosis
-from analyzer.sources import heap
 from analyzer.store import Retention, Store
 
 from .access import AccessPolicy
 from .config import Address, ConfigError, Listener, ProxyConfig
-from .log import JsonlSink, LiveLog, RotatingFile
 from .pcapng import PcapngWriter
-from .recorder import Recorder
+from .records import LocalRecording, open_recording
+from .recproc import ProcessRecording, RecordingMode
 from .runtime import Runtime
 from .session import Session
 from .sides import Side
 from .tls import server_context
-from .writer import BackgroundWriter
 
 __all__ = ["run_proxy", "serve"]
 
-_FLUSH_EVERY = 1.0  # seconds between flushes of the pcapng file
 _SWITCH_INTERVAL = 0.0005  # seconds a thread waits for the interpreter lock before asking
-_TERMINAL_WAIT = 5.0  # seconds the last lines may take to reach the terminal at exit
-_TERMINAL_QUEUE = 1 << 20  # bytes of lines waiting for the terminal before more are dropped
 
 
 async def run_proxy(
@@ -55,8 +50,11 @@ async def run_proxy(
     generator: str = "dicomtap",
     ready: Callable[[list[Address]], None] | None = None,
     pcap_opened: Callable[[PcapngWriter], None] | None = None,
-) -> None:
-    """Relay and observe until ``stop`` is set, then shut down gracefully.
+    recording: RecordingMode = RecordingMode.THREAD,
+) -> int:
+    """Relay and observe until ``stop`` is set, then shut down gracefully. Returns the exit
+    status: 0, or 1 when the recording process stopped before the end (relaying went on,
+    the outputs miss what came after).
 
     Everything observed goes into ``store``; the live log goes to ``out`` (None: only to the
     log file, if configured). ``ready`` is called with the bound addresses once every
@@ -64,56 +62,22 @@ async def run_proxy(
     open, for a reader of its files while the proxy runs (the terminal UI). Raises
     :class:`~.config.ConfigError` for a start-up problem (address in use, unreadable TLS
     files, unwritable output), before anything was accepted.
+
+    ``recording``: :attr:`RecordingMode.PROCESS` records in a process of its own (see
+    ``RECORDING.md``), which fills a store of its own (``store`` stays empty) and writes the
+    live log to this process's stdout (``out`` must be ``sys.stdout`` or None); for a caller
+    that reads ``store`` (the terminal UI), :attr:`RecordingMode.THREAD`.
     """
     loop = asyncio.get_running_loop()
-    oc = config.output
-    store.source.name = "proxy"
-    store.source.files = [f"proxy {lst.address}" for lst in config.listeners]
-    heap.steady()  # before the writer threads start: a proxy runs for weeks
-    writer = BackgroundWriter(_complain, name="file output")
-    # The terminal has a writer of its own, which drops lines rather than wait: a terminal
-    # nobody reads must stall neither relaying nor the files.
-    terminal = BackgroundWriter(_complain, name="terminal", drop=True, limit=_TERMINAL_QUEUE)
-    closers: list[Callable[[], None]] = [writer.close, lambda: terminal.close(_TERMINAL_WAIT)]
-    try:
-        log_file = (
-            RotatingFile(oc.log, max_size=oc.log_max_size, keep=oc.keep_files) if oc.log else None
+    rec: LocalRecording | ProcessRecording
+    if recording == RecordingMode.PROCESS:
+        rec = await ProcessRecording.start(config, loop, quiet_out=out is None, generator=generator)
+    else:
+        rec = open_recording(
+            config, store, loop, out=out, generator=generator, pcap_opened=pcap_opened
         )
-        live = LiveLog(
-            store,
-            None if oc.quiet else out,
-            log_file,
-            terminal=terminal,
-            files=writer,
-            log_filter=oc.log_filter,
-        )
-        closers.append(live.close)
-        if oc.jsonl:
-            jsonl = JsonlSink(
-                store, oc.jsonl, generator, writer, max_size=oc.log_max_size, keep=oc.keep_files
-            )
-            closers.append(jsonl.close)
-        pcap = None
-        if oc.pcap:
-            pcap = PcapngWriter(
-                oc.pcap, max_size=oc.pcap_max_size, keep=oc.keep_files, output=writer
-            )
-            closers.append(pcap.close)
-            if pcap_opened is not None:
-                pcap_opened(pcap)
-    except OSError as exc:
-        for close in reversed(closers):
-            close()
-        raise ConfigError(f"cannot write {exc.filename}: {exc.strerror}") from None
-    ports = {lst.address.port for lst in config.listeners}
-    # The same rules as analyze and diagnose: a proxied association gets the same findings.
-    builder = ModelBuilder(store, dicom_ports=ports, rules=Diagnosis())
-
-    def failed(exc: Exception) -> None:
-        live.line(f"recording failed ({type(exc).__name__}: {exc}); relaying goes on")
-
-    recorder = Recorder(loop, failed)
-    rt = Runtime(config, builder, live, pcap, AccessPolicy(config.access), recorder)
+        rec.start()
+    rt = Runtime(config, AccessPolicy(config.access), rec)
     sessions: set[asyncio.Task[None]] = set()
     contexts: dict[Listener, ssl.SSLContext | None] = {}
     servers: list[asyncio.Server] = []
@@ -148,9 +112,7 @@ async def run_proxy(
         return lambda: Side(True, on_made=accepted, tls_pending=listener.tls is not None)
 
     previous_handler = loop.get_exception_handler()
-    loop.set_exception_handler(_quiet_handler(live))
-    flusher: asyncio.Task[None] | None = None
-    trimmer: asyncio.Task[None] | None = None
+    loop.set_exception_handler(_quiet_handler(rec))
     # The writer threads pack packets and lines holding the interpreter lock; when a socket
     # becomes readable, the event loop's thread gets the lock within this long, rather than
     # the interpreter's default 5 ms (restored at the end: the TUI runs the proxy in-process).
@@ -175,10 +137,7 @@ async def run_proxy(
         bound = [_bound(s) for s in servers]
         for address, listener in zip(bound, config.listeners, strict=True):
             tls = " (TLS)" if listener.tls else ""
-            live.line(f"listening on {address}{tls}")
-        if pcap is not None:
-            flusher = asyncio.create_task(_flush_regularly(pcap))
-        trimmer = asyncio.create_task(_trim_regularly(writer))
+            rec.line(f"listening on {address}{tls}")
         if ready is not None:
             ready(bound)
         await stop.wait()
@@ -187,29 +146,20 @@ async def run_proxy(
             server.close()
         for timer in admission_check:
             timer.cancel()
-        recorder.drain()
+        rec.drain()
         if sessions:
             grace = config.timeouts.grace
-            live.line(f"shutting down: {len(sessions)} association(s) open, {grace:g} s to finish")
+            rec.line(f"shutting down: {len(sessions)} association(s) open, {grace:g} s to finish")
             await asyncio.wait(set(sessions), timeout=grace)
             for task in list(sessions):
                 task.cancel()
             await asyncio.gather(*sessions, return_exceptions=True)
         else:
-            live.line("shutting down")
-        for regular in (flusher, trimmer):
-            if regular is not None:
-                regular.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await regular
-        recorder.drain()
-        rt.wire.finish()
-        rt.builder.finish()
-        store.finish()
-        for close in reversed(closers):
-            close()
+            rec.line("shutting down")
+        await rec.finish()
         loop.set_exception_handler(previous_handler)
         sys.setswitchinterval(switch)
+    return 1 if isinstance(rec, ProcessRecording) and rec.dead is not None else 0
 
 
 def _bound(server: asyncio.Server) -> Address:
@@ -217,29 +167,8 @@ def _bound(server: asyncio.Server) -> Address:
     return Address(host, port)
 
 
-def _complain(text: str) -> None:
-    """A write error (from the writer thread): one line on stderr, the terminal of last resort."""
-    with contextlib.suppress(OSError, ValueError):
-        sys.stderr.write(f"dicomtap proxy: {text}\n")
-        sys.stderr.flush()
-
-
-async def _trim_regularly(writer: BackgroundWriter) -> None:
-    """The heap's free pages back to the system now and then, on the writer's thread (a
-    trim takes milliseconds: not on the relay's path)."""
-    while True:
-        await asyncio.sleep(heap.TRIM_EVERY)
-        writer.submit(heap.trim)
-
-
-async def _flush_regularly(pcap: PcapngWriter) -> None:
-    while True:
-        await asyncio.sleep(_FLUSH_EVERY)
-        pcap.flush()
-
-
 def _quiet_handler(
-    live: LiveLog,
+    rec: LocalRecording | ProcessRecording,
 ) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
     """asyncio's own errors (a failed TLS handshake from a client ...) as one log line each."""
 
@@ -248,9 +177,23 @@ def _quiet_handler(
         text = context.get("message", "error")
         if exc is not None:
             text = f"{text}: {type(exc).__name__}: {exc}"
-        live.line(f"asyncio: {text}")
+        rec.line(f"asyncio: {text}")
 
     return handle
+
+
+#: The environment variable that chooses where ``serve`` records (internal: for tests and
+#: benchmarks; see :class:`~.recproc.RecordingMode`).
+RECORDING_ENV = "DICOMTAP_PROXY_RECORDING"
+
+
+def recording_mode() -> RecordingMode:
+    """Where :func:`serve` records: :data:`RECORDING_ENV` if it names a mode, else the
+    default."""
+    try:
+        return RecordingMode(os.environ.get(RECORDING_ENV, ""))
+    except ValueError:
+        return RecordingMode.PROCESS
 
 
 def serve(config: ProxyConfig, *, out: IO[str] = sys.stdout, generator: str = "dicomtap") -> int:
@@ -260,12 +203,13 @@ def serve(config: ProxyConfig, *, out: IO[str] = sys.stdout, generator: str = "d
     # weeks keeps a bounded past (the log and --jsonl have written it).
     store = Store(retention=Retention())
 
-    async def main() -> None:
+    async def main() -> int:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_proxy(config, store, stop=stop, out=out, generator=generator)
+        return await run_proxy(
+            config, store, stop=stop, out=out, generator=generator, recording=recording_mode()
+        )
 
-    asyncio.run(main())
-    return 0
+    return asyncio.run(main())

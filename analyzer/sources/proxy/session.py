@@ -4,7 +4,9 @@ From accept until its A-ASSOCIATE-RQ is whole a connection is *pending* (see
 :mod:`.admission`): it holds no association slot, and must get there within the first-PDU
 timeout (TLS handshake included). Its first PDU header decides (see :mod:`.opening`) before
 any upstream is contacted: only an A-ASSOCIATE-RQ goes on; anything else is closed, an
-oversized A-ASSOCIATE-RQ answered with an A-ASSOCIATE-RJ. Every byte the client sent is on the
+oversized A-ASSOCIATE-RQ answered with an A-ASSOCIATE-RJ. The opening is framed here, by a
+framer of its own (the observer's framer, :class:`~dissectors.framing.PduFramer`, on the same
+bytes): deciding never waits for recording. Every byte the client sent is recorded on the
 client leg (pcapng, observer) as it arrives.
 
 Then: refuse (an A-ASSOCIATE-RJ with the PS3.8 codes of :mod:`.access`, or a close, as
@@ -19,9 +21,9 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from functools import partial
 
 from dissectors import CloseKind
+from dissectors.framing import PduFramer
 from dissectors.pdu import AssociateRq, PduType, ae_title_text, decode_control_pdu
 
 from .access import (
@@ -34,14 +36,12 @@ from .access import (
     Refusal,
 )
 from .config import Address, FailurePolicy, Listener
-from .frames import ControlPdu, first_header
+from .frames import ControlPdu, PduStream, first_header
 from .opening import Opening, OpeningKind, classify
-from .pcapng import INJECTED, Interface, TcpLeg
 from .relay import Relay, internal_error
 from .rewrite import rewrite_rq
 from .runtime import Runtime, Target
 from .sides import Side
-from .tap import ClientTap
 from .transport import close, ends, reset, upstream_error
 
 __all__ = ["Session"]
@@ -80,14 +80,11 @@ class Session:
         peer = client.transport.get_extra_info("peername")
         local = client.transport.get_extra_info("sockname")
         self.peer = Address(peer[0], peer[1])
-        # The client leg starts at accept: the SYN is recorded now, so that connections are
-        # numbered in the order they were accepted.
-        leg = TcpLeg(rt.pcap, Interface.CLIENT_LEG, (peer[0], peer[1]), (local[0], local[1]))
-        self.tap = ClientTap(
-            leg, rt.wire.feed, parse_limit=rt.config.limits.max_parse_pdu, warn=self._warn
+        # The client leg starts at accept, so that connections are numbered in the order
+        # they were accepted.
+        self.rec = rt.recording.connection(
+            connection, (peer[0], peer[1]), (local[0], local[1]), rt.now()
         )
-        rt.wire.attach(connection, self.tap)
-        rt.record(partial(self.tap.open, rt.now()))
 
     # --- entry -----------------------------------------------------------------------
 
@@ -105,7 +102,7 @@ class Session:
         """Reset this new connection at once: far too many connections are pending."""
         self.rt.event(self.id, f"connection from {self.peer}: far too many pending; reset")
         self._reset_client()
-        self.rt.record(partial(self.tap.end, self.rt.now()))
+        self.rec.ended(self.rt.now())
 
     async def run(self) -> None:
         """Relay until both sides have closed; never raises but for cancellation."""
@@ -128,21 +125,11 @@ class Session:
             for side in (self.client, upstream):
                 if side is not None and side.transport and not side.transport.is_closing():
                     reset(side.transport)
-            ts = self.rt.now()
-            self.rt.record(partial(self.tap.end, ts))
-            if relay is not None and relay.u_leg is not None:
-                self.rt.record(partial(relay.u_leg.rst, True, ts, INJECTED))
-            if self.rt.pcap is not None:
-                self.rt.record(self.rt.pcap.flush)
-            self.rt.record(partial(self.rt.log.forget, self.id))
-            self.rt.record(partial(self.rt.wire.detach, self.id))
-
-    def _warn(self, text: str) -> None:
-        self.rt.event(self.id, text)
+            self.rec.ended(self.rt.now())
 
     async def _run(self) -> None:
         rt = self.rt
-        self.relay = relay = Relay(rt, self.id, self.client, self.tap)
+        self.relay = relay = Relay(rt, self.id, self.client, self.rec)
         tls = " (TLS)" if self.listener.tls is not None else ""
         rt.event(self.id, f"connection from {self.peer}{tls} on {self.listener.address}")
         ip_allowed = rt.access.ip_allowed(self.peer.host)
@@ -221,34 +208,33 @@ class Session:
         """Read until the first PDU header says what the client is doing, and for an
         A-ASSOCIATE-RQ until it is whole. Returns the verdict, the bytes read and the
         A-ASSOCIATE-RQ (None for anything else), or None when the client went away."""
-        rt, tap = self.rt, self.tap
-        stream = tap.streams[0]
+        rt, rec = self.rt, self.rec
+        framer, stream = PduFramer(), PduStream()
         initial = bytearray()
         while True:
             try:
                 data = await self.client.read()
             except ConnectionError:
-                rt.record(partial(tap.close, True, CloseKind.RST, rt.now()))
+                rec.closed(True, CloseKind.RST, rt.now())
                 rt.event(self.id, "client reset the connection before its A-ASSOCIATE-RQ")
                 return None
             if not data:
-                rt.record(partial(tap.close, True, CloseKind.FIN, rt.now()))
+                rec.closed(True, CloseKind.FIN, rt.now())
                 what = "a whole A-ASSOCIATE-RQ" if initial else "sending anything"
                 rt.event(self.id, f"client closed before {what}")
                 assert self.client.transport is not None
                 self.client.transport.close()
-                rt.record(partial(tap.proxy_closed, CloseKind.FIN, rt.now()))
+                rec.proxy_closed(True, CloseKind.FIN, rt.now())
                 return None
-            rt.record(partial(tap.data, True, rt.now(), data), len(data))
+            rec.client_data(rt.now(), data)
             initial += data
-            rt.recorder.drain()  # the observer's framer has seen it all
+            stream.consume(framer.receive_data(memoryview(data)))
             opening = classify(initial, first_header(initial))
             if opening is None:
                 continue
             if opening.kind != OpeningKind.ASSOCIATE_RQ:
                 return opening, initial, None
             if stream.controls:
-                stream.keep_controls = False  # the RQ is all the session needs
                 return opening, initial, stream.controls[0]
 
     async def _refuse(
@@ -268,18 +254,18 @@ class Session:
         proxy's time (nor a lingering socket)."""
         assert self.client.transport is not None
         reset(self.client.transport)
-        self.rt.record(partial(self.tap.proxy_closed, CloseKind.RST, self.rt.now()))
+        self.rec.proxy_closed(True, CloseKind.RST, self.rt.now())
 
     async def _close_client(self) -> None:
         """FIN to the client, then give it a moment to close its side, as the acceptor's
         ARTIM timer would; what it still sends is read and (up to a bound) recorded. A client
         that does not close is reset."""
-        rt, tap = self.rt, self.tap
+        rt, rec = self.rt, self.rec
         transport = self.client.transport
         assert transport is not None
         half = transport.can_write_eof()
         close(transport, half=half)
-        rt.record(partial(tap.proxy_closed, CloseKind.FIN, rt.now()))
+        rec.proxy_closed(True, CloseKind.FIN, rt.now())
         if not half:
             return
         read = 0
@@ -288,19 +274,19 @@ class Session:
                 await self.client.drain()
                 while data := await self.client.read():
                     if read < _RECORDED_AFTER_CLOSE:
-                        rt.record(partial(tap.data, True, rt.now(), data), len(data))
+                        rec.client_data(rt.now(), data)
                     else:
-                        rt.record(partial(tap.discarded, True, len(data)))
+                        rec.discarded(len(data))
                     read += len(data)
                     if read > _READ_AFTER_CLOSE:
                         raise ConnectionError("too much after the close")
         except (TimeoutError, ConnectionError):
             reset(transport)
-            rt.record(partial(tap.proxy_closed, CloseKind.RST, rt.now()))
+            rec.proxy_closed(True, CloseKind.RST, rt.now())
             return
         if read > _RECORDED_AFTER_CLOSE:
-            rt.record(partial(tap.acknowledge, False, rt.now()))
-        rt.record(partial(tap.close, True, CloseKind.FIN, rt.now()))
+            rec.acknowledged(rt.now())
+        rec.closed(True, CloseKind.FIN, rt.now())
         transport.close()
 
     async def _connect(self, target: Target, calling: str, called: str) -> bool:
@@ -323,12 +309,10 @@ class Session:
             rt.event(self.id, f"cannot relay: {reason}")
             await self._refuse(UPSTREAM_UNREACHABLE, rt.config.on_upstream_failure, calling, called)
             return False
-        leg = TcpLeg(rt.pcap, Interface.UPSTREAM_LEG, local, remote)
-        rt.record(partial(leg.open, rt.now()))
-        self.relay.upstream, self.relay.u_leg = upstream, leg
+        self.relay.upstream = upstream
         route = f" (route {target.route})" if target.route else ""
         tls = " (TLS)" if target.tls else ""
         where = f"{target.address}{tls}"
-        rt.record(partial(rt.log.upstream, self.id, where))
+        self.rec.upstream_opened(local, remote, rt.now(), where)
         rt.event(self.id, f"relaying to {where}{route}")
         return True
