@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pickle
 import re
 import signal
 import threading
@@ -172,10 +173,33 @@ def test_frames_carry_relayed_bytes_beside_the_pickle_unchanged() -> None:
 
     writer = threading.Thread(target=write)
     writer.start()
-    got = list(recwire.batches(r, lambda: None))
+    got = list(recwire.batches(recwire.Reader(r), lambda now: None, 1.0))
     writer.join()
     os.close(r)
     assert [b[0][3] for b in got[: len(sizes)]] == payloads
     assert all(type(b[0][3]) is bytes for b in got[: len(sizes)])
     assert got[-1][0][4] == same and got[-1][0][5] is recwire.SAME
     assert len(got) == len(batches)
+
+
+def test_a_frame_cut_short_ends_the_batches_without_an_error() -> None:
+    """The proxy killed in the middle of a write: the recording process reads the whole
+    frames before it, then the end of the pipe (and goes on to finish its files)."""
+    whole = [(recwire.Op.CLIENT_DATA, 1, 5, recwire.payload(os.urandom(5000)))]
+    cut = b"".join(recwire.frame([(recwire.Op.CLIENT_DATA, 1, 6, recwire.payload(b"x" * 4000))]))
+    for end in (3, recwire.FRAME.size + 2, len(cut) - 1):  # in the head, its lengths, a buffer
+        r, w = os.pipe()
+        for piece in recwire.frame(whole):
+            recwire.write_all(w, piece)
+        recwire.write_all(w, cut[:end])
+        os.close(w)
+        got = list(recwire.batches(recwire.Reader(r), lambda now: None, 1.0))
+        os.close(r)
+        assert got == [whole_as_read(whole)], end
+
+
+def whole_as_read(batch: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """A batch as the recording process gets it: relayed bytes as ``bytes``."""
+    return [
+        tuple(bytes(a.raw()) if isinstance(a, pickle.PickleBuffer) else a for a in m) for m in batch
+    ]

@@ -17,7 +17,6 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -27,12 +26,13 @@ from analyzer.sources import heap
 from analyzer.store import Retention, Store
 
 from .config import ConfigError
-from .records import LocalRecord, LocalRecording, open_recording
+from .records import LocalRecord, LocalRecording, failure, open_recording
 from .recwire import (
     RELAYED_MMAP_THRESHOLD,
     RELAYED_TRIM_THRESHOLD,
     SAME,
     Op,
+    Reader,
     batches,
     write_all,
 )
@@ -88,45 +88,47 @@ def main() -> int:
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
     answers = int(sys.argv[1])
-    ticks: list[Callable[[], None]] = []
-    incoming = batches(0, lambda: ticks[0]() if ticks else None)
-    first = next(incoming, None)
-    if first is None:
+    reader = Reader(0)
+    hello = reader.batch()
+    if hello is None:
         return 1
-    config, source, quiet_out, generator, phi_redacted = first
+    config, source, quiet_out, generator, phi_redacted = hello
     redact.redact_phi(phi_redacted)
     if source is not None:
         config = replace(config, output=replace(config.output, log_filter=Filter.parse(source)))
-    store = Store(retention=Retention())
+    # Every relayed chunk (up to 256 KiB) is read into a buffer of its own: taken from the
+    # heap, not mmapped and faulted in afresh each time (3x the CPU per byte). Set before
+    # the writer threads start.
+    heap.steady(RELAYED_MMAP_THRESHOLD, RELAYED_TRIM_THRESHOLD)
     try:
         rec = open_recording(
-            config, store, None, out=None if quiet_out else sys.stdout, generator=generator
+            config,
+            Store(retention=Retention()),
+            None,
+            out=None if quiet_out else sys.stdout,
+            generator=generator,
         )
     except ConfigError as exc:
         write_all(answers, b"E" + str(exc).encode())
         return 1
-    # Every relayed chunk (up to 256 KiB) is read into a buffer of its own: taken from the
-    # heap, not mmapped and faulted in afresh each time (3x the CPU per byte).
-    heap.steady(RELAYED_MMAP_THRESHOLD, RELAYED_TRIM_THRESHOLD)
     write_all(answers, b"K")
     child = _Child(rec, answers)
-    trimmed = time.monotonic()
+    jobs = rec.regular_jobs()
+    due = [time.monotonic() + every for every, _ in jobs]
 
-    def tick() -> None:
-        nonlocal trimmed
-        if rec.pcap is not None:
-            rec.pcap.flush()
-        if time.monotonic() - trimmed >= heap.TRIM_EVERY:
-            trimmed = time.monotonic()
-            rec.trim()
+    def tick(now: float) -> None:
+        """The recording's regular jobs, when due (there is no event loop here)."""
+        for i, (every, job) in enumerate(jobs):
+            if now >= due[i]:
+                job()
+                due[i] = now + every
 
-    ticks.append(tick)
-    for batch in incoming:
+    for batch in batches(reader, tick, min(every for every, _ in jobs)):
         for message in batch:
             try:
                 child.apply(message)
             except Exception as exc:  # one bad record must not stop the others
-                rec.log.line(f"recording failed ({type(exc).__name__}: {exc}); relaying goes on")
+                rec.log.line(failure(exc))
     rec.finish_now()
     return 0
 

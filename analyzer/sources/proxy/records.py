@@ -39,6 +39,7 @@ __all__ = [
     "Record",
     "Recording",
     "complain",
+    "failure",
     "open_recording",
 ]
 
@@ -133,13 +134,19 @@ class LocalRecording:
         ports = frozenset(lst.address.port for lst in self.config.listeners)
         self.wire = ClientWire(self._emit, server_ports=ports, keep=self.config.keep)
 
-    def start(self) -> None:
-        """The regular jobs of a run on an event loop: the pcapng flushed every
-        :data:`FLUSH_EVERY` s, the heap trimmed every :data:`~analyzer.sources.heap.TRIM_EVERY`
-        s (on the writer's thread: a trim takes milliseconds)."""
-        self._tasks.append(asyncio.create_task(self._regularly(heap.TRIM_EVERY, self.trim)))
+    def regular_jobs(self) -> list[tuple[float, Callable[[], None]]]:
+        """The regular jobs of a run, each with its period in seconds: the heap trimmed every
+        :data:`~analyzer.sources.heap.TRIM_EVERY` s (on the writer's thread: a trim takes
+        milliseconds), the pcapng flushed every :data:`FLUSH_EVERY` s."""
+        jobs: list[tuple[float, Callable[[], None]]] = [(heap.TRIM_EVERY, self.trim)]
         if self.pcap is not None:
-            self._tasks.append(asyncio.create_task(self._regularly(FLUSH_EVERY, self.pcap.flush)))
+            jobs.append((FLUSH_EVERY, self.pcap.flush))
+        return jobs
+
+    def start(self) -> None:
+        """The :meth:`regular_jobs` run on the event loop."""
+        for every, job in self.regular_jobs():
+            self._tasks.append(asyncio.create_task(self._regularly(every, job)))
 
     def trim(self) -> None:
         """Give the heap's free pages back, on the writer's thread."""
@@ -302,11 +309,12 @@ def open_recording(
 ) -> LocalRecording:
     """Recording in this process into ``store``, with every output the configuration asks
     for open (``loop`` None: each record at once, for the recording process). Raises
-    :class:`~.config.ConfigError` for an output that cannot be written."""
+    :class:`~.config.ConfigError` for an output that cannot be written. The caller sets the
+    process's allocator up first (:func:`~analyzer.sources.heap.steady`: before the writer
+    threads start)."""
     oc = config.output
     store.source.name = "proxy"
     store.source.files = [f"proxy {lst.address}" for lst in config.listeners]
-    heap.steady()  # before the writer threads start: a proxy runs for weeks
     writer = BackgroundWriter(complain, name="file output")
     # The terminal has a writer of its own, which drops lines rather than wait: a terminal
     # nobody reads must stall neither relaying nor the files.
@@ -346,11 +354,13 @@ def open_recording(
     # The same rules as analyze and diagnose: a proxied association gets the same findings.
     builder = ModelBuilder(store, dicom_ports=ports, rules=Diagnosis())
 
-    def failed(exc: Exception) -> None:
-        live.line(f"recording failed ({type(exc).__name__}: {exc}); relaying goes on")
-
-    recorder = Recorder(loop, failed)
+    recorder = Recorder(loop, lambda exc: live.line(failure(exc)))
     return LocalRecording(config, builder, live, pcap, recorder, closers, writer)
+
+
+def failure(exc: Exception) -> str:
+    """The log line for a record that could not be made (relaying is not affected)."""
+    return f"recording failed ({type(exc).__name__}: {exc}); relaying goes on"
 
 
 def complain(text: str) -> None:

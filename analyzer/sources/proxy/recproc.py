@@ -177,6 +177,10 @@ class ProcessRecording:
         """Start the recording process and wait until its outputs are open; raises
         :class:`~.config.ConfigError` if they cannot be. ``argv``: the command (tests); by
         default this module run by this interpreter."""
+        # Relayed chunks (up to 256 KiB a read) live here only until the pipe takes them:
+        # reused from the heap, not mmapped and faulted in afresh for every read. (Set before
+        # any thread starts.)
+        heap.steady(RELAYED_MMAP_THRESHOLD, RELAYED_TRIM_THRESHOLD)
         r, w = os.pipe()
         ar, aw = os.pipe()
         grow_pipe(w)
@@ -204,9 +208,6 @@ class ProcessRecording:
             text = answer[1:].decode(errors="replace") or "the recording process did not start"
             raise ConfigError(text)
         os.set_blocking(w, False)
-        # Relayed chunks (up to 256 KiB a read) live here only until the pipe takes them:
-        # reused from the heap, not mmapped and faulted in afresh for every read.
-        heap.steady(RELAYED_MMAP_THRESHOLD, RELAYED_TRIM_THRESHOLD)
         self._trimmer = asyncio.create_task(self._trim_regularly())
         return self
 

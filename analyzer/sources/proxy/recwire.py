@@ -21,8 +21,6 @@ from collections.abc import Callable, Iterator
 from enum import IntEnum
 from typing import Any
 
-from .records import FLUSH_EVERY
-
 __all__ = [
     "OUT_OF_BAND",
     "PIPE_SIZE",
@@ -135,7 +133,7 @@ class Reader:
     payload read straight into a ``bytes`` of its own (the recording keeps it)."""
 
     def __init__(self, fd: int) -> None:
-        self._fd = fd
+        self.fd = fd
         self._buf = b""
         self._pos = 0
 
@@ -155,7 +153,7 @@ class Reader:
         need = size - have
         self._buf, self._pos = b"", 0
         while need > 0:
-            chunk = os.read(self._fd, max(need, _READ))
+            chunk = os.read(self.fd, max(need, _READ))
             if not chunk:
                 return None
             if len(chunk) > need:  # the start of what follows: kept for the next reads
@@ -172,28 +170,35 @@ class Reader:
         if head is None:
             return None
         size, count = FRAME.unpack(head)
-        sizes = struct.unpack(f">{count}I", self.read(4 * count) or b"") if count else ()
+        lengths = self.read(4 * count)
         data = self.read(size)
-        buffers = [self.read(n) for n in sizes]
-        if data is None or len(sizes) != count or None in buffers:
+        if lengths is None or data is None:  # the pipe ended in the middle of a frame
             return None
-        return data, buffers  # type: ignore[return-value]
+        buffers: list[bytes] = []
+        for n in struct.unpack(f">{count}I", lengths):
+            buffer = self.read(n)
+            if buffer is None:
+                return None
+            buffers.append(buffer)
+        return data, buffers
+
+    def batch(self) -> Any:
+        """The next frame unpickled; None at the end of the pipe."""
+        got = self.frame()
+        if got is None:
+            return None
+        data, buffers = got
+        return pickle.loads(data, buffers=buffers)
 
 
-def batches(fd: int, tick: Callable[[], None]) -> Iterator[Any]:
-    """The batches read from ``fd`` until its end, ``tick`` called at least every
-    :data:`FLUSH_EVERY` s."""
-    reader = Reader(fd)
-    last = time.monotonic()
+def batches(reader: Reader, tick: Callable[[float], None], every: float) -> Iterator[Any]:
+    """The batches ``reader`` reads until the end of its pipe; ``tick`` is given the time
+    (``time.monotonic``) between two batches, and at least every ``every`` seconds."""
     while True:
-        now = time.monotonic()
-        if now - last >= FLUSH_EVERY:
-            tick()
-            last = now
-        if not reader.buffered and not select.select([fd], [], [], FLUSH_EVERY)[0]:
+        tick(time.monotonic())
+        if not reader.buffered and not select.select([reader.fd], [], [], every)[0]:
             continue
-        frame = reader.frame()
-        if frame is None:
+        batch = reader.batch()
+        if batch is None:
             return
-        data, buffers = frame
-        yield pickle.loads(data, buffers=buffers)
+        yield batch

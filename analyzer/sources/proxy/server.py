@@ -24,6 +24,7 @@ import sys
 from collections.abc import Callable
 from typing import IO, Any
 
+from analyzer.sources import heap
 from analyzer.store import Retention, Store
 
 from .access import AccessPolicy
@@ -73,6 +74,7 @@ async def run_proxy(
     if recording == RecordingMode.PROCESS:
         rec = await ProcessRecording.start(config, loop, quiet_out=out is None, generator=generator)
     else:
+        heap.steady()  # before the writer threads start: a proxy runs for weeks
         rec = open_recording(
             config, store, loop, out=out, generator=generator, pcap_opened=pcap_opened
         )
