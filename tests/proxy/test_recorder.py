@@ -108,6 +108,40 @@ def test_a_reply_due_keeps_the_relay_busy_longer() -> None:
     assert early == [] and done == ["request"]
 
 
+def _after_a_slow_answer(limit: float) -> tuple[list[str], list[str]]:
+    """An upstream that took 0.1 s to answer, then a request: what was recorded 0.15 s after
+    it, and in the end."""
+
+    async def main() -> tuple[list[str], list[str]]:
+        loop = asyncio.get_running_loop()
+        done: list[str] = []
+        rec = Recorder(
+            loop, _failed, quiet=0.001, reply_wait=0.01, reply_wait_limit=limit, max_delay=10
+        )
+        rec.add(lambda: done.append("association request"), 100, reply_due=True)
+        await asyncio.sleep(0.1)
+        rec.add(lambda: done.append("association answer"), 100)
+        await _until(lambda: len(done) == 2)
+        rec.add(lambda: done.append("request"), 100, reply_due=True)
+        await asyncio.sleep(0.15)
+        early = list(done)
+        await _until(lambda: len(done) == 3)
+        return early, done
+
+    return asyncio.run(main())
+
+
+def test_the_wait_for_a_reply_follows_the_upstreams_time_to_answer() -> None:
+    early, done = _after_a_slow_answer(limit=1.0)
+    assert early == ["association request", "association answer"]
+    assert done == [*early, "request"]
+
+
+def test_the_wait_for_a_reply_is_bounded() -> None:
+    early, done = _after_a_slow_answer(limit=0.05)
+    assert early == done == ["association request", "association answer", "request"]
+
+
 def test_recording_yields_to_a_readable_socket() -> None:
     """Once quiet, recording goes job by job and stops for a socket with data: the data is
     served before the jobs that were still waiting."""

@@ -7,9 +7,13 @@ Relaying a chunk is one ``write``; recording it (packets for the pcapng, the flo
 observer, the model, the live log and the JSON Lines) costs several times more. So the relay
 only notes what to record, with the time it happened, and the :class:`Recorder` runs those
 jobs in order *while the relay is quiet*: once nothing was relayed for :data:`QUIET` seconds,
-or for :data:`REPLY_WAIT` seconds after bytes were sent to the upstream (its reply is
-expected: a C-ECHO's response is forwarded before its request is observed, so the
-observation of an exchange does not stand between a request and its response); and then one
+or for a while after bytes were sent to the upstream (its reply is expected: a C-ECHO's
+response is forwarded before its request is observed, so the observation of an exchange does
+not stand between a request and its response). That while is :data:`REPLY_MARGIN` times as
+long as the upstream has been taking to answer (an average from the last bytes sent to it to
+the next bytes sent to the client), at least :data:`REPLY_WAIT` and at most
+:data:`REPLY_WAIT_LIMIT`: a loaded upstream, or one that takes longer to answer, is waited
+for as long as it usually takes. And then one
 job at a time, stopping as soon as a socket is readable (a request that arrives meanwhile
 waits for one job, not for the whole backlog). After an answer to the client, the relay is
 quiet at once if clients pause after an answer (the recorder keeps an average of the time
@@ -44,7 +48,9 @@ __all__ = [
     "MAX_DELAY",
     "PAUSE",
     "QUIET",
+    "REPLY_MARGIN",
     "REPLY_WAIT",
+    "REPLY_WAIT_LIMIT",
     "SLICE_NS",
     "Recorder",
 ]
@@ -60,14 +66,20 @@ JOB_BYTES = 256
 #: Seconds without a job added after which the relay counts as quiet (the event loop's timers
 #: wait in whole milliseconds: one is the shortest wait there is).
 QUIET = 0.001
-#: Seconds the relay counts as busy after a job that awaits a reply (bytes sent to the
-#: upstream, which answers a request within about a millisecond on a LAN).
+#: Seconds the relay counts as busy, at least, after a job that awaits a reply (bytes sent to
+#: the upstream, which answers a request within about a millisecond on a LAN).
 REPLY_WAIT = 0.01
+#: How many times the upstream's usual time to answer the relay waits for its reply.
+REPLY_MARGIN = 3.0
+#: Seconds the relay counts as busy, at most, after a job that awaits a reply (an upstream
+#: that takes longer, such as one storing a large object, is not waited for).
+REPLY_WAIT_LIMIT = 0.05
 #: Seconds a client pauses after an answer, on average, from which recording starts right
 #: after an answer rather than after a quiet moment.
 PAUSE = 0.0005
-#: Weight of the last pause in the average.
-_PAUSE_WEIGHT = 0.25
+#: Weight of the last sample in a moving average (a client's pause, the upstream's time to
+#: answer).
+_WEIGHT = 0.25
 #: Seconds the oldest job may wait for a quiet moment before recording runs anyway.
 MAX_DELAY = 0.1
 #: Nanoseconds of recording per slice before the loop serves the sockets again, once
@@ -85,6 +97,13 @@ def _selector(loop: asyncio.AbstractEventLoop | None) -> selectors.BaseSelector 
     return selector if isinstance(selector, selectors.BaseSelector) else None
 
 
+def _averaged(average: float | None, sample: float) -> float:
+    """A moving average with this sample (the first sample starts it)."""
+    if average is None:
+        return sample
+    return average + (sample - average) * _WEIGHT
+
+
 class Recorder:
     """Runs recording jobs in order, when the relay is quiet. Without a loop (tests), at
     once. ``failed`` is told about a job that raised (it never stops the others)."""
@@ -98,6 +117,7 @@ class Recorder:
         overdue_bytes: int = OVERDUE_BYTES,
         quiet: float = QUIET,
         reply_wait: float = REPLY_WAIT,
+        reply_wait_limit: float = REPLY_WAIT_LIMIT,
         max_delay: float = MAX_DELAY,
     ) -> None:
         self._loop = loop
@@ -108,6 +128,7 @@ class Recorder:
         """The timer runs at the next round of the loop."""
         self._quiet = quiet
         self._reply_wait = reply_wait
+        self._reply_wait_limit = max(reply_wait, reply_wait_limit)
         self._busy_for = quiet
         """How long the relay counts as busy after the last job added."""
         self._max_delay = max_delay
@@ -124,6 +145,11 @@ class Recorder:
         self._pause: float | None = None
         """How long clients pause after an answer (seconds, a moving average; None until
         a client sent a request after an answer)."""
+        self._asked: float | None = None
+        """When bytes last went upstream (loop time), until bytes go to the client."""
+        self._reply: float | None = None
+        """How long the upstream takes to answer (seconds, a moving average from the last
+        bytes sent to it to the next bytes sent to the client; None until it answered)."""
 
     @property
     def backlog(self) -> int:
@@ -150,13 +176,15 @@ class Recorder:
             self._oldest = now
         self._last_added = now
         if reply_due:
-            self._busy_for = self._reply_wait
+            self._asked = now
+            self._busy_for = self._reply_wait_now()
             if self._answered is not None:
-                pause = now - self._answered
-                average = pause if self._pause is None else self._pause
-                self._pause = average + (pause - average) * _PAUSE_WEIGHT
+                self._pause = _averaged(self._pause, now - self._answered)
                 self._answered = None
         else:
+            if self._asked is not None:
+                self._reply = _averaged(self._reply, now - self._asked)
+                self._asked = None
             self._answered = now
             back_to_back = self._pause is not None and self._pause < PAUSE
             self._busy_for = self._quiet if back_to_back else 0.0
@@ -171,6 +199,13 @@ class Recorder:
             self._at_once = True
         elif self._timer is None:
             self._timer = loop.call_later(self._quiet, self._due)
+
+    def _reply_wait_now(self) -> float:
+        """How long to wait for the upstream's reply."""
+        if self._reply is None:
+            return self._reply_wait
+        wait = self._reply * REPLY_MARGIN
+        return min(max(wait, self._reply_wait), self._reply_wait_limit)
 
     def drain(self) -> None:
         """Run every job now (a job that calls this just goes on in order)."""
