@@ -22,6 +22,7 @@ from enum import IntEnum
 from typing import Any
 
 __all__ = [
+    "FRAME",
     "OUT_OF_BAND",
     "PIPE_SIZE",
     "RELAYED_MMAP_THRESHOLD",
@@ -100,12 +101,14 @@ def frame(batch: object) -> list[memoryview]:
 
 
 def grow_pipe(fd: int) -> None:
-    # Over /proc/sys/fs/pipe-max-size, or not Linux: the default size.
+    """Ask the pipe of ``fd`` to hold :data:`PIPE_SIZE` bytes (over
+    ``/proc/sys/fs/pipe-max-size``, or not Linux: it keeps its default size)."""
     with contextlib.suppress(OSError):
         fcntl.fcntl(fd, _F_SETPIPE_SZ, PIPE_SIZE)
 
 
 def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    """Write all of ``data`` to ``fd``, blocking (a pipe takes it in pieces)."""
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
